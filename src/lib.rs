@@ -1,1 +1,17 @@
+//! groundtruth: a harness that tries to falsify claims about tiny language models and the
+//! tools that convert, quantize, corrupt and run them.
+//!
+//! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
+#![warn(missing_docs)]
 
+pub mod claim;
+pub mod fsutil;
+pub mod oracle;
+pub mod outcome;
+pub mod project;
+pub mod prompts;
+pub mod report;
+pub mod rng;
+pub mod stats;
+pub mod subject;
+pub mod variant;

@@ -1,0 +1,76 @@
+//! Expanding selected claims into cases: claim × model × variant (× prompt).
+//!
+//! Expansion reads only metadata (claims, suites, the prompt set, the model registry),
+//! never weights, so listing thousands of cases stays instant.
+
+use super::load::{ClaimError, Registered};
+use crate::variant::Variant;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One generated test case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Stable name: `kind/model/variant/scope/claim-id`.
+    pub name: String,
+    /// The claim it tests.
+    pub claim: Arc<Registered>,
+    /// Model name from the registry.
+    pub model: String,
+    /// How the subject derives from the model.
+    pub variant: Variant,
+    /// The prompt id for per-prompt kinds.
+    pub prompt: Option<String>,
+}
+
+impl Case {
+    /// `all` for set-level cases, else the prompt id.
+    pub fn scope(&self) -> &str {
+        self.prompt.as_deref().unwrap_or("all")
+    }
+}
+
+/// Expands claims into cases. `known_models` validates model names; `prompt_ids`
+/// loads the ids of a prompt file (default `configs/prompts.toml`).
+pub fn expand(
+    claims: &[Registered],
+    known_models: &[String],
+    mut prompt_ids: impl FnMut(&str) -> Result<Vec<String>, String>,
+) -> Result<Vec<Case>, ClaimError> {
+    let mut cases = Vec::new();
+    for r in claims {
+        let rc = Arc::new(r.clone());
+        let c = &r.claim;
+        let fail = |msg: String| ClaimError::Invalid { file: r.file.clone(), line: r.line, msg: format!("claim '{}': {msg}", c.id) };
+        let prompts: Vec<Option<String>> = if c.kind.per_prompt() {
+            let file = c.prompts.as_deref().unwrap_or(crate::project::DEFAULT_PROMPTS);
+            prompt_ids(file).map_err(|e| fail(format!("field 'prompts': {e}")))?.into_iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for model in &c.subjects.models {
+            if !known_models.contains(model) {
+                return Err(fail(format!("field 'subjects.models': model '{model}' is not in configs/models.toml")));
+            }
+            for v in &c.subjects.variants {
+                let variant = Variant::parse(v).map_err(|e| fail(format!("field 'subjects.variants': {e}")))?;
+                for p in &prompts {
+                    let scope = p.as_deref().unwrap_or("all");
+                    cases.push(Case {
+                        name: format!("{}/{model}/{variant}/{scope}/{}", c.kind.name(), c.id),
+                        claim: rc.clone(),
+                        model: model.clone(),
+                        variant,
+                        prompt: p.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ClaimError::Invalid { file: Path::new("claims").to_path_buf(), line: 1, msg: format!("case name '{}' is generated twice", w[0]) });
+    }
+    Ok(cases)
+}

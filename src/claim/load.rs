@@ -1,0 +1,237 @@
+//! Reading `claims/*.toml` strictly: syntax, closed enums, and the rules between fields.
+
+use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect};
+use crate::fsutil::{line_of, read_text, FsError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why claims could not be loaded. Every message names the file and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// The file could not be read.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The file breaks the schema or a rule between fields.
+    #[error("{}:{line}: {msg}", file.display())]
+    Invalid {
+        /// The claims or suite file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A folder holds no claims at all.
+    #[error("{}: no claims found (expected *.toml files with [[claim]] tables)", .0.display())]
+    Empty(PathBuf),
+}
+
+/// A claim together with where it was registered.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The claim as written.
+    pub claim: Claim,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The line of its `[[claim]]` header.
+    pub line: usize,
+}
+
+/// Every claim of a folder (`*.toml`, sorted by file name), ids unique.
+pub fn load_dir(dir: &Path) -> Result<Vec<Registered>, ClaimError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FsError { path: dir.to_path_buf(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for f in &files {
+        all.extend(load_file(f)?);
+    }
+    if all.is_empty() {
+        return Err(ClaimError::Empty(dir.to_path_buf()));
+    }
+    let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+    for r in &all {
+        if let Some((f, l)) = seen.insert(r.claim.id.clone(), (r.file.clone(), r.line)) {
+            return Err(invalid(&r.file, r.line, format!("duplicate claim id '{}' (first at {}:{l})", r.claim.id, f.display())));
+        }
+    }
+    Ok(all)
+}
+
+/// The claims of one file, checked.
+pub fn load_file(file: &Path) -> Result<Vec<Registered>, ClaimError> {
+    let text = read_text(file)?;
+    parse_str(&text, file)
+}
+
+/// Parses claims from text; `file` is only used in messages.
+pub fn parse_str(text: &str, file: &Path) -> Result<Vec<Registered>, ClaimError> {
+    let parsed: ClaimFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        invalid(file, line, e.message().to_string())
+    })?;
+    let headers = header_lines(text);
+    parsed
+        .claim
+        .into_iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let line = headers.get(i).copied().unwrap_or(1);
+            check(&claim).map_err(|msg| invalid(file, line, format!("claim '{}': {msg}", claim.id)))?;
+            Ok(Registered { claim, file: file.to_path_buf(), line })
+        })
+        .collect()
+}
+
+fn header_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[claim]]"))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+fn invalid(file: &Path, line: usize, msg: String) -> ClaimError {
+    ClaimError::Invalid { file: file.to_path_buf(), line, msg }
+}
+
+/// The rules between fields that serde cannot express.
+fn check(c: &Claim) -> Result<(), String> {
+    let id_ok = !c.id.is_empty() && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+    if !id_ok {
+        return Err("field 'id' must be non-empty ASCII letters, digits, '-' or '_'".into());
+    }
+    for (field, value) in [("statement", &c.statement), ("rationale", &c.rationale)] {
+        if value.trim().is_empty() {
+            return Err(format!("field '{field}' is empty"));
+        }
+    }
+    check_date(&c.registered).map_err(|m| format!("field 'registered': {m}"))?;
+    if !c.kind.statistics().contains(&c.bound.statistic) {
+        let allowed: Vec<_> = c.kind.statistics().iter().map(|s| s.name()).collect();
+        return Err(format!(
+            "field 'bound.statistic': '{}' is not measured by kind '{}' (allowed: {})",
+            c.bound.statistic.name(),
+            c.kind.name(),
+            allowed.join(", ")
+        ));
+    }
+    if !c.bound.value.is_finite() {
+        return Err("field 'bound.value' must be finite".into());
+    }
+    match (c.kind, c.compare) {
+        (ClaimKind::Consistency, None) => return Err("field 'compare' is required for kind 'consistency'".into()),
+        (ClaimKind::Consistency, Some(_)) | (_, None) => {}
+        (k, Some(_)) => return Err(format!("field 'compare' is only allowed for kind 'consistency', not '{}'", k.name())),
+    }
+    if c.subjects.models.is_empty() {
+        return Err("field 'subjects.models' is empty".into());
+    }
+    if c.subjects.variants.is_empty() {
+        return Err("field 'subjects.variants' is empty".into());
+    }
+    for v in &c.subjects.variants {
+        let variant = crate::variant::Variant::parse(v).map_err(|e| format!("field 'subjects.variants': {e}"))?;
+        match (c.kind, variant.is_corruption()) {
+            (ClaimKind::CorruptionDetect, false) => {
+                return Err(format!("field 'subjects.variants': '{v}' is not a corruption (kind corruption_detect)"))
+            }
+            (ClaimKind::QuantDrift, _) if !variant.is_dtype_change() => {
+                return Err(format!("field 'subjects.variants': '{v}' is not a quantization (kind quant_drift)"))
+            }
+            (ClaimKind::Consistency, _) if c.compare == Some(Compare::QuantMatmul) && !variant.is_quantized() => {
+                return Err(format!("field 'subjects.variants': '{v}' has no quantized weights to compare (compare = quant_matmul)"))
+            }
+            _ => {}
+        }
+    }
+    if c.expect == Expect::Fail && c.kind.is_exact_match() {
+        // A registered negative claim must still be judged; nothing to reject, just documented.
+    }
+    Ok(())
+}
+
+fn check_date(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() == 3
+        && parts[0].len() == 4
+        && parts[1].len() == 2
+        && parts[2].len() == 2
+        && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && (1..=12).contains(&parts[1].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&parts[2].parse::<u32>().unwrap_or(0));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not a YYYY-MM-DD date"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[claim]]
+id = "QD-1"
+kind = "quant_drift"
+statement = "Q8_0 keeps mean KL under 0.01"
+subjects = { models = ["tiny-seeded"], variants = ["q8_0"] }
+bound = { statistic = "kl_mean", op = "<=", value = 0.01 }
+rationale = "llama.cpp reports 0.0014 for Q8_0 on an 8B model"
+registered = "2026-11-22"
+"#;
+
+    fn err(text: &str) -> String {
+        parse_str(text, Path::new("claims/x.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_good_claim() {
+        let r = parse_str(GOOD, Path::new("claims/x.toml")).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].line, 2);
+        assert_eq!(r[0].claim.expect, Expect::Hold);
+    }
+
+    #[test]
+    fn unknown_kind_names_file_and_line() {
+        let e = err(&GOOD.replace("quant_drift", "vibes"));
+        assert!(e.starts_with("claims/x.toml:4:"), "{e}");
+        assert!(e.contains("vibes"), "{e}");
+    }
+
+    #[test]
+    fn unknown_operator_and_statistic_are_errors() {
+        assert!(err(&GOOD.replace("\"<=\"", "\"~\"")).starts_with("claims/x.toml:7:"));
+        assert!(err(&GOOD.replace("kl_mean", "kl_average")).contains("kl_average"));
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let e = err(&GOOD.replace("registered", "tolerance = 3\nregistered"));
+        assert!(e.contains("tolerance"), "{e}");
+    }
+
+    #[test]
+    fn statistic_must_fit_kind() {
+        let e = err(&GOOD.replace("kl_mean", "token_mismatches"));
+        assert!(e.starts_with("claims/x.toml:2: claim 'QD-1': field 'bound.statistic'"), "{e}");
+    }
+
+    #[test]
+    fn bad_date_and_variant_are_errors() {
+        assert!(err(&GOOD.replace("2026-11-22", "yesterday")).contains("registered"));
+        assert!(err(&GOOD.replace("\"q8_0\"", "\"q9_9\"")).contains("q9_9"));
+        assert!(err(&GOOD.replace("\"q8_0\"", "\"flip-exp\"")).contains("not a quantization"));
+    }
+
+    #[test]
+    fn missing_field_is_an_error() {
+        let e = err(&GOOD.replace("rationale = \"llama.cpp reports 0.0014 for Q8_0 on an 8B model\"\n", ""));
+        assert!(e.contains("rationale"), "{e}");
+    }
+}

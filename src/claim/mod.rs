@@ -1,0 +1,13 @@
+//! Pre-registered claims: the schema ([`Claim`]), loading, suites, expansion into
+//! [`Case`]s and the rendered `CLAIMS.md`.
+
+mod expand;
+mod load;
+mod render;
+mod schema;
+pub mod suite;
+
+pub use expand::{expand, Case};
+pub use load::{load_dir, load_file, parse_str, ClaimError, Registered};
+pub use render::claims_markdown;
+pub use schema::{Bound, Claim, ClaimKind, Compare, Expect, Op, Statistic, Subjects};

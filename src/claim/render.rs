@@ -1,0 +1,47 @@
+//! `claims/CLAIMS.md`: the registered claims rendered for people, from the TOML.
+
+use super::load::Registered;
+use super::schema::Expect;
+use std::fmt::Write;
+
+/// Renders every claim as Markdown, grouped by file, in registration order.
+pub fn claims_markdown(claims: &[Registered]) -> String {
+    let mut out = String::from(
+        "# Registered claims\n\n\
+         Generated from `claims/*.toml` by `groundtruth claims render`; do not edit by hand \
+         (a test fails when this file is stale). A claim's bound is fixed when it is registered; \
+         changing it means a new claim with a new date.\n",
+    );
+    let mut current_file = None;
+    for r in claims {
+        let file = r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        if current_file.as_deref() != Some(file.as_str()) {
+            let _ = write!(out, "\n## `{file}`\n");
+            current_file = Some(file);
+        }
+        let c = &r.claim;
+        let expect = match c.expect {
+            Expect::Hold => "holds",
+            Expect::Fail => "fails (registered negative claim)",
+        };
+        let _ = write!(
+            out,
+            "\n### {} — {}\n\n{}\n\n\
+             - **falsified if not:** `{}`\n\
+             - **expected:** {}\n\
+             - **models:** {}; **variants:** {}\n",
+            c.id,
+            c.kind.name(),
+            c.statement.trim(),
+            c.bound.render(),
+            expect,
+            c.subjects.models.join(", "),
+            c.subjects.variants.join(", "),
+        );
+        if let Some(cmp) = c.compare {
+            let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
+        }
+        let _ = write!(out, "- **registered:** {}\n- **rationale:** {}\n", c.registered, c.rationale.trim());
+    }
+    out
+}

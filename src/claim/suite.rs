@@ -1,0 +1,53 @@
+//! Suites (`suites/*.toml`): named selections of claims by id or kind.
+
+use super::load::{ClaimError, Registered};
+use super::schema::ClaimKind;
+use crate::fsutil::{line_of, read_text};
+use serde::Deserialize;
+use std::path::Path;
+
+/// A suite as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// What the suite is for and how long it takes.
+    pub description: String,
+    /// Claims selected by id.
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// Claims selected by kind.
+    #[serde(default)]
+    pub kinds: Vec<ClaimKind>,
+    /// Ids removed from the selection.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Reads `suites/<name>.toml`.
+pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ClaimError::Invalid { file: suites_dir.join(name), line: 1, msg: format!("suite name '{name}' is not a plain name") });
+    }
+    let file = suites_dir.join(format!("{name}.toml"));
+    let text = read_text(&file)?;
+    toml::from_str(&text).map_err(|e| ClaimError::Invalid {
+        line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1),
+        file: file.clone(),
+        msg: e.message().to_string(),
+    })
+}
+
+/// The claims a suite selects, in registration order. An id that names no claim is an error.
+pub fn select(suite: &Suite, suite_file: &Path, all: &[Registered]) -> Result<Vec<Registered>, ClaimError> {
+    for id in suite.claims.iter().chain(&suite.exclude) {
+        if !all.iter().any(|r| &r.claim.id == id) {
+            return Err(ClaimError::Invalid { file: suite_file.to_path_buf(), line: 1, msg: format!("claim id '{id}' is not registered in claims/") });
+        }
+    }
+    Ok(all
+        .iter()
+        .filter(|r| suite.claims.contains(&r.claim.id) || suite.kinds.contains(&r.claim.kind))
+        .filter(|r| !suite.exclude.contains(&r.claim.id))
+        .cloned()
+        .collect())
+}

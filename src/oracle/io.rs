@@ -1,0 +1,145 @@
+//! Reading and writing oracle files: strict, bounded, atomic.
+
+use super::format::Oracle;
+use crate::fsutil::{atomic_write, FsError};
+use std::path::{Path, PathBuf};
+
+/// Oracle files larger than this are refused before reading (a 200-prompt oracle is ~1 MB).
+pub const MAX_ORACLE_BYTES: u64 = 256 << 20;
+
+/// Why an oracle could not be read or written. Messages name the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum OracleError {
+    /// Unreadable or unwritable.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Not JSON, or not the contract's schema.
+    #[error("{}: field '{field}': {msg}", file.display())]
+    Schema {
+        /// The oracle file.
+        file: PathBuf,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What serde said.
+        msg: String,
+    },
+    /// Well-formed JSON that breaks a rule of the contract.
+    #[error("{}: {msg}", file.display())]
+    Contract {
+        /// The oracle file.
+        file: PathBuf,
+        /// What is wrong, starting with the field.
+        msg: String,
+    },
+    /// Larger than [`MAX_ORACLE_BYTES`].
+    #[error("{}: {size} bytes is larger than the {MAX_ORACLE_BYTES}-byte limit for oracle files", file.display())]
+    TooLarge {
+        /// The oracle file.
+        file: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// Reads and validates an oracle.
+pub fn read(path: &Path) -> Result<Oracle, OracleError> {
+    let fs = |source| FsError { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(fs)?.len();
+    if size > MAX_ORACLE_BYTES {
+        return Err(OracleError::TooLarge { file: path.to_path_buf(), size });
+    }
+    let bytes = std::fs::read(path).map_err(fs)?;
+    parse(&bytes, path)
+}
+
+/// Parses and validates oracle JSON; `path` is only used in messages.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Oracle, OracleError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let oracle: Oracle = serde_path_to_error::deserialize(de).map_err(|e| OracleError::Schema {
+        file: path.to_path_buf(),
+        field: e.path().to_string(),
+        msg: e.inner().to_string(),
+    })?;
+    oracle.validate().map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })?;
+    Ok(oracle)
+}
+
+/// Validates, then writes atomically (pretty JSON, trailing newline).
+pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
+    oracle.validate().map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })?;
+    let mut text = serde_json::to_string_pretty(oracle).map_err(|e| OracleError::Contract { file: path.to_path_buf(), msg: e.to_string() })?;
+    text.push('\n');
+    atomic_write(path, text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+  "format": "groundtruth-oracle/1",
+  "model": {"id": "HuggingFaceTB/SmolLM2-135M-Instruct", "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "weights": "q4_1"},
+  "runtime": {"name": "llama.cpp", "version": "llama-cpp-python 0.3.36", "device": "cpu", "threads": 2},
+  "decoding": {"strategy": "greedy", "max_new_tokens": 32, "add_bos": false},
+  "top_k": 10,
+  "cases": [
+    {"id": "capital", "prompt": "The capital of France is", "prompt_tokens": [504, 3575, 282, 4649, 314],
+     "tokens": [7042, 30, 198], "text": " Paris.\n",
+     "top_logprobs": [[[7042, -0.121], [1530, -2.871]], [[30, -0.402], [28, -1.33]], [[198, -0.01]]]}
+  ],
+  "perplexity": {"text_sha256": "0000000000000000000000000000000000000000000000000000000000000000", "ctx": 512, "chunks": 8, "scored": "second-half", "ppl": 28.17, "n_scored": 2048}
+}"#;
+
+    fn err(text: &str) -> String {
+        parse(text.as_bytes(), Path::new("oracles/x.json")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn contract_example_parses_and_round_trips() {
+        let o = parse(EXAMPLE.as_bytes(), Path::new("x.json")).unwrap();
+        assert_eq!(o.cases[0].top_logprobs[0][1], (1530, -2.871));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.json");
+        write(&p, &o).unwrap();
+        assert_eq!(read(&p).unwrap(), o);
+    }
+
+    #[test]
+    fn unknown_field_names_the_path() {
+        let e = err(&EXAMPLE.replace("\"top_k\": 10", "\"top_k\": 10, \"temperature\": 0"));
+        assert!(e.starts_with("oracles/x.json: field '"), "{e}");
+        assert!(e.contains("temperature"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_names_it() {
+        let e = err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weight\": \"q4_1\""));
+        assert!(e.contains("model"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_path() {
+        let e = err(&EXAMPLE.replace("[[30, -0.402]", "[[\"30\", -0.402]"));
+        assert!(e.contains("cases[0].top_logprobs[1][0]"), "{e}");
+    }
+
+    #[test]
+    fn contract_rules_are_enforced() {
+        assert!(err(&EXAMPLE.replace("[[7042, -0.121]", "[[7041, -0.121]")).contains("cases[0].top_logprobs[0][0]"));
+        assert!(err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]")).contains("not sorted"));
+        assert!(err(&EXAMPLE.replace("groundtruth-oracle/1", "groundtruth-oracle/2")).contains("field 'format'"));
+        assert!(err(&EXAMPLE.replace("\"greedy\"", "\"beam\"")).contains("decoding.strategy"));
+        assert!(err(&EXAMPLE.replace("[[198, -0.01]]", "[[198, 0.5]]")).contains("log-probability"));
+        assert!(err(&EXAMPLE.replace("b179c9523d0e6a0f", "B179C9523D0E6A0F")).contains("model.sha256"));
+        assert!(err(&EXAMPLE.replace(", [[198, -0.01]]]", "]")).contains("2 entries for 3 tokens"));
+    }
+
+    #[test]
+    fn truncated_json_is_an_error_not_a_panic() {
+        for cut in [0, 1, 10, EXAMPLE.len() / 2, EXAMPLE.len() - 1] {
+            assert!(parse(&EXAMPLE.as_bytes()[..cut], Path::new("x.json")).is_err());
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Outcomes of a case and the evidence behind them.
+//!
+//! `Pass` and `Fail` always carry [`Evidence`]; `Skip` always carries a [`SkipReason`];
+//! there is no catch-all arm anywhere these are matched.
+
+use crate::claim::{Expect, Op, Statistic};
+use crate::stats::Divergence;
+use serde::{Deserialize, Serialize};
+
+/// What happened to one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The claim behaved as registered.
+    Pass(Evidence),
+    /// The claim was falsified.
+    Fail(Evidence),
+    /// Not judged, for a stated reason. Never counts as a pass.
+    Skip(SkipReason),
+    /// The case could not be run (bad input, a loader failure).
+    Error {
+        /// One line naming what failed.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Judges an observation against the claim's bound and expectation.
+    pub fn judge(evidence: Evidence) -> Outcome {
+        // A NaN would fail an ordinary claim but "confirm" a registered negative one: neither
+        // is a measurement, so it is an error.
+        if evidence.observed.is_nan() {
+            return Outcome::Error { message: format!("{} is NaN: nothing was measured ({})", evidence.statistic.name(), evidence.path) };
+        }
+        let holds = evidence.bound_holds();
+        let as_registered = match evidence.expect {
+            Expect::Hold => holds,
+            Expect::Fail => !holds,
+        };
+        if as_registered {
+            Outcome::Pass(evidence)
+        } else {
+            Outcome::Fail(evidence)
+        }
+    }
+
+    /// `pass`, `fail`, `skip` or `error`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Pass(_) => "pass",
+            Outcome::Fail(_) => "fail",
+            Outcome::Skip(_) => "skip",
+            Outcome::Error { .. } => "error",
+        }
+    }
+
+    /// The evidence, for Pass and Fail.
+    pub fn evidence(&self) -> Option<&Evidence> {
+        match self {
+            Outcome::Pass(e) | Outcome::Fail(e) => Some(e),
+            Outcome::Skip(_) | Outcome::Error { .. } => None,
+        }
+    }
+}
+
+/// Why a case was not judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The model file is not on this machine.
+    ModelMissing {
+        /// Where it was looked for.
+        path: String,
+        /// The command that fetches it.
+        fetch: String,
+    },
+    /// An exact-match claim refuses a subject that is not the oracle's file.
+    NotTheOracleFile {
+        /// The subject's SHA-256.
+        subject_sha256: String,
+        /// The oracle's `model.sha256`.
+        oracle_sha256: String,
+    },
+    /// A claim this one depends on does not hold, so judging it would prove nothing.
+    PreconditionFailed {
+        /// What did not hold.
+        what: String,
+    },
+    /// The case needs a device this build or machine lacks.
+    NoDevice {
+        /// Which device.
+        device: String,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::ModelMissing { path, fetch } => write!(f, "model file not found at {path}: run {fetch}"),
+            SkipReason::NotTheOracleFile { subject_sha256, oracle_sha256 } => write!(
+                f,
+                "subject sha256 {} is not the oracle's {}: a variant, judged by drift claims only",
+                short(subject_sha256),
+                short(oracle_sha256)
+            ),
+            SkipReason::PreconditionFailed { what } => write!(f, "precondition failed: {what}"),
+            SkipReason::NoDevice { device } => write!(f, "no {device} device"),
+        }
+    }
+}
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
+}
+
+/// The numbers behind a verdict, rendered alike in reports, tickets and test messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What was measured.
+    pub statistic: Statistic,
+    /// The measured value.
+    pub observed: f64,
+    /// The bound's operator.
+    pub op: Op,
+    /// The bound's value.
+    pub bound: f64,
+    /// Hold or registered-to-fail.
+    pub expect: Expect,
+    /// Sample size (positions, prompts, elements).
+    pub n: usize,
+    /// 95% interval of the observed value, when one is computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<(f64, f64)>,
+    /// Other statistics measured alongside, name → value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<(String, f64)>,
+    /// Text and token comparison, for parity claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// How the numbers were computed (runtime path, dtype, threads).
+    pub path: String,
+}
+
+impl Evidence {
+    /// Whether `observed op bound` holds (NaN never does).
+    pub fn bound_holds(&self) -> bool {
+        self.op.holds(self.observed, self.bound)
+    }
+
+    /// `kl_mean = 0.0123 (bound <= 0.01, n = 320)`.
+    pub fn summary(&self) -> String {
+        let interval = self.interval.map(|(lo, hi)| format!(", 95% CI [{}, {}]", fmt_num(lo), fmt_num(hi))).unwrap_or_default();
+        format!(
+            "{} = {} (bound {} {}, n = {}{interval})",
+            self.statistic.name(),
+            fmt_num(self.observed),
+            self.op.symbol(),
+            fmt_num(self.bound),
+            self.n
+        )
+    }
+}
+
+/// Reference vs subject, for the diff in a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The prompt.
+    pub prompt: String,
+    /// Reference (oracle) text and tokens.
+    pub reference_text: String,
+    /// Reference tokens.
+    pub reference_tokens: Vec<u32>,
+    /// Subject text.
+    pub subject_text: String,
+    /// Subject tokens.
+    pub subject_tokens: Vec<u32>,
+    /// First divergence and its margin.
+    pub divergence: Divergence,
+}
+
+/// Numbers printed with enough digits to compare against bounds, without float noise.
+pub fn fmt_num(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x == x.trunc() && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else if x.abs() >= 1e-3 && x.abs() < 1e6 {
+        format!("{:.6}", x).trim_end_matches('0').to_string()
+    } else {
+        format!("{x:.4e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(observed: f64, expect: Expect) -> Evidence {
+        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, path: "test".into() }
+    }
+
+    #[test]
+    fn judging_respects_expectation() {
+        assert_eq!(Outcome::judge(ev(0.001, Expect::Hold)).label(), "pass");
+        assert_eq!(Outcome::judge(ev(0.1, Expect::Hold)).label(), "fail");
+        assert_eq!(Outcome::judge(ev(0.1, Expect::Fail)).label(), "pass");
+        assert_eq!(Outcome::judge(ev(0.001, Expect::Fail)).label(), "fail");
+        assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Hold)).label(), "error");
+        assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Fail)).label(), "error");
+    }
+
+    #[test]
+    fn numbers_render_stably() {
+        assert_eq!(fmt_num(0.0123), "0.0123");
+        assert_eq!(fmt_num(3.0), "3");
+        assert_eq!(fmt_num(1.5e-7), "1.5000e-7");
+    }
+}

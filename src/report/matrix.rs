@@ -1,0 +1,71 @@
+//! The summary matrix: rows are models, columns variants, cells pass/fail counts.
+
+use super::record::Report;
+use crate::outcome::Outcome;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Markdown summary of a run.
+pub fn summary_matrix(report: &Report) -> String {
+    let mut variants: Vec<&str> = report.cases.iter().map(|c| c.variant.as_str()).collect();
+    variants.sort_by_key(|v| (*v != "base", *v));
+    variants.dedup();
+    let mut cells: BTreeMap<(&str, &str), [usize; 4]> = BTreeMap::new();
+    for c in &report.cases {
+        let cell = cells.entry((c.model.as_str(), c.variant.as_str())).or_default();
+        let slot = match c.outcome {
+            Outcome::Pass(_) => 0,
+            Outcome::Fail(_) => 1,
+            Outcome::Skip(_) => 2,
+            Outcome::Error { .. } => 3,
+        };
+        cell[slot] += 1;
+    }
+    let mut models: Vec<&str> = report.cases.iter().map(|c| c.model.as_str()).collect();
+    models.sort();
+    models.dedup();
+    let (p, f, s, e) = report.counts();
+    let mut out = format!(
+        "# groundtruth — suite `{}`\n\n{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\
+         Cells: ✓ pass / ✗ fail, then skip and error counts when any.\n\n| model |",
+        report.suite,
+        report.cases.len()
+    );
+    for v in &variants {
+        let _ = write!(out, " {v} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(variants.len()));
+    out.push('\n');
+    for m in &models {
+        let _ = write!(out, "| {m} |");
+        for v in &variants {
+            let cell = match cells.get(&(*m, *v)) {
+                None => "".to_string(),
+                Some([p, f, s, e]) => {
+                    let mut t = format!("{p}✓ {f}✗");
+                    if *s > 0 {
+                        let _ = write!(t, " {s} skip");
+                    }
+                    if *e > 0 {
+                        let _ = write!(t, " {e} error");
+                    }
+                    t
+                }
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    let skips: Vec<_> = report.cases.iter().filter_map(|c| match &c.outcome {
+        Outcome::Skip(r) => Some(format!("- `{}`: {r}", c.name)),
+        Outcome::Error { message } => Some(format!("- `{}`: error: {message}", c.name)),
+        Outcome::Pass(_) | Outcome::Fail(_) => None,
+    }).collect();
+    if !skips.is_empty() {
+        out.push_str("\nNot judged:\n\n");
+        out.push_str(&skips.join("\n"));
+        out.push('\n');
+    }
+    out
+}

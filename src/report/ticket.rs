@@ -1,0 +1,201 @@
+//! Failure tickets: Markdown a person can paste into an issue tracker.
+
+use super::environment::Environment;
+use super::record::{CaseRecord, Report};
+use crate::outcome::{fmt_num, Comparison, Evidence, Outcome};
+use std::fmt::Write;
+
+/// `token_parity/m/v/p/ID` → `token_parity__m__v__p__ID.md` (flat, no path tricks).
+pub fn ticket_file_name(case: &str) -> String {
+    let safe: String = case.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '/') { c } else { '_' }).collect();
+    format!("{}.md", safe.replace('/', "__"))
+}
+
+/// The ticket of a failed case; `None` for every other outcome.
+pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
+    let Outcome::Fail(ev) = &case.outcome else { return None };
+    let mut md = String::new();
+    let verdict = if ev.bound_holds() { "held but was registered to fail" } else { "falsified" };
+    let _ = writeln!(md, "# {}: claim {} {verdict} on {}/{}\n", case.kind, case.claim_id, case.model, case.variant);
+    let _ = writeln!(md, "**Claim {}** ({}), registered at `{}`:\n\n> {}\n", case.claim_id, case.kind, case.registered_at, case.statement.trim());
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| case | `{}` |", case.name);
+    let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
+    let _ = writeln!(md, "| observed | **{}** |", ev.summary());
+    let _ = writeln!(md, "| numerical path | {} |", ev.path);
+    for (name, value) in &ev.also {
+        let _ = writeln!(md, "| {name} | {} |", fmt_num(*value));
+    }
+    if let Some(cmp) = &ev.comparison {
+        comparison_section(&mut md, cmp);
+    }
+    environment_section(&mut md, env);
+    let _ = writeln!(md, "\n## Files\n\n| file | sha256 |\n|---|---|");
+    for f in &case.files {
+        let _ = writeln!(md, "| `{}` | `{}` |", f.path, f.sha256);
+    }
+    let _ = writeln!(md, "\n## Reproduce\n\n```sh\n{}\n```", case.reproduce);
+    Some(md)
+}
+
+fn comparison_section(md: &mut String, cmp: &Comparison) {
+    let _ = writeln!(md, "\n## Reference vs subject\n\nPrompt: `{}`\n", escape(&cmp.prompt));
+    let d = &cmp.divergence;
+    match d.position {
+        None => {
+            let _ = writeln!(md, "Greedy tokens are identical.");
+        }
+        Some(p) => {
+            let tok = |v: &[u32]| v.get(p).map(|t| t.to_string()).unwrap_or_else(|| "(end)".into());
+            let _ = writeln!(
+                md,
+                "First divergence at generated position **{p}**: reference token {}, subject token {}; \
+                 reference top-1/top-2 margin there {} nats; near-tie: {}.\n",
+                tok(&cmp.reference_tokens),
+                tok(&cmp.subject_tokens),
+                d.reference_margin.map(fmt_num).unwrap_or_else(|| "n/a".into()),
+                match d.near_tie {
+                    Some(true) => "yes (each side's token is in the other's top-k)",
+                    Some(false) => "no",
+                    None => "n/a",
+                }
+            );
+        }
+    }
+    let _ = writeln!(md, "Text:\n\n```diff\n{}```\n", unified(&lines_of_text(&cmp.reference_text), &lines_of_text(&cmp.subject_text)));
+    let ids = |v: &[u32]| v.iter().map(|t| format!("{t}\n")).collect::<String>();
+    let _ = writeln!(md, "Tokens (one per line):\n\n```diff\n{}```", unified(&ids(&cmp.reference_tokens), &ids(&cmp.subject_tokens)));
+}
+
+/// Each line of a text shown with visible escapes, so whitespace differences show in a diff.
+fn lines_of_text(t: &str) -> String {
+    t.split_inclusive('\n').map(|l| format!("{}\n", escape(l))).collect()
+}
+
+fn escape(s: &str) -> String {
+    s.escape_debug().to_string()
+}
+
+fn unified(a: &str, b: &str) -> String {
+    similar::TextDiff::from_lines(a, b).unified_diff().context_radius(3).header("reference", "subject").to_string()
+}
+
+fn environment_section(md: &mut String, env: &Environment) {
+    let _ = writeln!(
+        md,
+        "\n## Environment\n\n- groundtruth {}\n- {}\n- {}\n- {} — {}, {} threads",
+        env.groundtruth, env.crates, env.rustc, env.platform, env.cpu, env.threads
+    );
+}
+
+/// All tickets of a report, one per claim × model × variant (the root cause: the same
+/// claim failing on several prompts of the same subject is one bug), as Markdown.
+pub fn dedup_tickets(report: &Report) -> Vec<String> {
+    let mut groups: Vec<((String, String, String), Vec<&CaseRecord>)> = Vec::new();
+    for c in report.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
+        let key = (c.claim_id.clone(), c.model.clone(), c.variant.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(_, cases)| {
+            let mut md = ticket_markdown(cases[0], &report.environment)?;
+            if cases.len() > 1 {
+                let _ = writeln!(md, "\n## Also failing with the same claim and subject ({} more)\n", cases.len() - 1);
+                for c in &cases[1..] {
+                    let ev: Option<&Evidence> = c.outcome.evidence();
+                    let _ = writeln!(md, "- `{}`: {}", c.name, ev.map(|e| e.summary()).unwrap_or_default());
+                }
+            }
+            Some(md)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claim::{Expect, Op, Statistic};
+    use crate::report::FileHash;
+    use crate::stats::Divergence;
+
+    fn env() -> Environment {
+        Environment {
+            groundtruth: "0.1.0".into(),
+            crates: "candle-core 0.11.1".into(),
+            rustc: "rustc 1.95.0".into(),
+            platform: "linux/x86_64".into(),
+            cpu: "Test CPU".into(),
+            threads: 2,
+        }
+    }
+
+    pub(crate) fn failed_case() -> CaseRecord {
+        CaseRecord {
+            name: "greedy_parity/smollm2-135m/base/capital/GP-1".into(),
+            claim_id: "GP-1".into(),
+            kind: "greedy_parity".into(),
+            statement: "Greedy decoding reproduces llama.cpp's continuation".into(),
+            criterion: "greedy_match >= 1".into(),
+            registered_at: "claims/parity.toml:3".into(),
+            model: "smollm2-135m".into(),
+            variant: "base".into(),
+            scope: "capital".into(),
+            outcome: Outcome::Fail(Evidence {
+                statistic: Statistic::GreedyMatch,
+                observed: 0.0,
+                op: Op::Ge,
+                bound: 1.0,
+                expect: Expect::Hold,
+                n: 3,
+                interval: None,
+                also: vec![("kl_mean".into(), 0.25)],
+                comparison: Some(Comparison {
+                    prompt: "The capital of France is".into(),
+                    reference_text: " Paris.\n".into(),
+                    reference_tokens: vec![7042, 30, 198],
+                    subject_text: " Lyon.\n".into(),
+                    subject_tokens: vec![9999, 30, 198],
+                    divergence: Divergence { position: Some(0), reference_margin: Some(2.75), near_tie: Some(false) },
+                }),
+                path: "candle f32 (dequantized q4_1), cpu".into(),
+            }),
+            files: vec![FileHash { path: "oracles/smollm2-135m-instruct/q4_1.json".into(), sha256: "ab".repeat(32) }],
+            seconds: 1.0,
+            reproduce: "GROUNDTRUTH_SUITE=ci cargo test --release --test claims -- --exact 'greedy_parity/smollm2-135m/base/capital/GP-1'".into(),
+        }
+    }
+
+    #[test]
+    fn ticket_snapshot() {
+        insta::assert_snapshot!(ticket_markdown(&failed_case(), &env()).unwrap());
+    }
+
+    #[test]
+    fn passing_cases_have_no_ticket() {
+        let mut c = failed_case();
+        c.outcome = Outcome::Skip(crate::outcome::SkipReason::NoDevice { device: "cuda".into() });
+        assert!(ticket_markdown(&c, &env()).is_none());
+    }
+
+    #[test]
+    fn file_names_are_flat() {
+        assert_eq!(ticket_file_name("a/b c/../d"), "a__b_c__..__d.md");
+    }
+
+    #[test]
+    fn dedup_groups_by_claim_and_subject() {
+        let a = failed_case();
+        let mut b = failed_case();
+        b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();
+        let mut c = failed_case();
+        c.variant = "q8_0".into();
+        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), cases: vec![a, b, c] };
+        let t = dedup_tickets(&r);
+        assert_eq!(t.len(), 2);
+        assert!(t[0].contains("1 more") && t[0].contains("/pi/GP-1"));
+    }
+}

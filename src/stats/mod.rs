@@ -1,0 +1,8 @@
+//! Statistics that judge claims: per-position comparisons of two next-token
+//! distributions, their aggregates, and free-running divergence.
+
+mod compare;
+mod summary;
+
+pub use compare::{compare_full, compare_to_oracle, first_divergence, log_softmax, top_k, Divergence, PositionCompare};
+pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};

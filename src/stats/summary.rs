@@ -1,0 +1,157 @@
+//! Aggregates over positions: mean, median, p99, max, agreement rates, bootstrap interval.
+
+use super::compare::PositionCompare;
+use crate::claim::Statistic;
+use serde::{Deserialize, Serialize};
+
+/// Linear-interpolation quantile of sorted values (numpy's default); NaN when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
+/// Distribution of one per-position value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises values; NaN everywhere when empty so no bound can hold on nothing.
+    pub fn of(values: &[f64]) -> Summary {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let mean = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+        Summary { mean, median: quantile(&v, 0.5), p99: quantile(&v, 0.99), max: v.last().copied().unwrap_or(f64::NAN) }
+    }
+}
+
+/// Everything a teacher-forced comparison over a prompt set measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetStats {
+    /// Positions compared.
+    pub n: usize,
+    /// KL divergence summary.
+    pub kl: Summary,
+    /// Share of positions with the same top-1.
+    pub top1_agreement: f64,
+    /// Mean top-k overlap.
+    pub topk_overlap: f64,
+    /// Largest |Δ ln p| over the reference's top-k.
+    pub max_abs_logprob_delta: f64,
+    /// RMS of Δp of the reference's top-1 token.
+    pub rms_dp: f64,
+    /// Per-position KL values, kept for bootstrap intervals.
+    #[serde(skip)]
+    pub kl_values: Vec<f64>,
+}
+
+impl SetStats {
+    /// Aggregates per-position comparisons; an empty set yields NaNs (never a pass).
+    pub fn of(positions: &[PositionCompare]) -> SetStats {
+        let n = positions.len();
+        let nf = n as f64;
+        let kl_values: Vec<f64> = positions.iter().map(|p| p.kl).collect();
+        let mean = |f: &dyn Fn(&PositionCompare) -> f64| if n == 0 { f64::NAN } else { positions.iter().map(f).sum::<f64>() / nf };
+        SetStats {
+            n,
+            kl: Summary::of(&kl_values),
+            top1_agreement: mean(&|p| p.top1_agree as u8 as f64),
+            topk_overlap: mean(&|p| p.topk_overlap),
+            max_abs_logprob_delta: if n == 0 { f64::NAN } else { positions.iter().map(|p| p.max_abs_logprob_delta).fold(0.0, f64::max) },
+            rms_dp: mean(&|p| p.dp * p.dp).sqrt(),
+            kl_values,
+        }
+    }
+
+    /// The value of a statistic this set measures; `None` for statistics it does not.
+    pub fn get(&self, s: Statistic) -> Option<f64> {
+        match s {
+            Statistic::KlMean => Some(self.kl.mean),
+            Statistic::KlMedian => Some(self.kl.median),
+            Statistic::KlP99 => Some(self.kl.p99),
+            Statistic::KlMax => Some(self.kl.max),
+            Statistic::Top1Agreement => Some(self.top1_agreement),
+            Statistic::TopkOverlap => Some(self.topk_overlap),
+            Statistic::MaxAbsLogprobDelta => Some(self.max_abs_logprob_delta),
+            Statistic::RmsDp => Some(self.rms_dp),
+            Statistic::TokenMismatches
+            | Statistic::GreedyMatch
+            | Statistic::GreedyMatchOrTie
+            | Statistic::MaxAbsLogitDelta
+            | Statistic::BitMismatches => None,
+        }
+    }
+
+    /// All statistics of the set as name → value, for reports.
+    pub fn table(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("kl_mean", self.kl.mean),
+            ("kl_median", self.kl.median),
+            ("kl_p99", self.kl.p99),
+            ("kl_max", self.kl.max),
+            ("top1_agreement", self.top1_agreement),
+            ("topk_overlap", self.topk_overlap),
+            ("max_abs_logprob_delta", self.max_abs_logprob_delta),
+            ("rms_dp", self.rms_dp),
+        ]
+    }
+}
+
+/// Percentile bootstrap interval of the mean (95%), from a seeded resampler so the
+/// same values and seed always give the same interval.
+pub fn bootstrap_mean_interval(values: &[f64], seed: u64, reps: usize) -> Option<(f64, f64)> {
+    if values.len() < 2 || reps == 0 {
+        return None;
+    }
+    let mut rng = crate::rng::SeededRng::new(seed);
+    let n = values.len();
+    let mut means: Vec<f64> = (0..reps)
+        .map(|_| (0..n).map(|_| values[(rng.next_u64() % n as u64) as usize]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    Some((quantile(&means, 0.025), quantile(&means, 0.975)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert_eq!(quantile(&v, 1.0), 4.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn empty_set_never_passes() {
+        let s = SetStats::of(&[]);
+        assert!(s.kl.mean.is_nan() && s.top1_agreement.is_nan());
+    }
+
+    #[test]
+    fn bootstrap_is_deterministic_and_brackets_the_mean() {
+        let v: Vec<f64> = (0..50).map(|i| (i % 7) as f64).collect();
+        let a = bootstrap_mean_interval(&v, 1, 500).unwrap();
+        assert_eq!(a, bootstrap_mean_interval(&v, 1, 500).unwrap());
+        let mean = v.iter().sum::<f64>() / 50.0;
+        assert!(a.0 <= mean && mean <= a.1, "{a:?} {mean}");
+    }
+}
