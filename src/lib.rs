@@ -6,6 +6,7 @@
 
 pub mod claim;
 pub mod fsutil;
+pub mod model;
 pub mod oracle;
 pub mod outcome;
 pub mod project;

@@ -1,0 +1,106 @@
+//! Grouped-query causal self-attention and the SwiGLU MLP: one transformer block's parts.
+
+use candle_core::{Device, Tensor};
+
+use super::config::LlamaConfig;
+use super::error::{CandleContext, Result};
+use super::layers::{softmax_last, Linear, MatmulPath, Mode, Rope};
+use super::weights::Weights;
+
+/// Multi-head attention whose `kv_heads` key/value heads are shared by groups of query
+/// heads (query head `h` reads KV head `h / (heads / kv_heads)`, as in HF's `repeat_kv`).
+#[derive(Debug, Clone)]
+pub(crate) struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device) -> Result<Self> {
+        let cfg: &LlamaConfig = &w.config;
+        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev);
+        Ok(Self {
+            q: lin("q_proj")?,
+            k: lin("k_proj")?,
+            v: lin("v_proj")?,
+            o: lin("o_proj")?,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim(),
+        })
+    }
+
+    /// `x`: `(batch, seq, hidden)` at absolute positions `offset..offset + seq`; `mask`:
+    /// `(seq, offset + seq)` or `None` when `seq == 1`; `cache`: this layer's slot.
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        offset: usize,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let split = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, offset, mode)?;
+        let mut k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, offset, mode)?;
+        let mut v = split(self.v.forward(x)?, self.kv_heads)?;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2).ctx("append keys to cache")?;
+                v = Tensor::cat(&[pv, &v], 2).ctx("append values to cache")?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let k = self.repeat_kv(k)?;
+        let v = self.repeat_kv(v)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut scores = (q.matmul(&k.t()?).ctx("attention scores")? * scale)?;
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m)?;
+        }
+        let probs = softmax_last(&scores, mode)?;
+        let y = probs.matmul(&v).ctx("attention values")?;
+        let y = y.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
+        self.o.forward(&y)
+    }
+
+    /// `(b, kv_heads, n, d)` to `(b, heads, n, d)`, each KV head repeated for its group.
+    fn repeat_kv(&self, x: Tensor) -> Result<Tensor> {
+        let rep = self.heads / self.kv_heads;
+        if rep == 1 {
+            return Ok(x);
+        }
+        let (b, kv, n, d) = x.dims4()?;
+        Ok(x.unsqueeze(2)?.broadcast_as((b, kv, rep, n, d))?.reshape((b, kv * rep, n, d))?)
+    }
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device) -> Result<Self> {
+        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev);
+        Ok(Self { gate: lin("gate_proj")?, up: lin("up_proj")?, down: lin("down_proj")? })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.gate.forward(x)?.silu()?;
+        let u = self.up.forward(x)?;
+        self.down.forward(&(g * u).ctx("swiglu")?)
+    }
+}

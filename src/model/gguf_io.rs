@@ -1,0 +1,305 @@
+//! GGUF files (llama.cpp's format): [`load_gguf`] and [`save_gguf`].
+//!
+//! Names are mapped between llama.cpp (`blk.N.attn_q.weight`) and Hugging Face
+//! (`model.layers.N.self_attn.q_proj.weight`). GGUF stores Q/K rows permuted for
+//! interleaved RoPE (see [`super::rope_layout`]); loading un-permutes them so the
+//! returned [`Weights`] are always in HF order, and saving permutes them back.
+//! Quantized tensors stay quantized ([`Weight::Quant`]); f32 tensors become
+//! [`Weight::Float`].
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device};
+
+use super::atomic::write_atomic;
+use super::config::LlamaConfig;
+use super::error::{io_err, ModelError, Result};
+use super::rope_layout::RopeLayout;
+use super::weights::{ggml_type_name, Weight, Weights};
+
+/// What a GGUF file says besides the tensors.
+#[derive(Debug, Clone)]
+pub struct GgufInfo {
+    /// The file read.
+    pub path: PathBuf,
+    /// Every metadata key (tokenizer included), sorted.
+    pub metadata: BTreeMap<String, Value>,
+    /// Storage type of each tensor, by HF name.
+    pub tensor_types: BTreeMap<String, GgmlDType>,
+}
+
+impl GgufInfo {
+    /// The storage type holding the most matrix elements (`q4_1` for a "Q4_1" file whose
+    /// norms are f32), as the oracle format's `model.weights` names it.
+    pub fn predominant_type(&self, weights: &Weights) -> String {
+        let mut by_type: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (name, t) in &self.tensor_types {
+            if let Some(w) = weights.tensors.get(name) {
+                if w.shape().len() == 2 {
+                    *by_type.entry(ggml_type_name(*t)).or_default() += w.elem_count();
+                }
+            }
+        }
+        by_type.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.to_string()).unwrap_or_default()
+    }
+}
+
+/// (llama.cpp suffix, HF suffix) inside a block.
+const BLOCK_NAMES: [(&str, &str); 9] = [
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+/// `blk.3.attn_q.weight` to `model.layers.3.self_attn.q_proj.weight`.
+fn gguf_to_hf(name: &str) -> Option<String> {
+    match name {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        _ => {}
+    }
+    let rest = name.strip_prefix("blk.")?.strip_suffix(".weight")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let hf = BLOCK_NAMES.iter().find(|(g, _)| *g == part)?.1;
+    Some(format!("model.layers.{layer}.{hf}.weight"))
+}
+
+/// The inverse of [`gguf_to_hf`].
+fn hf_to_gguf(name: &str) -> Option<String> {
+    match name {
+        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
+        "model.norm.weight" => return Some("output_norm.weight".into()),
+        "lm_head.weight" => return Some("output.weight".into()),
+        _ => {}
+    }
+    let rest = name.strip_prefix("model.layers.")?.strip_suffix(".weight")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let g = BLOCK_NAMES.iter().find(|(_, h)| *h == part)?.0;
+    Some(format!("blk.{layer}.{g}.weight"))
+}
+
+struct Meta<'a> {
+    path: &'a Path,
+    map: &'a BTreeMap<String, Value>,
+}
+
+impl Meta<'_> {
+    fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
+        ModelError::Gguf { path: self.path.to_path_buf(), key: key.to_string(), reason: reason.into() }
+    }
+
+    fn uint(&self, key: &str) -> Result<Option<u64>> {
+        let v = match self.map.get(key) {
+            None => return Ok(None),
+            Some(v) => v,
+        };
+        let n = match v {
+            Value::U8(x) => Some(u64::from(*x)),
+            Value::U16(x) => Some(u64::from(*x)),
+            Value::U32(x) => Some(u64::from(*x)),
+            Value::U64(x) => Some(*x),
+            Value::I8(x) => u64::try_from(*x).ok(),
+            Value::I16(x) => u64::try_from(*x).ok(),
+            Value::I32(x) => u64::try_from(*x).ok(),
+            Value::I64(x) => u64::try_from(*x).ok(),
+            _ => None,
+        };
+        n.map(Some).ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {v:?}")))
+    }
+
+    fn req_usize(&self, key: &str) -> Result<usize> {
+        self.uint(key)?.map(|n| n as usize).ok_or_else(|| self.err(key, "missing"))
+    }
+
+    /// Floats are f32 in GGUF; going through their shortest decimal form turns the
+    /// stored `1e-5f32` back into the f64 `1e-5` the config was written with.
+    fn float(&self, key: &str) -> Result<Option<f64>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Value::F32(x)) => Ok(format!("{x}").parse::<f64>().ok()),
+            Some(Value::F64(x)) => Ok(Some(*x)),
+            Some(v) => Err(self.err(key, format!("expected a float, got {v:?}"))),
+        }
+    }
+}
+
+fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
+    match m.map.get("general.architecture") {
+        Some(Value::String(a)) if a == "llama" => {}
+        Some(v) => return Err(m.err("general.architecture", format!("{v:?} is not \"llama\""))),
+        None => return Err(m.err("general.architecture", "missing")),
+    }
+    let heads = m.req_usize("llama.attention.head_count")?;
+    let cfg = LlamaConfig {
+        vocab_size: vocab,
+        hidden_size: m.req_usize("llama.embedding_length")?,
+        intermediate_size: m.req_usize("llama.feed_forward_length")?,
+        num_hidden_layers: m.req_usize("llama.block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: m.uint("llama.attention.head_count_kv")?.map_or(heads, |n| n as usize),
+        rms_norm_eps: m.float("llama.attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
+        rope_theta: m.float("llama.rope.freq_base")?.unwrap_or(10_000.0),
+        max_position_embeddings: m.uint("llama.context_length")?.map_or(2048, |n| n as usize),
+        tie_word_embeddings: tied,
+        bos_token_id: m.uint("tokenizer.ggml.bos_token_id")?.map(|n| n as u32),
+        eos_token_id: m.uint("tokenizer.ggml.eos_token_id")?.map(|n| n as u32),
+    };
+    cfg.validate().map_err(|e| m.err("llama.*", e.to_string()))?;
+    if let Some(rd) = m.uint("llama.rope.dimension_count")? {
+        if rd as usize != cfg.head_dim() {
+            return Err(m.err("llama.rope.dimension_count", format!("partial RoPE ({rd} of {}) is unsupported", cfg.head_dim())));
+        }
+    }
+    if m.map.contains_key("llama.rope.scaling.type") {
+        return Err(m.err("llama.rope.scaling.type", "RoPE scaling is unsupported"));
+    }
+    Ok(cfg)
+}
+
+/// Reads a llama-architecture GGUF file into HF-named, HF-ordered [`Weights`].
+/// Embeddings are tied when `output.weight` is absent; the vocabulary size is the row
+/// count of `token_embd.weight`. Errors name the file and the key or tensor.
+pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
+    let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
+    let gerr = |key: &str, reason: String| ModelError::Gguf { path: path.to_path_buf(), key: key.into(), reason };
+    let content = gguf_file::Content::read(&mut file).map_err(|e| gerr("header", e.to_string()))?;
+    let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();
+    let meta = Meta { path, map: &metadata };
+    let embd = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| gerr("token_embd.weight", "missing tensor".into()))?;
+    let vocab = embd.shape.dims().first().copied().unwrap_or(0);
+    let tied = !content.tensor_infos.contains_key("output.weight");
+    let config = config_from_meta(&meta, vocab, tied)?;
+
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = BTreeMap::new();
+    let mut tensor_types = BTreeMap::new();
+    for gname in names {
+        let hf = gguf_to_hf(gname).ok_or_else(|| gerr(gname, "tensor has no Llama counterpart".into()))?;
+        let qt = content.tensor(&mut file, gname, &Device::Cpu).map_err(|e| gerr(gname, e.to_string()))?;
+        tensor_types.insert(hf.clone(), qt.dtype());
+        let w = if qt.dtype() == GgmlDType::F32 {
+            Weight::Float(qt.dequantize(&Device::Cpu).map_err(|e| gerr(gname, e.to_string()))?)
+        } else {
+            Weight::Quant(Arc::new(qt))
+        };
+        tensors.insert(hf, w);
+    }
+    let stored = Weights { config, tensors, rope: RopeLayout::Interleaved };
+    let in_file = |e: ModelError| gerr("tensors", e.to_string());
+    stored.check_complete().map_err(in_file)?;
+    let weights = stored.to_layout(RopeLayout::Neox).map_err(in_file)?;
+    Ok((weights, GgufInfo { path: path.to_path_buf(), metadata, tensor_types }))
+}
+
+/// Keys `save_gguf` derives from the config; `extra_metadata` may not set them.
+fn structural_metadata(cfg: &LlamaConfig) -> Vec<(String, Value)> {
+    let u = |n: usize| Value::U32(n as u32);
+    let mut m = vec![
+        ("general.architecture".to_string(), Value::String("llama".into())),
+        ("llama.vocab_size".into(), u(cfg.vocab_size)),
+        ("llama.context_length".into(), u(cfg.max_position_embeddings)),
+        ("llama.embedding_length".into(), u(cfg.hidden_size)),
+        ("llama.block_count".into(), u(cfg.num_hidden_layers)),
+        ("llama.feed_forward_length".into(), u(cfg.intermediate_size)),
+        ("llama.attention.head_count".into(), u(cfg.num_attention_heads)),
+        ("llama.attention.head_count_kv".into(), u(cfg.num_key_value_heads)),
+        ("llama.rope.dimension_count".into(), u(cfg.head_dim())),
+        ("llama.rope.freq_base".into(), Value::F32(cfg.rope_theta as f32)),
+        ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(cfg.rms_norm_eps as f32)),
+    ];
+    if let Some(b) = cfg.bos_token_id {
+        m.push(("tokenizer.ggml.bos_token_id".into(), Value::U32(b)));
+    }
+    if let Some(e) = cfg.eos_token_id {
+        m.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(e)));
+    }
+    m
+}
+
+/// Writes `weights` as a llama GGUF (version 2) at `path`, atomically: llama metadata
+/// from the config, then `extra_metadata` (tokenizer, provenance) in the given order;
+/// tensors under llama.cpp names with Q/K rows permuted for interleaved RoPE. Quantized
+/// tensors are written as they are, float ones in their own dtype (f32/f16/bf16).
+pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)]) -> Result<()> {
+    let w = weights.to_layout(RopeLayout::Interleaved)?;
+    w.check_complete()?;
+    let mut metadata = structural_metadata(&w.config);
+    for (k, v) in extra_metadata {
+        if metadata.iter().any(|(s, _)| s == k) {
+            return Err(ModelError::BadInput { reason: format!("extra GGUF metadata `{k}` would override the config") });
+        }
+        metadata.push((k.clone(), v.clone()));
+    }
+    let mut order = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
+    if !w.config.tie_word_embeddings {
+        order.push("lm_head.weight".into());
+    }
+    for l in 0..w.config.num_hidden_layers {
+        order.extend(BLOCK_NAMES.iter().map(|(_, h)| format!("model.layers.{l}.{h}.weight")));
+    }
+    let mut qtensors: Vec<(String, Arc<QTensor>)> = Vec::with_capacity(order.len());
+    for hf in &order {
+        let gname = hf_to_gguf(hf).ok_or_else(|| ModelError::UnexpectedTensor { name: hf.clone() })?;
+        let q = match w.get(hf)? {
+            Weight::Quant(q) => q.clone(),
+            Weight::Float(t) => {
+                let ty = match t.dtype() {
+                    DType::F16 => GgmlDType::F16,
+                    DType::BF16 => GgmlDType::BF16,
+                    _ => GgmlDType::F32,
+                };
+                let t = if ty == GgmlDType::F32 { t.to_dtype(DType::F32)? } else { t.clone() };
+                let bytes = Weight::Float(t).raw_bytes()?;
+                Arc::new(qtensor_from_ggml(ty, &bytes, w.get(hf)?.shape(), &Device::Cpu)?)
+            }
+        };
+        qtensors.push((gname, q));
+    }
+    let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, q)| (k.as_str(), q.as_ref())).collect();
+    let mut buf = Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &meta_refs, &tensor_refs).map_err(|e| ModelError::Gguf {
+        path: path.to_path_buf(),
+        key: "write".into(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, buf.get_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_both_ways() {
+        for (g, h) in [
+            ("blk.12.attn_output.weight", "model.layers.12.self_attn.o_proj.weight"),
+            ("blk.0.ffn_norm.weight", "model.layers.0.post_attention_layernorm.weight"),
+            ("output.weight", "lm_head.weight"),
+        ] {
+            assert_eq!(gguf_to_hf(g).as_deref(), Some(h));
+            assert_eq!(hf_to_gguf(h).as_deref(), Some(g));
+        }
+        assert_eq!(gguf_to_hf("rope_freqs.weight"), None);
+        assert_eq!(gguf_to_hf("blk.x.attn_q.weight"), None);
+    }
+}

@@ -1,0 +1,225 @@
+//! The building blocks shared by the attention and MLP code: projections ([`Linear`]),
+//! [`RmsNorm`], the RoPE table ([`Rope`]) and softmax, each with a fast inference path and
+//! a differentiable one.
+//!
+//! Why two paths: candle's fused `rms_norm`, `softmax_last_dim` and `rope`/`rope_i` are
+//! custom ops without a backward pass; a model trained through them silently gets no
+//! gradient for the norm gains and wrong ones elsewhere. [`Mode::Differentiable`] spells
+//! the same maths out in basic tensor ops that candle can differentiate.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor, D};
+
+use super::error::{CandleContext, Result};
+use super::rope_layout::RopeLayout;
+use super::weights::Weight;
+
+/// Which implementation of the non-matmul ops a forward pass uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// candle's fused kernels (no backward).
+    Fast,
+    /// Basic ops only, so `backward` reaches every parameter.
+    Differentiable,
+}
+
+/// How projection matrices are multiplied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulPath {
+    /// Dequantize quantized weights to f32 at load; on this CPU it is the fast path.
+    #[default]
+    F32,
+    /// Keep quantized weights and multiply with candle's `QMatMul` kernels (activations
+    /// are quantized to Q8 on the fly, as llama.cpp does).
+    Quantized,
+}
+
+/// A bias-free projection `y = x Wᵀ`.
+#[derive(Debug, Clone)]
+pub(crate) enum Linear {
+    /// f32 weight of shape `(out, in)`.
+    Float(Tensor),
+    /// candle's quantized matmul.
+    Quant(QMatMul),
+}
+
+impl Linear {
+    /// Builds the projection for `w` under `path`.
+    pub(crate) fn load(w: &Weight, path: MatmulPath, device: &Device) -> Result<Self> {
+        match (w, path) {
+            (Weight::Quant(q), MatmulPath::Quantized) => {
+                Ok(Linear::Quant(QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?))
+            }
+            _ => Ok(Linear::Float(w.to_f32_tensor(device)?)),
+        }
+    }
+
+    /// `x` of shape `(..., in)` to `(..., out)`.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let (lead, in_dim) = dims.split_at(dims.len() - 1);
+        let rows: usize = lead.iter().product();
+        let x2 = x.reshape((rows, in_dim[0]))?;
+        let y = match self {
+            Linear::Float(w) => x2.matmul(&w.t()?).ctx("linear")?,
+            Linear::Quant(q) => q.forward(&x2.contiguous()?).ctx("quantized linear")?,
+        };
+        let out = y.dim(1)?;
+        let mut shape = lead.to_vec();
+        shape.push(out);
+        Ok(y.reshape(shape)?)
+    }
+}
+
+/// Root-mean-square normalisation with a learned gain (no bias, no mean subtraction).
+#[derive(Debug, Clone)]
+pub(crate) struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub(crate) fn load(w: &Weight, eps: f64, device: &Device) -> Result<Self> {
+        Ok(Self { weight: w.to_f32_tensor(device)?, eps })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32).ctx("rms_norm"),
+            Mode::Differentiable => {
+                let h = x.dim(D::Minus1)? as f64;
+                let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / h)?;
+                let normed = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+                normed.broadcast_mul(&self.weight).ctx("rms_norm (differentiable)")
+            }
+        }
+    }
+}
+
+/// Softmax over the last dimension.
+pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Fast => candle_nn::ops::softmax_last_dim(x).ctx("softmax"),
+        Mode::Differentiable => {
+            // Subtracting the row max changes nothing mathematically but keeps exp finite.
+            let max = x.max_keepdim(D::Minus1)?.detach();
+            let e = x.broadcast_sub(&max)?.exp()?;
+            let s = e.sum_keepdim(D::Minus1)?;
+            e.broadcast_div(&s).ctx("softmax (differentiable)")
+        }
+    }
+}
+
+/// Precomputed RoPE cosines and sines for positions `0..max_position_embeddings`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rope {
+    /// `(max_pos, head_dim / 2)`.
+    cos: Tensor,
+    sin: Tensor,
+    layout: RopeLayout,
+}
+
+impl Rope {
+    /// Frequencies `theta^(-2i/d)` are computed in f64 and rounded once to f32.
+    pub(crate) fn new(head_dim: usize, theta: f64, max_pos: usize, layout: RopeLayout, device: &Device) -> Result<Self> {
+        let half = head_dim / 2;
+        let inv: Vec<f64> = (0..half).map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64)).collect();
+        let mut cos = Vec::with_capacity(max_pos * half);
+        let mut sin = Vec::with_capacity(max_pos * half);
+        for p in 0..max_pos {
+            for f in &inv {
+                let a = p as f64 * f;
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+        Ok(Self {
+            cos: Tensor::from_vec(cos, (max_pos, half), device)?,
+            sin: Tensor::from_vec(sin, (max_pos, half), device)?,
+            layout,
+        })
+    }
+
+    /// Rotates `x` of shape `(batch, heads, seq, head_dim)` for positions
+    /// `offset..offset + seq`.
+    pub(crate) fn apply(&self, x: &Tensor, offset: usize, mode: Mode) -> Result<Tensor> {
+        let (b, h, t, d) = x.dims4()?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        let x = x.contiguous()?;
+        match (mode, self.layout) {
+            (Mode::Fast, RopeLayout::Neox) => candle_nn::rotary_emb::rope(&x, &cos, &sin).ctx("rope"),
+            (Mode::Fast, RopeLayout::Interleaved) => candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i"),
+            (Mode::Differentiable, RopeLayout::Neox) => {
+                let cos = Tensor::cat(&[&cos, &cos], 1)?;
+                let sin = Tensor::cat(&[&sin, &sin], 1)?;
+                let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+                let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+                let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+                (x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?).ctx("rope (differentiable)")
+            }
+            (Mode::Differentiable, RopeLayout::Interleaved) => {
+                let pairs = x.reshape((b, h, t, d / 2, 2))?;
+                let x0 = pairs.narrow(4, 0, 1)?;
+                let x1 = pairs.narrow(4, 1, 1)?;
+                let cos = cos.unsqueeze(2)?;
+                let sin = sin.unsqueeze(2)?;
+                let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+                let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+                Tensor::cat(&[&y0, &y1], 4)?.reshape((b, h, t, d)).ctx("rope_i (differentiable)")
+            }
+        }
+    }
+}
+
+/// Additive causal mask `(seq, offset + seq)`: query `i` (absolute position `offset + i`)
+/// sees keys `0..=offset + i`.
+pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<Tensor> {
+    let total = offset + seq;
+    let data: Vec<f32> = (0..seq)
+        .flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(data, (seq, total), device)?.to_dtype(DType::F32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeededRng;
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        let mut r = SeededRng::new(seed);
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| r.uniform_sym(1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    }
+
+    #[test]
+    fn differentiable_ops_match_fused_ones() {
+        let x = rand(&[2, 3, 5, 8], 1);
+        for layout in [RopeLayout::Neox, RopeLayout::Interleaved] {
+            let rope = Rope::new(8, 10_000.0, 16, layout, &Device::Cpu).unwrap();
+            let fast = rope.apply(&x, 3, Mode::Fast).unwrap();
+            let slow = rope.apply(&x, 3, Mode::Differentiable).unwrap();
+            assert!(max_diff(&fast, &slow) < 1e-5, "{layout:?}");
+        }
+        let w = Weight::Float(rand(&[8], 2));
+        let n = RmsNorm::load(&w, 1e-5, &Device::Cpu).unwrap();
+        assert!(max_diff(&n.forward(&x, Mode::Fast).unwrap(), &n.forward(&x, Mode::Differentiable).unwrap()) < 1e-5);
+        let m = causal_mask(5, 0, &Device::Cpu).unwrap().unsqueeze(0).unwrap().unsqueeze(0).unwrap();
+        let s = x.broadcast_add(&m.narrow(3, 0, 5).unwrap().narrow(2, 0, 5).unwrap().pad_with_zeros(3, 0, 3).unwrap()).unwrap();
+        assert!(max_diff(&softmax_last(&s, Mode::Fast).unwrap(), &softmax_last(&s, Mode::Differentiable).unwrap()) < 1e-6);
+    }
+
+    #[test]
+    fn mask_respects_offset() {
+        let m: Vec<Vec<f32>> = causal_mask(2, 3, &Device::Cpu).unwrap().to_vec2().unwrap();
+        assert_eq!(m[0][3], 0.0);
+        assert_eq!(m[0][4], f32::NEG_INFINITY);
+        assert_eq!(m[1][4], 0.0);
+    }
+}

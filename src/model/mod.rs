@@ -1,0 +1,34 @@
+//! The Llama-family model behind every subject ([`Llama`]), its weights ([`Weights`]),
+//! loaders and writers for safetensors and GGUF, seeded init, training support, and the
+//! parameter ladder with its solver.
+
+mod atomic;
+mod attention;
+mod cache;
+mod config;
+mod error;
+mod gguf_io;
+mod init;
+mod ladder;
+mod layers;
+mod llama;
+mod rope_layout;
+mod safetensors_io;
+mod train_support;
+mod weights;
+
+#[cfg(test)]
+mod tests;
+
+pub use cache::KvCache;
+pub use config::LlamaConfig;
+pub use error::{ModelError, Result};
+pub use gguf_io::{load_gguf, save_gguf, GgufInfo};
+pub use init::{seeded, INIT_HALF_WIDTH};
+pub use ladder::{ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary};
+pub use layers::MatmulPath;
+pub use llama::{Llama, LoadOptions};
+pub use rope_layout::RopeLayout;
+pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};
+pub use train_support::{lm_loss, TrainableLlama};
+pub use weights::{expected_names, expected_shapes, ggml_type_name, Weight, Weights};
