@@ -39,4 +39,13 @@ fn smollm2_gguf_loads_and_predicts_paris() {
     assert!(v.iter().all(|x| x.is_finite()));
     println!("5-token forward: {dt:?}; next token after \"The capital of France is\": {top} (llama.cpp: 7042 \" Paris\")");
     assert_eq!(top, 7042, "greedy next token differs from llama.cpp's \" Paris\"");
+
+    // candle's quantized kernels (Q8 activations, as llama.cpp) on the same file.
+    let embed_type = &info.tensor_types["model.embed_tokens.weight"];
+    let t2 = Instant::now();
+    let q = load(&w, MatmulPath::Quantized);
+    let ql = q.forward(&toks, None).unwrap();
+    let qtop = argmax(&ql.narrow(1, 4, 1).unwrap())[0];
+    println!("quantized path (embed {embed_type:?}): load + forward {:?}, next token {qtop}", t2.elapsed());
+    assert_eq!(qtop, 7042);
 }
