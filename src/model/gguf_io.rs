@@ -302,14 +302,34 @@ fn structural_metadata(cfg: &LlamaConfig) -> Vec<(String, Value)> {
 /// from the config, then `extra_metadata` (tokenizer, provenance) in the given order;
 /// tensors under llama.cpp names with Q/K rows permuted for interleaved RoPE. Quantized
 /// tensors are written as they are, float ones in their own dtype (f32/f16/bf16).
+///
+/// `extra_metadata` may repeat a config-derived key (so a loaded file's
+/// [`GgufInfo::metadata`] can be passed back whole) only with the same value.
 pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)]) -> Result<()> {
     let w = weights.to_layout(RopeLayout::Interleaved)?;
     w.check_complete()?;
     let mut metadata = structural_metadata(&w.config);
     for (k, v) in extra_metadata {
-        if metadata.iter().any(|(s, _)| s == k) {
+        if let Some((_, ours)) = metadata.iter().find(|(s, _)| s == k) {
+            // Value has no PartialEq; Debug output is exact for every variant.
+            if format!("{ours:?}") == format!("{v:?}") {
+                continue;
+            }
             return Err(ModelError::BadInput {
-                reason: format!("extra GGUF metadata `{k}` would override the config"),
+                reason: format!(
+                    "extra GGUF metadata `{k}` = {v:?} contradicts the config ({ours:?})"
+                ),
+            });
+        }
+        if k == "general.alignment" && !matches!(v, Value::U32(32)) {
+            // candle's writer always pads to 32 bytes; another value would misplace data.
+            return Err(ModelError::Unsupported {
+                what: "GGUF key `general.alignment`".into(),
+            });
+        }
+        if extra_metadata.iter().filter(|(s, _)| s == k).count() > 1 {
+            return Err(ModelError::BadInput {
+                reason: format!("extra GGUF metadata `{k}` is given twice"),
             });
         }
         metadata.push((k.clone(), v.clone()));

@@ -138,9 +138,12 @@ fn gguf_f32_round_trip_matches_hf_path() {
             &load(&back, MatmulPath::F32).forward(&toks, None).unwrap(),
         );
         assert!(d < 1e-4, "{d}");
-        // Same weights, same bytes.
+        // Same weights, same bytes; a loaded file's metadata can be passed back whole.
         let p2 = dir.path().join("m2.gguf");
         save_gguf(&p2, &w, &extra).unwrap();
+        assert_eq!(file_sha(&p), file_sha(&p2));
+        let all: Vec<(String, Value)> = info.metadata.clone().into_iter().collect();
+        save_gguf(&p2, &back, &all).unwrap();
         assert_eq!(file_sha(&p), file_sha(&p2));
     }
 }

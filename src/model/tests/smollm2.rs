@@ -70,4 +70,15 @@ fn smollm2_gguf_loads_and_predicts_paris() {
         t2.elapsed()
     );
     assert_eq!(qtop, 7042);
+
+    // Re-export with the file's own metadata and read back: the Q4_1 Q/K rows go
+    // through permute and un-permute, and nothing may change.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("re.gguf");
+    let all: Vec<_> = info.metadata.clone().into_iter().collect();
+    crate::model::save_gguf(&out, &w, &all).unwrap();
+    let (again, info2) = load_gguf(&out).unwrap();
+    assert_eq!(again.config, w.config);
+    assert_eq!(again.sha256().unwrap(), w.sha256().unwrap());
+    assert_eq!(info2.metadata.len(), info.metadata.len());
 }
