@@ -96,10 +96,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_different_seed_differs() {
-        let a: Vec<u64> = (0..8).map({
-            let mut r = SeededRng::new(7);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = SeededRng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = SeededRng::new(7);
         let b: Vec<u64> = (0..8).map(|_| r.next_u64()).collect();
         assert_eq!(a, b);

@@ -15,7 +15,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let file_name = path
         .file_name()
-        .ok_or_else(|| ModelError::BadInput { reason: format!("`{}` has no file name", path.display()) })?
+        .ok_or_else(|| ModelError::BadInput {
+            reason: format!("`{}` has no file name", path.display()),
+        })?
         .to_string_lossy()
         .into_owned();
     let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));

@@ -48,7 +48,9 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, n: usize| -> Result<Tensor> {
-            Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+            Ok(y.reshape((b, t, n, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
         };
         let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, offset, mode)?;
         let mut k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, offset, mode)?;
@@ -69,7 +71,9 @@ impl Attention {
         }
         let probs = softmax_last(&scores, mode)?;
         let y = probs.matmul(&v).ctx("attention values")?;
-        let y = y.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
+        let y = y
+            .transpose(1, 2)?
+            .reshape((b, t, self.heads * self.head_dim))?;
         self.o.forward(&y)
     }
 
@@ -80,7 +84,9 @@ impl Attention {
             return Ok(x);
         }
         let (b, kv, n, d) = x.dims4()?;
-        Ok(x.unsqueeze(2)?.broadcast_as((b, kv, rep, n, d))?.reshape((b, kv * rep, n, d))?)
+        Ok(x.unsqueeze(2)?
+            .broadcast_as((b, kv, rep, n, d))?
+            .reshape((b, kv * rep, n, d))?)
     }
 }
 
@@ -95,7 +101,11 @@ pub(crate) struct Mlp {
 impl Mlp {
     pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device) -> Result<Self> {
         let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev);
-        Ok(Self { gate: lin("gate_proj")?, up: lin("up_proj")?, down: lin("down_proj")? })
+        Ok(Self {
+            gate: lin("gate_proj")?,
+            up: lin("up_proj")?,
+            down: lin("down_proj")?,
+        })
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {

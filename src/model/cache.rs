@@ -16,7 +16,10 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for a model with `cfg`'s layer count.
     pub fn new(cfg: &LlamaConfig) -> Self {
-        Self { layers: vec![None; cfg.num_hidden_layers], len: 0 }
+        Self {
+            layers: vec![None; cfg.num_hidden_layers],
+            len: 0,
+        }
     }
 
     /// Positions cached so far (the RoPE offset of the next token).
@@ -37,7 +40,11 @@ impl KvCache {
 
     /// Batch size of the cached tensors, if any.
     pub(crate) fn batch(&self) -> Option<usize> {
-        self.layers.iter().flatten().next().and_then(|(k, _)| k.dims().first().copied())
+        self.layers
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|(k, _)| k.dims().first().copied())
     }
 
     pub(crate) fn advance(&mut self, n: usize) {

@@ -104,13 +104,19 @@ impl LlamaConfig {
                 return bad(field, "must be positive".into());
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(
                 "num_attention_heads",
-                format!("{} does not divide hidden_size {}", self.num_attention_heads, self.hidden_size),
+                format!(
+                    "{} does not divide hidden_size {}",
+                    self.num_attention_heads, self.hidden_size
+                ),
             );
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return bad(
                 "num_key_value_heads",
                 format!(
@@ -119,20 +125,35 @@ impl LlamaConfig {
                 ),
             );
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             // RoPE rotates pairs of dimensions.
-            return bad("num_attention_heads", format!("head_dim {} is odd", self.head_dim()));
+            return bad(
+                "num_attention_heads",
+                format!("head_dim {} is odd", self.head_dim()),
+            );
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return bad("rms_norm_eps", format!("{} is not a positive number", self.rms_norm_eps));
+            return bad(
+                "rms_norm_eps",
+                format!("{} is not a positive number", self.rms_norm_eps),
+            );
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return bad("rope_theta", format!("{} is not a number above 1", self.rope_theta));
+            return bad(
+                "rope_theta",
+                format!("{} is not a number above 1", self.rope_theta),
+            );
         }
-        for (field, id) in [("bos_token_id", self.bos_token_id), ("eos_token_id", self.eos_token_id)] {
+        for (field, id) in [
+            ("bos_token_id", self.bos_token_id),
+            ("eos_token_id", self.eos_token_id),
+        ] {
             if let Some(id) = id {
                 if id as usize >= self.vocab_size {
-                    return bad(field, format!("{id} is not below vocab_size {}", self.vocab_size));
+                    return bad(
+                        field,
+                        format!("{id} is not below vocab_size {}", self.vocab_size),
+                    );
                 }
             }
         }
@@ -141,7 +162,11 @@ impl LlamaConfig {
 
     /// Exact number of parameters (every element of every tensor; tied embeddings once).
     pub fn param_count(&self) -> u64 {
-        let (v, h, i) = (self.vocab_size as u64, self.hidden_size as u64, self.intermediate_size as u64);
+        let (v, h, i) = (
+            self.vocab_size as u64,
+            self.hidden_size as u64,
+            self.intermediate_size as u64,
+        );
         let kv = (self.num_key_value_heads * self.head_dim()) as u64;
         let per_layer = 2 * h * h + 2 * h * kv + 3 * h * i + 2 * h;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
@@ -279,10 +304,18 @@ pub(crate) mod tests {
         assert!(e.contains("num_key_value_heads"), "{e}");
         let mut c = tiny(true);
         c.hidden_size = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("hidden_size"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("hidden_size"));
         let mut c = tiny(true);
         c.num_attention_heads = 5;
-        assert!(c.validate().unwrap_err().to_string().contains("num_attention_heads"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("num_attention_heads"));
         let mut c = tiny(true);
         c.hidden_size = 12;
         c.num_attention_heads = 4;
@@ -314,16 +347,26 @@ pub(crate) mod tests {
             "rms_norm_eps":1e-05,"rope_theta":100000,"tie_word_embeddings":true,"vocab_size":49152,
             "transformers.js_config":{"kv_cache_dtype":{"q4f16":"float16"}},"use_cache":true}"#;
         let s = LlamaConfig::from_hf_json(smol, Path::new("config.json")).unwrap();
-        assert_eq!((s.head_dim(), s.eos_token_id, s.rope_theta), (64, Some(2), 100_000.0));
+        assert_eq!(
+            (s.head_dim(), s.eos_token_id, s.rope_theta),
+            (64, Some(2), 100_000.0)
+        );
     }
 
     #[test]
     fn hf_json_refuses_what_it_cannot_compute() {
         let base = tiny(true).to_hf_json();
-        let scaled = base.replace("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}");
-        let e = LlamaConfig::from_hf_json(&scaled, Path::new("c.json")).unwrap_err().to_string();
+        let scaled = base.replace(
+            "\"rope_scaling\": null",
+            "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}",
+        );
+        let e = LlamaConfig::from_hf_json(&scaled, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rope_scaling") && e.contains("c.json"), "{e}");
-        let e = LlamaConfig::from_hf_json("{\"vocab_size\": 3}", Path::new("c.json")).unwrap_err().to_string();
+        let e = LlamaConfig::from_hf_json("{\"vocab_size\": 3}", Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("hidden_size") && e.contains("c.json"), "{e}");
     }
 

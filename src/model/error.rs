@@ -158,7 +158,10 @@ impl<T> CandleContext<T> for candle_core::Result<T> {
 }
 
 /// Builds an `Io` error for `path`.
-pub(crate) fn io_err<'a>(op: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> ModelError + 'a {
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> ModelError + 'a {
     move |source| ModelError::Io {
         op,
         path: path.to_path_buf(),

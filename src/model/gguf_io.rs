@@ -46,7 +46,11 @@ impl GgufInfo {
                 }
             }
         }
-        by_type.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.to_string()).unwrap_or_default()
+        by_type
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(t, _)| t.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -86,7 +90,9 @@ fn hf_to_gguf(name: &str) -> Option<String> {
         "lm_head.weight" => return Some("output.weight".into()),
         _ => {}
     }
-    let rest = name.strip_prefix("model.layers.")?.strip_suffix(".weight")?;
+    let rest = name
+        .strip_prefix("model.layers.")?
+        .strip_suffix(".weight")?;
     let (layer, part) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
     let g = BLOCK_NAMES.iter().find(|(_, h)| *h == part)?.0;
@@ -100,7 +106,11 @@ struct Meta<'a> {
 
 impl Meta<'_> {
     fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
-        ModelError::Gguf { path: self.path.to_path_buf(), key: key.to_string(), reason: reason.into() }
+        ModelError::Gguf {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            reason: reason.into(),
+        }
     }
 
     fn uint(&self, key: &str) -> Result<Option<u64>> {
@@ -119,11 +129,14 @@ impl Meta<'_> {
             Value::I64(x) => u64::try_from(*x).ok(),
             _ => None,
         };
-        n.map(Some).ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {v:?}")))
+        n.map(Some)
+            .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {v:?}")))
     }
 
     fn req_usize(&self, key: &str) -> Result<usize> {
-        self.uint(key)?.map(|n| n as usize).ok_or_else(|| self.err(key, "missing"))
+        self.uint(key)?
+            .map(|n| n as usize)
+            .ok_or_else(|| self.err(key, "missing"))
     }
 
     /// Floats are f32 in GGUF; going through their shortest decimal form turns the
@@ -151,18 +164,26 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
         intermediate_size: m.req_usize("llama.feed_forward_length")?,
         num_hidden_layers: m.req_usize("llama.block_count")?,
         num_attention_heads: heads,
-        num_key_value_heads: m.uint("llama.attention.head_count_kv")?.map_or(heads, |n| n as usize),
-        rms_norm_eps: m.float("llama.attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
+        num_key_value_heads: m
+            .uint("llama.attention.head_count_kv")?
+            .map_or(heads, |n| n as usize),
+        rms_norm_eps: m
+            .float("llama.attention.layer_norm_rms_epsilon")?
+            .unwrap_or(1e-5),
         rope_theta: m.float("llama.rope.freq_base")?.unwrap_or(10_000.0),
         max_position_embeddings: m.uint("llama.context_length")?.map_or(2048, |n| n as usize),
         tie_word_embeddings: tied,
         bos_token_id: m.uint("tokenizer.ggml.bos_token_id")?.map(|n| n as u32),
         eos_token_id: m.uint("tokenizer.ggml.eos_token_id")?.map(|n| n as u32),
     };
-    cfg.validate().map_err(|e| m.err("llama.*", e.to_string()))?;
+    cfg.validate()
+        .map_err(|e| m.err("llama.*", e.to_string()))?;
     if let Some(rd) = m.uint("llama.rope.dimension_count")? {
         if rd as usize != cfg.head_dim() {
-            return Err(m.err("llama.rope.dimension_count", format!("partial RoPE ({rd} of {}) is unsupported", cfg.head_dim())));
+            return Err(m.err(
+                "llama.rope.dimension_count",
+                format!("partial RoPE ({rd} of {}) is unsupported", cfg.head_dim()),
+            ));
         }
     }
     if m.map.contains_key("llama.rope.scaling.type") {
@@ -176,10 +197,17 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
 /// count of `token_embd.weight`. Errors name the file and the key or tensor.
 pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
     let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
-    let gerr = |key: &str, reason: String| ModelError::Gguf { path: path.to_path_buf(), key: key.into(), reason };
+    let gerr = |key: &str, reason: String| ModelError::Gguf {
+        path: path.to_path_buf(),
+        key: key.into(),
+        reason,
+    };
     let content = gguf_file::Content::read(&mut file).map_err(|e| gerr("header", e.to_string()))?;
     let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();
-    let meta = Meta { path, map: &metadata };
+    let meta = Meta {
+        path,
+        map: &metadata,
+    };
     let embd = content
         .tensor_infos
         .get("token_embd.weight")
@@ -193,38 +221,73 @@ pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
     let mut tensors = BTreeMap::new();
     let mut tensor_types = BTreeMap::new();
     for gname in names {
-        let hf = gguf_to_hf(gname).ok_or_else(|| gerr(gname, "tensor has no Llama counterpart".into()))?;
-        let qt = content.tensor(&mut file, gname, &Device::Cpu).map_err(|e| gerr(gname, e.to_string()))?;
+        let hf = gguf_to_hf(gname)
+            .ok_or_else(|| gerr(gname, "tensor has no Llama counterpart".into()))?;
+        let qt = content
+            .tensor(&mut file, gname, &Device::Cpu)
+            .map_err(|e| gerr(gname, e.to_string()))?;
         tensor_types.insert(hf.clone(), qt.dtype());
         let w = if qt.dtype() == GgmlDType::F32 {
-            Weight::Float(qt.dequantize(&Device::Cpu).map_err(|e| gerr(gname, e.to_string()))?)
+            Weight::Float(
+                qt.dequantize(&Device::Cpu)
+                    .map_err(|e| gerr(gname, e.to_string()))?,
+            )
         } else {
             Weight::Quant(Arc::new(qt))
         };
         tensors.insert(hf, w);
     }
-    let stored = Weights { config, tensors, rope: RopeLayout::Interleaved };
+    let stored = Weights {
+        config,
+        tensors,
+        rope: RopeLayout::Interleaved,
+    };
     let in_file = |e: ModelError| gerr("tensors", e.to_string());
     stored.check_complete().map_err(in_file)?;
     let weights = stored.to_layout(RopeLayout::Neox).map_err(in_file)?;
-    Ok((weights, GgufInfo { path: path.to_path_buf(), metadata, tensor_types }))
+    Ok((
+        weights,
+        GgufInfo {
+            path: path.to_path_buf(),
+            metadata,
+            tensor_types,
+        },
+    ))
 }
 
 /// Keys `save_gguf` derives from the config; `extra_metadata` may not set them.
 fn structural_metadata(cfg: &LlamaConfig) -> Vec<(String, Value)> {
     let u = |n: usize| Value::U32(n as u32);
     let mut m = vec![
-        ("general.architecture".to_string(), Value::String("llama".into())),
+        (
+            "general.architecture".to_string(),
+            Value::String("llama".into()),
+        ),
         ("llama.vocab_size".into(), u(cfg.vocab_size)),
-        ("llama.context_length".into(), u(cfg.max_position_embeddings)),
+        (
+            "llama.context_length".into(),
+            u(cfg.max_position_embeddings),
+        ),
         ("llama.embedding_length".into(), u(cfg.hidden_size)),
         ("llama.block_count".into(), u(cfg.num_hidden_layers)),
         ("llama.feed_forward_length".into(), u(cfg.intermediate_size)),
-        ("llama.attention.head_count".into(), u(cfg.num_attention_heads)),
-        ("llama.attention.head_count_kv".into(), u(cfg.num_key_value_heads)),
+        (
+            "llama.attention.head_count".into(),
+            u(cfg.num_attention_heads),
+        ),
+        (
+            "llama.attention.head_count_kv".into(),
+            u(cfg.num_key_value_heads),
+        ),
         ("llama.rope.dimension_count".into(), u(cfg.head_dim())),
-        ("llama.rope.freq_base".into(), Value::F32(cfg.rope_theta as f32)),
-        ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(cfg.rms_norm_eps as f32)),
+        (
+            "llama.rope.freq_base".into(),
+            Value::F32(cfg.rope_theta as f32),
+        ),
+        (
+            "llama.attention.layer_norm_rms_epsilon".into(),
+            Value::F32(cfg.rms_norm_eps as f32),
+        ),
     ];
     if let Some(b) = cfg.bos_token_id {
         m.push(("tokenizer.ggml.bos_token_id".into(), Value::U32(b)));
@@ -239,26 +302,56 @@ fn structural_metadata(cfg: &LlamaConfig) -> Vec<(String, Value)> {
 /// from the config, then `extra_metadata` (tokenizer, provenance) in the given order;
 /// tensors under llama.cpp names with Q/K rows permuted for interleaved RoPE. Quantized
 /// tensors are written as they are, float ones in their own dtype (f32/f16/bf16).
+///
+/// `extra_metadata` may repeat a config-derived key (so a loaded file's
+/// [`GgufInfo::metadata`] can be passed back whole) only with the same value.
 pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)]) -> Result<()> {
     let w = weights.to_layout(RopeLayout::Interleaved)?;
     w.check_complete()?;
     let mut metadata = structural_metadata(&w.config);
     for (k, v) in extra_metadata {
-        if metadata.iter().any(|(s, _)| s == k) {
-            return Err(ModelError::BadInput { reason: format!("extra GGUF metadata `{k}` would override the config") });
+        if let Some((_, ours)) = metadata.iter().find(|(s, _)| s == k) {
+            // Value has no PartialEq; Debug output is exact for every variant.
+            if format!("{ours:?}") == format!("{v:?}") {
+                continue;
+            }
+            return Err(ModelError::BadInput {
+                reason: format!(
+                    "extra GGUF metadata `{k}` = {v:?} contradicts the config ({ours:?})"
+                ),
+            });
+        }
+        if k == "general.alignment" && !matches!(v, Value::U32(32)) {
+            // candle's writer always pads to 32 bytes; another value would misplace data.
+            return Err(ModelError::Unsupported {
+                what: "GGUF key `general.alignment`".into(),
+            });
+        }
+        if extra_metadata.iter().filter(|(s, _)| s == k).count() > 1 {
+            return Err(ModelError::BadInput {
+                reason: format!("extra GGUF metadata `{k}` is given twice"),
+            });
         }
         metadata.push((k.clone(), v.clone()));
     }
-    let mut order = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
+    let mut order = vec![
+        "model.embed_tokens.weight".to_string(),
+        "model.norm.weight".to_string(),
+    ];
     if !w.config.tie_word_embeddings {
         order.push("lm_head.weight".into());
     }
     for l in 0..w.config.num_hidden_layers {
-        order.extend(BLOCK_NAMES.iter().map(|(_, h)| format!("model.layers.{l}.{h}.weight")));
+        order.extend(
+            BLOCK_NAMES
+                .iter()
+                .map(|(_, h)| format!("model.layers.{l}.{h}.weight")),
+        );
     }
     let mut qtensors: Vec<(String, Arc<QTensor>)> = Vec::with_capacity(order.len());
     for hf in &order {
-        let gname = hf_to_gguf(hf).ok_or_else(|| ModelError::UnexpectedTensor { name: hf.clone() })?;
+        let gname =
+            hf_to_gguf(hf).ok_or_else(|| ModelError::UnexpectedTensor { name: hf.clone() })?;
         let q = match w.get(hf)? {
             Weight::Quant(q) => q.clone(),
             Weight::Float(t) => {
@@ -267,15 +360,27 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
                     DType::BF16 => GgmlDType::BF16,
                     _ => GgmlDType::F32,
                 };
-                let t = if ty == GgmlDType::F32 { t.to_dtype(DType::F32)? } else { t.clone() };
+                let t = if ty == GgmlDType::F32 {
+                    t.to_dtype(DType::F32)?
+                } else {
+                    t.clone()
+                };
                 let bytes = Weight::Float(t).raw_bytes()?;
-                Arc::new(qtensor_from_ggml(ty, &bytes, w.get(hf)?.shape(), &Device::Cpu)?)
+                Arc::new(qtensor_from_ggml(
+                    ty,
+                    &bytes,
+                    w.get(hf)?.shape(),
+                    &Device::Cpu,
+                )?)
             }
         };
         qtensors.push((gname, q));
     }
     let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, q)| (k.as_str(), q.as_ref())).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = qtensors
+        .iter()
+        .map(|(k, q)| (k.as_str(), q.as_ref()))
+        .collect();
     let mut buf = Cursor::new(Vec::new());
     gguf_file::write(&mut buf, &meta_refs, &tensor_refs).map_err(|e| ModelError::Gguf {
         path: path.to_path_buf(),
@@ -292,8 +397,14 @@ mod tests {
     #[test]
     fn names_map_both_ways() {
         for (g, h) in [
-            ("blk.12.attn_output.weight", "model.layers.12.self_attn.o_proj.weight"),
-            ("blk.0.ffn_norm.weight", "model.layers.0.post_attention_layernorm.weight"),
+            (
+                "blk.12.attn_output.weight",
+                "model.layers.12.self_attn.o_proj.weight",
+            ),
+            (
+                "blk.0.ffn_norm.weight",
+                "model.layers.0.post_attention_layernorm.weight",
+            ),
             ("output.weight", "lm_head.weight"),
         ] {
             assert_eq!(gguf_to_hf(g).as_deref(), Some(h));

@@ -31,7 +31,11 @@ pub fn seeded(cfg: &LlamaConfig, seed: u64) -> Result<Weights> {
         let t = Tensor::from_vec(data, shape, &Device::Cpu).ctx("build init tensor")?;
         tensors.insert(name, Weight::Float(t));
     }
-    Ok(Weights { config: cfg.clone(), tensors, rope: RopeLayout::Neox })
+    Ok(Weights {
+        config: cfg.clone(),
+        tensors,
+        rope: RopeLayout::Neox,
+    })
 }
 
 #[cfg(test)]
@@ -55,14 +59,20 @@ mod tests {
         bigger_cfg.num_hidden_layers = 3;
         let bigger = seeded(&bigger_cfg, 5).unwrap();
         for (name, w) in &base.tensors {
-            assert_eq!(w.raw_bytes().unwrap(), bigger.tensors[name].raw_bytes().unwrap(), "{name}");
+            assert_eq!(
+                w.raw_bytes().unwrap(),
+                bigger.tensors[name].raw_bytes().unwrap(),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn std_is_about_point_02() {
         let w = seeded(&tiny(true), 3).unwrap();
-        let v = w.tensors["model.embed_tokens.weight"].to_f32_tensor(&Device::Cpu).unwrap();
+        let v = w.tensors["model.embed_tokens.weight"]
+            .to_f32_tensor(&Device::Cpu)
+            .unwrap();
         let v: Vec<f32> = v.flatten_all().unwrap().to_vec1().unwrap();
         let var = v.iter().map(|x| (x * x) as f64).sum::<f64>() / v.len() as f64;
         assert!((var.sqrt() - 0.02).abs() < 0.001, "std {}", var.sqrt());

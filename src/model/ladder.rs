@@ -117,15 +117,24 @@ pub fn load_ladder(path: &Path) -> Result<Ladder> {
 /// Parses (strictly: unknown fields are errors) and solves ladder TOML; `path` only
 /// labels errors.
 pub fn parse_ladder(text: &str, path: &Path) -> Result<Ladder> {
-    let perr = |reason: String| ModelError::Parse { path: path.to_path_buf(), reason };
+    let perr = |reason: String| ModelError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
     let file: LadderFile = toml::from_str(text).map_err(|e| perr(e.to_string()))?;
     if !(file.tolerance > 0.0 && file.tolerance < 1.0) {
-        return Err(perr(format!("field `tolerance`: {} is not in (0, 1)", file.tolerance)));
+        return Err(perr(format!(
+            "field `tolerance`: {} is not in (0, 1)",
+            file.tolerance
+        )));
     }
     let mut rungs: Vec<Rung> = Vec::new();
     for spec in file.rung {
         if rungs.iter().any(|r| r.name == spec.name) {
-            return Err(perr(format!("field `rung.name`: duplicate rung `{}`", spec.name)));
+            return Err(perr(format!(
+                "field `rung.name`: duplicate rung `{}`",
+                spec.name
+            )));
         }
         let mut config = solve_with(spec.target, file.vocabulary.size, file.tolerance, &spec.pin)
             .map_err(|e| perr(format!("rung `{}`: {e}", spec.name)))?;
@@ -134,10 +143,20 @@ pub fn parse_ladder(text: &str, path: &Path) -> Result<Ladder> {
         config.max_position_embeddings = file.defaults.max_position_embeddings;
         config.bos_token_id = file.vocabulary.bos_token_id;
         config.eos_token_id = file.vocabulary.eos_token_id;
-        config.validate().map_err(|e| perr(format!("rung `{}`: {e}", spec.name)))?;
-        rungs.push(Rung { name: spec.name, target: spec.target, config });
+        config
+            .validate()
+            .map_err(|e| perr(format!("rung `{}`: {e}", spec.name)))?;
+        rungs.push(Rung {
+            name: spec.name,
+            target: spec.target,
+            config,
+        });
     }
-    Ok(Ladder { tolerance: file.tolerance, vocabulary: file.vocabulary, rungs })
+    Ok(Ladder {
+        tolerance: file.tolerance,
+        vocabulary: file.vocabulary,
+        rungs,
+    })
 }
 
 /// The solver with no pins; see the module docs for the rule.
@@ -146,13 +165,15 @@ pub fn solve(target: u64, vocab: usize, tolerance: f64) -> Result<LlamaConfig> {
 }
 
 fn head_dim_for(hidden: usize) -> Option<usize> {
-    [64, 32, 16, 8].into_iter().find(|hd| hidden % hd == 0 && hidden / hd >= 4)
+    [64, 32, 16, 8]
+        .into_iter()
+        .find(|hd| hidden.is_multiple_of(*hd) && hidden / hd >= 4)
 }
 
 fn kv_heads_for(heads: usize) -> usize {
-    if heads >= 6 && heads % 3 == 0 {
+    if heads >= 6 && heads.is_multiple_of(3) {
         heads / 3
-    } else if heads >= 4 && heads % 2 == 0 {
+    } else if heads >= 4 && heads.is_multiple_of(2) {
         heads / 2
     } else {
         heads
@@ -163,11 +184,16 @@ fn kv_heads_for(heads: usize) -> usize {
 pub fn solve_with(target: u64, vocab: usize, tolerance: f64, pins: &Pins) -> Result<LlamaConfig> {
     let fail = |reason: String| ModelError::Solver { target, reason };
     if target == 0 || vocab == 0 || !(tolerance > 0.0 && tolerance < 1.0) {
-        return Err(fail(format!("need target > 0, vocab > 0, 0 < tolerance < 1 (vocab {vocab}, tolerance {tolerance})")));
+        return Err(fail(format!(
+            "need target > 0, vocab > 0, 0 < tolerance < 1 (vocab {vocab}, tolerance {tolerance})"
+        )));
     }
     let hiddens: Vec<usize> = match pins.hidden {
         Some(h) => vec![h],
-        None => (32..=224).step_by(32).chain((256..=4096).step_by(256)).collect(),
+        None => (32..=224)
+            .step_by(32)
+            .chain((256..=4096).step_by(256))
+            .collect(),
     };
     let layers: Vec<usize> = match pins.layers {
         Some(l) => vec![l],
@@ -187,7 +213,9 @@ pub fn solve_with(target: u64, vocab: usize, tolerance: f64, pins: &Pins) -> Res
         let step = if h >= 256 { 256 } else { 32 };
         let inters: Vec<usize> = match pins.intermediate {
             Some(i) => vec![i],
-            None => ((h / 2).div_ceil(step) * step..=4 * h).step_by(step).collect(),
+            None => ((h / 2).div_ceil(step) * step..=4 * h)
+                .step_by(step)
+                .collect(),
         };
         for &l in &layers {
             for &i in &inters {
@@ -270,10 +298,17 @@ mod tests {
     fn shipped_ladder_parses_and_lands_within_tolerance() {
         let ladder = parse_ladder(LADDER, Path::new("configs/ladder.toml")).unwrap();
         let names: Vec<&str> = ladder.rungs.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["tiny_1m", "small_8m", "mid_50m", "large_150m", "xl_350m"]);
+        assert_eq!(
+            names,
+            ["tiny_1m", "small_8m", "mid_50m", "large_150m", "xl_350m"]
+        );
         for r in &ladder.rungs {
             let p = r.config.param_count() as f64;
-            assert!((p / r.target as f64 - 1.0).abs() <= ladder.tolerance, "{}", r.name);
+            assert!(
+                (p / r.target as f64 - 1.0).abs() <= ladder.tolerance,
+                "{}",
+                r.name
+            );
             assert_eq!(r.config.vocab_size, 16_000);
         }
         println!("{}", ladder_table(&ladder.rungs));
@@ -282,10 +317,14 @@ mod tests {
     #[test]
     fn unknown_fields_and_impossible_targets_are_named() {
         let bad = LADDER.replacen("tolerance = 0.05", "tolerence = 0.05", 1);
-        let e = parse_ladder(&bad, Path::new("l.toml")).unwrap_err().to_string();
+        let e = parse_ladder(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("l.toml") && e.contains("tolerence"), "{e}");
         let bad = LADDER.replacen("name = \"tiny_1m\"", "name = \"tiny_1m\"\nwidth = 3", 1);
-        let e = parse_ladder(&bad, Path::new("l.toml")).unwrap_err().to_string();
+        let e = parse_ladder(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("width"), "{e}");
         let e = solve(100_000, 16_000, 0.05).unwrap_err().to_string();
         assert!(e.contains("100000"), "{e}");

@@ -47,9 +47,9 @@ impl Linear {
     /// Builds the projection for `w` under `path`.
     pub(crate) fn load(w: &Weight, path: MatmulPath, device: &Device) -> Result<Self> {
         match (w, path) {
-            (Weight::Quant(q), MatmulPath::Quantized) => {
-                Ok(Linear::Quant(QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?))
-            }
+            (Weight::Quant(q), MatmulPath::Quantized) => Ok(Linear::Quant(
+                QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?,
+            )),
             _ => Ok(Linear::Float(w.to_f32_tensor(device)?)),
         }
     }
@@ -80,17 +80,23 @@ pub(crate) struct RmsNorm {
 
 impl RmsNorm {
     pub(crate) fn load(w: &Weight, eps: f64, device: &Device) -> Result<Self> {
-        Ok(Self { weight: w.to_f32_tensor(device)?, eps })
+        Ok(Self {
+            weight: w.to_f32_tensor(device)?,
+            eps,
+        })
     }
 
     pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match mode {
-            Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32).ctx("rms_norm"),
+            Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
+                .ctx("rms_norm"),
             Mode::Differentiable => {
                 let h = x.dim(D::Minus1)? as f64;
                 let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / h)?;
                 let normed = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
-                normed.broadcast_mul(&self.weight).ctx("rms_norm (differentiable)")
+                normed
+                    .broadcast_mul(&self.weight)
+                    .ctx("rms_norm (differentiable)")
             }
         }
     }
@@ -121,9 +127,17 @@ pub(crate) struct Rope {
 
 impl Rope {
     /// Frequencies `theta^(-2i/d)` are computed in f64 and rounded once to f32.
-    pub(crate) fn new(head_dim: usize, theta: f64, max_pos: usize, layout: RopeLayout, device: &Device) -> Result<Self> {
+    pub(crate) fn new(
+        head_dim: usize,
+        theta: f64,
+        max_pos: usize,
+        layout: RopeLayout,
+        device: &Device,
+    ) -> Result<Self> {
         let half = head_dim / 2;
-        let inv: Vec<f64> = (0..half).map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64)).collect();
+        let inv: Vec<f64> = (0..half)
+            .map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64))
+            .collect();
         let mut cos = Vec::with_capacity(max_pos * half);
         let mut sin = Vec::with_capacity(max_pos * half);
         for p in 0..max_pos {
@@ -148,8 +162,12 @@ impl Rope {
         let sin = self.sin.narrow(0, offset, t)?;
         let x = x.contiguous()?;
         match (mode, self.layout) {
-            (Mode::Fast, RopeLayout::Neox) => candle_nn::rotary_emb::rope(&x, &cos, &sin).ctx("rope"),
-            (Mode::Fast, RopeLayout::Interleaved) => candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i"),
+            (Mode::Fast, RopeLayout::Neox) => {
+                candle_nn::rotary_emb::rope(&x, &cos, &sin).ctx("rope")
+            }
+            (Mode::Fast, RopeLayout::Interleaved) => {
+                candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i")
+            }
             (Mode::Differentiable, RopeLayout::Neox) => {
                 let cos = Tensor::cat(&[&cos, &cos], 1)?;
                 let sin = Tensor::cat(&[&sin, &sin], 1)?;
@@ -166,7 +184,9 @@ impl Rope {
                 let sin = sin.unsqueeze(2)?;
                 let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
                 let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
-                Tensor::cat(&[&y0, &y1], 4)?.reshape((b, h, t, d)).ctx("rope_i (differentiable)")
+                Tensor::cat(&[&y0, &y1], 4)?
+                    .reshape((b, h, t, d))
+                    .ctx("rope_i (differentiable)")
             }
         }
     }
@@ -177,7 +197,15 @@ impl Rope {
 pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<Tensor> {
     let total = offset + seq;
     let data: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j > offset + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
     Ok(Tensor::from_vec(data, (seq, total), device)?.to_dtype(DType::F32)?)
 }
@@ -195,7 +223,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -209,10 +246,34 @@ mod tests {
         }
         let w = Weight::Float(rand(&[8], 2));
         let n = RmsNorm::load(&w, 1e-5, &Device::Cpu).unwrap();
-        assert!(max_diff(&n.forward(&x, Mode::Fast).unwrap(), &n.forward(&x, Mode::Differentiable).unwrap()) < 1e-5);
-        let m = causal_mask(5, 0, &Device::Cpu).unwrap().unsqueeze(0).unwrap().unsqueeze(0).unwrap();
-        let s = x.broadcast_add(&m.narrow(3, 0, 5).unwrap().narrow(2, 0, 5).unwrap().pad_with_zeros(3, 0, 3).unwrap()).unwrap();
-        assert!(max_diff(&softmax_last(&s, Mode::Fast).unwrap(), &softmax_last(&s, Mode::Differentiable).unwrap()) < 1e-6);
+        assert!(
+            max_diff(
+                &n.forward(&x, Mode::Fast).unwrap(),
+                &n.forward(&x, Mode::Differentiable).unwrap()
+            ) < 1e-5
+        );
+        let m = causal_mask(5, 0, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let s = x
+            .broadcast_add(
+                &m.narrow(3, 0, 5)
+                    .unwrap()
+                    .narrow(2, 0, 5)
+                    .unwrap()
+                    .pad_with_zeros(3, 0, 3)
+                    .unwrap(),
+            )
+            .unwrap();
+        assert!(
+            max_diff(
+                &softmax_last(&s, Mode::Fast).unwrap(),
+                &softmax_last(&s, Mode::Differentiable).unwrap()
+            ) < 1e-6
+        );
     }
 
     #[test]

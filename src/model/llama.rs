@@ -31,7 +31,10 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { matmul: MatmulPath::F32, device: Device::Cpu }
+        Self {
+            matmul: MatmulPath::F32,
+            device: Device::Cpu,
+        }
     }
 }
 
@@ -80,9 +83,17 @@ impl Llama {
         for l in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{l}");
             blocks.push(Block {
-                input_norm: RmsNorm::load(weights.get(&format!("{p}.input_layernorm.weight"))?, eps, dev)?,
+                input_norm: RmsNorm::load(
+                    weights.get(&format!("{p}.input_layernorm.weight"))?,
+                    eps,
+                    dev,
+                )?,
                 attn: Attention::load(weights, &format!("{p}.self_attn"), opts.matmul, dev)?,
-                post_norm: RmsNorm::load(weights.get(&format!("{p}.post_attention_layernorm.weight"))?, eps, dev)?,
+                post_norm: RmsNorm::load(
+                    weights.get(&format!("{p}.post_attention_layernorm.weight"))?,
+                    eps,
+                    dev,
+                )?,
                 mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev)?,
             });
         }
@@ -92,7 +103,13 @@ impl Llama {
             blocks,
             norm: RmsNorm::load(weights.get("model.norm.weight")?, eps, dev)?,
             lm_head,
-            rope: Rope::new(cfg.head_dim(), cfg.rope_theta, cfg.max_position_embeddings, weights.rope, dev)?,
+            rope: Rope::new(
+                cfg.head_dim(),
+                cfg.rope_theta,
+                cfg.max_position_embeddings,
+                weights.rope,
+                dev,
+            )?,
             device: dev.clone(),
         })
     }
@@ -124,32 +141,59 @@ impl Llama {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
         if t == 0 {
-            return Err(ModelError::BadInput { reason: "empty sequence".into() });
+            return Err(ModelError::BadInput {
+                reason: "empty sequence".into(),
+            });
         }
         let ids = tokens.to_dtype(DType::U32)?.to_device(&self.device)?;
         let vocab = self.config.vocab_size;
-        if let Some(&id) = ids.flatten_all()?.to_vec1::<u32>()?.iter().find(|&&id| id as usize >= vocab) {
+        if let Some(&id) = ids
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .iter()
+            .find(|&&id| id as usize >= vocab)
+        {
             return Err(ModelError::TokenOutOfRange { id, vocab });
         }
         let offset = cache.as_ref().map_or(0, |c| c.len());
         if let Some(cb) = cache.as_ref().and_then(|c| c.batch()) {
             if cb != b {
-                return Err(ModelError::BadInput { reason: format!("cache holds batch {cb}, tokens have batch {b}") });
+                return Err(ModelError::BadInput {
+                    reason: format!("cache holds batch {cb}, tokens have batch {b}"),
+                });
             }
         }
         if offset + t > self.config.max_position_embeddings {
-            return Err(ModelError::ContextOverflow { needed: offset + t, max: self.config.max_position_embeddings });
+            return Err(ModelError::ContextOverflow {
+                needed: offset + t,
+                max: self.config.max_position_embeddings,
+            });
         }
         let mask = if t > 1 {
-            Some(causal_mask(t, offset, &self.device)?.unsqueeze(0)?.unsqueeze(0)?)
+            Some(
+                causal_mask(t, offset, &self.device)?
+                    .unsqueeze(0)?
+                    .unsqueeze(0)?,
+            )
         } else {
             None
         };
         let h = self.config.hidden_size;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0).ctx("embed tokens")?.reshape((b, t, h))?;
+        let mut x = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)
+            .ctx("embed tokens")?
+            .reshape((b, t, h))?;
         for (l, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[l]);
-            let a = block.attn.forward(&block.input_norm.forward(&x, mode)?, &self.rope, offset, mask.as_ref(), slot, mode)?;
+            let a = block.attn.forward(
+                &block.input_norm.forward(&x, mode)?,
+                &self.rope,
+                offset,
+                mask.as_ref(),
+                slot,
+                mode,
+            )?;
             x = (x + a)?;
             let m = block.mlp.forward(&block.post_norm.forward(&x, mode)?)?;
             x = (x + m)?;

@@ -25,7 +25,9 @@ pub use config::LlamaConfig;
 pub use error::{ModelError, Result};
 pub use gguf_io::{load_gguf, save_gguf, GgufInfo};
 pub use init::{seeded, INIT_HALF_WIDTH};
-pub use ladder::{ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary};
+pub use ladder::{
+    ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary,
+};
 pub use layers::MatmulPath;
 pub use llama::{Llama, LoadOptions};
 pub use rope_layout::RopeLayout;

@@ -74,12 +74,14 @@ pub(crate) fn permute_rows(
         Weight::Float(t) => {
             let idx: Vec<u32> = perm.iter().map(|&p| p as u32).collect();
             let idx = Tensor::new(idx.as_slice(), t.device())?;
-            Ok(Weight::Float(t.index_select(&idx, 0).ctx("permute q/k rows")?))
+            Ok(Weight::Float(
+                t.index_select(&idx, 0).ctx("permute q/k rows")?,
+            ))
         }
         Weight::Quant(q) => {
             let cols = shape[1];
             let block = q.dtype().block_size();
-            if cols % block != 0 {
+            if !cols.is_multiple_of(block) {
                 return Err(ModelError::Unsupported {
                     what: format!("row permutation of `{name}`: {cols} columns are not whole {block}-element blocks"),
                 });
@@ -90,7 +92,8 @@ pub(crate) fn permute_rows(
             for &src in &perm {
                 out.extend_from_slice(&data[src * row_bytes..(src + 1) * row_bytes]);
             }
-            let qt = qtensor_from_ggml(q.dtype(), &out, shape.clone(), &q.device()).ctx("rebuild permuted tensor")?;
+            let qt = qtensor_from_ggml(q.dtype(), &out, shape.clone(), &q.device())
+                .ctx("rebuild permuted tensor")?;
             Ok(Weight::Quant(Arc::new(qt)))
         }
     }
@@ -104,7 +107,10 @@ mod tests {
     fn permutation_matches_convert_hf_to_gguf() {
         // convert_hf_to_gguf.permute on rows [0..8) with one head of width 8:
         // reshape(1, 2, 4) -> swapaxes(1, 2) -> rows 0,4,1,5,2,6,3,7.
-        assert_eq!(row_permutation(1, 8, RopeLayout::Interleaved), vec![0, 4, 1, 5, 2, 6, 3, 7]);
+        assert_eq!(
+            row_permutation(1, 8, RopeLayout::Interleaved),
+            vec![0, 4, 1, 5, 2, 6, 3, 7]
+        );
         let to_neox = row_permutation(2, 4, RopeLayout::Neox);
         let to_inter = row_permutation(2, 4, RopeLayout::Interleaved);
         for r in 0..8 {

@@ -30,7 +30,8 @@ pub fn save_hf_folder(
     w.check_complete()?;
     std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
     let mut meta = metadata.clone();
-    meta.entry("format".to_string()).or_insert_with(|| "pt".to_string());
+    meta.entry("format".to_string())
+        .or_insert_with(|| "pt".to_string());
     let bytes = serialize(&w, &meta)?;
     write_atomic(&dir.join("model.safetensors"), &bytes)?;
     write_atomic(&dir.join("config.json"), w.config.to_hf_json().as_bytes())?;
@@ -46,7 +47,10 @@ fn serialize(w: &Weights, meta: &BTreeMap<String, String>) -> Result<Vec<u8>> {
     let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""));
     let mut entries = Vec::new();
     if !meta.is_empty() {
-        let kv: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", json(k), json(v))).collect();
+        let kv: Vec<String> = meta
+            .iter()
+            .map(|(k, v)| format!("{}:{}", json(k), json(v)))
+            .collect();
         entries.push(format!("\"__metadata__\":{{{}}}", kv.join(",")));
     }
     let mut data = Vec::new();
@@ -82,12 +86,17 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     }
     let index = dir.join("model.safetensors.index.json");
     let text = std::fs::read_to_string(&index).map_err(io_err("read", &index))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ModelError::Parse { path: index.clone(), reason: e.to_string() })?;
-    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Parse {
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Parse {
         path: index.clone(),
-        reason: "no object field `weight_map`".into(),
+        reason: e.to_string(),
     })?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::Parse {
+            path: index.clone(),
+            reason: "no object field `weight_map`".into(),
+        })?;
     let files: std::collections::BTreeSet<&str> = map.values().filter_map(|f| f.as_str()).collect();
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
@@ -116,7 +125,12 @@ pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
                 StDtype::F32 => DType::F32,
                 StDtype::F16 => DType::F16,
                 StDtype::BF16 => DType::BF16,
-                other => return Err(err(Some(name), format!("dtype {other:?} is not f32, f16 or bf16"))),
+                other => {
+                    return Err(err(
+                        Some(name),
+                        format!("dtype {other:?} is not f32, f16 or bf16"),
+                    ))
+                }
             };
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
                 .and_then(|t| t.to_dtype(DType::F32))
@@ -127,7 +141,11 @@ pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
     if config.tie_word_embeddings {
         tensors.remove("lm_head.weight");
     }
-    let w = Weights { config, tensors, rope: RopeLayout::Neox };
+    let w = Weights {
+        config,
+        tensors,
+        rope: RopeLayout::Neox,
+    };
     w.check_complete().map_err(|e| ModelError::Safetensors {
         path: dir.to_path_buf(),
         tensor: None,
@@ -139,7 +157,11 @@ pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
 /// The `__metadata__` of `dir/model.safetensors`, reading only the header.
 pub fn read_hf_metadata(dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = dir.join("model.safetensors");
-    let bad = |reason: String| ModelError::Safetensors { path: path.clone(), tensor: None, reason };
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.clone(),
+        tensor: None,
+        reason,
+    };
     let mut f = std::fs::File::open(&path).map_err(io_err("open", &path))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(io_err("read", &path))?;
@@ -153,7 +175,9 @@ pub fn read_hf_metadata(dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     if let Some(m) = v.get("__metadata__").and_then(|m| m.as_object()) {
         for (k, val) in m {
-            let s = val.as_str().ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
+            let s = val
+                .as_str()
+                .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
             out.insert(k.clone(), s.to_string());
         }
     }

@@ -8,8 +8,8 @@ use candle_core::{Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
 use super::error::{CandleContext, ModelError, Result};
-use super::llama::{Llama, LoadOptions};
 use super::layers::MatmulPath;
+use super::llama::{Llama, LoadOptions};
 use super::weights::{Weight, Weights};
 
 /// A model built on trainable variables, one `Var` per HF tensor name.
@@ -37,9 +37,17 @@ impl TrainableLlama {
                 vars.insert(name.clone(), var);
             }
         }
-        let opts = LoadOptions { matmul: MatmulPath::F32, device: device.clone() };
+        let opts = LoadOptions {
+            matmul: MatmulPath::F32,
+            device: device.clone(),
+        };
         let model = Llama::load(&weights_over(&f32w, &vars), &opts)?;
-        Ok(Self { varmap, vars, model, template: f32w })
+        Ok(Self {
+            varmap,
+            vars,
+            model,
+            template: f32w,
+        })
     }
 
     /// The model; its weights are the variables, so optimizer steps show up here.
@@ -59,6 +67,7 @@ impl TrainableLlama {
 
     /// [`Weights`] whose tensors are the variables themselves (not copies): a model
     /// loaded from them is differentiable with respect to the variables.
+    #[cfg(test)]
     pub(crate) fn var_weights(&self) -> Weights {
         weights_over(&self.template, &self.vars)
     }
@@ -67,7 +76,10 @@ impl TrainableLlama {
     pub fn snapshot(&self) -> Result<Weights> {
         let mut w = self.template.clone();
         for (name, var) in &self.vars {
-            w.tensors.insert(name.clone(), Weight::Float(var.as_detached_tensor().copy()?));
+            w.tensors.insert(
+                name.clone(),
+                Weight::Float(var.as_detached_tensor().copy()?),
+            );
         }
         Ok(w)
     }
@@ -105,7 +117,8 @@ impl TrainableLlama {
 fn weights_over(template: &Weights, vars: &BTreeMap<String, Var>) -> Weights {
     let mut w = template.clone();
     for (name, var) in vars {
-        w.tensors.insert(name.clone(), Weight::Float(var.as_tensor().clone()));
+        w.tensors
+            .insert(name.clone(), Weight::Float(var.as_tensor().clone()));
     }
     w
 }
@@ -115,11 +128,14 @@ fn weights_over(template: &Weights, vars: &BTreeMap<String, Var>) -> Weights {
 pub fn lm_loss(model: &Llama, tokens: &Tensor) -> Result<Tensor> {
     let (b, t) = tokens.dims2()?;
     if t < 2 {
-        return Err(ModelError::BadInput { reason: format!("need at least 2 tokens per row for a loss, got {t}") });
+        return Err(ModelError::BadInput {
+            reason: format!("need at least 2 tokens per row for a loss, got {t}"),
+        });
     }
     let logits = model.forward_train(tokens)?;
     let v = logits.dim(D::Minus1)?;
     let inputs = logits.narrow(1, 0, t - 1)?.reshape((b * (t - 1), v))?;
     let targets = tokens.narrow(1, 1, t - 1)?.reshape(b * (t - 1))?;
-    candle_nn::loss::cross_entropy(&inputs, &targets.to_dtype(candle_core::DType::U32)?).ctx("cross-entropy")
+    candle_nn::loss::cross_entropy(&inputs, &targets.to_dtype(candle_core::DType::U32)?)
+        .ctx("cross-entropy")
 }

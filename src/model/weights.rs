@@ -63,7 +63,10 @@ impl Weight {
     /// The values as an f32 tensor on `device` (dequantizing if needed).
     pub fn to_f32_tensor(&self, device: &Device) -> Result<Tensor> {
         match self {
-            Weight::Float(t) => t.to_dtype(DType::F32)?.to_device(device).ctx("convert weight to f32"),
+            Weight::Float(t) => t
+                .to_dtype(DType::F32)?
+                .to_device(device)
+                .ctx("convert weight to f32"),
             Weight::Quant(q) => q.dequantize(device).ctx("dequantize weight"),
         }
     }
@@ -74,9 +77,21 @@ impl Weight {
             Weight::Float(t) => {
                 let flat = t.flatten_all()?;
                 let bytes = match t.dtype() {
-                    DType::F32 => flat.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    DType::F16 => flat.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    DType::BF16 => flat.to_vec1::<half::bf16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    DType::F32 => flat
+                        .to_vec1::<f32>()?
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    DType::F16 => flat
+                        .to_vec1::<half::f16>()?
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    DType::BF16 => flat
+                        .to_vec1::<half::bf16>()?
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
                     other => {
                         return Err(ModelError::Unsupported {
                             what: format!("float weight dtype {}", other.as_str()),
@@ -148,7 +163,11 @@ pub fn expected_names(cfg: &LlamaConfig) -> Vec<String> {
 impl Weights {
     /// The tensor `name`, or an error naming it.
     pub fn get(&self, name: &str) -> Result<&Weight> {
-        self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor { name: name.to_string() })
+        self.tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_string(),
+            })
     }
 
     /// Checks the config and that the tensors are exactly the expected names and shapes.
@@ -166,7 +185,9 @@ impl Weights {
             }
         }
         if let Some(extra) = self.tensors.keys().find(|k| !expected.contains_key(*k)) {
-            return Err(ModelError::UnexpectedTensor { name: extra.clone() });
+            return Err(ModelError::UnexpectedTensor {
+                name: extra.clone(),
+            });
         }
         Ok(())
     }
@@ -182,7 +203,11 @@ impl Weights {
         for (name, w) in &self.tensors {
             tensors.insert(name.clone(), Weight::Float(w.to_f32_tensor(&Device::Cpu)?));
         }
-        Ok(Weights { config: self.config.clone(), tensors, rope: self.rope })
+        Ok(Weights {
+            config: self.config.clone(),
+            tensors,
+            rope: self.rope,
+        })
     }
 
     /// SHA-256 (hex) over the tensors only, in name order: name, dtype, shape, raw bytes.
@@ -217,7 +242,10 @@ impl Weights {
         let cfg = &self.config;
         let mut out = self.clone();
         for l in 0..cfg.num_hidden_layers {
-            for (proj, heads) in [("q_proj", cfg.num_attention_heads), ("k_proj", cfg.num_key_value_heads)] {
+            for (proj, heads) in [
+                ("q_proj", cfg.num_attention_heads),
+                ("k_proj", cfg.num_key_value_heads),
+            ] {
                 let name = format!("model.layers.{l}.self_attn.{proj}.weight");
                 let w = self.get(&name)?;
                 let permuted = permute_rows(&name, w, heads, cfg.head_dim(), layout)?;
@@ -245,26 +273,59 @@ mod tests {
         let e = missing.check_complete().unwrap_err().to_string();
         assert!(e.contains("model.layers.1.mlp.up_proj.weight"), "{e}");
         let mut extra = w.clone();
-        extra.tensors.insert("model.layers.2.mlp.up_proj.weight".into(), w.tensors["model.norm.weight"].clone());
-        assert!(extra.check_complete().unwrap_err().to_string().contains("layers.2"));
+        extra.tensors.insert(
+            "model.layers.2.mlp.up_proj.weight".into(),
+            w.tensors["model.norm.weight"].clone(),
+        );
+        assert!(extra
+            .check_complete()
+            .unwrap_err()
+            .to_string()
+            .contains("layers.2"));
         let mut bad = w.clone();
-        bad.tensors.insert("model.norm.weight".into(), w.tensors["model.layers.0.input_layernorm.weight"].clone());
-        bad.tensors.insert("lm_head.weight".into(), w.tensors["model.layers.0.mlp.down_proj.weight"].clone());
+        bad.tensors.insert(
+            "model.norm.weight".into(),
+            w.tensors["model.layers.0.input_layernorm.weight"].clone(),
+        );
+        bad.tensors.insert(
+            "lm_head.weight".into(),
+            w.tensors["model.layers.0.mlp.down_proj.weight"].clone(),
+        );
         let e = bad.check_complete().unwrap_err().to_string();
-        assert!(e.contains("lm_head.weight") && e.contains("[64, 96]"), "{e}");
+        assert!(
+            e.contains("lm_head.weight") && e.contains("[64, 96]"),
+            "{e}"
+        );
     }
 
     #[test]
     fn layout_round_trip_is_identity_for_float_and_quant() {
         let w = seeded(&tiny(true), 2).unwrap();
-        let back = w.to_layout(RopeLayout::Interleaved).unwrap().to_layout(RopeLayout::Neox).unwrap();
+        let back = w
+            .to_layout(RopeLayout::Interleaved)
+            .unwrap()
+            .to_layout(RopeLayout::Neox)
+            .unwrap();
         assert_eq!(w.sha256().unwrap(), back.sha256().unwrap());
-        assert_ne!(w.sha256().unwrap(), w.to_layout(RopeLayout::Interleaved).unwrap().sha256().unwrap());
+        assert_ne!(
+            w.sha256().unwrap(),
+            w.to_layout(RopeLayout::Interleaved)
+                .unwrap()
+                .sha256()
+                .unwrap()
+        );
         let mut q = w.clone();
         let name = "model.layers.0.self_attn.q_proj.weight";
         let t = w.tensors[name].to_f32_tensor(&Device::Cpu).unwrap();
-        q.tensors.insert(name.into(), Weight::Quant(Arc::new(QTensor::quantize(&t, GgmlDType::Q8_0).unwrap())));
-        let q2 = q.to_layout(RopeLayout::Interleaved).unwrap().to_layout(RopeLayout::Neox).unwrap();
+        q.tensors.insert(
+            name.into(),
+            Weight::Quant(Arc::new(QTensor::quantize(&t, GgmlDType::Q8_0).unwrap())),
+        );
+        let q2 = q
+            .to_layout(RopeLayout::Interleaved)
+            .unwrap()
+            .to_layout(RopeLayout::Neox)
+            .unwrap();
         assert_eq!(q.sha256().unwrap(), q2.sha256().unwrap());
         assert_eq!(q2.tensors[name].dtype_name(), "q8_0");
     }

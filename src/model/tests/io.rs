@@ -8,7 +8,9 @@ use candle_core::DType;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::model::{load_gguf, load_hf_folder, read_hf_metadata, save_gguf, save_hf_folder, seeded, RopeLayout};
+use crate::model::{
+    load_gguf, load_hf_folder, read_hf_metadata, save_gguf, save_hf_folder, seeded, RopeLayout,
+};
 
 fn file_sha(p: &std::path::Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(p).unwrap()))
@@ -22,11 +24,20 @@ fn hf_folder_round_trip_is_bit_identical_and_deterministic() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     save_hf_folder(&a, &w, Some("{\"model\":{}}"), &meta).unwrap();
     save_hf_folder(&b, &w, Some("{\"model\":{}}"), &meta).unwrap();
-    assert_eq!(file_sha(&a.join("model.safetensors")), file_sha(&b.join("model.safetensors")));
-    let mut names: Vec<String> =
-        std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        file_sha(&a.join("model.safetensors")),
+        file_sha(&b.join("model.safetensors"))
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    assert_eq!(names, ["config.json", "model.safetensors", "tokenizer.json"], "no temp files left behind");
+    assert_eq!(
+        names,
+        ["config.json", "model.safetensors", "tokenizer.json"],
+        "no temp files left behind"
+    );
 
     let back = load_hf_folder(&a).unwrap();
     assert_eq!(back.config, w.config);
@@ -40,24 +51,47 @@ fn hf_folder_round_trip_is_bit_identical_and_deterministic() {
     assert_eq!(m.get("format").map(String::as_str), Some("pt"));
     // The crate's own parser accepts what we wrote by hand.
     let bytes = std::fs::read(a.join("model.safetensors")).unwrap();
-    assert_eq!(safetensors::SafeTensors::deserialize(&bytes).unwrap().len(), w.tensors.len());
+    assert_eq!(
+        safetensors::SafeTensors::deserialize(&bytes).unwrap().len(),
+        w.tensors.len()
+    );
 }
 
 #[test]
 fn hf_folder_reads_f16_and_bf16_and_names_bad_tensors() {
     let w = seeded(&tiny(true), 22).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (dtype, st) in [(DType::F16, safetensors::Dtype::F16), (DType::BF16, safetensors::Dtype::BF16)] {
+    for (dtype, st) in [
+        (DType::F16, safetensors::Dtype::F16),
+        (DType::BF16, safetensors::Dtype::BF16),
+    ] {
         let mut owned = Vec::new();
         for (name, weight) in &w.tensors {
-            let t = weight.to_f32_tensor(&Device::Cpu).unwrap().to_dtype(dtype).unwrap();
-            owned.push((name.clone(), t.dims().to_vec(), Weight::Float(t).raw_bytes().unwrap()));
+            let t = weight
+                .to_f32_tensor(&Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            owned.push((
+                name.clone(),
+                t.dims().to_vec(),
+                Weight::Float(t).raw_bytes().unwrap(),
+            ));
         }
         let views: Vec<(String, safetensors::tensor::TensorView)> = owned
             .iter()
-            .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(st, s.clone(), b).unwrap()))
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(st, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
-        std::fs::write(dir.path().join("model.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("model.safetensors"),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("config.json"), w.config.to_hf_json()).unwrap();
         let back = load_hf_folder(dir.path()).unwrap();
         let name = "model.layers.0.mlp.up_proj.weight";
@@ -70,11 +104,18 @@ fn hf_folder_reads_f16_and_bf16_and_names_bad_tensors() {
     }
     // An integer tensor is refused with the file and tensor named.
     let data = [0u8; 4 * 2];
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I32, vec![2], &data).unwrap();
-    std::fs::write(dir.path().join("model.safetensors"), safetensors::serialize([("model.norm.weight", view)], None).unwrap())
-        .unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::I32, vec![2], &data).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors::serialize([("model.norm.weight", view)], None).unwrap(),
+    )
+    .unwrap();
     let e = load_hf_folder(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("model.safetensors") && e.contains("model.norm.weight") && e.contains("I32"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("model.norm.weight") && e.contains("I32"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -97,9 +138,12 @@ fn gguf_f32_round_trip_matches_hf_path() {
             &load(&back, MatmulPath::F32).forward(&toks, None).unwrap(),
         );
         assert!(d < 1e-4, "{d}");
-        // Same weights, same bytes.
+        // Same weights, same bytes; a loaded file's metadata can be passed back whole.
         let p2 = dir.path().join("m2.gguf");
         save_gguf(&p2, &w, &extra).unwrap();
+        assert_eq!(file_sha(&p), file_sha(&p2));
+        let all: Vec<(String, Value)> = info.metadata.clone().into_iter().collect();
+        save_gguf(&p2, &back, &all).unwrap();
         assert_eq!(file_sha(&p), file_sha(&p2));
     }
 }
@@ -112,8 +156,15 @@ fn gguf_q8_0_round_trip_stays_quantized_and_close() {
     let p = dir.path().join("q.gguf");
     save_gguf(&p, &q, &[]).unwrap();
     let (back, info) = load_gguf(&p).unwrap();
-    assert_eq!(back.sha256().unwrap(), q.sha256().unwrap(), "permute + unpermute of Q8_0 rows is exact");
-    assert_eq!(back.tensors["model.layers.1.self_attn.k_proj.weight"].dtype_name(), "q8_0");
+    assert_eq!(
+        back.sha256().unwrap(),
+        q.sha256().unwrap(),
+        "permute + unpermute of Q8_0 rows is exact"
+    );
+    assert_eq!(
+        back.tensors["model.layers.1.self_attn.k_proj.weight"].dtype_name(),
+        "q8_0"
+    );
     assert_eq!(info.predominant_type(&back), "q8_0");
     let toks = tokens(1, 9, 96, 24);
     let exact = load(&w, MatmulPath::F32).forward(&toks, None).unwrap();
@@ -130,12 +181,18 @@ fn gguf_errors_name_file_and_key() {
     let p = dir.path().join("bad.gguf");
     let arch = Value::String("llama".into());
     let mut buf = std::io::Cursor::new(Vec::new());
-    candle_core::quantized::gguf_file::write(&mut buf, &[("general.architecture", &arch)], &[]).unwrap();
+    candle_core::quantized::gguf_file::write(&mut buf, &[("general.architecture", &arch)], &[])
+        .unwrap();
     std::fs::write(&p, buf.get_ref()).unwrap();
     let e = load_gguf(&p).unwrap_err().to_string();
-    assert!(e.contains("bad.gguf") && e.contains("token_embd.weight"), "{e}");
+    assert!(
+        e.contains("bad.gguf") && e.contains("token_embd.weight"),
+        "{e}"
+    );
     let w = seeded(&tiny(true), 25).unwrap();
-    let e = save_gguf(&p, &w, &[("llama.block_count".into(), Value::U32(9))]).unwrap_err().to_string();
+    let e = save_gguf(&p, &w, &[("llama.block_count".into(), Value::U32(9))])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("llama.block_count"), "{e}");
     save_gguf(&p, &w, &[]).unwrap();
     let (_, info) = load_gguf(&p).unwrap();
@@ -159,13 +216,20 @@ fn gguf_errors_name_file_and_key() {
             .replace("mlp.down_proj", "ffn_down")
             .replace("post_attention_layernorm", "ffn_norm")
             .replace("input_layernorm", "attn_norm");
-        qts.push((g, candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap()));
+        qts.push((
+            g,
+            candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap(),
+        ));
     }
     let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let t_refs: Vec<(&str, &candle_core::quantized::QTensor)> = qts.iter().map(|(k, q)| (k.as_str(), q)).collect();
+    let t_refs: Vec<(&str, &candle_core::quantized::QTensor)> =
+        qts.iter().map(|(k, q)| (k.as_str(), q)).collect();
     let mut buf = std::io::Cursor::new(Vec::new());
     candle_core::quantized::gguf_file::write(&mut buf, &meta_refs, &t_refs).unwrap();
     std::fs::write(&p, buf.get_ref()).unwrap();
     let e = load_gguf(&p).unwrap_err().to_string();
-    assert!(e.contains("bad.gguf") && e.contains("llama.block_count") && e.contains("missing"), "{e}");
+    assert!(
+        e.contains("bad.gguf") && e.contains("llama.block_count") && e.contains("missing"),
+        "{e}"
+    );
 }

@@ -21,17 +21,35 @@ pub(crate) use super::config::tests::tiny;
 /// `(batch, seq)` u32 ids drawn from `seed`.
 pub(crate) fn tokens(batch: usize, seq: usize, vocab: usize, seed: u64) -> Tensor {
     let mut r = SeededRng::new(seed);
-    let ids: Vec<u32> = (0..batch * seq).map(|_| r.below(vocab as u64) as u32).collect();
+    let ids: Vec<u32> = (0..batch * seq)
+        .map(|_| r.below(vocab as u64) as u32)
+        .collect();
     Tensor::from_vec(ids, (batch, seq), &Device::Cpu).expect("token tensor")
 }
 
 pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 pub(crate) fn load(w: &Weights, matmul: MatmulPath) -> Llama {
-    Llama::load(w, &LoadOptions { matmul, device: Device::Cpu }).expect("load model")
+    Llama::load(
+        w,
+        &LoadOptions {
+            matmul,
+            device: Device::Cpu,
+        },
+    )
+    .expect("load model")
 }
 
 /// `w` with every matrix quantized to `ty` (norms stay f32), as a transform would.
@@ -46,10 +64,20 @@ pub(crate) fn quantize_matrices(w: &Weights, ty: GgmlDType) -> Weights {
         };
         tensors.insert(name.clone(), q);
     }
-    Weights { config: w.config.clone(), tensors, rope: w.rope }
+    Weights {
+        config: w.config.clone(),
+        tensors,
+        rope: w.rope,
+    }
 }
 
 /// Position-wise argmax of `(batch, seq, vocab)` logits.
 pub(crate) fn argmax(logits: &Tensor) -> Vec<u32> {
-    logits.argmax(candle_core::D::Minus1).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    logits
+        .argmax(candle_core::D::Minus1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
