@@ -28,12 +28,20 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     };
     std::fs::create_dir_all(&dir).map_err(at(&dir))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // Process id and a counter: threads of one process may write the same file at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // The rename survives a crash only once the folder is synced; some filesystems
+        // refuse fsync on folders, and the data itself is already safe, so best effort.
+        let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -5,14 +5,20 @@
 #![warn(missing_docs)]
 
 pub mod claim;
+pub mod cli;
 pub mod fsutil;
+pub mod gguf_check;
+pub mod judge;
 pub mod model;
 pub mod oracle;
 pub mod outcome;
+pub mod plan;
 pub mod project;
 pub mod prompts;
 pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod subject;
+pub mod tokenizer;
+pub mod transform;
 pub mod variant;

@@ -42,6 +42,9 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
             let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
         }
         let _ = write!(out, "- **registered:** {}\n- **rationale:** {}\n", c.registered, c.rationale.trim());
+        if let Some(why) = &c.retired {
+            let _ = writeln!(out, "- **retired (falsified, not run):** {}", why.trim());
+        }
     }
     out
 }

@@ -40,6 +40,11 @@ pub struct Claim {
     /// `hold` for ordinary claims, `fail` for registered negative claims.
     #[serde(default)]
     pub expect: Expect,
+    /// Set when a run falsified the claim and it was withdrawn: the date and what was
+    /// observed. A retired claim stays in the record (and in CLAIMS.md) but expands to no
+    /// case; a corrected prediction is a new claim with its own id and date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<String>,
 }
 
 /// What a claim compares.

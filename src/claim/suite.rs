@@ -48,6 +48,7 @@ pub fn select(suite: &Suite, suite_file: &Path, all: &[Registered]) -> Result<Ve
         .iter()
         .filter(|r| suite.claims.contains(&r.claim.id) || suite.kinds.contains(&r.claim.kind))
         .filter(|r| !suite.exclude.contains(&r.claim.id))
+        .filter(|r| r.claim.retired.is_none())
         .cloned()
         .collect())
 }

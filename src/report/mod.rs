@@ -8,5 +8,5 @@ mod ticket;
 
 pub use environment::Environment;
 pub use matrix::summary_matrix;
-pub use record::{read_report, write_run, CaseRecord, FileHash, Report, ReportError, REPORT_FORMAT};
+pub use record::{merge_run, read_report, write_run, CaseRecord, FileHash, Report, ReportError, REPORT_FORMAT};
 pub use ticket::{dedup_tickets, ticket_file_name, ticket_markdown};

@@ -135,3 +135,53 @@ pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportErro
     }
     Ok(written)
 }
+
+/// Merges a partial run (a filtered run, or one nextest process per case) into the
+/// existing `report.json` of the same suite, replacing cases of the same name, then
+/// writes it all as [`write_run`] does. A lock file serialises concurrent processes.
+pub fn merge_run(out: &Path, partial: Report) -> Result<Report, ReportError> {
+    let _lock = Lock::take(&out.join("report.lock"))?;
+    let mut merged = match read_report(&out.join("report.json")) {
+        Ok(old) if old.suite == partial.suite => old,
+        _ => Report { cases: vec![], ..partial.clone() },
+    };
+    merged.environment = partial.environment;
+    for case in partial.cases {
+        merged.cases.retain(|c| c.name != case.name);
+        merged.cases.push(case);
+    }
+    merged.cases.sort_by(|a, b| a.name.cmp(&b.name));
+    write_run(out, &merged)?;
+    Ok(merged)
+}
+
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &Path) -> Result<Lock, ReportError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| FsError { path: dir.to_path_buf(), source })?;
+        }
+        for _ in 0..600 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(_) => return Ok(Lock(path.to_path_buf())),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A process killed while holding the lock must not wedge every later run.
+                    let stale = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 60);
+                    if stale {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(source) => return Err(FsError { path: path.to_path_buf(), source }.into()),
+            }
+        }
+        Err(FsError { path: path.to_path_buf(), source: std::io::Error::other("lock held for 30 s") }.into())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -36,6 +36,9 @@ pub struct PositionCompare {
 /// Against an oracle's top-k: KL over its top-k plus one bucket for the remaining mass,
 /// as the oracle contract defines it.
 pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionCompare {
+    if let Some(broken) = non_finite(subject_lp, oracle.first().map(|o| o.1.exp()).unwrap_or(1.0)) {
+        return broken;
+    }
     let k = oracle.len();
     let q_of = |id: u32| subject_lp.get(id as usize).copied().unwrap_or(f64::NEG_INFINITY);
     let mut kl = 0.0;
@@ -62,6 +65,18 @@ pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionC
     }
 }
 
+/// A subject whose distribution holds NaN (an overflowed activation) is infinitely far
+/// from any reference: damage that breaks the arithmetic is the most visible damage there is.
+fn non_finite(subject_lp: &[f64], reference_top1_p: f64) -> Option<PositionCompare> {
+    subject_lp.iter().any(|x| x.is_nan() || *x == f64::INFINITY).then_some(PositionCompare {
+        kl: f64::INFINITY,
+        top1_agree: false,
+        topk_overlap: 0.0,
+        max_abs_logprob_delta: f64::INFINITY,
+        dp: -reference_top1_p,
+    })
+}
+
 /// p·ln(p/q) for the remainder bucket; clamped because each side's top-k mass is a rounded sum.
 fn bucket_term(p: f64, q: f64) -> f64 {
     let p = p.max(0.0);
@@ -73,6 +88,10 @@ fn bucket_term(p: f64, q: f64) -> f64 {
 
 /// Two full distributions: full-vocabulary KL, top-1, top-`k` overlap and Δ over the reference's top-k.
 pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> PositionCompare {
+    let ref_top = top_k(reference_lp, 1).first().map(|&i| reference_lp[i as usize].exp()).unwrap_or(1.0);
+    if let Some(broken) = non_finite(subject_lp, ref_top) {
+        return broken;
+    }
     let kl: f64 = reference_lp
         .iter()
         .zip(subject_lp)
@@ -164,6 +183,15 @@ mod tests {
         let b = log_softmax(&[0.1, 1.5, -1.0, 0.0]);
         let oracle: Vec<(u32, f64)> = top_k(&a, 4).into_iter().map(|i| (i, a[i as usize])).collect();
         assert!((compare_to_oracle(&oracle, &b).kl - compare_full(&a, &b, 4).kl).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nan_subject_is_infinitely_far() {
+        let a = log_softmax(&[1.0, 2.0]);
+        let b = log_softmax(&[f32::NAN, 2.0]);
+        let c = compare_full(&a, &b, 2);
+        assert!(c.kl.is_infinite() && !c.top1_agree);
+        assert!(compare_to_oracle(&[(1, a[1])], &b).kl.is_infinite());
     }
 
     #[test]

@@ -1,3 +1,9 @@
-//! Subjects: a registered model, resolved to weights, a tokenizer and a runtime.
+//! Subjects: a registered model ([`registry`]) resolved to weights, a tokenizer and a
+//! runtime ([`Subject`]), cached per process ([`Memo`]).
 
+mod load;
+mod memo;
 pub mod registry;
+
+pub use load::{derive, load_base, materialize_seeded, Base, Subject, SubjectError};
+pub use memo::Memo;

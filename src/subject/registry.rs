@@ -38,8 +38,6 @@ pub struct SeededSource {
     pub seed: u64,
     /// HF `config.json`-style file with the architecture.
     pub config: String,
-    /// Standard deviation of the uniform initialisation.
-    pub init_std: f32,
 }
 
 /// A GGUF file fetched by a script into the model cache.

@@ -1,0 +1,83 @@
+//! The `groundtruth` command line: thin, every subcommand calls the library.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use commands::execute;
+
+/// Tries to falsify claims about tiny language models.
+#[derive(Debug, Parser)]
+#[command(name = "groundtruth", version, about)]
+pub struct Cli {
+    /// Project root (holds claims/, suites/, configs/, oracles/).
+    #[arg(long, global = true, default_value = ".")]
+    pub root: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a suite: progress bar, summary matrix, report and tickets. Exit 0 holds,
+    /// 1 falsified, 2 bad input or error, 3 nothing judged.
+    Run {
+        /// Suite name (suites/<name>.toml).
+        #[arg(long, default_value = "ci")]
+        suite: String,
+        /// Only cases whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Output folder (default target/groundtruth).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Registered claims.
+    Claims {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: ClaimsAction,
+    },
+    /// Print the tickets of a report, one per claim and root cause.
+    Ticket {
+        /// The report (target/groundtruth/report.json).
+        #[arg(long, default_value = "target/groundtruth/report.json")]
+        report: PathBuf,
+    },
+    /// Write a registered seeded model as a Hugging Face folder (config.json,
+    /// model.safetensors, tokenizer.json), e.g. for an independent runtime to make its oracle.
+    Materialize {
+        /// Model name from configs/models.toml.
+        #[arg(long)]
+        model: String,
+        /// Folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the model ladder: rung, target, realized parameters, shape.
+    Ladder {
+        /// Ladder file.
+        #[arg(long, default_value = "configs/ladder.toml")]
+        config: PathBuf,
+    },
+}
+
+/// `claims` actions.
+#[derive(Debug, Subcommand)]
+pub enum ClaimsAction {
+    /// List the cases a suite expands to (or every claim).
+    List {
+        /// Suite name; without it, every registered claim.
+        #[arg(long)]
+        suite: Option<String>,
+    },
+    /// Write claims/CLAIMS.md from the TOML files.
+    Render {
+        /// Exit 1 instead of writing when the file is stale.
+        #[arg(long)]
+        check: bool,
+    },
+}

@@ -1,0 +1,84 @@
+//! Two runtime paths of one subject must agree; two builds of one subject must be identical.
+
+use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
+use super::{Judge, Stop};
+use crate::claim::{Case, Compare};
+use crate::outcome::Outcome;
+use crate::report::FileHash;
+use crate::subject::{derive, load_base};
+
+impl Judge {
+    pub(super) fn consistency(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("consistency claim without 'compare'".into()))?;
+        let subject = self.subject(&case.model, case.variant, false)?;
+        files.extend(subject.files.iter().cloned());
+        let seqs = self.seqs(&case.model)?;
+        let full: Vec<Vec<Vec<f32>>> = seqs.iter().map(|s| logits(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?;
+        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match compare {
+            Compare::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
+            Compare::Batch => {
+                let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
+                (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
+            }
+            Compare::QuantMatmul => {
+                let q = self.subject(&case.model, case.variant, true)?;
+                (seqs.iter().map(|s| logits(&q.llama, &s.tokens)).collect::<Result<_, _>>()?, "quantized matmul vs dequantized f32 matmul")
+            }
+        };
+        let mut worst = 0.0f64;
+        let mut n = 0;
+        for (a, b) in full.iter().zip(&other) {
+            let (d, k) = max_abs_delta(a, b);
+            worst = if d.is_nan() || worst.is_nan() { f64::NAN } else { worst.max(d) };
+            n += k;
+        }
+        let mut ev = self.evidence_for(case, worst, n, &subject.path);
+        ev.path = format!("{what}; {}", ev.path);
+        Ok(Outcome::judge(ev))
+    }
+
+    /// Builds the subject twice from its files (no cache) and counts differing weight
+    /// tensors plus differing logit bits.
+    pub(super) fn determinism(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let entry = self.entry(&case.model)?;
+        let seqs = self.seqs(&case.model)?;
+        let used: Vec<u32> = seqs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        let build = || -> Result<(String, Vec<Vec<Vec<f32>>>, String, Vec<FileHash>), Stop> {
+            let base = load_base(&self.project, entry)?;
+            let s = derive(&base, case.variant, &used, crate::model::MatmulPath::F32)?;
+            let sha = s.weights.sha256().map_err(|e| Stop::Error(e.to_string()))?;
+            let rows = seqs.iter().map(|q| logits(&s.llama, &q.tokens)).collect::<Result<_, _>>()?;
+            Ok((sha, rows, s.path.clone(), s.files.clone()))
+        };
+        let (sha_a, rows_a, path, f) = build()?;
+        let (sha_b, rows_b, _, _) = build()?;
+        files.extend(f);
+        let mut mismatches = (sha_a != sha_b) as usize;
+        let mut n = 1;
+        for (a, b) in rows_a.iter().zip(&rows_b) {
+            for (ra, rb) in a.iter().zip(b) {
+                mismatches += ra.iter().zip(rb).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                n += ra.len();
+            }
+        }
+        let mut ev = self.evidence_for(case, mismatches as f64, n, &path);
+        ev.also = vec![("weights_sha256_equal".into(), (sha_a == sha_b) as u8 as f64)];
+        Ok(Outcome::judge(ev))
+    }
+
+    pub(super) fn evidence_for(&self, case: &Case, observed: f64, n: usize, path: &str) -> crate::outcome::Evidence {
+        let c = &case.claim.claim;
+        crate::outcome::Evidence {
+            statistic: c.bound.statistic,
+            observed,
+            op: c.bound.op,
+            bound: c.bound.value,
+            expect: c.expect,
+            n,
+            interval: None,
+            also: vec![],
+            comparison: None,
+            path: path.to_string(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The state shared by the cases of one run.
+
+use super::eval::{eval_seqs, logits, EvalSeq};
+use super::Stop;
+use crate::claim::Registered;
+use crate::model::MatmulPath;
+use crate::oracle::Oracle;
+use crate::project::Project;
+use crate::prompts::Prompt;
+use crate::report::{CaseRecord, FileHash};
+use crate::subject::registry::ModelEntry;
+use crate::subject::{derive, load_base, Base, Memo, Subject, SubjectError};
+use crate::variant::Variant;
+use std::path::Path;
+use std::sync::Arc;
+
+type Shared<T> = Result<Arc<T>, String>;
+
+/// Everything the cases of a run share.
+pub struct Judge {
+    pub(crate) project: Project,
+    pub(crate) registry: Vec<ModelEntry>,
+    pub(crate) claims: Vec<Registered>,
+    pub(crate) suite: String,
+    /// Seed of seeded steps (bootstrap resampling).
+    pub seed: u64,
+    bases: Memo<String, Result<Arc<Base>, SubjectError>>,
+    subjects: Memo<(String, Variant, bool), Result<Arc<Subject>, SubjectError>>,
+    oracles: Memo<String, Shared<(Oracle, FileHash)>>,
+    prompts: Memo<String, Shared<Vec<Prompt>>>,
+    rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
+    verdicts: Memo<String, Arc<CaseRecord>>,
+}
+
+impl Judge {
+    /// A judge for `claims` (all registered claims: preconditions may name any of them).
+    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<Registered>, suite: &str, seed: u64) -> Judge {
+        Judge {
+            project,
+            registry,
+            claims,
+            suite: suite.to_string(),
+            seed,
+            bases: Memo::new(),
+            subjects: Memo::new(),
+            oracles: Memo::new(),
+            prompts: Memo::new(),
+            rows: Memo::new(),
+            verdicts: Memo::new(),
+        }
+    }
+
+    pub(crate) fn entry(&self, model: &str) -> Result<&ModelEntry, Stop> {
+        self.registry.iter().find(|m| m.name == model).ok_or_else(|| Stop::Error(format!("model '{model}' is not registered")))
+    }
+
+    pub(crate) fn hash_file(&self, p: &Path) -> Result<FileHash, Stop> {
+        let sha = crate::fsutil::sha256_file(p).map_err(|e| Stop::Error(e.to_string()))?;
+        Ok(FileHash { path: self.project.display(p), sha256: sha })
+    }
+
+    pub(crate) fn base(&self, model: &str) -> Result<Arc<Base>, Stop> {
+        let entry = self.entry(model)?;
+        Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, entry).map(Arc::new))?)
+    }
+
+    /// The subject for a variant, F32 matmul unless `quantized`.
+    pub(crate) fn subject(&self, model: &str, variant: Variant, quantized: bool) -> Result<Arc<Subject>, Stop> {
+        let base = self.base(model)?;
+        let used = self.used_tokens(model)?;
+        let matmul = if quantized { MatmulPath::Quantized } else { MatmulPath::F32 };
+        Ok(self.subjects.get_or(&(model.to_string(), variant, quantized), || derive(&base, variant, &used, matmul).map(Arc::new))?)
+    }
+
+    /// The model's oracle and its hash, or `None` when it has none.
+    pub(crate) fn oracle(&self, model: &str) -> Result<Option<Arc<(Oracle, FileHash)>>, Stop> {
+        let Some(rel) = self.entry(model)?.oracle.clone() else { return Ok(None) };
+        let path = self.project.path(&rel);
+        let r = self.oracles.get_or(&rel, || {
+            let o = crate::oracle::read(&path).map_err(|e| e.to_string())?;
+            if o.runtime.name.to_ascii_lowercase().starts_with("groundtruth") {
+                return Err(format!("{}: made by groundtruth's own runtime: an oracle must come from an independent runtime", path.display()));
+            }
+            let h = self.hash_file(&path).map_err(|_| format!("{}: cannot hash", path.display()))?;
+            Ok(Arc::new((o, h)))
+        });
+        r.map(Some).map_err(Stop::Error)
+    }
+
+    pub(crate) fn prompt_set(&self, file: &str) -> Result<Arc<Vec<Prompt>>, Stop> {
+        let path = self.project.path(file);
+        self.prompts.get_or(&file.to_string(), || crate::prompts::load(&path).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
+    }
+
+    /// The model's evaluation sequences (its oracle's, else the default prompt set).
+    pub(crate) fn seqs(&self, model: &str) -> Result<Vec<EvalSeq>, Stop> {
+        let base = self.base(model)?;
+        let oracle = self.oracle(model)?;
+        let prompts = self.prompt_set(crate::project::DEFAULT_PROMPTS)?;
+        eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref()).map_err(Stop::Error)
+    }
+
+    fn used_tokens(&self, model: &str) -> Result<Vec<u32>, Stop> {
+        Ok(self.seqs(model)?.into_iter().flat_map(|s| s.tokens).collect())
+    }
+
+    /// Full-recompute logits of the evaluation sequences' compared rows, F32 path, cached.
+    pub(crate) fn rows(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
+        let subject = self.subject(model, variant, false)?;
+        let seqs = self.seqs(model)?;
+        self.rows
+            .get_or(&(model.to_string(), variant), || {
+                seqs.iter()
+                    .map(|s| logits(&subject.llama, &s.tokens).map(|r| r[s.start..].to_vec()).map_err(|e| format!("{model} {variant}: forward: {e}")))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Arc::new)
+            })
+            .map_err(Stop::Error)
+    }
+
+    /// Judges another case (a precondition) once per run.
+    pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<CaseRecord> {
+        self.verdicts.get_or(&case.name, || Arc::new(self.run(case)))
+    }
+}

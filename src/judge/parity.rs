@@ -1,0 +1,132 @@
+//! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
+
+use super::eval::greedy;
+use super::{Judge, Stop};
+use crate::claim::{Case, ClaimKind, Statistic};
+use crate::oracle::{Oracle, OracleCase};
+use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
+use crate::report::FileHash;
+use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, top_k, Divergence, SetStats};
+use crate::subject::Subject;
+use std::sync::Arc;
+
+impl Judge {
+    fn need_oracle(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Arc<(Oracle, FileHash)>, Stop> {
+        let o = self.oracle(&case.model)?.ok_or_else(|| Stop::Error(format!("model '{}' has no oracle in configs/models.toml", case.model)))?;
+        files.push(o.1.clone());
+        Ok(o)
+    }
+
+    fn oracle_case<'a>(oracle: &'a Oracle, case: &Case) -> Result<&'a OracleCase, Stop> {
+        let id = case.prompt.as_deref().unwrap_or_default();
+        oracle.case(id).ok_or_else(|| Stop::Error(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
+    }
+
+    /// Exact-match kinds judge only the very file the oracle was made from.
+    fn exact_match(&self, subject: &Subject, oracle: &Oracle, kind: ClaimKind) -> Result<(), Stop> {
+        if kind.is_exact_match() && subject.identity_sha256 != oracle.model.sha256 {
+            return Err(Stop::Skip(SkipReason::NotTheOracleFile {
+                subject_sha256: subject.identity_sha256.clone(),
+                oracle_sha256: oracle.model.sha256.clone(),
+            }));
+        }
+        Ok(())
+    }
+
+    fn evidence(&self, case: &Case, observed: f64, n: usize, subject: &Subject) -> Evidence {
+        let path = match subject.notes.is_empty() {
+            true => subject.path.clone(),
+            false => format!("{}; {}", subject.path, subject.notes.join("; ")),
+        };
+        self.evidence_for(case, observed, n, &path)
+    }
+
+    pub(super) fn tokenizer_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let o = self.need_oracle(case, files)?;
+        let oc = Self::oracle_case(&o.0, case)?;
+        let subject = self.subject(&case.model, case.variant, false)?;
+        files.extend(subject.files.iter().cloned());
+        let tok = subject.tokenizer.as_ref();
+        let mut ours = tok.encode(&oc.prompt).map_err(|e| Stop::Error(format!("tokenize '{}': {e}", oc.id)))?;
+        if o.0.decoding.add_bos {
+            ours.insert(0, tok.bos().ok_or_else(|| Stop::Error("oracle says add_bos but the tokenizer has no BOS".into()))?);
+        }
+        let theirs = &oc.prompt_tokens;
+        let mismatches = ours.iter().zip(theirs).filter(|(a, b)| a != b).count() + ours.len().abs_diff(theirs.len());
+        let mut ev = self.evidence(case, mismatches as f64, theirs.len(), &subject);
+        let piece = |ids: &[u32]| ids.iter().map(|&t| tok.decode(&[t]).unwrap_or_else(|_| "?".into()) + "\n").collect::<String>();
+        ev.comparison = Some(Comparison {
+            prompt: oc.prompt.clone(),
+            reference_text: piece(theirs),
+            reference_tokens: theirs.clone(),
+            subject_text: piece(&ours),
+            subject_tokens: ours.clone(),
+            divergence: first_divergence(theirs, &ours, &[], |_| None),
+        });
+        ev.path = "harness tokenizer vs oracle prompt_tokens".into();
+        Ok(Outcome::judge(ev))
+    }
+
+    pub(super) fn greedy_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let o = self.need_oracle(case, files)?;
+        let oc = Self::oracle_case(&o.0, case)?;
+        let subject = self.subject(&case.model, case.variant, false)?;
+        files.extend(subject.files.iter().cloned());
+        self.exact_match(&subject, &o.0, case.claim.claim.kind)?;
+        let eos = subject.tokenizer.eos();
+        let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
+        let rows = self.rows(&case.model, case.variant)?;
+        let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
+        let k = o.0.top_k;
+        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| top_k(&log_softmax(row), k)));
+        let observed = match (div.position, case.claim.claim.bound.statistic) {
+            (None, _) => 1.0,
+            (Some(_), Statistic::GreedyMatchOrTie) if div.near_tie == Some(true) => 1.0,
+            (Some(_), _) => 0.0,
+        };
+        let mut ev = self.evidence(case, observed, oc.tokens.len(), &subject);
+        let text = subject.tokenizer.decode(&ours).unwrap_or_else(|e| format!("(undecodable: {e})"));
+        ev.comparison = Some(Comparison {
+            prompt: oc.prompt.clone(),
+            reference_text: oc.text.clone(),
+            reference_tokens: oc.tokens.clone(),
+            subject_text: text,
+            subject_tokens: ours,
+            divergence: div,
+        });
+        Ok(Outcome::judge(ev))
+    }
+
+    /// Teacher-forced comparison with the oracle over all its cases.
+    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
+        let o = self.oracle(model)?.ok_or_else(|| Stop::Error(format!("model '{model}' has no oracle")))?;
+        let rows = self.rows(model, subject_variant)?;
+        let mut positions = Vec::new();
+        for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
+            for (entry, row) in oc.top_logprobs.iter().zip(r) {
+                positions.push(compare_to_oracle(entry, &log_softmax(row)));
+            }
+        }
+        Ok((SetStats::of(&positions), o))
+    }
+
+    pub(super) fn oracle_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let o = self.need_oracle(case, files)?;
+        let subject = self.subject(&case.model, case.variant, false)?;
+        files.extend(subject.files.iter().cloned());
+        self.exact_match(&subject, &o.0, case.claim.claim.kind)?;
+        let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
+        Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
+    }
+
+    pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, subject: &Subject) -> Evidence {
+        let stat = case.claim.claim.bound.statistic;
+        let observed = stats.get(stat).unwrap_or(f64::NAN);
+        let mut ev = self.evidence(case, observed, stats.n, subject);
+        ev.also = stats.table().into_iter().filter(|(n, _)| *n != stat.name()).map(|(n, v)| (n.to_string(), v)).collect();
+        if stat == Statistic::KlMean {
+            ev.interval = bootstrap_mean_interval(&stats.kl_values, self.seed, 1000);
+        }
+        ev
+    }
+}

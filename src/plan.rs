@@ -1,0 +1,83 @@
+//! Resolving raw inputs (claims, suite, registry, prompts) into the plan a run executes.
+
+use crate::claim::{self, Case, ClaimError, Registered};
+use crate::judge::Judge;
+use crate::project::{Project, MODELS_FILE};
+use crate::report::{CaseRecord, Environment, Report, REPORT_FORMAT};
+use crate::subject::registry::{self, RegistryError};
+use std::sync::Arc;
+
+/// Seed of every seeded step of a run (bootstrap resampling); recorded in the report.
+pub const RUN_SEED: u64 = 20_261_122;
+
+/// Exit code: every judged claim behaved as registered.
+pub const EXIT_HOLDS: u8 = 0;
+/// Exit code: at least one claim was falsified.
+pub const EXIT_FALSIFIED: u8 = 1;
+/// Exit code: bad input (a malformed file, a missing file, a case that errored).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: nothing was judged (every case skipped): never a silent success.
+pub const EXIT_NOTHING_JUDGED: u8 = 3;
+
+/// Why a plan could not be made. Each message is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Claims or suite.
+    #[error(transparent)]
+    Claims(#[from] ClaimError),
+    /// Model registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The suite selects nothing.
+    #[error("{file}: suite '{suite}' selects no cases")]
+    Empty {
+        /// The suite file.
+        file: String,
+        /// Its name.
+        suite: String,
+    },
+}
+
+/// What a run executes.
+pub struct Plan {
+    /// Suite name.
+    pub suite: String,
+    /// The cases, in registration order.
+    pub cases: Vec<Case>,
+    /// Shared state for judging them.
+    pub judge: Arc<Judge>,
+}
+
+/// Loads claims, the suite, the registry and prompt ids, and expands the cases.
+pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
+    let all = claim::load_dir(&project.claims_dir())?;
+    let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
+    let suite_file = project.suites_dir().join(format!("{suite}.toml"));
+    let selected: Vec<Registered> = claim::suite::select(&suite_def, &suite_file, &all)?;
+    let registry = registry::load(&project.path(MODELS_FILE))?;
+    let names: Vec<String> = registry.iter().map(|m| m.name.clone()).collect();
+    let cases = claim::expand(&selected, &names, |file| {
+        crate::prompts::load(&project.path(file)).map(|ps| ps.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
+    })?;
+    if cases.is_empty() {
+        return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
+    }
+    let judge = Arc::new(Judge::new(project.clone(), registry, all, suite, RUN_SEED));
+    Ok(Plan { suite: suite.into(), cases, judge })
+}
+
+/// The report of a run's records.
+pub fn report(suite: &str, mut cases: Vec<CaseRecord>) -> Report {
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    Report { format: REPORT_FORMAT.into(), suite: suite.into(), seed: RUN_SEED, environment: Environment::current(), cases }
+}
+
+/// The exit code of a finished run.
+pub fn exit_code(report: &Report) -> u8 {
+    match report.counts() {
+        (_, _, _, e) if e > 0 => EXIT_BAD_INPUT,
+        (_, f, _, _) if f > 0 => EXIT_FALSIFIED,
+        (0, 0, _, _) => EXIT_NOTHING_JUDGED,
+        _ => EXIT_HOLDS,
+    }
+}

@@ -1,0 +1,177 @@
+//! Resolving a registered model and a variant into a runnable [`Subject`].
+
+use super::registry::ModelEntry;
+use crate::fsutil::sha256_file;
+use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, MatmulPath, Weights};
+use crate::project::{models_cache, Project};
+use crate::report::FileHash;
+use crate::tokenizer::{ByteTokenizer, GgufTokenizer, HfTokenizer, TextTokenizer};
+use crate::variant::Variant;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a subject could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubjectError {
+    /// The model's file is not on this machine: its cases are skipped, not passed.
+    #[error("model file not found at {path}: run {fetch}")]
+    Missing {
+        /// Where it was looked for.
+        path: String,
+        /// The fetch command.
+        fetch: String,
+    },
+    /// The model's files exist but cannot be used (one line, naming the file).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(e: impl std::fmt::Display) -> SubjectError {
+    SubjectError::Invalid(e.to_string())
+}
+
+/// A model's stored weights, tokenizer and provenance, before any variant.
+pub struct Base {
+    /// Registry name.
+    pub model: String,
+    /// Stored weights.
+    pub weights: Weights,
+    /// The model's tokenizer.
+    pub tokenizer: Arc<dyn TextTokenizer>,
+    /// SHA-256 of the weights file (what an oracle's `model.sha256` names).
+    pub file_sha256: String,
+    /// Storage type (`q4_1`, `f32`).
+    pub weights_type: String,
+    /// Files read, hashed.
+    pub files: Vec<FileHash>,
+}
+
+/// A runnable subject: a variant of a model, loaded for one matmul path.
+pub struct Subject {
+    /// Registry name.
+    pub model: String,
+    /// How it derives from the stored weights.
+    pub variant: Variant,
+    /// Its weights.
+    pub weights: Weights,
+    /// The runtime.
+    pub llama: Llama,
+    /// The tokenizer.
+    pub tokenizer: Arc<dyn TextTokenizer>,
+    /// The stored file's hash for the base variant; the weights' hash for any other.
+    pub identity_sha256: String,
+    /// Storage type of the matrices.
+    pub weights_type: String,
+    /// Files read, hashed.
+    pub files: Vec<FileHash>,
+    /// How logits are computed, for evidence.
+    pub path: String,
+    /// Fallbacks and damage applied by the variant.
+    pub notes: Vec<String>,
+}
+
+/// Loads a model's stored weights. Seeded models are written out as a Hugging Face folder
+/// under the output folder and read back, so they go through the same loader as a user's.
+pub fn load_base(project: &Project, entry: &ModelEntry) -> Result<Base, SubjectError> {
+    if entry.seeded.is_some() {
+        let dir = project.out_dir().join("models").join(&entry.name);
+        let cfg_file = materialize_seeded(project, entry, &dir)?;
+        let mut base = load_folder(project, entry, &dir)?;
+        base.files.insert(0, cfg_file);
+        base.tokenizer = Arc::new(ByteTokenizer);
+        return Ok(base);
+    }
+    if let Some(g) = &entry.gguf {
+        let path = models_cache().join(&g.file);
+        if !path.exists() {
+            return Err(SubjectError::Missing { path: path.display().to_string(), fetch: g.fetch.clone() });
+        }
+        let sha = sha256_file(&path).map_err(invalid)?;
+        if sha != g.sha256 {
+            return Err(invalid(format!("{}: sha256 {sha} is not the registered {}; rerun {}", path.display(), g.sha256, g.fetch)));
+        }
+        crate::gguf_check::check_gguf(&path).map_err(invalid)?;
+        let (weights, info) = load_gguf(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        return Ok(Base {
+            model: entry.name.clone(),
+            weights_type: info.predominant_type(&weights),
+            weights,
+            tokenizer: Arc::new(tokenizer),
+            file_sha256: sha.clone(),
+            files: vec![FileHash { path: path.display().to_string(), sha256: sha }],
+        });
+    }
+    if let Some(f) = &entry.folder {
+        return load_folder(project, entry, &project.path(&f.path));
+    }
+    Err(invalid(format!("model '{}' has no source", entry.name)))
+}
+
+/// Writes a seeded model as a Hugging Face folder (deterministic bytes: same seed and
+/// config, same file hashes); returns the hashed config file it was built from.
+pub fn materialize_seeded(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<FileHash, SubjectError> {
+    let s = entry.seeded.as_ref().ok_or_else(|| invalid(format!("model '{}' is not seeded", entry.name)))?;
+    let cfg_path = project.path(&s.config);
+    let text = crate::fsutil::read_text(&cfg_path).map_err(invalid)?;
+    let cfg = LlamaConfig::from_hf_json(&text, &cfg_path).map_err(|e| invalid(format!("{}: {e}", cfg_path.display())))?;
+    let weights = seeded(&cfg, s.seed).map_err(invalid)?;
+    let meta = BTreeMap::from([
+        ("groundtruth.seed".to_string(), s.seed.to_string()),
+        ("groundtruth.generator".to_string(), "groundtruth model::init::seeded".to_string()),
+        ("groundtruth.config_sha256".to_string(), crate::fsutil::sha256_hex(text.as_bytes())),
+    ]);
+    save_hf_folder(dir, &weights, Some(&ByteTokenizer::hf_tokenizer_json()), &meta).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    Ok(FileHash { path: project.display(&cfg_path), sha256: crate::fsutil::sha256_hex(text.as_bytes()) })
+}
+
+fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base, SubjectError> {
+    let st = dir.join("model.safetensors");
+    if !st.exists() {
+        return Err(invalid(format!("{}: no model.safetensors", dir.display())));
+    }
+    let weights = load_hf_folder(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    let tok_path = dir.join("tokenizer.json");
+    let tokenizer = HfTokenizer::from_file(&tok_path).map_err(invalid)?;
+    let file_sha256 = sha256_file(&st).map_err(invalid)?;
+    let mut files = vec![hash(project, &dir.join("config.json"))?, FileHash { path: project.display(&st), sha256: file_sha256.clone() }];
+    files.push(hash(project, &tok_path)?);
+    Ok(Base { model: entry.name.clone(), weights, tokenizer: Arc::new(tokenizer), file_sha256, weights_type: "f32".into(), files })
+}
+
+fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
+    Ok(FileHash { path: project.display(p), sha256: sha256_file(p).map_err(invalid)? })
+}
+
+/// Derives and loads a variant of `base` for one matmul path.
+pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], matmul: MatmulPath) -> Result<Subject, SubjectError> {
+    let (weights, notes) = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
+    let llama = Llama::load(&weights, &LoadOptions { matmul, device: candle_core::Device::Cpu })
+        .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
+    let (identity_sha256, weights_type) = match variant {
+        Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),
+        Variant::Convert(d) => (weights.sha256().map_err(invalid)?, d.name().to_string()),
+        Variant::Corrupt(..) => (weights.sha256().map_err(invalid)?, base.weights_type.clone()),
+    };
+    let path = match matmul {
+        MatmulPath::F32 => format!("{} f32 matmul (weights {weights_type}, dequantized at load), cpu, {} threads", candle_version(), candle_core::utils::get_num_threads()),
+        MatmulPath::Quantized => format!("{} quantized matmul (weights {weights_type}, activations q8), cpu, {} threads", candle_version(), candle_core::utils::get_num_threads()),
+    };
+    Ok(Subject {
+        model: base.model.clone(),
+        variant,
+        weights,
+        llama,
+        tokenizer: base.tokenizer.clone(),
+        identity_sha256,
+        weights_type,
+        files: base.files.clone(),
+        path,
+        notes,
+    })
+}
+
+fn candle_version() -> &'static str {
+    env!("GROUNDTRUTH_DEP_VERSIONS").split(", ").next().unwrap_or("candle")
+}
