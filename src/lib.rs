@@ -8,6 +8,7 @@ pub mod claim;
 pub mod cli;
 pub mod fsutil;
 pub mod gguf_check;
+pub mod jsonnum;
 pub mod judge;
 pub mod model;
 pub mod oracle;

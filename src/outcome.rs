@@ -8,8 +8,12 @@ use crate::stats::Divergence;
 use serde::{Deserialize, Serialize};
 
 /// What happened to one case.
+///
+/// Serialized through [`OutcomeRecord`] (a flat struct), not a serde-tagged enum: gguf-rs
+/// turns on serde_json's `arbitrary_precision`, under which numbers inside internally
+/// tagged enums no longer deserialize.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(into = "OutcomeRecord", try_from = "OutcomeRecord")]
 pub enum Outcome {
     /// The claim behaved as registered.
     Pass(Evidence),
@@ -22,6 +26,48 @@ pub enum Outcome {
         /// One line naming what failed.
         message: String,
     },
+}
+
+/// The JSON shape of an [`Outcome`]: a label plus the one payload that label carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRecord {
+    /// `pass`, `fail`, `skip` or `error`.
+    pub outcome: String,
+    /// For pass and fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// For skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<SkipReason>,
+    /// For error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<Outcome> for OutcomeRecord {
+    fn from(o: Outcome) -> Self {
+        let outcome = o.label().to_string();
+        let (evidence, skip, message) = match o {
+            Outcome::Pass(e) | Outcome::Fail(e) => (Some(e), None, None),
+            Outcome::Skip(r) => (None, Some(r), None),
+            Outcome::Error { message } => (None, None, Some(message)),
+        };
+        OutcomeRecord { outcome, evidence, skip, message }
+    }
+}
+
+impl TryFrom<OutcomeRecord> for Outcome {
+    type Error = String;
+    fn try_from(r: OutcomeRecord) -> Result<Self, String> {
+        match (r.outcome.as_str(), r.evidence, r.skip, r.message) {
+            ("pass", Some(e), None, None) => Ok(Outcome::Pass(e)),
+            ("fail", Some(e), None, None) => Ok(Outcome::Fail(e)),
+            ("skip", None, Some(s), None) => Ok(Outcome::Skip(s)),
+            ("error", None, None, Some(message)) => Ok(Outcome::Error { message }),
+            (label, ..) => Err(format!("outcome '{label}' with the wrong payload (pass/fail need evidence, skip a reason, error a message)")),
+        }
+    }
 }
 
 impl Outcome {
@@ -65,7 +111,7 @@ impl Outcome {
 
 /// Why a case was not judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The model file is not on this machine.
     ModelMissing {
@@ -119,6 +165,7 @@ pub struct Evidence {
     /// What was measured.
     pub statistic: Statistic,
     /// The measured value.
+    #[serde(with = "crate::jsonnum")]
     pub observed: f64,
     /// The bound's operator.
     pub op: Op,
@@ -132,7 +179,7 @@ pub struct Evidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
     /// Other statistics measured alongside, name → value.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::jsonnum::pairs")]
     pub also: Vec<(String, f64)>,
     /// Text and token comparison, for parity claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +254,19 @@ mod tests {
         assert_eq!(Outcome::judge(ev(0.001, Expect::Fail)).label(), "fail");
         assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Hold)).label(), "error");
         assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Fail)).label(), "error");
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_json() {
+        for o in [
+            Outcome::judge(ev(0.001, Expect::Hold)),
+            Outcome::Skip(SkipReason::NoDevice { device: "cuda".into() }),
+            Outcome::Error { message: "x".into() },
+        ] {
+            let text = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), o, "{text}");
+        }
+        assert!(serde_json::from_str::<Outcome>(r#"{"outcome":"pass"}"#).is_err());
     }
 
     #[test]

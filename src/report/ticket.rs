@@ -62,7 +62,11 @@ fn comparison_section(md: &mut String, cmp: &Comparison) {
             );
         }
     }
-    let _ = writeln!(md, "Text:\n\n```diff\n{}```\n", unified(&lines_of_text(&cmp.reference_text), &lines_of_text(&cmp.subject_text)));
+    if cmp.reference_text == cmp.subject_text {
+        let _ = writeln!(md, "Texts are identical (`{}`): the difference is in token ids only.\n", escape(&cmp.reference_text));
+    } else {
+        let _ = writeln!(md, "Text:\n\n```diff\n{}```\n", unified(&lines_of_text(&cmp.reference_text), &lines_of_text(&cmp.subject_text)));
+    }
     let ids = |v: &[u32]| v.iter().map(|t| format!("{t}\n")).collect::<String>();
     let _ = writeln!(md, "Tokens (one per line):\n\n```diff\n{}```", unified(&ids(&cmp.reference_tokens), &ids(&cmp.subject_tokens)));
 }

@@ -116,7 +116,7 @@ impl SetStats {
 /// Percentile bootstrap interval of the mean (95%), from a seeded resampler so the
 /// same values and seed always give the same interval.
 pub fn bootstrap_mean_interval(values: &[f64], seed: u64, reps: usize) -> Option<(f64, f64)> {
-    if values.len() < 2 || reps == 0 {
+    if values.len() < 2 || reps == 0 || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
     let mut rng = crate::rng::SeededRng::new(seed);

@@ -1,0 +1,121 @@
+//! The `groundtruth` binary end to end: exit codes, one-line errors that name the file and
+//! the field, no partial output, and CLAIMS.md kept in step with the TOML.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_groundtruth"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch project: the checkout's claims, suites, configs and oracles.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(repo().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    bin().arg("--root").arg(root).args(args).env_remove("GROUNDTRUTH_OUT").output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn claims_md_is_up_to_date() {
+    let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "claims", "render", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "claims/CLAIMS.md is stale: run `groundtruth claims render`\n{}", stderr(&o));
+}
+
+#[test]
+fn smoke_suite_holds_and_writes_report_and_matrix() {
+    let p = project();
+    let o = run(p.path(), &["run", "--suite", "smoke"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    assert!(out.contains("| tiny-seeded |"), "{out}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("target/groundtruth/report.json")).unwrap()).unwrap();
+    assert_eq!(report["format"], "groundtruth-report/1");
+    assert!(report["cases"].as_array().unwrap().len() > 20);
+    assert!(report["environment"]["crates"].as_str().unwrap().contains("candle-core"));
+}
+
+#[test]
+fn broken_claims_file_is_exit_2_naming_file_and_line() {
+    let p = project();
+    let f = p.path().join("claims/tiny_runtime.toml");
+    let text = std::fs::read_to_string(&f).unwrap().replacen("kind = \"consistency\"", "kind = \"consistancy\"", 1);
+    std::fs::write(&f, text).unwrap();
+    let o = run(p.path(), &["run", "--suite", "smoke"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("claims/tiny_runtime.toml:6:") && err.contains("consistancy"), "{err}");
+    assert!(!p.path().join("target/groundtruth/report.json").exists(), "no partial output on bad input");
+}
+
+#[test]
+fn unknown_suite_and_missing_registry_are_exit_2() {
+    let p = project();
+    let o = run(p.path(), &["run", "--suite", "nightly"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("suites/nightly.toml"), "{}", stderr(&o));
+    std::fs::remove_file(p.path().join("configs/models.toml")).unwrap();
+    let o = run(p.path(), &["run", "--suite", "smoke"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("configs/models.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_suite_selecting_nothing_is_an_error() {
+    let p = project();
+    std::fs::write(p.path().join("suites/empty.toml"), "description = \"nothing\"\n").unwrap();
+    let o = run(p.path(), &["run", "--suite", "empty"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("selects no cases"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_falsified_claim_is_exit_1_with_a_ticket() {
+    let p = project();
+    std::fs::write(
+        p.path().join("claims/zz_planted.toml"),
+        "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
+         subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
+         rationale = \"planted to fail\"\nregistered = \"2026-11-22\"\n",
+    )
+    .unwrap();
+    std::fs::write(p.path().join("suites/planted.toml"), "description = \"planted\"\nclaims = [\"PL-1\"]\n").unwrap();
+    let o = run(p.path(), &["run", "--suite", "planted"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ticket = p.path().join("target/groundtruth/tickets/quant_drift__tiny-seeded__q2_k__all__PL-1.md");
+    let md = std::fs::read_to_string(&ticket).unwrap();
+    assert!(md.contains("kl_max <= 0.000000001") || md.contains("kl_max <= 1e-9") || md.contains("kl_max <= 0.000000001"), "{md}");
+    let t = run(p.path(), &["ticket", "--report", p.path().join("target/groundtruth/report.json").to_str().unwrap()]);
+    assert_eq!(t.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&t.stdout).contains("PL-1"));
+}
+
+#[test]
+fn a_malformed_report_is_exit_2() {
+    let p = project();
+    let r = p.path().join("report.json");
+    std::fs::write(&r, "{\"format\": \"groundtruth-report/1\", \"suite\": 3}").unwrap();
+    let o = run(p.path(), &["ticket", "--report", r.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("report.json") && stderr(&o).contains("suite"), "{}", stderr(&o));
+}

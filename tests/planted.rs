@@ -1,0 +1,207 @@
+//! Every claim kind and every outcome path, shown on planted faults: a claim that must
+//! fail fails (with a ticket), a missing model skips with its reason, a broken parent
+//! skips its dependants, a variant is refused by exact-match claims.
+
+use groundtruth::claim::{expand, parse_str, Case};
+use groundtruth::judge::Judge;
+use groundtruth::oracle::{self, Oracle};
+use groundtruth::outcome::{Outcome, SkipReason};
+use groundtruth::project::{Project, MODELS_FILE};
+use groundtruth::report::{ticket_markdown, CaseRecord, Environment};
+use groundtruth::subject::registry::{self, ModelEntry};
+use std::path::{Path, PathBuf};
+
+const TINY_ORACLE: &str = "oracles/tiny-seeded/f32.json";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+/// A scratch copy of what a run reads, so planted faults never touch the checkout.
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Project::from_manifest();
+    for sub in ["configs", "oracles/tiny-seeded"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(src.path(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let root = dir.path().to_path_buf();
+    Setup { _dir: dir, root }
+}
+
+fn edit_oracle(root: &Path, f: impl FnOnce(&mut Oracle)) {
+    let p = root.join(TINY_ORACLE);
+    let mut o = oracle::read(&p).unwrap();
+    f(&mut o);
+    oracle::write(&p, &o).unwrap();
+}
+
+fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
+    format!(
+        "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"tiny-seeded\"], variants = [{variants}] }}\n\
+         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\n{extra}\n"
+    )
+}
+
+fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
+    let project = Project::new(root);
+    let file = root.join("claims/planted.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, toml).unwrap();
+    let claims = parse_str(toml, &file).unwrap();
+    let mut reg = registry::load(&project.path(MODELS_FILE)).unwrap();
+    registry_edit(&mut reg);
+    let names: Vec<String> = reg.iter().map(|m| m.name.clone()).collect();
+    let cases: Vec<Case> = expand(&claims, &names, |f| {
+        groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let judge = Judge::new(project, reg, claims, "planted", 1);
+    cases.iter().map(|c| judge.run(c)).collect()
+}
+
+fn labels(records: &[CaseRecord]) -> Vec<&'static str> {
+    records.iter().map(|r| r.outcome.label()).collect()
+}
+
+#[test]
+fn good_input_passes_every_kind() {
+    let s = setup();
+    let toml = [
+        claim("A", "tokenizer_parity", "\"base\"", "statistic = \"token_mismatches\", op = \"==\", value = 0", ""),
+        claim("B", "greedy_parity", "\"base\"", "statistic = \"greedy_match\", op = \">=\", value = 1", ""),
+        claim("C", "oracle_parity", "\"base\"", "statistic = \"max_abs_logprob_delta\", op = \"<=\", value = 1e-3", ""),
+        claim("D", "oracle_drift", "\"q8_0\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-2", ""),
+        claim("E", "quant_drift", "\"q8_0\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-2", ""),
+        claim("F", "corruption_detect", "\"zero-tensor\"", "statistic = \"kl_max\", op = \">=\", value = 1e-6", ""),
+        claim("G", "consistency", "\"base\"", "statistic = \"max_abs_logit_delta\", op = \"<=\", value = 1e-4", "compare = \"kv_cache\""),
+        claim("H", "determinism", "\"base\"", "statistic = \"bit_mismatches\", op = \"==\", value = 0", ""),
+    ]
+    .concat();
+    let recs = judge_all(&s.root, &toml, |_| {});
+    for r in &recs {
+        assert_eq!(r.outcome.label(), "pass", "{}: {:?}", r.name, r.outcome);
+    }
+    assert_eq!(recs.len(), 15 + 15 + 6);
+}
+
+#[test]
+fn planted_tokenizer_fault_fails() {
+    let s = setup();
+    edit_oracle(&s.root, |o| o.cases[0].prompt_tokens[2] += 1);
+    let recs = judge_all(&s.root, &claim("T", "tokenizer_parity", "\"base\"", "statistic = \"token_mismatches\", op = \"==\", value = 0", ""), |_| {});
+    let fails: Vec<_> = recs.iter().filter(|r| r.outcome.label() == "fail").collect();
+    assert_eq!(fails.len(), 1);
+    assert_eq!(fails[0].outcome.evidence().unwrap().observed, 1.0);
+}
+
+#[test]
+fn planted_greedy_divergence_fails_with_a_ticket() {
+    let s = setup();
+    edit_oracle(&s.root, |o| {
+        let c = &mut o.cases[0];
+        // The oracle now "says" position 3 continues with a token outside the subject's
+        // top-10, and the subject's own token is out of the oracle's list: no near-tie.
+        let alt = (0u32..).find(|id| c.top_logprobs[3].iter().all(|e| e.0 != *id)).unwrap();
+        let own = c.tokens[3];
+        c.tokens[3] = alt;
+        c.top_logprobs[3].retain(|e| e.0 != own);
+        c.top_logprobs[3].insert(0, (alt, -0.01));
+    });
+    let recs = judge_all(&s.root, &claim("G", "greedy_parity", "\"base\"", "statistic = \"greedy_match_or_tie\", op = \">=\", value = 1", ""), |_| {});
+    let fail = recs.iter().find(|r| r.scope == "capital").unwrap();
+    let Outcome::Fail(ev) = &fail.outcome else { panic!("{:?}", fail.outcome) };
+    assert_eq!(ev.comparison.as_ref().unwrap().divergence.position, Some(3));
+    let env = Environment { groundtruth: "0.1.0".into(), crates: "candle-core 0.11.1".into(), rustc: "rustc".into(), platform: "linux/x86_64".into(), cpu: "cpu".into(), threads: 2 };
+    let md = ticket_markdown(fail, &env).unwrap();
+    insta::with_settings!({filters => vec![(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"), (r"[0-9a-f]{64}", "[SHA256]"), (r"\d+ threads", "[N] threads")]}, {
+        insta::assert_snapshot!(md);
+    });
+    assert!(recs.iter().filter(|r| r.scope != "capital").all(|r| r.outcome.label() == "pass"));
+}
+
+#[test]
+fn planted_logprob_shift_fails_oracle_parity_and_skips_dependants() {
+    let s = setup();
+    edit_oracle(&s.root, |o| {
+        for c in &mut o.cases {
+            for e in &mut c.top_logprobs {
+                for x in e.iter_mut() {
+                    x.1 -= 0.01;
+                }
+            }
+        }
+    });
+    let toml = [
+        claim("P", "oracle_parity", "\"base\"", "statistic = \"max_abs_logprob_delta\", op = \"<=\", value = 1e-3", ""),
+        claim("Q", "quant_drift", "\"q8_0\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-2", ""),
+    ]
+    .concat();
+    let recs = judge_all(&s.root, &toml, |_| {});
+    assert_eq!(labels(&recs), ["fail", "skip"]);
+    let Outcome::Skip(SkipReason::PreconditionFailed { what }) = &recs[1].outcome else { panic!("{:?}", recs[1].outcome) };
+    assert!(what.contains("parent fails P"), "{what}");
+}
+
+#[test]
+fn exact_match_claims_refuse_variants() {
+    let s = setup();
+    let recs = judge_all(&s.root, &claim("X", "oracle_parity", "\"q8_0\"", "statistic = \"top1_agreement\", op = \">=\", value = 1", ""), |_| {});
+    assert!(matches!(recs[0].outcome, Outcome::Skip(SkipReason::NotTheOracleFile { .. })), "{:?}", recs[0].outcome);
+}
+
+#[test]
+fn planted_damage_fails_drift_and_undetectable_damage_fails_detection() {
+    let s = setup();
+    let toml = [
+        claim("D", "oracle_drift", "\"flip-exp\"", "statistic = \"top1_agreement\", op = \">=\", value = 0.99", ""),
+        claim("E", "quant_drift", "\"q2_k\"", "statistic = \"kl_max\", op = \"<=\", value = 1e-9", ""),
+        claim("F", "corruption_detect", "\"flip-mantissa\"", "statistic = \"kl_max\", op = \">=\", value = 1e-6", ""),
+        claim("C", "consistency", "\"q4_0\"", "statistic = \"max_abs_logit_delta\", op = \"<=\", value = 1e-7", "compare = \"quant_matmul\""),
+    ]
+    .concat();
+    let recs = judge_all(&s.root, &toml, |_| {});
+    assert_eq!(labels(&recs), ["fail", "fail", "fail", "fail"], "{recs:#?}");
+}
+
+#[test]
+fn registered_negative_claims_pass_when_violated_and_fail_when_they_hold() {
+    let s = setup();
+    let toml = [
+        claim("N1", "corruption_detect", "\"flip-mantissa\"", "statistic = \"kl_max\", op = \">=\", value = 1e-6", "expect = \"fail\""),
+        claim("N2", "corruption_detect", "\"scale-norm\"", "statistic = \"kl_max\", op = \">=\", value = 1e-6", "expect = \"fail\""),
+    ]
+    .concat();
+    assert_eq!(labels(&judge_all(&s.root, &toml, |_| {})), ["pass", "fail"]);
+}
+
+#[test]
+fn missing_model_skips_with_the_fetch_command() {
+    let s = setup();
+    let toml = claim("M", "determinism", "\"base\"", "statistic = \"bit_mismatches\", op = \"==\", value = 0", "");
+    let recs = judge_all(&s.root, &toml, |reg| {
+        let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
+        m.seeded = None;
+        m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: "0".repeat(64), fetch: "ci/fetch-models.sh".into() });
+    });
+    let Outcome::Skip(reason) = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    let text = reason.to_string();
+    assert!(text.contains("no-such-model.gguf") && text.contains("run ci/fetch-models.sh"), "{text}");
+}
+
+#[test]
+fn a_broken_oracle_is_an_error_naming_file_and_field() {
+    let s = setup();
+    let p = s.root.join(TINY_ORACLE);
+    let text = std::fs::read_to_string(&p).unwrap().replacen("\"top_k\": 10", "\"top_k\": \"ten\"", 1);
+    std::fs::write(&p, text).unwrap();
+    let recs = judge_all(&s.root, &claim("O", "oracle_parity", "\"base\"", "statistic = \"top1_agreement\", op = \">=\", value = 1", ""), |_| {});
+    let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    assert!(message.contains("f32.json") && message.contains("top_k"), "{message}");
+}
