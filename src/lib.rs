@@ -6,6 +6,7 @@
 
 pub mod claim;
 pub mod fsutil;
+pub mod gguf_check;
 pub mod oracle;
 pub mod outcome;
 pub mod project;
@@ -14,4 +15,5 @@ pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod subject;
+pub mod tokenizer;
 pub mod variant;
