@@ -1,0 +1,18 @@
+//! Tokenizers behind one trait, [`TextTokenizer`]: [`ByteTokenizer`] (UTF-8 bytes, for the
+//! ladder models), [`HfTokenizer`] (a `tokenizer.json`) and [`GgufTokenizer`] (built from
+//! GGUF metadata so that it tokenizes exactly as llama.cpp does).
+
+mod byte;
+mod gguf;
+mod hf;
+mod pretok;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use byte::ByteTokenizer;
+pub use gguf::GgufTokenizer;
+pub use hf::HfTokenizer;
+pub use pretok::{llama_cpp_pre, LlamaCppPre, KNOWN_PRE};
+pub use text::{TextTokenizer, TokenizerError};

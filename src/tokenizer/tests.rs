@@ -1,0 +1,183 @@
+//! Tokenizer tests: the byte tokenizer against its `tokenizer.json`, a synthetic GGUF
+//! vocabulary, and SmolLM2's GGUF tokenizer against llama.cpp's own tokenization.
+
+use super::*;
+use candle_core::quantized::gguf_file::Value;
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const SAMPLES: &[&str] = &[
+    "",
+    "a",
+    "Hello, world!",
+    " leading space",
+    "trailing space ",
+    "tabs\tand\nnewlines\r\n",
+    "Café au lait et crème brûlée:",
+    "日本の首都は",
+    "I love pizza 🍕 because",
+    "👨‍👩‍👧‍👦🇫🇷",
+    "\u{0}\u{1}\u{7f}\u{80}\u{ff}\u{100}",
+    "<|im_start|>user\n",
+    "  Indented   text\twith\ttabs\n\n",
+];
+
+#[test]
+fn byte_tokenizer_is_utf8_bytes() {
+    let t = ByteTokenizer;
+    for s in SAMPLES {
+        let ids = t.encode(s).unwrap();
+        assert_eq!(ids, s.bytes().map(u32::from).collect::<Vec<_>>());
+        assert_eq!(t.decode(&ids).unwrap(), *s);
+    }
+    assert_eq!(t.vocab_size(), 256);
+    assert!(matches!(t.decode(&[65, 256]), Err(TokenizerError::IdOutOfRange { id: 256, pos: 1, .. })));
+}
+
+fn byte_json_tokenizer() -> tokenizers::Tokenizer {
+    ByteTokenizer::hf_tokenizer_json().parse().expect("the generated tokenizer.json must load")
+}
+
+#[test]
+fn byte_tokenizer_json_encodes_exact_bytes() {
+    let hf = byte_json_tokenizer();
+    assert_eq!(hf.get_vocab_size(true), 256);
+    for s in SAMPLES {
+        let enc = hf.encode(*s, false).unwrap();
+        assert_eq!(enc.get_ids(), s.bytes().map(u32::from).collect::<Vec<_>>().as_slice(), "{s:?}");
+        assert_eq!(hf.decode(enc.get_ids(), false).unwrap(), *s, "{s:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn byte_tokenizer_json_agrees_on_any_string(s in any::<String>()) {
+        let hf = byte_json_tokenizer();
+        let want: Vec<u32> = s.bytes().map(u32::from).collect();
+        let enc = hf.encode(s.as_str(), false).unwrap();
+        prop_assert_eq!(enc.get_ids(), want.as_slice());
+        prop_assert_eq!(ByteTokenizer.decode(&want).unwrap(), s);
+    }
+}
+
+/// A tiny byte-level vocabulary: the 256 byte characters, two merges, one control token.
+fn synthetic_metadata(pre: &str) -> HashMap<String, Value> {
+    let chars = super::byte::gpt2_byte_chars();
+    let mut tokens: Vec<String> = vec!["<|im_start|>".into()];
+    tokens.extend(chars.iter().map(|c| c.to_string()));
+    tokens.push("Ġt".into());
+    tokens.push("Ġth".into());
+    let mut types = vec![3i32];
+    types.extend(std::iter::repeat_n(1, tokens.len() - 1));
+    let s = |v: &str| Value::String(v.into());
+    HashMap::from([
+        ("tokenizer.ggml.model".into(), s("gpt2")),
+        ("tokenizer.ggml.pre".into(), s(pre)),
+        ("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().map(|t| s(t)).collect())),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types.into_iter().map(Value::I32).collect())),
+        ("tokenizer.ggml.merges".into(), Value::Array(vec![s("Ġ t"), s("Ġt h")])),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(0)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
+    ])
+}
+
+#[test]
+fn gguf_synthetic_vocabulary() {
+    let t = GgufTokenizer::from_metadata(&synthetic_metadata("smollm")).unwrap();
+    let byte = |b: u8| u32::from(b) + 1;
+    // No prefix space: "th" is two bytes, " th" merges; the control token is one id.
+    assert_eq!(t.encode("th").unwrap(), vec![byte(b't'), byte(b'h')]);
+    assert_eq!(t.encode(" th").unwrap(), vec![258]);
+    assert_eq!(t.encode("<|im_start|> th").unwrap(), vec![0, 258]);
+    assert_eq!(t.encode("x<|im_start|>").unwrap(), vec![byte(b'x'), 0]);
+    assert_eq!(t.vocab_size(), 259);
+    assert_eq!((t.bos(), t.eos(), t.add_bos()), (Some(0), Some(0), false));
+    for s in SAMPLES {
+        assert_eq!(t.decode(&t.encode(s).unwrap()).unwrap(), *s, "{s:?}");
+    }
+    assert!(matches!(t.decode(&[259]), Err(TokenizerError::IdOutOfRange { .. })));
+}
+
+#[test]
+fn gguf_metadata_errors_name_the_key() {
+    let err = |md: HashMap<String, Value>| GgufTokenizer::from_metadata(&md).unwrap_err().to_string();
+    let mut md = synthetic_metadata("smollm");
+    md.insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
+    assert!(err(md).contains("tokenizer.ggml.model is 'llama'"));
+    assert!(err(synthetic_metadata("klingon")).contains("tokenizer.ggml.pre 'klingon' is not supported"));
+    let mut md = synthetic_metadata("smollm");
+    md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(10_000));
+    assert!(err(md).contains("tokenizer.ggml.eos_token_id = 10000 is outside"));
+    let mut md = synthetic_metadata("smollm");
+    md.remove("tokenizer.ggml.merges");
+    assert!(err(md).contains("tokenizer.ggml.merges is missing"));
+    let mut md = synthetic_metadata("smollm");
+    md.insert("tokenizer.ggml.merges".into(), Value::Array(vec![Value::String("nospace".into())]));
+    assert!(err(md).contains("has no space"));
+}
+
+fn smollm2_path() -> PathBuf {
+    crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// Loads SmolLM2's GGUF tokenizer, or prints why not and returns `None`.
+fn smollm2() -> Option<GgufTokenizer> {
+    let path = smollm2_path();
+    if !path.is_file() {
+        println!("SKIP: model file not found: {} (run ci/fetch-models.sh)", path.display());
+        return None;
+    }
+    Some(GgufTokenizer::from_file(&path).expect("SmolLM2 GGUF tokenizer must build"))
+}
+
+#[derive(serde::Deserialize)]
+struct Fixture {
+    generator: String,
+    cases: Vec<FixtureCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct FixtureCase {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[test]
+fn smollm2_matches_llama_cpp_fixture() {
+    let Some(t) = smollm2() else { return };
+    assert_eq!(t.pre(), "smollm");
+    let fx: Fixture = serde_json::from_str(include_str!("testdata/llama_cpp_smollm2.json")).unwrap();
+    let mut bad = Vec::new();
+    for c in &fx.cases {
+        let ids = t.encode(&c.text).unwrap();
+        if ids != c.ids {
+            bad.push(format!("{:?}: ours {ids:?}, llama.cpp {:?}", c.text, c.ids));
+        }
+        assert_eq!(t.decode(&ids).unwrap(), c.text, "decode(encode(x)) != x");
+    }
+    assert!(bad.is_empty(), "{} of {} differ from {}:\n{}", bad.len(), fx.cases.len(), fx.generator, bad.join("\n"));
+    assert_eq!(t.encode("The capital of France is").unwrap(), [504, 3575, 282, 4649, 314]);
+    assert_eq!((t.bos(), t.eos(), t.add_bos(), t.vocab_size()), (Some(1), Some(2), false, 49152));
+}
+
+#[test]
+fn smollm2_matches_oracle_prompt_tokens() {
+    let project = crate::project::Project::from_manifest();
+    let file = project.path("oracles/smollm2-135m-instruct/q4_1.json");
+    if !file.is_file() {
+        println!("SKIP: oracle not found: {}", file.display());
+        return;
+    }
+    let Some(t) = smollm2() else { return };
+    let oracle = crate::oracle::read(&file).unwrap();
+    let prompts = crate::prompts::load(&project.path("configs/prompts.toml")).unwrap();
+    for case in &oracle.cases {
+        assert_eq!(t.encode(&case.prompt).unwrap(), case.prompt_tokens, "oracle case {}", case.id);
+        assert_eq!(t.decode(&case.prompt_tokens).unwrap(), case.prompt, "oracle case {}", case.id);
+    }
+    for p in &prompts {
+        assert!(oracle.case(&p.id).is_some(), "prompt {} has no oracle case", p.id);
+    }
+}
