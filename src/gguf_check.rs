@@ -374,8 +374,8 @@ pub enum MetaValue {
     Bool(bool),
     /// A string (invalid UTF-8 replaced, as candle does).
     Str(String),
-    /// An array: element type, length, and a digest of the elements ([`cross`] recomputes
-    /// it from another reader's values).
+    /// An array: element type, length, and a digest of the elements
+    /// ([`cross_check_with_gguf_rs`] recomputes it from another reader's values).
     Array {
         /// Element type.
         elem: ValueKind,

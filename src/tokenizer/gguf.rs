@@ -185,7 +185,7 @@ impl GgufTokenizer {
     /// candle, and builds the tokenizer from it.
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
         let load = |msg: String| TokenizerError::Load { file: path.to_path_buf(), msg };
-        crate::gguf_check::check_gguf(path).map_err(|e| load(e.to_string()))?;
+        crate::gguf_check::check_gguf(path)?;
         let mut f = std::fs::File::open(path).map_err(|e| load(e.to_string()))?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| load(e.to_string()))?;
         Self::from_metadata(&content.metadata).map_err(|e| load(e.to_string()))

@@ -158,8 +158,42 @@ fn smollm2_matches_llama_cpp_fixture() {
         assert_eq!(t.decode(&ids).unwrap(), c.text, "decode(encode(x)) != x");
     }
     assert!(bad.is_empty(), "{} of {} differ from {}:\n{}", bad.len(), fx.cases.len(), fx.generator, bad.join("\n"));
+
+    // Saved as tokenizer.json and reloaded, it still tokenizes the same way.
+    let dir = tempfile::tempdir().unwrap();
+    t.inner().save(dir.path().join("tokenizer.json"), false).unwrap();
+    std::fs::write(dir.path().join("tokenizer_config.json"), r#"{"eos_token": {"content": "<|im_end|>"}, "bos_token": "<|im_start|>"}"#).unwrap();
+    let hf = HfTokenizer::from_folder(dir.path()).unwrap();
+    assert_eq!((hf.bos(), hf.eos(), hf.add_bos(), hf.vocab_size()), (Some(1), Some(2), false, 49152));
+    for c in &fx.cases {
+        assert_eq!(hf.encode(&c.text).unwrap(), c.ids, "reloaded tokenizer.json on {:?}", c.text);
+    }
     assert_eq!(t.encode("The capital of France is").unwrap(), [504, 3575, 282, 4649, 314]);
     assert_eq!((t.bos(), t.eos(), t.add_bos(), t.vocab_size()), (Some(1), Some(2), false, 49152));
+}
+
+#[test]
+fn hf_tokenizer_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = HfTokenizer::from_folder(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&dir.path().join("tokenizer.json").display().to_string()), "{err}");
+    std::fs::write(dir.path().join("tokenizer.json"), "{not json").unwrap();
+    let err = HfTokenizer::from_folder(dir.path()).unwrap_err().to_string();
+    assert!(err.starts_with("load tokenizer ") && err.contains("tokenizer.json"), "{err}");
+    std::fs::write(dir.path().join("tokenizer.json"), ByteTokenizer::hf_tokenizer_json()).unwrap();
+    std::fs::write(dir.path().join("tokenizer_config.json"), r#"{"eos_token": "<nope>"}"#).unwrap();
+    let err = HfTokenizer::from_folder(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("tokenizer_config.json") && err.contains("eos_token '<nope>'"), "{err}");
+}
+
+#[test]
+fn gguf_tokenizer_rejects_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.gguf");
+    std::fs::write(&path, b"GGUF\x03\0\0\0").unwrap();
+    let err = GgufTokenizer::from_file(&path).unwrap_err();
+    assert!(matches!(err, TokenizerError::Gguf(_)), "{err}");
+    assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
 }
 
 #[test]

@@ -13,6 +13,9 @@ pub enum TokenizerError {
         /// What is wrong with it.
         msg: String,
     },
+    /// A GGUF file failed [`crate::gguf_check::check_gguf`].
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf_check::GgufError),
     /// GGUF tokenizer metadata is missing, mistyped or inconsistent.
     #[error("gguf tokenizer metadata: {0}")]
     Metadata(String),
