@@ -24,14 +24,29 @@ fn small() -> &'static (Vec<u8>, GgufSummary) {
 fn write_small(path: &Path, extra: &[(&str, gguf_file::Value)]) {
     use gguf_file::Value as V;
     let dev = Device::Cpu;
-    let a = Tensor::arange(0f32, 15., &dev).unwrap().reshape((3, 5)).unwrap();
-    let b = (Tensor::arange(0f32, 128., &dev).unwrap().reshape((2, 64)).unwrap() * 0.01).unwrap();
+    let a = Tensor::arange(0f32, 15., &dev)
+        .unwrap()
+        .reshape((3, 5))
+        .unwrap();
+    let b = (Tensor::arange(0f32, 128., &dev)
+        .unwrap()
+        .reshape((2, 64))
+        .unwrap()
+        * 0.01)
+        .unwrap();
     let qa = QTensor::quantize(&a, GgmlDType::F32).unwrap();
     let qb = QTensor::quantize(&b, GgmlDType::Q8_0).unwrap();
     let mut md: Vec<(&str, V)> = vec![
         ("general.architecture", V::String("llama".into())),
         ("general.alignment", V::U32(32)),
-        ("test.tokens", V::Array(vec![V::String("a".into()), V::String("Ġb".into()), V::String("<|im_start|>".into())])),
+        (
+            "test.tokens",
+            V::Array(vec![
+                V::String("a".into()),
+                V::String("Ġb".into()),
+                V::String("<|im_start|>".into()),
+            ]),
+        ),
         ("test.ints", V::Array(vec![V::I32(-1), V::I32(7)])),
         ("test.floats", V::Array(vec![V::F32(0.1), V::F32(-2.5e-7)])),
         ("test.k1", V::U32(1)),
@@ -87,7 +102,10 @@ fn fault_of(bytes: &[u8]) -> (Fault, String) {
     let (res, _dir, path) = check_bytes(bytes);
     let err = res.expect_err("planted fault must be rejected");
     let msg = err.to_string();
-    assert!(msg.starts_with(&path.display().to_string()), "message must name the file: {msg}");
+    assert!(
+        msg.starts_with(&path.display().to_string()),
+        "message must name the file: {msg}"
+    );
     assert!(!msg.contains('\n'), "one line: {msg}");
     (err.fault().cloned().expect("a format fault, not I/O"), msg)
 }
@@ -95,13 +113,36 @@ fn fault_of(bytes: &[u8]) -> (Fault, String) {
 #[test]
 fn small_file_passes_and_is_summarized() {
     let (bytes, s) = small();
-    assert_eq!((s.version, s.alignment, s.file_size), (2, 32, bytes.len() as u64));
+    assert_eq!(
+        (s.version, s.alignment, s.file_size),
+        (2, 32, bytes.len() as u64)
+    );
     assert_eq!(s.metadata.len(), 14);
-    assert_eq!(s.get("general.architecture"), Some(&MetaValue::Str("llama".into())));
+    assert_eq!(
+        s.get("general.architecture"),
+        Some(&MetaValue::Str("llama".into()))
+    );
     assert_eq!(s.get("test.u8"), Some(&MetaValue::Uint(ValueKind::U8, 200)));
-    assert!(matches!(s.get("test.tokens"), Some(MetaValue::Array { elem: ValueKind::String, len: 3, .. })));
-    let names: Vec<_> = s.tensors.iter().map(|t| (t.name.as_str(), t.ggml_type, t.dims.clone(), t.n_bytes)).collect();
-    assert_eq!(names, vec![("a.weight", GgmlType::F32, vec![5, 3], 60), ("b.weight", GgmlType::Q8_0, vec![64, 2], 136)]);
+    assert!(matches!(
+        s.get("test.tokens"),
+        Some(MetaValue::Array {
+            elem: ValueKind::String,
+            len: 3,
+            ..
+        })
+    ));
+    let names: Vec<_> = s
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.ggml_type, t.dims.clone(), t.n_bytes))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("a.weight", GgmlType::F32, vec![5, 3], 60),
+            ("b.weight", GgmlType::Q8_0, vec![64, 2], 136)
+        ]
+    );
     assert_eq!(s.data_start % 32, 0);
 }
 
@@ -127,7 +168,8 @@ fn gguf_rs_disagreement_is_reported() {
     // gguf-rs cannot read arrays of arrays; candle and this parser can.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested.gguf");
-    let nested = gguf_file::Value::Array(vec![gguf_file::Value::Array(vec![gguf_file::Value::U8(1)])]);
+    let nested =
+        gguf_file::Value::Array(vec![gguf_file::Value::Array(vec![gguf_file::Value::U8(1)])]);
     write_small(&path, &[("test.nested", nested)]);
     assert!(check_gguf(&path).is_ok());
     let err = cross_check_with_gguf_rs(&path).unwrap_err();
@@ -156,27 +198,67 @@ fn planted_faults_are_rejected() {
     type Patch = Box<dyn Fn(&mut Vec<u8>)>;
     type Case = (&'static str, Patch, fn(&Fault) -> bool);
     let cases: Vec<Case> = vec![
-        ("wrong magic", Box::new(|b| b[..4].copy_from_slice(b"GGUX")), |f| matches!(f, Fault::BadMagic { .. })),
-        ("version 99", Box::new(|b| put_u32(b, 4, 99)), |f| *f == Fault::UnsupportedVersion(99)),
+        (
+            "wrong magic",
+            Box::new(|b| b[..4].copy_from_slice(b"GGUX")),
+            |f| matches!(f, Fault::BadMagic { .. }),
+        ),
+        ("version 99", Box::new(|b| put_u32(b, 4, 99)), |f| {
+            *f == Fault::UnsupportedVersion(99)
+        }),
         (
             "tensor count u64::MAX",
             Box::new(|b| put_u64(b, 8, u64::MAX)),
-            |f| matches!(f, Fault::CountTooLarge { what: "tensor", count: u64::MAX, .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::CountTooLarge {
+                        what: "tensor",
+                        count: u64::MAX,
+                        ..
+                    }
+                )
+            },
         ),
         (
             "metadata count 2^40",
             Box::new(|b| put_u64(b, 16, 1 << 40)),
-            |f| matches!(f, Fault::CountTooLarge { what: "metadata", count: 1099511627776, .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::CountTooLarge {
+                        what: "metadata",
+                        count: 1099511627776,
+                        ..
+                    }
+                )
+            },
         ),
         (
             "string length 2^62",
             Box::new(move |b| put_u64(b, value_at(s, "general.architecture"), 1 << 62)),
-            |f| matches!(f, Fault::LengthTooLarge { len: 4611686018427387904, .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::LengthTooLarge {
+                        len: 4611686018427387904,
+                        ..
+                    }
+                )
+            },
         ),
         (
             "array of 2^50 elements",
             Box::new(move |b| put_u64(b, value_at(s, "test.tokens") + 4, 1 << 50)),
-            |f| matches!(f, Fault::ArrayTooLong { count: 1125899906842624, .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::ArrayTooLong {
+                        count: 1125899906842624,
+                        ..
+                    }
+                )
+            },
         ),
         (
             "tensor offset past EOF",
@@ -188,13 +270,19 @@ fn planted_faults_are_rejected() {
             Box::new(move |b| put_u32(b, b_ty, 77)),
             |f| matches!(f, Fault::UnknownGgmlType { ty: 77, .. }),
         ),
-        ("n_dims 9", Box::new(move |b| put_u32(b, a_nd, 9)), |f| matches!(f, Fault::TooManyDims { n_dims: 9, .. })),
+        ("n_dims 9", Box::new(move |b| put_u32(b, a_nd, 9)), |f| {
+            matches!(f, Fault::TooManyDims { n_dims: 9, .. })
+        }),
         (
             "misaligned offset",
             Box::new(move |b| put_u64(b, b_off, 64 + 4)),
             |f| matches!(f, Fault::Misaligned { offset: 68, .. }),
         ),
-        ("overlapping tensors", Box::new(move |b| put_u64(b, b_off, 32)), |f| matches!(f, Fault::Overlap { .. })),
+        (
+            "overlapping tensors",
+            Box::new(move |b| put_u64(b, b_off, 32)),
+            |f| matches!(f, Fault::Overlap { .. }),
+        ),
         (
             "duplicate tensor name",
             Box::new(move |b| b[s.tensors[1].header_offset as usize + 8] = b'a'),
@@ -220,14 +308,26 @@ fn planted_faults_are_rejected() {
             Box::new(move |b| put_u32(b, value_at(s, "general.alignment"), 48)),
             |f| matches!(f, Fault::BadAlignment(_)),
         ),
-        ("bool 2", Box::new(move |b| b[value_at(s, "test.flag")] = 2), |f| matches!(f, Fault::BadBool { value: 2, .. })),
+        (
+            "bool 2",
+            Box::new(move |b| b[value_at(s, "test.flag")] = 2),
+            |f| matches!(f, Fault::BadBool { value: 2, .. }),
+        ),
         (
             "element count overflow",
             Box::new(move |b| {
                 put_u64(b, a_dim0, 1 << 40);
                 put_u64(b, a_dim0 + 8, 1 << 40);
             }),
-            |f| matches!(f, Fault::ShapeOverflow { what: "elements", .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::ShapeOverflow {
+                        what: "elements",
+                        ..
+                    }
+                )
+            },
         ),
         (
             "byte size overflow",
@@ -238,7 +338,16 @@ fn planted_faults_are_rejected() {
         (
             "partial block",
             Box::new(move |b| put_u64(b, b_dim0, 48)),
-            |f| matches!(f, Fault::NotBlockMultiple { dim0: 48, block: 32, .. }),
+            |f| {
+                matches!(
+                    f,
+                    Fault::NotBlockMultiple {
+                        dim0: 48,
+                        block: 32,
+                        ..
+                    }
+                )
+            },
         ),
     ];
     for (label, patch, expected) in cases {
@@ -254,8 +363,16 @@ fn every_truncation_is_rejected() {
     let (orig, s) = small();
     // Cutting into the padding after the last tensor's data is harmless, so only cuts
     // before the end of that data must fail.
-    let data_end = s.tensors.iter().map(|t| s.data_start + t.offset + t.n_bytes).max().unwrap() as usize;
-    for len in (0..s.header_end as usize).step_by(7).chain(s.header_end as usize..data_end) {
+    let data_end = s
+        .tensors
+        .iter()
+        .map(|t| s.data_start + t.offset + t.n_bytes)
+        .max()
+        .unwrap() as usize;
+    for len in (0..s.header_end as usize)
+        .step_by(7)
+        .chain(s.header_end as usize..data_end)
+    {
         let (fault, msg) = fault_of(&orig[..len]);
         let ok = if len < s.header_end as usize {
             matches!(
@@ -271,7 +388,10 @@ fn every_truncation_is_rejected() {
         assert!(ok, "truncated to {len}: {msg}");
     }
     let (res, _dir, _path) = check_bytes(&orig[..data_end]);
-    assert!(res.is_ok(), "a file ending right after the last tensor is valid");
+    assert!(
+        res.is_ok(),
+        "a file ending right after the last tensor is valid"
+    );
 }
 
 /// If `check_gguf` accepts a file, candle must read its header and every tensor, and
@@ -281,13 +401,15 @@ fn accepted_file_is_safe_for_candle(path: &Path, s: &GgufSummary) {
     let content = gguf_file::Content::read(&mut f).expect("candle must read a checked header");
     assert_eq!(content.tensor_data_offset, s.data_start);
     for t in &s.tensors {
-        content.tensor(&mut f, &t.name, &Device::Cpu).expect("candle must read a checked tensor");
+        content
+            .tensor(&mut f, &t.name, &Device::Cpu)
+            .expect("candle must read a checked tensor");
     }
     let _ = cross_check_with_gguf_rs(path);
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(5000))]
     #[test]
     fn mutations_never_panic(
         muts in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..5),
@@ -313,7 +435,9 @@ proptest! {
 #[test]
 fn block_table_matches_candle() {
     for code in 0..64 {
-        let Some(t) = GgmlType::from_code(code) else { continue };
+        let Some(t) = GgmlType::from_code(code) else {
+            continue;
+        };
         assert_eq!(t.code(), code);
         let c = match t {
             GgmlType::F32 => GgmlDType::F32,
@@ -332,7 +456,11 @@ fn block_table_matches_candle() {
             GgmlType::Q6K => GgmlDType::Q6K,
             GgmlType::Q8K => GgmlDType::Q8K,
         };
-        assert_eq!(t.block(), (c.block_size() as u64, c.type_size() as u64), "{t:?}");
+        assert_eq!(
+            t.block(),
+            (c.block_size() as u64, c.type_size() as u64),
+            "{t:?}"
+        );
     }
 }
 
@@ -340,12 +468,18 @@ fn block_table_matches_candle() {
 fn real_model_passes_and_agrees_with_gguf_rs() {
     let path = crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.is_file() {
-        println!("SKIP: model file not found: {} (run ci/fetch-models.sh)", path.display());
+        println!(
+            "SKIP: model file not found: {} (run ci/fetch-models.sh)",
+            path.display()
+        );
         return;
     }
     let s = check_gguf(&path).unwrap();
     assert_eq!((s.version, s.tensors.len(), s.alignment), (3, 272, 32));
-    assert!(matches!(s.get("tokenizer.ggml.tokens"), Some(MetaValue::Array { len: 49152, .. })));
+    assert!(matches!(
+        s.get("tokenizer.ggml.tokens"),
+        Some(MetaValue::Array { len: 49152, .. })
+    ));
     cross_check_with_gguf_rs(&path).unwrap();
     let mut f = std::fs::File::open(&path).unwrap();
     let content = gguf_file::Content::read(&mut f).unwrap();

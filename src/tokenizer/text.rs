@@ -64,7 +64,11 @@ pub trait TextTokenizer: Send + Sync {
 /// ids it does not know, which would hide a model emitting garbage ids.
 pub(crate) fn check_ids(ids: &[u32], vocab_size: usize) -> Result<(), TokenizerError> {
     match ids.iter().position(|&id| id as usize >= vocab_size) {
-        Some(pos) => Err(TokenizerError::IdOutOfRange { id: ids[pos], pos, vocab_size }),
+        Some(pos) => Err(TokenizerError::IdOutOfRange {
+            id: ids[pos],
+            pos,
+            vocab_size,
+        }),
         None => Ok(()),
     }
 }
