@@ -11,6 +11,7 @@
 //! unrelated reader.
 
 mod cross;
+mod digest;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -176,7 +177,9 @@ pub enum Fault {
         what: &'static str,
     },
     /// Rows that are not whole quantization blocks.
-    #[error("tensor '{name}' first dimension {dim0} is not a multiple of the {ty:?} block size {block}")]
+    #[error(
+        "tensor '{name}' first dimension {dim0} is not a multiple of the {ty:?} block size {block}"
+    )]
     NotBlockMultiple {
         /// Tensor name.
         name: String,
@@ -198,7 +201,9 @@ pub enum Fault {
         alignment: u64,
     },
     /// Tensor data that runs past the end of the file.
-    #[error("tensor '{name}' data [{start}, {end}) runs past the end of the {file_size}-byte file")]
+    #[error(
+        "tensor '{name}' data [{start}, {end}) runs past the end of the {file_size}-byte file"
+    )]
     PastEof {
         /// Tensor name.
         name: String,
@@ -253,7 +258,9 @@ impl ValueKind {
     /// From the on-disk code (0..=12).
     pub fn from_code(code: u32) -> Option<Self> {
         use ValueKind::*;
-        const ALL: [ValueKind; 13] = [U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64];
+        const ALL: [ValueKind; 13] = [
+            U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64,
+        ];
         ALL.get(code as usize).copied()
     }
 
@@ -374,8 +381,8 @@ pub enum MetaValue {
     Bool(bool),
     /// A string (invalid UTF-8 replaced, as candle does).
     Str(String),
-    /// An array: element type, length, and a digest of the elements ([`cross`] recomputes
-    /// it from another reader's values).
+    /// An array: element type, length, and a digest of the elements
+    /// ([`cross_check_with_gguf_rs`] recomputes it from another reader's values).
     Array {
         /// Element type.
         elem: ValueKind,
@@ -436,14 +443,20 @@ pub struct GgufSummary {
 impl GgufSummary {
     /// The metadata value for `key`.
     pub fn get(&self, key: &str) -> Option<&MetaValue> {
-        self.metadata.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.metadata
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 }
 
 /// Checks `path` is a well-formed GGUF v2/v3 file whose header and tensor ranges candle can
 /// read without trusting anything unchecked, and summarizes it.
 pub fn check_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
-    let io = |source| GgufError::Io { file: path.to_path_buf(), source };
+    let io = |source| GgufError::Io {
+        file: path.to_path_buf(),
+        source,
+    };
     let f = std::fs::File::open(path).map_err(io)?;
     let file_size = f.metadata().map_err(io)?.len();
     let mut r = parse::Reader::new(BufReader::new(f), file_size, path);
@@ -452,5 +465,9 @@ pub fn check_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
 }
 
 pub(crate) fn invalid(file: &Path, offset: u64, fault: Fault) -> GgufError {
-    GgufError::Invalid { file: file.to_path_buf(), offset, fault }
+    GgufError::Invalid {
+        file: file.to_path_buf(),
+        offset,
+        fault,
+    }
 }

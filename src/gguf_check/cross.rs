@@ -1,7 +1,7 @@
 //! [`cross_check_with_gguf_rs`]: reads a file with the gguf-rs crate, an independent second
 //! reader, and compares everything it reports with [`super::check_gguf`]'s summary.
 
-use super::parse::{Fnv, Scalar};
+use super::digest::{Fnv, Scalar};
 use super::{check_gguf, MetaValue, ValueKind};
 use serde_json::Value as Json;
 use std::path::Path;
@@ -14,7 +14,11 @@ fn same_value(ours: &MetaValue, theirs: &Json) -> Result<(), String> {
         MetaValue::Bool(v) => theirs.as_bool() == Some(*v),
         MetaValue::Str(v) => theirs.as_str() == Some(v.as_str()),
         MetaValue::F32(_) | MetaValue::F64(_) => {
-            let kind = if matches!(ours, MetaValue::F32(_)) { ValueKind::F32 } else { ValueKind::F64 };
+            let kind = if matches!(ours, MetaValue::F32(_)) {
+                ValueKind::F32
+            } else {
+                ValueKind::F64
+            };
             let mut a = Fnv::new();
             a.scalar(&match ours {
                 MetaValue::F32(v) => Scalar::F32(*v),
@@ -40,7 +44,11 @@ fn same_value(ours: &MetaValue, theirs: &Json) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{} here, {} in gguf-rs", short(&format!("{ours:?}")), short(&theirs.to_string())))
+        Err(format!(
+            "{} here, {} in gguf-rs",
+            short(&format!("{ours:?}")),
+            short(&theirs.to_string())
+        ))
     }
 }
 
@@ -56,8 +64,12 @@ fn short(s: &str) -> String {
 fn to_scalar(kind: ValueKind, v: &Json) -> Result<Scalar, String> {
     let bad = || format!("gguf-rs value {} is not a {kind:?}", short(&v.to_string()));
     Ok(match kind {
-        ValueKind::U8 | ValueKind::U16 | ValueKind::U32 | ValueKind::U64 => Scalar::Uint(v.as_u64().ok_or_else(bad)?),
-        ValueKind::I8 | ValueKind::I16 | ValueKind::I32 | ValueKind::I64 => Scalar::Int(v.as_i64().ok_or_else(bad)?),
+        ValueKind::U8 | ValueKind::U16 | ValueKind::U32 | ValueKind::U64 => {
+            Scalar::Uint(v.as_u64().ok_or_else(bad)?)
+        }
+        ValueKind::I8 | ValueKind::I16 | ValueKind::I32 | ValueKind::I64 => {
+            Scalar::Int(v.as_i64().ok_or_else(bad)?)
+        }
         // serde_json writes non-finite floats as null; f32s are printed in their shortest
         // f32 form, so they round-trip only after narrowing back to f32.
         ValueKind::F32 if v.is_null() => Scalar::F32(f32::NAN),
@@ -76,16 +88,25 @@ fn to_scalar(kind: ValueKind, v: &Json) -> Result<Scalar, String> {
 pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), String> {
     let ours = check_gguf(path).map_err(|e| e.to_string())?;
     let file = path.display();
-    let path_str = path.to_str().ok_or_else(|| format!("{file}: path is not UTF-8, which gguf-rs needs"))?;
+    let path_str = path
+        .to_str()
+        .ok_or_else(|| format!("{file}: path is not UTF-8, which gguf-rs needs"))?;
     let mut container = gguf_rs::get_gguf_container_array_size(path_str, u64::MAX)
         .map_err(|e| format!("{file}: gguf-rs could not open it: {e}"))?;
-    let model = container.decode().map_err(|e| format!("{file}: gguf-rs could not decode it: {e}"))?;
+    let model = container
+        .decode()
+        .map_err(|e| format!("{file}: gguf-rs could not decode it: {e}"))?;
     let differ = |what: String| Err(format!("{file}: gguf-rs disagrees on {what}"));
 
     if model.get_version() != format!("v{}", ours.version) {
-        return differ(format!("the version: v{} here, {} there", ours.version, model.get_version()));
+        return differ(format!(
+            "the version: v{} here, {} there",
+            ours.version,
+            model.get_version()
+        ));
     }
-    if model.num_kv() != ours.metadata.len() as u64 || model.metadata().len() != ours.metadata.len() {
+    if model.num_kv() != ours.metadata.len() as u64 || model.metadata().len() != ours.metadata.len()
+    {
         return differ(format!(
             "the metadata count: {} here, {} declared / {} read there",
             ours.metadata.len(),
@@ -93,8 +114,14 @@ pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), String> {
             model.metadata().len()
         ));
     }
-    if model.num_tensor() != ours.tensors.len() as u64 || model.tensors().len() != ours.tensors.len() {
-        return differ(format!("the tensor count: {} here, {} there", ours.tensors.len(), model.tensors().len()));
+    if model.num_tensor() != ours.tensors.len() as u64
+        || model.tensors().len() != ours.tensors.len()
+    {
+        return differ(format!(
+            "the tensor count: {} here, {} there",
+            ours.tensors.len(),
+            model.tensors().len()
+        ));
     }
     if model.alignment() != ours.alignment || model.data_offset() != ours.data_start {
         return differ(format!(
@@ -114,7 +141,11 @@ pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), String> {
         }
     }
     for (i, (a, b)) in ours.tensors.iter().zip(model.tensors()).enumerate() {
-        if a.name != b.name || a.ggml_type.code() != b.kind || a.dims != b.shape || a.offset != b.offset {
+        if a.name != b.name
+            || a.ggml_type.code() != b.kind
+            || a.dims != b.shape
+            || a.offset != b.offset
+        {
             return differ(format!(
                 "tensor {i}: '{}' {:?} (code {}) dims {:?} offset {} here, '{}' code {} dims {:?} offset {} there",
                 a.name,

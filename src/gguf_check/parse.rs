@@ -9,64 +9,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Used by the parser and by [`cross`] to digest array elements identically.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Scalar {
-    Uint(u64),
-    Int(i64),
-    F32(f32),
-    F64(f64),
-    Bool(bool),
-    Str(String),
-}
-
-/// FNV-1a, 64-bit: stable across runs and platforms, unlike std's hasher.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    pub(crate) fn scalar(&mut self, s: &Scalar) {
-        match s {
-            Scalar::Uint(v) => {
-                self.bytes(b"u");
-                self.bytes(&v.to_le_bytes());
-            }
-            Scalar::Int(v) => {
-                self.bytes(b"i");
-                self.bytes(&v.to_le_bytes());
-            }
-            // Non-finite floats are one marker: JSON readers turn them into null.
-            Scalar::F32(v) if !v.is_finite() => self.bytes(b"n"),
-            Scalar::F64(v) if !v.is_finite() => self.bytes(b"n"),
-            Scalar::F32(v) => {
-                self.bytes(b"f");
-                self.bytes(&v.to_bits().to_le_bytes());
-            }
-            Scalar::F64(v) => {
-                self.bytes(b"d");
-                self.bytes(&v.to_bits().to_le_bytes());
-            }
-            Scalar::Bool(v) => self.bytes(if *v { b"b1" } else { b"b0" }),
-            Scalar::Str(v) => {
-                self.bytes(b"s");
-                self.bytes(&(v.len() as u64).to_le_bytes());
-                self.bytes(v.as_bytes());
-            }
-        }
-    }
-    pub(crate) fn finish(self) -> u64 {
-        self.0
-    }
-}
-
+use super::digest::{Fnv, Scalar};
 
 /// A reader that knows its position and how many bytes the file has left.
 pub(crate) struct Reader<R> {
@@ -85,7 +28,12 @@ fn candle_name(raw: &[u8]) -> String {
 
 impl<R: Read> Reader<R> {
     pub(crate) fn new(inner: R, size: u64, file: &Path) -> Self {
-        Self { inner, pos: 0, size, file: file.to_path_buf() }
+        Self {
+            inner,
+            pos: 0,
+            size,
+            file: file.to_path_buf(),
+        }
     }
 
     fn left(&self) -> u64 {
@@ -97,12 +45,25 @@ impl<R: Read> Reader<R> {
     }
 
     fn io(&self, source: std::io::Error) -> GgufError {
-        GgufError::Io { file: self.file.clone(), source }
+        GgufError::Io {
+            file: self.file.clone(),
+            source,
+        }
     }
 
-    fn take<const N: usize>(&mut self, what: impl FnOnce() -> String) -> Result<[u8; N], GgufError> {
+    fn take<const N: usize>(
+        &mut self,
+        what: impl FnOnce() -> String,
+    ) -> Result<[u8; N], GgufError> {
         if (N as u64) > self.left() {
-            return Err(self.fail(self.pos, Fault::Truncated { what: what(), need: N as u64, left: self.left() }));
+            return Err(self.fail(
+                self.pos,
+                Fault::Truncated {
+                    what: what(),
+                    need: N as u64,
+                    left: self.left(),
+                },
+            ));
         }
         let mut buf = [0u8; N];
         self.inner.read_exact(&mut buf).map_err(|e| self.io(e))?;
@@ -123,7 +84,14 @@ impl<R: Read> Reader<R> {
         let at = self.pos;
         let len = self.u64(|| format!("length of {}", what()))?;
         if len > self.left() {
-            return Err(self.fail(at, Fault::LengthTooLarge { what: what(), len, left: self.left() }));
+            return Err(self.fail(
+                at,
+                Fault::LengthTooLarge {
+                    what: what(),
+                    len,
+                    left: self.left(),
+                },
+            ));
         }
         // len <= bytes left in the file, so this allocation is bounded by the file size.
         let mut buf = vec![0u8; len as usize];
@@ -150,14 +118,30 @@ impl<R: Read> Reader<R> {
                 match self.take::<1>(what)?[0] {
                     0 => Scalar::Bool(false),
                     1 => Scalar::Bool(true),
-                    value => return Err(self.fail(at, Fault::BadBool { what: format!("'{key}'"), value })),
+                    value => {
+                        return Err(self.fail(
+                            at,
+                            Fault::BadBool {
+                                what: format!("'{key}'"),
+                                value,
+                            },
+                        ))
+                    }
                 }
             }
-            ValueKind::String => Scalar::Str(String::from_utf8_lossy(&self.string(what)?).into_owned()),
+            ValueKind::String => {
+                Scalar::Str(String::from_utf8_lossy(&self.string(what)?).into_owned())
+            }
             // Arrays go through `array`; reaching here is a caller bug, reported as a fault
             // rather than a panic.
             ValueKind::Array => {
-                return Err(self.fail(self.pos, Fault::UnknownValueType { what: format!("'{key}'"), ty: 9 }))
+                return Err(self.fail(
+                    self.pos,
+                    Fault::UnknownValueType {
+                        what: format!("'{key}'"),
+                        ty: 9,
+                    },
+                ))
             }
         })
     }
@@ -165,18 +149,38 @@ impl<R: Read> Reader<R> {
     /// An array value: element type, count and digest; elements are hashed, not kept.
     fn array(&mut self, key: &str, depth: usize) -> Result<(ValueKind, u64, u64), GgufError> {
         if depth > MAX_DEPTH {
-            return Err(self.fail(self.pos, Fault::TooDeep { what: format!("'{key}'") }));
+            return Err(self.fail(
+                self.pos,
+                Fault::TooDeep {
+                    what: format!("'{key}'"),
+                },
+            ));
         }
         let at = self.pos;
         let ty = self.u32(|| format!("element type of array '{key}'"))?;
-        let elem = ValueKind::from_code(ty)
-            .ok_or_else(|| self.fail(at, Fault::UnknownValueType { what: format!("array '{key}'"), ty }))?;
+        let elem = ValueKind::from_code(ty).ok_or_else(|| {
+            self.fail(
+                at,
+                Fault::UnknownValueType {
+                    what: format!("array '{key}'"),
+                    ty,
+                },
+            )
+        })?;
         let len_at = self.pos;
         let count = self.u64(|| format!("length of array '{key}'"))?;
         let min_bytes = count.saturating_mul(elem.min_bytes());
         if min_bytes > self.left() {
             let what = format!("array '{key}' of {elem:?}");
-            return Err(self.fail(len_at, Fault::ArrayTooLong { what, count, min_bytes, left: self.left() }));
+            return Err(self.fail(
+                len_at,
+                Fault::ArrayTooLong {
+                    what,
+                    count,
+                    min_bytes,
+                    left: self.left(),
+                },
+            ));
         }
         let mut h = Fnv::new();
         for _ in 0..count {
@@ -215,7 +219,11 @@ fn alignment(metadata: &[MetaEntry]) -> Result<(u64, u64), (u64, Fault)> {
     let v = match &e.value {
         MetaValue::Uint(ValueKind::U8 | ValueKind::U16 | ValueKind::U32, v) => *v,
         MetaValue::Int(ValueKind::I8 | ValueKind::I16 | ValueKind::I32, v) if *v >= 0 => *v as u64,
-        other => return bad(format!("is {other:?}; candle honours only non-negative 8- to 32-bit integers")),
+        other => {
+            return bad(format!(
+                "is {other:?}; candle honours only non-negative 8- to 32-bit integers"
+            ))
+        }
     };
     if !v.is_power_of_two() {
         return bad(format!("{v} is not a power of two"));
@@ -245,7 +253,12 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
     let kv_count = r.u64(|| "metadata count".into())?;
     let file_size = r.size;
     let room = file_size.saturating_sub(FIXED_HEADER_BYTES);
-    let too_many = |what, count, min_bytes| Fault::CountTooLarge { what, count, file_size, min_bytes };
+    let too_many = |what, count, min_bytes| Fault::CountTooLarge {
+        what,
+        count,
+        file_size,
+        min_bytes,
+    };
     if tensor_count > room / MIN_TENSOR_BYTES {
         return Err(r.fail(8, too_many("tensor", tensor_count, MIN_TENSOR_BYTES)));
     }
@@ -254,7 +267,10 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
     }
     // Both fit alone, so neither product overflows.
     if kv_count * MIN_KV_BYTES + tensor_count * MIN_TENSOR_BYTES > room {
-        return Err(r.fail(8, too_many("metadata and tensor", kv_count + tensor_count, MIN_KV_BYTES)));
+        return Err(r.fail(
+            8,
+            too_many("metadata and tensor", kv_count + tensor_count, MIN_KV_BYTES),
+        ));
     }
 
     // The counts were bounded by the file size above, so these capacities are too.
@@ -269,15 +285,26 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         }
         let ty_at = r.pos;
         let ty = r.u32(|| format!("value type of '{key}'"))?;
-        let kind =
-            ValueKind::from_code(ty).ok_or_else(|| r.fail(ty_at, Fault::UnknownValueType { what: format!("'{key}'"), ty }))?;
+        let kind = ValueKind::from_code(ty).ok_or_else(|| {
+            r.fail(
+                ty_at,
+                Fault::UnknownValueType {
+                    what: format!("'{key}'"),
+                    ty,
+                },
+            )
+        })?;
         let value = if kind == ValueKind::Array {
             let (elem, len, digest) = r.array(&key, 1)?;
             MetaValue::Array { elem, len, digest }
         } else {
             meta_value(kind, r.scalar(kind, &key)?)
         };
-        metadata.push(MetaEntry { key, value, header_offset: at });
+        metadata.push(MetaEntry {
+            key,
+            value,
+            header_offset: at,
+        });
     }
 
     let mut raw_tensors = Vec::with_capacity(tensor_count as usize);
@@ -300,9 +327,23 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         }
         let ty_at = r.pos;
         let code = r.u32(|| format!("type of tensor '{name}'"))?;
-        let ty = GgmlType::from_code(code).ok_or_else(|| r.fail(ty_at, Fault::UnknownGgmlType { name: name.clone(), ty: code }))?;
+        let ty = GgmlType::from_code(code).ok_or_else(|| {
+            r.fail(
+                ty_at,
+                Fault::UnknownGgmlType {
+                    name: name.clone(),
+                    ty: code,
+                },
+            )
+        })?;
         let offset = r.u64(|| format!("offset of tensor '{name}'"))?;
-        raw_tensors.push(RawTensor { name, ty, dims, offset, at });
+        raw_tensors.push(RawTensor {
+            name,
+            ty,
+            dims,
+            offset,
+            at,
+        });
     }
     let header_end = r.pos;
     let (alignment, _) = alignment(&metadata).map_err(|(at, f)| r.fail(at, f))?;
@@ -313,12 +354,27 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
     for t in raw_tensors {
         let n_bytes = tensor_bytes(&t).map_err(|f| r.fail(t.at, f))?;
         if t.offset % alignment != 0 {
-            return Err(r.fail(t.at, Fault::Misaligned { name: t.name, offset: t.offset, alignment }));
+            return Err(r.fail(
+                t.at,
+                Fault::Misaligned {
+                    name: t.name,
+                    offset: t.offset,
+                    alignment,
+                },
+            ));
         }
         let start = u128::from(data_start) + u128::from(t.offset);
         let end = start + u128::from(n_bytes);
         if end > u128::from(file_size) {
-            return Err(r.fail(t.at, Fault::PastEof { name: t.name, start, end, file_size }));
+            return Err(r.fail(
+                t.at,
+                Fault::PastEof {
+                    name: t.name,
+                    start,
+                    end,
+                    file_size,
+                },
+            ));
         }
         tensors.push(TensorEntry {
             name: t.name,
@@ -330,13 +386,25 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         });
     }
     check_overlaps(&tensors, data_start).map_err(|(at, f)| r.fail(at, f))?;
-    Ok(GgufSummary { file_size, version, metadata, tensors, alignment, header_end, data_start })
+    Ok(GgufSummary {
+        file_size,
+        version,
+        metadata,
+        tensors,
+        alignment,
+        header_end,
+        data_start,
+    })
 }
 
 /// Byte size of a tensor's data, refusing shapes whose counts leave ggml's int64 range or
 /// whose rows are not whole blocks.
 fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
-    let overflow = |what| Fault::ShapeOverflow { name: t.name.clone(), dims: t.dims.clone(), what };
+    let overflow = |what| Fault::ShapeOverflow {
+        name: t.name.clone(),
+        dims: t.dims.clone(),
+        what,
+    };
     let elements = t
         .dims
         .iter()
@@ -346,9 +414,17 @@ fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
     let (block, type_size) = t.ty.block();
     let dim0 = t.dims.first().copied().unwrap_or(1);
     if dim0 % block != 0 {
-        return Err(Fault::NotBlockMultiple { name: t.name.clone(), dim0, ty: t.ty, block });
+        return Err(Fault::NotBlockMultiple {
+            name: t.name.clone(),
+            dim0,
+            ty: t.ty,
+            block,
+        });
     }
-    (elements / block).checked_mul(type_size).filter(|&n| n <= i64::MAX as u64).ok_or_else(|| overflow("bytes"))
+    (elements / block)
+        .checked_mul(type_size)
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| overflow("bytes"))
 }
 
 /// Sorts the non-empty data ranges and reports the first pair that shares bytes.

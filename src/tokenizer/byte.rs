@@ -16,7 +16,8 @@ pub(crate) fn gpt2_byte_chars() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut next = 256u32;
     for (b, slot) in table.iter_mut().enumerate() {
-        let printable = (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+        let printable =
+            (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
         let cp = if printable {
             b as u32
         } else {
@@ -34,8 +35,11 @@ impl ByteTokenizer {
     /// no merges; ByteLevel pre-tokenizer without prefix space or regex; ByteLevel decoder)
     /// that encodes every string to exactly its UTF-8 bytes, as [`ByteTokenizer`] does.
     pub fn hf_tokenizer_json() -> String {
-        let vocab: serde_json::Map<String, serde_json::Value> =
-            gpt2_byte_chars().iter().enumerate().map(|(b, c)| (c.to_string(), serde_json::Value::from(b))).collect();
+        let vocab: serde_json::Map<String, serde_json::Value> = gpt2_byte_chars()
+            .iter()
+            .enumerate()
+            .map(|(b, c)| (c.to_string(), serde_json::Value::from(b)))
+            .collect();
         let byte_level = |add_prefix_space: bool, use_regex: bool| {
             serde_json::json!({
                 "type": "ByteLevel",

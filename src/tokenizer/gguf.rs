@@ -44,7 +44,10 @@ fn get<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a Value, Token
 fn as_str<'a>(v: &'a Value, key: &str) -> Result<&'a str, TokenizerError> {
     match v {
         Value::String(s) => Ok(s),
-        other => Err(meta(format!("{key} is a {:?}, expected a string", other.value_type()))),
+        other => Err(meta(format!(
+            "{key} is a {:?}, expected a string",
+            other.value_type()
+        ))),
     }
 }
 
@@ -57,25 +60,43 @@ fn as_int(v: &Value, key: &str) -> Result<i64, TokenizerError> {
         Value::U32(x) => i64::from(*x),
         Value::I32(x) => i64::from(*x),
         Value::I64(x) => *x,
-        Value::U64(x) => i64::try_from(*x).map_err(|_| meta(format!("{key} = {x} does not fit in i64")))?,
-        other => return Err(meta(format!("{key} is a {:?}, expected an integer", other.value_type()))),
+        Value::U64(x) => {
+            i64::try_from(*x).map_err(|_| meta(format!("{key} = {x} does not fit in i64")))?
+        }
+        other => {
+            return Err(meta(format!(
+                "{key} is a {:?}, expected an integer",
+                other.value_type()
+            )))
+        }
     })
 }
 
 fn as_array<'a>(v: &'a Value, key: &str) -> Result<&'a [Value], TokenizerError> {
     match v {
         Value::Array(a) => Ok(a),
-        other => Err(meta(format!("{key} is a {:?}, expected an array", other.value_type()))),
+        other => Err(meta(format!(
+            "{key} is a {:?}, expected an array",
+            other.value_type()
+        ))),
     }
 }
 
 /// An optional token id key, checked against the vocabulary size.
-fn token_id(md: &HashMap<String, Value>, key: &str, n_tokens: usize) -> Result<Option<u32>, TokenizerError> {
-    let Some(v) = md.get(key) else { return Ok(None) };
+fn token_id(
+    md: &HashMap<String, Value>,
+    key: &str,
+    n_tokens: usize,
+) -> Result<Option<u32>, TokenizerError> {
+    let Some(v) = md.get(key) else {
+        return Ok(None);
+    };
     let id = as_int(v, key)?;
     match u32::try_from(id) {
         Ok(id) if (id as usize) < n_tokens => Ok(Some(id)),
-        _ => Err(meta(format!("{key} = {id} is outside the {n_tokens}-token vocabulary"))),
+        _ => Err(meta(format!(
+            "{key} = {id} is outside the {n_tokens}-token vocabulary"
+        ))),
     }
 }
 
@@ -84,8 +105,13 @@ fn token_id(md: &HashMap<String, Value>, key: &str, n_tokens: usize) -> Result<O
 fn split_merge(m: &str, i: usize) -> Result<(String, String), TokenizerError> {
     let first_len = m.chars().next().map_or(0, char::len_utf8);
     match m[first_len..].find(' ') {
-        Some(p) => Ok((m[..first_len + p].to_string(), m[first_len + p + 1..].to_string())),
-        None => Err(meta(format!("tokenizer.ggml.merges[{i}] = '{m}' has no space separating its two parts"))),
+        Some(p) => Ok((
+            m[..first_len + p].to_string(),
+            m[first_len + p + 1..].to_string(),
+        )),
+        None => Err(meta(format!(
+            "tokenizer.ggml.merges[{i}] = '{m}' has no space separating its two parts"
+        ))),
     }
 }
 
@@ -96,14 +122,19 @@ impl GgufTokenizer {
     pub fn from_metadata(md: &HashMap<String, Value>) -> Result<Self, TokenizerError> {
         let model = as_str(get(md, "tokenizer.ggml.model")?, "tokenizer.ggml.model")?;
         if model != "gpt2" {
-            return Err(meta(format!("tokenizer.ggml.model is '{model}'; only 'gpt2' (byte-level BPE) is supported")));
+            return Err(meta(format!(
+                "tokenizer.ggml.model is '{model}'; only 'gpt2' (byte-level BPE) is supported"
+            )));
         }
         let pre_name = match md.get("tokenizer.ggml.pre") {
             Some(v) => as_str(v, "tokenizer.ggml.pre")?.to_string(),
             None => "default".to_string(),
         };
         let pre = llama_cpp_pre(&pre_name).ok_or_else(|| {
-            meta(format!("tokenizer.ggml.pre '{pre_name}' is not supported; known: {}", KNOWN_PRE.join(", ")))
+            meta(format!(
+                "tokenizer.ggml.pre '{pre_name}' is not supported; known: {}",
+                KNOWN_PRE.join(", ")
+            ))
         })?;
 
         let tokens = as_array(get(md, "tokenizer.ggml.tokens")?, "tokenizer.ggml.tokens")?
@@ -124,7 +155,10 @@ impl GgufTokenizer {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         if types.len() != n {
-            return Err(meta(format!("tokenizer.ggml.token_type has {} entries, tokens has {n}", types.len())));
+            return Err(meta(format!(
+                "tokenizer.ggml.token_type has {} entries, tokens has {n}",
+                types.len()
+            )));
         }
         let merges = as_array(get(md, "tokenizer.ggml.merges")?, "tokenizer.ggml.merges")?
             .iter()
@@ -133,17 +167,33 @@ impl GgufTokenizer {
             .collect::<Result<Vec<_>, _>>()?;
 
         // Later duplicates win, as in llama.cpp's token_to_id map.
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
             .ignore_merges(pre.ignore_merges)
             .build()
-            .map_err(|e| meta(format!("vocabulary and merges do not form a BPE model: {e}")))?;
+            .map_err(|e| {
+                meta(format!(
+                    "vocabulary and merges do not form a BPE model: {e}"
+                ))
+            })?;
 
         let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(pre.regexes.len() + 1);
         for re in pre.regexes {
-            let split = Split::new(SplitPattern::Regex((*re).to_string()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(|e| meta(format!("pre-tokenizer regex for '{pre_name}' does not compile: {e}")))?;
+            let split = Split::new(
+                SplitPattern::Regex((*re).to_string()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| {
+                meta(format!(
+                    "pre-tokenizer regex for '{pre_name}' does not compile: {e}"
+                ))
+            })?;
             steps.push(split.into());
         }
         // The regexes above already did the splitting; ByteLevel only maps bytes to its
@@ -156,7 +206,9 @@ impl GgufTokenizer {
         let specials: Vec<AddedToken> = tokens
             .iter()
             .zip(&types)
-            .filter(|(t, ty)| !t.is_empty() && matches!(**ty, TYPE_UNKNOWN | TYPE_CONTROL | TYPE_USER_DEFINED))
+            .filter(|(t, ty)| {
+                !t.is_empty() && matches!(**ty, TYPE_UNKNOWN | TYPE_CONTROL | TYPE_USER_DEFINED)
+            })
             .map(|(t, _)| AddedToken::from(t.to_string(), true).normalized(false))
             .collect();
         tok.add_special_tokens(specials)
@@ -167,27 +219,42 @@ impl GgufTokenizer {
         let add_bos = match md.get("tokenizer.ggml.add_bos_token") {
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(meta(format!("tokenizer.ggml.add_bos_token is a {:?}, expected a bool", other.value_type())))
+                return Err(meta(format!(
+                    "tokenizer.ggml.add_bos_token is a {:?}, expected a bool",
+                    other.value_type()
+                )))
             }
             None => pre.add_bos,
         };
         if add_bos && bos.is_none() {
-            return Err(meta("tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id"));
+            return Err(meta(
+                "tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id",
+            ));
         }
         let inner = HfTokenizer::new(tok).with_specials(bos, eos, add_bos);
         if inner.vocab_size() != n {
-            return Err(meta(format!("built vocabulary has {} ids, tokens has {n}", inner.vocab_size())));
+            return Err(meta(format!(
+                "built vocabulary has {} ids, tokens has {n}",
+                inner.vocab_size()
+            )));
         }
-        Ok(Self { inner, pre: pre_name })
+        Ok(Self {
+            inner,
+            pre: pre_name,
+        })
     }
 
     /// Validates `path` with [`crate::gguf_check::check_gguf`], reads its metadata with
     /// candle, and builds the tokenizer from it.
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
-        let load = |msg: String| TokenizerError::Load { file: path.to_path_buf(), msg };
-        crate::gguf_check::check_gguf(path).map_err(|e| load(e.to_string()))?;
+        let load = |msg: String| TokenizerError::Load {
+            file: path.to_path_buf(),
+            msg,
+        };
+        crate::gguf_check::check_gguf(path)?;
         let mut f = std::fs::File::open(path).map_err(|e| load(e.to_string()))?;
-        let content = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| load(e.to_string()))?;
+        let content = candle_core::quantized::gguf_file::Content::read(&mut f)
+            .map_err(|e| load(e.to_string()))?;
         Self::from_metadata(&content.metadata).map_err(|e| load(e.to_string()))
     }
 

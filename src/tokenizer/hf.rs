@@ -24,7 +24,10 @@ impl std::fmt::Debug for HfTokenizer {
 }
 
 fn load_err(file: &Path, msg: impl std::fmt::Display) -> TokenizerError {
-    TokenizerError::Load { file: file.to_path_buf(), msg: msg.to_string() }
+    TokenizerError::Load {
+        file: file.to_path_buf(),
+        msg: msg.to_string(),
+    }
 }
 
 /// `"eos_token": "</s>"` or `"eos_token": {"content": "</s>", ...}` in `tokenizer_config.json`.
@@ -42,8 +45,18 @@ impl HfTokenizer {
     pub fn new(tok: tokenizers::Tokenizer) -> Self {
         // Ids may have holes, so the size is the largest id + 1, which is what an embedding
         // table needs, rather than the number of entries.
-        let vocab_size = tok.get_vocab(true).values().max().map_or(0, |&m| m as usize + 1);
-        Self { tok, bos: None, eos: None, add_bos: false, vocab_size }
+        let vocab_size = tok
+            .get_vocab(true)
+            .values()
+            .max()
+            .map_or(0, |&m| m as usize + 1);
+        Self {
+            tok,
+            bos: None,
+            eos: None,
+            add_bos: false,
+            vocab_size,
+        }
     }
 
     /// Sets the BOS/EOS ids and whether BOS is prepended.
@@ -68,19 +81,21 @@ impl HfTokenizer {
         let cfg_file = folder.join("tokenizer_config.json");
         if cfg_file.is_file() {
             let text = std::fs::read_to_string(&cfg_file).map_err(|e| load_err(&cfg_file, e))?;
-            let cfg: serde_json::Value = serde_json::from_str(&text).map_err(|e| load_err(&cfg_file, e))?;
+            let cfg: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| load_err(&cfg_file, e))?;
             let id_of = |key: &str| -> Result<Option<u32>, TokenizerError> {
                 match config_token(&cfg, key) {
                     None => Ok(None),
-                    Some(t) => me
-                        .tok
-                        .token_to_id(&t)
-                        .map(Some)
-                        .ok_or_else(|| load_err(&cfg_file, format!("{key} '{t}' is not in tokenizer.json"))),
+                    Some(t) => me.tok.token_to_id(&t).map(Some).ok_or_else(|| {
+                        load_err(&cfg_file, format!("{key} '{t}' is not in tokenizer.json"))
+                    }),
                 }
             };
             let (bos, eos) = (id_of("bos_token")?, id_of("eos_token")?);
-            let add_bos = cfg.get("add_bos_token").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            let add_bos = cfg
+                .get("add_bos_token")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
             me = me.with_specials(bos, eos, add_bos);
         }
         Ok(me)
@@ -98,7 +113,10 @@ impl TextTokenizer for HfTokenizer {
         let enc = self
             .tok
             .encode(text, false)
-            .map_err(|e| TokenizerError::Library { op: "encode", msg: e.to_string() })?;
+            .map_err(|e| TokenizerError::Library {
+                op: "encode",
+                msg: e.to_string(),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -114,14 +132,20 @@ impl TextTokenizer for HfTokenizer {
                 let s = self
                     .tok
                     .decode(run, false)
-                    .map_err(|e| TokenizerError::Library { op: "decode", msg: e.to_string() })?;
+                    .map_err(|e| TokenizerError::Library {
+                        op: "decode",
+                        msg: e.to_string(),
+                    })?;
                 out.push_str(&s);
                 run.clear();
             }
             Ok(())
         };
         for &id in ids {
-            match specials.simple_id_to_token(id).filter(|t| specials.is_special_token(t)) {
+            match specials
+                .simple_id_to_token(id)
+                .filter(|t| specials.is_special_token(t))
+            {
                 Some(t) => {
                     flush(&mut run, &mut out)?;
                     out.push_str(&t);

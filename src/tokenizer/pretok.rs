@@ -28,7 +28,11 @@ const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])
 const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 const fn pre(regexes: &'static [&'static str]) -> LlamaCppPre {
-    LlamaCppPre { regexes, ignore_merges: false, add_bos: false }
+    LlamaCppPre {
+        regexes,
+        ignore_merges: false,
+        add_bos: false,
+    }
 }
 
 /// The llama.cpp pre-tokenizer for `name` (the `tokenizer.ggml.pre` value), or `None` for
@@ -37,9 +41,11 @@ pub fn llama_cpp_pre(name: &str) -> Option<LlamaCppPre> {
     Some(match name {
         // LLAMA_VOCAB_PRE_TYPE_DEFAULT (also what llama.cpp uses when the key is missing).
         "default" => pre(&[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"]),
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" => {
-            LlamaCppPre { regexes: &[LLAMA3], ignore_merges: true, add_bos: true }
-        }
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" => LlamaCppPre {
+            regexes: &[LLAMA3],
+            ignore_merges: true,
+            add_bos: true,
+        },
         "dbrx" | "smaug-bpe" => pre(&[LLAMA3]),
         "falcon" => pre(&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"]),
         // STARCODER, REFACT, COMMAND_R, SMOLLM, CODESHELL, EXAONE, MINERVA: single digits,
@@ -55,9 +61,34 @@ pub fn llama_cpp_pre(name: &str) -> Option<LlamaCppPre> {
 
 /// The names [`llama_cpp_pre`] knows, for error messages.
 pub const KNOWN_PRE: &[&str] = &[
-    "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "dbrx", "smaug-bpe",
-    "falcon", "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "gpt-2",
-    "phi-2", "mpt", "olmo", "jais", "trillion", "exaone4", "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2",
+    "default",
+    "llama3",
+    "llama-v3",
+    "llama-bpe",
+    "falcon3",
+    "falcon-h1",
+    "pixtral",
+    "dbrx",
+    "smaug-bpe",
+    "falcon",
+    "starcoder",
+    "refact",
+    "command-r",
+    "smollm",
+    "codeshell",
+    "exaone",
+    "minerva-7b",
+    "gpt-2",
+    "phi-2",
+    "mpt",
+    "olmo",
+    "jais",
+    "trillion",
+    "exaone4",
+    "qwen2",
+    "deepseek-r1-qwen",
+    "megrez",
+    "stablelm2",
 ];
 
 #[cfg(test)]

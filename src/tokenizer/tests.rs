@@ -32,11 +32,20 @@ fn byte_tokenizer_is_utf8_bytes() {
         assert_eq!(t.decode(&ids).unwrap(), *s);
     }
     assert_eq!(t.vocab_size(), 256);
-    assert!(matches!(t.decode(&[65, 256]), Err(TokenizerError::IdOutOfRange { id: 256, pos: 1, .. })));
+    assert!(matches!(
+        t.decode(&[65, 256]),
+        Err(TokenizerError::IdOutOfRange {
+            id: 256,
+            pos: 1,
+            ..
+        })
+    ));
 }
 
 fn byte_json_tokenizer() -> tokenizers::Tokenizer {
-    ByteTokenizer::hf_tokenizer_json().parse().expect("the generated tokenizer.json must load")
+    ByteTokenizer::hf_tokenizer_json()
+        .parse()
+        .expect("the generated tokenizer.json must load")
 }
 
 #[test]
@@ -45,7 +54,11 @@ fn byte_tokenizer_json_encodes_exact_bytes() {
     assert_eq!(hf.get_vocab_size(true), 256);
     for s in SAMPLES {
         let enc = hf.encode(*s, false).unwrap();
-        assert_eq!(enc.get_ids(), s.bytes().map(u32::from).collect::<Vec<_>>().as_slice(), "{s:?}");
+        assert_eq!(
+            enc.get_ids(),
+            s.bytes().map(u32::from).collect::<Vec<_>>().as_slice(),
+            "{s:?}"
+        );
         assert_eq!(hf.decode(enc.get_ids(), false).unwrap(), *s, "{s:?}");
     }
 }
@@ -75,9 +88,18 @@ fn synthetic_metadata(pre: &str) -> HashMap<String, Value> {
     HashMap::from([
         ("tokenizer.ggml.model".into(), s("gpt2")),
         ("tokenizer.ggml.pre".into(), s(pre)),
-        ("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().map(|t| s(t)).collect())),
-        ("tokenizer.ggml.token_type".into(), Value::Array(types.into_iter().map(Value::I32).collect())),
-        ("tokenizer.ggml.merges".into(), Value::Array(vec![s("Ġ t"), s("Ġt h")])),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|t| s(t)).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(vec![s("Ġ t"), s("Ġt h")]),
+        ),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(0)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
     ])
@@ -97,16 +119,21 @@ fn gguf_synthetic_vocabulary() {
     for s in SAMPLES {
         assert_eq!(t.decode(&t.encode(s).unwrap()).unwrap(), *s, "{s:?}");
     }
-    assert!(matches!(t.decode(&[259]), Err(TokenizerError::IdOutOfRange { .. })));
+    assert!(matches!(
+        t.decode(&[259]),
+        Err(TokenizerError::IdOutOfRange { .. })
+    ));
 }
 
 #[test]
 fn gguf_metadata_errors_name_the_key() {
-    let err = |md: HashMap<String, Value>| GgufTokenizer::from_metadata(&md).unwrap_err().to_string();
+    let err =
+        |md: HashMap<String, Value>| GgufTokenizer::from_metadata(&md).unwrap_err().to_string();
     let mut md = synthetic_metadata("smollm");
     md.insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
     assert!(err(md).contains("tokenizer.ggml.model is 'llama'"));
-    assert!(err(synthetic_metadata("klingon")).contains("tokenizer.ggml.pre 'klingon' is not supported"));
+    assert!(err(synthetic_metadata("klingon"))
+        .contains("tokenizer.ggml.pre 'klingon' is not supported"));
     let mut md = synthetic_metadata("smollm");
     md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(10_000));
     assert!(err(md).contains("tokenizer.ggml.eos_token_id = 10000 is outside"));
@@ -114,7 +141,10 @@ fn gguf_metadata_errors_name_the_key() {
     md.remove("tokenizer.ggml.merges");
     assert!(err(md).contains("tokenizer.ggml.merges is missing"));
     let mut md = synthetic_metadata("smollm");
-    md.insert("tokenizer.ggml.merges".into(), Value::Array(vec![Value::String("nospace".into())]));
+    md.insert(
+        "tokenizer.ggml.merges".into(),
+        Value::Array(vec![Value::String("nospace".into())]),
+    );
     assert!(err(md).contains("has no space"));
 }
 
@@ -126,7 +156,10 @@ fn smollm2_path() -> PathBuf {
 fn smollm2() -> Option<GgufTokenizer> {
     let path = smollm2_path();
     if !path.is_file() {
-        println!("SKIP: model file not found: {} (run ci/fetch-models.sh)", path.display());
+        println!(
+            "SKIP: model file not found: {} (run ci/fetch-models.sh)",
+            path.display()
+        );
         return None;
     }
     Some(GgufTokenizer::from_file(&path).expect("SmolLM2 GGUF tokenizer must build"))
@@ -148,7 +181,8 @@ struct FixtureCase {
 fn smollm2_matches_llama_cpp_fixture() {
     let Some(t) = smollm2() else { return };
     assert_eq!(t.pre(), "smollm");
-    let fx: Fixture = serde_json::from_str(include_str!("testdata/llama_cpp_smollm2.json")).unwrap();
+    let fx: Fixture =
+        serde_json::from_str(include_str!("testdata/llama_cpp_smollm2.json")).unwrap();
     let mut bad = Vec::new();
     for c in &fx.cases {
         let ids = t.encode(&c.text).unwrap();
@@ -157,9 +191,96 @@ fn smollm2_matches_llama_cpp_fixture() {
         }
         assert_eq!(t.decode(&ids).unwrap(), c.text, "decode(encode(x)) != x");
     }
-    assert!(bad.is_empty(), "{} of {} differ from {}:\n{}", bad.len(), fx.cases.len(), fx.generator, bad.join("\n"));
-    assert_eq!(t.encode("The capital of France is").unwrap(), [504, 3575, 282, 4649, 314]);
-    assert_eq!((t.bos(), t.eos(), t.add_bos(), t.vocab_size()), (Some(1), Some(2), false, 49152));
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ from {}:\n{}",
+        bad.len(),
+        fx.cases.len(),
+        fx.generator,
+        bad.join("\n")
+    );
+
+    // Saved as tokenizer.json and reloaded, it still tokenizes the same way.
+    let dir = tempfile::tempdir().unwrap();
+    t.inner()
+        .save(dir.path().join("tokenizer.json"), false)
+        .unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        r#"{"eos_token": {"content": "<|im_end|>"}, "bos_token": "<|im_start|>"}"#,
+    )
+    .unwrap();
+    let hf = HfTokenizer::from_folder(dir.path()).unwrap();
+    assert_eq!(
+        (hf.bos(), hf.eos(), hf.add_bos(), hf.vocab_size()),
+        (Some(1), Some(2), false, 49152)
+    );
+    for c in &fx.cases {
+        assert_eq!(
+            hf.encode(&c.text).unwrap(),
+            c.ids,
+            "reloaded tokenizer.json on {:?}",
+            c.text
+        );
+    }
+    assert_eq!(
+        t.encode("The capital of France is").unwrap(),
+        [504, 3575, 282, 4649, 314]
+    );
+    assert_eq!(
+        (t.bos(), t.eos(), t.add_bos(), t.vocab_size()),
+        (Some(1), Some(2), false, 49152)
+    );
+}
+
+#[test]
+fn hf_tokenizer_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = HfTokenizer::from_folder(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&dir.path().join("tokenizer.json").display().to_string()),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("tokenizer.json"), "{not json").unwrap();
+    let err = HfTokenizer::from_folder(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("load tokenizer ") && err.contains("tokenizer.json"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("tokenizer.json"),
+        ByteTokenizer::hf_tokenizer_json(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        r#"{"eos_token": "<nope>"}"#,
+    )
+    .unwrap();
+    let err = HfTokenizer::from_folder(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenizer_config.json") && err.contains("eos_token '<nope>'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gguf_tokenizer_rejects_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.gguf");
+    std::fs::write(&path, b"GGUF\x03\0\0\0").unwrap();
+    let err = GgufTokenizer::from_file(&path).unwrap_err();
+    assert!(matches!(err, TokenizerError::Gguf(_)), "{err}");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -174,10 +295,24 @@ fn smollm2_matches_oracle_prompt_tokens() {
     let oracle = crate::oracle::read(&file).unwrap();
     let prompts = crate::prompts::load(&project.path("configs/prompts.toml")).unwrap();
     for case in &oracle.cases {
-        assert_eq!(t.encode(&case.prompt).unwrap(), case.prompt_tokens, "oracle case {}", case.id);
-        assert_eq!(t.decode(&case.prompt_tokens).unwrap(), case.prompt, "oracle case {}", case.id);
+        assert_eq!(
+            t.encode(&case.prompt).unwrap(),
+            case.prompt_tokens,
+            "oracle case {}",
+            case.id
+        );
+        assert_eq!(
+            t.decode(&case.prompt_tokens).unwrap(),
+            case.prompt,
+            "oracle case {}",
+            case.id
+        );
     }
     for p in &prompts {
-        assert!(oracle.case(&p.id).is_some(), "prompt {} has no oracle case", p.id);
+        assert!(
+            oracle.case(&p.id).is_some(),
+            "prompt {} has no oracle case",
+            p.id
+        );
     }
 }

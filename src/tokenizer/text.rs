@@ -13,6 +13,9 @@ pub enum TokenizerError {
         /// What is wrong with it.
         msg: String,
     },
+    /// A GGUF file failed [`crate::gguf_check::check_gguf`].
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf_check::GgufError),
     /// GGUF tokenizer metadata is missing, mistyped or inconsistent.
     #[error("gguf tokenizer metadata: {0}")]
     Metadata(String),
@@ -61,7 +64,11 @@ pub trait TextTokenizer: Send + Sync {
 /// ids it does not know, which would hide a model emitting garbage ids.
 pub(crate) fn check_ids(ids: &[u32], vocab_size: usize) -> Result<(), TokenizerError> {
     match ids.iter().position(|&id| id as usize >= vocab_size) {
-        Some(pos) => Err(TokenizerError::IdOutOfRange { id: ids[pos], pos, vocab_size }),
+        Some(pos) => Err(TokenizerError::IdOutOfRange {
+            id: ids[pos],
+            pos,
+            vocab_size,
+        }),
         None => Ok(()),
     }
 }
