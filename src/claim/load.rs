@@ -142,7 +142,7 @@ fn check(c: &Claim) -> Result<(), String> {
             (ClaimKind::QuantDrift, _) if !variant.is_dtype_change() => {
                 return Err(format!("field 'subjects.variants': '{v}' is not a quantization (kind quant_drift)"))
             }
-            (ClaimKind::Consistency, _) if c.compare == Some(Compare::QuantMatmul) && !variant.is_quantized() => {
+            (ClaimKind::Consistency, _) if c.compare == Some(Compare::QuantMatmul) && (variant.is_dtype_change() && !variant.is_quantized()) => {
                 return Err(format!("field 'subjects.variants': '{v}' has no quantized weights to compare (compare = quant_matmul)"))
             }
             _ => {}

@@ -21,6 +21,11 @@ impl Judge {
                 (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
             }
             Compare::QuantMatmul => {
+                // A model stored in f32 has nothing for the quantized path to multiply: comparing
+                // f32 with f32 would pass vacuously.
+                if !subject.weights.tensors.values().any(|w| matches!(w, crate::model::Weight::Quant(_))) {
+                    return Err(Stop::Error(format!("{} {}: no quantized weights, quant_matmul would compare f32 with f32", case.model, case.variant)));
+                }
                 let q = self.subject(&case.model, case.variant, true)?;
                 (seqs.iter().map(|s| logits(&q.llama, &s.tokens)).collect::<Result<_, _>>()?, "quantized matmul vs dequantized f32 matmul")
             }
