@@ -4,6 +4,7 @@
 //! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod claim;
 pub mod cli;
 pub mod fsutil;

@@ -188,7 +188,7 @@ fn missing_model_skips_with_the_fetch_command() {
     let recs = judge_all(&s.root, &toml, |reg| {
         let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
         m.seeded = None;
-        m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: "0".repeat(64), fetch: "ci/fetch-models.sh".into() });
+        m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
     });
     let Outcome::Skip(reason) = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     let text = reason.to_string();

@@ -14,7 +14,9 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
     );
     let mut current_file = None;
     for r in claims {
-        let file = r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let parent = r.file.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = if parent == "claims" { name } else { format!("{parent}/{name}") };
         if current_file.as_deref() != Some(file.as_str()) {
             let _ = write!(out, "\n## `{file}`\n");
             current_file = Some(file);

@@ -24,6 +24,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
             eprintln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
+        Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
         Command::Materialize { model, out } => materialize(&project, &model, &out),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
@@ -96,7 +97,10 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
 }
 
 fn render(project: &Project, check: bool) -> Result<u8> {
-    let md = claims_markdown(&load_dir(&project.claims_dir())?);
+    // Check claims (claims/check/, judged by `groundtruth check`) are registered claims too.
+    let mut claims = load_dir(&project.claims_dir())?;
+    claims.extend(load_dir(&project.claims_dir().join("check"))?);
+    let md = claims_markdown(&claims);
     let path = project.claims_dir().join("CLAIMS.md");
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if check {

@@ -1,5 +1,6 @@
 //! The `groundtruth` command line: thin, every subcommand calls the library.
 
+mod check;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,22 @@ pub enum Command {
         /// Folder to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Judge a checkpoint (GGUF file or Hugging Face folder) against an oracle with the
+    /// claims of claims/check/. Exit 0 holds, 1 falsified, 2 bad input, 3 nothing judged.
+    Check {
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// Oracle file (groundtruth-oracle/1).
+        #[arg(long)]
+        oracle: PathBuf,
+        /// Print `{"verdict", "claims": [...]}` instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Write a ticket per falsified case into this folder.
+        #[arg(long)]
+        ticket: Option<PathBuf>,
     },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {

@@ -22,6 +22,8 @@ pub struct Judge {
     pub(crate) registry: Vec<ModelEntry>,
     pub(crate) claims: Vec<Registered>,
     pub(crate) suite: String,
+    /// The command that reruns a case, when not the claims harness (`{case}` is replaced).
+    pub(crate) reproduce: Option<String>,
     /// Seed of seeded steps (bootstrap resampling).
     pub seed: u64,
     bases: Memo<String, Result<Arc<Base>, SubjectError>>,
@@ -40,6 +42,7 @@ impl Judge {
             registry,
             claims,
             suite: suite.to_string(),
+            reproduce: None,
             seed,
             bases: Memo::new(),
             subjects: Memo::new(),
@@ -47,6 +50,21 @@ impl Judge {
             prompts: Memo::new(),
             rows: Memo::new(),
             verdicts: Memo::new(),
+        }
+    }
+
+    /// Sets the one-line command that reruns a case (`{case}` stands for its name).
+    pub fn with_reproduce(mut self, command: impl Into<String>) -> Judge {
+        self.reproduce = Some(command.into());
+        self
+    }
+
+    /// Loads a model's stored weights now, so a file that cannot be read is reported once.
+    pub fn preload(&self, model: &str) -> Result<(), String> {
+        match self.base(model) {
+            Ok(_) => Ok(()),
+            Err(super::Stop::Error(m)) => Err(m),
+            Err(super::Stop::Skip(r)) => Err(r.to_string()),
         }
     }
 

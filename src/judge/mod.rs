@@ -42,7 +42,10 @@ impl Judge {
             outcome,
             files,
             seconds: t0.elapsed().as_secs_f64(),
-            reproduce: format!("GROUNDTRUTH_SUITE={} cargo test --release --test claims -- --exact '{}'", self.suite, case.name),
+            reproduce: match &self.reproduce {
+                Some(cmd) => cmd.replace("{case}", &case.name),
+                None => format!("GROUNDTRUTH_SUITE={} cargo test --release --test claims -- --exact '{}'", self.suite, case.name),
+            },
         }
     }
 

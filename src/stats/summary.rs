@@ -13,6 +13,10 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
             let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
             let lo = pos.floor() as usize;
             let hi = (lo + 1).min(n - 1);
+            if sorted[lo] == sorted[hi] {
+                // Also keeps inf..inf at inf instead of inf - inf = NaN.
+                return sorted[lo];
+            }
             sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
         }
     }
@@ -138,6 +142,7 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), 2.5);
         assert_eq!(quantile(&v, 1.0), 4.0);
         assert!(quantile(&[], 0.5).is_nan());
+        assert_eq!(quantile(&[1.0, f64::INFINITY, f64::INFINITY], 0.99), f64::INFINITY);
     }
 
     #[test]

@@ -84,12 +84,16 @@ pub fn load_base(project: &Project, entry: &ModelEntry) -> Result<Base, SubjectE
     }
     if let Some(g) = &entry.gguf {
         let path = models_cache().join(&g.file);
+        let fetch = g.fetch.clone().unwrap_or_else(|| "nothing: the file was named on the command line".into());
         if !path.exists() {
-            return Err(SubjectError::Missing { path: path.display().to_string(), fetch: g.fetch.clone() });
+            return Err(match &g.fetch {
+                Some(f) => SubjectError::Missing { path: path.display().to_string(), fetch: f.clone() },
+                None => invalid(format!("{}: no such file", path.display())),
+            });
         }
         let sha = sha256_file(&path).map_err(invalid)?;
-        if sha != g.sha256 {
-            return Err(invalid(format!("{}: sha256 {sha} is not the registered {}; rerun {}", path.display(), g.sha256, g.fetch)));
+        if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
+            return Err(invalid(format!("{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}", path.display())));
         }
         crate::gguf_check::check_gguf(&path).map_err(invalid)?;
         let (weights, info) = load_gguf(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;

@@ -40,16 +40,19 @@ pub struct SeededSource {
     pub config: String,
 }
 
-/// A GGUF file fetched by a script into the model cache.
+/// A GGUF file: in the registry, one fetched by a script into the model cache with a
+/// pinned hash; for `groundtruth check`, any file a user names.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GgufSource {
-    /// File name inside the cache.
+    /// File name inside the cache, or an absolute path.
     pub file: String,
-    /// Expected SHA-256.
-    pub sha256: String,
-    /// The command that fetches it.
-    pub fetch: String,
+    /// Expected SHA-256 (required in configs/models.toml).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The command that fetches it (required in configs/models.toml).
+    #[serde(default)]
+    pub fetch: Option<String>,
 }
 
 /// A Hugging Face folder (`config.json`, `model.safetensors`, `tokenizer.json`).
@@ -111,6 +114,9 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
         let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8;
         if sources != 1 {
             return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder (found {sources})", m.name)));
+        }
+        if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
+            return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));
         }
     }
     Ok(parsed.model)

@@ -1,0 +1,78 @@
+//! `groundtruth check`: verdict table or JSON, tickets on request.
+
+use crate::checkpoint::check;
+use crate::outcome::{fmt_num, Outcome};
+use crate::plan::exit_code;
+use crate::project::Project;
+use crate::report::{ticket_file_name, ticket_markdown, Report};
+use anyhow::Result;
+use std::path::Path;
+
+pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>) -> Result<u8> {
+    let report = check(project, model, oracle)?;
+    let code = exit_code(&report);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&verdict_json(&report, code))?);
+    } else {
+        print!("{}", verdict_table(&report));
+    }
+    if let Some(dir) = tickets {
+        for case in &report.cases {
+            if let Some(md) = ticket_markdown(case, &report.environment) {
+                let path = dir.join(ticket_file_name(&case.name));
+                crate::fsutil::atomic_write(&path, md.as_bytes())?;
+                eprintln!("ticket: {}", path.display());
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn verdict_word(code: u8) -> &'static str {
+    match code {
+        crate::plan::EXIT_HOLDS => "pass",
+        crate::plan::EXIT_FALSIFIED => "falsified",
+        crate::plan::EXIT_NOTHING_JUDGED => "nothing judged",
+        _ => "error",
+    }
+}
+
+fn verdict_json(report: &Report, code: u8) -> serde_json::Value {
+    let claims: Vec<serde_json::Value> = report
+        .cases
+        .iter()
+        .map(|c| {
+            let ev = c.outcome.evidence();
+            let num = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::json!(fmt_num(x)) };
+            serde_json::json!({
+                "id": c.claim_id,
+                "case": c.name,
+                "statistic": ev.map(|e| e.statistic.name()),
+                "observed": ev.map(|e| num(e.observed)),
+                "bound": ev.map(|e| format!("{} {}", e.op.symbol(), fmt_num(e.bound))).unwrap_or_else(|| c.criterion.clone()),
+                "outcome": c.outcome.label(),
+                "reason": match &c.outcome {
+                    Outcome::Skip(r) => Some(r.to_string()),
+                    Outcome::Error { message } => Some(message.clone()),
+                    Outcome::Pass(_) | Outcome::Fail(_) => None,
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({ "verdict": verdict_word(code), "claims": claims })
+}
+
+fn verdict_table(report: &Report) -> String {
+    let mut out = String::from("| outcome | claim | case | observed | bound |\n|---|---|---|---|---|\n");
+    for c in &report.cases {
+        let (observed, bound) = match &c.outcome {
+            Outcome::Pass(e) | Outcome::Fail(e) => (fmt_num(e.observed), format!("{} {}", e.op.symbol(), fmt_num(e.bound))),
+            Outcome::Skip(r) => (format!("skipped: {r}"), c.criterion.clone()),
+            Outcome::Error { message } => (format!("error: {message}"), c.criterion.clone()),
+        };
+        out.push_str(&format!("| {} | {} | `{}` | {observed} | {bound} |\n", c.outcome.label(), c.claim_id, c.scope));
+    }
+    let (p, f, s, e) = report.counts();
+    out.push_str(&format!("\nverdict: {} ({p} passed, {f} falsified, {s} skipped, {e} errors)\n", verdict_word(exit_code(report))));
+    out
+}
