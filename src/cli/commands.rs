@@ -25,6 +25,14 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(EXIT_HOLDS)
         }
         Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
+        Command::Hub { model } => {
+            let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
+            let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
+            for file in crate::subject::hub::fetch(entry, &crate::project::models_cache().join("hub")).map_err(anyhow::Error::msg)? {
+                println!("{}", file.display());
+            }
+            Ok(EXIT_HOLDS)
+        }
         Command::Materialize { model, out } => materialize(&project, &model, &out),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;

@@ -74,6 +74,13 @@ pub enum Command {
         #[arg(long)]
         ticket: Option<PathBuf>,
     },
+    /// Download a registered model's original from the Hugging Face hub (pinned repo and
+    /// revision from configs/models.toml) into the model cache; prints the files.
+    Hub {
+        /// Model name from configs/models.toml.
+        #[arg(long)]
+        model: String,
+    },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
         /// Ladder file.

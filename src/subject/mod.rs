@@ -1,6 +1,7 @@
 //! Subjects: a registered model ([`registry`]) resolved to weights, a tokenizer and a
 //! runtime ([`Subject`]), cached per process ([`Memo`]).
 
+pub mod hub;
 mod load;
 mod memo;
 pub mod registry;
