@@ -9,6 +9,7 @@ pub mod claim;
 pub mod cli;
 pub mod fsutil;
 pub mod gguf_check;
+pub mod input;
 pub mod jsonnum;
 pub mod judge;
 pub mod model;

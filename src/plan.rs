@@ -1,10 +1,10 @@
 //! Resolving raw inputs (claims, suite, registry, prompts) into the plan a run executes.
 
-use crate::claim::{self, Case, ClaimError, Registered};
+use crate::claim::{self, Case, Registered};
 use crate::judge::Judge;
 use crate::project::{Project, MODELS_FILE};
 use crate::report::{CaseRecord, Environment, Report, REPORT_FORMAT};
-use crate::subject::registry::{self, RegistryError};
+use crate::subject::registry;
 use std::sync::Arc;
 
 /// Seed of every seeded step of a run (bootstrap resampling); recorded in the report.
@@ -22,12 +22,9 @@ pub const EXIT_NOTHING_JUDGED: u8 = 3;
 /// Why a plan could not be made. Each message is one line naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// Claims or suite.
+    /// Claims, suite, registry or prompt set.
     #[error(transparent)]
-    Claims(#[from] ClaimError),
-    /// Model registry.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Input(#[from] crate::input::InputError),
     /// The suite selects nothing.
     #[error("{file}: suite '{suite}' selects no cases")]
     Empty {

@@ -1,8 +1,7 @@
 //! The prompt set (`configs/prompts.toml`) shared by oracles and teacher-forced claims.
 
-use crate::fsutil::{line_of, read_text, FsError};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One prompt.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -23,29 +22,12 @@ struct PromptFile {
 }
 
 /// Why a prompt file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum PromptError {
-    /// Unreadable.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// Breaks the schema.
-    #[error("{}:{line}: {msg}", file.display())]
-    Invalid {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        msg: String,
-    },
-}
+pub type PromptError = crate::input::InputError;
 
 /// Reads a prompt file; ids must be unique and non-empty, and the set non-empty.
 pub fn load(file: &Path) -> Result<Vec<Prompt>, PromptError> {
-    let text = read_text(file)?;
-    let invalid = |line, msg| PromptError::Invalid { file: file.to_path_buf(), line, msg };
-    let parsed: PromptFile = toml::from_str(&text)
-        .map_err(|e| invalid(e.span().map(|s| line_of(&text, s.start)).unwrap_or(1), e.message().to_string()))?;
+    let (parsed, _): (PromptFile, String) = crate::input::read_toml(file)?;
+    let invalid = |line, msg: String| PromptError::invalid(file, line, msg);
     if parsed.prompt.is_empty() {
         return Err(invalid(1, "no [[prompt]] entries".into()));
     }

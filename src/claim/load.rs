@@ -1,30 +1,13 @@
 //! Reading `claims/*.toml` strictly: syntax, closed enums, and the rules between fields.
 
 use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect};
-use crate::fsutil::{line_of, read_text, FsError};
+use crate::fsutil::{read_text, FsError};
+use crate::input::parse_toml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Why claims could not be loaded. Every message names the file and, where known, the line.
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    /// The file could not be read.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// The file breaks the schema or a rule between fields.
-    #[error("{}:{line}: {msg}", file.display())]
-    Invalid {
-        /// The claims or suite file.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        msg: String,
-    },
-    /// A folder holds no claims at all.
-    #[error("{}: no claims found (expected *.toml files with [[claim]] tables)", .0.display())]
-    Empty(PathBuf),
-}
+/// Why claims could not be loaded: every message names the file and the line.
+pub type ClaimError = crate::input::InputError;
 
 /// A claim together with where it was registered.
 #[derive(Debug, Clone)]
@@ -50,7 +33,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Registered>, ClaimError> {
         all.extend(load_file(f)?);
     }
     if all.is_empty() {
-        return Err(ClaimError::Empty(dir.to_path_buf()));
+        return Err(ClaimError::invalid(dir, 1, "no claims found (expected *.toml files with [[claim]] tables)"));
     }
     let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
     for r in &all {
@@ -69,10 +52,7 @@ pub fn load_file(file: &Path) -> Result<Vec<Registered>, ClaimError> {
 
 /// Parses claims from text; `file` is only used in messages.
 pub fn parse_str(text: &str, file: &Path) -> Result<Vec<Registered>, ClaimError> {
-    let parsed: ClaimFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        invalid(file, line, e.message().to_string())
-    })?;
+    let parsed: ClaimFile = parse_toml(text, file)?;
     let headers = header_lines(text);
     parsed
         .claim
@@ -95,7 +75,7 @@ fn header_lines(text: &str) -> Vec<usize> {
 }
 
 fn invalid(file: &Path, line: usize, msg: String) -> ClaimError {
-    ClaimError::Invalid { file: file.to_path_buf(), line, msg }
+    ClaimError::invalid(file, line, msg)
 }
 
 /// The rules between fields that serde cannot express.

@@ -2,7 +2,6 @@
 
 use super::load::{ClaimError, Registered};
 use super::schema::ClaimKind;
-use crate::fsutil::{line_of, read_text};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -29,12 +28,7 @@ pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
         return Err(ClaimError::Invalid { file: suites_dir.join(name), line: 1, msg: format!("suite name '{name}' is not a plain name") });
     }
     let file = suites_dir.join(format!("{name}.toml"));
-    let text = read_text(&file)?;
-    toml::from_str(&text).map_err(|e| ClaimError::Invalid {
-        line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1),
-        file: file.clone(),
-        msg: e.message().to_string(),
-    })
+    Ok(crate::input::read_toml(&file)?.0)
 }
 
 /// The claims a suite selects, in registration order. An id that names no claim is an error.

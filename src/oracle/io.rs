@@ -54,11 +54,9 @@ pub fn read(path: &Path) -> Result<Oracle, OracleError> {
 
 /// Parses and validates oracle JSON; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Oracle, OracleError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let oracle: Oracle = serde_path_to_error::deserialize(de).map_err(|e| OracleError::Schema {
-        file: path.to_path_buf(),
-        field: e.path().to_string(),
-        msg: e.inner().to_string(),
+    let oracle: Oracle = crate::input::parse_json(bytes, path).map_err(|e| match e {
+        crate::input::InputError::Schema { file, field, msg } => OracleError::Schema { file, field, msg },
+        other => OracleError::Contract { file: path.to_path_buf(), msg: other.to_string() },
     })?;
     oracle.validate().map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })?;
     Ok(oracle)

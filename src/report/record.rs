@@ -101,11 +101,9 @@ pub enum ReportError {
 /// Reads `report.json`.
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
     let bytes = std::fs::read(path).map_err(|source| FsError { path: path.to_path_buf(), source })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let r: Report = serde_path_to_error::deserialize(de).map_err(|e| ReportError::Schema {
-        file: path.to_path_buf(),
-        field: e.path().to_string(),
-        msg: e.inner().to_string(),
+    let r: Report = crate::input::parse_json(&bytes, path).map_err(|e| match e {
+        crate::input::InputError::Schema { file, field, msg } => ReportError::Schema { file, field, msg },
+        other => ReportError::Schema { file: path.to_path_buf(), field: String::new(), msg: other.to_string() },
     })?;
     if r.format != REPORT_FORMAT {
         return Err(ReportError::Schema { file: path.to_path_buf(), field: "format".into(), msg: format!("expected '{REPORT_FORMAT}'") });

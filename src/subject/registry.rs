@@ -1,9 +1,9 @@
 //! The model registry (`configs/models.toml`): every model a claim can name, and where
 //! its weights come from.
 
-use crate::fsutil::{line_of, read_text, FsError};
+use crate::fsutil::line_of;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One registered model.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -82,29 +82,12 @@ struct ModelsFile {
 }
 
 /// Why the registry could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// Unreadable.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// Breaks the schema or a rule.
-    #[error("{}:{line}: {msg}", file.display())]
-    Invalid {
-        /// The registry file.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        msg: String,
-    },
-}
+pub type RegistryError = crate::input::InputError;
 
 /// Reads and checks the registry: unique names, exactly one source per model.
 pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
-    let text = read_text(file)?;
-    let invalid = |line, msg| RegistryError::Invalid { file: file.to_path_buf(), line, msg };
-    let parsed: ModelsFile =
-        toml::from_str(&text).map_err(|e| invalid(e.span().map(|s| line_of(&text, s.start)).unwrap_or(1), e.message().to_string()))?;
+    let (parsed, text): (ModelsFile, String) = crate::input::read_toml(file)?;
+    let invalid = |line, msg: String| RegistryError::invalid(file, line, msg);
     let mut names = std::collections::BTreeSet::new();
     for m in &parsed.model {
         let line = text.find(&format!("\"{}\"", m.name)).map(|o| line_of(&text, o)).unwrap_or(1);
