@@ -85,6 +85,11 @@ impl Judge {
             (Some(_), _) => 0.0,
         };
         let mut ev = self.evidence(case, observed, oc.tokens.len(), &subject);
+        // This prompt's own teacher-forced statistics, so a per-case ticket shows them.
+        if let Some(r) = rows.get(idx) {
+            let positions: Vec<_> = oc.top_logprobs.iter().zip(r).map(|(e, row)| compare_to_oracle(e, &log_softmax(row))).collect();
+            ev.also = SetStats::of(&positions).table().into_iter().map(|(n, v)| (format!("teacher_forced_{n}"), v)).collect();
+        }
         let text = subject.tokenizer.decode(&ours).unwrap_or_else(|e| format!("(undecodable: {e})"));
         ev.comparison = Some(Comparison {
             prompt: oc.prompt.clone(),
