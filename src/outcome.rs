@@ -150,7 +150,7 @@ impl std::fmt::Display for SkipReason {
                 short(oracle_sha256)
             ),
             SkipReason::PreconditionFailed { what } => write!(f, "precondition failed: {what}"),
-            SkipReason::NoDevice { device } => write!(f, "no {device} device"),
+            SkipReason::NoDevice { device } => write!(f, "no {device}"),
         }
     }
 }

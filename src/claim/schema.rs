@@ -173,6 +173,8 @@ pub enum Compare {
     Batch,
     /// candle's quantized-activation matmul vs dequantized f32 weights.
     QuantMatmul,
+    /// The same subject on a CUDA device vs the CPU (skipped without one).
+    Cuda,
 }
 
 /// The falsification criterion: `statistic op value`.

@@ -20,6 +20,7 @@ impl Judge {
                 let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
                 (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
             }
+            Compare::Cuda => (cuda_logits(&subject, &seqs)?, "CUDA device vs CPU"),
             Compare::QuantMatmul => {
                 // A model stored in f32 has nothing for the quantized path to multiply: comparing
                 // f32 with f32 would pass vacuously.
@@ -86,4 +87,17 @@ impl Judge {
             path: path.to_string(),
         }
     }
+}
+
+/// The subject's logits on CUDA device 0; without the `cuda` feature or a device, a skip
+/// with that reason (never a pass).
+fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
+    let no_device = |why: String| Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("CUDA device: {why}") });
+    if !cfg!(feature = "cuda") {
+        return Err(no_device("built without the cuda feature: cargo test --release --features cuda".into()));
+    }
+    let device = candle_core::Device::new_cuda(0).map_err(|e| no_device(e.to_string()))?;
+    let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device })
+        .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
+    seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()
 }

@@ -4,7 +4,7 @@ use crate::model::{KvCache, Llama};
 use crate::oracle::Oracle;
 use crate::prompts::Prompt;
 use crate::tokenizer::TextTokenizer;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 /// A token sequence whose positions from `start` on are compared.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +45,7 @@ pub fn eval_seqs(oracle: Option<&Oracle>, prompts: &[Prompt], tok: &dyn TextToke
 
 /// Logits of every position of one sequence, `(len, vocab)`, full recomputation.
 pub fn logits(llama: &Llama, tokens: &[u32]) -> candle_core::Result<Vec<Vec<f32>>> {
-    let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
+    let input = Tensor::new(tokens, llama.device())?.unsqueeze(0)?;
     llama.forward(&input, None).map_err(to_candle)?.squeeze(0)?.to_vec2::<f32>()
 }
 
@@ -54,7 +54,7 @@ pub fn logits(llama: &Llama, tokens: &[u32]) -> candle_core::Result<Vec<Vec<f32>
 pub fn logits_batched(llama: &Llama, seqs: &[&[u32]], pad: u32) -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
     let max = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     let flat: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied().chain(std::iter::repeat(pad).take(max - s.len()))).collect();
-    let input = Tensor::from_vec(flat, (seqs.len(), max), &Device::Cpu)?;
+    let input = Tensor::from_vec(flat, (seqs.len(), max), llama.device())?;
     let out = llama.forward(&input, None).map_err(to_candle)?.to_vec3::<f32>()?;
     Ok(out.into_iter().zip(seqs).map(|(rows, s)| rows.into_iter().take(s.len()).collect()).collect())
 }
@@ -64,7 +64,7 @@ pub fn logits_incremental(llama: &Llama, tokens: &[u32]) -> candle_core::Result<
     let mut cache = KvCache::new(llama.config());
     let mut rows = Vec::with_capacity(tokens.len());
     for &t in tokens {
-        let input = Tensor::new(&[t], &Device::Cpu)?.unsqueeze(0)?;
+        let input = Tensor::new(&[t], llama.device())?.unsqueeze(0)?;
         let out = llama.forward(&input, Some(&mut cache)).map_err(to_candle)?;
         rows.push(out.squeeze(0)?.squeeze(0)?.to_vec1::<f32>()?);
     }
@@ -74,7 +74,7 @@ pub fn logits_incremental(llama: &Llama, tokens: &[u32]) -> candle_core::Result<
 /// Greedy continuation of `prompt` through the KV cache; stops after EOS (kept) or `max_new`.
 pub fn greedy(llama: &Llama, prompt: &[u32], max_new: usize, eos: Option<u32>) -> candle_core::Result<Vec<u32>> {
     let mut cache = KvCache::new(llama.config());
-    let input = Tensor::new(prompt, &Device::Cpu)?.unsqueeze(0)?;
+    let input = Tensor::new(prompt, llama.device())?.unsqueeze(0)?;
     let out = llama.forward(&input, Some(&mut cache)).map_err(to_candle)?;
     let mut last = out.squeeze(0)?.get(prompt.len() - 1)?.to_vec1::<f32>()?;
     let mut generated = Vec::with_capacity(max_new);
@@ -84,7 +84,7 @@ pub fn greedy(llama: &Llama, prompt: &[u32], max_new: usize, eos: Option<u32>) -
         if Some(next) == eos || generated.len() == max_new {
             break;
         }
-        let input = Tensor::new(&[next], &Device::Cpu)?.unsqueeze(0)?;
+        let input = Tensor::new(&[next], llama.device())?.unsqueeze(0)?;
         last = llama.forward(&input, Some(&mut cache)).map_err(to_candle)?.squeeze(0)?.squeeze(0)?.to_vec1::<f32>()?;
     }
     Ok(generated)
