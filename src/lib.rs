@@ -6,8 +6,10 @@
 
 pub mod claim;
 pub mod cli;
+pub mod evalslice;
 pub mod fsutil;
 pub mod gguf_check;
+pub mod inspect;
 pub mod jsonnum;
 pub mod judge;
 pub mod model;
