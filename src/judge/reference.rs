@@ -121,7 +121,7 @@ impl Judge {
         let mut ev = self.evidence_for(case, differ as f64, blocks, "");
         ev.also = also;
         ev.path = format!(
-            "candle {} QTensor::quantize vs gguf-py {} (gguf.quants, a port of ggml's quantize_row_{tname}_ref), {blocks} blocks of {} bytes{}",
+            "{} QTensor::quantize vs gguf-py {} (gguf.quants, a port of ggml's quantize_row_{tname}_ref), {blocks} blocks of {} bytes{}",
             env!("GROUNDTRUTH_DEP_VERSIONS").split(", ").next().unwrap_or("candle"),
             m.generator.get("gguf").map(String::as_str).unwrap_or("?"),
             block_bytes,
