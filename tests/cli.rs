@@ -12,10 +12,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch project: the checkout's claims, suites, configs and oracles.
+/// A scratch project: the checkout's claims, suites, configs, oracles and quantizer
+/// fixtures, with the evaluation corpus (outside the checkout) named by absolute path.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded"] {
+    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(repo().join(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -24,6 +25,10 @@ fn project() -> tempfile::TempDir {
             }
         }
     }
+    let eval = dir.path().join("configs/eval.toml");
+    let text = std::fs::read_to_string(&eval).unwrap();
+    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
+    std::fs::write(&eval, text.replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{:?}", corpus.display().to_string()))).unwrap();
     dir
 }
 

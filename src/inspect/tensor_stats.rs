@@ -77,7 +77,7 @@ mod tests {
         let s = TensorStats::of(&[1.0, -1.0, 0.0, f32::NAN, f32::INFINITY, 3.0]);
         assert_eq!((s.elems, s.nan, s.inf, s.zeros), (6, 1, 1, 1));
         assert_eq!((s.min, s.max, s.mean), (-1.0, 3.0, 0.75));
-        assert!((s.std - (2.75f64).sqrt()).abs() < 1e-12);
+        assert!((s.std - (2.1875f64).sqrt()).abs() < 1e-12);
         assert!(s.defect().unwrap().contains("1 NaN"));
         assert_eq!(TensorStats::of(&[0.0, -0.0]).defect().as_deref(), Some("every value is zero"));
         assert_eq!(TensorStats::of(&[0.5]).defect(), None);
