@@ -58,9 +58,14 @@ pub(super) fn quantize(project: &Project, model: &str, to: &str, out: &Path) -> 
     println!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
     println!("{} {} → {to}, {} tensors", base.model, base.weights_type, weights.tensors.len());
     print_fallbacks(&fallbacks, weights.tensors.values().filter(|w| w.shape().len() == 2).count());
-    println!("\nper-tensor error (true RMSE of the dequantized values against the {} parent; relative = RMSE / RMS of the parent):", base.weights_type);
+    println!(
+        "\nper-tensor error (true RMSE of the dequantized values against the {} parent; relative = RMSE / RMS of the parent; \
+         bound = llama.cpp test-quantize-fns' threshold carried to this tensor's scale):",
+        base.weights_type
+    );
     for e in tensor_errors(&base.weights, &weights)? {
-        println!("  {:48} {:5} rmse {:.3e}  relative {:.3e}  max |Δ| {:.3e}", e.tensor, e.dtype, e.rmse, e.relative, e.max_abs);
+        let flag = if e.rmse <= e.bound { "" } else { "  ABOVE BOUND" };
+        println!("  {:48} {:5} rmse {:.3e} (bound {:.3e})  relative {:.3e}  max |Δ| {:.3e}{flag}", e.tensor, e.dtype, e.rmse, e.bound, e.relative, e.max_abs);
     }
     Ok(EXIT_HOLDS)
 }

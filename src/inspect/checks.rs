@@ -92,14 +92,21 @@ fn allowed(name: &str, t: GgmlDType, cols: usize, declared: GgmlDType, ftype: u3
 }
 
 /// Tensors missing, extra, misshapen, or of a type the declared quantization level
-/// (`general.file_type`) does not allow; and a declared level other than `want` (the
-/// type the variant asked for), when given. 1-D tensors must be f32, as llama.cpp keeps them.
+/// (`general.file_type`, else the predominant matrix type) does not allow; and a declared
+/// level other than `want` (the type the variant asked for), when given. 1-D tensors must be f32, as llama.cpp keeps them.
 pub fn dtype_mismatches(insp: &Inspection, cfg: &LlamaConfig, want: Option<GgmlDType>) -> Vec<String> {
     let mut out = Vec::new();
-    let ftype = file_type(insp);
-    let declared = ftype.and_then(declared_type);
-    let (Some(ftype), Some(declared)) = (ftype, declared) else {
-        return vec![format!("general.file_type {:?} declares no storage type", ftype)];
+    // A file that declares nothing cannot contradict itself: its predominant matrix type
+    // stands in for the declaration. A declaration llama.cpp does not know is a problem.
+    let (ftype, declared) = match file_type(insp) {
+        Some(f) => match declared_type(f) {
+            Some(d) => (f, d),
+            None => return vec![format!("general.file_type {f} declares no storage type llama.cpp knows")],
+        },
+        None => {
+            let d = predominant(insp);
+            (crate::transform::llama_ftype(d).unwrap_or(0), d)
+        }
     };
     if let Some(w) = want.filter(|w| *w != declared) {
         out.push(format!("general.file_type {ftype} declares {}, the variant is {}", ggml_type_name(declared), ggml_type_name(w)));
@@ -131,6 +138,20 @@ pub fn dtype_mismatches(insp: &Inspection, cfg: &LlamaConfig, want: Option<GgmlD
     out
 }
 
+/// The type holding the most elements among 2-D tensors.
+fn predominant(insp: &Inspection) -> GgmlDType {
+    let mut by: Vec<(GgmlDType, usize)> = Vec::new();
+    for t in insp.tensors.iter().filter(|t| t.shape.len() == 2) {
+        if let Some(ty) = type_of(t) {
+            match by.iter_mut().find(|(x, _)| *x == ty) {
+                Some((_, n)) => *n += t.stats.elems,
+                None => by.push((ty, t.stats.elems)),
+            }
+        }
+    }
+    by.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t).unwrap_or(GgmlDType::F32)
+}
+
 fn type_of(t: &TensorInfo) -> Option<GgmlDType> {
     use GgmlDType::*;
     [F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2K, Q3K, Q4K, Q5K, Q6K, Q8K].into_iter().find(|d| ggml_type_name(*d) == t.dtype)
@@ -154,4 +175,25 @@ pub fn layout_mismatches(parent: &Inspection, variant: &Inspection) -> Vec<Strin
         }
     }
     out
+}
+
+/// Tensors whose name, type, shape or stored bytes (by SHA-256) differ between two files,
+/// matched by name; a tensor only one file has counts once.
+pub fn tensor_mismatches(a: &Inspection, b: &Inspection) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let index = |i: &Inspection| i.tensors.iter().map(|t| (t.name.clone(), (t.dtype.clone(), t.shape.clone(), t.sha256.clone()))).collect::<BTreeMap<_, _>>();
+    let (x, y) = (index(a), index(b));
+    let mut names: Vec<&String> = x.keys().chain(y.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| match (x.get(n), y.get(n)) {
+            (Some(p), Some(q)) if p == q => None,
+            (Some(p), Some(q)) if p.0 != q.0 || p.1 != q.1 => Some(format!("{n}: {} {:?} first, {} {:?} after", p.0, p.1, q.0, q.1)),
+            (Some(_), Some(_)) => Some(format!("{n}: stored bytes differ")),
+            (Some(_), None) => Some(format!("{n}: missing after the round trip")),
+            (None, _) => Some(format!("{n}: not in the first file")),
+        })
+        .collect()
 }

@@ -68,8 +68,8 @@ pub struct Inspection {
     pub version: u32,
     /// `general.*` and `<architecture>.*` scalar keys, rendered.
     pub architecture: BTreeMap<String, String>,
-    /// Every metadata key with its rendered value (arrays as type and length).
-    #[serde(skip)]
+    /// Every metadata key (rendered in JSON: scalars in full, arrays as type and length).
+    #[serde(serialize_with = "rendered")]
     pub metadata: BTreeMap<String, Value>,
     /// Number of metadata keys.
     pub metadata_count: usize,
@@ -81,6 +81,10 @@ pub struct Inspection {
     pub tensors: Vec<TensorInfo>,
     /// Where candle and gguf-rs disagree (empty when they agree on every key and tensor).
     pub reader_disagreements: Vec<String>,
+}
+
+fn rendered<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, v)| (k, render_value(v))))
 }
 
 /// Renders a metadata value in one short line.

@@ -45,7 +45,7 @@ impl Judge {
             ev.also.push((format!("top1_mismatches[{v}]"), mismatches[i]));
         }
         let chain: Vec<String> = case.chain.iter().map(|v| v.to_string()).collect();
-        ev.path = format!("teacher-forced drift of each of {} from the parent over the same {n} positions, compared pairwise (more bits first)", chain.join(" ≥ "));
+        ev.path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
         Ok(Outcome::judge(ev))
     }
 

@@ -29,15 +29,14 @@ impl Judge {
                 export_gguf(&again, &case.model, &weights, source, declared).map_err(|e| Stop::Error(format!("{}: {e}", again.display())))?;
                 let second = crate::inspect::inspect(&again).map_err(|e| Stop::Error(e.to_string()))?;
                 files.push(FileHash { path: self.project.display(&again), sha256: second.sha256.clone() });
-                let a: BTreeMap<_, _> = first.insp.tensors.iter().map(|t| (t.name.as_str(), (&t.dtype, &t.shape, &t.sha256))).collect();
-                let b: BTreeMap<_, _> = second.tensors.iter().map(|t| (t.name.as_str(), (&t.dtype, &t.shape, &t.sha256))).collect();
-                let differ = a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>().into_iter().filter(|k| a.get(*k) != b.get(*k)).count();
+                let differ = crate::inspect::checks::tensor_mismatches(&first.insp, &second);
                 let order_same = first.insp.tensors.iter().map(|t| &t.name).eq(second.tensors.iter().map(|t| &t.name));
                 let also = vec![
                     ("whole_file_identical".to_string(), (first.insp.sha256 == second.sha256) as u8 as f64),
                     ("tensor_order_identical".to_string(), order_same as u8 as f64),
                 ];
-                (differ, a.len(), format!("{} → load_gguf → export_gguf → {}: per-tensor type, shape and SHA-256 of the stored bytes", first.hash.path, self.project.display(&again)), also)
+                let path = format!("{} → load_gguf → export_gguf → {}: per-tensor type, shape and SHA-256 of the stored bytes{}", first.hash.path, self.project.display(&again), quote(&differ));
+                (differ.len(), first.insp.tensor_count, path, also)
             }
             Compare::SafetensorsGguf => {
                 let subject = self.subject(&case.model, case.variant, false)?;
@@ -56,7 +55,8 @@ impl Judge {
                 differ.sort();
                 differ.dedup();
                 let also = vec![("tensors_differing_after_safetensors".to_string(), st_differ.len() as f64), ("tensors_differing_after_gguf".to_string(), gguf_differ.len() as f64)];
-                (differ.len(), subject.weights.tensors.len(), format!("{} {} → safetensors (f32) → GGUF → load: dequantized values compared bit for bit", case.model, case.variant), also)
+                let path = format!("{} {} → safetensors (f32) → GGUF → load: dequantized values compared bit for bit{}", case.model, case.variant, quote(&differ));
+                (differ.len(), subject.weights.tensors.len(), path, also)
             }
             other => return Err(Stop::Error(format!("compare '{}' is not a round trip", other.name()))),
         };
@@ -83,4 +83,12 @@ fn value_mismatches(a: &Weights, b: &Weights) -> Result<Vec<String>, String> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The first differing tensors, for the evidence.
+fn quote(differ: &[String]) -> String {
+    match differ.len() {
+        0 => String::new(),
+        n => format!("; differing ({n}): {}", differ.iter().take(5).cloned().collect::<Vec<_>>().join("; ")),
+    }
 }
