@@ -68,7 +68,7 @@ pub fn load(root: &Path, file: &Path) -> Result<EvalSlice, EvalError> {
     let invalid = |line, msg: String| EvalError::Invalid { file: file.to_path_buf(), line, msg };
     let spec: EvalFile = toml::from_str(&text).map_err(|e| invalid(e.span().map(|s| line_of(&text, s.start)).unwrap_or(1), e.message().to_string()))?;
     let p = spec.perplexity;
-    if p.ctx < 4 || p.ctx % 2 != 0 || p.chunks == 0 {
+    if p.ctx < 4 || !p.ctx.is_multiple_of(2) || p.chunks == 0 {
         return Err(invalid(1, format!("field 'perplexity.ctx' must be even and ≥ 4 and 'chunks' ≥ 1 (ctx {}, chunks {})", p.ctx, p.chunks)));
     }
     let corpus = root.join(&p.corpus);

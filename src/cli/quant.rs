@@ -5,7 +5,7 @@ use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::{Project, MODELS_FILE};
 use crate::subject::registry::{self, GgufSource, ModelEntry};
 use crate::subject::{export_variant, load_base, Base};
-use crate::transform::{tensor_errors, Fallback};
+use crate::transform::{group_fallbacks, tensor_errors, Fallback};
 use crate::variant::Variant;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -75,14 +75,9 @@ fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) {
         println!("every one of the {matrices} matrices took the requested type");
         return;
     }
-    let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for f in fallbacks {
-        let key = format!("{} columns: {} → {}", f.cols, crate::model::ggml_type_name(f.wanted), crate::model::ggml_type_name(f.stored));
-        groups.entry(key).or_default().push(&f.tensor);
-    }
     println!("{} of {matrices} matrices fell back (rows not a whole number of blocks; llama.cpp's fallbacks):", fallbacks.len());
-    for (k, names) in groups {
-        println!("  {k}: {} ({})", names.len(), names.join(", "));
+    for (key, names) in group_fallbacks(fallbacks) {
+        println!("  {key}: {} ({})", names.len(), names.join(", "));
     }
 }
 

@@ -35,7 +35,7 @@ impl Judge {
                     _ => {
                         let p = self.project.out_dir().join("gguf").join(model).join(format!("{variant}.gguf"));
                         let (_, fallbacks) = export_variant(&base, variant, &p).map_err(|e| e.to_string())?;
-                        (p, fallbacks.iter().map(|f| f.describe()).collect())
+                        (p, crate::transform::describe_fallbacks(&fallbacks))
                     }
                 };
                 let insp = inspect(&path).map_err(|e| e.to_string())?;

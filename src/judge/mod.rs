@@ -44,7 +44,7 @@ impl Judge {
             registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
             model: case.model.clone(),
             variant: case.variant.to_string(),
-            scope: case.scope().into(),
+            scope: case.scope(),
             outcome,
             files,
             seconds: t0.elapsed().as_secs_f64(),

@@ -99,7 +99,7 @@ impl Judge {
             let bad = |msg: String| Stop::Error(format!("{}: set '{}': {msg}", manifest_path.display(), s.name));
             let input = read_checked(&dir, &s.input).map_err(Stop::Error)?;
             let values: Vec<f32> = input.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            if values.len() != s.n_values || values.len() % m.block != 0 {
+            if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
                 return Err(bad(format!("{} values, manifest says {} (a whole number of {}-value blocks)", values.len(), s.n_values, m.block)));
             }
             if s.model.is_some() {

@@ -43,7 +43,7 @@ impl Judge {
             file.hash.path,
             file.insp.tensor_count,
             file.insp.dtypes.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", "),
-            if file.notes.is_empty() { String::new() } else { format!("; {} fallback(s) when written", file.notes.len()) },
+            if file.notes.is_empty() { String::new() } else { format!("; written with {}", file.notes.join("; ")) },
             if quoted.is_empty() { String::new() } else { format!("; problems: {}", quoted.join("; ")) },
             if more > 0 { format!("; and {more} more") } else { String::new() },
         );

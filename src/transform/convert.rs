@@ -54,11 +54,11 @@ pub fn llama_cpp_fallback(t: GgmlDType) -> GgmlDType {
 
 /// The type a row of `cols` elements is stored in when `target` is asked for.
 pub fn storage_type(target: GgmlDType, cols: usize) -> GgmlDType {
-    if cols % target.block_size() == 0 {
+    if cols.is_multiple_of(target.block_size()) {
         return target;
     }
     let fb = llama_cpp_fallback(target);
-    if cols % fb.block_size() == 0 {
+    if cols.is_multiple_of(fb.block_size()) {
         fb
     } else {
         GgmlDType::F16
@@ -78,18 +78,29 @@ pub struct Fallback {
     pub stored: GgmlDType,
 }
 
-impl Fallback {
-    /// One line for reports.
-    pub fn describe(&self) -> String {
-        format!(
-            "{}: {} columns are not a multiple of {}'s block of {}; stored as {} (llama.cpp's fallback)",
-            self.tensor,
-            self.cols,
-            ggml_type_name(self.wanted),
-            self.wanted.block_size(),
-            ggml_type_name(self.stored)
-        )
+/// Fallbacks grouped by row length and types (`"64 columns: q4_k → q5_0"`), each with the
+/// tensors it covers, in first-seen order.
+pub fn group_fallbacks(fallbacks: &[Fallback]) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for f in fallbacks {
+        let key = format!("{} columns: {} → {}", f.cols, ggml_type_name(f.wanted), ggml_type_name(f.stored));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(f.tensor.clone()),
+            None => groups.push((key, vec![f.tensor.clone()])),
+        }
     }
+    groups
+}
+
+/// One line per group of [`group_fallbacks`], naming at most three tensors.
+pub fn describe_fallbacks(fallbacks: &[Fallback]) -> Vec<String> {
+    group_fallbacks(fallbacks)
+        .into_iter()
+        .map(|(key, names)| {
+            let more = if names.len() > 3 { ", …" } else { "" };
+            format!("{} matrices of {key} (llama.cpp's fallback: rows are not whole blocks), e.g. {}{more}", names.len(), names[..names.len().min(3)].join(", "))
+        })
+        .collect()
 }
 
 /// Converts every 2-D tensor (through f32) to `to`, with [`storage_type`]'s fallbacks.

@@ -7,7 +7,7 @@ mod corrupt;
 mod export;
 mod qerror;
 
-pub use convert::{convert, ggml_dtype, has_reference_quantizer, llama_cpp_fallback, storage_type, Fallback};
+pub use convert::{convert, describe_fallbacks, ggml_dtype, group_fallbacks, has_reference_quantizer, llama_cpp_fallback, storage_type, Fallback};
 pub use corrupt::{corrupt, Damage};
 pub use qerror::{llama_cpp_array_rmse, llama_cpp_total_error_bound, rmse, rmse_bound, tensor_errors, TensorError, LLAMA_CPP_TEST_SIZE};
 pub use export::{declared_type, export_gguf, export_metadata, Source, llama_ftype, predominant_type, weight_type, GGML_QUANTIZATION_VERSION};
@@ -20,7 +20,7 @@ use crate::variant::Variant;
 pub fn apply(base: &Weights, variant: &Variant, used_tokens: &[u32]) -> Result<(Weights, Vec<String>), ModelError> {
     match variant {
         Variant::Base => Ok((base.clone(), vec![])),
-        Variant::Convert(d) => convert(base, *d).map(|(w, f)| (w, f.iter().map(Fallback::describe).collect())),
+        Variant::Convert(d) => convert(base, *d).map(|(w, f)| (w, describe_fallbacks(&f))),
         Variant::Corrupt(c, seed) => {
             let (w, damage) = corrupt(base, *c, *seed, used_tokens)?;
             Ok((w, vec![damage.describe()]))
