@@ -41,6 +41,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Repo
         seeded: None,
         gguf: None,
         folder: None,
+        export: None,
         hub: None,
     };
     if model.is_dir() {

@@ -7,9 +7,11 @@
 pub mod checkpoint;
 pub mod claim;
 pub mod cli;
+pub mod evalslice;
 pub mod fsutil;
 pub mod gguf_check;
 pub mod input;
+pub mod inspect;
 pub mod jsonnum;
 pub mod judge;
 pub mod model;

@@ -12,10 +12,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch project: the checkout's claims, suites, configs and oracles.
+/// A scratch project: the checkout's claims, suites, configs, oracles and quantizer
+/// fixtures, with the evaluation corpus (outside the checkout) named by absolute path.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded"] {
+    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(repo().join(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -24,6 +25,10 @@ fn project() -> tempfile::TempDir {
             }
         }
     }
+    let eval = dir.path().join("configs/eval.toml");
+    let text = std::fs::read_to_string(&eval).unwrap();
+    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
+    std::fs::write(&eval, text.replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{:?}", corpus.display().to_string()))).unwrap();
     dir
 }
 
@@ -118,4 +123,72 @@ fn a_malformed_report_is_exit_2() {
     let o = run(p.path(), &["ticket", "--report", r.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("report.json") && stderr(&o).contains("suite"), "{}", stderr(&o));
+}
+
+#[test]
+fn quantize_writes_gguf_names_fallbacks_and_inspects_clean() {
+    let p = project();
+    let out = p.path().join("tiny-q4k.gguf");
+    let o = run(p.path(), &["quantize", "--model", "tiny-seeded", "--to", "q4_k", "--out", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}\n{}", stderr(&o));
+    assert!(text.contains("15 of 15 matrices fell back") && text.contains("64 columns: q4_k → q5_0: 13"), "{text}");
+    assert!(!text.contains("ABOVE BOUND"), "{text}");
+    let i = run(p.path(), &["inspect", out.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&i.stdout);
+    assert_eq!(i.status.code(), Some(0), "{report}");
+    assert!(report.contains("general.file_type = 14") && report.contains("15 q5_0") && report.contains("candle and gguf-rs agree"), "{report}");
+    let j = run(p.path(), &["inspect", "--json", out.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["tensor_count"], 20);
+    assert_eq!(v["tensors"][0]["stats"]["nan"], 0);
+}
+
+#[test]
+fn export_is_byte_deterministic_and_round_trips_through_safetensors() {
+    let p = project();
+    let (a, b) = (p.path().join("a.gguf"), p.path().join("b.gguf"));
+    for f in [&a, &b] {
+        let o = run(p.path(), &["export", "--model", "tiny-seeded", "--out", f.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let folder = p.path().join("hf");
+    let o = run(p.path(), &["export", "--model", a.to_str().unwrap(), "--to", "safetensors", "--out", folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(folder.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn quantize_export_inspect_bad_input_is_exit_2_one_line_no_output() {
+    let p = project();
+    let out = p.path().join("x.gguf");
+    let hostile = p.path().join("hostile.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(u64::MAX.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    std::fs::write(&hostile, bytes).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["quantize", "--model", "tiny-seeded", "--to", "q9_9", "--out"], "--to"),
+        (&["quantize", "--model", "tiny-seeded", "--to", "flip-exp", "--out"], "not a storage type"),
+        (&["quantize", "--model", "no-such-model", "--to", "q8_0", "--out"], "no-such-model"),
+        (&["quantize", "--model", hostile.to_str().unwrap(), "--to", "q8_0", "--out"], "hostile.gguf"),
+        (&["export", "--model", "missing.gguf", "--out"], "missing.gguf"),
+    ];
+    for (args, needle) in cases {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(out.to_str().unwrap());
+        let o = run(p.path(), &all);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{all:?}: {err}");
+        assert!(!out.exists(), "{all:?}: no partial output");
+    }
+    let o = run(p.path(), &["inspect", hostile.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("hostile.gguf: byte") && stderr(&o).trim().lines().count() == 1, "{}", stderr(&o));
 }

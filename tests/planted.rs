@@ -2,72 +2,22 @@
 //! fail fails (with a ticket), a missing model skips with its reason, a broken parent
 //! skips its dependants, a variant is refused by exact-match claims.
 
-use groundtruth::claim::{expand, parse_str, Case};
-use groundtruth::judge::Judge;
+mod common;
+
+use common::{claim, judge_all, labels, setup};
 use groundtruth::oracle::{self, Oracle};
 use groundtruth::outcome::{Outcome, SkipReason};
-use groundtruth::project::{Project, MODELS_FILE};
-use groundtruth::report::{ticket_markdown, CaseRecord, Environment};
-use groundtruth::subject::registry::{self, ModelEntry};
-use std::path::{Path, PathBuf};
+use groundtruth::report::{ticket_markdown, Environment};
+use groundtruth::subject::registry;
+use std::path::Path;
 
 const TINY_ORACLE: &str = "oracles/tiny-seeded/f32.json";
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-/// A scratch copy of what a run reads, so planted faults never touch the checkout.
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Project::from_manifest();
-    for sub in ["configs", "oracles/tiny-seeded"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for e in std::fs::read_dir(src.path(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_file() {
-                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    let root = dir.path().to_path_buf();
-    Setup { _dir: dir, root }
-}
 
 fn edit_oracle(root: &Path, f: impl FnOnce(&mut Oracle)) {
     let p = root.join(TINY_ORACLE);
     let mut o = oracle::read(&p).unwrap();
     f(&mut o);
     oracle::write(&p, &o).unwrap();
-}
-
-fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
-    format!(
-        "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"tiny-seeded\"], variants = [{variants}] }}\n\
-         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\n{extra}\n"
-    )
-}
-
-fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
-    let project = Project::new(root);
-    let file = root.join("claims/planted.toml");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, toml).unwrap();
-    let claims = parse_str(toml, &file).unwrap();
-    let mut reg = registry::load(&project.path(MODELS_FILE)).unwrap();
-    registry_edit(&mut reg);
-    let names: Vec<String> = reg.iter().map(|m| m.name.clone()).collect();
-    let cases: Vec<Case> = expand(&claims, &names, |f| {
-        groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
-    })
-    .unwrap();
-    let judge = Judge::new(project, reg, claims, "planted", 1);
-    cases.iter().map(|c| judge.run(c)).collect()
-}
-
-fn labels(records: &[CaseRecord]) -> Vec<&'static str> {
-    records.iter().map(|r| r.outcome.label()).collect()
 }
 
 #[test]

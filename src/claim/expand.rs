@@ -21,12 +21,20 @@ pub struct Case {
     pub variant: Variant,
     /// The prompt id for per-prompt kinds.
     pub prompt: Option<String>,
+    /// For chain kinds (`quant_order`): every variant of the claim, in its order
+    /// (`variant` is the first); empty otherwise.
+    pub chain: Vec<Variant>,
 }
 
 impl Case {
-    /// `all` for set-level cases, else the prompt id.
-    pub fn scope(&self) -> &str {
-        self.prompt.as_deref().unwrap_or("all")
+    /// The prompt id for per-prompt cases, the chain (`q8_0+q5_0+q4_0`) for chain cases,
+    /// else `all`.
+    pub fn scope(&self) -> String {
+        match (&self.prompt, self.chain.is_empty()) {
+            (Some(p), _) => p.clone(),
+            (None, false) => self.chain.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
+            (None, true) => "all".into(),
+        }
     }
 }
 
@@ -52,17 +60,17 @@ pub fn expand(
             if !known_models.contains(model) {
                 return Err(fail(format!("field 'subjects.models': model '{model}' is not in configs/models.toml")));
             }
-            for v in &c.subjects.variants {
-                let variant = Variant::parse(v).map_err(|e| fail(format!("field 'subjects.variants': {e}")))?;
+            let variants =
+                c.subjects.variants.iter().map(|v| Variant::parse(v)).collect::<Result<Vec<_>, _>>().map_err(|e| fail(format!("field 'subjects.variants': {e}")))?;
+            let heads: Vec<(Variant, Vec<Variant>)> = match (c.kind.per_chain(), variants.first()) {
+                (true, Some(first)) => vec![(*first, variants.clone())],
+                _ => variants.iter().map(|v| (*v, vec![])).collect(),
+            };
+            for (variant, chain) in heads {
                 for p in &prompts {
-                    let scope = p.as_deref().unwrap_or("all");
-                    cases.push(Case {
-                        name: format!("{}/{model}/{variant}/{scope}/{}", c.kind.name(), c.id),
-                        claim: rc.clone(),
-                        model: model.clone(),
-                        variant,
-                        prompt: p.clone(),
-                    });
+                    let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant, prompt: p.clone(), chain: chain.clone() };
+                    let name = format!("{}/{model}/{variant}/{}/{}", c.kind.name(), case.scope(), c.id);
+                    cases.push(Case { name, ..case });
                 }
             }
         }

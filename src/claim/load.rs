@@ -1,8 +1,9 @@
 //! Reading `claims/*.toml` strictly: syntax, closed enums, and the rules between fields.
 
-use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect};
+use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect, Statistic};
 use crate::fsutil::{read_text, FsError};
 use crate::input::parse_toml;
+use crate::variant::Variant;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -102,10 +103,14 @@ fn check(c: &Claim) -> Result<(), String> {
     if !c.bound.value.is_finite() {
         return Err("field 'bound.value' must be finite".into());
     }
-    match (c.kind, c.compare) {
-        (ClaimKind::Consistency, None) => return Err("field 'compare' is required for kind 'consistency'".into()),
-        (ClaimKind::Consistency, Some(_)) | (_, None) => {}
-        (k, Some(_)) => return Err(format!("field 'compare' is only allowed for kind 'consistency', not '{}'", k.name())),
+    let needs_compare = matches!(c.kind, ClaimKind::Consistency | ClaimKind::RoundTrip);
+    match (needs_compare, c.compare) {
+        (true, None) => return Err(format!("field 'compare' is required for kind '{}'", c.kind.name())),
+        (false, None) => {}
+        (_, Some(cmp)) if cmp.kind() != c.kind => {
+            return Err(format!("field 'compare': '{}' belongs to kind '{}', not '{}'", cmp.name(), cmp.kind().name(), c.kind.name()))
+        }
+        (_, Some(_)) => {}
     }
     if c.subjects.models.is_empty() {
         return Err("field 'subjects.models' is empty".into());
@@ -113,6 +118,7 @@ fn check(c: &Claim) -> Result<(), String> {
     if c.subjects.variants.is_empty() {
         return Err("field 'subjects.variants' is empty".into());
     }
+    check_chain(c)?;
     for v in &c.subjects.variants {
         let variant = crate::variant::Variant::parse(v).map_err(|e| format!("field 'subjects.variants': {e}"))?;
         match (c.kind, variant.is_corruption()) {
@@ -125,11 +131,38 @@ fn check(c: &Claim) -> Result<(), String> {
             (ClaimKind::Consistency, _) if c.compare == Some(Compare::QuantMatmul) && (variant.is_dtype_change() && !variant.is_quantized()) => {
                 return Err(format!("field 'subjects.variants': '{v}' has no quantized weights to compare (compare = quant_matmul)"))
             }
+            (ClaimKind::QuantOrder, _) if !variant.is_dtype_change() => {
+                return Err(format!("field 'subjects.variants': '{v}' is not a quantization (kind quant_order)"))
+            }
+            (ClaimKind::ReferenceAgreement, _) if !crate::transform::has_reference_quantizer(&variant) => {
+                return Err(format!("field 'subjects.variants': '{v}' has no reference quantizer fixture (q4_0, q4_1, q5_0, q5_1, q8_0)"))
+            }
+            (ClaimKind::Structure | ClaimKind::RoundTrip, _) if variant.is_corruption() => {
+                return Err(format!("field 'subjects.variants': '{v}' is a corruption; kind '{}' takes base or a storage type", c.kind.name()))
+            }
+            (ClaimKind::Structure, _) if variant == Variant::Base && c.bound.statistic == Statistic::LayoutMismatches => {
+                return Err("field 'subjects.variants': 'base' compared with itself proves nothing (statistic layout_mismatches)".into())
+            }
             _ => {}
         }
     }
     if c.expect == Expect::Fail && c.kind.is_exact_match() {
         // A registered negative claim must still be judged; nothing to reject, just documented.
+    }
+    Ok(())
+}
+
+/// A chain compares variants with each other: at least two, none twice.
+fn check_chain(c: &Claim) -> Result<(), String> {
+    if !c.kind.per_chain() {
+        return Ok(());
+    }
+    let v = &c.subjects.variants;
+    if v.len() < 2 {
+        return Err(format!("field 'subjects.variants': kind '{}' orders a chain of at least two variants, found {}", c.kind.name(), v.len()));
+    }
+    if let Some(dup) = v.iter().enumerate().find(|(i, x)| v[..*i].contains(x)) {
+        return Err(format!("field 'subjects.variants': '{}' is listed twice", dup.1));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod expand;
 mod load;
 mod render;
 mod schema;
+mod statistic;
 pub mod suite;
 
 pub use expand::{expand, Case};

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::statistic::Statistic;
+
 /// A `claims/*.toml` file: a list of `[[claim]]` tables.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,11 +69,20 @@ pub enum ClaimKind {
     Consistency,
     /// Building the same subject twice gives bit-identical weights and logits.
     Determinism,
+    /// A chain of quantized variants (more bits first) drifts no more as bits increase.
+    QuantOrder,
+    /// candle's quantized bytes equal llama.cpp's reference quantizer's on the same input.
+    ReferenceAgreement,
+    /// A file written, read back and written again (or converted between formats)
+    /// keeps every tensor.
+    RoundTrip,
+    /// The GGUF file of a subject is well-formed and says what it is.
+    Structure,
 }
 
 impl ClaimKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 8] = [
+    pub const ALL: [ClaimKind; 12] = [
         ClaimKind::TokenizerParity,
         ClaimKind::GreedyParity,
         ClaimKind::OracleParity,
@@ -80,6 +91,10 @@ impl ClaimKind {
         ClaimKind::CorruptionDetect,
         ClaimKind::Consistency,
         ClaimKind::Determinism,
+        ClaimKind::QuantOrder,
+        ClaimKind::ReferenceAgreement,
+        ClaimKind::RoundTrip,
+        ClaimKind::Structure,
     ];
 
     /// The snake_case name used in files and case names.
@@ -93,6 +108,10 @@ impl ClaimKind {
             ClaimKind::CorruptionDetect => "corruption_detect",
             ClaimKind::Consistency => "consistency",
             ClaimKind::Determinism => "determinism",
+            ClaimKind::QuantOrder => "quant_order",
+            ClaimKind::ReferenceAgreement => "reference_agreement",
+            ClaimKind::RoundTrip => "round_trip",
+            ClaimKind::Structure => "structure",
         }
     }
 
@@ -105,7 +124,11 @@ impl ClaimKind {
             | ClaimKind::QuantDrift
             | ClaimKind::CorruptionDetect
             | ClaimKind::Consistency
-            | ClaimKind::Determinism => false,
+            | ClaimKind::Determinism
+            | ClaimKind::QuantOrder
+            | ClaimKind::ReferenceAgreement
+            | ClaimKind::RoundTrip
+            | ClaimKind::Structure => false,
         }
     }
 
@@ -118,7 +141,30 @@ impl ClaimKind {
             | ClaimKind::QuantDrift
             | ClaimKind::CorruptionDetect
             | ClaimKind::Consistency
-            | ClaimKind::Determinism => false,
+            | ClaimKind::Determinism
+            | ClaimKind::QuantOrder
+            | ClaimKind::ReferenceAgreement
+            | ClaimKind::RoundTrip
+            | ClaimKind::Structure => false,
+        }
+    }
+
+    /// Whether the kind judges its whole variant list in one case (a chain), rather than
+    /// one case per variant.
+    pub fn per_chain(self) -> bool {
+        match self {
+            ClaimKind::QuantOrder => true,
+            ClaimKind::TokenizerParity
+            | ClaimKind::GreedyParity
+            | ClaimKind::OracleParity
+            | ClaimKind::OracleDrift
+            | ClaimKind::QuantDrift
+            | ClaimKind::CorruptionDetect
+            | ClaimKind::Consistency
+            | ClaimKind::Determinism
+            | ClaimKind::ReferenceAgreement
+            | ClaimKind::RoundTrip
+            | ClaimKind::Structure => false,
         }
     }
 
@@ -126,7 +172,14 @@ impl ClaimKind {
     pub fn needs_oracle(self) -> bool {
         match self {
             ClaimKind::TokenizerParity | ClaimKind::GreedyParity | ClaimKind::OracleParity | ClaimKind::OracleDrift => true,
-            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect | ClaimKind::Consistency | ClaimKind::Determinism => false,
+            ClaimKind::QuantDrift
+            | ClaimKind::CorruptionDetect
+            | ClaimKind::Consistency
+            | ClaimKind::Determinism
+            | ClaimKind::QuantOrder
+            | ClaimKind::ReferenceAgreement
+            | ClaimKind::RoundTrip
+            | ClaimKind::Structure => false,
         }
     }
 
@@ -140,10 +193,14 @@ impl ClaimKind {
                 &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta]
             }
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
-                &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp]
+                &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp, PplRatio, FirstDivergenceMean]
             }
             ClaimKind::Consistency => &[MaxAbsLogitDelta],
             ClaimKind::Determinism => &[BitMismatches],
+            ClaimKind::QuantOrder => &[KlOrderViolations, Top1MismatchExcess],
+            ClaimKind::ReferenceAgreement => &[BlockMismatches],
+            ClaimKind::RoundTrip => &[TensorMismatches],
+            ClaimKind::Structure => &[ConfigMismatches, DtypeMismatches, BadTensors, LayoutMismatches, ReaderDisagreements],
         }
     }
 }
@@ -163,7 +220,8 @@ fn base_only() -> Vec<String> {
     vec!["base".to_string()]
 }
 
-/// Which two runtime paths a `consistency` claim compares.
+/// What a `consistency` claim (two runtime paths) or a `round_trip` claim (two files)
+/// compares.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Compare {
@@ -175,6 +233,32 @@ pub enum Compare {
     QuantMatmul,
     /// The same subject on a CUDA device vs the CPU (skipped without one).
     Cuda,
+    /// GGUF written, read back and written again: every tensor's bytes identical.
+    GgufReimport,
+    /// safetensors → GGUF → safetensors: every tensor's dequantized values identical.
+    SafetensorsGguf,
+}
+
+impl Compare {
+    /// The kind this comparison belongs to.
+    pub fn kind(self) -> ClaimKind {
+        match self {
+            Compare::KvCache | Compare::Batch | Compare::QuantMatmul | Compare::Cuda => ClaimKind::Consistency,
+            Compare::GgufReimport | Compare::SafetensorsGguf => ClaimKind::RoundTrip,
+        }
+    }
+
+    /// The snake_case name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compare::KvCache => "kv_cache",
+            Compare::Batch => "batch",
+            Compare::QuantMatmul => "quant_matmul",
+            Compare::Cuda => "cuda",
+            Compare::GgufReimport => "gguf_reimport",
+            Compare::SafetensorsGguf => "safetensors_gguf",
+        }
+    }
 }
 
 /// The falsification criterion: `statistic op value`.
@@ -187,59 +271,6 @@ pub struct Bound {
     pub op: Op,
     /// The registered threshold.
     pub value: f64,
-}
-
-/// A measured statistic.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Statistic {
-    /// Positions/length where the harness's prompt tokens differ from the oracle's.
-    TokenMismatches,
-    /// 1 when the greedy continuation equals the oracle's exactly, else 0.
-    GreedyMatch,
-    /// Like `greedy_match`, but a first divergence at a near-tie counts as a match.
-    GreedyMatchOrTie,
-    /// Share of positions whose top-1 token agrees.
-    Top1Agreement,
-    /// Mean share of the reference's top-k found in the subject's top-k.
-    TopkOverlap,
-    /// Mean KL divergence (reference ‖ subject), nats.
-    KlMean,
-    /// Median KL divergence, nats.
-    KlMedian,
-    /// 99th percentile KL divergence, nats.
-    KlP99,
-    /// Largest KL divergence, nats.
-    KlMax,
-    /// Largest |Δ log-probability| over the oracle's top-k.
-    MaxAbsLogprobDelta,
-    /// Root mean square of the change in the reference's top-1 probability.
-    RmsDp,
-    /// Largest |Δ logit| between two runtime paths.
-    MaxAbsLogitDelta,
-    /// Count of differing bits/values between two builds.
-    BitMismatches,
-}
-
-impl Statistic {
-    /// The snake_case name used in files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Statistic::TokenMismatches => "token_mismatches",
-            Statistic::GreedyMatch => "greedy_match",
-            Statistic::GreedyMatchOrTie => "greedy_match_or_tie",
-            Statistic::Top1Agreement => "top1_agreement",
-            Statistic::TopkOverlap => "topk_overlap",
-            Statistic::KlMean => "kl_mean",
-            Statistic::KlMedian => "kl_median",
-            Statistic::KlP99 => "kl_p99",
-            Statistic::KlMax => "kl_max",
-            Statistic::MaxAbsLogprobDelta => "max_abs_logprob_delta",
-            Statistic::RmsDp => "rms_dp",
-            Statistic::MaxAbsLogitDelta => "max_abs_logit_delta",
-            Statistic::BitMismatches => "bit_mismatches",
-        }
-    }
 }
 
 /// Comparison operator of a bound.

@@ -34,6 +34,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(EXIT_HOLDS)
         }
         Command::Materialize { model, out } => materialize(&project, &model, &out),
+        Command::Quantize { model, to, out } => super::quant::quantize(&project, &model, &to, &out),
+        Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
+        Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

@@ -2,6 +2,7 @@
 
 mod check;
 mod commands;
+mod quant;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -81,6 +82,42 @@ pub enum Command {
         #[arg(long)]
         model: String,
     },
+    /// Quantize a registered model (or a GGUF file) to one storage type and write it as
+    /// GGUF; prints which tensors fell back to which type and each tensor's error.
+    Quantize {
+        /// Model name from configs/models.toml, or a path to a .gguf file.
+        #[arg(long)]
+        model: String,
+        /// Storage type: f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, q6_k, q5_k, q4_k, q3_k, q2_k.
+        #[arg(long)]
+        to: String,
+        /// The GGUF file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Export a registered model (or a GGUF file) as it is stored: GGUF with complete
+    /// llama metadata and tokenizer, or a Hugging Face folder (f32 safetensors).
+    Export {
+        /// Model name from configs/models.toml, or a path to a .gguf file.
+        #[arg(long)]
+        model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "gguf")]
+        to: ExportFormat,
+        /// The file (gguf) or folder (safetensors) to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print what a GGUF file holds: metadata, tensor types and shapes, per-tensor
+    /// statistics and SHA-256, and whether candle and gguf-rs read it the same way.
+    /// Exit 1 when the readers disagree or a tensor is all zero, NaN or infinite.
+    Inspect {
+        /// The GGUF file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
         /// Ladder file.
@@ -104,4 +141,13 @@ pub enum ClaimsAction {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// Formats `groundtruth export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// llama.cpp's GGUF.
+    Gguf,
+    /// A Hugging Face folder: config.json, model.safetensors (f32), tokenizer.json.
+    Safetensors,
 }

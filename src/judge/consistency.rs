@@ -30,6 +30,9 @@ impl Judge {
                 let q = self.subject(&case.model, case.variant, true)?;
                 (seqs.iter().map(|s| logits(&q.llama, &s.tokens)).collect::<Result<_, _>>()?, "quantized matmul vs dequantized f32 matmul")
             }
+            Compare::GgufReimport | Compare::SafetensorsGguf => {
+                return Err(Stop::Error(format!("compare '{}' is not a comparison of runtime paths", compare.name())))
+            }
         };
         let mut worst = 0.0f64;
         let mut n = 0;
@@ -50,7 +53,7 @@ impl Judge {
         let seqs = self.seqs(&case.model)?;
         let used: Vec<u32> = seqs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let build = || -> Result<(String, Vec<Vec<Vec<f32>>>, String, Vec<FileHash>), Stop> {
-            let base = load_base(&self.project, entry)?;
+            let base = load_base(&self.project, &self.registry, entry)?;
             let s = derive(&base, case.variant, &used, crate::model::MatmulPath::F32)?;
             let sha = s.weights.sha256().map_err(|e| Stop::Error(e.to_string()))?;
             let rows = seqs.iter().map(|q| logits(&s.llama, &q.tokens)).collect::<Result<_, _>>()?;

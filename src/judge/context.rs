@@ -32,6 +32,10 @@ pub struct Judge {
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
     verdicts: Memo<String, Arc<CaseRecord>>,
+    pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
+    pub(crate) continuations: Memo<(String, Variant), Shared<Vec<Vec<u32>>>>,
+    pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
+    eval: Memo<(), Shared<crate::evalslice::EvalSlice>>,
 }
 
 impl Judge {
@@ -50,6 +54,10 @@ impl Judge {
             prompts: Memo::new(),
             rows: Memo::new(),
             verdicts: Memo::new(),
+            nll: Memo::new(),
+            continuations: Memo::new(),
+            files: Memo::new(),
+            eval: Memo::new(),
         }
     }
 
@@ -79,7 +87,7 @@ impl Judge {
 
     pub(crate) fn base(&self, model: &str) -> Result<Arc<Base>, Stop> {
         let entry = self.entry(model)?;
-        Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, entry).map(Arc::new))?)
+        Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, &self.registry, entry).map(Arc::new))?)
     }
 
     /// The subject for a variant, F32 matmul unless `quantized`.
@@ -134,6 +142,12 @@ impl Judge {
                     .map(Arc::new)
             })
             .map_err(Stop::Error)
+    }
+
+    /// The evaluation slice of `configs/eval.toml`.
+    pub(crate) fn eval_slice(&self) -> Result<Arc<crate::evalslice::EvalSlice>, Stop> {
+        let file = self.project.path(crate::evalslice::EVAL_FILE);
+        self.eval.get_or(&(), || crate::evalslice::load(&self.project.root, &file).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
     }
 
     /// Judges another case (a precondition) once per run.

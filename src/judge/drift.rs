@@ -1,15 +1,20 @@
-//! Variant vs parent: quantization drift and corruption detection.
+//! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
+//! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
+use super::eval::{greedy, logits};
 use super::{Judge, Stop};
-use crate::claim::{Case, ClaimKind};
-use crate::outcome::{Outcome, SkipReason};
+use crate::claim::{Case, ClaimKind, Statistic};
+use crate::evalslice::perplexity;
+use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{compare_full, log_softmax, SetStats};
+use crate::stats::{compare_full, first_divergence, log_softmax, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
 /// How many of the reference's most likely tokens top-k overlap and Δ are taken over.
 const DRIFT_TOP_K: usize = 10;
+/// Free-running length when the model has no oracle to take it from.
+const DEFAULT_MAX_NEW: usize = 32;
 
 impl Judge {
     pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
@@ -20,27 +25,109 @@ impl Judge {
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
         }
-        let a = self.rows(&case.model, Variant::Base)?;
-        let b = self.rows(&case.model, case.variant)?;
+        let stats = self.drift_stats(&case.model, case.variant)?;
+        let mut ev = self.set_evidence(case, &stats, &subject);
+        ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
+        match case.claim.claim.bound.statistic {
+            Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
+            Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
+            _ => {}
+        }
+        Ok(Outcome::judge(ev))
+    }
+
+    /// Teacher-forced comparison of a variant with its parent over the evaluation sequences.
+    pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
+        let a = self.rows(model, Variant::Base)?;
+        let b = self.rows(model, variant)?;
         let mut positions = Vec::new();
         for (ra, rb) in a.iter().zip(b.iter()) {
             for (x, y) in ra.iter().zip(rb) {
                 positions.push(compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K));
             }
         }
-        let stats = SetStats::of(&positions);
-        let mut ev = self.set_evidence(case, &stats, &subject);
-        ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
-        Ok(Outcome::judge(ev))
+        Ok(SetStats::of(&positions))
+    }
+
+    fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
+        let slice = self.eval_slice()?;
+        files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
+        let p = self.slice_nll(&case.model, Variant::Base)?;
+        let q = self.slice_nll(&case.model, case.variant)?;
+        let (pp, pq) = (perplexity(&p), perplexity(&q));
+        ev.observed = pq / pp;
+        ev.n = q.len();
+        ev.interval = None;
+        ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
+        ev.path = format!(
+            "{}; perplexity over configs/eval.toml's slice (sha256 {}…, {} × {} tokens, second half of each scored)",
+            ev.path,
+            &slice.text_sha256[..12],
+            slice.chunks,
+            slice.ctx
+        );
+        Ok(())
+    }
+
+    fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
+        let a = self.continuations(&case.model, Variant::Base)?;
+        let b = self.continuations(&case.model, case.variant)?;
+        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_divergence(x, y, &[], |_| None).position.unwrap_or(x.len())).collect();
+        let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
+        ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
+        if firsts.is_empty() {
+            ev.observed = f64::NAN;
+        }
+        ev.n = firsts.len();
+        ev.interval = None;
+        ev.also.push(("first_divergence_min".to_string(), firsts.iter().min().map_or(f64::NAN, |&m| m as f64)));
+        ev.also.push(("continuations_identical".to_string(), identical as f64));
+        ev.path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.path);
+        Ok(())
+    }
+
+    /// Negative log-likelihoods of the scored tokens of the evaluation slice, cached.
+    fn slice_nll(&self, model: &str, variant: Variant) -> Result<Arc<Vec<f64>>, Stop> {
+        let slice = self.eval_slice()?;
+        let subject = self.subject(model, variant, false)?;
+        self.nll
+            .get_or(&(model.to_string(), variant), || {
+                let mut nll = Vec::new();
+                for chunk in slice.chunks(subject.tokenizer.as_ref())? {
+                    let rows = logits(&subject.llama, &chunk).map_err(|e| format!("{model} {variant}: forward: {e}"))?;
+                    for i in slice.scored() {
+                        nll.push(-log_softmax(&rows[i])[chunk[i + 1] as usize]);
+                    }
+                }
+                Ok(Arc::new(nll))
+            })
+            .map_err(Stop::Error)
+    }
+
+    /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
+    /// the model has an oracle), cached.
+    fn continuations(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
+        let subject = self.subject(model, variant, false)?;
+        let oracle = self.oracle(model)?;
+        let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
+            Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
+            None => (self.seqs(model)?.into_iter().map(|s| s.tokens).collect(), DEFAULT_MAX_NEW),
+        };
+        let eos = subject.tokenizer.eos();
+        self.continuations
+            .get_or(&(model.to_string(), variant), || {
+                prompts.iter().map(|p| greedy(&subject.llama, p, max_new, eos).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+            })
+            .map_err(Stop::Error)
     }
 
     /// Drift from a broken parent proves nothing: every registered `oracle_parity` claim
     /// on the model's stored weights must hold first.
-    fn parent_holds(&self, model: &str) -> Result<(), Stop> {
+    pub(crate) fn parent_holds(&self, model: &str) -> Result<(), Stop> {
         let preconditions: Vec<_> = self
             .claims
             .iter()
-            .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.subjects.models.iter().any(|m| m == model))
+            .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
             .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
             .collect();
         for r in preconditions {
@@ -50,6 +137,7 @@ impl Judge {
                 model: model.to_string(),
                 variant: Variant::Base,
                 prompt: None,
+                chain: vec![],
             };
             let record = self.verdict_of(&pre);
             match &record.outcome {

@@ -7,9 +7,15 @@ mod consistency;
 mod context;
 mod drift;
 pub mod eval;
+mod files;
+mod order;
 mod parity;
+mod reference;
+mod roundtrip;
+mod structure;
 
 pub use context::Judge;
+pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, ClaimKind};
 use crate::outcome::Outcome;
@@ -38,7 +44,7 @@ impl Judge {
             registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
             model: case.model.clone(),
             variant: case.variant.to_string(),
-            scope: case.scope().into(),
+            scope: case.scope(),
             outcome,
             files,
             seconds: t0.elapsed().as_secs_f64(),
@@ -58,6 +64,10 @@ impl Judge {
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => self.drift(case, files),
             ClaimKind::Consistency => self.consistency(case, files),
             ClaimKind::Determinism => self.determinism(case, files),
+            ClaimKind::QuantOrder => self.quant_order(case, files),
+            ClaimKind::ReferenceAgreement => self.reference_agreement(case, files),
+            ClaimKind::RoundTrip => self.round_trip(case, files),
+            ClaimKind::Structure => self.structure(case, files),
         }
     }
 }

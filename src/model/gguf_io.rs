@@ -68,7 +68,7 @@ const BLOCK_NAMES: [(&str, &str); 9] = [
 ];
 
 /// `blk.3.attn_q.weight` to `model.layers.3.self_attn.q_proj.weight`.
-fn gguf_to_hf(name: &str) -> Option<String> {
+pub fn gguf_to_hf(name: &str) -> Option<String> {
     match name {
         "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
         "output_norm.weight" => return Some("model.norm.weight".into()),
@@ -82,8 +82,9 @@ fn gguf_to_hf(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.weight"))
 }
 
-/// The inverse of [`gguf_to_hf`].
-fn hf_to_gguf(name: &str) -> Option<String> {
+/// The llama.cpp name of an HF tensor name (`model.layers.3.self_attn.q_proj.weight` to
+/// `blk.3.attn_q.weight`); the inverse of [`gguf_to_hf`].
+pub fn hf_to_gguf(name: &str) -> Option<String> {
     match name {
         "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
         "model.norm.weight" => return Some("output_norm.weight".into()),
@@ -149,6 +150,11 @@ impl Meta<'_> {
             Some(v) => Err(self.err(key, format!("expected a float, got {v:?}"))),
         }
     }
+}
+
+/// The llama config a GGUF's metadata declares (`vocab` and `tied` come from the tensors).
+pub fn config_from_metadata(path: &Path, map: &BTreeMap<String, Value>, vocab: usize, tied: bool) -> Result<LlamaConfig> {
+    config_from_meta(&Meta { path, map }, vocab, tied)
 }
 
 fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
@@ -306,6 +312,13 @@ fn structural_metadata(cfg: &LlamaConfig) -> Vec<(String, Value)> {
 /// `extra_metadata` may repeat a config-derived key (so a loaded file's
 /// [`GgufInfo::metadata`] can be passed back whole) only with the same value.
 pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)]) -> Result<()> {
+    save_gguf_in_order(path, weights, extra_metadata, None)
+}
+
+/// [`save_gguf`] with the tensors in `order` (llama.cpp names, e.g. a source file's order,
+/// as `llama-quantize` keeps it) instead of the canonical one; `order` must name exactly
+/// the config's tensors.
+pub fn save_gguf_in_order(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)], file_order: Option<&[String]>) -> Result<()> {
     let w = weights.to_layout(RopeLayout::Interleaved)?;
     w.check_complete()?;
     let mut metadata = structural_metadata(&w.config);
@@ -348,6 +361,18 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
                 .map(|(_, h)| format!("model.layers.{l}.{h}.weight")),
         );
     }
+    if let Some(given) = file_order {
+        let mut want: Vec<String> = order.iter().filter_map(|h| hf_to_gguf(h)).collect();
+        let mut got = given.to_vec();
+        want.sort();
+        got.sort();
+        if want != got {
+            return Err(ModelError::BadInput {
+                reason: format!("a tensor order of {} names is not a permutation of the config's {} tensors", given.len(), want.len()),
+            });
+        }
+        order = given.iter().filter_map(|g| gguf_to_hf(g)).collect();
+    }
     let mut qtensors: Vec<(String, Arc<QTensor>)> = Vec::with_capacity(order.len());
     for hf in &order {
         let gname =
@@ -387,7 +412,35 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
         key: "write".into(),
         reason: e.to_string(),
     })?;
-    write_atomic(path, buf.get_ref())
+    let mut bytes = buf.into_inner();
+    for (k, v) in &metadata {
+        if matches!(v, Value::Array(a) if a.is_empty()) {
+            empty_array_as_strings(&mut bytes, k);
+        }
+    }
+    write_atomic(path, &bytes)
+}
+
+/// GGUF value type codes.
+const GGUF_TYPE_U32: u32 = 4;
+const GGUF_TYPE_STRING: u32 = 8;
+const GGUF_TYPE_ARRAY: u32 = 9;
+
+/// candle writes an empty array's element type as u32; llama.cpp refuses a
+/// `tokenizer.ggml.merges` that is not a string array even when it is empty (a byte-level
+/// vocabulary has no merges). An empty array's element type carries no data, so it is
+/// rewritten as string in place: key, array type, element type, length 0.
+fn empty_array_as_strings(bytes: &mut [u8], key: &str) {
+    let mut needle = Vec::with_capacity(key.len() + 24);
+    needle.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    needle.extend_from_slice(key.as_bytes());
+    needle.extend_from_slice(&GGUF_TYPE_ARRAY.to_le_bytes());
+    let at = needle.len();
+    needle.extend_from_slice(&GGUF_TYPE_U32.to_le_bytes());
+    needle.extend_from_slice(&0u64.to_le_bytes());
+    if let Some(pos) = bytes.windows(needle.len()).position(|w| w == needle.as_slice()) {
+        bytes[pos + at..pos + at + 4].copy_from_slice(&GGUF_TYPE_STRING.to_le_bytes());
+    }
 }
 
 #[cfg(test)]

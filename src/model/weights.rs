@@ -43,6 +43,27 @@ pub fn ggml_type_name(t: GgmlDType) -> &'static str {
     }
 }
 
+/// The type's code in GGUF files (ggml's `enum ggml_type`).
+pub fn ggml_type_code(t: GgmlDType) -> u32 {
+    match t {
+        GgmlDType::F32 => 0,
+        GgmlDType::F16 => 1,
+        GgmlDType::Q4_0 => 2,
+        GgmlDType::Q4_1 => 3,
+        GgmlDType::Q5_0 => 6,
+        GgmlDType::Q5_1 => 7,
+        GgmlDType::Q8_0 => 8,
+        GgmlDType::Q8_1 => 9,
+        GgmlDType::Q2K => 10,
+        GgmlDType::Q3K => 11,
+        GgmlDType::Q4K => 12,
+        GgmlDType::Q5K => 13,
+        GgmlDType::Q6K => 14,
+        GgmlDType::Q8K => 15,
+        GgmlDType::BF16 => 30,
+    }
+}
+
 impl Weight {
     /// Dimensions, outermost first (`(out_features, in_features)` for projections).
     pub fn shape(&self) -> Vec<usize> {

@@ -1,4 +1,5 @@
-//! The summary matrix: rows are models, columns variants, cells pass/fail counts.
+//! The summary matrix: rows are models, columns variants, cells pass/fail counts; then the
+//! drift matrix of the run's `quant_drift` evidence.
 
 use super::record::Report;
 use crate::outcome::Outcome;
@@ -62,6 +63,10 @@ pub fn summary_matrix(report: &Report) -> String {
         Outcome::Error { message } => Some(format!("- `{}`: error: {message}", c.name)),
         Outcome::Pass(_) | Outcome::Fail(_) => None,
     }).collect();
+    if let Some(drift) = super::drift_matrix(report) {
+        out.push('\n');
+        out.push_str(&drift);
+    }
     if !skips.is_empty() {
         out.push_str("\nNot judged:\n\n");
         out.push_str(&skips.join("\n"));

@@ -98,7 +98,18 @@ impl SetStats {
             | Statistic::GreedyMatch
             | Statistic::GreedyMatchOrTie
             | Statistic::MaxAbsLogitDelta
-            | Statistic::BitMismatches => None,
+            | Statistic::BitMismatches
+            | Statistic::PplRatio
+            | Statistic::FirstDivergenceMean
+            | Statistic::KlOrderViolations
+            | Statistic::Top1MismatchExcess
+            | Statistic::BlockMismatches
+            | Statistic::TensorMismatches
+            | Statistic::ConfigMismatches
+            | Statistic::DtypeMismatches
+            | Statistic::BadTensors
+            | Statistic::LayoutMismatches
+            | Statistic::ReaderDisagreements => None,
         }
     }
 

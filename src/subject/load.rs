@@ -7,6 +7,7 @@ use crate::project::{models_cache, Project};
 use crate::report::FileHash;
 use crate::tokenizer::{ByteTokenizer, GgufTokenizer, HfTokenizer, TextTokenizer};
 use crate::variant::Variant;
+use candle_core::quantized::gguf_file::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -45,6 +46,19 @@ pub struct Base {
     pub weights_type: String,
     /// Files read, hashed.
     pub files: Vec<FileHash>,
+    /// The metadata a GGUF export of this model carries besides the config-derived keys
+    /// (tokenizer, provenance), in file order, or why it cannot be exported.
+    pub export_meta: Result<Vec<(String, Value)>, String>,
+    /// The stored file's tensor order (llama.cpp names) when it is a GGUF.
+    pub tensor_order: Option<Vec<String>>,
+}
+
+impl Base {
+    /// What an export of this model carries over, or why it cannot be exported.
+    pub fn export_source(&self) -> Result<crate::transform::Source<'_>, SubjectError> {
+        let metadata = self.export_meta.as_ref().map_err(|m| invalid(format!("{}: {m}", self.model)))?;
+        Ok(crate::transform::Source { metadata, tensor_order: self.tensor_order.as_deref() })
+    }
 }
 
 /// A runnable subject: a variant of a model, loaded for one matmul path.
@@ -73,7 +87,7 @@ pub struct Subject {
 
 /// Loads a model's stored weights. Seeded models are written out as a Hugging Face folder
 /// under the output folder and read back, so they go through the same loader as a user's.
-pub fn load_base(project: &Project, entry: &ModelEntry) -> Result<Base, SubjectError> {
+pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry) -> Result<Base, SubjectError> {
     if entry.seeded.is_some() {
         let dir = project.out_dir().join("models").join(&entry.name);
         let cfg_file = materialize_seeded(project, entry, &dir)?;
@@ -95,22 +109,68 @@ pub fn load_base(project: &Project, entry: &ModelEntry) -> Result<Base, SubjectE
         if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
             return Err(invalid(format!("{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}", path.display())));
         }
-        crate::gguf_check::check_gguf(&path).map_err(invalid)?;
-        let (weights, info) = load_gguf(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        return Ok(Base {
-            model: entry.name.clone(),
-            weights_type: info.predominant_type(&weights),
-            weights,
-            tokenizer: Arc::new(tokenizer),
-            file_sha256: sha.clone(),
-            files: vec![FileHash { path: path.display().to_string(), sha256: sha }],
-        });
+        return load_gguf_base(entry, &path, sha);
     }
     if let Some(f) = &entry.folder {
         return load_folder(project, entry, &project.path(&f.path));
     }
+    if let Some(e) = &entry.export {
+        let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| invalid(format!("model '{}': export source '{}' is not registered", entry.name, e.from)))?;
+        if from.export.is_some() {
+            return Err(invalid(format!("model '{}': export source '{}' is itself an export", entry.name, e.from)));
+        }
+        let parent = load_base(project, registry, from)?;
+        let variant = Variant::parse(&e.variant).map_err(invalid)?;
+        let path = stored_gguf(project, entry).ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
+        export_variant(&parent, variant, &path)?;
+        let sha = sha256_file(&path).map_err(invalid)?;
+        let mut base = load_gguf_base(entry, &path, sha)?;
+        base.files = [parent.files, base.files].concat();
+        return Ok(base);
+    }
     Err(invalid(format!("model '{}' has no source", entry.name)))
+}
+
+/// The GGUF file a model's stored weights are read from, if they come from one.
+pub fn stored_gguf(project: &Project, entry: &ModelEntry) -> Option<std::path::PathBuf> {
+    match (&entry.gguf, &entry.export) {
+        (Some(g), _) => Some(models_cache().join(&g.file)),
+        (None, Some(_)) => Some(project.out_dir().join("models").join(format!("{}.gguf", entry.name))),
+        (None, None) => None,
+    }
+}
+
+/// Writes `variant` of `base` as a GGUF at `path` (what `groundtruth quantize` and
+/// `groundtruth export` do); returns the weights written and the fallbacks taken.
+pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
+    let source = base.export_source()?;
+    let (weights, fallbacks, declared) = match variant {
+        Variant::Base => (base.weights.clone(), vec![], None),
+        Variant::Convert(d) => {
+            let (w, f) = crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
+            (w, f, Some(d))
+        }
+        Variant::Corrupt(..) => return Err(invalid(format!("{} {variant}: a corruption is not exported", base.model))),
+    };
+    crate::transform::export_gguf(path, &base.model, &weights, source, declared.map(crate::transform::ggml_dtype)).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    Ok((weights, fallbacks))
+}
+
+fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {
+    let summary = crate::gguf_check::check_gguf(path).map_err(invalid)?;
+    let (weights, info) = load_gguf(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    let export_meta = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
+    let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    Ok(Base {
+        model: entry.name.clone(),
+        weights_type: info.predominant_type(&weights),
+        weights,
+        tokenizer: Arc::new(tokenizer),
+        file_sha256: sha.clone(),
+        files: vec![FileHash { path: path.display().to_string(), sha256: sha }],
+        export_meta: Ok(export_meta),
+        tensor_order: Some(summary.tensors.into_iter().map(|t| t.name).collect()),
+    })
 }
 
 /// Writes a seeded model as a Hugging Face folder (deterministic bytes: same seed and
@@ -141,7 +201,14 @@ fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base
     let file_sha256 = sha256_file(&st).map_err(invalid)?;
     let mut files = vec![hash(project, &dir.join("config.json"))?, FileHash { path: project.display(&st), sha256: file_sha256.clone() }];
     files.push(hash(project, &tok_path)?);
-    Ok(Base { model: entry.name.clone(), weights, tokenizer: Arc::new(tokenizer), file_sha256, weights_type: "f32".into(), files })
+    // Only the byte vocabulary has a GGUF form here; any other tokenizer.json would need
+    // its merges and pre-tokenizer translated, which nothing checks yet.
+    let is_bytes = std::fs::read_to_string(&tok_path).is_ok_and(|t| t == ByteTokenizer::hf_tokenizer_json());
+    let export_meta = match is_bytes {
+        true => Ok(ByteTokenizer::gguf_metadata()),
+        false => Err(format!("{}: only the byte-level tokenizer can be written to GGUF", tok_path.display())),
+    };
+    Ok(Base { model: entry.name.clone(), weights, tokenizer: Arc::new(tokenizer), file_sha256, weights_type: "f32".into(), files, export_meta, tensor_order: None })
 }
 
 fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {

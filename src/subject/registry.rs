@@ -25,6 +25,9 @@ pub struct ModelEntry {
     /// A Hugging Face model folder on disk.
     #[serde(default)]
     pub folder: Option<FolderSource>,
+    /// Another registered model (or a variant of it) exported to GGUF by the harness.
+    #[serde(default)]
+    pub export: Option<ExportSource>,
     /// Where users online can fetch the original from (never used by tests).
     #[serde(default)]
     pub hub: Option<HubSource>,
@@ -63,6 +66,23 @@ pub struct FolderSource {
     pub path: String,
 }
 
+/// A registered model exported to GGUF by `groundtruth export`: the file is rebuilt
+/// byte for byte on every run, so an oracle made from it by another runtime names it by
+/// its SHA-256.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSource {
+    /// The registered model exported (itself not an export).
+    pub from: String,
+    /// The variant of it that is exported (`base` or a storage type), default `base`.
+    #[serde(default = "base_variant")]
+    pub variant: String,
+}
+
+fn base_variant() -> String {
+    "base".into()
+}
+
 /// A pinned hub repository.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -94,9 +114,25 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
         if !names.insert(m.name.clone()) {
             return Err(invalid(line, format!("model '{}' is registered twice", m.name)));
         }
-        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8;
+        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8 + m.export.is_some() as u8;
         if sources != 1 {
-            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder (found {sources})", m.name)));
+            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, export (found {sources})", m.name)));
+        }
+    }
+    for m in &parsed.model {
+        let Some(e) = &m.export else { continue };
+        let line = text.find(&format!("\"{}\"", m.name)).map(|o| line_of(&text, o)).unwrap_or(1);
+        match parsed.model.iter().find(|p| p.name == e.from) {
+            None => return Err(invalid(line, format!("model '{}': field 'export.from': '{}' is not registered", m.name, e.from))),
+            Some(p) if p.export.is_some() => {
+                return Err(invalid(line, format!("model '{}': field 'export.from': '{}' is itself an export", m.name, e.from)))
+            }
+            Some(_) => {}
+        }
+        match crate::variant::Variant::parse(&e.variant) {
+            Ok(v) if !v.is_corruption() => {}
+            Ok(_) => return Err(invalid(line, format!("model '{}': field 'export.variant': '{}' is a corruption", m.name, e.variant))),
+            Err(msg) => return Err(invalid(line, format!("model '{}': field 'export.variant': {msg}", m.name))),
         }
         if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
             return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));

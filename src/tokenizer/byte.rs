@@ -2,6 +2,7 @@
 //! Python `tokenizers`/`transformers` stack agree with it.
 
 use super::text::{check_ids, TextTokenizer, TokenizerError};
+use candle_core::quantized::gguf_file::Value;
 
 /// Token id = UTF-8 byte value; 256 ids, no special tokens, no BOS/EOS.
 ///
@@ -74,6 +75,36 @@ impl ByteTokenizer {
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
 }
+
+impl ByteTokenizer {
+    /// The `tokenizer.ggml.*` keys under which llama.cpp tokenizes exactly as
+    /// [`ByteTokenizer`]: a "gpt2" (byte-level BPE) vocabulary of the 256 GPT-2 byte
+    /// characters with id = byte value and no merges, so every byte stays one token
+    /// whatever the pre-tokenizer splits, and no BOS added.
+    ///
+    /// llama.cpp cannot be told "no EOS": a missing or out-of-range id falls back to 11
+    /// (byte 0x0B) and generation stops there. So EOS (and the unused BOS) is named
+    /// explicitly as byte 0xFF ([`GGUF_EOS_BYTE`]), which never occurs in UTF-8 text: a
+    /// text model never needs to emit it, and every reader of the file stops at the same
+    /// token.
+    pub fn gguf_metadata() -> Vec<(String, Value)> {
+        let tokens = gpt2_byte_chars().iter().map(|c| Value::String(c.to_string())).collect();
+        vec![
+            ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre".into(), Value::String("gpt-2".into())),
+            ("tokenizer.ggml.tokens".into(), Value::Array(tokens)),
+            ("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(1); 256])),
+            ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
+            ("tokenizer.ggml.bos_token_id".into(), Value::U32(GGUF_EOS_BYTE)),
+            ("tokenizer.ggml.eos_token_id".into(), Value::U32(GGUF_EOS_BYTE)),
+            ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
+            ("tokenizer.ggml.add_eos_token".into(), Value::Bool(false)),
+        ]
+    }
+}
+
+/// The byte an exported byte-level GGUF names as EOS: 0xFF, invalid anywhere in UTF-8.
+pub const GGUF_EOS_BYTE: u32 = 0xff;
 
 impl TextTokenizer for ByteTokenizer {
     fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {

@@ -11,7 +11,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use byte::ByteTokenizer;
+pub use byte::{ByteTokenizer, GGUF_EOS_BYTE};
 pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use pretok::{llama_cpp_pre, LlamaCppPre, KNOWN_PRE};

@@ -1,0 +1,47 @@
+//! The GGUF file of a subject, written once per run and inspected once: what `structure`
+//! and `round_trip` claims look at.
+
+use super::{Judge, Stop};
+use crate::inspect::{inspect, Inspection};
+use crate::report::FileHash;
+use crate::subject::{export_variant, stored_gguf};
+use crate::variant::Variant;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A subject as a GGUF file.
+pub(crate) struct VariantFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its hash, for the report.
+    pub hash: FileHash,
+    /// What it holds.
+    pub insp: Inspection,
+    /// Fallbacks taken when it was written.
+    pub notes: Vec<String>,
+}
+
+impl Judge {
+    /// The stored file itself for the base of a GGUF-backed model; otherwise the variant
+    /// exported under `<out>/gguf/<model>/<variant>.gguf`.
+    pub(crate) fn variant_file(&self, model: &str, variant: Variant) -> Result<Arc<VariantFile>, Stop> {
+        let base = self.base(model)?;
+        let entry = self.entry(model)?;
+        let key = (model.to_string(), variant);
+        self.files
+            .get_or(&key, || {
+                let (path, notes) = match (variant, stored_gguf(&self.project, entry)) {
+                    (Variant::Base, Some(p)) => (p, vec![]),
+                    _ => {
+                        let p = self.project.out_dir().join("gguf").join(model).join(format!("{variant}.gguf"));
+                        let (_, fallbacks) = export_variant(&base, variant, &p).map_err(|e| e.to_string())?;
+                        (p, crate::transform::describe_fallbacks(&fallbacks))
+                    }
+                };
+                let insp = inspect(&path).map_err(|e| e.to_string())?;
+                let hash = FileHash { path: self.project.display(&path), sha256: insp.sha256.clone() };
+                Ok(Arc::new(VariantFile { path, hash, insp, notes }))
+            })
+            .map_err(Stop::Error)
+    }
+}

@@ -1,0 +1,164 @@
+//! `reference_agreement`: candle's quantized bytes against llama.cpp's reference
+//! quantizers (gguf-py's `gguf.quants`), block by block, on the committed fixtures of
+//! `tests/fixtures/quant-ref/` (made by `ci/gen_quant_fixtures.py`).
+//!
+//! A case (model, type) compares the synthetic sets and the set sampled from that
+//! model. A model set's input is first checked against the model's own rows as the
+//! harness loads them, so the fixture cannot silently go stale.
+
+use super::{Judge, Stop};
+use crate::claim::Case;
+use crate::fsutil::sha256_hex;
+use crate::outcome::Outcome;
+use crate::report::FileHash;
+use crate::transform::ggml_dtype;
+use crate::variant::Variant;
+use candle_core::quantized::QTensor;
+use candle_core::{Device, Tensor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where the fixtures live, relative to the project root.
+pub const FIXTURE_DIR: &str = "tests/fixtures/quant-ref";
+const FORMAT: &str = "groundtruth-quant-ref/1";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: String,
+    generator: BTreeMap<String, String>,
+    block: usize,
+    sets: Vec<FixtureSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureSet {
+    name: String,
+    model: Option<String>,
+    #[allow(dead_code)]
+    source: String,
+    rows: Vec<RowSpec>,
+    n_values: usize,
+    input: FixtureFile,
+    outputs: BTreeMap<String, FixtureFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RowSpec {
+    tensor: String,
+    rows: Vec<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    file: String,
+    sha256: String,
+}
+
+fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, String> {
+    let path = dir.join(&f.file);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if sha256_hex(&bytes) != f.sha256 {
+        return Err(format!("{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// Indices of the blocks whose bytes differ between `ours` and `theirs` (`block_bytes` each).
+pub fn differing_blocks(ours: &[u8], theirs: &[u8], block_bytes: usize) -> Vec<usize> {
+    let n = ours.len().max(theirs.len()).div_ceil(block_bytes.max(1));
+    (0..n).filter(|&i| ours.chunks(block_bytes).nth(i) != theirs.chunks(block_bytes).nth(i)).collect()
+}
+
+impl Judge {
+    pub(super) fn reference_agreement(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let Variant::Convert(d) = case.variant else { return Err(Stop::Error(format!("{} has no reference quantizer", case.variant))) };
+        let ty = ggml_dtype(d);
+        let tname = d.name();
+        let dir = self.project.path(FIXTURE_DIR);
+        let manifest_path = dir.join("manifest.json");
+        files.push(self.hash_file(&manifest_path)?);
+        let text = crate::fsutil::read_text(&manifest_path).map_err(|e| Stop::Error(e.to_string()))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| Stop::Error(format!("{}: {e}", manifest_path.display())))?;
+        if m.format != FORMAT || m.block != ty.block_size() {
+            return Err(Stop::Error(format!("{}: format '{}' block {} (expected {FORMAT}, block {})", manifest_path.display(), m.format, m.block, ty.block_size())));
+        }
+        let sets: Vec<&FixtureSet> = m.sets.iter().filter(|s| s.model.as_deref().is_none_or(|x| x == case.model)).collect();
+        if !sets.iter().any(|s| s.model.as_deref() == Some(case.model.as_str())) {
+            return Err(Stop::Error(format!("{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)", manifest_path.display(), case.model)));
+        }
+        let block_bytes = ty.type_size();
+        let (mut differ, mut blocks) = (0usize, 0usize);
+        let mut also = Vec::new();
+        let mut first_bad = Vec::new();
+        for s in sets {
+            let bad = |msg: String| Stop::Error(format!("{}: set '{}': {msg}", manifest_path.display(), s.name));
+            let input = read_checked(&dir, &s.input).map_err(Stop::Error)?;
+            let values: Vec<f32> = input.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
+                return Err(bad(format!("{} values, manifest says {} (a whole number of {}-value blocks)", values.len(), s.n_values, m.block)));
+            }
+            if s.model.is_some() {
+                self.check_rows(&case.model, &s.rows, &values).map_err(|e| match e {
+                    Stop::Error(msg) => bad(msg),
+                    skip => skip,
+                })?;
+            }
+            let out = s.outputs.get(tname).ok_or_else(|| bad(format!("no {tname} output")))?;
+            let theirs = read_checked(&dir, out).map_err(Stop::Error)?;
+            let t = Tensor::from_vec(values.clone(), (values.len() / m.block, m.block), &Device::Cpu)?;
+            let ours = QTensor::quantize(&t, ty)?.data()?.into_owned();
+            let d = differing_blocks(&ours, &theirs, block_bytes);
+            also.push((format!("blocks_differing[{}]", s.name), d.len() as f64));
+            first_bad.extend(d.iter().take(3).map(|b| format!("{} block {b}", s.name)));
+            differ += d.len();
+            blocks += values.len() / m.block;
+        }
+        let mut ev = self.evidence_for(case, differ as f64, blocks, "");
+        ev.also = also;
+        ev.path = format!(
+            "{} QTensor::quantize vs gguf-py {} (gguf.quants, a port of ggml's quantize_row_{tname}_ref), {blocks} blocks of {} bytes{}",
+            env!("GROUNDTRUTH_DEP_VERSIONS").split(", ").next().unwrap_or("candle"),
+            m.generator.get("gguf").map(String::as_str).unwrap_or("?"),
+            block_bytes,
+            if first_bad.is_empty() { String::new() } else { format!("; first differing: {}", first_bad.join(", ")) }
+        );
+        Ok(Outcome::judge(ev))
+    }
+
+    /// The fixture's input must be exactly the model's rows as the harness loads them.
+    fn check_rows(&self, model: &str, rows: &[RowSpec], values: &[f32]) -> Result<(), Stop> {
+        let base = self.base(model)?;
+        let mut ours = Vec::with_capacity(values.len());
+        for spec in rows {
+            let t = base.weights.get(&spec.tensor).map_err(|e| Stop::Error(e.to_string()))?.to_f32_tensor(&Device::Cpu).map_err(|e| Stop::Error(e.to_string()))?;
+            for &r in &spec.rows {
+                let row = t.get(r).and_then(|x| x.to_vec1::<f32>()).map_err(|e| Stop::Error(format!("{} row {r}: {e}", spec.tensor)))?;
+                ours.extend(row);
+            }
+        }
+        let same = ours.len() == values.len() && ours.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same {
+            let at = ours.iter().zip(values).position(|(a, b)| a.to_bits() != b.to_bits()).unwrap_or(ours.len().min(values.len()));
+            return Err(Stop::Error(format!("input differs from the model's rows at value {at} ({} values here, {} in the fixture): regenerate with ci/gen_quant_fixtures.py", ours.len(), values.len())));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_blocks_counts_each_block_once() {
+        let a = [1u8, 2, 3, 4, 5, 6];
+        assert_eq!(differing_blocks(&a, &a, 2), Vec::<usize>::new());
+        assert_eq!(differing_blocks(&a, &[1, 2, 0, 4, 5, 0], 2), vec![1, 2]);
+        assert_eq!(differing_blocks(&a, &a[..4], 2), vec![2], "a missing block differs");
+    }
+}

@@ -1,0 +1,52 @@
+//! `structure`: a subject's GGUF file says what it is — metadata matching the config,
+//! tensor types matching the declared quantization, no dead tensors, the same layout as
+//! its parent's file, and two independent readers agreeing on all of it.
+
+use super::{Judge, Stop};
+use crate::claim::{Case, Statistic};
+use crate::inspect::checks;
+use crate::outcome::Outcome;
+use crate::report::FileHash;
+use crate::variant::Variant;
+
+/// Problems quoted in the evidence; the statistic counts them all.
+const QUOTED: usize = 5;
+
+impl Judge {
+    pub(super) fn structure(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let base = self.base(&case.model)?;
+        let file = self.variant_file(&case.model, case.variant)?;
+        files.push(file.hash.clone());
+        let cfg = &base.weights.config;
+        let stat = case.claim.claim.bound.statistic;
+        let want = match case.variant {
+            Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
+            Variant::Base | Variant::Corrupt(..) => None,
+        };
+        let problems = match stat {
+            Statistic::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
+            Statistic::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
+            Statistic::BadTensors => checks::bad_tensors(&file.insp),
+            Statistic::ReaderDisagreements => file.insp.reader_disagreements.clone(),
+            Statistic::LayoutMismatches => {
+                let parent = self.variant_file(&case.model, Variant::Base)?;
+                files.push(parent.hash.clone());
+                checks::layout_mismatches(&parent.insp, &file.insp)
+            }
+            other => return Err(Stop::Error(format!("statistic {} is not a structure check", other.name()))),
+        };
+        let mut ev = self.evidence_for(case, problems.len() as f64, file.insp.tensor_count, "");
+        let quoted: Vec<&str> = problems.iter().take(QUOTED).map(String::as_str).collect();
+        let more = problems.len().saturating_sub(QUOTED);
+        ev.path = format!(
+            "{} ({} tensors, {}) read by candle and gguf-rs{}{}{}",
+            file.hash.path,
+            file.insp.tensor_count,
+            file.insp.dtypes.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", "),
+            if file.notes.is_empty() { String::new() } else { format!("; written with {}", file.notes.join("; ")) },
+            if quoted.is_empty() { String::new() } else { format!("; problems: {}", quoted.join("; ")) },
+            if more > 0 { format!("; and {more} more") } else { String::new() },
+        );
+        Ok(Outcome::judge(ev))
+    }
+}

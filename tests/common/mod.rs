@@ -1,0 +1,95 @@
+//! Helpers shared by the planted-fault tests: a scratch project, claim text, and judging
+//! a claims file against the registry.
+#![allow(dead_code)]
+
+use groundtruth::claim::{expand, parse_str, Case};
+use groundtruth::judge::Judge;
+use groundtruth::project::{Project, MODELS_FILE};
+use groundtruth::report::CaseRecord;
+use groundtruth::subject::registry::{self, ModelEntry};
+use std::path::{Path, PathBuf};
+
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+/// A scratch copy of what a run reads, so planted faults never touch the checkout.
+pub fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Project::from_manifest();
+    for sub in ["configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(src.path(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    // The evaluation corpus lives beside the checkout, not in it: name it absolutely.
+    let eval = dir.path().join("configs/eval.toml");
+    let corpus = src.path("../shared/data/tinyshakespeare.txt").display().to_string();
+    let text = std::fs::read_to_string(&eval).unwrap().replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{corpus:?}"));
+    std::fs::write(&eval, text).unwrap();
+    let root = dir.path().to_path_buf();
+    Setup { _dir: dir, root }
+}
+
+pub fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
+    claim_on("tiny-seeded", id, kind, variants, bound, extra)
+}
+
+/// A claim on `model`.
+pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
+    format!(
+        "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"{model}\"], variants = [{variants}] }}\n\
+         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\n{extra}\n"
+    )
+}
+
+pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
+    let project = Project::new(root);
+    let file = root.join("claims/planted.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, toml).unwrap();
+    let claims = parse_str(toml, &file).unwrap();
+    let mut reg = registry::load(&project.path(MODELS_FILE)).unwrap();
+    registry_edit(&mut reg);
+    let names: Vec<String> = reg.iter().map(|m| m.name.clone()).collect();
+    let cases: Vec<Case> = expand(&claims, &names, |f| {
+        groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let judge = Judge::new(project, reg, claims, "planted", 1);
+    cases.iter().map(|c| judge.run(c)).collect()
+}
+
+pub fn labels(records: &[CaseRecord]) -> Vec<&'static str> {
+    records.iter().map(|r| r.outcome.label()).collect()
+}
+
+
+/// tiny-seeded's weights, as the registry builds them.
+pub fn tiny_weights() -> groundtruth::model::Weights {
+    let project = Project::from_manifest();
+    let text = std::fs::read_to_string(project.path("configs/tiny-seeded.json")).unwrap();
+    let cfg = groundtruth::model::LlamaConfig::from_hf_json(&text, Path::new("configs/tiny-seeded.json")).unwrap();
+    groundtruth::model::seeded(&cfg, 20261122).unwrap()
+}
+
+/// Registers the GGUF at `path` as model `name` (its hash taken now), optionally judged
+/// against `oracle`.
+pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle: Option<&str>) {
+    let sha256 = groundtruth::fsutil::sha256_file(path).unwrap();
+    reg.push(ModelEntry {
+        name: name.into(),
+        description: "planted".into(),
+        oracle: oracle.map(String::from),
+        seeded: None,
+        gguf: Some(registry::GgufSource { file: path.display().to_string(), sha256, fetch: "(planted)".into() }),
+        folder: None,
+        export: None,
+        hub: None,
+    });
+}
