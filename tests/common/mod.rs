@@ -87,7 +87,7 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
         description: "planted".into(),
         oracle: oracle.map(String::from),
         seeded: None,
-        gguf: Some(registry::GgufSource { file: path.display().to_string(), sha256, fetch: "(planted)".into() }),
+        gguf: Some(registry::GgufSource { file: path.display().to_string(), sha256: Some(sha256), fetch: None }),
         folder: None,
         export: None,
         hub: None,
