@@ -21,5 +21,6 @@ pub mod rng;
 pub mod stats;
 pub mod subject;
 pub mod tokenizer;
+pub mod train;
 pub mod transform;
 pub mod variant;

@@ -1,6 +1,7 @@
 //! Reading `claims/*.toml` strictly: syntax, closed enums, and the rules between fields.
 
 use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect};
+use crate::variant::Variant;
 use crate::fsutil::{line_of, read_text, FsError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,24 @@ fn check(c: &Claim) -> Result<(), String> {
         (ClaimKind::Consistency, None) => return Err("field 'compare' is required for kind 'consistency'".into()),
         (ClaimKind::Consistency, Some(_)) | (_, None) => {}
         (k, Some(_)) => return Err(format!("field 'compare' is only allowed for kind 'consistency', not '{}'", k.name())),
+    }
+    match (c.kind, c.check) {
+        (ClaimKind::TrainSanity, None) => return Err("field 'check' is required for kind 'train_sanity'".into()),
+        (ClaimKind::TrainSanity, Some(check)) => {
+            if c.bound.statistic != check.statistic() {
+                return Err(format!(
+                    "field 'bound.statistic': check '{}' measures '{}', not '{}'",
+                    check.name(),
+                    check.statistic().name(),
+                    c.bound.statistic.name()
+                ));
+            }
+            if c.subjects.variants.iter().any(|v| Variant::parse(v).map_or(true, |v| v != Variant::Base)) {
+                return Err("field 'subjects.variants': kind 'train_sanity' is about the trained model itself (variants = [\"base\"])".into());
+            }
+        }
+        (_, None) => {}
+        (k, Some(_)) => return Err(format!("field 'check' is only allowed for kind 'train_sanity', not '{}'", k.name())),
     }
     if c.subjects.models.is_empty() {
         return Err("field 'subjects.models' is empty".into());

@@ -31,6 +31,9 @@ pub struct Claim {
     /// Which runtime paths a `consistency` claim compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+    /// Which property of training a `train_sanity` claim checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<TrainCheck>,
     /// The falsification criterion.
     pub bound: Bound,
     /// Why this bound, written before the run that tests it.
@@ -67,11 +70,14 @@ pub enum ClaimKind {
     Consistency,
     /// Building the same subject twice gives bit-identical weights and logits.
     Determinism,
+    /// The harness's own training behaves (init loss, overfitting, gradients, reload,
+    /// sampling, seeds, learning, reproducibility); which property is `check`.
+    TrainSanity,
 }
 
 impl ClaimKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 8] = [
+    pub const ALL: [ClaimKind; 9] = [
         ClaimKind::TokenizerParity,
         ClaimKind::GreedyParity,
         ClaimKind::OracleParity,
@@ -80,6 +86,7 @@ impl ClaimKind {
         ClaimKind::CorruptionDetect,
         ClaimKind::Consistency,
         ClaimKind::Determinism,
+        ClaimKind::TrainSanity,
     ];
 
     /// The snake_case name used in files and case names.
@@ -93,6 +100,7 @@ impl ClaimKind {
             ClaimKind::CorruptionDetect => "corruption_detect",
             ClaimKind::Consistency => "consistency",
             ClaimKind::Determinism => "determinism",
+            ClaimKind::TrainSanity => "train_sanity",
         }
     }
 
@@ -105,7 +113,8 @@ impl ClaimKind {
             | ClaimKind::QuantDrift
             | ClaimKind::CorruptionDetect
             | ClaimKind::Consistency
-            | ClaimKind::Determinism => false,
+            | ClaimKind::Determinism
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -118,7 +127,8 @@ impl ClaimKind {
             | ClaimKind::QuantDrift
             | ClaimKind::CorruptionDetect
             | ClaimKind::Consistency
-            | ClaimKind::Determinism => false,
+            | ClaimKind::Determinism
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -126,7 +136,7 @@ impl ClaimKind {
     pub fn needs_oracle(self) -> bool {
         match self {
             ClaimKind::TokenizerParity | ClaimKind::GreedyParity | ClaimKind::OracleParity | ClaimKind::OracleDrift => true,
-            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect | ClaimKind::Consistency | ClaimKind::Determinism => false,
+            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect | ClaimKind::Consistency | ClaimKind::Determinism | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -144,6 +154,7 @@ impl ClaimKind {
             }
             ClaimKind::Consistency => &[MaxAbsLogitDelta],
             ClaimKind::Determinism => &[BitMismatches],
+            ClaimKind::TrainSanity => &[LossGapNats, FinalLoss, RelGradError, BitMismatches, UnigramMarginNats, ValLossDelta],
         }
     }
 }
@@ -173,6 +184,57 @@ pub enum Compare {
     Batch,
     /// candle's quantized-activation matmul vs dequantized f32 weights.
     QuantMatmul,
+}
+
+/// Which property of training a `train_sanity` claim checks (the procedures' parameters
+/// live in `configs/recipes.toml`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainCheck {
+    /// Validation loss of the seeded init against `ln(vocab)`.
+    InitLoss,
+    /// The architecture drives the loss on a short repeated text to near zero.
+    Overfit,
+    /// Backpropagation against central finite differences (f64).
+    GradCheck,
+    /// Save → reload keeps every weight bit and the loss.
+    Reload,
+    /// Seeded sampling repeats itself.
+    Sampling,
+    /// Two trainings with one seed give the same weights.
+    SeedHash,
+    /// Held-out loss below the training text's unigram entropy.
+    BeatsUnigram,
+    /// Final validation loss reproduces the registered one.
+    ValLossRepro,
+}
+
+impl TrainCheck {
+    /// The snake_case name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainCheck::InitLoss => "init_loss",
+            TrainCheck::Overfit => "overfit",
+            TrainCheck::GradCheck => "grad_check",
+            TrainCheck::Reload => "reload",
+            TrainCheck::Sampling => "sampling",
+            TrainCheck::SeedHash => "seed_hash",
+            TrainCheck::BeatsUnigram => "beats_unigram",
+            TrainCheck::ValLossRepro => "val_loss_repro",
+        }
+    }
+
+    /// The one statistic the check measures.
+    pub fn statistic(self) -> Statistic {
+        match self {
+            TrainCheck::InitLoss => Statistic::LossGapNats,
+            TrainCheck::Overfit => Statistic::FinalLoss,
+            TrainCheck::GradCheck => Statistic::RelGradError,
+            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash => Statistic::BitMismatches,
+            TrainCheck::BeatsUnigram => Statistic::UnigramMarginNats,
+            TrainCheck::ValLossRepro => Statistic::ValLossDelta,
+        }
+    }
 }
 
 /// The falsification criterion: `statistic op value`.
@@ -217,6 +279,16 @@ pub enum Statistic {
     MaxAbsLogitDelta,
     /// Count of differing bits/values between two builds.
     BitMismatches,
+    /// |loss at initialisation − ln(vocab)|, nats.
+    LossGapNats,
+    /// Loss at the end of a training procedure, nats.
+    FinalLoss,
+    /// Largest per-tensor ‖backprop − finite differences‖ / ‖finite differences‖.
+    RelGradError,
+    /// Unigram entropy of the training text minus the held-out loss, nats.
+    UnigramMarginNats,
+    /// |final validation loss − registered value|, nats.
+    ValLossDelta,
 }
 
 impl Statistic {
@@ -236,6 +308,11 @@ impl Statistic {
             Statistic::RmsDp => "rms_dp",
             Statistic::MaxAbsLogitDelta => "max_abs_logit_delta",
             Statistic::BitMismatches => "bit_mismatches",
+            Statistic::LossGapNats => "loss_gap_nats",
+            Statistic::FinalLoss => "final_loss",
+            Statistic::RelGradError => "rel_grad_error",
+            Statistic::UnigramMarginNats => "unigram_margin_nats",
+            Statistic::ValLossDelta => "val_loss_delta",
         }
     }
 }

@@ -25,6 +25,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(EXIT_HOLDS)
         }
         Command::Materialize { model, out } => materialize(&project, &model, &out),
+        Command::Train(args) => super::train::train(&project, &args),
+        Command::Bench { action } => super::train::bench(&project, &action),
+        Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

@@ -8,6 +8,7 @@ mod context;
 mod drift;
 pub mod eval;
 mod parity;
+mod train;
 
 pub use context::Judge;
 
@@ -55,6 +56,7 @@ impl Judge {
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => self.drift(case, files),
             ClaimKind::Consistency => self.consistency(case, files),
             ClaimKind::Determinism => self.determinism(case, files),
+            ClaimKind::TrainSanity => self.train_sanity(case, files),
         }
     }
 }

@@ -94,7 +94,12 @@ impl SetStats {
             | Statistic::GreedyMatch
             | Statistic::GreedyMatchOrTie
             | Statistic::MaxAbsLogitDelta
-            | Statistic::BitMismatches => None,
+            | Statistic::BitMismatches
+            | Statistic::LossGapNats
+            | Statistic::FinalLoss
+            | Statistic::RelGradError
+            | Statistic::UnigramMarginNats
+            | Statistic::ValLossDelta => None,
         }
     }
 

@@ -25,6 +25,10 @@ pub struct ModelEntry {
     /// A Hugging Face model folder on disk.
     #[serde(default)]
     pub folder: Option<FolderSource>,
+    /// Trained by the harness from a recipe in `configs/recipes.toml` (cached under the
+    /// output folder, keyed by everything that determines the weights).
+    #[serde(default)]
+    pub trained: Option<TrainedSource>,
     /// Where users online can fetch the original from (never used by tests).
     #[serde(default)]
     pub hub: Option<HubSource>,
@@ -58,6 +62,14 @@ pub struct GgufSource {
 pub struct FolderSource {
     /// Folder path, relative to the project root.
     pub path: String,
+}
+
+/// A model the harness trains itself.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedSource {
+    /// Recipe name in `configs/recipes.toml`.
+    pub recipe: String,
 }
 
 /// A pinned hub repository.
@@ -108,9 +120,9 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
         if !names.insert(m.name.clone()) {
             return Err(invalid(line, format!("model '{}' is registered twice", m.name)));
         }
-        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8;
+        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8 + m.trained.is_some() as u8;
         if sources != 1 {
-            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder (found {sources})", m.name)));
+            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, trained (found {sources})", m.name)));
         }
     }
     Ok(parsed.model)
