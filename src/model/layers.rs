@@ -98,6 +98,9 @@ impl RmsNorm {
         match mode {
             Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
                 .ctx("rms_norm"),
+            Mode::Differentiable if super::autograd::supported(x) => {
+                super::autograd::rms_norm(x, &self.weight, self.eps).ctx("rms_norm (differentiable)")
+            }
             Mode::Differentiable => {
                 let h = x.dim(D::Minus1)? as f64;
                 let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / h)?;
@@ -114,6 +117,7 @@ impl RmsNorm {
 pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Fast => candle_nn::ops::softmax_last_dim(x).ctx("softmax"),
+        Mode::Differentiable if super::autograd::supported(x) => super::autograd::softmax_last(x).ctx("softmax (differentiable)"),
         Mode::Differentiable => {
             // Subtracting the row max changes nothing mathematically but keeps exp finite.
             let max = x.max_keepdim(D::Minus1)?.detach();
@@ -177,6 +181,9 @@ impl Rope {
             }
             (Mode::Fast, RopeLayout::Interleaved) => {
                 candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i")
+            }
+            (Mode::Differentiable, layout) if super::autograd::supported(&x) => {
+                super::autograd::rope(&x, &cos, &sin, layout).ctx("rope (differentiable)")
             }
             (Mode::Differentiable, RopeLayout::Neox) => {
                 let cos = Tensor::cat(&[&cos, &cos], 1)?;

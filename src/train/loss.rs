@@ -1,28 +1,27 @@
-//! Fused next-token cross-entropy: [`linear_cross_entropy`] (output projection + loss, the
-//! training path), [`cross_entropy`] (on given logits) and [`row_losses`] (evaluation).
+//! Fused next-token cross-entropy on given logits: [`cross_entropy`] (differentiable) and
+//! [`row_losses`] (evaluation); the training path fuses the output projection too
+//! ([`super::lm_head`]).
 //!
 //! Why fused: with a 16000-token vocabulary the logits of one 16 × 128 batch are 33M
 //! floats. candle's `log_softmax` + `gather` spell the loss out in eight full-size
-//! temporaries, and its autograd allocates a zero tensor and adds into it for every node
-//! the gradient passes, so each graph node of logits size costs two more full passes. Here
-//! the logits are computed outside the graph, read twice per row (max, then `Σ e^x`), and
-//! turned in place into `∂loss/∂logits = g · (softmax(x) − onehot(target))` in one pass.
+//! temporaries forward and as many backward. Here each row is read once for its
+//! `log Σ e^x`, and the backward turns the logits into
+//! `∂loss/∂logits = g · (softmax(x) − onehot(target))` in one pass.
 //!
-//! How: the value is computed eagerly with ordinary tensor ops on detached inputs; a custom
-//! op applied to the real inputs then only hands that value over and carries the backward.
-//! Rows run in parallel, each row's arithmetic is sequential, so results do not depend on
-//! the thread count.
+//! How: the value is computed eagerly; a custom op applied to the logits then only hands
+//! that value over and carries the backward. Rows run in parallel, each row's arithmetic
+//! is sequential, so results do not depend on the thread count.
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, InplaceOp2, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp1, InplaceOp2, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::kernels::{row_lse, row_softmax_scaled};
 
 type CResult<T> = candle_core::Result<T>;
 
-fn check_targets(n: usize, v: usize, targets: &[u32]) -> CResult<()> {
+pub(crate) fn check_targets(n: usize, v: usize, targets: &[u32]) -> CResult<()> {
     if targets.len() != n {
         candle_core::bail!("cross-entropy: {n} rows of logits but {} targets", targets.len());
     }
@@ -87,22 +86,6 @@ pub fn cross_entropy(logits: &Tensor, targets: &[u32]) -> CResult<Tensor> {
     logits.apply_op1(op)?.mean_all()
 }
 
-/// Mean cross-entropy of the logits `x · wᵀ` (`x`: `(n, hidden)`, `w`: `(vocab, hidden)`)
-/// against `targets`, differentiable with respect to `x` and `w`, without the logits ever
-/// entering the autograd graph. Off the CPU, plain candle ops.
-pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &[u32]) -> CResult<Tensor> {
-    let (n, _) = x.dims2()?;
-    let (v, _) = w.dims2()?;
-    check_targets(n, v, targets)?;
-    let logits = x.detach().matmul(&w.detach().t()?)?;
-    if !x.device().is_cpu() {
-        return cross_entropy(&x.matmul(&w.t()?)?, targets);
-    }
-    let value = loss_tensor(&logits, targets)?;
-    let op = LinearPrecomputed { value: Mutex::new(Some(value)), logits: Mutex::new(Some(logits)), targets: Arc::new(targets.to_vec()) };
-    x.apply_op2(w, op)?.mean_all()
-}
-
 fn take_value(slot: &Mutex<Option<Tensor>>, op: &str) -> CResult<(CpuStorage, Shape)> {
     let value = slot.lock().map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))?.take();
     let Some(value) = value else {
@@ -138,37 +121,14 @@ impl CustomOp1 for Precomputed {
     }
 }
 
-/// Hands over the per-row losses of [`linear_cross_entropy`] and keeps the logits for the
-/// backward, which turns them into their own gradient in place.
-struct LinearPrecomputed {
-    value: Mutex<Option<Tensor>>,
-    logits: Mutex<Option<Tensor>>,
-    targets: Arc<Vec<u32>>,
-}
-
-impl CustomOp2 for LinearPrecomputed {
-    fn name(&self) -> &'static str {
-        "groundtruth-linear-cross-entropy"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> CResult<(CpuStorage, Shape)> {
-        take_value(&self.value, self.name())
-    }
-
-    fn bwd(&self, x: &Tensor, w: &Tensor, res: &Tensor, grad_res: &Tensor) -> CResult<(Option<Tensor>, Option<Tensor>)> {
-        let (x, w) = (x.detach(), w.detach());
-        let kept = self.logits.lock().map_err(|_| candle_core::Error::Msg("linear cross-entropy: poisoned".into()))?.take();
-        // A second backward through the same graph recomputes what the first consumed.
-        let g = match kept {
-            Some(l) => l,
-            None => x.matmul(&w.t()?)?,
-        };
-        g.inplace_op2(&Tensor::stack(&[res, grad_res], 1)?, &SoftmaxGradInPlace { targets: self.targets.clone() })?;
-        let dx = g.matmul(&w)?;
-        // (hidden, n)·(n, vocab) runs faster than (vocab, n)·(n, hidden) on candle's gemm.
-        let dw = x.t()?.matmul(&g)?.t()?;
-        Ok((Some(dx), Some(dw)))
-    }
+/// Rows of `g` (`v` wide) become `g_i · (softmax − onehot(t_i))`, given `(loss_i, g_i)`
+/// pairs: `loss_i + x_i[t_i]` is the row's `log Σ e^x`, so no second reduction is needed.
+pub(crate) fn softmax_grad_in_place_f32(g: &mut [f32], v: usize, lg: &[f32], targets: &[u32]) {
+    g.par_chunks_mut(v).zip(lg.par_chunks(2)).zip(targets.par_iter()).for_each(|((row, p), &t)| {
+        let lse = p[0] + row[t as usize];
+        row_softmax_scaled(row, lse, p[1]);
+        row[t as usize] -= p[1];
+    });
 }
 
 /// Turns logits into `g_i · (softmax(x_i) − onehot(t_i))`, reading `(loss_i, g_i)` pairs;
@@ -189,13 +149,7 @@ impl InplaceOp2 for SoftmaxGradInPlace {
         };
         let t = &self.targets;
         match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(p)) => {
-                x[a..b].par_chunks_mut(v).zip(p[c..d].par_chunks(2)).zip(t.par_iter()).for_each(|((row, lg), &tgt)| {
-                    let lse = lg[0] + row[tgt as usize];
-                    row_softmax_scaled(row, lse, lg[1]);
-                    row[tgt as usize] -= lg[1];
-                });
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(p)) => softmax_grad_in_place_f32(&mut x[a..b], v, &p[c..d], t),
             (CpuStorage::F64(x), CpuStorage::F64(p)) => {
                 for ((row, lg), &tgt) in x[a..b].chunks_mut(v).zip(p[c..d].chunks(2)).zip(t.iter()) {
                     let lse = lg[0] + row[tgt as usize];
@@ -214,6 +168,7 @@ impl InplaceOp2 for SoftmaxGradInPlace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::lm_head::linear_cross_entropy;
     use candle_core::{DType, Device, Var};
 
     fn var(shape: (usize, usize), seed: u64, scale: f32, dtype: DType) -> Var {
