@@ -42,6 +42,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Repo
         gguf: None,
         folder: None,
         export: None,
+        trained: None,
         hub: None,
     };
     if model.is_dir() {

@@ -25,5 +25,6 @@ pub mod rng;
 pub mod stats;
 pub mod subject;
 pub mod tokenizer;
+pub mod train;
 pub mod transform;
 pub mod variant;

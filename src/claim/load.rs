@@ -112,6 +112,24 @@ fn check(c: &Claim) -> Result<(), String> {
         }
         (_, Some(_)) => {}
     }
+    match (c.kind, c.check) {
+        (ClaimKind::TrainSanity, None) => return Err("field 'check' is required for kind 'train_sanity'".into()),
+        (ClaimKind::TrainSanity, Some(check)) => {
+            if c.bound.statistic != check.statistic() {
+                return Err(format!(
+                    "field 'bound.statistic': check '{}' measures '{}', not '{}'",
+                    check.name(),
+                    check.statistic().name(),
+                    c.bound.statistic.name()
+                ));
+            }
+            if c.subjects.variants.iter().any(|v| Variant::parse(v).map_or(true, |v| v != Variant::Base)) {
+                return Err("field 'subjects.variants': kind 'train_sanity' is about the trained model itself (variants = [\"base\"])".into());
+            }
+        }
+        (_, None) => {}
+        (k, Some(_)) => return Err(format!("field 'check' is only allowed for kind 'train_sanity', not '{}'", k.name())),
+    }
     if c.subjects.models.is_empty() {
         return Err("field 'subjects.models' is empty".into());
     }

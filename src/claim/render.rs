@@ -40,6 +40,9 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
             c.subjects.models.join(", "),
             c.subjects.variants.join(", "),
         );
+        if let Some(check) = c.check {
+            let _ = writeln!(out, "- **checks:** {}", check.name());
+        }
         if let Some(cmp) = c.compare {
             let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
         }

@@ -33,6 +33,9 @@ pub struct Claim {
     /// Which runtime paths a `consistency` claim compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+    /// Which property of training a `train_sanity` claim checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<TrainCheck>,
     /// The falsification criterion.
     pub bound: Bound,
     /// Why this bound, written before the run that tests it.
@@ -78,11 +81,14 @@ pub enum ClaimKind {
     RoundTrip,
     /// The GGUF file of a subject is well-formed and says what it is.
     Structure,
+    /// The harness's own training behaves (init loss, overfitting, gradients, reload,
+    /// sampling, seeds, learning, reproducibility); which property is `check`.
+    TrainSanity,
 }
 
 impl ClaimKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 12] = [
+    pub const ALL: [ClaimKind; 13] = [
         ClaimKind::TokenizerParity,
         ClaimKind::GreedyParity,
         ClaimKind::OracleParity,
@@ -95,6 +101,7 @@ impl ClaimKind {
         ClaimKind::ReferenceAgreement,
         ClaimKind::RoundTrip,
         ClaimKind::Structure,
+        ClaimKind::TrainSanity,
     ];
 
     /// The snake_case name used in files and case names.
@@ -112,6 +119,7 @@ impl ClaimKind {
             ClaimKind::ReferenceAgreement => "reference_agreement",
             ClaimKind::RoundTrip => "round_trip",
             ClaimKind::Structure => "structure",
+            ClaimKind::TrainSanity => "train_sanity",
         }
     }
 
@@ -128,7 +136,8 @@ impl ClaimKind {
             | ClaimKind::QuantOrder
             | ClaimKind::ReferenceAgreement
             | ClaimKind::RoundTrip
-            | ClaimKind::Structure => false,
+            | ClaimKind::Structure
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -145,7 +154,8 @@ impl ClaimKind {
             | ClaimKind::QuantOrder
             | ClaimKind::ReferenceAgreement
             | ClaimKind::RoundTrip
-            | ClaimKind::Structure => false,
+            | ClaimKind::Structure
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -165,6 +175,7 @@ impl ClaimKind {
             | ClaimKind::ReferenceAgreement
             | ClaimKind::RoundTrip
             | ClaimKind::Structure => false,
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -179,7 +190,8 @@ impl ClaimKind {
             | ClaimKind::QuantOrder
             | ClaimKind::ReferenceAgreement
             | ClaimKind::RoundTrip
-            | ClaimKind::Structure => false,
+            | ClaimKind::Structure
+            | ClaimKind::TrainSanity => false,
         }
     }
 
@@ -201,6 +213,7 @@ impl ClaimKind {
             ClaimKind::ReferenceAgreement => &[BlockMismatches],
             ClaimKind::RoundTrip => &[TensorMismatches],
             ClaimKind::Structure => &[ConfigMismatches, DtypeMismatches, BadTensors, LayoutMismatches, ReaderDisagreements],
+            ClaimKind::TrainSanity => &[LossGapNats, FinalLoss, RelGradError, BitMismatches, UnigramMarginNats, ValLossDelta],
         }
     }
 }
@@ -261,6 +274,57 @@ impl Compare {
     }
 }
 
+/// Which property of training a `train_sanity` claim checks (the procedures' parameters
+/// live in `configs/recipes.toml`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainCheck {
+    /// Validation loss of the seeded init against `ln(vocab)`.
+    InitLoss,
+    /// The architecture drives the loss on a short repeated text to near zero.
+    Overfit,
+    /// Backpropagation against central finite differences (f64).
+    GradCheck,
+    /// Save → reload keeps every weight bit and the loss.
+    Reload,
+    /// Seeded sampling repeats itself.
+    Sampling,
+    /// Two trainings with one seed give the same weights.
+    SeedHash,
+    /// Held-out loss below the training text's unigram entropy.
+    BeatsUnigram,
+    /// Final validation loss reproduces the registered one.
+    ValLossRepro,
+}
+
+impl TrainCheck {
+    /// The snake_case name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainCheck::InitLoss => "init_loss",
+            TrainCheck::Overfit => "overfit",
+            TrainCheck::GradCheck => "grad_check",
+            TrainCheck::Reload => "reload",
+            TrainCheck::Sampling => "sampling",
+            TrainCheck::SeedHash => "seed_hash",
+            TrainCheck::BeatsUnigram => "beats_unigram",
+            TrainCheck::ValLossRepro => "val_loss_repro",
+        }
+    }
+
+    /// The one statistic the check measures.
+    pub fn statistic(self) -> Statistic {
+        match self {
+            TrainCheck::InitLoss => Statistic::LossGapNats,
+            TrainCheck::Overfit => Statistic::FinalLoss,
+            TrainCheck::GradCheck => Statistic::RelGradError,
+            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash => Statistic::BitMismatches,
+            TrainCheck::BeatsUnigram => Statistic::UnigramMarginNats,
+            TrainCheck::ValLossRepro => Statistic::ValLossDelta,
+        }
+    }
+}
+
 /// The falsification criterion: `statistic op value`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +336,7 @@ pub struct Bound {
     /// The registered threshold.
     pub value: f64,
 }
+
 
 /// Comparison operator of a bound.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

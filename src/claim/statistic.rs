@@ -60,6 +60,16 @@ pub enum Statistic {
     LayoutMismatches,
     /// Metadata keys and tensors on which two independent GGUF readers disagree.
     ReaderDisagreements,
+    /// |loss at initialisation − ln(vocab)|, nats.
+    LossGapNats,
+    /// Loss at the end of a training procedure, nats.
+    FinalLoss,
+    /// Largest per-tensor ‖backprop − finite differences‖ / ‖finite differences‖.
+    RelGradError,
+    /// Unigram entropy of the training text minus the held-out loss, nats.
+    UnigramMarginNats,
+    /// |final validation loss − registered value|, nats.
+    ValLossDelta,
 }
 
 impl Statistic {
@@ -90,6 +100,11 @@ impl Statistic {
             Statistic::BadTensors => "bad_tensors",
             Statistic::LayoutMismatches => "layout_mismatches",
             Statistic::ReaderDisagreements => "reader_disagreements",
+            Statistic::LossGapNats => "loss_gap_nats",
+            Statistic::FinalLoss => "final_loss",
+            Statistic::RelGradError => "rel_grad_error",
+            Statistic::UnigramMarginNats => "unigram_margin_nats",
+            Statistic::ValLossDelta => "val_loss_delta",
         }
     }
 }

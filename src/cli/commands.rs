@@ -37,6 +37,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Quantize { model, to, out } => super::quant::quantize(&project, &model, &to, &out),
         Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
+        Command::Train(args) => super::train::train(&project, &args),
+        Command::Bench { action } => super::train::bench(&project, &action),
+        Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

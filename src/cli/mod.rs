@@ -3,6 +3,7 @@
 mod check;
 mod commands;
 mod quant;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -123,6 +124,120 @@ pub enum Command {
         /// Ladder file.
         #[arg(long, default_value = "configs/ladder.toml")]
         config: PathBuf,
+    },
+    /// Train a ladder rung deterministically (same seed and inputs: bit-identical weights),
+    /// writing a Hugging Face folder, checkpoints, metrics.csv and loss.svg to --out.
+    Train(TrainArgs),
+    /// Benchmarks.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+    /// The ladder's shared tokenizer.
+    Tokenizer {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenizerAction,
+    },
+}
+
+/// `groundtruth train` flags. Unset hyper-parameters come from `--recipe`, else from the
+/// tiny_1m recipe's defaults.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Registered recipe (configs/recipes.toml) to start from.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// Ladder rung (configs/ladder.toml); default the recipe's, else tiny_1m.
+    #[arg(long)]
+    pub rung: Option<String>,
+    /// Corpus text file; default the recipe's (its SHA-256 then checked).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Optimizer steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Seed of init and batch sampling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sequences per step.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Tokens per sequence.
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Final learning rate of the cosine.
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Warmup steps (default: the recipe's, or 10% of --steps when --steps is given).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// AdamW weight decay (matrices only).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Global gradient-norm clip (0: none).
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Held-out share of the corpus.
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    /// Steps between validation evaluations.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Steps between checkpoints (0: only the last).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: u64,
+    /// Continue from this checkpoint folder (identical to an uninterrupted run).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop after this step, with a checkpoint.
+    #[arg(long)]
+    pub stop_after: Option<u64>,
+    /// cpu, or cuda (needs a build with the `cuda` feature and a GPU; else exit 2).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `bench` actions.
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Training throughput (tokens/s), 6·N·T model FLOP/s and MFU against the measured
+    /// f32 matmul rate, compared with PyTorch's figures on the same shapes.
+    Train {
+        /// Comma-separated rungs.
+        #[arg(long, default_value = "tiny_1m,small_8m")]
+        rungs: String,
+        /// Timed steps per rung.
+        #[arg(long, default_value_t = 10)]
+        steps: u64,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 2)]
+        warmup_steps: u64,
+        /// Sequences per step.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Tokens per sequence.
+        #[arg(long, default_value_t = 128)]
+        seq_len: usize,
+    },
+}
+
+/// `tokenizer` actions.
+#[derive(Debug, Subcommand)]
+pub enum TokenizerAction {
+    /// Learn the ladder tokenizer from the corpus in configs/recipes.toml and write it to
+    /// the path configs/ladder.toml names.
+    Build {
+        /// Exit 1 instead of writing when the file differs from a fresh build.
+        #[arg(long)]
+        check: bool,
     },
 }
 

@@ -29,6 +29,7 @@ fn resolve(project: &Project, model: &str) -> Result<(Base, Vec<ModelEntry>)> {
                 gguf: Some(GgufSource { file: path.display().to_string(), sha256: Some(sha256), fetch: None }),
                 folder: None,
                 export: None,
+                trained: None,
                 hub: None,
             };
             reg.push(e.clone());

@@ -100,7 +100,7 @@ fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq])
         return Err(no_device("built without the cuda feature: cargo test --release --features cuda".into()));
     }
     let device = candle_core::Device::new_cuda(0).map_err(|e| no_device(e.to_string()))?;
-    let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device })
+    let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device, ..Default::default() })
         .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
     seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()
 }

@@ -13,6 +13,7 @@ mod parity;
 mod reference;
 mod roundtrip;
 mod structure;
+mod train;
 
 pub use context::Judge;
 pub use reference::{differing_blocks, FIXTURE_DIR};
@@ -68,6 +69,7 @@ impl Judge {
             ClaimKind::ReferenceAgreement => self.reference_agreement(case, files),
             ClaimKind::RoundTrip => self.round_trip(case, files),
             ClaimKind::Structure => self.structure(case, files),
+            ClaimKind::TrainSanity => self.train_sanity(case, files),
         }
     }
 }

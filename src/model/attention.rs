@@ -1,6 +1,6 @@
 //! Grouped-query causal self-attention and the SwiGLU MLP: one transformer block's parts.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{CandleContext, Result};
@@ -21,9 +21,9 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device) -> Result<Self> {
+    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device, dtype: DType) -> Result<Self> {
         let cfg: &LlamaConfig = &w.config;
-        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev);
+        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
         Ok(Self {
             q: lin("q_proj")?,
             k: lin("k_proj")?,
@@ -99,8 +99,8 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device) -> Result<Self> {
-        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev);
+    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device, dtype: DType) -> Result<Self> {
+        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
         Ok(Self {
             gate: lin("gate_proj")?,
             up: lin("up_proj")?,

@@ -44,13 +44,21 @@ pub(crate) enum Linear {
 }
 
 impl Linear {
-    /// Builds the projection for `w` under `path`.
-    pub(crate) fn load(w: &Weight, path: MatmulPath, device: &Device) -> Result<Self> {
+    /// Builds the projection for `w` under `path` (float weights in `dtype`).
+    pub(crate) fn load(w: &Weight, path: MatmulPath, device: &Device, dtype: DType) -> Result<Self> {
         match (w, path) {
             (Weight::Quant(q), MatmulPath::Quantized) => Ok(Linear::Quant(
                 QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?,
             )),
-            _ => Ok(Linear::Float(w.to_f32_tensor(device)?)),
+            _ => Ok(Linear::Float(w.to_tensor(device, dtype)?)),
+        }
+    }
+
+    /// The float weight `(out, in)`, or `None` on the quantized path.
+    pub(crate) fn float_weight(&self) -> Option<&Tensor> {
+        match self {
+            Linear::Float(w) => Some(w),
+            Linear::Quant(_) => None,
         }
     }
 
@@ -79,9 +87,9 @@ pub(crate) struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub(crate) fn load(w: &Weight, eps: f64, device: &Device) -> Result<Self> {
+    pub(crate) fn load(w: &Weight, eps: f64, device: &Device, dtype: DType) -> Result<Self> {
         Ok(Self {
-            weight: w.to_f32_tensor(device)?,
+            weight: w.to_tensor(device, dtype)?,
             eps,
         })
     }
@@ -90,6 +98,9 @@ impl RmsNorm {
         match mode {
             Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
                 .ctx("rms_norm"),
+            Mode::Differentiable if super::autograd::supported(x) => {
+                super::autograd::rms_norm(x, &self.weight, self.eps).ctx("rms_norm (differentiable)")
+            }
             Mode::Differentiable => {
                 let h = x.dim(D::Minus1)? as f64;
                 let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / h)?;
@@ -106,6 +117,7 @@ impl RmsNorm {
 pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Fast => candle_nn::ops::softmax_last_dim(x).ctx("softmax"),
+        Mode::Differentiable if super::autograd::supported(x) => super::autograd::softmax_last(x).ctx("softmax (differentiable)"),
         Mode::Differentiable => {
             // Subtracting the row max changes nothing mathematically but keeps exp finite.
             let max = x.max_keepdim(D::Minus1)?.detach();
@@ -126,13 +138,14 @@ pub(crate) struct Rope {
 }
 
 impl Rope {
-    /// Frequencies `theta^(-2i/d)` are computed in f64 and rounded once to f32.
+    /// Frequencies `theta^(-2i/d)` are computed in f64 and rounded once to `dtype`.
     pub(crate) fn new(
         head_dim: usize,
         theta: f64,
         max_pos: usize,
         layout: RopeLayout,
         device: &Device,
+        dtype: DType,
     ) -> Result<Self> {
         let half = head_dim / 2;
         let inv: Vec<f64> = (0..half)
@@ -143,13 +156,14 @@ impl Rope {
         for p in 0..max_pos {
             for f in &inv {
                 let a = p as f64 * f;
-                cos.push(a.cos() as f32);
-                sin.push(a.sin() as f32);
+                cos.push(a.cos());
+                sin.push(a.sin());
             }
         }
+        // f64 → f32 rounds each value once, exactly as `as f32` did.
         Ok(Self {
-            cos: Tensor::from_vec(cos, (max_pos, half), device)?,
-            sin: Tensor::from_vec(sin, (max_pos, half), device)?,
+            cos: Tensor::from_vec(cos, (max_pos, half), device)?.to_dtype(dtype)?,
+            sin: Tensor::from_vec(sin, (max_pos, half), device)?.to_dtype(dtype)?,
             layout,
         })
     }
@@ -167,6 +181,9 @@ impl Rope {
             }
             (Mode::Fast, RopeLayout::Interleaved) => {
                 candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i")
+            }
+            (Mode::Differentiable, layout) if super::autograd::supported(&x) => {
+                super::autograd::rope(&x, &cos, &sin, layout).ctx("rope (differentiable)")
             }
             (Mode::Differentiable, RopeLayout::Neox) => {
                 let cos = Tensor::cat(&[&cos, &cos], 1)?;
@@ -192,9 +209,9 @@ impl Rope {
     }
 }
 
-/// Additive causal mask `(seq, offset + seq)`: query `i` (absolute position `offset + i`)
-/// sees keys `0..=offset + i`.
-pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<Tensor> {
+/// Additive causal mask `(seq, offset + seq)` in `dtype`: query `i` (absolute position
+/// `offset + i`) sees keys `0..=offset + i`.
+pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device, dtype: DType) -> Result<Tensor> {
     let total = offset + seq;
     let data: Vec<f32> = (0..seq)
         .flat_map(|i| {
@@ -207,7 +224,7 @@ pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device) -> Result<
             })
         })
         .collect();
-    Ok(Tensor::from_vec(data, (seq, total), device)?.to_dtype(DType::F32)?)
+    Ok(Tensor::from_vec(data, (seq, total), device)?.to_dtype(dtype)?)
 }
 
 #[cfg(test)]
@@ -239,20 +256,20 @@ mod tests {
     fn differentiable_ops_match_fused_ones() {
         let x = rand(&[2, 3, 5, 8], 1);
         for layout in [RopeLayout::Neox, RopeLayout::Interleaved] {
-            let rope = Rope::new(8, 10_000.0, 16, layout, &Device::Cpu).unwrap();
+            let rope = Rope::new(8, 10_000.0, 16, layout, &Device::Cpu, DType::F32).unwrap();
             let fast = rope.apply(&x, 3, Mode::Fast).unwrap();
             let slow = rope.apply(&x, 3, Mode::Differentiable).unwrap();
             assert!(max_diff(&fast, &slow) < 1e-5, "{layout:?}");
         }
         let w = Weight::Float(rand(&[8], 2));
-        let n = RmsNorm::load(&w, 1e-5, &Device::Cpu).unwrap();
+        let n = RmsNorm::load(&w, 1e-5, &Device::Cpu, DType::F32).unwrap();
         assert!(
             max_diff(
                 &n.forward(&x, Mode::Fast).unwrap(),
                 &n.forward(&x, Mode::Differentiable).unwrap()
             ) < 1e-5
         );
-        let m = causal_mask(5, 0, &Device::Cpu)
+        let m = causal_mask(5, 0, &Device::Cpu, DType::F32)
             .unwrap()
             .unsqueeze(0)
             .unwrap()
@@ -278,7 +295,7 @@ mod tests {
 
     #[test]
     fn mask_respects_offset() {
-        let m: Vec<Vec<f32>> = causal_mask(2, 3, &Device::Cpu).unwrap().to_vec2().unwrap();
+        let m: Vec<Vec<f32>> = causal_mask(2, 3, &Device::Cpu, DType::F32).unwrap().to_vec2().unwrap();
         assert_eq!(m[0][3], 0.0);
         assert_eq!(m[0][4], f32::NEG_INFINITY);
         assert_eq!(m[1][4], 0.0);

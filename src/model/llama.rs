@@ -27,6 +27,9 @@ pub struct LoadOptions {
     pub matmul: MatmulPath,
     /// Where the tensors live.
     pub device: Device,
+    /// Float type of weights, activations and logits: f32, or f64 for gradient checks
+    /// against finite differences (the quantized matmul path always yields f32).
+    pub dtype: DType,
 }
 
 impl Default for LoadOptions {
@@ -34,6 +37,7 @@ impl Default for LoadOptions {
         Self {
             matmul: MatmulPath::F32,
             device: Device::Cpu,
+            dtype: DType::F32,
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct Llama {
     lm_head: Linear,
     rope: Rope,
     device: Device,
+    dtype: DType,
 }
 
 impl Llama {
@@ -65,19 +70,25 @@ impl Llama {
         weights.check_complete()?;
         let cfg = &weights.config;
         let dev = &opts.device;
+        let dtype = opts.dtype;
+        if !matches!(dtype, DType::F32 | DType::F64) {
+            return Err(ModelError::Unsupported {
+                what: format!("load dtype {} (f32 or f64)", dtype.as_str()),
+            });
+        }
         let eps = cfg.rms_norm_eps;
         let embed_w = weights.get("model.embed_tokens.weight")?;
-        // Lookups need plain rows, so the embedding is f32 even on the quantized path
+        // Lookups need plain rows, so the embedding is float even on the quantized path
         // (candle's quantized_llama does the same).
-        let embed = embed_w.to_f32_tensor(dev)?;
+        let embed = embed_w.to_tensor(dev, dtype)?;
         let lm_head = if cfg.tie_word_embeddings {
             match embed_w {
                 // Reuse the very tensor so that gradients from both uses meet.
                 Weight::Float(_) => Linear::Float(embed.clone()),
-                Weight::Quant(_) => Linear::load(embed_w, opts.matmul, dev)?,
+                Weight::Quant(_) => Linear::load(embed_w, opts.matmul, dev, dtype)?,
             }
         } else {
-            Linear::load(weights.get("lm_head.weight")?, opts.matmul, dev)?
+            Linear::load(weights.get("lm_head.weight")?, opts.matmul, dev, dtype)?
         };
         let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
@@ -87,21 +98,23 @@ impl Llama {
                     weights.get(&format!("{p}.input_layernorm.weight"))?,
                     eps,
                     dev,
+                    dtype,
                 )?,
-                attn: Attention::load(weights, &format!("{p}.self_attn"), opts.matmul, dev)?,
+                attn: Attention::load(weights, &format!("{p}.self_attn"), opts.matmul, dev, dtype)?,
                 post_norm: RmsNorm::load(
                     weights.get(&format!("{p}.post_attention_layernorm.weight"))?,
                     eps,
                     dev,
+                    dtype,
                 )?,
-                mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev)?,
+                mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev, dtype)?,
             });
         }
         Ok(Self {
             config: cfg.clone(),
             embed,
             blocks,
-            norm: RmsNorm::load(weights.get("model.norm.weight")?, eps, dev)?,
+            norm: RmsNorm::load(weights.get("model.norm.weight")?, eps, dev, dtype)?,
             lm_head,
             rope: Rope::new(
                 cfg.head_dim(),
@@ -109,8 +122,10 @@ impl Llama {
                 cfg.max_position_embeddings,
                 weights.rope,
                 dev,
+                dtype,
             )?,
             device: dev.clone(),
+            dtype,
         })
     }
 
@@ -124,19 +139,42 @@ impl Llama {
         &self.device
     }
 
-    /// Logits `(batch, seq, vocab)` in f32 for every position of `tokens` (`(batch, seq)`
-    /// ids). With a cache, the tokens continue the cached positions and are appended.
+    /// The float type of weights and logits (see [`LoadOptions::dtype`]).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Logits `(batch, seq, vocab)` for every position of `tokens` (`(batch, seq)` ids), in
+    /// f32 (f64 for a model loaded as f64). With a cache, the tokens continue the cached
+    /// positions and are appended.
     pub fn forward(&self, tokens: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        self.run(tokens, cache, Mode::Fast)
+        let x = self.hidden(tokens, cache, Mode::Fast)?;
+        self.logits(&x)
     }
 
     /// Same logits as [`Llama::forward`] without a cache, computed from basic ops only so
     /// that `loss.backward()` reaches every parameter (slower).
     pub fn forward_train(&self, tokens: &Tensor) -> Result<Tensor> {
-        self.run(tokens, None, Mode::Differentiable)
+        let x = self.hidden(tokens, None, Mode::Differentiable)?;
+        self.logits(&x)
     }
 
-    fn run(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, mode: Mode) -> Result<Tensor> {
+    /// The final-norm hidden states `(batch, seq, hidden)` through the differentiable path,
+    /// and the output projection's weight `(vocab, hidden)` (the embedding itself when
+    /// tied): what a loss that fuses the output projection needs, so that the
+    /// `(batch · seq, vocab)` logits never become a node of the autograd graph.
+    pub fn forward_train_hidden(&self, tokens: &Tensor) -> Result<(Tensor, Tensor)> {
+        let w = self.lm_head.float_weight().ok_or_else(|| ModelError::Unsupported {
+            what: "training through a quantized output projection".into(),
+        })?;
+        Ok((self.hidden(tokens, None, Mode::Differentiable)?, w.clone()))
+    }
+
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(x)?.to_dtype(self.dtype).ctx("logits")
+    }
+
+    fn hidden(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, mode: Mode) -> Result<Tensor> {
         let (b, t) = tokens.dims2().map_err(|_| ModelError::BadInput {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
@@ -171,7 +209,7 @@ impl Llama {
         }
         let mask = if t > 1 {
             Some(
-                causal_mask(t, offset, &self.device)?
+                causal_mask(t, offset, &self.device, self.dtype)?
                     .unsqueeze(0)?
                     .unsqueeze(0)?,
             )
@@ -201,7 +239,6 @@ impl Llama {
         if let Some(c) = cache {
             c.advance(t);
         }
-        let x = self.norm.forward(&x, mode)?;
-        self.lm_head.forward(&x)?.to_dtype(DType::F32).ctx("logits")
+        self.norm.forward(&x, mode)
     }
 }

@@ -4,6 +4,7 @@
 
 mod atomic;
 mod attention;
+mod autograd;
 mod cache;
 mod config;
 mod error;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::VarMap;
 
 use super::error::{CandleContext, ModelError, Result};
@@ -24,6 +24,12 @@ impl TrainableLlama {
     /// Copies `weights` (dequantized to f32) into fresh variables on `device` and builds
     /// the model on them. Tied embeddings are one variable used twice.
     pub fn new(weights: &Weights, device: &Device) -> Result<Self> {
+        Self::with_dtype(weights, device, DType::F32)
+    }
+
+    /// As [`TrainableLlama::new`] with variables of `dtype` (f32, or f64 for gradient
+    /// checks against finite differences).
+    pub fn with_dtype(weights: &Weights, device: &Device, dtype: DType) -> Result<Self> {
         let f32w = weights.to_f32()?;
         let varmap = VarMap::new();
         let mut vars = BTreeMap::new();
@@ -32,7 +38,7 @@ impl TrainableLlama {
                 reason: "VarMap mutex poisoned".into(),
             })?;
             for (name, w) in &f32w.tensors {
-                let var = Var::from_tensor(&w.to_f32_tensor(device)?).ctx("create variable")?;
+                let var = Var::from_tensor(&w.to_tensor(device, dtype)?).ctx("create variable")?;
                 data.insert(name.clone(), var.clone());
                 vars.insert(name.clone(), var);
             }
@@ -40,6 +46,7 @@ impl TrainableLlama {
         let opts = LoadOptions {
             matmul: MatmulPath::F32,
             device: device.clone(),
+            dtype,
         };
         let model = Llama::load(&weights_over(&f32w, &vars), &opts)?;
         Ok(Self {

@@ -83,12 +83,22 @@ impl Weight {
 
     /// The values as an f32 tensor on `device` (dequantizing if needed).
     pub fn to_f32_tensor(&self, device: &Device) -> Result<Tensor> {
+        self.to_tensor(device, DType::F32)
+    }
+
+    /// The values as a `dtype` tensor on `device` (dequantizing if needed). A float tensor
+    /// already of that dtype and device is returned as itself, not copied, so a model built
+    /// on trainable variables stays differentiable with respect to them.
+    pub fn to_tensor(&self, device: &Device, dtype: DType) -> Result<Tensor> {
         match self {
             Weight::Float(t) => t
-                .to_dtype(DType::F32)?
+                .to_dtype(dtype)?
                 .to_device(device)
-                .ctx("convert weight to f32"),
-            Weight::Quant(q) => q.dequantize(device).ctx("dequantize weight"),
+                .ctx("convert weight"),
+            Weight::Quant(q) => q
+                .dequantize(device)
+                .and_then(|t| t.to_dtype(dtype))
+                .ctx("dequantize weight"),
         }
     }
 

@@ -109,7 +109,12 @@ impl SetStats {
             | Statistic::DtypeMismatches
             | Statistic::BadTensors
             | Statistic::LayoutMismatches
-            | Statistic::ReaderDisagreements => None,
+            | Statistic::ReaderDisagreements
+            | Statistic::LossGapNats
+            | Statistic::FinalLoss
+            | Statistic::RelGradError
+            | Statistic::UnigramMarginNats
+            | Statistic::ValLossDelta => None,
         }
     }
 

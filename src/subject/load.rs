@@ -128,6 +128,17 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
         base.files = [parent.files, base.files].concat();
         return Ok(base);
     }
+    if let Some(t) = &entry.trained {
+        let run = crate::train::ensure_trained(project, &t.recipe).map_err(|e| match e {
+            crate::train::TrainError::CorpusMissing { path } => {
+                SubjectError::Missing { path: path.display().to_string(), fetch: "the training corpus named in configs/recipes.toml".into() }
+            }
+            other => invalid(format!("recipe '{}': {other}", t.recipe)),
+        })?;
+        let mut base = load_folder(project, entry, &run.dir)?;
+        base.files.insert(0, run.recipes_file.clone());
+        return Ok(base);
+    }
     Err(invalid(format!("model '{}' has no source", entry.name)))
 }
 
@@ -218,7 +229,7 @@ fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
 /// Derives and loads a variant of `base` for one matmul path.
 pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], matmul: MatmulPath) -> Result<Subject, SubjectError> {
     let (weights, notes) = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
-    let llama = Llama::load(&weights, &LoadOptions { matmul, device: candle_core::Device::Cpu })
+    let llama = Llama::load(&weights, &LoadOptions { matmul, ..LoadOptions::default() })
         .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
     let (identity_sha256, weights_type) = match variant {
         Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),

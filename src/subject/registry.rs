@@ -28,6 +28,10 @@ pub struct ModelEntry {
     /// Another registered model (or a variant of it) exported to GGUF by the harness.
     #[serde(default)]
     pub export: Option<ExportSource>,
+    /// Trained by the harness from a recipe in `configs/recipes.toml` (cached under the
+    /// output folder, keyed by everything that determines the weights).
+    #[serde(default)]
+    pub trained: Option<TrainedSource>,
     /// Where users online can fetch the original from (never used by tests).
     #[serde(default)]
     pub hub: Option<HubSource>,
@@ -83,6 +87,14 @@ fn base_variant() -> String {
     "base".into()
 }
 
+/// A model the harness trains itself.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedSource {
+    /// Recipe name in `configs/recipes.toml`.
+    pub recipe: String,
+}
+
 /// A pinned hub repository.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -114,9 +126,12 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
         if !names.insert(m.name.clone()) {
             return Err(invalid(line, format!("model '{}' is registered twice", m.name)));
         }
-        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8 + m.export.is_some() as u8;
+        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8 + m.export.is_some() as u8 + m.trained.is_some() as u8;
         if sources != 1 {
-            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, export (found {sources})", m.name)));
+            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, export, trained (found {sources})", m.name)));
+        }
+        if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
+            return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));
         }
     }
     for m in &parsed.model {
@@ -133,9 +148,6 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
             Ok(v) if !v.is_corruption() => {}
             Ok(_) => return Err(invalid(line, format!("model '{}': field 'export.variant': '{}' is a corruption", m.name, e.variant))),
             Err(msg) => return Err(invalid(line, format!("model '{}': field 'export.variant': {msg}", m.name))),
-        }
-        if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
-            return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));
         }
     }
     Ok(parsed.model)

@@ -12,6 +12,7 @@ mod text;
 mod tests;
 
 pub use byte::{ByteTokenizer, GGUF_EOS_BYTE};
+pub(crate) use byte::gpt2_byte_chars;
 pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use pretok::{llama_cpp_pre, LlamaCppPre, KNOWN_PRE};

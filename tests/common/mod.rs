@@ -90,6 +90,7 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
         gguf: Some(registry::GgufSource { file: path.display().to_string(), sha256: Some(sha256), fetch: None }),
         folder: None,
         export: None,
+        trained: None,
         hub: None,
     });
 }

@@ -46,7 +46,7 @@ pub(crate) fn load(w: &Weights, matmul: MatmulPath) -> Llama {
         w,
         &LoadOptions {
             matmul,
-            device: Device::Cpu,
+            ..LoadOptions::default()
         },
     )
     .expect("load model")

@@ -1,0 +1,147 @@
+//! `groundtruth train`, `groundtruth bench train` and `groundtruth tokenizer build`.
+
+use super::{BenchAction, TokenizerAction, TrainArgs};
+use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS};
+use crate::project::Project;
+use crate::train::{self as tr, Hyper, RunOptions, TrainSpec};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use std::sync::Arc;
+
+/// `cpu`, or `cuda` when this build has CUDA support and the machine a usable GPU.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda(),
+        other => bail!("--device {other}: expected cpu or cuda"),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Device> {
+    Device::new_cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Device> {
+    bail!("--device cuda: this build has no CUDA support (rebuild with `--features cuda` on a machine with a GPU)")
+}
+
+/// `groundtruth train`.
+pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
+    let device = device(&a.device)?;
+    let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
+    let (rung, mut hyper, corpus, eval_every) = match &a.recipe {
+        Some(name) => {
+            let r = recipes.get(name).with_context(|| format!("{}: no recipe named `{name}`", tr::RECIPES_FILE))?;
+            (r.rung.clone(), r.hyper, (project.path(&r.corpus), Some(r.corpus_sha256.clone())), r.eval_every)
+        }
+        None => {
+            let c = a.corpus.clone().map(|p| (p, None)).unwrap_or_else(|| (project.path(&recipes.tokenizer.corpus), Some(recipes.tokenizer.corpus_sha256.clone())));
+            (a.rung.clone().unwrap_or_else(|| "tiny_1m".into()), Hyper::default(), c, 50)
+        }
+    };
+    let rung = a.rung.clone().unwrap_or(rung);
+    let corpus = match &a.corpus {
+        Some(p) => (p.clone(), None),
+        None => corpus,
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $(if let Some(v) = a.$f { hyper.$f = v; })* };
+    }
+    set!(seed, steps, batch, seq_len, lr, min_lr, warmup, weight_decay, grad_clip, val_fraction);
+    if a.steps.is_some() && a.warmup.is_none() {
+        hyper.warmup = hyper.steps / 10;
+    }
+    let corpus = Arc::new(tr::Corpus::load(&corpus.0, corpus.1.as_deref())?);
+    let spec = TrainSpec::for_rung(project, &recipes, &rung, hyper, corpus)?;
+    let data = tr::data_for(&spec)?;
+    let mut opts = RunOptions::new(&a.out);
+    opts.eval_every = a.eval_every.unwrap_or(eval_every);
+    opts.checkpoint_every = a.checkpoint_every;
+    opts.resume = a.resume.clone();
+    opts.stop_after = a.stop_after;
+    opts.progress = true;
+    opts.device = device;
+    eprintln!(
+        "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {} threads",
+        spec.config.param_count(),
+        spec.corpus.path.display(),
+        data.train.len(),
+        data.val.len(),
+        hyper.steps,
+        hyper.batch,
+        hyper.seq_len,
+        hyper.seed,
+        candle_core::utils::get_num_threads()
+    );
+    let t0 = std::time::Instant::now();
+    let s = tr::train(&spec, &data, &opts)?;
+    let val = s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}"));
+    println!("step {}/{}: train loss {:.4}, validation loss {val}, unigram entropy (train) {:.4}, ln(vocab) {:.4}", s.step, s.steps, s.final_train_loss, s.unigram_entropy_train, s.ln_vocab);
+    println!("weights sha256 {}", s.weights_sha256);
+    if let Some(f) = &s.model_file_sha256 {
+        println!("model.safetensors sha256 {f}");
+    }
+    println!("{:.1} s wall, {:.0} training tokens/s; wrote {}", t0.elapsed().as_secs_f64(), s.tokens_per_second, a.out.display());
+    Ok(EXIT_HOLDS)
+}
+
+/// `groundtruth bench ...`.
+pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
+    match action {
+        BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len } => {
+            let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
+            let threads = candle_core::utils::get_num_threads();
+            let mm = tr::bench::matmul_gflops();
+            println!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
+            println!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
+            println!("|---|---:|---|---:|---:|---:|---:|---:|");
+            for name in rungs.split(',') {
+                let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
+                let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps)?;
+                let flops = 6.0 * rung.config.param_count() as f64 * r.tokens_per_second;
+                let reference = tr::bench::pytorch_reference(name);
+                println!(
+                    "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {:.0}% | {} | {} |",
+                    rung.config.param_count(),
+                    r.tokens_per_second,
+                    flops / 1e12,
+                    100.0 * flops / (mm * 1e9),
+                    reference.map_or("-".into(), |p| format!("{p:.0}")),
+                    reference.map_or("-".into(), |p| format!("{:.2}", r.tokens_per_second / p)),
+                );
+            }
+            Ok(EXIT_HOLDS)
+        }
+    }
+}
+
+/// `groundtruth tokenizer ...`.
+pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
+    match action {
+        TokenizerAction::Build { check } => {
+            let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
+            let json = tr::build_tokenizer(project, &recipes)?;
+            let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
+            let rel = ladder.vocabulary.tokenizer.context("configs/ladder.toml: field `vocabulary.tokenizer` is not set")?;
+            let path = project.path(&rel);
+            let sha = crate::fsutil::sha256_hex(json.as_bytes());
+            if *check {
+                let current = std::fs::read(&path).unwrap_or_default();
+                if current == json.as_bytes() && sha == recipes.tokenizer.sha256 {
+                    println!("{}: up to date (sha256 {sha})", path.display());
+                    return Ok(EXIT_HOLDS);
+                }
+                eprintln!("{}: differs from a fresh build (sha256 {sha}); registered {}", path.display(), recipes.tokenizer.sha256);
+                return Ok(EXIT_FALSIFIED);
+            }
+            crate::fsutil::atomic_write(&path, json.as_bytes())?;
+            println!("wrote {} (sha256 {sha})", path.display());
+            if sha != recipes.tokenizer.sha256 {
+                eprintln!("note: {} registers sha256 {}; update it if this build is intended", tr::RECIPES_FILE, recipes.tokenizer.sha256);
+            }
+            Ok(EXIT_HOLDS)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Deterministic pretraining of ladder rungs ([`train`]), the frozen byte-level BPE
+//! tokenizer they share ([`train_bpe`]), the recipes ([`Recipe`]) and the checks that the
+//! training itself is sane.
+
+pub mod bench;
+mod bpe;
+mod cache;
+mod checkpoint;
+mod data;
+mod error;
+mod kernels;
+mod lm_head;
+mod loss;
+mod metrics;
+mod optim;
+mod recipe;
+mod sample;
+mod sanity;
+mod spec;
+mod trainer;
+
+#[cfg(test)]
+mod tests;
+
+pub use bpe::{train_bpe, Bpe};
+pub use cache::{cache_dir, corpus_for, data_for, ensure_trained, Trained};
+pub use checkpoint::{checkpoint_name, read_checkpoint, write_checkpoint, Checkpoint, TrainerState};
+pub use data::{sample_batch, split_point, unigram_cross_entropy, unigram_entropy, windows, Corpus, Data};
+pub use error::TrainError;
+pub use lm_head::linear_cross_entropy;
+pub use loss::{cross_entropy, row_losses};
+pub use metrics::{loss_svg, metrics_csv, MetricsRow};
+pub use optim::{lr_at, AdamW, AdamWParams, Moments, StepInfo};
+pub use recipe::{load_recipes, parse_recipes, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec, TokenizerSpec, RECIPES_FILE};
+pub use spec::{build_tokenizer, frozen_tokenizer, versions, TrainSpec, CHECKPOINT_FORMAT, LADDER_FILE};
+pub use trainer::{batch_loss, eval_loss, split_rows, train, RunOptions, RunSummary};
+pub use sample::{draw, sample, uniform_f64};
+pub use sanity::{grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load, weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport};

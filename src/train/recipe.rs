@@ -1,0 +1,362 @@
+//! `configs/recipes.toml`: the registered training recipes ([`Recipe`]) and the fixed
+//! procedures of the sanity checks, read strictly and validated field by field.
+//!
+//! A recipe names a ladder rung, a corpus (with its SHA-256) and every hyper-parameter
+//! that determines the trained weights ([`Hyper`]); `registered_val_loss` is the final
+//! validation loss of the reference run, recorded afterwards for the reproducibility claim
+//! and deliberately not part of what is trained (so recording it changes no checkpoint).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::TrainError;
+use crate::fsutil::{line_of, read_text};
+
+/// Everything besides the architecture, data and tokenizer that determines the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hyper {
+    /// Seed of the weight init and of batch sampling.
+    pub seed: u64,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Sequences per step.
+    pub batch: usize,
+    /// Tokens per sequence (each sequence is `seq_len + 1` ids: inputs and next tokens).
+    pub seq_len: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning rate at the last step (end of the cosine).
+    pub min_lr: f64,
+    /// Linear warmup steps.
+    pub warmup: u64,
+    /// AdamW decoupled weight decay (matrices only).
+    pub weight_decay: f64,
+    /// AdamW β1.
+    pub beta1: f64,
+    /// AdamW β2.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub eps: f64,
+    /// Global gradient-norm clip (0: none).
+    pub grad_clip: f64,
+    /// Share of the corpus (its end, cut at a line start) held out for validation.
+    pub val_fraction: f64,
+}
+
+impl Default for Hyper {
+    /// The `tiny_1m` recipe's values: what `groundtruth train` uses for unset flags.
+    fn default() -> Self {
+        Self {
+            seed: 20_261_122,
+            steps: 300,
+            batch: 16,
+            seq_len: 128,
+            lr: 5e-3,
+            min_lr: 5e-4,
+            warmup: 30,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            grad_clip: 1.0,
+            val_fraction: 0.1,
+        }
+    }
+}
+
+impl Hyper {
+    /// Field-level checks; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |f: &str, why: String| Err(format!("field `{f}`: {why}"));
+        if self.steps == 0 {
+            return bad("steps", "must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch", "must be at least 1".into());
+        }
+        if self.seq_len < 2 {
+            return bad("seq_len", format!("{} is below 2", self.seq_len));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} is not a positive number", self.lr));
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr <= self.lr) {
+            return bad("min_lr", format!("{} is not in [0, lr]", self.min_lr));
+        }
+        if self.warmup > self.steps {
+            return bad("warmup", format!("{} exceeds steps {}", self.warmup, self.steps));
+        }
+        for (f, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(f, format!("{v} is not in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return bad("eps", format!("{} is not positive", self.eps));
+        }
+        for (f, v) in [("weight_decay", self.weight_decay), ("grad_clip", self.grad_clip)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(f, format!("{v} is not a non-negative number"));
+            }
+        }
+        if !(self.val_fraction > 0.0 && self.val_fraction < 0.5) {
+            return bad("val_fraction", format!("{} is not in (0, 0.5)", self.val_fraction));
+        }
+        Ok(())
+    }
+}
+
+/// One registered training recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    /// Name used by `trained = { recipe = ... }` in the model registry and by `--recipe`.
+    pub name: String,
+    /// Ladder rung.
+    pub rung: String,
+    /// Corpus path, relative to the project root.
+    pub corpus: String,
+    /// The corpus's SHA-256: a different file is refused, never trained on.
+    pub corpus_sha256: String,
+    /// Hyper-parameters.
+    pub hyper: Hyper,
+    /// Steps between validation evaluations (does not change the weights).
+    pub eval_every: u64,
+    /// Final validation loss of the reference run, for the reproducibility claim.
+    pub registered_val_loss: Option<f64>,
+}
+
+/// How the tokenizer named by the ladder is built.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSpec {
+    /// Corpus it is learned from, relative to the project root.
+    pub corpus: String,
+    /// That corpus's SHA-256.
+    pub corpus_sha256: String,
+    /// Pairs seen fewer times are never merged.
+    pub min_frequency: u64,
+    /// SHA-256 of the built `tokenizer.json` (the frozen file).
+    pub sha256: String,
+}
+
+/// The overfitting check's procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverfitSpec {
+    /// Leading bytes of the corpus that form the repeated text.
+    pub text_bytes: usize,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Windows per step.
+    pub batch: usize,
+    /// Tokens per window.
+    pub seq_len: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate.
+    pub min_lr: f64,
+    /// Warmup steps.
+    pub warmup: u64,
+    /// Seed of init and window sampling.
+    pub seed: u64,
+}
+
+/// The finite-difference gradient check's procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradCheckSpec {
+    /// Sequences in the checked batch.
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq_len: usize,
+    /// Coordinates checked per matrix (every coordinate of a norm gain is checked).
+    pub coords_per_matrix: usize,
+    /// Central-difference step `h`.
+    pub h: f64,
+    /// Seed of init, batch and coordinate choice.
+    pub seed: u64,
+}
+
+/// The sampling-determinism check's procedure.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSpec {
+    /// Text the samples continue.
+    pub prompt: String,
+    /// Tokens sampled per run.
+    pub tokens: usize,
+    /// Softmax temperature.
+    pub temperature: f64,
+    /// Sampler seed.
+    pub seed: u64,
+}
+
+/// The whole file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipes {
+    /// The ladder tokenizer's build.
+    pub tokenizer: TokenizerSpec,
+    /// Overfitting check.
+    pub overfit: OverfitSpec,
+    /// Gradient check.
+    pub grad_check: GradCheckSpec,
+    /// Sampling check.
+    pub sampling: SamplingSpec,
+    /// Training recipes, in file order.
+    pub recipes: Vec<Recipe>,
+}
+
+impl Recipes {
+    /// The recipe called `name`.
+    pub fn get(&self, name: &str) -> Option<&Recipe> {
+        self.recipes.iter().find(|r| r.name == name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeRaw {
+    name: String,
+    rung: String,
+    corpus: String,
+    corpus_sha256: String,
+    seed: u64,
+    steps: u64,
+    batch: usize,
+    seq_len: usize,
+    lr: f64,
+    min_lr: f64,
+    warmup: u64,
+    weight_decay: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    grad_clip: f64,
+    val_fraction: f64,
+    eval_every: u64,
+    registered_val_loss: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipesFile {
+    tokenizer: TokenizerSpec,
+    overfit: OverfitSpec,
+    grad_check: GradCheckSpec,
+    sampling: SamplingSpec,
+    recipe: Vec<RecipeRaw>,
+}
+
+/// The recipes file of a project.
+pub const RECIPES_FILE: &str = "configs/recipes.toml";
+
+/// Reads and validates a recipes file.
+pub fn load_recipes(path: &Path) -> Result<Recipes, TrainError> {
+    let text = read_text(path)?;
+    parse_recipes(&text, path)
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// Parses recipes TOML; `path` labels errors (with the line where serde knows it).
+pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
+    let invalid = |msg: String| TrainError::Invalid { file: PathBuf::from(path), msg };
+    let raw: RecipesFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        invalid(format!("line {line}: {}", e.message()))
+    })?;
+    for (field, sha) in [("tokenizer.corpus_sha256", &raw.tokenizer.corpus_sha256), ("tokenizer.sha256", &raw.tokenizer.sha256)] {
+        if !is_sha256(sha) {
+            return Err(invalid(format!("field `{field}`: '{sha}' is not a lowercase hex SHA-256")));
+        }
+    }
+    let o = &raw.overfit;
+    if o.text_bytes == 0 || o.steps == 0 || o.batch == 0 || o.seq_len < 2 || !(o.lr > 0.0) || !(o.min_lr >= 0.0) || o.warmup > o.steps {
+        return Err(invalid("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into()));
+    }
+    let g = &raw.grad_check;
+    if g.batch == 0 || g.seq_len < 2 || g.coords_per_matrix == 0 || !(g.h > 0.0 && g.h < 1.0) {
+        return Err(invalid("table `grad_check`: needs batch, coords_per_matrix >= 1, seq_len >= 2, 0 < h < 1".into()));
+    }
+    let s = &raw.sampling;
+    if s.tokens == 0 || !(s.temperature > 0.0 && s.temperature.is_finite()) || s.prompt.is_empty() {
+        return Err(invalid("table `sampling`: needs a prompt, tokens >= 1 and a positive temperature".into()));
+    }
+    let mut recipes: Vec<Recipe> = Vec::new();
+    for r in raw.recipe {
+        let ctx = |m: String| invalid(format!("recipe `{}`: {m}", r.name));
+        if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(ctx("field `name` must be ASCII letters, digits, '_' or '-'".into()));
+        }
+        if recipes.iter().any(|x| x.name == r.name) {
+            return Err(ctx("field `name`: registered twice".into()));
+        }
+        if !is_sha256(&r.corpus_sha256) {
+            return Err(ctx(format!("field `corpus_sha256`: '{}' is not a lowercase hex SHA-256", r.corpus_sha256)));
+        }
+        if r.eval_every == 0 {
+            return Err(ctx("field `eval_every` must be at least 1".into()));
+        }
+        if let Some(v) = r.registered_val_loss {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ctx(format!("field `registered_val_loss`: {v} is not a positive number")));
+            }
+        }
+        let hyper = Hyper {
+            seed: r.seed,
+            steps: r.steps,
+            batch: r.batch,
+            seq_len: r.seq_len,
+            lr: r.lr,
+            min_lr: r.min_lr,
+            warmup: r.warmup,
+            weight_decay: r.weight_decay,
+            beta1: r.beta1,
+            beta2: r.beta2,
+            eps: r.eps,
+            grad_clip: r.grad_clip,
+            val_fraction: r.val_fraction,
+        };
+        hyper.validate().map_err(ctx)?;
+        recipes.push(Recipe {
+            name: r.name,
+            rung: r.rung,
+            corpus: r.corpus,
+            corpus_sha256: r.corpus_sha256,
+            hyper,
+            eval_every: r.eval_every,
+            registered_val_loss: r.registered_val_loss,
+        });
+    }
+    Ok(Recipes { tokenizer: raw.tokenizer, overfit: raw.overfit, grad_check: raw.grad_check, sampling: raw.sampling, recipes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../configs/recipes.toml");
+
+    fn err(text: &str) -> String {
+        parse_recipes(text, Path::new("configs/recipes.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shipped_file_parses() {
+        let r = parse_recipes(SHIPPED, Path::new("configs/recipes.toml")).unwrap();
+        assert!(r.get("tiny_1m").is_some());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_named() {
+        assert!(err(&SHIPPED.replacen("steps = ", "stepz = ", 1)).contains("stepz"));
+        let e = err(&SHIPPED.replacen("warmup = 30", "warmup = 30000", 1));
+        assert!(e.contains("recipe `tiny_1m`") && e.contains("warmup"), "{e}");
+        let e = err(&SHIPPED.replacen("val_fraction = 0.1", "val_fraction = 0.9", 1));
+        assert!(e.contains("val_fraction"), "{e}");
+    }
+}

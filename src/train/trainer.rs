@@ -1,0 +1,235 @@
+//! [`train`]: the deterministic training loop — seeded init, per-step seeded batches,
+//! AdamW with warmup + cosine and gradient clipping, periodic validation on the fixed
+//! held-out windows, atomic checkpoints, exact resume, and the run's CSV, plot and summary.
+//!
+//! Same spec, same machine: bit-identical weights. Nothing here reads a clock, a hash-map
+//! order or an unseeded RNG into the arithmetic, and resuming restores every piece of state
+//! the next step reads (weights, moments, step count; batches and the learning rate are
+//! functions of the step).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{checkpoint_name, read_checkpoint, write_checkpoint};
+use super::data::{sample_batch, unigram_entropy, Data};
+use super::error::{Ctx, TrainError};
+use super::lm_head::linear_cross_entropy;
+use super::loss::row_losses;
+use super::metrics::{loss_svg, metrics_csv, MetricsRow};
+use super::optim::{lr_at, AdamW, AdamWParams};
+use super::spec::TrainSpec;
+use crate::fsutil::{atomic_write, sha256_file};
+use crate::model::{save_hf_folder, seeded, Llama, TrainableLlama};
+
+/// How a run is carried out (none of it changes the weights).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder: the final model as a Hugging Face folder, `checkpoint-NNNNNN/`
+    /// folders, `metrics.csv`, `loss.svg`, `train_summary.json`.
+    pub out: PathBuf,
+    /// Steps between validation evaluations (the last step is always evaluated).
+    pub eval_every: u64,
+    /// Steps between checkpoints; 0 writes only the last one.
+    pub checkpoint_every: u64,
+    /// A checkpoint folder to continue from.
+    pub resume: Option<PathBuf>,
+    /// Stop (with a checkpoint) after this step, as an interrupted run would.
+    pub stop_after: Option<u64>,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Where to train.
+    pub device: Device,
+}
+
+impl RunOptions {
+    /// Defaults for `out`: evaluate every 50 steps, checkpoint only at the end, CPU, quiet.
+    pub fn new(out: &Path) -> Self {
+        Self { out: out.to_path_buf(), eval_every: 50, checkpoint_every: 0, resume: None, stop_after: None, progress: false, device: Device::Cpu }
+    }
+}
+
+/// What a run produced (`train_summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSummary {
+    /// Rung trained.
+    pub rung: String,
+    /// Steps completed.
+    pub step: u64,
+    /// Steps of the full schedule.
+    pub steps: u64,
+    /// Training loss of the last step's batch.
+    pub final_train_loss: f64,
+    /// Validation loss after the last step.
+    pub final_val_loss: Option<f64>,
+    /// Unigram entropy of the training tokens, nats.
+    pub unigram_entropy_train: f64,
+    /// `ln(vocab)`: the loss of a uniform guess.
+    pub ln_vocab: f64,
+    /// Validation tokens scored.
+    pub val_tokens: usize,
+    /// [`crate::model::Weights::sha256`] of the final weights.
+    pub weights_sha256: String,
+    /// SHA-256 of the final `model.safetensors`.
+    pub model_file_sha256: Option<String>,
+    /// Seconds in training steps (evaluation and I/O excluded), this invocation.
+    pub train_seconds: f64,
+    /// Training tokens per second over this invocation's steps.
+    pub tokens_per_second: f64,
+}
+
+/// Mean next-token loss of `tokens` (`batch` rows of `seq_len + 1`) through the
+/// differentiable path with the fused output projection + cross-entropy.
+pub fn batch_loss(model: &Llama, tokens: &[u32], batch: usize, seq_len: usize) -> Result<Tensor, TrainError> {
+    let (inputs, targets) = split_rows(tokens, batch, seq_len);
+    let x = Tensor::from_vec(inputs, (batch, seq_len), model.device()).ctx("batch inputs")?;
+    let (h, w) = model.forward_train_hidden(&x)?;
+    let d = h.dim(2).ctx("hidden")?;
+    linear_cross_entropy(&h.reshape((batch * seq_len, d)).ctx("hidden rows")?, &w, &targets).ctx("loss")
+}
+
+/// Rows of `seq_len + 1` ids into inputs (all but the last id) and targets (all but the first).
+pub fn split_rows(tokens: &[u32], batch: usize, seq_len: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut inputs = Vec::with_capacity(batch * seq_len);
+    let mut targets = Vec::with_capacity(batch * seq_len);
+    for row in tokens.chunks(seq_len + 1).take(batch) {
+        inputs.extend_from_slice(&row[..seq_len]);
+        targets.extend_from_slice(&row[1..]);
+    }
+    (inputs, targets)
+}
+
+/// Mean next-token loss over `windows` (each `seq_len + 1` ids), `batch` windows per
+/// forward pass on the fast inference path, summed in window order in f64.
+pub fn eval_loss(model: &Llama, windows: &[&[u32]], batch: usize) -> Result<f64, TrainError> {
+    let mut sum = 0f64;
+    let mut n = 0usize;
+    for chunk in windows.chunks(batch.max(1)) {
+        let seq_len = chunk[0].len() - 1;
+        let flat: Vec<u32> = chunk.iter().flat_map(|w| w.iter().copied()).collect();
+        let (inputs, targets) = split_rows(&flat, chunk.len(), seq_len);
+        let x = Tensor::from_vec(inputs, (chunk.len(), seq_len), model.device()).ctx("eval inputs")?;
+        let logits = model.forward(&x, None)?;
+        let v = logits.dim(2).ctx("logits")?;
+        let rows = logits.reshape((chunk.len() * seq_len, v)).and_then(|l| l.to_device(&Device::Cpu)).ctx("logits")?;
+        for l in row_losses(&rows, &targets).ctx("eval loss")? {
+            sum += l;
+            n += 1;
+        }
+    }
+    Ok(sum / n.max(1) as f64)
+}
+
+fn params(spec: &TrainSpec) -> AdamWParams {
+    let h = spec.hyper;
+    AdamWParams { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.weight_decay }
+}
+
+/// Trains `spec` on `data` as `opts` says; see the module docs.
+pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+    let h = spec.hyper;
+    let (weights, restored, mut metrics, start) = match &opts.resume {
+        Some(dir) => {
+            let ck = read_checkpoint(dir, params(spec))?;
+            let want = spec.metadata(ck.state.step);
+            let differing: Vec<&String> = want.keys().filter(|k| want.get(*k) != ck.metadata.get(*k)).collect();
+            if !differing.is_empty() {
+                return Err(TrainError::Invalid { file: dir.join("model.safetensors"), msg: format!("checkpoint was made by a different run: metadata {differing:?} differ") });
+            }
+            (ck.weights, Some(ck.optimizer), ck.state.metrics, ck.state.step)
+        }
+        None => (seeded(&spec.config, h.seed)?, None, Vec::new(), 0),
+    };
+    let model = TrainableLlama::new(&weights, &opts.device)?;
+    let mut opt = restored.unwrap_or_else(|| AdamW::new(model.vars(), params(spec)));
+    let windows = data.val_windows(h.seq_len);
+    let end = opts.stop_after.map_or(h.steps, |s| s.min(h.steps));
+    let tokens_per_step = (h.batch * h.seq_len) as u64;
+    let bar = progress_bar(opts.progress, h.steps, start);
+    let mut seconds = 0f64;
+    std::fs::create_dir_all(&opts.out).map_err(|source| crate::fsutil::FsError { path: opts.out.clone(), source })?;
+    for step in start + 1..=end {
+        let t0 = Instant::now();
+        let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
+        let batch = sample_batch(&data.train, h.seed, step, h.batch, h.seq_len);
+        let loss = batch_loss(model.model(), &batch, h.batch, h.seq_len)?;
+        let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
+        if !value.is_finite() {
+            return Err(TrainError::Diverged { step, what: format!("loss {value}") });
+        }
+        let grads = loss.backward().ctx("backward")?;
+        let info = opt.step(model.vars(), &grads, lr, h.grad_clip)?;
+        drop(grads);
+        let dt = t0.elapsed().as_secs_f64();
+        seconds += dt;
+        let val_loss = if step % opts.eval_every.max(1) == 0 || step == h.steps { Some(eval_loss(model.model(), &windows, h.batch)?) } else { None };
+        let row = MetricsRow { step, lr, train_loss: value, grad_norm: info.grad_norm, val_loss, tokens: step * tokens_per_step, seconds: dt };
+        bar.set_message(progress_message(&row, &metrics, tokens_per_step));
+        bar.inc(1);
+        metrics.push(row);
+        if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
+            let snap = model.snapshot()?;
+            write_checkpoint(&opts.out.join(checkpoint_name(step)), &snap, &spec.tokenizer_json, &spec.metadata(step), &opt, &metrics)?;
+        }
+    }
+    bar.finish_and_clear();
+    let snap = model.snapshot()?;
+    let last = metrics.last();
+    let done = last.map_or(start, |r| r.step);
+    let model_file_sha256 = if done == h.steps {
+        save_hf_folder(&opts.out, &snap, Some(&spec.tokenizer_json), &spec.metadata(done))?;
+        Some(sha256_file(&opts.out.join("model.safetensors"))?)
+    } else {
+        None
+    };
+    let ran = done - start;
+    let summary = RunSummary {
+        rung: spec.rung.clone(),
+        step: done,
+        steps: h.steps,
+        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+        final_val_loss: last.and_then(|r| r.val_loss),
+        unigram_entropy_train: unigram_entropy(&data.train),
+        ln_vocab: (spec.config.vocab_size as f64).ln(),
+        val_tokens: windows.len() * h.seq_len,
+        weights_sha256: snap.sha256()?,
+        model_file_sha256,
+        train_seconds: seconds,
+        tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
+    };
+    write_reports(&opts.out, spec, &metrics, &summary)?;
+    Ok(summary)
+}
+
+fn write_reports(out: &Path, spec: &TrainSpec, metrics: &[MetricsRow], s: &RunSummary) -> Result<(), TrainError> {
+    let tps = (spec.hyper.batch * spec.hyper.seq_len) as u64;
+    atomic_write(&out.join("metrics.csv"), metrics_csv(metrics, tps).as_bytes())?;
+    let title = format!("{} · seed {} · {} steps × {} tokens", spec.rung, spec.hyper.seed, s.steps, tps);
+    let svg = loss_svg(&title, metrics, s.ln_vocab, s.unigram_entropy_train).map_err(|msg| TrainError::Invalid { file: out.join("loss.svg"), msg })?;
+    atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
+    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid { file: out.join("train_summary.json"), msg: e.to_string() })?;
+    // Written last: its presence marks a finished run.
+    atomic_write(&out.join("train_summary.json"), json.as_bytes())?;
+    Ok(())
+}
+
+fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(start);
+    bar
+}
+
+fn progress_message(row: &MetricsRow, before: &[MetricsRow], tokens_per_step: u64) -> String {
+    let val = row.val_loss.or_else(|| before.iter().rev().find_map(|r| r.val_loss));
+    let val = val.map(|v| format!(" val {v:.4}")).unwrap_or_default();
+    format!("loss {:.4}{val} lr {:.2e} {:.0} tok/s", row.train_loss, row.lr, row.tokens_per_second(tokens_per_step))
+}
