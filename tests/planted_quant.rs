@@ -177,3 +177,16 @@ fn an_export_without_the_qk_permutation_fails_against_llama_cpp() {
     });
     assert_eq!(labels(&recs), ["pass", "fail"], "{recs:#?}");
 }
+
+#[test]
+fn the_export_oracle_names_exactly_the_bytes_the_export_writes() {
+    // Exact-match claims skip (not fail) on a file that is not the oracle's: without this
+    // test a change to the export format would silently turn EP-2..EP-4 into skips.
+    let s = setup();
+    let recs = judge_all(&s.root, &claim_on("tiny-seeded-gguf", "E", "oracle_parity", "\"base\"", "statistic = \"top1_agreement\", op = \">=\", value = 0.99", ""), |_| {});
+    assert!(
+        matches!(recs[0].outcome, Outcome::Pass(_)),
+        "the export no longer writes the bytes oracles/tiny-seeded-gguf/llamacpp-f32.json was made from: rerun ci/gen-export-oracle.sh\n{:?}",
+        recs[0].outcome
+    );
+}
