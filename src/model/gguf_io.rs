@@ -321,15 +321,11 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
 pub fn save_gguf_in_order(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)], file_order: Option<&[String]>) -> Result<()> {
     let w = weights.to_layout(RopeLayout::Interleaved)?;
     w.check_complete()?;
-    let structural = structural_metadata(&w.config);
-    // A config-derived key the extra metadata repeats is written where the extra metadata
-    // has it, so a loaded file's metadata passed back whole keeps its order.
-    let mut metadata: Vec<(String, Value)> = structural.iter().filter(|(k, _)| !extra_metadata.iter().any(|(e, _)| e == k)).cloned().collect();
+    let mut metadata = structural_metadata(&w.config);
     for (k, v) in extra_metadata {
-        if let Some((_, ours)) = structural.iter().find(|(s, _)| s == k) {
+        if let Some((_, ours)) = metadata.iter().find(|(s, _)| s == k) {
             // Value has no PartialEq; Debug output is exact for every variant.
             if format!("{ours:?}") == format!("{v:?}") {
-                metadata.push((k.clone(), v.clone()));
                 continue;
             }
             return Err(ModelError::BadInput {
