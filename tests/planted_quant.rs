@@ -70,7 +70,7 @@ fn quant_order_fails_on_a_reversed_chain_and_skips_when_the_head_is_broken() {
     let recs = judge_all(&s.root, &[broken, order("\"q8_0\", \"q4_0\"", "statistic = \"top1_mismatch_excess\", op = \"<=\", value = 1")].concat(), |_| {});
     assert_eq!(labels(&recs), ["fail", "skip"]);
     let Outcome::Skip(SkipReason::PreconditionFailed { what }) = &recs[1].outcome else { panic!("{:?}", recs[1].outcome) };
-    assert!(what.contains("q8_0 fails its own bound H"), "{what}");
+    assert!(what.contains("q8_0, the chain's head, fails H"), "{what}");
     let recs = judge_all(&s.root, &order("\"q8_0\", \"q4_0\"", kl), |_| {});
     assert!(matches!(&recs[0].outcome, Outcome::Skip(SkipReason::PreconditionFailed { what }) if what.contains("no quant_drift claim")), "{:?}", recs[0].outcome);
 }
@@ -176,4 +176,17 @@ fn an_export_without_the_qk_permutation_fails_against_llama_cpp() {
         register_gguf(reg, "noperm", &bad, Some("oracles/tiny-seeded-gguf/llamacpp-f32.json"));
     });
     assert_eq!(labels(&recs), ["pass", "fail"], "{recs:#?}");
+}
+
+#[test]
+fn the_export_oracle_names_exactly_the_bytes_the_export_writes() {
+    // Exact-match claims skip (not fail) on a file that is not the oracle's: without this
+    // test a change to the export format would silently turn EP-2..EP-4 into skips.
+    let s = setup();
+    let recs = judge_all(&s.root, &claim_on("tiny-seeded-gguf", "E", "oracle_parity", "\"base\"", "statistic = \"top1_agreement\", op = \">=\", value = 0.99", ""), |_| {});
+    assert!(
+        matches!(recs[0].outcome, Outcome::Pass(_)),
+        "the export no longer writes the bytes oracles/tiny-seeded-gguf/llamacpp-f32.json was made from: rerun ci/gen-export-oracle.sh\n{:?}",
+        recs[0].outcome
+    );
 }

@@ -131,24 +131,28 @@ impl Judge {
             .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
             .collect();
         for r in preconditions {
-            let pre = Case {
-                name: format!("{}/{model}/base/all/{}", r.claim.kind.name(), r.claim.id),
-                claim: Arc::new(r.clone()),
-                model: model.to_string(),
-                variant: Variant::Base,
-                prompt: None,
-                chain: vec![],
-            };
-            let record = self.verdict_of(&pre);
-            match &record.outcome {
-                Outcome::Pass(_) => {}
-                Outcome::Fail(e) => {
-                    return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("parent fails {} ({})", r.claim.id, e.summary()) }))
-                }
-                Outcome::Skip(reason) => return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("parent check {} skipped: {reason}", r.claim.id) })),
-                Outcome::Error { message } => return Err(Stop::Error(format!("parent check {}: {message}", r.claim.id))),
-            }
+            self.require(r, model, Variant::Base, "parent")?;
         }
         Ok(())
+    }
+
+    /// Judges the registered claim `r` on (model, variant) once, as a precondition:
+    /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
+    pub(crate) fn require(&self, r: &crate::claim::Registered, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
+        let pre = Case {
+            name: format!("{}/{model}/{variant}/all/{}", r.claim.kind.name(), r.claim.id),
+            claim: Arc::new(r.clone()),
+            model: model.to_string(),
+            variant,
+            prompt: None,
+            chain: vec![],
+        };
+        let id = &r.claim.id;
+        match &self.verdict_of(&pre).outcome {
+            Outcome::Pass(_) => Ok(()),
+            Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
+            Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} check {id} skipped: {reason}") })),
+            Outcome::Error { message } => Err(Stop::Error(format!("{who} check {id}: {message}"))),
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::{Judge, Stop};
 use crate::inspect::{inspect, Inspection};
 use crate::report::FileHash;
-use crate::subject::{export_variant, stored_gguf};
+use crate::subject::{export_weights, stored_gguf};
 use crate::variant::Variant;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,16 +27,23 @@ impl Judge {
     pub(crate) fn variant_file(&self, model: &str, variant: Variant) -> Result<Arc<VariantFile>, Stop> {
         let base = self.base(model)?;
         let entry = self.entry(model)?;
+        let stored = stored_gguf(&self.project, entry).filter(|_| variant == Variant::Base);
+        // Otherwise the subject's weights, already converted (drift claims share them).
+        let subject = match stored {
+            Some(_) => None,
+            None => Some(self.subject(model, variant, false)?),
+        };
         let key = (model.to_string(), variant);
         self.files
             .get_or(&key, || {
-                let (path, notes) = match (variant, stored_gguf(&self.project, entry)) {
-                    (Variant::Base, Some(p)) => (p, vec![]),
-                    _ => {
+                let (path, notes) = match (stored, &subject) {
+                    (Some(p), _) => (p, vec![]),
+                    (None, Some(subject)) => {
                         let p = self.project.out_dir().join("gguf").join(model).join(format!("{variant}.gguf"));
-                        let (_, fallbacks) = export_variant(&base, variant, &p).map_err(|e| e.to_string())?;
-                        (p, crate::transform::describe_fallbacks(&fallbacks))
+                        export_weights(&base, variant, &subject.weights, &p).map_err(|e| e.to_string())?;
+                        (p, subject.notes.clone())
                     }
+                    (None, None) => return Err(format!("{model} {variant}: no file and no subject")),
                 };
                 let insp = inspect(&path).map_err(|e| e.to_string())?;
                 let hash = FileHash { path: self.project.display(&path), sha256: insp.sha256.clone() };

@@ -2,8 +2,8 @@
 //! the parent never decreases.
 //!
 //! Judged only when the chain's first variant (the one with the most bits) passes every
-//! teacher-forced `quant_drift` claim registered for it: when the int8 variant is itself broken, "int8
-//! drifts no more than int4" would be a comparison between two broken models, so the case
+//! teacher-forced `quant_drift` claim registered for it: when the int8 variant is itself
+//! broken, "int8 drifts no more than int4" would compare two broken models, so the case
 //! skips instead of passing vacuously.
 
 use super::{Judge, Stop};
@@ -11,7 +11,6 @@ use crate::claim::{Case, ClaimKind, Statistic};
 use crate::outcome::{Outcome, SkipReason};
 use crate::report::FileHash;
 use crate::variant::Variant;
-use std::sync::Arc;
 
 /// The statistics measured on the same teacher-forced positions as the chain itself: a
 /// head's perplexity or free-running bounds are other measurements (and far costlier).
@@ -63,22 +62,7 @@ impl Judge {
             return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("no quant_drift claim is registered for {model} {name}, so nothing shows it is not broken itself") }));
         }
         for r in own {
-            let pre = Case {
-                name: format!("{}/{model}/{name}/all/{}", r.claim.kind.name(), r.claim.id),
-                claim: Arc::new(r.clone()),
-                model: model.to_string(),
-                variant: head,
-                prompt: None,
-                chain: vec![],
-            };
-            match &self.verdict_of(&pre).outcome {
-                Outcome::Pass(_) => {}
-                Outcome::Fail(e) => {
-                    return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{name} fails its own bound {} ({})", r.claim.id, e.summary()) }))
-                }
-                Outcome::Skip(reason) => return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{name}'s own check {} skipped: {reason}", r.claim.id) })),
-                Outcome::Error { message } => return Err(Stop::Error(format!("{name}'s own check {}: {message}", r.claim.id))),
-            }
+            self.require(r, model, head, &format!("{name}, the chain's head,"))?;
         }
         Ok(())
     }

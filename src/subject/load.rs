@@ -154,17 +154,23 @@ pub fn stored_gguf(project: &Project, entry: &ModelEntry) -> Option<std::path::P
 /// Writes `variant` of `base` as a GGUF at `path` (what `groundtruth quantize` and
 /// `groundtruth export` do); returns the weights written and the fallbacks taken.
 pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
-    let source = base.export_source()?;
-    let (weights, fallbacks, declared) = match variant {
-        Variant::Base => (base.weights.clone(), vec![], None),
-        Variant::Convert(d) => {
-            let (w, f) = crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
-            (w, f, Some(d))
-        }
+    let (weights, fallbacks) = match variant {
+        Variant::Base => (base.weights.clone(), vec![]),
+        Variant::Convert(d) => crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
         Variant::Corrupt(..) => return Err(invalid(format!("{} {variant}: a corruption is not exported", base.model))),
     };
-    crate::transform::export_gguf(path, &base.model, &weights, source, declared.map(crate::transform::ggml_dtype)).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    export_weights(base, variant, &weights, path)?;
     Ok((weights, fallbacks))
+}
+
+/// Writes already derived `weights` of `variant` as a GGUF at `path`, with the base's
+/// tokenizer, provenance and tensor order, declared as the variant's storage type.
+pub fn export_weights(base: &Base, variant: Variant, weights: &Weights, path: &Path) -> Result<(), SubjectError> {
+    let declared = match variant {
+        Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
+        Variant::Base | Variant::Corrupt(..) => None,
+    };
+    crate::transform::export_gguf(path, &base.model, weights, base.export_source()?, declared).map_err(|e| invalid(format!("{}: {e}", path.display())))
 }
 
 fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {

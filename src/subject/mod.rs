@@ -6,5 +6,5 @@ mod load;
 mod memo;
 pub mod registry;
 
-pub use load::{derive, export_variant, load_base, materialize_seeded, stored_gguf, Base, Subject, SubjectError};
+pub use load::{derive, export_variant, export_weights, load_base, materialize_seeded, stored_gguf, Base, Subject, SubjectError};
 pub use memo::Memo;

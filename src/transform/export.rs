@@ -117,9 +117,24 @@ pub struct Source<'a> {
 }
 
 /// Writes `weights` as a llama GGUF at `path` (atomically) with [`export_metadata`].
+///
+/// Special token ids the source declares and the config lacks (a byte vocabulary's EOS)
+/// are written as config keys, where reading the file back puts them: so a file the
+/// harness wrote survives reimport byte for byte.
 pub fn export_gguf(path: &Path, name: &str, weights: &Weights, source: Source, declared: Option<GgmlDType>) -> Result<(), ModelError> {
     let meta = export_metadata(name, weights, source.metadata, declared)?;
-    save_gguf_in_order(path, weights, &meta, source.tensor_order)
+    let id = |key: &str| match source.metadata.iter().find(|(k, _)| k == key) {
+        Some((_, Value::U32(v))) => Some(*v),
+        _ => None,
+    };
+    let mut w = std::borrow::Cow::Borrowed(weights);
+    if w.config.bos_token_id.is_none() && id("tokenizer.ggml.bos_token_id").is_some() {
+        w.to_mut().config.bos_token_id = id("tokenizer.ggml.bos_token_id");
+    }
+    if w.config.eos_token_id.is_none() && id("tokenizer.ggml.eos_token_id").is_some() {
+        w.to_mut().config.eos_token_id = id("tokenizer.ggml.eos_token_id");
+    }
+    save_gguf_in_order(path, &w, &meta, source.tensor_order)
 }
 
 #[cfg(test)]
