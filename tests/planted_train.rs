@@ -14,13 +14,20 @@ use groundtruth::subject::registry;
 use std::path::{Path, PathBuf};
 
 fn text() -> String {
-    const WORDS: [&str; 16] = ["the", "king", "queen", "speaks", "to", "his", "people", "and", "they", "answer", "with", "joy", "in", "a", "cold", "hall"];
+    const WORDS: [&str; 16] = [
+        "the", "king", "queen", "speaks", "to", "his", "people", "and", "they", "answer", "with",
+        "joy", "in", "a", "cold", "hall",
+    ];
     let mut r = SeededRng::new(5);
     let mut s = String::new();
     let mut w = 0usize;
     while s.len() < 20_000 {
         for i in 0..(4 + r.below(5)) {
-            w = if r.below(4) == 0 { r.below(16) as usize } else { (w * 5 + 3) % 16 };
+            w = if r.below(4) == 0 {
+                r.below(16) as usize
+            } else {
+                (w * 5 + 3) % 16
+            };
             s.push_str(if i == 0 { "" } else { " " });
             s.push_str(WORDS[w]);
         }
@@ -41,7 +48,9 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
     std::fs::create_dir_all(root.join("data")).unwrap();
     let corpus = text();
     std::fs::write(root.join("data/micro.txt"), &corpus).unwrap();
-    let tok = groundtruth::train::train_bpe(&corpus, 300, 1).unwrap().tokenizer_json();
+    let tok = groundtruth::train::train_bpe(&corpus, 300, 1)
+        .unwrap()
+        .tokenizer_json();
     std::fs::write(root.join("configs/tokenizer.json"), &tok).unwrap();
     let cfg = LlamaConfig {
         vocab_size: 300,
@@ -64,7 +73,9 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
     );
     std::fs::write(root.join("configs/ladder.toml"), ladder).unwrap();
     let (cs, ts) = (sha(corpus.as_bytes()), sha(tok.as_bytes()));
-    let registered = registered_val_loss.map(|v| format!("registered_val_loss = {v:?}\n")).unwrap_or_default();
+    let registered = registered_val_loss
+        .map(|v| format!("registered_val_loss = {v:?}\n"))
+        .unwrap_or_default();
     let recipes = format!(
         "[tokenizer]\ncorpus = \"data/micro.txt\"\ncorpus_sha256 = \"{cs}\"\nmin_frequency = 1\nsha256 = \"{ts}\"\n\
          [overfit]\ntext_bytes = 300\nsteps = 60\nbatch = 4\nseq_len = 16\nlr = 3e-2\nmin_lr = 3e-3\nwarmup = 5\nseed = 1\n\
@@ -99,31 +110,81 @@ fn judge(root: &Path, toml: &str) -> Vec<CaseRecord> {
 }
 
 fn observed(r: &CaseRecord) -> f64 {
-    r.outcome.evidence().unwrap_or_else(|| panic!("{}: {:?}", r.name, r.outcome)).observed
+    r.outcome
+        .evidence()
+        .unwrap_or_else(|| panic!("{}: {:?}", r.name, r.outcome))
+        .observed
 }
 
 #[test]
 fn every_check_passes_on_a_sane_micro_rung_and_a_wrong_registered_loss_fails() {
     let (_d, root) = project(None);
     let toml = [
-        claim("I", "init_loss", "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05"),
-        claim("O", "overfit", "statistic = \"final_loss\", op = \"<=\", value = 3.0"),
-        claim("G", "grad_check", "statistic = \"rel_grad_error\", op = \"<=\", value = 1e-4"),
-        claim("R", "reload", "statistic = \"bit_mismatches\", op = \"==\", value = 0"),
-        claim("S", "sampling", "statistic = \"bit_mismatches\", op = \"==\", value = 0"),
-        claim("H", "seed_hash", "statistic = \"bit_mismatches\", op = \"==\", value = 0"),
-        claim("U", "beats_unigram", "statistic = \"unigram_margin_nats\", op = \">\", value = 0"),
+        claim(
+            "I",
+            "init_loss",
+            "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05",
+        ),
+        claim(
+            "O",
+            "overfit",
+            "statistic = \"final_loss\", op = \"<=\", value = 3.0",
+        ),
+        claim(
+            "G",
+            "grad_check",
+            "statistic = \"rel_grad_error\", op = \"<=\", value = 1e-4",
+        ),
+        claim(
+            "R",
+            "reload",
+            "statistic = \"bit_mismatches\", op = \"==\", value = 0",
+        ),
+        claim(
+            "S",
+            "sampling",
+            "statistic = \"bit_mismatches\", op = \"==\", value = 0",
+        ),
+        claim(
+            "H",
+            "seed_hash",
+            "statistic = \"bit_mismatches\", op = \"==\", value = 0",
+        ),
+        claim(
+            "U",
+            "beats_unigram",
+            "statistic = \"unigram_margin_nats\", op = \">\", value = 0",
+        ),
     ]
     .concat();
     let recs = judge(&root, &toml);
     for r in &recs {
         assert_eq!(r.outcome.label(), "pass", "{}: {:?}", r.name, r.outcome);
     }
-    let val = recs.iter().find(|r| r.claim_id == "U").unwrap().outcome.evidence().unwrap().also.iter().find(|(k, _)| k == "val_loss").unwrap().1;
+    let val = recs
+        .iter()
+        .find(|r| r.claim_id == "U")
+        .unwrap()
+        .outcome
+        .evidence()
+        .unwrap()
+        .also
+        .iter()
+        .find(|(k, _)| k == "val_loss")
+        .unwrap()
+        .1;
     // Without a registered loss the reproducibility check cannot be judged.
-    let repro = claim("V", "val_loss_repro", "statistic = \"val_loss_delta\", op = \"<=\", value = 0.02");
+    let repro = claim(
+        "V",
+        "val_loss_repro",
+        "statistic = \"val_loss_delta\", op = \"<=\", value = 0.02",
+    );
     let r = judge(&root, &repro);
-    assert!(matches!(&r[0].outcome, Outcome::Error { message } if message.contains("registered_val_loss")), "{:?}", r[0].outcome);
+    assert!(
+        matches!(&r[0].outcome, Outcome::Error { message } if message.contains("registered_val_loss")),
+        "{:?}",
+        r[0].outcome
+    );
     // Registered correctly: delta 0 (another project trains afresh and reproduces it to the
     // bit; the registered value is not part of what is trained).
     let (_d2, good) = project(Some(val));
@@ -139,7 +200,16 @@ fn every_check_passes_on_a_sane_micro_rung_and_a_wrong_registered_loss_fails() {
 fn a_missing_corpus_skips_naming_it() {
     let (_d, root) = project(None);
     std::fs::remove_file(root.join("data/micro.txt")).unwrap();
-    let r = judge(&root, &claim("I", "init_loss", "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05"));
-    let Outcome::Skip(SkipReason::ModelMissing { path, .. }) = &r[0].outcome else { panic!("{:?}", r[0].outcome) };
+    let r = judge(
+        &root,
+        &claim(
+            "I",
+            "init_loss",
+            "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05",
+        ),
+    );
+    let Outcome::Skip(SkipReason::ModelMissing { path, .. }) = &r[0].outcome else {
+        panic!("{:?}", r[0].outcome)
+    };
     assert!(path.ends_with("micro.txt"), "{path}");
 }

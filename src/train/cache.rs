@@ -37,13 +37,20 @@ pub struct Trained {
 
 fn lock_for(dir: &PathBuf) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let mut map = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     map.entry(dir.clone()).or_default().clone()
 }
 
 /// The cache folder of `spec` trained under recipe `name`.
 pub fn cache_dir(project: &Project, name: &str, spec: &TrainSpec) -> PathBuf {
-    project.out_dir().join("models").join("trained").join(format!("{name}-{}", spec.key()))
+    project
+        .out_dir()
+        .join("models")
+        .join("trained")
+        .join(format!("{name}-{}", spec.key()))
 }
 
 /// The trained checkpoint of recipe `name`: read from the cache, or trained now (once per
@@ -57,7 +64,10 @@ pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainErr
     if !summary_path.is_file() {
         let tmp = dir.with_extension(format!("tmp.{}", std::process::id()));
         if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|source| crate::fsutil::FsError { path: tmp.clone(), source })?;
+            std::fs::remove_dir_all(&tmp).map_err(|source| crate::fsutil::FsError {
+                path: tmp.clone(),
+                source,
+            })?;
         }
         let data = data_for(&spec)?;
         let mut opts = RunOptions::new(&tmp);
@@ -69,10 +79,22 @@ pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainErr
         }
     }
     let text = read_text(&summary_path)?;
-    let summary: RunSummary = serde_json::from_str(&text).map_err(|e| TrainError::Invalid { file: summary_path.clone(), msg: e.to_string() })?;
+    let summary: RunSummary = serde_json::from_str(&text).map_err(|e| TrainError::Invalid {
+        file: summary_path.clone(),
+        msg: e.to_string(),
+    })?;
     let rf = project.path(RECIPES_FILE);
-    let recipes_file = FileHash { path: project.display(&rf), sha256: sha256_file(&rf)? };
-    Ok(Trained { dir, spec, recipe, summary, recipes_file })
+    let recipes_file = FileHash {
+        path: project.display(&rf),
+        sha256: sha256_file(&rf)?,
+    };
+    Ok(Trained {
+        dir,
+        spec,
+        recipe,
+        summary,
+        recipes_file,
+    })
 }
 
 /// The tokenized split of `spec`'s corpus, computed once per process per corpus,
@@ -80,14 +102,29 @@ pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainErr
 pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
     type Key = (String, String, u64);
     static DATA: OnceLock<Mutex<HashMap<Key, Arc<OnceLock<Arc<Data>>>>>> = OnceLock::new();
-    let key = (spec.corpus.sha256.clone(), spec.tokenizer_sha256(), spec.hyper.val_fraction.to_bits());
-    let slot = DATA.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+    let key = (
+        spec.corpus.sha256.clone(),
+        spec.tokenizer_sha256(),
+        spec.hyper.val_fraction.to_bits(),
+    );
+    let slot = DATA
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default()
+        .clone();
     if let Some(d) = slot.get() {
         return Ok(d.clone());
     }
     let tok = spec.tokenizer()?;
     // The split must hold a window of the longest sequence any caller uses.
-    let data = Arc::new(Data::new(&spec.corpus, &tok, spec.hyper.val_fraction, spec.hyper.seq_len)?);
+    let data = Arc::new(Data::new(
+        &spec.corpus,
+        &tok,
+        spec.hyper.val_fraction,
+        spec.hyper.seq_len,
+    )?);
     Ok(slot.get_or_init(|| data).clone())
 }
 
@@ -95,10 +132,19 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
 pub fn corpus_for(path: &std::path::Path, sha256: &str) -> Result<Arc<Corpus>, TrainError> {
     static CORPORA: OnceLock<Mutex<HashMap<(PathBuf, String), Arc<Corpus>>>> = OnceLock::new();
     let key = (path.to_path_buf(), sha256.to_string());
-    if let Some(c) = CORPORA.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(c) = CORPORA
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+    {
         return Ok(c.clone());
     }
     let c = Arc::new(Corpus::load(path, Some(sha256))?);
-    CORPORA.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner()).insert(key, c.clone());
+    CORPORA
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, c.clone());
     Ok(c)
 }
