@@ -139,7 +139,7 @@ fn check(c: &Claim) -> Result<(), String> {
                     c.bound.statistic.name()
                 ));
             }
-            if c.subjects.variants.iter().any(|v| Variant::parse(v).map_or(true, |v| v != Variant::Base)) {
+            if c.subjects.variants.iter().any(|v| !Variant::parse(v).is_ok_and(|v| v == Variant::Base)) {
                 return Err("field 'subjects.variants': kind 'train_sanity' is about the trained model itself (variants = [\"base\"])".into());
             }
         }

@@ -109,7 +109,7 @@ struct RmsNormOp {
 fn inv_rms<T: Real>(x: &[T], eps: f64) -> T {
     let mut ss = T::of(0.0);
     for &v in x {
-        ss = ss + v * v;
+        ss += v * v;
     }
     T::of(1.0) / (ss / T::of(x.len() as f64) + T::of(eps)).sqrt()
 }
@@ -148,7 +148,7 @@ fn rms_bwd<T: Real>(x: &Tensor, w: &Tensor, dy: &Tensor, eps: f64) -> CResult<(T
         .for_each(|(((dx, x), dy), &r)| {
             let mut s = T::of(0.0);
             for i in 0..h {
-                s = s + dy[i] * w_[i] * x[i];
+                s += dy[i] * w_[i] * x[i];
             }
             let c = r * r * r * s / T::of(h as f64);
             for i in 0..h {
@@ -158,7 +158,7 @@ fn rms_bwd<T: Real>(x: &Tensor, w: &Tensor, dy: &Tensor, eps: f64) -> CResult<(T
     let mut dw = vec![T::of(0.0); h];
     for ((x, dy), &r) in x_.chunks(h).zip(dy_.chunks(h)).zip(&r) {
         for i in 0..h {
-            dw[i] = dw[i] + dy[i] * x[i] * r;
+            dw[i] += dy[i] * x[i] * r;
         }
     }
     Ok((
@@ -221,10 +221,10 @@ fn softmax_fwd<T: Real>(s: &CpuStorage, l: &Layout) -> CResult<CpuStorage> {
             let mut s = T::of(0.0);
             for (o, &v) in y.iter_mut().zip(x) {
                 *o = (v - m).exp();
-                s = s + *o;
+                s += *o;
             }
             for o in y.iter_mut() {
-                *o = *o / s;
+                *o /= s;
             }
         });
     Ok(T::to_cpu_storage_owned(y))
@@ -242,7 +242,7 @@ fn softmax_bwd<T: Real>(y: &Tensor, dy: &Tensor) -> CResult<Tensor> {
         .for_each(|((dx, y), dy)| {
             let mut dot = T::of(0.0);
             for i in 0..y.len() {
-                dot = dot + dy[i] * y[i];
+                dot += dy[i] * y[i];
             }
             for i in 0..y.len() {
                 dx[i] = y[i] * (dy[i] - dot);

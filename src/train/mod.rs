@@ -36,7 +36,7 @@ pub use loss::{cross_entropy, row_losses};
 pub use metrics::{loss_svg, metrics_csv, MetricsRow};
 pub use optim::{lr_at, AdamW, AdamWParams, Moments, StepInfo};
 pub use recipe::{
-    load_recipes, parse_recipes, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
+    load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
     TokenizerSpec, RECIPES_FILE,
 };
 pub use sample::{draw, sample, uniform_f64};

@@ -267,6 +267,10 @@ pub fn load_recipes(path: &Path) -> Result<Recipes, TrainError> {
     parse_recipes(&text, path)
 }
 
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 fn is_sha256(s: &str) -> bool {
     s.len() == 64
         && s.chars()
@@ -298,8 +302,9 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         || o.steps == 0
         || o.batch == 0
         || o.seq_len < 2
-        || !(o.lr > 0.0)
-        || !(o.min_lr >= 0.0)
+        || !positive(o.lr)
+        || o.min_lr.is_nan()
+        || o.min_lr < 0.0
         || o.warmup > o.steps
     {
         return Err(invalid("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into()));
@@ -382,6 +387,32 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         sampling: raw.sampling,
         recipes,
     })
+}
+
+/// A Markdown table of the recipes: rung, schedule, tokens seen, registered result.
+pub fn recipes_table(recipes: &Recipes) -> String {
+    let mut s = String::from(
+        "| recipe | rung | seed | steps | batch × seq | tokens | lr (min) | warmup | registered val loss |\n\
+         |---|---|---:|---:|---|---:|---|---:|---:|\n",
+    );
+    for r in &recipes.recipes {
+        let h = &r.hyper;
+        let val = r.registered_val_loss.map_or("-".to_string(), |v| format!("{v:.4}"));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} × {} | {} | {:e} ({:e}) | {} | {val} |\n",
+            r.name,
+            r.rung,
+            h.seed,
+            h.steps,
+            h.batch,
+            h.seq_len,
+            h.steps * (h.batch * h.seq_len) as u64,
+            h.lr,
+            h.min_lr,
+            h.warmup
+        ));
+    }
+    s
 }
 
 #[cfg(test)]

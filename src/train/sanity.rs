@@ -181,7 +181,7 @@ pub fn grad_check(
         }
         coords += chosen.len();
         let rel = match (diff.sqrt(), norm.sqrt()) {
-            (d, _) if d == 0.0 => 0.0,
+            (0.0, _) => 0.0,
             (d, n) if n > 0.0 => d / n,
             _ => f64::INFINITY,
         };

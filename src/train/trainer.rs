@@ -225,9 +225,22 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             tokens: step * tokens_per_step,
             seconds: dt,
         };
-        bar.set_message(progress_message(&row, &metrics, tokens_per_step));
+        let message = progress_message(&row, &metrics, tokens_per_step);
+        let evaluated = row.val_loss.is_some();
+        bar.set_message(message.clone());
         bar.inc(1);
         metrics.push(row);
+        if evaluated {
+            // Without a terminal the bar is invisible: a log line per evaluation instead,
+            // and the CSV so far, so a long run can be followed from a file.
+            if opts.progress && bar.is_hidden() {
+                eprintln!("step {step}/{}: {message}", h.steps);
+            }
+            atomic_write(
+                &opts.out.join("metrics.csv"),
+                metrics_csv(&metrics, tokens_per_step).as_bytes(),
+            )?;
+        }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
             let snap = model.snapshot()?;
             write_checkpoint(
