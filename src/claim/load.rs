@@ -249,6 +249,20 @@ registered = "2026-11-22"
     }
 
     #[test]
+    fn train_sanity_needs_a_check_that_measures_its_statistic() {
+        let ts = GOOD
+            .replace("kind = \"quant_drift\"", "kind = \"train_sanity\"\ncheck = \"init_loss\"")
+            .replace("variants = [\"q8_0\"]", "variants = [\"base\"]")
+            .replace("kl_mean", "loss_gap_nats");
+        assert!(parse_str(&ts, Path::new("claims/x.toml")).is_ok());
+        assert!(err(&ts.replace("check = \"init_loss\"\n", "")).contains("field 'check' is required"));
+        assert!(err(&ts.replace("init_loss", "overfit")).contains("measures 'final_loss'"));
+        assert!(err(&ts.replace("\"base\"", "\"q8_0\"")).contains("trained model itself"));
+        assert!(err(&GOOD.replace("registered", "check = \"reload\"\nregistered")).contains("only allowed for kind 'train_sanity'"));
+        assert!(err(&ts.replace("init_loss", "vibes")).contains("vibes"));
+    }
+
+    #[test]
     fn missing_field_is_an_error() {
         let e = err(&GOOD.replace("rationale = \"llama.cpp reports 0.0014 for Q8_0 on an 8B model\"\n", ""));
         assert!(e.contains("rationale"), "{e}");
