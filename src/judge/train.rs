@@ -88,7 +88,7 @@ impl Judge {
             windows.len(),
             h.seq_len
         );
-        let (observed, n, also, path): (f64, usize, Vec<(&str, f64)>, String) = match check {
+        let (observed, n, also, path): (f64, usize, Vec<(String, f64)>, String) = match check {
             TrainCheck::InitLoss => {
                 let loss = tr::loss_of(
                     &seeded(&spec.config, h.seed).map_err(|e| stop(e.into()))?,
@@ -100,11 +100,11 @@ impl Judge {
                 (
                     (loss - ln_v).abs(),
                     windows.len() * h.seq_len,
-                    vec![
+                    named(&[
                         ("init_loss", loss),
                         ("ln_vocab", ln_v),
                         ("predicted_gap", sigma2 / 2.0),
-                    ],
+                    ]),
                     format!("seeded init (seed {}), {val_desc}, f32 fast path", h.seed),
                 )
             }
@@ -126,7 +126,7 @@ impl Judge {
                 (
                     r.final_loss,
                     r.tokens,
-                    vec![("first_loss", r.first_loss), ("unigram_entropy_text", tr::unigram_entropy(&tokens))],
+                    named(&[("first_loss", r.first_loss), ("unigram_entropy_text", tr::unigram_entropy(&tokens))]),
                     format!("{} architecture on the first {end} corpus bytes ({} tokens) repeated, {} steps × {} × {} tokens, lr {}", spec.rung, r.tokens, o.steps, o.batch, o.seq_len, o.lr),
                 )
             }
@@ -148,11 +148,14 @@ impl Judge {
                     .flat_map(|w| w.iter().copied())
                     .collect();
                 let r = tr::grad_check(&spec.config, &tokens, &g, None).map_err(stop)?;
-                let worst = r.per_tensor.iter().map(|(_, e)| *e).fold(0.0, f64::max);
                 (
                     r.max_rel_error,
                     r.coords,
-                    vec![("max_rel_error_any_tensor", worst)],
+                    // Every tensor's error, so a near miss shows where it is.
+                    r.per_tensor
+                        .iter()
+                        .map(|(name, e)| (format!("rel_error {name}"), *e))
+                        .collect(),
                     format!(
                         "f64, seeded init, worst tensor {}, {} coordinates, h = {}",
                         r.worst, r.coords, g.h
@@ -173,11 +176,11 @@ impl Judge {
                 (
                     r.mismatches() as f64,
                     weights.param_count() as usize + 1,
-                    vec![
+                    named(&[
                         ("weight_mismatches", r.weight_mismatches as f64),
                         ("loss_at_end_of_training", r.reference_loss),
                         ("loss_after_reload", r.reloaded_loss),
-                    ],
+                    ]),
                     format!("checkpoint → save_hf_folder → load_hf_folder; {val_desc}"),
                 )
             }
@@ -212,7 +215,7 @@ impl Judge {
                 (
                     diff as f64,
                     s.tokens,
-                    vec![("other_seed_differs", f64::from(u8::from(other)))],
+                    named(&[("other_seed_differs", f64::from(u8::from(other)))]),
                     format!(
                         "{} tokens after {:?} at temperature {}, seed {}",
                         s.tokens, s.prompt, s.temperature, s.seed
@@ -232,13 +235,13 @@ impl Judge {
                 (
                     diff as f64,
                     a.param_count() as usize,
-                    vec![
+                    named(&[
                         (
                             "weights_sha256_equal",
                             f64::from(u8::from(again.weights_sha256 == t.summary.weights_sha256)),
                         ),
                         ("model_file_sha256_equal", f64::from(u8::from(same_file))),
-                    ],
+                    ]),
                     format!(
                         "cached run {} vs a fresh run {} ({} steps)",
                         short(&t.summary.weights_sha256),
@@ -261,11 +264,11 @@ impl Judge {
                 (
                     hu - val,
                     windows.len() * h.seq_len,
-                    vec![
+                    named(&[
                         ("val_loss", val),
                         ("unigram_entropy_train", hu),
                         ("unigram_xent_val_add_one", xent),
-                    ],
+                    ]),
                     format!("trained checkpoint, {val_desc}"),
                 )
             }
@@ -286,7 +289,7 @@ impl Judge {
                 (
                     (val - registered).abs(),
                     windows.len() * h.seq_len,
-                    vec![("val_loss", val), ("registered_val_loss", registered)],
+                    named(&[("val_loss", val), ("registered_val_loss", registered)]),
                     format!("trained checkpoint, {val_desc}"),
                 )
             }
@@ -297,7 +300,7 @@ impl Judge {
             n,
             &format!("train_sanity {}: {path}", check.name()),
         );
-        ev.also = also.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        ev.also = also;
         Ok(Outcome::judge(ev))
     }
 
@@ -307,6 +310,10 @@ impl Judge {
         files.push(self.hash_file(&t.dir.join("model.safetensors"))?);
         Ok(t)
     }
+}
+
+fn named(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 fn short(s: &str) -> &str {
