@@ -192,3 +192,66 @@ fn quantize_export_inspect_bad_input_is_exit_2_one_line_no_output() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("hostile.gguf: byte") && stderr(&o).trim().lines().count() == 1, "{}", stderr(&o));
 }
+
+#[test]
+fn train_on_cuda_without_support_is_exit_2_in_one_line() {
+    let p = project();
+    let o = run(p.path(), &["train", "--device", "cuda", "--steps", "1", "--out", p.path().join("out").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cuda"), "{err}");
+    assert!(!p.path().join("out").exists(), "nothing written before the device check");
+}
+
+#[test]
+fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
+    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
+    if !corpus.is_file() {
+        eprintln!("skipped: no corpus at {}", corpus.display());
+        return;
+    }
+    let p = project();
+    let c = corpus.to_str().unwrap();
+    let train = |extra: &[&str], dir: &str| {
+        let mut a = vec!["train", "--rung", "tiny_1m", "--corpus", c, "--steps", "3", "--batch", "2", "--seq-len", "16", "--eval-every", "3", "--val-fraction", "0.01"];
+        a.extend_from_slice(extra);
+        let out = p.path().join(dir);
+        a.extend(["--out", out.to_str().unwrap()]);
+        run(p.path(), &a)
+    };
+    let full = train(&[], "full");
+    assert_eq!(full.status.code(), Some(0), "{}", stderr(&full));
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "metrics.csv", "loss.svg", "train_summary.json", "checkpoint-000003/optimizer.safetensors"] {
+        assert!(p.path().join("full").join(f).is_file(), "{f}");
+    }
+    let part = train(&["--stop-after", "2"], "part");
+    assert_eq!(part.status.code(), Some(0), "{}", stderr(&part));
+    let ck = p.path().join("part/checkpoint-000002");
+    let resumed = train(&["--resume", ck.to_str().unwrap()], "part");
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let bytes = |d: &str| std::fs::read(p.path().join(d).join("model.safetensors")).unwrap();
+    assert!(bytes("full") == bytes("part"), "resumed run differs from the uninterrupted one");
+    let sha_line = |o: &Output| String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("weights sha256")).unwrap_or_default().to_string();
+    assert_eq!(sha_line(&full), sha_line(&resumed));
+}
+
+#[test]
+fn the_frozen_tokenizer_is_what_a_fresh_build_gives() {
+    if !repo().join("../shared/data/tinyshakespeare.txt").is_file() {
+        eprintln!("skipped: no corpus");
+        return;
+    }
+    let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "tokenizer", "build", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+}
+
+#[test]
+fn ladder_lists_every_rung() {
+    let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "ladder"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    for r in ["tiny_1m", "small_8m", "mid_50m", "large_150m", "xl_350m"] {
+        assert!(out.contains(&format!("| {r} |")), "{out}");
+    }
+}

@@ -123,7 +123,7 @@ fn check(c: &Claim) -> Result<(), String> {
                     c.bound.statistic.name()
                 ));
             }
-            if c.subjects.variants.iter().any(|v| Variant::parse(v).map_or(true, |v| v != Variant::Base)) {
+            if c.subjects.variants.iter().any(|v| !Variant::parse(v).is_ok_and(|v| v == Variant::Base)) {
                 return Err("field 'subjects.variants': kind 'train_sanity' is about the trained model itself (variants = [\"base\"])".into());
             }
         }
@@ -258,6 +258,20 @@ registered = "2026-11-22"
         assert!(err(&GOOD.replace("2026-11-22", "yesterday")).contains("registered"));
         assert!(err(&GOOD.replace("\"q8_0\"", "\"q9_9\"")).contains("q9_9"));
         assert!(err(&GOOD.replace("\"q8_0\"", "\"flip-exp\"")).contains("not a quantization"));
+    }
+
+    #[test]
+    fn train_sanity_needs_a_check_that_measures_its_statistic() {
+        let ts = GOOD
+            .replace("kind = \"quant_drift\"", "kind = \"train_sanity\"\ncheck = \"init_loss\"")
+            .replace("variants = [\"q8_0\"]", "variants = [\"base\"]")
+            .replace("kl_mean", "loss_gap_nats");
+        assert!(parse_str(&ts, Path::new("claims/x.toml")).is_ok());
+        assert!(err(&ts.replace("check = \"init_loss\"\n", "")).contains("field 'check' is required"));
+        assert!(err(&ts.replace("init_loss", "overfit")).contains("measures 'final_loss'"));
+        assert!(err(&ts.replace("\"base\"", "\"q8_0\"")).contains("trained model itself"));
+        assert!(err(&GOOD.replace("registered", "check = \"reload\"\nregistered")).contains("only allowed for kind 'train_sanity'"));
+        assert!(err(&ts.replace("init_loss", "vibes")).contains("vibes"));
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));
+            let recipes = project.path(crate::train::RECIPES_FILE);
+            if recipes.is_file() {
+                println!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
+                print!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
+            }
             Ok(EXIT_HOLDS)
         }
     }

@@ -24,6 +24,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// `train` carries many optional flags; the command line is parsed once, so size is moot.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run a suite: progress bar, summary matrix, report and tickets. Exit 0 holds,
     /// 1 falsified, 2 bad input or error, 3 nothing judged.

@@ -33,12 +33,29 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
     let (rung, mut hyper, corpus, eval_every) = match &a.recipe {
         Some(name) => {
-            let r = recipes.get(name).with_context(|| format!("{}: no recipe named `{name}`", tr::RECIPES_FILE))?;
-            (r.rung.clone(), r.hyper, (project.path(&r.corpus), Some(r.corpus_sha256.clone())), r.eval_every)
+            let r = recipes
+                .get(name)
+                .with_context(|| format!("{}: no recipe named `{name}`", tr::RECIPES_FILE))?;
+            (
+                r.rung.clone(),
+                r.hyper,
+                (project.path(&r.corpus), Some(r.corpus_sha256.clone())),
+                r.eval_every,
+            )
         }
         None => {
-            let c = a.corpus.clone().map(|p| (p, None)).unwrap_or_else(|| (project.path(&recipes.tokenizer.corpus), Some(recipes.tokenizer.corpus_sha256.clone())));
-            (a.rung.clone().unwrap_or_else(|| "tiny_1m".into()), Hyper::default(), c, 50)
+            let c = a.corpus.clone().map(|p| (p, None)).unwrap_or_else(|| {
+                (
+                    project.path(&recipes.tokenizer.corpus),
+                    Some(recipes.tokenizer.corpus_sha256.clone()),
+                )
+            });
+            (
+                a.rung.clone().unwrap_or_else(|| "tiny_1m".into()),
+                Hyper::default(),
+                c,
+                50,
+            )
         }
     };
     let rung = a.rung.clone().unwrap_or(rung);
@@ -49,7 +66,18 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     macro_rules! set {
         ($($f:ident),*) => { $(if let Some(v) = a.$f { hyper.$f = v; })* };
     }
-    set!(seed, steps, batch, seq_len, lr, min_lr, warmup, weight_decay, grad_clip, val_fraction);
+    set!(
+        seed,
+        steps,
+        batch,
+        seq_len,
+        lr,
+        min_lr,
+        warmup,
+        weight_decay,
+        grad_clip,
+        val_fraction
+    );
     if a.steps.is_some() && a.warmup.is_none() {
         hyper.warmup = hyper.steps / 10;
     }
@@ -83,14 +111,25 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     if let Some(f) = &s.model_file_sha256 {
         println!("model.safetensors sha256 {f}");
     }
-    println!("{:.1} s wall, {:.0} training tokens/s; wrote {}", t0.elapsed().as_secs_f64(), s.tokens_per_second, a.out.display());
+    println!(
+        "{:.1} s wall, {:.0} training tokens/s; wrote {}",
+        t0.elapsed().as_secs_f64(),
+        s.tokens_per_second,
+        a.out.display()
+    );
     Ok(EXIT_HOLDS)
 }
 
 /// `groundtruth bench ...`.
 pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     match action {
-        BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len } => {
+        BenchAction::Train {
+            rungs,
+            steps,
+            warmup_steps,
+            batch,
+            seq_len,
+        } => {
             let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
             let threads = candle_core::utils::get_num_threads();
             let mm = tr::bench::matmul_gflops();
@@ -98,8 +137,16 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
             println!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
             println!("|---|---:|---|---:|---:|---:|---:|---:|");
             for name in rungs.split(',') {
-                let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
-                let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps)?;
+                let rung = ladder
+                    .rung(name)
+                    .with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
+                let r = tr::bench::train_throughput(
+                    &rung.config,
+                    *batch,
+                    *seq_len,
+                    *warmup_steps,
+                    *steps,
+                )?;
                 let flops = 6.0 * rung.config.param_count() as f64 * r.tokens_per_second;
                 let reference = tr::bench::pytorch_reference(name);
                 println!(
@@ -124,7 +171,10 @@ pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
             let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
             let json = tr::build_tokenizer(project, &recipes)?;
             let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
-            let rel = ladder.vocabulary.tokenizer.context("configs/ladder.toml: field `vocabulary.tokenizer` is not set")?;
+            let rel = ladder
+                .vocabulary
+                .tokenizer
+                .context("configs/ladder.toml: field `vocabulary.tokenizer` is not set")?;
             let path = project.path(&rel);
             let sha = crate::fsutil::sha256_hex(json.as_bytes());
             if *check {
@@ -133,13 +183,21 @@ pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
                     println!("{}: up to date (sha256 {sha})", path.display());
                     return Ok(EXIT_HOLDS);
                 }
-                eprintln!("{}: differs from a fresh build (sha256 {sha}); registered {}", path.display(), recipes.tokenizer.sha256);
+                eprintln!(
+                    "{}: differs from a fresh build (sha256 {sha}); registered {}",
+                    path.display(),
+                    recipes.tokenizer.sha256
+                );
                 return Ok(EXIT_FALSIFIED);
             }
             crate::fsutil::atomic_write(&path, json.as_bytes())?;
             println!("wrote {} (sha256 {sha})", path.display());
             if sha != recipes.tokenizer.sha256 {
-                eprintln!("note: {} registers sha256 {}; update it if this build is intended", tr::RECIPES_FILE, recipes.tokenizer.sha256);
+                eprintln!(
+                    "note: {} registers sha256 {}; update it if this build is intended",
+                    tr::RECIPES_FILE,
+                    recipes.tokenizer.sha256
+                );
             }
             Ok(EXIT_HOLDS)
         }

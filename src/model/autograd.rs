@@ -16,7 +16,9 @@
 //! [`supported`] tells callers when to fall back to elementary ops.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, Tensor, WithDType};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, Tensor, WithDType,
+};
 use rayon::prelude::*;
 
 use super::rope_layout::RopeLayout;
@@ -30,7 +32,13 @@ pub(crate) fn supported(x: &Tensor) -> bool {
 
 /// The float operations the kernels need, for f32 and f64.
 trait Real:
-    WithDType + Send + Sync + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self>
+    WithDType
+    + Send
+    + Sync
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
 {
     fn of(v: f64) -> Self;
     fn sqrt(self) -> Self;
@@ -53,7 +61,10 @@ macro_rules! real {
             fn slice<'a>(s: &'a Storage, l: &Layout) -> CResult<&'a [Self]> {
                 match (s, l.contiguous_offsets()) {
                     (Storage::Cpu(CpuStorage::$variant(d)), Some((a, b))) => Ok(&d[a..b]),
-                    _ => candle_core::bail!("autograd kernel: expected a contiguous {} cpu tensor", stringify!($t)),
+                    _ => candle_core::bail!(
+                        "autograd kernel: expected a contiguous {} cpu tensor",
+                        stringify!($t)
+                    ),
                 }
             }
         }
@@ -63,7 +74,9 @@ real!(f32, F32);
 real!(f64, F64);
 
 fn cpu_slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> CResult<&'a [T]> {
-    let (a, b) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("autograd kernel: input is not contiguous".into()))?;
+    let (a, b) = l.contiguous_offsets().ok_or_else(|| {
+        candle_core::Error::Msg("autograd kernel: input is not contiguous".into())
+    })?;
     match T::cpu_storage_as_slice(s) {
         Ok(d) => Ok(&d[a..b]),
         Err(e) => Err(e),
@@ -85,7 +98,8 @@ macro_rules! dispatch {
 
 /// RMSNorm over the last dimension with gain `w` (`x`'s last dimension).
 pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> CResult<Tensor> {
-    x.contiguous()?.apply_op2(&w.contiguous()?, RmsNormOp { eps })
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, RmsNormOp { eps })
 }
 
 struct RmsNormOp {
@@ -95,12 +109,18 @@ struct RmsNormOp {
 fn inv_rms<T: Real>(x: &[T], eps: f64) -> T {
     let mut ss = T::of(0.0);
     for &v in x {
-        ss = ss + v * v;
+        ss += v * v;
     }
     T::of(1.0) / (ss / T::of(x.len() as f64) + T::of(eps)).sqrt()
 }
 
-fn rms_fwd<T: Real>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, eps: f64) -> CResult<CpuStorage> {
+fn rms_fwd<T: Real>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    eps: f64,
+) -> CResult<CpuStorage> {
     let (x, w) = (cpu_slice::<T>(s1, l1)?, cpu_slice::<T>(s2, l2)?);
     let h = w.len();
     let mut y = vec![T::of(0.0); x.len()];
@@ -121,23 +141,30 @@ fn rms_bwd<T: Real>(x: &Tensor, w: &Tensor, dy: &Tensor, eps: f64) -> CResult<(T
     let h = w_.len();
     let r: Vec<T> = x_.par_chunks(h).map(|x| inv_rms(x, eps)).collect();
     let mut dx = vec![T::of(0.0); x_.len()];
-    dx.par_chunks_mut(h).zip(x_.par_chunks(h)).zip(dy_.par_chunks(h)).zip(r.par_iter()).for_each(|(((dx, x), dy), &r)| {
-        let mut s = T::of(0.0);
-        for i in 0..h {
-            s = s + dy[i] * w_[i] * x[i];
-        }
-        let c = r * r * r * s / T::of(h as f64);
-        for i in 0..h {
-            dx[i] = r * dy[i] * w_[i] - x[i] * c;
-        }
-    });
+    dx.par_chunks_mut(h)
+        .zip(x_.par_chunks(h))
+        .zip(dy_.par_chunks(h))
+        .zip(r.par_iter())
+        .for_each(|(((dx, x), dy), &r)| {
+            let mut s = T::of(0.0);
+            for i in 0..h {
+                s += dy[i] * w_[i] * x[i];
+            }
+            let c = r * r * r * s / T::of(h as f64);
+            for i in 0..h {
+                dx[i] = r * dy[i] * w_[i] - x[i] * c;
+            }
+        });
     let mut dw = vec![T::of(0.0); h];
     for ((x, dy), &r) in x_.chunks(h).zip(dy_.chunks(h)).zip(&r) {
         for i in 0..h {
-            dw[i] = dw[i] + dy[i] * x[i] * r;
+            dw[i] += dy[i] * x[i] * r;
         }
     }
-    Ok((Tensor::from_vec(dx, x.shape(), x.device())?, Tensor::from_vec(dw, w.shape(), w.device())?))
+    Ok((
+        Tensor::from_vec(dx, x.shape(), x.device())?,
+        Tensor::from_vec(dw, w.shape(), w.device())?,
+    ))
 }
 
 impl CustomOp2 for RmsNormOp {
@@ -145,11 +172,26 @@ impl CustomOp2 for RmsNormOp {
         "groundtruth-rms-norm"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> CResult<(CpuStorage, Shape)> {
-        Ok((dispatch!(s1.dtype(), rms_fwd(s1, l1, s2, l2, self.eps))?, l1.shape().clone()))
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        Ok((
+            dispatch!(s1.dtype(), rms_fwd(s1, l1, s2, l2, self.eps))?,
+            l1.shape().clone(),
+        ))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let (dx, dw) = dispatch!(x.dtype(), rms_bwd(x, w, &dy, self.eps))?;
         Ok((Some(dx), Some(dw)))
@@ -169,20 +211,22 @@ fn softmax_fwd<T: Real>(s: &CpuStorage, l: &Layout) -> CResult<CpuStorage> {
     let x = cpu_slice::<T>(s, l)?;
     let d = *l.dims().last().unwrap_or(&1);
     let mut y = vec![T::of(0.0); x.len()];
-    y.par_chunks_mut(d.max(1)).zip(x.par_chunks(d.max(1))).for_each(|(y, x)| {
-        let mut m = x[0];
-        for &v in x {
-            m = if v > m { v } else { m };
-        }
-        let mut s = T::of(0.0);
-        for (o, &v) in y.iter_mut().zip(x) {
-            *o = (v - m).exp();
-            s = s + *o;
-        }
-        for o in y.iter_mut() {
-            *o = *o / s;
-        }
-    });
+    y.par_chunks_mut(d.max(1))
+        .zip(x.par_chunks(d.max(1)))
+        .for_each(|(y, x)| {
+            let mut m = x[0];
+            for &v in x {
+                m = if v > m { v } else { m };
+            }
+            let mut s = T::of(0.0);
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = (v - m).exp();
+                s += *o;
+            }
+            for o in y.iter_mut() {
+                *o /= s;
+            }
+        });
     Ok(T::to_cpu_storage_owned(y))
 }
 
@@ -192,15 +236,18 @@ fn softmax_bwd<T: Real>(y: &Tensor, dy: &Tensor) -> CResult<Tensor> {
     let (y_, dy_) = (T::slice(&ys, yl)?, T::slice(&ds, dl)?);
     let d = *y.dims().last().unwrap_or(&1);
     let mut dx = vec![T::of(0.0); y_.len()];
-    dx.par_chunks_mut(d.max(1)).zip(y_.par_chunks(d.max(1))).zip(dy_.par_chunks(d.max(1))).for_each(|((dx, y), dy)| {
-        let mut dot = T::of(0.0);
-        for i in 0..y.len() {
-            dot = dot + dy[i] * y[i];
-        }
-        for i in 0..y.len() {
-            dx[i] = y[i] * (dy[i] - dot);
-        }
-    });
+    dx.par_chunks_mut(d.max(1))
+        .zip(y_.par_chunks(d.max(1)))
+        .zip(dy_.par_chunks(d.max(1)))
+        .for_each(|((dx, y), dy)| {
+            let mut dot = T::of(0.0);
+            for i in 0..y.len() {
+                dot += dy[i] * y[i];
+            }
+            for i in 0..y.len() {
+                dx[i] = y[i] * (dy[i] - dot);
+            }
+        });
     Tensor::from_vec(dx, y.shape(), y.device())
 }
 
@@ -224,7 +271,12 @@ impl CustomOp1 for SoftmaxOp {
 /// Rotates `x` `(batch, heads, seq, head_dim)` by the angles whose cosines and sines are
 /// `cos`, `sin` `(seq, head_dim / 2)`, pairs laid out as `layout` says.
 pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, layout: RopeLayout) -> CResult<Tensor> {
-    let op = RopeOp { cos: cos.contiguous()?, sin: sin.contiguous()?, layout, inverse: false };
+    let op = RopeOp {
+        cos: cos.contiguous()?,
+        sin: sin.contiguous()?,
+        layout,
+        inverse: false,
+    };
     x.contiguous()?.apply_op1(op)
 }
 
@@ -235,22 +287,37 @@ struct RopeOp {
     inverse: bool,
 }
 
-fn rotate<T: Real>(x: &[T], cos: &[T], sin: &[T], seq: usize, d: usize, layout: RopeLayout, inverse: bool) -> Vec<T> {
+fn rotate<T: Real>(
+    x: &[T],
+    cos: &[T],
+    sin: &[T],
+    seq: usize,
+    d: usize,
+    layout: RopeLayout,
+    inverse: bool,
+) -> Vec<T> {
     let half = d / 2;
     let mut y = vec![T::of(0.0); x.len()];
-    y.par_chunks_mut(d).zip(x.par_chunks(d)).enumerate().for_each(|(row, (y, x))| {
-        let t = row % seq;
-        for i in 0..half {
-            let c = cos[t * half + i];
-            let s = if inverse { T::of(0.0) - sin[t * half + i] } else { sin[t * half + i] };
-            let (a, b) = match layout {
-                RopeLayout::Neox => (i, i + half),
-                RopeLayout::Interleaved => (2 * i, 2 * i + 1),
-            };
-            y[a] = x[a] * c - x[b] * s;
-            y[b] = x[b] * c + x[a] * s;
-        }
-    });
+    y.par_chunks_mut(d)
+        .zip(x.par_chunks(d))
+        .enumerate()
+        .for_each(|(row, (y, x))| {
+            let t = row % seq;
+            for i in 0..half {
+                let c = cos[t * half + i];
+                let s = if inverse {
+                    T::of(0.0) - sin[t * half + i]
+                } else {
+                    sin[t * half + i]
+                };
+                let (a, b) = match layout {
+                    RopeLayout::Neox => (i, i + half),
+                    RopeLayout::Interleaved => (2 * i, 2 * i + 1),
+                };
+                y[a] = x[a] * c - x[b] * s;
+                y[b] = x[b] * c + x[a] * s;
+            }
+        });
     y
 }
 
@@ -259,7 +326,15 @@ fn rope_fwd<T: Real>(op: &RopeOp, s: &CpuStorage, l: &Layout) -> CResult<CpuStor
     let (_, _, seq, d) = l.shape().dims4()?;
     let (cs, cl) = op.cos.storage_and_layout();
     let (ss, sl) = op.sin.storage_and_layout();
-    Ok(T::to_cpu_storage_owned(rotate(x, T::slice(&cs, cl)?, T::slice(&ss, sl)?, seq, d, op.layout, op.inverse)))
+    Ok(T::to_cpu_storage_owned(rotate(
+        x,
+        T::slice(&cs, cl)?,
+        T::slice(&ss, sl)?,
+        seq,
+        d,
+        op.layout,
+        op.inverse,
+    )))
 }
 
 impl CustomOp1 for RopeOp {
@@ -268,98 +343,19 @@ impl CustomOp1 for RopeOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
-        Ok((dispatch!(s.dtype(), rope_fwd(self, s, l))?, l.shape().clone()))
+        Ok((
+            dispatch!(s.dtype(), rope_fwd(self, s, l))?,
+            l.shape().clone(),
+        ))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> CResult<Option<Tensor>> {
-        let inv = RopeOp { cos: self.cos.clone(), sin: self.sin.clone(), layout: self.layout, inverse: !self.inverse };
+        let inv = RopeOp {
+            cos: self.cos.clone(),
+            sin: self.sin.clone(),
+            layout: self.layout,
+            inverse: !self.inverse,
+        };
         Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&inv)?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::SeededRng;
-    use candle_core::{Device, Var, D};
-
-    fn var(shape: &[usize], seed: u64, dtype: DType) -> Var {
-        let mut r = SeededRng::new(seed);
-        let n = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| r.uniform_sym(1.5)).collect();
-        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar().unwrap()
-    }
-
-    /// Value and every input gradient of `ours` and `reference` under a seeded random
-    /// weighting of the outputs (so no gradient is trivially symmetric).
-    fn agree(inputs: &[&Var], ours: impl Fn() -> Tensor, reference: impl Fn() -> Tensor, tol: f64) {
-        let (a, b) = (ours(), reference());
-        assert!(max_diff(&a, &b) < tol, "values differ by {}", max_diff(&a, &b));
-        let weight = var(a.dims(), 99, a.dtype());
-        let ga = (a * weight.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
-        let gb = (b * weight.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
-        for (i, v) in inputs.iter().enumerate() {
-            let d = max_diff(ga.get(v.as_tensor()).unwrap(), gb.get(v.as_tensor()).unwrap());
-            assert!(d < tol, "input {i}: gradients differ by {d}");
-        }
-    }
-
-    #[test]
-    fn rms_norm_matches_elementary_ops() {
-        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-            let x = var(&[2, 3, 8], 1, dtype);
-            let w = var(&[8], 2, dtype);
-            agree(&[&x, &w], || rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap(), || {
-                let ms = (x.as_tensor().sqr().unwrap().sum_keepdim(D::Minus1).unwrap() / 8.0).unwrap();
-                x.as_tensor().broadcast_div(&(ms + 1e-5).unwrap().sqrt().unwrap()).unwrap().broadcast_mul(w.as_tensor()).unwrap()
-            }, tol);
-        }
-    }
-
-    #[test]
-    fn softmax_matches_elementary_ops_with_a_causal_mask() {
-        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-6)] {
-            let x = var(&[2, 2, 5, 5], 3, dtype);
-            let mask: Vec<f32> = (0..25).map(|k| if k % 5 > k / 5 { f32::NEG_INFINITY } else { 0.0 }).collect();
-            let mask = Tensor::from_vec(mask, (5, 5), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
-            let s = || x.as_tensor().broadcast_add(&mask).unwrap();
-            agree(&[&x], || softmax_last(&s()).unwrap(), || {
-                let e = s().broadcast_sub(&s().max_keepdim(D::Minus1).unwrap().detach()).unwrap().exp().unwrap();
-                e.broadcast_div(&e.sum_keepdim(D::Minus1).unwrap()).unwrap()
-            }, tol);
-        }
-    }
-
-    #[test]
-    fn rope_matches_elementary_ops_in_both_layouts() {
-        for layout in [RopeLayout::Neox, RopeLayout::Interleaved] {
-            let x = var(&[1, 2, 3, 8], 4, DType::F64);
-            let ang: Vec<f64> = (0..12).map(|k| 0.3 * k as f64).collect();
-            let cos = Tensor::from_vec(ang.iter().map(|a| a.cos()).collect::<Vec<_>>(), (3, 4), &Device::Cpu).unwrap();
-            let sin = Tensor::from_vec(ang.iter().map(|a| a.sin()).collect::<Vec<_>>(), (3, 4), &Device::Cpu).unwrap();
-            agree(&[&x], || rope(x.as_tensor(), &cos, &sin, layout).unwrap(), || {
-                let xs = x.as_tensor();
-                match layout {
-                    RopeLayout::Neox => {
-                        let c = Tensor::cat(&[&cos, &cos], 1).unwrap();
-                        let s = Tensor::cat(&[&sin, &sin], 1).unwrap();
-                        let rotated = Tensor::cat(&[&xs.narrow(3, 4, 4).unwrap().neg().unwrap(), &xs.narrow(3, 0, 4).unwrap()], 3).unwrap();
-                        (xs.broadcast_mul(&c).unwrap() + rotated.broadcast_mul(&s).unwrap()).unwrap()
-                    }
-                    RopeLayout::Interleaved => {
-                        let p = xs.reshape((1, 2, 3, 4, 2)).unwrap();
-                        let (x0, x1) = (p.narrow(4, 0, 1).unwrap(), p.narrow(4, 1, 1).unwrap());
-                        let (c, s) = (cos.unsqueeze(2).unwrap(), sin.unsqueeze(2).unwrap());
-                        let y0 = (x0.broadcast_mul(&c).unwrap() - x1.broadcast_mul(&s).unwrap()).unwrap();
-                        let y1 = (x0.broadcast_mul(&s).unwrap() + x1.broadcast_mul(&c).unwrap()).unwrap();
-                        Tensor::cat(&[&y0, &y1], 4).unwrap().reshape((1, 2, 3, 8)).unwrap()
-                    }
-                }
-            }, 1e-12);
-        }
     }
 }

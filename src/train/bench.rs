@@ -27,8 +27,16 @@ pub fn matmul_gflops() -> f64 {
     let mut best = 0f64;
     for (m, k, n) in [(1024, 1024, 1024), (2048, 512, 2048)] {
         let mut r = SeededRng::new(1);
-        let mut mk = |a: usize, b: usize| Tensor::from_vec((0..a * b).map(|_| r.uniform_sym(1.0)).collect::<Vec<f32>>(), (a, b), &Device::Cpu);
-        let (Ok(a), Ok(b)) = (mk(m, k), mk(k, n)) else { continue };
+        let mut mk = |a: usize, b: usize| {
+            Tensor::from_vec(
+                (0..a * b).map(|_| r.uniform_sym(1.0)).collect::<Vec<f32>>(),
+                (a, b),
+                &Device::Cpu,
+            )
+        };
+        let (Ok(a), Ok(b)) = (mk(m, k), mk(k, n)) else {
+            continue;
+        };
         let _ = a.matmul(&b);
         for _ in 0..5 {
             let t0 = Instant::now();
@@ -54,12 +62,32 @@ pub struct Throughput {
 /// Times `steps` full training steps (forward, backward, clipped AdamW update) of `config`
 /// after `warmup` untimed ones, on seeded random tokens (throughput does not depend on
 /// the text).
-pub fn train_throughput(config: &LlamaConfig, batch: usize, seq_len: usize, warmup: u64, steps: u64) -> Result<Throughput, TrainError> {
+pub fn train_throughput(
+    config: &LlamaConfig,
+    batch: usize,
+    seq_len: usize,
+    warmup: u64,
+    steps: u64,
+) -> Result<Throughput, TrainError> {
     let model = TrainableLlama::new(&seeded(config, 1)?, &Device::Cpu)?;
-    let mut opt = AdamW::new(model.vars(), AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 });
+    let mut opt = AdamW::new(
+        model.vars(),
+        AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        },
+    );
     let mut rng = SeededRng::new(2);
     let vocab = config.vocab_size as u64;
-    let batches: Vec<Vec<u32>> = (0..2).map(|_| (0..batch * (seq_len + 1)).map(|_| rng.below(vocab) as u32).collect()).collect();
+    let batches: Vec<Vec<u32>> = (0..2)
+        .map(|_| {
+            (0..batch * (seq_len + 1))
+                .map(|_| rng.below(vocab) as u32)
+                .collect()
+        })
+        .collect();
     let mut timed = 0f64;
     for i in 0..warmup + steps {
         let t0 = Instant::now();
@@ -71,6 +99,8 @@ pub fn train_throughput(config: &LlamaConfig, batch: usize, seq_len: usize, warm
         }
     }
     let per_step = timed / steps.max(1) as f64;
-    Ok(Throughput { tokens_per_second: (batch * seq_len) as f64 / per_step, step_seconds: per_step })
+    Ok(Throughput {
+        tokens_per_second: (batch * seq_len) as f64 / per_step,
+        step_seconds: per_step,
+    })
 }
-

@@ -38,11 +38,17 @@ type Pair = (u32, u32);
 /// Learns a BPE of exactly `vocab_size` ids from `text`; see the module docs for the rule.
 pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bpe, TrainError> {
     if vocab_size < 256 {
-        return Err(TrainError::Tokenizer(format!("vocab_size {vocab_size} is below the 256 byte tokens")));
+        return Err(TrainError::Tokenizer(format!(
+            "vocab_size {vocab_size} is below the 256 byte tokens"
+        )));
     }
     let (mut words, counts) = word_counts(text)?;
     let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    let mut ids: HashMap<Vec<u8>, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let mut ids: HashMap<Vec<u8>, u32> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let mut pair_counts: HashMap<Pair, i64> = HashMap::new();
     let mut where_: HashMap<Pair, HashSet<usize>> = HashMap::new();
     for (w, word) in words.iter().enumerate() {
@@ -51,10 +57,13 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
             where_.entry((p[0], p[1])).or_default().insert(w);
         }
     }
-    let mut heap: BinaryHeap<(i64, Reverse<Pair>)> = pair_counts.iter().map(|(&p, &c)| (c, Reverse(p))).collect();
+    let mut heap: BinaryHeap<(i64, Reverse<Pair>)> =
+        pair_counts.iter().map(|(&p, &c)| (c, Reverse(p))).collect();
     let mut merges = Vec::new();
     while tokens.len() < vocab_size {
-        let Some((count, Reverse(pair))) = heap.pop() else { break };
+        let Some((count, Reverse(pair))) = heap.pop() else {
+            break;
+        };
         let current = pair_counts.get(&pair).copied().unwrap_or(0);
         if count != current {
             // Stale entry: the pair's count changed after it was queued.
@@ -66,7 +75,11 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
         if (count as u64) < min_frequency {
             break;
         }
-        let bytes = [tokens[pair.0 as usize].as_slice(), tokens[pair.1 as usize].as_slice()].concat();
+        let bytes = [
+            tokens[pair.0 as usize].as_slice(),
+            tokens[pair.1 as usize].as_slice(),
+        ]
+        .concat();
         let new_id = match ids.get(&bytes) {
             Some(&id) => id,
             None => {
@@ -77,7 +90,11 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
             }
         };
         merges.push(pair);
-        let mut touched: Vec<usize> = where_.remove(&pair).unwrap_or_default().into_iter().collect();
+        let mut touched: Vec<usize> = where_
+            .remove(&pair)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         touched.sort_unstable();
         let mut changed: BTreeMap<Pair, ()> = BTreeMap::new();
         for w in touched {
@@ -117,7 +134,11 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
 
 /// Distinct pre-tokenized words as byte ids, sorted, with their counts.
 fn word_counts(text: &str) -> Result<(Vec<Vec<u32>>, Vec<u64>), TrainError> {
-    let inverse: HashMap<char, u8> = gpt2_byte_chars().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+    let inverse: HashMap<char, u8> = gpt2_byte_chars()
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect();
     let mut pts = PreTokenizedString::from(text);
     ByteLevel::new(false, true, true)
         .pre_tokenize(&mut pts)
@@ -128,7 +149,11 @@ fn word_counts(text: &str) -> Result<(Vec<Vec<u32>>, Vec<u64>), TrainError> {
             .chars()
             .map(|c| inverse.get(&c).map(|&b| u32::from(b)))
             .collect::<Option<Vec<u32>>>()
-            .ok_or_else(|| TrainError::Tokenizer(format!("pre-tokenizer produced a non-byte character in {piece:?}")))?;
+            .ok_or_else(|| {
+                TrainError::Tokenizer(format!(
+                    "pre-tokenizer produced a non-byte character in {piece:?}"
+                ))
+            })?;
         *counts.entry(ids).or_default() += 1;
     }
     Ok(counts.into_iter().unzip())
@@ -173,7 +198,16 @@ impl Bpe {
         let merges: Vec<String> = self
             .merges
             .iter()
-            .map(|&(a, b)| format!("      {}", serde_json::Value::String(format!("{} {}", piece(&self.tokens[a as usize]), piece(&self.tokens[b as usize])))))
+            .map(|&(a, b)| {
+                format!(
+                    "      {}",
+                    serde_json::Value::String(format!(
+                        "{} {}",
+                        piece(&self.tokens[a as usize]),
+                        piece(&self.tokens[b as usize])
+                    ))
+                )
+            })
             .collect();
         let compact = |v: &serde_json::Value| v.to_string();
         format!(
@@ -194,10 +228,13 @@ mod tests {
     use crate::tokenizer::{HfTokenizer, TextTokenizer};
     use proptest::prelude::*;
 
-    const TEXT: &str = "the cat sat on the mat; the cat ate the rat.\nThe mat, the hat!\n  tabs\tand 12 34 café";
+    const TEXT: &str =
+        "the cat sat on the mat; the cat ate the rat.\nThe mat, the hat!\n  tabs\tand 12 34 café";
 
     fn tokenizer(bpe: &Bpe) -> HfTokenizer {
-        HfTokenizer::new(tokenizers::Tokenizer::from_bytes(bpe.tokenizer_json().as_bytes()).unwrap())
+        HfTokenizer::new(
+            tokenizers::Tokenizer::from_bytes(bpe.tokenizer_json().as_bytes()).unwrap(),
+        )
     }
 
     #[test]
@@ -213,9 +250,23 @@ mod tests {
                     *c.entry((p[0], p[1])).or_default() += n;
                 }
             }
-            let best = c.iter().max_by_key(|(p, n)| (**n, Reverse(**p))).map(|(p, _)| *p).unwrap();
+            let best = c
+                .iter()
+                .max_by_key(|(p, n)| (**n, Reverse(**p)))
+                .map(|(p, _)| *p)
+                .unwrap();
             assert_eq!(m, best, "merge {rank}");
-            let id = bpe.tokens.iter().position(|t| *t == [bpe.tokens[m.0 as usize].clone(), bpe.tokens[m.1 as usize].clone()].concat()).unwrap() as u32;
+            let id = bpe
+                .tokens
+                .iter()
+                .position(|t| {
+                    *t == [
+                        bpe.tokens[m.0 as usize].clone(),
+                        bpe.tokens[m.1 as usize].clone(),
+                    ]
+                    .concat()
+                })
+                .unwrap() as u32;
             words = words.iter().map(|w| merge_word(w, m, id)).collect();
         }
     }

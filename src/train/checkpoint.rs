@@ -38,11 +38,19 @@ pub struct TrainerState {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Fs(FsError { path: path.to_path_buf(), source })
+    move |source| {
+        TrainError::Fs(FsError {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
 }
 
 fn invalid(file: &Path, msg: String) -> TrainError {
-    TrainError::Invalid { file: file.to_path_buf(), msg }
+    TrainError::Invalid {
+        file: file.to_path_buf(),
+        msg,
+    }
 }
 
 /// `checkpoint-000300`.
@@ -61,14 +69,20 @@ pub fn write_checkpoint(
     metrics: &[MetricsRow],
 ) -> Result<(), TrainError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp.{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     save_hf_folder(&tmp, weights, Some(tokenizer_json), metadata)?;
     atomic_write(&tmp.join("optimizer.safetensors"), &optimizer_bytes(opt)?)?;
-    let step = metadata.get("groundtruth.step").and_then(|s| s.parse().ok()).unwrap_or(opt.t);
+    let step = metadata
+        .get("groundtruth.step")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(opt.t);
     let state = TrainerState {
         format: STATE_FORMAT.into(),
         step,
@@ -111,14 +125,24 @@ pub struct Checkpoint {
 pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, TrainError> {
     let state_path = dir.join("trainer_state.json");
     let text = crate::fsutil::read_text(&state_path)?;
-    let state: TrainerState = serde_json::from_str(&text).map_err(|e| invalid(&state_path, e.to_string()))?;
+    let state: TrainerState =
+        serde_json::from_str(&text).map_err(|e| invalid(&state_path, e.to_string()))?;
     if state.format != STATE_FORMAT {
-        return Err(invalid(&state_path, format!("field `format`: '{}' is not '{STATE_FORMAT}'", state.format)));
+        return Err(invalid(
+            &state_path,
+            format!("field `format`: '{}' is not '{STATE_FORMAT}'", state.format),
+        ));
     }
-    for (file, want) in [("model.safetensors", &state.model_sha256), ("optimizer.safetensors", &state.optimizer_sha256)] {
+    for (file, want) in [
+        ("model.safetensors", &state.model_sha256),
+        ("optimizer.safetensors", &state.optimizer_sha256),
+    ] {
         let got = sha256_file(&dir.join(file))?;
         if &got != want {
-            return Err(invalid(&dir.join(file), format!("sha256 {got} is not the {want} recorded in trainer_state.json")));
+            return Err(invalid(
+                &dir.join(file),
+                format!("sha256 {got} is not the {want} recorded in trainer_state.json"),
+            ));
         }
     }
     let weights = load_hf_folder(dir)?;
@@ -130,16 +154,38 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
     for name in weights.tensors.keys() {
         let read = |kind: &str| -> Result<Vec<f32>, TrainError> {
             let key = format!("{kind}/{name}");
-            let view = st.tensor(&key).map_err(|e| invalid(&opt_path, format!("tensor `{key}`: {e}")))?;
+            let view = st
+                .tensor(&key)
+                .map_err(|e| invalid(&opt_path, format!("tensor `{key}`: {e}")))?;
             if view.dtype() != Dtype::F32 {
                 return Err(invalid(&opt_path, format!("tensor `{key}` is not F32")));
             }
-            Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
         };
-        state_map.insert(name.clone(), Moments { m: read("m")?, v: read("v")? });
+        state_map.insert(
+            name.clone(),
+            Moments {
+                m: read("m")?,
+                v: read("v")?,
+            },
+        );
     }
-    let optimizer = AdamW { params, state: state_map, t: state.optimizer_t };
-    Ok(Checkpoint { dir: dir.to_path_buf(), weights, metadata, optimizer, state })
+    let optimizer = AdamW {
+        params,
+        state: state_map,
+        t: state.optimizer_t,
+    };
+    Ok(Checkpoint {
+        dir: dir.to_path_buf(),
+        weights,
+        metadata,
+        optimizer,
+        state,
+    })
 }
 
 /// The moments as safetensors `m/<name>`, `v/<name>` (f32, flat); the crate's serializer
@@ -149,12 +195,23 @@ fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
     let owned: Vec<(String, Vec<u8>, usize)> = opt
         .state
         .iter()
-        .flat_map(|(n, m)| [(format!("m/{n}"), le(&m.m), m.m.len()), (format!("v/{n}"), le(&m.v), m.v.len())])
+        .flat_map(|(n, m)| {
+            [
+                (format!("m/{n}"), le(&m.m), m.m.len()),
+                (format!("v/{n}"), le(&m.v), m.v.len()),
+            ]
+        })
         .collect();
     let views = owned
         .iter()
         .map(|(n, b, k)| TensorView::new(Dtype::F32, vec![*k], b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrainError::Invalid { file: PathBuf::from("optimizer.safetensors"), msg: e.to_string() })?;
-    safetensors::serialize(views, None).map_err(|e| TrainError::Invalid { file: PathBuf::from("optimizer.safetensors"), msg: e.to_string() })
+        .map_err(|e| TrainError::Invalid {
+            file: PathBuf::from("optimizer.safetensors"),
+            msg: e.to_string(),
+        })?;
+    safetensors::serialize(views, None).map_err(|e| TrainError::Invalid {
+        file: PathBuf::from("optimizer.safetensors"),
+        msg: e.to_string(),
+    })
 }

@@ -28,23 +28,41 @@ impl Corpus {
     /// Reads `path`; with `expected`, a file with another SHA-256 is an error.
     pub fn load(path: &Path, expected: Option<&str>) -> Result<Corpus, TrainError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => TrainError::CorpusMissing { path: path.to_path_buf() },
-            _ => TrainError::Fs(crate::fsutil::FsError { path: path.to_path_buf(), source }),
+            std::io::ErrorKind::NotFound => TrainError::CorpusMissing {
+                path: path.to_path_buf(),
+            },
+            _ => TrainError::Fs(crate::fsutil::FsError {
+                path: path.to_path_buf(),
+                source,
+            }),
         })?;
         let sha256 = sha256_hex(&bytes);
         if let Some(want) = expected {
             if want != sha256 {
-                return Err(TrainError::Corpus { path: path.to_path_buf(), msg: format!("sha256 {sha256} is not the registered {want}") });
+                return Err(TrainError::Corpus {
+                    path: path.to_path_buf(),
+                    msg: format!("sha256 {sha256} is not the registered {want}"),
+                });
             }
         }
-        let text = String::from_utf8(bytes).map_err(|e| TrainError::Corpus { path: path.to_path_buf(), msg: format!("not UTF-8: {e}") })?;
-        Ok(Corpus { path: path.to_path_buf(), text, sha256 })
+        let text = String::from_utf8(bytes).map_err(|e| TrainError::Corpus {
+            path: path.to_path_buf(),
+            msg: format!("not UTF-8: {e}"),
+        })?;
+        Ok(Corpus {
+            path: path.to_path_buf(),
+            text,
+            sha256,
+        })
     }
 
     /// The file name, for metadata (a path would make the checkpoint depend on where the
     /// corpus happened to lie).
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -52,7 +70,9 @@ impl Corpus {
 /// of the next line.
 pub fn split_point(text: &str, val_fraction: f64) -> Option<usize> {
     let target = (text.len() as f64 * (1.0 - val_fraction)) as usize;
-    let nl = text.as_bytes()[target.min(text.len())..].iter().position(|&b| b == b'\n')?;
+    let nl = text.as_bytes()[target.min(text.len())..]
+        .iter()
+        .position(|&b| b == b'\n')?;
     let at = target + nl + 1;
     (at < text.len()).then_some(at)
 }
@@ -70,14 +90,36 @@ pub struct Data {
 
 impl Data {
     /// Splits and tokenizes `corpus`; both parts must hold more than `seq_len` tokens.
-    pub fn new(corpus: &Corpus, tok: &dyn TextTokenizer, val_fraction: f64, seq_len: usize) -> Result<Data, TrainError> {
-        let bad = |msg: String| TrainError::Corpus { path: corpus.path.clone(), msg };
-        let split = split_point(&corpus.text, val_fraction).ok_or_else(|| bad(format!("no line break after {:.0}% of the text to split at", (1.0 - val_fraction) * 100.0)))?;
-        let enc = |t: &str| tok.encode(t).map_err(|e| TrainError::Tokenizer(e.to_string()));
-        let data = Data { train: enc(&corpus.text[..split])?, val: enc(&corpus.text[split..])?, split_byte: split };
+    pub fn new(
+        corpus: &Corpus,
+        tok: &dyn TextTokenizer,
+        val_fraction: f64,
+        seq_len: usize,
+    ) -> Result<Data, TrainError> {
+        let bad = |msg: String| TrainError::Corpus {
+            path: corpus.path.clone(),
+            msg,
+        };
+        let split = split_point(&corpus.text, val_fraction).ok_or_else(|| {
+            bad(format!(
+                "no line break after {:.0}% of the text to split at",
+                (1.0 - val_fraction) * 100.0
+            ))
+        })?;
+        let enc = |t: &str| {
+            tok.encode(t)
+                .map_err(|e| TrainError::Tokenizer(e.to_string()))
+        };
+        let data = Data {
+            train: enc(&corpus.text[..split])?,
+            val: enc(&corpus.text[split..])?,
+            split_byte: split,
+        };
         for (part, n) in [("train", data.train.len()), ("validation", data.val.len())] {
             if n <= seq_len {
-                return Err(bad(format!("the {part} part has {n} tokens, not more than seq_len {seq_len}")));
+                return Err(bad(format!(
+                    "the {part} part has {n} tokens, not more than seq_len {seq_len}"
+                )));
             }
         }
         Ok(data)
@@ -105,7 +147,13 @@ pub fn windows(tokens: &[u32], seq_len: usize) -> Vec<&[u32]> {
 /// Step `step`'s batch: `batch` windows of `seq_len + 1` tokens at uniformly drawn offsets,
 /// flattened row by row. Each step draws from its own stream of `seed`, so a resumed run
 /// sees exactly the batches of an uninterrupted one.
-pub fn sample_batch(tokens: &[u32], seed: u64, step: u64, batch: usize, seq_len: usize) -> Vec<u32> {
+pub fn sample_batch(
+    tokens: &[u32],
+    seed: u64,
+    step: u64,
+    batch: usize,
+    seq_len: usize,
+) -> Vec<u32> {
     let mut rng = SeededRng::for_stream(seed, &format!("batch/{step}"));
     let span = (tokens.len() - seq_len) as u64;
     let mut out = Vec::with_capacity(batch * (seq_len + 1));
@@ -127,7 +175,9 @@ pub fn unigram_entropy(tokens: &[u32]) -> f64 {
     // Summed in id order so the value does not depend on hash-map iteration.
     let mut c: Vec<(u32, u64)> = counts.into_iter().collect();
     c.sort_unstable();
-    -c.iter().map(|&(_, k)| k as f64 / n * (k as f64 / n).ln()).sum::<f64>()
+    -c.iter()
+        .map(|&(_, k)| k as f64 / n * (k as f64 / n).ln())
+        .sum::<f64>()
 }
 
 /// Cross-entropy in nats on `eval` of the unigram distribution of `fit` with add-one
@@ -140,7 +190,10 @@ pub fn unigram_cross_entropy(fit: &[u32], eval: &[u32], vocab: usize) -> f64 {
         }
     }
     let total = (fit.len() + vocab) as f64;
-    let nll: f64 = eval.iter().map(|&t| -((counts.get(t as usize).copied().unwrap_or(0) + 1) as f64 / total).ln()).sum();
+    let nll: f64 = eval
+        .iter()
+        .map(|&t| -((counts.get(t as usize).copied().unwrap_or(0) + 1) as f64 / total).ln())
+        .sum();
     nll / eval.len() as f64
 }
 

@@ -68,6 +68,9 @@ pub(crate) trait Ctx<T> {
 
 impl<T> Ctx<T> for candle_core::Result<T> {
     fn ctx(self, op: &str) -> Result<T, TrainError> {
-        self.map_err(|source| TrainError::Candle { op: op.to_string(), source })
+        self.map_err(|source| TrainError::Candle {
+            op: op.to_string(),
+            source,
+        })
     }
 }

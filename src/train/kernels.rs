@@ -28,10 +28,11 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     // conversion, whose saturating semantics would stop the loop from vectorizing.
     let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
     let r = (x - n * LN2_HI) - n * LN2_LO;
+    // Cephes' coefficients; its last one, 5.0000001e-1, is exactly 0.5 in f32.
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
+        + 1.666_666_6e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let y = p * r * r + r + 1.0;
     // n is in [-126, 127], so the biased exponent stays in the normal range.
     y * f32::from_bits((ni.wrapping_add(127) as u32) << 23)

@@ -39,7 +39,21 @@ pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &[u32]) -> CResult<
         let (ws, wl) = w.storage_and_layout();
         let (xd, wd) = (f32_slice(&xs, xl)?, f32_slice(&ws, wl)?);
         // logits (n × v) = x (n × h) · wᵀ: wᵀ's element (k, j) is w[j, k].
-        gemm(n, v, h, &mut buf.0[..n * v], v, 1, false, xd, h, 1, wd, 1, h);
+        gemm(
+            n,
+            v,
+            h,
+            &mut buf.0[..n * v],
+            v,
+            1,
+            false,
+            xd,
+            h,
+            1,
+            wd,
+            1,
+            h,
+        );
         buf.0[..n * v]
             .par_chunks(v)
             .zip(targets.par_iter())
@@ -49,7 +63,11 @@ pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &[u32]) -> CResult<
             })
             .collect::<Vec<f32>>()
     };
-    let op = LinearCe { value: Mutex::new(Some(losses)), logits: Mutex::new(Some(buf)), targets: Arc::new(targets.to_vec()) };
+    let op = LinearCe {
+        value: Mutex::new(Some(losses)),
+        logits: Mutex::new(Some(buf)),
+        targets: Arc::new(targets.to_vec()),
+    };
     x.apply_op2(&w, op)?.mean_all()
 }
 
@@ -69,20 +87,63 @@ fn f32_slice<'a>(s: &'a Storage, l: &Layout) -> CResult<&'a [f32]> {
 /// on candle's thread count. Each output element's sum runs over `k` in one thread, in
 /// order, so results do not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
-fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], d_rs: usize, d_cs: usize, acc: bool, lhs: &[f32], l_rs: usize, l_cs: usize, rhs: &[f32], r_rs: usize, r_cs: usize) {
-    let extent = |rows: usize, cols: usize, rs: usize, cs: usize| if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
-    assert!(dst.len() >= extent(m, n, d_rs, d_cs) && lhs.len() >= extent(m, k, l_rs, l_cs) && rhs.len() >= extent(k, n, r_rs, r_cs), "gemm operands too short");
+fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    d_rs: usize,
+    d_cs: usize,
+    acc: bool,
+    lhs: &[f32],
+    l_rs: usize,
+    l_cs: usize,
+    rhs: &[f32],
+    r_rs: usize,
+    r_cs: usize,
+) {
+    let extent = |rows: usize, cols: usize, rs: usize, cs: usize| {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * rs + (cols - 1) * cs + 1
+        }
+    };
+    assert!(
+        dst.len() >= extent(m, n, d_rs, d_cs)
+            && lhs.len() >= extent(m, k, l_rs, l_cs)
+            && rhs.len() >= extent(k, n, r_rs, r_cs),
+        "gemm operands too short"
+    );
     let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the assert above keeps every strided access inside the three slices, and
     // `dst` is borrowed mutably, so it aliases neither input.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), d_cs as isize, d_rs as isize, acc,
-            lhs.as_ptr(), l_cs as isize, l_rs as isize,
-            rhs.as_ptr(), r_cs as isize, r_rs as isize,
-            if acc { 1.0 } else { 0.0 }, 1.0, false, false, false, par,
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            d_cs as isize,
+            d_rs as isize,
+            acc,
+            lhs.as_ptr(),
+            l_cs as isize,
+            l_rs as isize,
+            rhs.as_ptr(),
+            r_cs as isize,
+            r_rs as isize,
+            if acc { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -138,23 +199,41 @@ impl CustomOp2 for LinearCe {
     }
 
     /// Hands over the per-row losses computed eagerly in [`linear_cross_entropy`].
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> CResult<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
         let v = self.value.lock().map_err(poisoned)?.take();
-        let Some(v) = v else { candle_core::bail!("{}: the forward runs once", self.name()) };
+        let Some(v) = v else {
+            candle_core::bail!("{}: the forward runs once", self.name())
+        };
         let n = v.len();
         Ok((CpuStorage::F32(v), Shape::from(n)))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, res: &Tensor, grad_res: &Tensor) -> CResult<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> CResult<(Option<Tensor>, Option<Tensor>)> {
         let (n, h) = x.dims2()?;
         let (v, _) = w.dims2()?;
         let kept = self.logits.lock().map_err(poisoned)?.take();
         let Some(mut buf) = kept else {
             // A second backward through the same graph: recompute through candle.
-            let (gx, gw) = fallback(&x.detach(), &w.detach(), &self.targets)?.backward().map(|g| (g.get(x).cloned(), g.get(w).cloned()))?;
+            let (gx, gw) = fallback(&x.detach(), &w.detach(), &self.targets)?
+                .backward()
+                .map(|g| (g.get(x).cloned(), g.get(w).cloned()))?;
             return Ok((gx, gw));
         };
-        let lg: Vec<f32> = Tensor::stack(&[res, grad_res], 1)?.flatten_all()?.to_vec1()?;
+        let lg: Vec<f32> = Tensor::stack(&[res, grad_res], 1)?
+            .flatten_all()?
+            .to_vec1()?;
         let g = &mut buf.0[..n * v];
         softmax_grad_in_place_f32(g, v, &lg, &self.targets);
         let (xs, xl) = x.storage_and_layout();
@@ -166,7 +245,9 @@ impl CustomOp2 for LinearCe {
         // dW (v × h) = Gᵀ (v × n) · x (n × h): Gᵀ's element (j, r) is G[r, j].
         gemm(v, h, n, &mut dw, h, 1, false, g, 1, v, xd, h, 1);
         let dev = x.device();
-        Ok((Some(Tensor::from_vec(dx, (n, h), dev)?), Some(Tensor::from_vec(dw, (v, h), dev)?)))
+        Ok((
+            Some(Tensor::from_vec(dx, (n, h), dev)?),
+            Some(Tensor::from_vec(dw, (v, h), dev)?),
+        ))
     }
 }
-

@@ -23,7 +23,10 @@ type CResult<T> = candle_core::Result<T>;
 
 pub(crate) fn check_targets(n: usize, v: usize, targets: &[u32]) -> CResult<()> {
     if targets.len() != n {
-        candle_core::bail!("cross-entropy: {n} rows of logits but {} targets", targets.len());
+        candle_core::bail!(
+            "cross-entropy: {n} rows of logits but {} targets",
+            targets.len()
+        );
     }
     if let Some(&t) = targets.iter().find(|&&t| t as usize >= v) {
         candle_core::bail!("cross-entropy: target {t} outside the vocabulary of {v}");
@@ -82,12 +85,18 @@ pub fn cross_entropy(logits: &Tensor, targets: &[u32]) -> CResult<Tensor> {
         return candle_nn::loss::cross_entropy(logits, &t);
     }
     let value = loss_tensor(logits, targets)?;
-    let op = Precomputed { value: Mutex::new(Some(value)), targets: Arc::new(targets.to_vec()) };
+    let op = Precomputed {
+        value: Mutex::new(Some(value)),
+        targets: Arc::new(targets.to_vec()),
+    };
     logits.apply_op1(op)?.mean_all()
 }
 
 fn take_value(slot: &Mutex<Option<Tensor>>, op: &str) -> CResult<(CpuStorage, Shape)> {
-    let value = slot.lock().map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))?.take();
+    let value = slot
+        .lock()
+        .map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))?
+        .take();
     let Some(value) = value else {
         candle_core::bail!("{op}: the forward of a precomputed loss runs once")
     };
@@ -116,7 +125,12 @@ impl CustomOp1 for Precomputed {
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> CResult<Option<Tensor>> {
         let grad = arg.detach().copy()?;
-        grad.inplace_op2(&Tensor::stack(&[res, grad_res], 1)?, &SoftmaxGradInPlace { targets: self.targets.clone() })?;
+        grad.inplace_op2(
+            &Tensor::stack(&[res, grad_res], 1)?,
+            &SoftmaxGradInPlace {
+                targets: self.targets.clone(),
+            },
+        )?;
         Ok(Some(grad))
     }
 }
@@ -124,11 +138,14 @@ impl CustomOp1 for Precomputed {
 /// Rows of `g` (`v` wide) become `g_i · (softmax − onehot(t_i))`, given `(loss_i, g_i)`
 /// pairs: `loss_i + x_i[t_i]` is the row's `log Σ e^x`, so no second reduction is needed.
 pub(crate) fn softmax_grad_in_place_f32(g: &mut [f32], v: usize, lg: &[f32], targets: &[u32]) {
-    g.par_chunks_mut(v).zip(lg.par_chunks(2)).zip(targets.par_iter()).for_each(|((row, p), &t)| {
-        let lse = p[0] + row[t as usize];
-        row_softmax_scaled(row, lse, p[1]);
-        row[t as usize] -= p[1];
-    });
+    g.par_chunks_mut(v)
+        .zip(lg.par_chunks(2))
+        .zip(targets.par_iter())
+        .for_each(|((row, p), &t)| {
+            let lse = p[0] + row[t as usize];
+            row_softmax_scaled(row, lse, p[1]);
+            row[t as usize] -= p[1];
+        });
 }
 
 /// Turns logits into `g_i · (softmax(x_i) − onehot(t_i))`, reading `(loss_i, g_i)` pairs;
@@ -142,16 +159,26 @@ impl InplaceOp2 for SoftmaxGradInPlace {
         "groundtruth-softmax-grad"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> CResult<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> CResult<()> {
         let (_, v) = l1.shape().dims2()?;
-        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
             candle_core::bail!("{}: inputs must be contiguous", self.name())
         };
         let t = &self.targets;
         match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(p)) => softmax_grad_in_place_f32(&mut x[a..b], v, &p[c..d], t),
+            (CpuStorage::F32(x), CpuStorage::F32(p)) => {
+                softmax_grad_in_place_f32(&mut x[a..b], v, &p[c..d], t)
+            }
             (CpuStorage::F64(x), CpuStorage::F64(p)) => {
-                for ((row, lg), &tgt) in x[a..b].chunks_mut(v).zip(p[c..d].chunks(2)).zip(t.iter()) {
+                for ((row, lg), &tgt) in x[a..b].chunks_mut(v).zip(p[c..d].chunks(2)).zip(t.iter())
+                {
                     let lse = lg[0] + row[tgt as usize];
                     for e in row.iter_mut() {
                         *e = lg[1] * (*e - lse).exp();
@@ -159,7 +186,10 @@ impl InplaceOp2 for SoftmaxGradInPlace {
                     row[tgt as usize] -= lg[1];
                 }
             }
-            _ => candle_core::bail!("{}: logits and packed gradient must both be f32 or f64", self.name()),
+            _ => candle_core::bail!(
+                "{}: logits and packed gradient must both be f32 or f64",
+                self.name()
+            ),
         }
         Ok(())
     }
@@ -173,12 +203,31 @@ mod tests {
 
     fn var(shape: (usize, usize), seed: u64, scale: f32, dtype: DType) -> Var {
         let mut r = crate::rng::SeededRng::new(seed);
-        let x: Vec<f32> = (0..shape.0 * shape.1).map(|_| r.uniform_sym(scale)).collect();
-        Var::from_tensor(&Tensor::from_vec(x, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
+        let x: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| r.uniform_sym(scale))
+            .collect();
+        Var::from_tensor(
+            &Tensor::from_vec(x, shape, &Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     fn scalar(t: &Tensor) -> f64 {
@@ -196,7 +245,12 @@ mod tests {
             let theirs = candle_nn::loss::cross_entropy(x.as_tensor(), &tt).unwrap();
             assert!((scalar(&ours) - scalar(&theirs)).abs() < 1e-5, "{dtype:?}");
             let ga = ours.backward().unwrap().get(x.as_tensor()).unwrap().clone();
-            let gb = theirs.backward().unwrap().get(x.as_tensor()).unwrap().clone();
+            let gb = theirs
+                .backward()
+                .unwrap()
+                .get(x.as_tensor())
+                .unwrap()
+                .clone();
             assert!(max_diff(&ga, &gb) < 1e-7, "{dtype:?}");
         }
     }
@@ -213,7 +267,13 @@ mod tests {
             assert!((scalar(&ours) - scalar(&theirs)).abs() < 1e-5, "{dtype:?}");
             let (ga, gb) = (ours.backward().unwrap(), theirs.backward().unwrap());
             for v in [&x, &w] {
-                assert!(max_diff(ga.get(v.as_tensor()).unwrap(), gb.get(v.as_tensor()).unwrap()) < 1e-6, "{dtype:?}");
+                assert!(
+                    max_diff(
+                        ga.get(v.as_tensor()).unwrap(),
+                        gb.get(v.as_tensor()).unwrap()
+                    ) < 1e-6,
+                    "{dtype:?}"
+                );
             }
         }
     }
@@ -225,7 +285,9 @@ mod tests {
         v[77] = f32::NAN;
         let bad = Tensor::from_vec(v, (3, 50), &Device::Cpu).unwrap();
         assert!(scalar(&cross_entropy(&bad, &[1, 2, 3]).unwrap()).is_nan());
-        let e = cross_entropy(x.as_tensor(), &[1, 2, 50]).unwrap_err().to_string();
+        let e = cross_entropy(x.as_tensor(), &[1, 2, 50])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("target 50"), "{e}");
     }
 }

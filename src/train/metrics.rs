@@ -34,7 +34,9 @@ impl MetricsRow {
 
 /// `metrics.csv`: one line per step, validation loss empty where not evaluated.
 pub fn metrics_csv(rows: &[MetricsRow], tokens_per_step: u64) -> String {
-    let mut s = String::from("step,lr,train_loss,val_loss,grad_norm,tokens,step_seconds,tokens_per_second\n");
+    let mut s = String::from(
+        "step,lr,train_loss,val_loss,grad_norm,tokens,step_seconds,tokens_per_second\n",
+    );
     for r in rows {
         let val = r.val_loss.map(|v| format!("{v:.6}")).unwrap_or_default();
         s.push_str(&format!(
@@ -52,16 +54,37 @@ pub fn metrics_csv(rows: &[MetricsRow], tokens_per_step: u64) -> String {
 }
 
 /// `loss.svg`: loss curves with the `ln(vocab)` and unigram-entropy reference lines.
-pub fn loss_svg(title: &str, rows: &[MetricsRow], ln_vocab: f64, unigram: f64) -> Result<String, String> {
+pub fn loss_svg(
+    title: &str,
+    rows: &[MetricsRow],
+    ln_vocab: f64,
+    unigram: f64,
+) -> Result<String, String> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (900, 540)).into_drawing_area();
         let e = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
         let last = rows.last().map_or(1, |r| r.step).max(1);
-        let top = rows.iter().map(|r| r.train_loss).chain([ln_vocab]).filter(|v| v.is_finite()).fold(0.0, f64::max) * 1.05;
-        let bottom = rows.iter().flat_map(|r| [Some(r.train_loss), r.val_loss]).flatten().chain([unigram]).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
-        let bottom = if bottom.is_finite() { (bottom * 0.9).max(0.0) } else { 0.0 };
+        let top = rows
+            .iter()
+            .map(|r| r.train_loss)
+            .chain([ln_vocab])
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+            * 1.05;
+        let bottom = rows
+            .iter()
+            .flat_map(|r| [Some(r.train_loss), r.val_loss])
+            .flatten()
+            .chain([unigram])
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let bottom = if bottom.is_finite() {
+            (bottom * 0.9).max(0.0)
+        } else {
+            0.0
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
@@ -69,28 +92,49 @@ pub fn loss_svg(title: &str, rows: &[MetricsRow], ln_vocab: f64, unigram: f64) -
             .y_label_area_size(55)
             .build_cartesian_2d(0u64..last, bottom..top.max(bottom + 1e-3))
             .map_err(|x| e(&x))?;
-        chart.configure_mesh().x_desc("step").y_desc("loss (nats/token)").draw().map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("loss (nats/token)")
+            .draw()
+            .map_err(|x| e(&x))?;
         let train: Vec<(u64, f64)> = rows.iter().map(|r| (r.step, r.train_loss)).collect();
         chart
             .draw_series(LineSeries::new(train, &BLUE))
             .map_err(|x| e(&x))?
             .label("train (batch)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        let val: Vec<(u64, f64)> = rows.iter().filter_map(|r| r.val_loss.map(|v| (r.step, v))).collect();
+        let val: Vec<(u64, f64)> = rows
+            .iter()
+            .filter_map(|r| r.val_loss.map(|v| (r.step, v)))
+            .collect();
         chart
             .draw_series(LineSeries::new(val.clone(), &RED))
             .map_err(|x| e(&x))?
             .label("validation")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart.draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled()))).map_err(|x| e(&x))?;
-        for (level, label, color) in [(ln_vocab, "ln(vocab)", BLACK), (unigram, "unigram entropy (train)", GREEN)] {
+        chart
+            .draw_series(val.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+            .map_err(|x| e(&x))?;
+        for (level, label, color) in [
+            (ln_vocab, "ln(vocab)", BLACK),
+            (unigram, "unigram entropy (train)", GREEN),
+        ] {
             chart
-                .draw_series(LineSeries::new(vec![(0, level), (last, level)], color.stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    vec![(0, level), (last, level)],
+                    color.stroke_width(1),
+                ))
                 .map_err(|x| e(&x))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|x| e(&x))?;
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|x| e(&x))?;
         root.present().map_err(|x| e(&x))?;
     }
     Ok(out)
@@ -102,7 +146,15 @@ mod tests {
 
     fn rows() -> Vec<MetricsRow> {
         (1..=5)
-            .map(|s| MetricsRow { step: s, lr: 1e-3, train_loss: 10.0 - s as f64, grad_norm: 1.0, val_loss: (s % 2 == 0).then_some(9.0 - s as f64), tokens: s * 64, seconds: 0.5 })
+            .map(|s| MetricsRow {
+                step: s,
+                lr: 1e-3,
+                train_loss: 10.0 - s as f64,
+                grad_norm: 1.0,
+                val_loss: (s % 2 == 0).then_some(9.0 - s as f64),
+                tokens: s * 64,
+                seconds: 0.5,
+            })
             .collect()
     }
 
@@ -119,6 +171,10 @@ mod tests {
     fn svg_is_deterministic_and_has_the_curves() {
         let a = loss_svg("t", &rows(), 9.68, 6.1).unwrap();
         assert_eq!(a, loss_svg("t", &rows(), 9.68, 6.1).unwrap());
-        assert!(a.starts_with("<svg") && a.contains("validation") && a.contains("unigram"), "{}", &a[..200]);
+        assert!(
+            a.starts_with("<svg") && a.contains("validation") && a.contains("unigram"),
+            "{}",
+            &a[..200]
+        );
     }
 }

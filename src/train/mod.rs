@@ -24,15 +24,27 @@ mod tests;
 
 pub use bpe::{train_bpe, Bpe};
 pub use cache::{cache_dir, corpus_for, data_for, ensure_trained, Trained};
-pub use checkpoint::{checkpoint_name, read_checkpoint, write_checkpoint, Checkpoint, TrainerState};
-pub use data::{sample_batch, split_point, unigram_cross_entropy, unigram_entropy, windows, Corpus, Data};
+pub use checkpoint::{
+    checkpoint_name, read_checkpoint, write_checkpoint, Checkpoint, TrainerState,
+};
+pub use data::{
+    sample_batch, split_point, unigram_cross_entropy, unigram_entropy, windows, Corpus, Data,
+};
 pub use error::TrainError;
 pub use lm_head::linear_cross_entropy;
 pub use loss::{cross_entropy, row_losses};
 pub use metrics::{loss_svg, metrics_csv, MetricsRow};
 pub use optim::{lr_at, AdamW, AdamWParams, Moments, StepInfo};
-pub use recipe::{load_recipes, parse_recipes, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec, TokenizerSpec, RECIPES_FILE};
-pub use spec::{build_tokenizer, frozen_tokenizer, versions, TrainSpec, CHECKPOINT_FORMAT, LADDER_FILE};
-pub use trainer::{batch_loss, eval_loss, split_rows, train, RunOptions, RunSummary};
+pub use recipe::{
+    load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
+    TokenizerSpec, RECIPES_FILE,
+};
 pub use sample::{draw, sample, uniform_f64};
-pub use sanity::{grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load, weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport};
+pub use sanity::{
+    grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load,
+    weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,
+};
+pub use spec::{
+    build_tokenizer, frozen_tokenizer, versions, TrainSpec, CHECKPOINT_FORMAT, LADDER_FILE,
+};
+pub use trainer::{batch_loss, eval_loss, split_rows, train, RunOptions, RunSummary};

@@ -74,23 +74,42 @@ impl AdamW {
             .iter()
             .map(|(n, v)| {
                 let k = v.elem_count();
-                (n.clone(), Moments { m: vec![0.0; k], v: vec![0.0; k] })
+                (
+                    n.clone(),
+                    Moments {
+                        m: vec![0.0; k],
+                        v: vec![0.0; k],
+                    },
+                )
             })
             .collect();
-        Self { params, state, t: 0 }
+        Self {
+            params,
+            state,
+            t: 0,
+        }
     }
 
     /// Clips the gradients of `vars` to global norm `clip` (0 disables), then updates every
     /// variable in place with learning rate `lr`. A parameter without a gradient, or a
     /// non-finite gradient norm, is an error: a silently frozen or exploding parameter is
     /// the fault this trainer exists to catch.
-    pub fn step(&mut self, vars: &BTreeMap<String, Var>, grads: &candle_core::backprop::GradStore, lr: f64, clip: f64) -> Result<StepInfo, TrainError> {
+    pub fn step(
+        &mut self,
+        vars: &BTreeMap<String, Var>,
+        grads: &candle_core::backprop::GradStore,
+        lr: f64,
+        clip: f64,
+    ) -> Result<StepInfo, TrainError> {
         let mut gs = Vec::with_capacity(vars.len());
         let mut sq = 0f64;
         for (name, var) in vars {
             let g = grads
                 .get(var.as_tensor())
-                .ok_or_else(|| TrainError::Diverged { step: self.t + 1, what: format!("no gradient reached `{name}`") })?
+                .ok_or_else(|| TrainError::Diverged {
+                    step: self.t + 1,
+                    what: format!("no gradient reached `{name}`"),
+                })?
                 .contiguous()
                 .ctx("contiguous gradient")?;
             sq += sum_sq(&g)?;
@@ -98,39 +117,77 @@ impl AdamW {
         }
         let grad_norm = sq.sqrt();
         if !grad_norm.is_finite() {
-            return Err(TrainError::Diverged { step: self.t + 1, what: format!("gradient norm {grad_norm}") });
+            return Err(TrainError::Diverged {
+                step: self.t + 1,
+                what: format!("gradient norm {grad_norm}"),
+            });
         }
         // PyTorch's clip_grad_norm_: scale by clip / (norm + 1e-6) when the norm exceeds it.
-        let clip_scale = if clip > 0.0 && grad_norm > clip { clip / (grad_norm + 1e-6) } else { 1.0 };
+        let clip_scale = if clip > 0.0 && grad_norm > clip {
+            clip / (grad_norm + 1e-6)
+        } else {
+            1.0
+        };
         self.t += 1;
         let p = self.params;
         let bc1 = 1.0 - p.beta1.powi(self.t as i32);
         let bc2 = 1.0 - p.beta2.powi(self.t as i32);
         for ((name, var), g) in vars.iter().zip(&gs) {
-            let mom = self.state.get_mut(name).ok_or_else(|| TrainError::Diverged { step: self.t, what: format!("optimizer has no state for `{name}`") })?;
+            let mom = self
+                .state
+                .get_mut(name)
+                .ok_or_else(|| TrainError::Diverged {
+                    step: self.t,
+                    what: format!("optimizer has no state for `{name}`"),
+                })?;
             let decay = if var.rank() >= 2 { p.weight_decay } else { 0.0 };
-            let k = Kernel { lr, decay, p, bc1, bc2, clip_scale, mom: std::sync::Mutex::new(mom) };
+            let k = Kernel {
+                lr,
+                decay,
+                p,
+                bc1,
+                bc2,
+                clip_scale,
+                mom: std::sync::Mutex::new(mom),
+            };
             if var.device().is_cpu() {
                 var.as_tensor().inplace_op2(g, &k).ctx(name)?;
             } else {
                 k.on_device(var, g).ctx(name)?;
             }
         }
-        Ok(StepInfo { grad_norm, clip_scale })
+        Ok(StepInfo {
+            grad_norm,
+            clip_scale,
+        })
     }
 }
 
 /// `Σ g²` in f64, in element order.
 fn sum_sq(g: &Tensor) -> Result<f64, TrainError> {
     if !g.device().is_cpu() {
-        let s = g.to_dtype(DType::F64).and_then(|t| t.sqr()).and_then(|t| t.sum_all()).and_then(|t| t.to_scalar::<f64>());
+        let s = g
+            .to_dtype(DType::F64)
+            .and_then(|t| t.sqr())
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.to_scalar::<f64>());
         return s.ctx("gradient norm");
     }
     let (st, layout) = g.storage_and_layout();
-    let (a, b) = layout.contiguous_offsets().ok_or_else(|| TrainError::Diverged { step: 0, what: "gradient is not contiguous".into() })?;
+    let (a, b) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| TrainError::Diverged {
+            step: 0,
+            what: "gradient is not contiguous".into(),
+        })?;
     match &*st {
-        Storage::Cpu(CpuStorage::F32(d)) => Ok(d[a..b].iter().map(|&x| f64::from(x) * f64::from(x)).sum()),
-        _ => Err(TrainError::Diverged { step: 0, what: "gradient is not f32 on the cpu".into() }),
+        Storage::Cpu(CpuStorage::F32(d)) => {
+            Ok(d[a..b].iter().map(|&x| f64::from(x) * f64::from(x)).sum())
+        }
+        _ => Err(TrainError::Diverged {
+            step: 0,
+            what: "gradient is not f32 on the cpu".into(),
+        }),
     }
 }
 
@@ -154,16 +211,33 @@ impl InplaceOp2 for Kernel<'_> {
         "groundtruth-adamw"
     }
 
-    fn cpu_fwd(&self, w: &mut CpuStorage, lw: &Layout, g: &CpuStorage, lg: &Layout) -> candle_core::Result<()> {
-        let (Some((a, b)), Some((c, d))) = (lw.contiguous_offsets(), lg.contiguous_offsets()) else {
+    fn cpu_fwd(
+        &self,
+        w: &mut CpuStorage,
+        lw: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((a, b)), Some((c, d))) = (lw.contiguous_offsets(), lg.contiguous_offsets())
+        else {
             candle_core::bail!("adamw: weight and gradient must be contiguous")
         };
-        let (CpuStorage::F32(w), CpuStorage::F32(g)) = (w, g) else { candle_core::bail!("adamw: weight and gradient must be f32") };
-        let mut guard = self.mom.lock().map_err(|_| candle_core::Error::Msg("adamw: poisoned".into()))?;
+        let (CpuStorage::F32(w), CpuStorage::F32(g)) = (w, g) else {
+            candle_core::bail!("adamw: weight and gradient must be f32")
+        };
+        let mut guard = self
+            .mom
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("adamw: poisoned".into()))?;
         let mom: &mut Moments = &mut guard;
         let (w, g) = (&mut w[a..b], &g[c..d]);
         if w.len() != mom.m.len() || g.len() != w.len() {
-            candle_core::bail!("adamw: {} weights, {} gradients, {} moments", w.len(), g.len(), mom.m.len());
+            candle_core::bail!(
+                "adamw: {} weights, {} gradients, {} moments",
+                w.len(),
+                g.len(),
+                mom.m.len()
+            );
         }
         // Scalars rounded once to f32, as PyTorch's f32 kernels hold them.
         let keep = (1.0 - self.lr * self.decay) as f32;
@@ -173,14 +247,18 @@ impl InplaceOp2 for Kernel<'_> {
         let sbc2 = self.bc2.sqrt() as f32;
         let eps = self.p.eps as f32;
         let cs = self.clip_scale as f32;
-        w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(mom.m.par_chunks_mut(CHUNK)).zip(mom.v.par_chunks_mut(CHUNK)).for_each(|(((w, g), m), v)| {
-            for i in 0..w.len() {
-                let gi = g[i] * cs;
-                m[i] = b1 * m[i] + ob1 * gi;
-                v[i] = b2 * v[i] + ob2 * gi * gi;
-                w[i] = w[i] * keep - step * m[i] / (v[i].sqrt() / sbc2 + eps);
-            }
-        });
+        w.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(mom.m.par_chunks_mut(CHUNK))
+            .zip(mom.v.par_chunks_mut(CHUNK))
+            .for_each(|(((w, g), m), v)| {
+                for i in 0..w.len() {
+                    let gi = g[i] * cs;
+                    m[i] = b1 * m[i] + ob1 * gi;
+                    v[i] = b2 * v[i] + ob2 * gi * gi;
+                    w[i] = w[i] * keep - step * m[i] / (v[i].sqrt() / sbc2 + eps);
+                }
+            });
         Ok(())
     }
 }
@@ -188,7 +266,10 @@ impl InplaceOp2 for Kernel<'_> {
 impl Kernel<'_> {
     /// The same update with tensor ops, for devices without the fused kernel.
     fn on_device(&self, var: &Var, g: &Tensor) -> candle_core::Result<()> {
-        let mut guard = self.mom.lock().map_err(|_| candle_core::Error::Msg("adamw: poisoned".into()))?;
+        let mut guard = self
+            .mom
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("adamw: poisoned".into()))?;
         let mom: &mut Moments = &mut guard;
         let dev = var.device();
         let shape = var.shape().clone();
@@ -198,7 +279,8 @@ impl Kernel<'_> {
         let m = ((m * self.p.beta1)? + (&g * (1.0 - self.p.beta1))?)?;
         let v = ((v * self.p.beta2)? + (g.sqr()? * (1.0 - self.p.beta2))?)?;
         let denom = ((v.sqrt()? / self.bc2.sqrt())? + self.p.eps)?;
-        let w = ((var.as_tensor() * (1.0 - self.lr * self.decay))? - ((&m / denom)? * (self.lr / self.bc1))?)?;
+        let w = ((var.as_tensor() * (1.0 - self.lr * self.decay))?
+            - ((&m / denom)? * (self.lr / self.bc1))?)?;
         var.set(&w)?;
         mom.m = m.flatten_all()?.to_vec1()?;
         mom.v = v.flatten_all()?.to_vec1()?;
@@ -224,14 +306,26 @@ mod tests {
     #[test]
     fn matches_the_adamw_formula_and_clips() {
         let w0 = [0.5f32, -1.0, 2.0, 0.0];
-        let var = Var::from_tensor(&Tensor::new(&[[0.5f32, -1.0], [2.0, 0.0]], &Device::Cpu).unwrap()).unwrap();
+        let var =
+            Var::from_tensor(&Tensor::new(&[[0.5f32, -1.0], [2.0, 0.0]], &Device::Cpu).unwrap())
+                .unwrap();
         let vars = BTreeMap::from([("w".to_string(), var.clone())]);
-        let p = AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
+        let p = AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
         let mut opt = AdamW::new(&vars, p);
         let (mut w, mut m, mut v) = (w0.map(f64::from), [0f64; 4], [0f64; 4]);
         for t in 1..=2 {
             // loss = Σ (3 w)², gradient 18 w; norm large, so it is clipped to 1.
-            let loss = (var.as_tensor() * 3.0).unwrap().sqr().unwrap().sum_all().unwrap();
+            let loss = (var.as_tensor() * 3.0)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
             let grads = loss.backward().unwrap();
             let g: Vec<f64> = w.iter().map(|x| 18.0 * x).collect();
             let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -243,12 +337,20 @@ mod tests {
                 w[i] *= 1.0 - 0.01 * 0.1;
                 m[i] = 0.9 * m[i] + 0.1 * gi;
                 v[i] = 0.95 * v[i] + 0.05 * gi * gi;
-                let (mh, vh) = (m[i] / (1.0 - 0.9f64.powi(t)), v[i] / (1.0 - 0.95f64.powi(t)));
+                let (mh, vh) = (
+                    m[i] / (1.0 - 0.9f64.powi(t)),
+                    v[i] / (1.0 - 0.95f64.powi(t)),
+                );
                 w[i] -= 0.01 * mh / (vh.sqrt() + 1e-8);
             }
             let got: Vec<f32> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
             for i in 0..4 {
-                assert!((f64::from(got[i]) - w[i]).abs() < 1e-6, "step {t} elem {i}: {} vs {}", got[i], w[i]);
+                assert!(
+                    (f64::from(got[i]) - w[i]).abs() < 1e-6,
+                    "step {t} elem {i}: {} vs {}",
+                    got[i],
+                    w[i]
+                );
             }
         }
         assert_eq!(opt.t, 2);
@@ -259,7 +361,15 @@ mod tests {
         let a = Var::new(&[1f32, 2.0], &Device::Cpu).unwrap();
         let b = Var::new(&[1f32, 2.0], &Device::Cpu).unwrap();
         let vars = BTreeMap::from([("a".to_string(), a.clone()), ("b".to_string(), b)]);
-        let mut opt = AdamW::new(&vars, AdamWParams { beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.0 });
+        let mut opt = AdamW::new(
+            &vars,
+            AdamWParams {
+                beta1: 0.9,
+                beta2: 0.99,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        );
         let grads = a.as_tensor().sum_all().unwrap().backward().unwrap();
         let e = opt.step(&vars, &grads, 0.1, 0.0).unwrap_err().to_string();
         assert!(e.contains("`b`"), "{e}");

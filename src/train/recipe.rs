@@ -86,7 +86,10 @@ impl Hyper {
             return bad("min_lr", format!("{} is not in [0, lr]", self.min_lr));
         }
         if self.warmup > self.steps {
-            return bad("warmup", format!("{} exceeds steps {}", self.warmup, self.steps));
+            return bad(
+                "warmup",
+                format!("{} exceeds steps {}", self.warmup, self.steps),
+            );
         }
         for (f, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&v) {
@@ -96,13 +99,19 @@ impl Hyper {
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return bad("eps", format!("{} is not positive", self.eps));
         }
-        for (f, v) in [("weight_decay", self.weight_decay), ("grad_clip", self.grad_clip)] {
+        for (f, v) in [
+            ("weight_decay", self.weight_decay),
+            ("grad_clip", self.grad_clip),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(f, format!("{v} is not a non-negative number"));
             }
         }
         if !(self.val_fraction > 0.0 && self.val_fraction < 0.5) {
-            return bad("val_fraction", format!("{} is not in (0, 0.5)", self.val_fraction));
+            return bad(
+                "val_fraction",
+                format!("{} is not in (0, 0.5)", self.val_fraction),
+            );
         }
         Ok(())
     }
@@ -258,52 +267,91 @@ pub fn load_recipes(path: &Path) -> Result<Recipes, TrainError> {
     parse_recipes(&text, path)
 }
 
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    s.len() == 64
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 /// Parses recipes TOML; `path` labels errors (with the line where serde knows it).
 pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
-    let invalid = |msg: String| TrainError::Invalid { file: PathBuf::from(path), msg };
+    let invalid = |msg: String| TrainError::Invalid {
+        file: PathBuf::from(path),
+        msg,
+    };
     let raw: RecipesFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         invalid(format!("line {line}: {}", e.message()))
     })?;
-    for (field, sha) in [("tokenizer.corpus_sha256", &raw.tokenizer.corpus_sha256), ("tokenizer.sha256", &raw.tokenizer.sha256)] {
+    for (field, sha) in [
+        ("tokenizer.corpus_sha256", &raw.tokenizer.corpus_sha256),
+        ("tokenizer.sha256", &raw.tokenizer.sha256),
+    ] {
         if !is_sha256(sha) {
-            return Err(invalid(format!("field `{field}`: '{sha}' is not a lowercase hex SHA-256")));
+            return Err(invalid(format!(
+                "field `{field}`: '{sha}' is not a lowercase hex SHA-256"
+            )));
         }
     }
     let o = &raw.overfit;
-    if o.text_bytes == 0 || o.steps == 0 || o.batch == 0 || o.seq_len < 2 || !(o.lr > 0.0) || !(o.min_lr >= 0.0) || o.warmup > o.steps {
+    if o.text_bytes == 0
+        || o.steps == 0
+        || o.batch == 0
+        || o.seq_len < 2
+        || !positive(o.lr)
+        || o.min_lr.is_nan()
+        || o.min_lr < 0.0
+        || o.warmup > o.steps
+    {
         return Err(invalid("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into()));
     }
     let g = &raw.grad_check;
     if g.batch == 0 || g.seq_len < 2 || g.coords_per_matrix == 0 || !(g.h > 0.0 && g.h < 1.0) {
-        return Err(invalid("table `grad_check`: needs batch, coords_per_matrix >= 1, seq_len >= 2, 0 < h < 1".into()));
+        return Err(invalid(
+            "table `grad_check`: needs batch, coords_per_matrix >= 1, seq_len >= 2, 0 < h < 1"
+                .into(),
+        ));
     }
     let s = &raw.sampling;
     if s.tokens == 0 || !(s.temperature > 0.0 && s.temperature.is_finite()) || s.prompt.is_empty() {
-        return Err(invalid("table `sampling`: needs a prompt, tokens >= 1 and a positive temperature".into()));
+        return Err(invalid(
+            "table `sampling`: needs a prompt, tokens >= 1 and a positive temperature".into(),
+        ));
     }
     let mut recipes: Vec<Recipe> = Vec::new();
     for r in raw.recipe {
         let ctx = |m: String| invalid(format!("recipe `{}`: {m}", r.name));
-        if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(ctx("field `name` must be ASCII letters, digits, '_' or '-'".into()));
+        if r.name.is_empty()
+            || !r
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ctx(
+                "field `name` must be ASCII letters, digits, '_' or '-'".into(),
+            ));
         }
         if recipes.iter().any(|x| x.name == r.name) {
             return Err(ctx("field `name`: registered twice".into()));
         }
         if !is_sha256(&r.corpus_sha256) {
-            return Err(ctx(format!("field `corpus_sha256`: '{}' is not a lowercase hex SHA-256", r.corpus_sha256)));
+            return Err(ctx(format!(
+                "field `corpus_sha256`: '{}' is not a lowercase hex SHA-256",
+                r.corpus_sha256
+            )));
         }
         if r.eval_every == 0 {
             return Err(ctx("field `eval_every` must be at least 1".into()));
         }
         if let Some(v) = r.registered_val_loss {
             if !(v.is_finite() && v > 0.0) {
-                return Err(ctx(format!("field `registered_val_loss`: {v} is not a positive number")));
+                return Err(ctx(format!(
+                    "field `registered_val_loss`: {v} is not a positive number"
+                )));
             }
         }
         let hyper = Hyper {
@@ -332,7 +380,39 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
             registered_val_loss: r.registered_val_loss,
         });
     }
-    Ok(Recipes { tokenizer: raw.tokenizer, overfit: raw.overfit, grad_check: raw.grad_check, sampling: raw.sampling, recipes })
+    Ok(Recipes {
+        tokenizer: raw.tokenizer,
+        overfit: raw.overfit,
+        grad_check: raw.grad_check,
+        sampling: raw.sampling,
+        recipes,
+    })
+}
+
+/// A Markdown table of the recipes: rung, schedule, tokens seen, registered result.
+pub fn recipes_table(recipes: &Recipes) -> String {
+    let mut s = String::from(
+        "| recipe | rung | seed | steps | batch × seq | tokens | lr (min) | warmup | registered val loss |\n\
+         |---|---|---:|---:|---|---:|---|---:|---:|\n",
+    );
+    for r in &recipes.recipes {
+        let h = &r.hyper;
+        let val = r.registered_val_loss.map_or("-".to_string(), |v| format!("{v:.4}"));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} × {} | {} | {:e} ({:e}) | {} | {val} |\n",
+            r.name,
+            r.rung,
+            h.seed,
+            h.steps,
+            h.batch,
+            h.seq_len,
+            h.steps * (h.batch * h.seq_len) as u64,
+            h.lr,
+            h.min_lr,
+            h.warmup
+        ));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -342,7 +422,9 @@ mod tests {
     const SHIPPED: &str = include_str!("../../configs/recipes.toml");
 
     fn err(text: &str) -> String {
-        parse_recipes(text, Path::new("configs/recipes.toml")).unwrap_err().to_string()
+        parse_recipes(text, Path::new("configs/recipes.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -355,7 +437,10 @@ mod tests {
     fn unknown_fields_and_bad_values_are_named() {
         assert!(err(&SHIPPED.replacen("steps = ", "stepz = ", 1)).contains("stepz"));
         let e = err(&SHIPPED.replacen("warmup = 30", "warmup = 30000", 1));
-        assert!(e.contains("recipe `tiny_1m`") && e.contains("warmup"), "{e}");
+        assert!(
+            e.contains("recipe `tiny_1m`") && e.contains("warmup"),
+            "{e}"
+        );
         let e = err(&SHIPPED.replacen("val_fraction = 0.1", "val_fraction = 0.9", 1));
         assert!(e.contains("val_fraction"), "{e}");
     }

@@ -12,7 +12,10 @@ use crate::rng::SeededRng;
 /// first id whose cumulative probability (f64, in id order) exceeds `u`.
 pub fn draw(logits: &[f32], temperature: f64, u: f64) -> u32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let w: Vec<f64> = logits.iter().map(|&l| ((l as f64 - max) / temperature).exp()).collect();
+    let w: Vec<f64> = logits
+        .iter()
+        .map(|&l| ((l as f64 - max) / temperature).exp())
+        .collect();
     let total: f64 = w.iter().sum();
     let mut acc = 0.0;
     for (i, x) in w.iter().enumerate() {
@@ -31,14 +34,28 @@ pub fn uniform_f64(rng: &mut SeededRng) -> f64 {
 }
 
 /// `n` tokens continuing `prompt`, each drawn at `temperature` with `rng`.
-pub fn sample(model: &Llama, prompt: &[u32], n: usize, temperature: f64, rng: &mut SeededRng) -> Result<Vec<u32>, TrainError> {
+pub fn sample(
+    model: &Llama,
+    prompt: &[u32],
+    n: usize,
+    temperature: f64,
+    rng: &mut SeededRng,
+) -> Result<Vec<u32>, TrainError> {
     if prompt.is_empty() {
-        return Err(TrainError::Tokenizer("sampling needs a non-empty prompt".into()));
+        return Err(TrainError::Tokenizer(
+            "sampling needs a non-empty prompt".into(),
+        ));
     }
     let mut cache = KvCache::new(model.config());
-    let x = Tensor::new(prompt, &Device::Cpu).and_then(|t| t.unsqueeze(0)).ctx("prompt")?;
+    let x = Tensor::new(prompt, &Device::Cpu)
+        .and_then(|t| t.unsqueeze(0))
+        .ctx("prompt")?;
     let out = model.forward(&x, Some(&mut cache))?;
-    let mut last: Vec<f32> = out.squeeze(0).and_then(|t| t.get(prompt.len() - 1)).and_then(|t| t.to_vec1()).ctx("logits")?;
+    let mut last: Vec<f32> = out
+        .squeeze(0)
+        .and_then(|t| t.get(prompt.len() - 1))
+        .and_then(|t| t.to_vec1())
+        .ctx("logits")?;
     let mut tokens = Vec::with_capacity(n);
     while tokens.len() < n {
         let next = draw(&last, temperature, uniform_f64(rng));
@@ -46,8 +63,14 @@ pub fn sample(model: &Llama, prompt: &[u32], n: usize, temperature: f64, rng: &m
         if tokens.len() == n {
             break;
         }
-        let x = Tensor::new(&[next], &Device::Cpu).and_then(|t| t.unsqueeze(0)).ctx("token")?;
-        last = model.forward(&x, Some(&mut cache))?.flatten_all().and_then(|t| t.to_vec1()).ctx("logits")?;
+        let x = Tensor::new(&[next], &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .ctx("token")?;
+        last = model
+            .forward(&x, Some(&mut cache))?
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .ctx("logits")?;
     }
     Ok(tokens)
 }

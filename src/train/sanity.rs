@@ -12,15 +12,23 @@ use super::error::{Ctx, TrainError};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::recipe::{GradCheckSpec, OverfitSpec};
 use super::trainer::{batch_loss, eval_loss};
-use crate::model::{load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, TrainableLlama, Weights};
+use crate::model::{
+    load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, TrainableLlama,
+    Weights,
+};
 use crate::rng::SeededRng;
 
 /// Runs between `backward` and the use of the gradients; tests plant faults here.
-pub type GradHook<'a> = &'a dyn Fn(&BTreeMap<String, Var>, &mut GradStore) -> candle_core::Result<()>;
+pub type GradHook<'a> =
+    &'a dyn Fn(&BTreeMap<String, Var>, &mut GradStore) -> candle_core::Result<()>;
 
 /// Mean validation loss of `weights` over `windows` on the fast f32 path.
 pub fn loss_of(weights: &Weights, windows: &[&[u32]], batch: usize) -> Result<f64, TrainError> {
-    eval_loss(&Llama::load(weights, &LoadOptions::default())?, windows, batch)
+    eval_loss(
+        &Llama::load(weights, &LoadOptions::default())?,
+        windows,
+        batch,
+    )
 }
 
 /// What the overfitting run measured.
@@ -36,33 +44,70 @@ pub struct OverfitReport {
 
 /// The `seq_len + 1` tokens of the cyclic text starting at `at`.
 fn cyclic(tokens: &[u32], at: usize, seq_len: usize) -> Vec<u32> {
-    (0..=seq_len).map(|j| tokens[(at + j) % tokens.len()]).collect()
+    (0..=seq_len)
+        .map(|j| tokens[(at + j) % tokens.len()])
+        .collect()
 }
 
 /// Trains `config` (seeded init) on `tokens` repeated forever, windows at seeded offsets,
 /// AdamW (0.9, 0.95, no decay, clip 1) on the warmup + cosine schedule, and reports the
 /// loss over all `tokens.len()` cyclic windows before and after.
-pub fn overfit(config: &LlamaConfig, tokens: &[u32], spec: &OverfitSpec, hook: Option<GradHook>) -> Result<OverfitReport, TrainError> {
+pub fn overfit(
+    config: &LlamaConfig,
+    tokens: &[u32],
+    spec: &OverfitSpec,
+    hook: Option<GradHook>,
+) -> Result<OverfitReport, TrainError> {
     if tokens.len() < 2 {
-        return Err(TrainError::Tokenizer(format!("overfit text has {} tokens", tokens.len())));
+        return Err(TrainError::Tokenizer(format!(
+            "overfit text has {} tokens",
+            tokens.len()
+        )));
     }
     let model = TrainableLlama::new(&seeded(config, spec.seed)?, &Device::Cpu)?;
-    let all: Vec<Vec<u32>> = (0..tokens.len()).map(|at| cyclic(tokens, at, spec.seq_len)).collect();
+    let all: Vec<Vec<u32>> = (0..tokens.len())
+        .map(|at| cyclic(tokens, at, spec.seq_len))
+        .collect();
     let windows: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
     let first_loss = eval_loss(model.model(), &windows, spec.batch)?;
-    let mut opt = AdamW::new(model.vars(), AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 });
+    let mut opt = AdamW::new(
+        model.vars(),
+        AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    );
     for step in 1..=spec.steps {
         let mut rng = SeededRng::for_stream(spec.seed, &format!("overfit/{step}"));
-        let batch: Vec<u32> = (0..spec.batch).flat_map(|_| cyclic(tokens, rng.below(tokens.len() as u64) as usize, spec.seq_len)).collect();
+        let batch: Vec<u32> = (0..spec.batch)
+            .flat_map(|_| {
+                cyclic(
+                    tokens,
+                    rng.below(tokens.len() as u64) as usize,
+                    spec.seq_len,
+                )
+            })
+            .collect();
         let loss = batch_loss(model.model(), &batch, spec.batch, spec.seq_len)?;
         let mut grads = loss.backward().ctx("backward")?;
         if let Some(h) = hook {
             h(model.vars(), &mut grads).ctx("gradient hook")?;
         }
-        opt.step(model.vars(), &grads, lr_at(step, spec.steps, spec.warmup, spec.lr, spec.min_lr), 1.0)?;
+        opt.step(
+            model.vars(),
+            &grads,
+            lr_at(step, spec.steps, spec.warmup, spec.lr, spec.min_lr),
+            1.0,
+        )?;
     }
     let final_loss = eval_loss(model.model(), &windows, spec.batch)?;
-    Ok(OverfitReport { first_loss, final_loss, tokens: tokens.len() })
+    Ok(OverfitReport {
+        first_loss,
+        final_loss,
+        tokens: tokens.len(),
+    })
 }
 
 /// What the gradient check measured.
@@ -82,10 +127,21 @@ pub struct GradCheckReport {
 /// batch `tokens` (`spec.batch` rows of `spec.seq_len + 1`): every coordinate of each norm
 /// gain and `spec.coords_per_matrix` seeded coordinates of each matrix. A gradient the
 /// hook removes counts as zero.
-pub fn grad_check(config: &LlamaConfig, tokens: &[u32], spec: &GradCheckSpec, hook: Option<GradHook>) -> Result<GradCheckReport, TrainError> {
+pub fn grad_check(
+    config: &LlamaConfig,
+    tokens: &[u32],
+    spec: &GradCheckSpec,
+    hook: Option<GradHook>,
+) -> Result<GradCheckReport, TrainError> {
     let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, &Device::Cpu, DType::F64)?;
-    let loss = || -> Result<f64, TrainError> { batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?.to_scalar::<f64>().ctx("loss") };
-    let mut grads = batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?.backward().ctx("backward")?;
+    let loss = || -> Result<f64, TrainError> {
+        batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+            .to_scalar::<f64>()
+            .ctx("loss")
+    };
+    let mut grads = batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+        .backward()
+        .ctx("backward")?;
     if let Some(h) = hook {
         h(model.vars(), &mut grads).ctx("gradient hook")?;
     }
@@ -114,7 +170,8 @@ pub fn grad_check(config: &LlamaConfig, tokens: &[u32], spec: &GradCheckSpec, ho
             let orig = values[c];
             let mut at = |x: f64| -> Result<f64, TrainError> {
                 values[c] = x;
-                var.set(&Tensor::from_slice(&values, shape.clone(), &Device::Cpu).ctx("perturb")?).ctx("perturb")?;
+                var.set(&Tensor::from_slice(&values, shape.clone(), &Device::Cpu).ctx("perturb")?)
+                    .ctx("perturb")?;
                 loss()
             };
             let fd = (at(orig + spec.h)? - at(orig - spec.h)?) / (2.0 * spec.h);
@@ -124,14 +181,29 @@ pub fn grad_check(config: &LlamaConfig, tokens: &[u32], spec: &GradCheckSpec, ho
         }
         coords += chosen.len();
         let rel = match (diff.sqrt(), norm.sqrt()) {
-            (d, _) if d == 0.0 => 0.0,
+            (0.0, _) => 0.0,
             (d, n) if n > 0.0 => d / n,
             _ => f64::INFINITY,
         };
         per_tensor.push((name.clone(), rel));
     }
-    let (worst, max_rel_error) = per_tensor.iter().cloned().fold((String::new(), 0.0), |acc, (n, r)| if r > acc.1 || r.is_nan() { (n, r) } else { acc });
-    Ok(GradCheckReport { max_rel_error, worst, per_tensor, coords })
+    let (worst, max_rel_error) =
+        per_tensor
+            .iter()
+            .cloned()
+            .fold((String::new(), 0.0), |acc, (n, r)| {
+                if r > acc.1 || r.is_nan() {
+                    (n, r)
+                } else {
+                    acc
+                }
+            });
+    Ok(GradCheckReport {
+        max_rel_error,
+        worst,
+        per_tensor,
+        coords,
+    })
 }
 
 /// Count of differing values between two weight sets (bitwise); a tensor present in one
@@ -144,7 +216,11 @@ pub fn weight_mismatches(a: &Weights, b: &Weights) -> Result<usize, TrainError> 
             (Some(x), Some(y)) if x.shape() == y.shape() && x.dtype_name() == y.dtype_name() => {
                 let (bx, by) = (x.raw_bytes()?, y.raw_bytes()?);
                 let width = bx.len() / x.elem_count().max(1);
-                n += bx.chunks(width.max(1)).zip(by.chunks(width.max(1))).filter(|(p, q)| p != q).count();
+                n += bx
+                    .chunks(width.max(1))
+                    .zip(by.chunks(width.max(1)))
+                    .filter(|(p, q)| p != q)
+                    .count();
             }
             (x, y) => n += x.or(y).map_or(0, |w| w.elem_count()),
         }
@@ -166,7 +242,8 @@ pub struct ReloadReport {
 impl ReloadReport {
     /// Differing weights, plus one if the loss differs in any bit.
     pub fn mismatches(&self) -> usize {
-        self.weight_mismatches + usize::from(self.reference_loss.to_bits() != self.reloaded_loss.to_bits())
+        self.weight_mismatches
+            + usize::from(self.reference_loss.to_bits() != self.reloaded_loss.to_bits())
     }
 }
 
@@ -179,7 +256,11 @@ pub fn reload_check(
     round_trip: &dyn Fn(&Weights) -> Result<Weights, TrainError>,
 ) -> Result<ReloadReport, TrainError> {
     let back = round_trip(weights)?;
-    Ok(ReloadReport { weight_mismatches: weight_mismatches(weights, &back)?, reference_loss, reloaded_loss: loss_of(&back, windows, batch)? })
+    Ok(ReloadReport {
+        weight_mismatches: weight_mismatches(weights, &back)?,
+        reference_loss,
+        reloaded_loss: loss_of(&back, windows, batch)?,
+    })
 }
 
 /// The real round trip: [`save_hf_folder`] into `dir`, then [`load_hf_folder`].
@@ -190,7 +271,10 @@ pub fn save_and_load(weights: &Weights, dir: &Path) -> Result<Weights, TrainErro
 
 /// Draws two samples with `seed` and one with `seed + 1`: the positions where the first two
 /// differ (plus any length difference), and whether the other seed changed the sample.
-pub fn sampling_mismatches(sample: &mut dyn FnMut(u64) -> Result<Vec<u32>, TrainError>, seed: u64) -> Result<(usize, bool), TrainError> {
+pub fn sampling_mismatches(
+    sample: &mut dyn FnMut(u64) -> Result<Vec<u32>, TrainError>,
+    seed: u64,
+) -> Result<(usize, bool), TrainError> {
     let a = sample(seed)?;
     let b = sample(seed)?;
     let c = sample(seed.wrapping_add(1))?;

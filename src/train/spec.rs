@@ -37,18 +37,39 @@ pub struct TrainSpec {
 impl TrainSpec {
     /// Checks that the pieces fit: valid hyper-parameters, a tokenizer of the model's
     /// vocabulary size, sequences within the model's positions.
-    pub fn new(rung: &str, config: LlamaConfig, hyper: Hyper, corpus: Arc<Corpus>, tokenizer_json: Arc<String>) -> Result<Self, TrainError> {
+    pub fn new(
+        rung: &str,
+        config: LlamaConfig,
+        hyper: Hyper,
+        corpus: Arc<Corpus>,
+        tokenizer_json: Arc<String>,
+    ) -> Result<Self, TrainError> {
         let invalid = TrainError::Spec;
-        hyper.validate().map_err(|m| invalid(format!("rung `{rung}`: {m}")))?;
+        hyper
+            .validate()
+            .map_err(|m| invalid(format!("rung `{rung}`: {m}")))?;
         if hyper.seq_len > config.max_position_embeddings {
-            return Err(invalid(format!("rung `{rung}`: seq_len {} exceeds max_position_embeddings {}", hyper.seq_len, config.max_position_embeddings)));
+            return Err(invalid(format!(
+                "rung `{rung}`: seq_len {} exceeds max_position_embeddings {}",
+                hyper.seq_len, config.max_position_embeddings
+            )));
         }
         let tok = tokenizer(&tokenizer_json)?;
         use crate::tokenizer::TextTokenizer;
         if tok.vocab_size() != config.vocab_size {
-            return Err(invalid(format!("rung `{rung}`: tokenizer has {} ids, the model {}", tok.vocab_size(), config.vocab_size)));
+            return Err(invalid(format!(
+                "rung `{rung}`: tokenizer has {} ids, the model {}",
+                tok.vocab_size(),
+                config.vocab_size
+            )));
         }
-        Ok(Self { rung: rung.to_string(), config, hyper, corpus, tokenizer_json })
+        Ok(Self {
+            rung: rung.to_string(),
+            config,
+            hyper,
+            corpus,
+            tokenizer_json,
+        })
     }
 
     /// Resolves the registered recipe `name` of `project` (recipes, ladder, tokenizer and
@@ -58,19 +79,32 @@ impl TrainSpec {
         let recipe = recipes
             .get(name)
             .cloned()
-            .ok_or_else(|| TrainError::Invalid { file: project.path(RECIPES_FILE), msg: format!("no recipe named `{name}`") })?;
-        let corpus = super::cache::corpus_for(&project.path(&recipe.corpus), &recipe.corpus_sha256)?;
+            .ok_or_else(|| TrainError::Invalid {
+                file: project.path(RECIPES_FILE),
+                msg: format!("no recipe named `{name}`"),
+            })?;
+        let corpus =
+            super::cache::corpus_for(&project.path(&recipe.corpus), &recipe.corpus_sha256)?;
         let spec = Self::for_rung(project, &recipes, &recipe.rung, recipe.hyper, corpus)?;
         Ok((spec, recipe))
     }
 
     /// A run of ladder rung `rung` with `hyper` on `corpus`, using the project's frozen
     /// tokenizer (checked against the SHA-256 registered in the recipes file).
-    pub fn for_rung(project: &Project, recipes: &Recipes, rung: &str, hyper: Hyper, corpus: Arc<Corpus>) -> Result<TrainSpec, TrainError> {
+    pub fn for_rung(
+        project: &Project,
+        recipes: &Recipes,
+        rung: &str,
+        hyper: Hyper,
+        corpus: Arc<Corpus>,
+    ) -> Result<TrainSpec, TrainError> {
         let ladder = load_ladder(&project.path(LADDER_FILE))?;
         let config = ladder
             .rung(rung)
-            .ok_or_else(|| TrainError::Invalid { file: project.path(LADDER_FILE), msg: format!("no rung named `{rung}`") })?
+            .ok_or_else(|| TrainError::Invalid {
+                file: project.path(LADDER_FILE),
+                msg: format!("no rung named `{rung}`"),
+            })?
             .config
             .clone();
         let json = Arc::new(frozen_tokenizer(project, recipes)?);
@@ -91,7 +125,8 @@ impl TrainSpec {
     /// corpus file and hash, split, tokenizer hash and crate versions. No time, host or path,
     /// so equal runs write equal bytes.
     pub fn metadata(&self, step: u64) -> BTreeMap<String, String> {
-        let split = split_point(&self.corpus.text, self.hyper.val_fraction).unwrap_or(self.corpus.text.len());
+        let split = split_point(&self.corpus.text, self.hyper.val_fraction)
+            .unwrap_or(self.corpus.text.len());
         BTreeMap::from([
             ("groundtruth.format".into(), CHECKPOINT_FORMAT.into()),
             ("groundtruth.rung".into(), self.rung.clone()),
@@ -99,11 +134,26 @@ impl TrainSpec {
             ("groundtruth.hyper".into(), json(&self.hyper)),
             ("groundtruth.seed".into(), self.hyper.seed.to_string()),
             ("groundtruth.step".into(), step.to_string()),
-            ("groundtruth.init".into(), "model::init::seeded: matrices uniform in ±0.02·√3 (std 0.02), norm gains 1".into()),
+            (
+                "groundtruth.init".into(),
+                "model::init::seeded: matrices uniform in ±0.02·√3 (std 0.02), norm gains 1".into(),
+            ),
             ("groundtruth.corpus".into(), self.corpus.file_name()),
-            ("groundtruth.corpus_sha256".into(), self.corpus.sha256.clone()),
-            ("groundtruth.split".into(), format!("train bytes [0, {split}), validation bytes [{split}, {})", self.corpus.text.len())),
-            ("groundtruth.tokenizer_sha256".into(), self.tokenizer_sha256()),
+            (
+                "groundtruth.corpus_sha256".into(),
+                self.corpus.sha256.clone(),
+            ),
+            (
+                "groundtruth.split".into(),
+                format!(
+                    "train bytes [0, {split}), validation bytes [{split}, {})",
+                    self.corpus.text.len()
+                ),
+            ),
+            (
+                "groundtruth.tokenizer_sha256".into(),
+                self.tokenizer_sha256(),
+            ),
             ("groundtruth.versions".into(), versions()),
         ])
     }
@@ -122,11 +172,18 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 /// `groundtruth X, candle-core Y, …`: the versions whose arithmetic produced the weights.
 pub fn versions() -> String {
-    format!("groundtruth {}, {}, {}", env!("CARGO_PKG_VERSION"), env!("GROUNDTRUTH_DEP_VERSIONS"), env!("GROUNDTRUTH_RUSTC"))
+    format!(
+        "groundtruth {}, {}, {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("GROUNDTRUTH_DEP_VERSIONS"),
+        env!("GROUNDTRUTH_RUSTC")
+    )
 }
 
 fn tokenizer(json: &str) -> Result<HfTokenizer, TrainError> {
-    tokenizers::Tokenizer::from_bytes(json.as_bytes()).map(HfTokenizer::new).map_err(|e| TrainError::Tokenizer(e.to_string()))
+    tokenizers::Tokenizer::from_bytes(json.as_bytes())
+        .map(HfTokenizer::new)
+        .map_err(|e| TrainError::Tokenizer(e.to_string()))
 }
 
 /// The ladder's frozen `tokenizer.json` (path from `configs/ladder.toml`), checked against
@@ -136,7 +193,10 @@ pub fn frozen_tokenizer(project: &Project, recipes: &Recipes) -> Result<String, 
     let rel = ladder
         .vocabulary
         .tokenizer
-        .ok_or_else(|| TrainError::Invalid { file: project.path(LADDER_FILE), msg: "field `vocabulary.tokenizer` is not set".into() })?;
+        .ok_or_else(|| TrainError::Invalid {
+            file: project.path(LADDER_FILE),
+            msg: "field `vocabulary.tokenizer` is not set".into(),
+        })?;
     let path = project.path(&rel);
     let text = read_text(&path)?;
     let sha = sha256_hex(text.as_bytes());
@@ -154,5 +214,8 @@ pub fn build_tokenizer(project: &Project, recipes: &Recipes) -> Result<String, T
     let ladder = load_ladder(&project.path(LADDER_FILE))?;
     let spec = &recipes.tokenizer;
     let corpus = Corpus::load(&project.path(&spec.corpus), Some(&spec.corpus_sha256))?;
-    Ok(super::bpe::train_bpe(&corpus.text, ladder.vocabulary.size, spec.min_frequency)?.tokenizer_json())
+    Ok(
+        super::bpe::train_bpe(&corpus.text, ladder.vocabulary.size, spec.min_frequency)?
+            .tokenizer_json(),
+    )
 }

@@ -14,8 +14,9 @@ use crate::tokenizer::{HfTokenizer, TextTokenizer};
 /// ~24 KB of seeded pseudo-English with some structure to learn.
 pub(crate) fn micro_text() -> String {
     const WORDS: [&str; 24] = [
-        "the", "king", "queen", "speaks", "to", "his", "her", "people", "and", "they", "answer", "with", "joy", "fear", "in", "a", "cold",
-        "hall", "of", "stone", "lord", "my", "good", "night",
+        "the", "king", "queen", "speaks", "to", "his", "her", "people", "and", "they", "answer",
+        "with", "joy", "fear", "in", "a", "cold", "hall", "of", "stone", "lord", "my", "good",
+        "night",
     ];
     let mut r = SeededRng::new(5);
     let mut s = String::new();
@@ -24,7 +25,11 @@ pub(crate) fn micro_text() -> String {
         let mut prev = r.below(WORDS.len() as u64) as usize;
         for i in 0..n {
             // Mostly follow a fixed successor, so there is structure beyond word counts.
-            let next = if r.below(4) == 0 { r.below(WORDS.len() as u64) as usize } else { (prev * 7 + 3) % WORDS.len() };
+            let next = if r.below(4) == 0 {
+                r.below(WORDS.len() as u64) as usize
+            } else {
+                (prev * 7 + 3) % WORDS.len()
+            };
             s.push_str(if i == 0 { "" } else { " " });
             s.push_str(WORDS[next]);
             prev = next;
@@ -54,16 +59,42 @@ pub(crate) fn micro_config() -> LlamaConfig {
 pub(crate) fn micro_spec(hyper: Hyper) -> TrainSpec {
     let text = micro_text();
     let json = train_bpe(&text, 300, 1).unwrap().tokenizer_json();
-    let corpus = Corpus { path: "micro.txt".into(), sha256: crate::fsutil::sha256_hex(text.as_bytes()), text };
-    TrainSpec::new("micro", micro_config(), hyper, Arc::new(corpus), Arc::new(json)).unwrap()
+    let corpus = Corpus {
+        path: "micro.txt".into(),
+        sha256: crate::fsutil::sha256_hex(text.as_bytes()),
+        text,
+    };
+    TrainSpec::new(
+        "micro",
+        micro_config(),
+        hyper,
+        Arc::new(corpus),
+        Arc::new(json),
+    )
+    .unwrap()
 }
 
 pub(crate) fn micro_hyper() -> Hyper {
-    Hyper { seed: 3, steps: 8, batch: 4, seq_len: 16, lr: 1e-2, min_lr: 1e-3, warmup: 2, ..Hyper::default() }
+    Hyper {
+        seed: 3,
+        steps: 8,
+        batch: 4,
+        seq_len: 16,
+        lr: 1e-2,
+        min_lr: 1e-3,
+        warmup: 2,
+        ..Hyper::default()
+    }
 }
 
 fn data(spec: &TrainSpec) -> Data {
-    Data::new(&spec.corpus, &spec.tokenizer().unwrap(), spec.hyper.val_fraction, spec.hyper.seq_len).unwrap()
+    Data::new(
+        &spec.corpus,
+        &spec.tokenizer().unwrap(),
+        spec.hyper.val_fraction,
+        spec.hyper.seq_len,
+    )
+    .unwrap()
 }
 
 fn run(spec: &TrainSpec, out: &std::path::Path, f: impl FnOnce(&mut RunOptions)) -> RunSummary {
@@ -86,7 +117,10 @@ fn same_seed_same_bits_and_a_changed_seed_differs() {
     let wb = crate::model::load_hf_folder(&dir.path().join("b")).unwrap();
     assert_eq!(weight_mismatches(&wa, &wb).unwrap(), 0);
     // Planted fault: the second run's seed changed.
-    let other = micro_spec(Hyper { seed: 4, ..micro_hyper() });
+    let other = micro_spec(Hyper {
+        seed: 4,
+        ..micro_hyper()
+    });
     let c = run(&other, &dir.path().join("c"), |_| {});
     assert_ne!(a.weights_sha256, c.weights_sha256);
     let wc = crate::model::load_hf_folder(&dir.path().join("c")).unwrap();
@@ -101,15 +135,24 @@ fn interrupted_and_resumed_equals_uninterrupted() {
     let part = run(&spec, &dir.path().join("part"), |o| o.stop_after = Some(3));
     assert_eq!(part.step, 3);
     assert!(part.model_file_sha256.is_none());
-    let resumed = run(&spec, &dir.path().join("part"), |o| o.resume = Some(dir.path().join("part").join(checkpoint_name(3))));
+    let resumed = run(&spec, &dir.path().join("part"), |o| {
+        o.resume = Some(dir.path().join("part").join(checkpoint_name(3)))
+    });
     assert_eq!(resumed.weights_sha256, full.weights_sha256);
     assert_eq!(resumed.model_file_sha256, full.model_file_sha256);
     let csv = |d: &str| std::fs::read_to_string(dir.path().join(d).join("metrics.csv")).unwrap();
     // Same losses, learning rates and gradient norms row by row (timings differ).
-    let cols = |t: String| t.lines().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect::<Vec<_>>();
+    let cols = |t: String| {
+        t.lines()
+            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(cols(csv("full")), cols(csv("part")));
     // A checkpoint of another run is refused, naming what differs.
-    let other = micro_spec(Hyper { lr: 2e-2, ..micro_hyper() });
+    let other = micro_spec(Hyper {
+        lr: 2e-2,
+        ..micro_hyper()
+    });
     let mut o = RunOptions::new(&dir.path().join("x"));
     o.resume = Some(dir.path().join("part").join(checkpoint_name(3)));
     let e = train(&other, &data(&other), &o).unwrap_err().to_string();
@@ -122,14 +165,39 @@ fn checkpoint_files_are_verified_and_metadata_is_complete() {
     let spec = micro_spec(micro_hyper());
     run(&spec, dir.path(), |o| o.checkpoint_every = 4);
     let ck = dir.path().join(checkpoint_name(4));
-    let c = read_checkpoint(&ck, AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }).unwrap();
+    let c = read_checkpoint(
+        &ck,
+        AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        },
+    )
+    .unwrap();
     assert_eq!(c.state.step, 4);
     assert_eq!(c.optimizer.t, 4);
-    for key in ["groundtruth.seed", "groundtruth.config", "groundtruth.corpus_sha256", "groundtruth.step", "groundtruth.versions", "groundtruth.tokenizer_sha256", "groundtruth.split", "format"] {
+    for key in [
+        "groundtruth.seed",
+        "groundtruth.config",
+        "groundtruth.corpus_sha256",
+        "groundtruth.step",
+        "groundtruth.versions",
+        "groundtruth.tokenizer_sha256",
+        "groundtruth.split",
+        "format",
+    ] {
         assert!(c.metadata.contains_key(key), "{key}");
     }
     assert!(c.metadata["groundtruth.versions"].contains("candle-core"));
-    for f in ["metrics.csv", "loss.svg", "train_summary.json", "config.json", "model.safetensors", "tokenizer.json"] {
+    for f in [
+        "metrics.csv",
+        "loss.svg",
+        "train_summary.json",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
     // A damaged file is named, never silently used.
@@ -138,8 +206,14 @@ fn checkpoint_files_are_verified_and_metadata_is_complete() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&st, bytes).unwrap();
-    let e = read_checkpoint(&ck, c.optimizer.params).err().unwrap().to_string();
-    assert!(e.contains("optimizer.safetensors") && e.contains("sha256"), "{e}");
+    let e = read_checkpoint(&ck, c.optimizer.params)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("optimizer.safetensors") && e.contains("sha256"),
+        "{e}"
+    );
 }
 
 fn val_windows(spec: &TrainSpec) -> (Data, usize) {
@@ -175,7 +249,16 @@ fn micro_tokens(n: usize) -> Vec<u32> {
 #[test]
 fn overfit_reaches_low_loss_and_fails_when_gradients_are_dropped() {
     let tokens = micro_tokens(200);
-    let o = OverfitSpec { text_bytes: 200, steps: 60, batch: 4, seq_len: 16, lr: 3e-2, min_lr: 3e-3, warmup: 5, seed: 1 };
+    let o = OverfitSpec {
+        text_bytes: 200,
+        steps: 60,
+        batch: 4,
+        seq_len: 16,
+        lr: 3e-2,
+        min_lr: 3e-3,
+        warmup: 5,
+        seed: 1,
+    };
     let good = overfit(&micro_config(), &tokens, &o, None).unwrap();
     assert!(good.final_loss < 0.4 * good.first_loss, "{good:?}");
     // Planted fault: every gradient replaced by zeros (a detached loss).
@@ -191,7 +274,13 @@ fn overfit_reaches_low_loss_and_fails_when_gradients_are_dropped() {
 
 #[test]
 fn grad_check_passes_and_catches_a_dropped_gradient() {
-    let g = GradCheckSpec { batch: 2, seq_len: 8, coords_per_matrix: 6, h: 1e-5, seed: 1 };
+    let g = GradCheckSpec {
+        batch: 2,
+        seq_len: 8,
+        coords_per_matrix: 6,
+        h: 1e-5,
+        seed: 1,
+    };
     let tokens: Vec<u32> = micro_tokens(400)[..18].to_vec();
     let good = grad_check(&micro_config(), &tokens, &g, None).unwrap();
     assert!(good.max_rel_error < 1e-6, "{good:?}");
@@ -224,42 +313,65 @@ fn reload_is_exact_and_a_lossy_save_is_caught() {
     let w = d.val_windows(16);
     let weights = crate::model::load_hf_folder(&dir.path().join("run")).unwrap();
     let reference = s.final_val_loss.unwrap();
-    let good = reload_check(&weights, reference, &w, 4, &|x| save_and_load(x, &dir.path().join("rt"))).unwrap();
+    let good = reload_check(&weights, reference, &w, 4, &|x| {
+        save_and_load(x, &dir.path().join("rt"))
+    })
+    .unwrap();
     assert_eq!(good.mismatches(), 0, "{good:?}");
     // Planted fault: a save that goes through f16.
     let lossy = |x: &Weights| -> Result<Weights, TrainError> {
         let mut y = x.clone();
         for t in y.tensors.values_mut() {
-            let h = t.to_f32_tensor(&Device::Cpu)?.to_dtype(DType::F16).and_then(|t| t.to_dtype(DType::F32)).map_err(|e| TrainError::Spec(e.to_string()))?;
+            let h = t
+                .to_f32_tensor(&Device::Cpu)?
+                .to_dtype(DType::F16)
+                .and_then(|t| t.to_dtype(DType::F32))
+                .map_err(|e| TrainError::Spec(e.to_string()))?;
             *t = Weight::Float(h);
         }
         Ok(y)
     };
     let bad = reload_check(&weights, reference, &w, 4, &lossy).unwrap();
-    assert!(bad.weight_mismatches > 100 && bad.mismatches() > bad.weight_mismatches, "{bad:?}");
+    assert!(
+        bad.weight_mismatches > 100 && bad.mismatches() > bad.weight_mismatches,
+        "{bad:?}"
+    );
 }
 
 #[test]
 fn sampling_repeats_with_a_seed_and_a_shared_rng_is_caught() {
     let spec = micro_spec(micro_hyper());
-    let model = crate::model::Llama::load(&seeded(&spec.config, 3).unwrap(), &Default::default()).unwrap();
+    let model =
+        crate::model::Llama::load(&seeded(&spec.config, 3).unwrap(), &Default::default()).unwrap();
     let prompt = vec![5u32, 6, 7];
-    let (diff, other) = sampling_mismatches(&mut |seed| sample(&model, &prompt, 32, 1.0, &mut SeededRng::new(seed)), 9).unwrap();
+    let (diff, other) = sampling_mismatches(
+        &mut |seed| sample(&model, &prompt, 32, 1.0, &mut SeededRng::new(seed)),
+        9,
+    )
+    .unwrap();
     assert_eq!((diff, other), (0, true));
     // Planted fault: one generator shared by every call instead of one per seed.
     let mut shared = SeededRng::new(9);
-    let (diff, _) = sampling_mismatches(&mut |_| sample(&model, &prompt, 32, 1.0, &mut shared), 9).unwrap();
+    let (diff, _) =
+        sampling_mismatches(&mut |_| sample(&model, &prompt, 32, 1.0, &mut shared), 9).unwrap();
     assert!(diff > 0);
 }
 
 #[test]
 fn training_beats_unigram_and_init_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = micro_spec(Hyper { steps: 40, warmup: 4, ..micro_hyper() });
+    let spec = micro_spec(Hyper {
+        steps: 40,
+        warmup: 4,
+        ..micro_hyper()
+    });
     let s = run(&spec, dir.path(), |_| {});
     let d = data(&spec);
     let hu = unigram_entropy(&d.train);
-    assert!(hu - s.final_val_loss.unwrap() > 0.0, "{s:?} vs unigram {hu}");
+    assert!(
+        hu - s.final_val_loss.unwrap() > 0.0,
+        "{s:?} vs unigram {hu}"
+    );
     let init = loss_of(&seeded(&spec.config, 3).unwrap(), &d.val_windows(16), 4).unwrap();
     assert!(hu - init < 0.0);
 }
@@ -271,7 +383,12 @@ fn f64_training_path_matches_f32() {
     let w = seeded(&spec.config, 3).unwrap();
     let loss = |dt| {
         let m = crate::model::TrainableLlama::with_dtype(&w, &Device::Cpu, dt).unwrap();
-        batch_loss(m.model(), &tokens, 2, 16).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+        batch_loss(m.model(), &tokens, 2, 16)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     };
     assert!((loss(DType::F32) - loss(DType::F64)).abs() < 1e-5);
     let _ = Tensor::zeros(1, DType::F32, &Device::Cpu);

@@ -47,7 +47,15 @@ pub struct RunOptions {
 impl RunOptions {
     /// Defaults for `out`: evaluate every 50 steps, checkpoint only at the end, CPU, quiet.
     pub fn new(out: &Path) -> Self {
-        Self { out: out.to_path_buf(), eval_every: 50, checkpoint_every: 0, resume: None, stop_after: None, progress: false, device: Device::Cpu }
+        Self {
+            out: out.to_path_buf(),
+            eval_every: 50,
+            checkpoint_every: 0,
+            resume: None,
+            stop_after: None,
+            progress: false,
+            device: Device::Cpu,
+        }
     }
 }
 
@@ -83,12 +91,22 @@ pub struct RunSummary {
 
 /// Mean next-token loss of `tokens` (`batch` rows of `seq_len + 1`) through the
 /// differentiable path with the fused output projection + cross-entropy.
-pub fn batch_loss(model: &Llama, tokens: &[u32], batch: usize, seq_len: usize) -> Result<Tensor, TrainError> {
+pub fn batch_loss(
+    model: &Llama,
+    tokens: &[u32],
+    batch: usize,
+    seq_len: usize,
+) -> Result<Tensor, TrainError> {
     let (inputs, targets) = split_rows(tokens, batch, seq_len);
     let x = Tensor::from_vec(inputs, (batch, seq_len), model.device()).ctx("batch inputs")?;
     let (h, w) = model.forward_train_hidden(&x)?;
     let d = h.dim(2).ctx("hidden")?;
-    linear_cross_entropy(&h.reshape((batch * seq_len, d)).ctx("hidden rows")?, &w, &targets).ctx("loss")
+    linear_cross_entropy(
+        &h.reshape((batch * seq_len, d)).ctx("hidden rows")?,
+        &w,
+        &targets,
+    )
+    .ctx("loss")
 }
 
 /// Rows of `seq_len + 1` ids into inputs (all but the last id) and targets (all but the first).
@@ -111,10 +129,14 @@ pub fn eval_loss(model: &Llama, windows: &[&[u32]], batch: usize) -> Result<f64,
         let seq_len = chunk[0].len() - 1;
         let flat: Vec<u32> = chunk.iter().flat_map(|w| w.iter().copied()).collect();
         let (inputs, targets) = split_rows(&flat, chunk.len(), seq_len);
-        let x = Tensor::from_vec(inputs, (chunk.len(), seq_len), model.device()).ctx("eval inputs")?;
+        let x =
+            Tensor::from_vec(inputs, (chunk.len(), seq_len), model.device()).ctx("eval inputs")?;
         let logits = model.forward(&x, None)?;
         let v = logits.dim(2).ctx("logits")?;
-        let rows = logits.reshape((chunk.len() * seq_len, v)).and_then(|l| l.to_device(&Device::Cpu)).ctx("logits")?;
+        let rows = logits
+            .reshape((chunk.len() * seq_len, v))
+            .and_then(|l| l.to_device(&Device::Cpu))
+            .ctx("logits")?;
         for l in row_losses(&rows, &targets).ctx("eval loss")? {
             sum += l;
             n += 1;
@@ -125,7 +147,12 @@ pub fn eval_loss(model: &Llama, windows: &[&[u32]], batch: usize) -> Result<f64,
 
 fn params(spec: &TrainSpec) -> AdamWParams {
     let h = spec.hyper;
-    AdamWParams { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.weight_decay }
+    AdamWParams {
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+    }
 }
 
 /// Trains `spec` on `data` as `opts` says; see the module docs.
@@ -135,11 +162,24 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         Some(dir) => {
             let ck = read_checkpoint(dir, params(spec))?;
             let want = spec.metadata(ck.state.step);
-            let differing: Vec<&String> = want.keys().filter(|k| want.get(*k) != ck.metadata.get(*k)).collect();
+            let differing: Vec<&String> = want
+                .keys()
+                .filter(|k| want.get(*k) != ck.metadata.get(*k))
+                .collect();
             if !differing.is_empty() {
-                return Err(TrainError::Invalid { file: dir.join("model.safetensors"), msg: format!("checkpoint was made by a different run: metadata {differing:?} differ") });
+                return Err(TrainError::Invalid {
+                    file: dir.join("model.safetensors"),
+                    msg: format!(
+                        "checkpoint was made by a different run: metadata {differing:?} differ"
+                    ),
+                });
             }
-            (ck.weights, Some(ck.optimizer), ck.state.metrics, ck.state.step)
+            (
+                ck.weights,
+                Some(ck.optimizer),
+                ck.state.metrics,
+                ck.state.step,
+            )
         }
         None => (seeded(&spec.config, h.seed)?, None, Vec::new(), 0),
     };
@@ -150,7 +190,10 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     let tokens_per_step = (h.batch * h.seq_len) as u64;
     let bar = progress_bar(opts.progress, h.steps, start);
     let mut seconds = 0f64;
-    std::fs::create_dir_all(&opts.out).map_err(|source| crate::fsutil::FsError { path: opts.out.clone(), source })?;
+    std::fs::create_dir_all(&opts.out).map_err(|source| crate::fsutil::FsError {
+        path: opts.out.clone(),
+        source,
+    })?;
     for step in start + 1..=end {
         let t0 = Instant::now();
         let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
@@ -158,21 +201,56 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         let loss = batch_loss(model.model(), &batch, h.batch, h.seq_len)?;
         let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
         if !value.is_finite() {
-            return Err(TrainError::Diverged { step, what: format!("loss {value}") });
+            return Err(TrainError::Diverged {
+                step,
+                what: format!("loss {value}"),
+            });
         }
         let grads = loss.backward().ctx("backward")?;
         let info = opt.step(model.vars(), &grads, lr, h.grad_clip)?;
         drop(grads);
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
-        let val_loss = if step % opts.eval_every.max(1) == 0 || step == h.steps { Some(eval_loss(model.model(), &windows, h.batch)?) } else { None };
-        let row = MetricsRow { step, lr, train_loss: value, grad_norm: info.grad_norm, val_loss, tokens: step * tokens_per_step, seconds: dt };
-        bar.set_message(progress_message(&row, &metrics, tokens_per_step));
+        let val_loss = if step % opts.eval_every.max(1) == 0 || step == h.steps {
+            Some(eval_loss(model.model(), &windows, h.batch)?)
+        } else {
+            None
+        };
+        let row = MetricsRow {
+            step,
+            lr,
+            train_loss: value,
+            grad_norm: info.grad_norm,
+            val_loss,
+            tokens: step * tokens_per_step,
+            seconds: dt,
+        };
+        let message = progress_message(&row, &metrics, tokens_per_step);
+        let evaluated = row.val_loss.is_some();
+        bar.set_message(message.clone());
         bar.inc(1);
         metrics.push(row);
+        if evaluated {
+            // Without a terminal the bar is invisible: a log line per evaluation instead,
+            // and the CSV so far, so a long run can be followed from a file.
+            if opts.progress && bar.is_hidden() {
+                eprintln!("step {step}/{}: {message}", h.steps);
+            }
+            atomic_write(
+                &opts.out.join("metrics.csv"),
+                metrics_csv(&metrics, tokens_per_step).as_bytes(),
+            )?;
+        }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
             let snap = model.snapshot()?;
-            write_checkpoint(&opts.out.join(checkpoint_name(step)), &snap, &spec.tokenizer_json, &spec.metadata(step), &opt, &metrics)?;
+            write_checkpoint(
+                &opts.out.join(checkpoint_name(step)),
+                &snap,
+                &spec.tokenizer_json,
+                &spec.metadata(step),
+                &opt,
+                &metrics,
+            )?;
         }
     }
     bar.finish_and_clear();
@@ -180,7 +258,12 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     let last = metrics.last();
     let done = last.map_or(start, |r| r.step);
     let model_file_sha256 = if done == h.steps {
-        save_hf_folder(&opts.out, &snap, Some(&spec.tokenizer_json), &spec.metadata(done))?;
+        save_hf_folder(
+            &opts.out,
+            &snap,
+            Some(&spec.tokenizer_json),
+            &spec.metadata(done),
+        )?;
         Some(sha256_file(&opts.out.join("model.safetensors"))?)
     } else {
         None
@@ -204,13 +287,32 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     Ok(summary)
 }
 
-fn write_reports(out: &Path, spec: &TrainSpec, metrics: &[MetricsRow], s: &RunSummary) -> Result<(), TrainError> {
+fn write_reports(
+    out: &Path,
+    spec: &TrainSpec,
+    metrics: &[MetricsRow],
+    s: &RunSummary,
+) -> Result<(), TrainError> {
     let tps = (spec.hyper.batch * spec.hyper.seq_len) as u64;
-    atomic_write(&out.join("metrics.csv"), metrics_csv(metrics, tps).as_bytes())?;
-    let title = format!("{} · seed {} · {} steps × {} tokens", spec.rung, spec.hyper.seed, s.steps, tps);
-    let svg = loss_svg(&title, metrics, s.ln_vocab, s.unigram_entropy_train).map_err(|msg| TrainError::Invalid { file: out.join("loss.svg"), msg })?;
+    atomic_write(
+        &out.join("metrics.csv"),
+        metrics_csv(metrics, tps).as_bytes(),
+    )?;
+    let title = format!(
+        "{} · seed {} · {} steps × {} tokens",
+        spec.rung, spec.hyper.seed, s.steps, tps
+    );
+    let svg = loss_svg(&title, metrics, s.ln_vocab, s.unigram_entropy_train).map_err(|msg| {
+        TrainError::Invalid {
+            file: out.join("loss.svg"),
+            msg,
+        }
+    })?;
     atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid { file: out.join("train_summary.json"), msg: e.to_string() })?;
+    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid {
+        file: out.join("train_summary.json"),
+        msg: e.to_string(),
+    })?;
     // Written last: its presence marks a finished run.
     atomic_write(&out.join("train_summary.json"), json.as_bytes())?;
     Ok(())
@@ -222,14 +324,24 @@ fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(steps);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_position(start);
     bar
 }
 
 fn progress_message(row: &MetricsRow, before: &[MetricsRow], tokens_per_step: u64) -> String {
-    let val = row.val_loss.or_else(|| before.iter().rev().find_map(|r| r.val_loss));
+    let val = row
+        .val_loss
+        .or_else(|| before.iter().rev().find_map(|r| r.val_loss));
     let val = val.map(|v| format!(" val {v:.4}")).unwrap_or_default();
-    format!("loss {:.4}{val} lr {:.2e} {:.0} tok/s", row.train_loss, row.lr, row.tokens_per_second(tokens_per_step))
+    format!(
+        "loss {:.4}{val} lr {:.2e} {:.0} tok/s",
+        row.train_loss,
+        row.lr,
+        row.tokens_per_second(tokens_per_step)
+    )
 }
