@@ -39,23 +39,37 @@ impl Default for LoadOptions {
 }
 
 #[derive(Debug, Clone)]
-struct Block {
-    input_norm: RmsNorm,
-    attn: Attention,
-    post_norm: RmsNorm,
-    mlp: Mlp,
+pub(super) struct Block {
+    pub(super) input_norm: RmsNorm,
+    pub(super) attn: Attention,
+    pub(super) post_norm: RmsNorm,
+    pub(super) mlp: Mlp,
 }
 
 /// A Llama-family decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention).
 #[derive(Debug, Clone)]
 pub struct Llama {
-    config: LlamaConfig,
-    embed: Tensor,
-    blocks: Vec<Block>,
-    norm: RmsNorm,
-    lm_head: Linear,
-    rope: Rope,
+    pub(super) config: LlamaConfig,
+    pub(super) embed: Tensor,
+    pub(super) blocks: Vec<Block>,
+    pub(super) norm: RmsNorm,
+    pub(super) lm_head: Linear,
+    pub(super) rope: Rope,
     device: Device,
+    /// Whether [`Llama::forward`] runs on the CPU engine (f32 path on the CPU).
+    pub(super) engine: bool,
+}
+
+/// Which implementation computes a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    /// The CPU engine where the model supports it, else candle's fused ops.
+    Fast,
+    /// candle's fused ops (the reference the engine is tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Candle,
+    /// candle's basic ops, differentiable.
+    Differentiable,
 }
 
 impl Llama {
@@ -71,10 +85,15 @@ impl Llama {
         // (candle's quantized_llama does the same).
         let embed = embed_w.to_f32_tensor(dev)?;
         let lm_head = if cfg.tie_word_embeddings {
-            match embed_w {
+            match (embed_w, opts.matmul) {
                 // Reuse the very tensor so that gradients from both uses meet.
-                Weight::Float(_) => Linear::Float(embed.clone()),
-                Weight::Quant(_) => Linear::load(embed_w, opts.matmul, dev)?,
+                (Weight::Float(_), _) => Linear::Float(embed.clone(), None),
+                // The dequantized embedding is the f32 output matrix already.
+                (Weight::Quant(_), MatmulPath::F32) => match Linear::load(embed_w, opts.matmul, dev)? {
+                    Linear::Float(_, blocks) => Linear::Float(embed.clone(), blocks),
+                    other => other,
+                },
+                (Weight::Quant(_), MatmulPath::Quantized) => Linear::load(embed_w, opts.matmul, dev)?,
             }
         } else {
             Linear::load(weights.get("lm_head.weight")?, opts.matmul, dev)?
@@ -97,7 +116,7 @@ impl Llama {
                 mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev)?,
             });
         }
-        Ok(Self {
+        let mut model = Self {
             config: cfg.clone(),
             embed,
             blocks,
@@ -111,7 +130,10 @@ impl Llama {
                 dev,
             )?,
             device: dev.clone(),
-        })
+            engine: false,
+        };
+        model.engine = super::engine::supports(&model);
+        Ok(model)
     }
 
     /// The architecture.
@@ -127,16 +149,43 @@ impl Llama {
     /// Logits `(batch, seq, vocab)` in f32 for every position of `tokens` (`(batch, seq)`
     /// ids). With a cache, the tokens continue the cached positions and are appended.
     pub fn forward(&self, tokens: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        self.run(tokens, cache, Mode::Fast)
+        self.run(tokens, cache, 0, Runtime::Fast)
+    }
+
+    /// Logits `(batch, seq − first, vocab)` of the positions `first..seq` only, as
+    /// [`Llama::forward`] computes them; the output projection (a fifth of SmolLM2's
+    /// arithmetic) is skipped for the other rows. Every position still enters the cache.
+    pub fn forward_from(&self, tokens: &Tensor, cache: Option<&mut KvCache>, first: usize) -> Result<Tensor> {
+        self.run(tokens, cache, first, Runtime::Fast)
     }
 
     /// Same logits as [`Llama::forward`] without a cache, computed from basic ops only so
     /// that `loss.backward()` reaches every parameter (slower).
     pub fn forward_train(&self, tokens: &Tensor) -> Result<Tensor> {
-        self.run(tokens, None, Mode::Differentiable)
+        self.run(tokens, None, 0, Runtime::Differentiable)
     }
 
-    fn run(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, mode: Mode) -> Result<Tensor> {
+    /// How [`Llama::forward`] computes, in words, for reports.
+    pub fn numerical_path(&self) -> String {
+        let threads = rayon::current_num_threads();
+        if self.engine {
+            let blocks = self.blocks.first().is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
+            let decode = if blocks { "matrix-vector products on the stored Q4/Q8 blocks with f32 activations" } else { "f32 matrix-vector products" };
+            format!(
+                "groundtruth CPU engine: f32 activations, weights dequantized exactly; gemm on f32 weights above {} rows, {decode} up to it; {threads} threads",
+                super::engine::QUANT_MAX_ROWS
+            )
+        } else {
+            let mm = match &self.lm_head {
+                Linear::Quant(_) => "candle quantized matmul (activations rounded to q8)",
+                Linear::Float(..) => "candle f32 matmul",
+            };
+            format!("{mm} on {:?}; {threads} threads", self.device)
+        }
+    }
+
+    /// The forward pass on a chosen runtime (tests compare them).
+    pub(crate) fn run(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, first: usize, runtime: Runtime) -> Result<Tensor> {
         let (b, t) = tokens.dims2().map_err(|_| ModelError::BadInput {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
@@ -147,12 +196,8 @@ impl Llama {
         }
         let ids = tokens.to_dtype(DType::U32)?.to_device(&self.device)?;
         let vocab = self.config.vocab_size;
-        if let Some(&id) = ids
-            .flatten_all()?
-            .to_vec1::<u32>()?
-            .iter()
-            .find(|&&id| id as usize >= vocab)
-        {
+        let id_list = ids.flatten_all()?.to_vec1::<u32>()?;
+        if let Some(&id) = id_list.iter().find(|&&id| id as usize >= vocab) {
             return Err(ModelError::TokenOutOfRange { id, vocab });
         }
         let offset = cache.as_ref().map_or(0, |c| c.len());
@@ -167,6 +212,24 @@ impl Llama {
             return Err(ModelError::ContextOverflow {
                 needed: offset + t,
                 max: self.config.max_position_embeddings,
+            });
+        }
+        if first >= t {
+            return Err(ModelError::BadInput {
+                reason: format!("first logit row {first} is past the sequence length {t}"),
+            });
+        }
+        let mode = match runtime {
+            Runtime::Fast if self.engine => {
+                let logits = super::engine::forward(self, &id_list, b, t, cache, first)?;
+                return Ok(Tensor::from_vec(logits, (b, t - first, self.config.vocab_size), &self.device)?);
+            }
+            Runtime::Fast | Runtime::Candle => Mode::Fast,
+            Runtime::Differentiable => Mode::Differentiable,
+        };
+        if cache.as_ref().is_some_and(|c| c.has_host()) {
+            return Err(ModelError::BadInput {
+                reason: "this KV cache was filled by the CPU engine, not candle's path".into(),
             });
         }
         let mask = if t > 1 {
@@ -201,7 +264,7 @@ impl Llama {
         if let Some(c) = cache {
             c.advance(t);
         }
-        let x = self.norm.forward(&x, mode)?;
+        let x = self.norm.forward(&x.narrow(1, first, t - first)?, mode)?;
         self.lm_head.forward(&x)?.to_dtype(DType::F32).ctx("logits")
     }
 }

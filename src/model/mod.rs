@@ -6,6 +6,7 @@ mod atomic;
 mod attention;
 mod cache;
 mod config;
+mod engine;
 mod error;
 mod gguf_io;
 mod init;
