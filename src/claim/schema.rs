@@ -137,7 +137,7 @@ impl ClaimKind {
             ClaimKind::TokenizerParity => &[TokenMismatches],
             ClaimKind::GreedyParity => &[GreedyMatch, GreedyMatchOrTie],
             ClaimKind::OracleParity | ClaimKind::OracleDrift => {
-                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta]
+                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta, PplRelDiff]
             }
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
                 &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp]
@@ -217,6 +217,9 @@ pub enum Statistic {
     MaxAbsLogitDelta,
     /// Count of differing bits/values between two builds.
     BitMismatches,
+    /// |ppl − oracle ppl| / oracle ppl over the oracle's perplexity text, scored as
+    /// llama.cpp scores it (`configs/eval.toml`).
+    PplRelDiff,
 }
 
 impl Statistic {
@@ -236,6 +239,7 @@ impl Statistic {
             Statistic::RmsDp => "rms_dp",
             Statistic::MaxAbsLogitDelta => "max_abs_logit_delta",
             Statistic::BitMismatches => "bit_mismatches",
+            Statistic::PplRelDiff => "ppl_rel_diff",
         }
     }
 }

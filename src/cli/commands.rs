@@ -1,6 +1,6 @@
 //! Subcommand bodies.
 
-use super::{ClaimsAction, Cli, Command};
+use super::{BenchWhat, ClaimsAction, Cli, Command};
 use crate::claim::{claims_markdown, load_dir};
 use crate::plan::{exit_code, plan, report, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
@@ -26,6 +26,8 @@ pub fn execute(cli: Cli) -> Result<u8> {
         }
         Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
         Command::Materialize { model, out } => materialize(&project, &model, &out),
+        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model, text.as_deref(), ctx, chunks, base.as_deref(), json),
+        Command::Bench { what: BenchWhat::Eval { model, threads, tokens, prompts, json } } => super::bench::eval(&project, model.as_deref(), threads, tokens, prompts, json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

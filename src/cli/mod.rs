@@ -1,7 +1,9 @@
 //! The `groundtruth` command line: thin, every subcommand calls the library.
 
+mod bench;
 mod check;
 mod commands;
+mod ppl;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,11 +76,64 @@ pub enum Command {
         #[arg(long)]
         ticket: Option<PathBuf>,
     },
+    /// llama.cpp-compatible perplexity: contexts of `--ctx` tokens, the second half of each
+    /// scored. With `--base`, llama.cpp-style KL statistics against an oracle. Exit 0, or
+    /// 2 on bad input.
+    Ppl {
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// UTF-8 text file; default the configs/eval.toml slice (what oracles score).
+        #[arg(long)]
+        text: Option<PathBuf>,
+        /// Context length (even).
+        #[arg(long, default_value_t = 512)]
+        ctx: usize,
+        /// Contexts to score; default every whole context in the text.
+        #[arg(long)]
+        chunks: Option<usize>,
+        /// Oracle file (groundtruth-oracle/1) to compare with.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
         /// Ladder file.
         #[arg(long, default_value = "configs/ladder.toml")]
         config: PathBuf,
+    },
+}
+
+/// `bench` targets.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
+    /// against llama.cpp's figures on this machine.
+    Eval {
+        /// Model (default: SmolLM2-135M-Instruct Q4_1 in the model cache).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Tokens decoded per prompt.
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        /// Prompts from configs/prompts.toml.
+        #[arg(long, default_value_t = 4)]
+        prompts: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -8,6 +8,7 @@ mod context;
 mod drift;
 pub mod eval;
 mod parity;
+pub mod ppl;
 
 pub use context::Judge;
 

@@ -98,7 +98,8 @@ impl SetStats {
             | Statistic::GreedyMatch
             | Statistic::GreedyMatchOrTie
             | Statistic::MaxAbsLogitDelta
-            | Statistic::BitMismatches => None,
+            | Statistic::BitMismatches
+            | Statistic::PplRelDiff => None,
         }
     }
 

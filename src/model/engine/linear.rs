@@ -44,42 +44,51 @@ fn ranges(rows: usize) -> Vec<(usize, usize)> {
 /// `y = x·Wᵀ` (or `y += x·Wᵀ` with `add`) for `x` of shape `(m, w.cols)` and `y` of shape
 /// `(m, w.rows)`, both row-major.
 pub(crate) fn matmul(x: &[f32], w: Mat<'_>, y: &mut [f32], add: bool) {
-    let m = x.len() / w.cols;
-    debug_assert_eq!(x.len(), m * w.cols);
-    debug_assert_eq!(y.len(), m * w.rows);
-    debug_assert_eq!(w.f32.len(), w.rows * w.cols);
+    matmul_many(x, &[w], &mut [y], add);
+}
+
+/// `ys[i] (+)= x·W_iᵀ` for projections of the same input (Q, K, V; gate, up). With few
+/// rows they share one parallel region: each region is a wait for the slowest thread,
+/// and on a loaded 2-core machine that wait, not the arithmetic, is what adds up.
+pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
+    let Some(cols) = ws.first().map(|w| w.cols) else { return };
+    let m = x.len() / cols;
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        debug_assert_eq!((w.cols, x.len(), y.len(), w.f32.len()), (cols, m * cols, m * w.rows, w.rows * w.cols));
+    }
     if m == 0 {
         return;
     }
-    if let Some(q) = w.quant.filter(|_| m <= QUANT_MAX_ROWS) {
-        debug_assert_eq!((q.rows(), q.cols()), (w.rows, w.cols));
-        let sums = if q.kind().needs_sums() { block_sums(x) } else { Vec::new() };
-        let out = Shared(y.as_mut_ptr());
-        let n = w.rows;
-        ranges(w.rows).into_par_iter().for_each(|(o0, o1)| {
-            let out = out;
-            q.dot_rows(o0, o1, x, &sums, |r, o, v| {
-                // SAFETY: (r, o) is inside y, and ranges of o are disjoint across tasks.
+    let blocks = |w: &Mat<'_>| w.quant.is_some() && m <= QUANT_MAX_ROWS;
+    if ws.iter().any(|w| !blocks(w) && m > SPLIT_MAX_ROWS) {
+        for (w, y) in ws.iter().zip(ys.iter_mut()) {
+            if blocks(w) {
+                matmul_many(x, std::slice::from_ref(w), &mut [&mut **y], add);
+            } else {
+                // SAFETY: shapes checked above.
+                unsafe { gemm_f32(m, w.rows, w.cols, y.as_mut_ptr(), w.rows, x.as_ptr(), w.f32.as_ptr(), add, gemm::Parallelism::Rayon(0)) }
+            }
+        }
+        return;
+    }
+    let sums = if ws.iter().any(|w| blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums())) { block_sums(x) } else { Vec::new() };
+    let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
+    let tasks: Vec<(usize, usize, usize)> = ws.iter().enumerate().flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b))).collect();
+    tasks.into_par_iter().for_each(|(i, o0, o1)| {
+        let (w, out) = (ws[i], outs[i]);
+        match w.quant.filter(|_| blocks(&w)) {
+            Some(q) => q.dot_rows(o0, o1, x, &sums, |r, o, v| {
+                // SAFETY: (r, o) is inside y_i, and tasks of one matrix have disjoint o.
                 unsafe {
-                    let p = out.0.add(r * n + o);
+                    let p = out.0.add(r * w.rows + o);
                     *p = if add { *p + v } else { v };
                 }
-            });
-        });
-        return;
-    }
-    if m <= SPLIT_MAX_ROWS {
-        let out = Shared(y.as_mut_ptr());
-        ranges(w.rows).into_par_iter().for_each(|(o0, o1)| {
-            let out = out;
-            // SAFETY: columns o0..o1 of y and rows o0..o1 of W are in bounds; tasks write
-            // disjoint columns.
-            unsafe { gemm_f32(m, o1 - o0, w.cols, out.0.add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) }
-        });
-        return;
-    }
-    // SAFETY: shapes checked above.
-    unsafe { gemm_f32(m, w.rows, w.cols, y.as_mut_ptr(), w.rows, x.as_ptr(), w.f32.as_ptr(), add, gemm::Parallelism::Rayon(0)) }
+            }),
+            // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
+            // write disjoint columns.
+            None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.0.add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },
+        }
+    });
 }
 
 /// `dst (m×n, row stride ld) (+)= lhs (m×k, row-major) · rhsᵀ` where `rhs` is `(n, k)`

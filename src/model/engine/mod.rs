@@ -27,7 +27,7 @@ use super::error::{ModelError, Result};
 use super::layers::{Linear, RmsNorm};
 use super::llama::Llama;
 use attention::{attend, rope, Heads};
-use linear::{matmul, Mat};
+use linear::{matmul, matmul_many, Mat};
 
 /// Rows above which elementwise steps are split across threads.
 const PARALLEL_MIN_ROWS: usize = 32;
@@ -129,9 +129,8 @@ pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Opt
     let (mut g, mut u) = (vec![0f32; rows * inter], vec![0f32; rows * inter]);
     for (l, blk) in m.blocks.iter().enumerate() {
         rms_norm(&x, &blk.input_norm, &mut xn)?;
-        matmul(&xn, HeldMat::new(&blk.attn.q)?.mat(), &mut q, false);
-        matmul(&xn, HeldMat::new(&blk.attn.k)?.mat(), &mut k, false);
-        matmul(&xn, HeldMat::new(&blk.attn.v)?.mat(), &mut v, false);
+        let (wq, wk, wv) = (HeldMat::new(&blk.attn.q)?, HeldMat::new(&blk.attn.k)?, HeldMat::new(&blk.attn.v)?);
+        matmul_many(&xn, &[wq.mat(), wk.mat(), wv.mat()], &mut [&mut q, &mut k, &mut v], false);
         rope(&mut q, h, heads.dim, pos, cos.get(), sin.get(), m.rope.layout);
         rope(&mut k, kvw, heads.dim, pos, cos.get(), sin.get(), m.rope.layout);
         match cache.as_deref_mut() {
@@ -153,8 +152,8 @@ pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Opt
         }
         matmul(&att, HeldMat::new(&blk.attn.o)?.mat(), &mut x, true);
         rms_norm(&x, &blk.post_norm, &mut xn)?;
-        matmul(&xn, HeldMat::new(&blk.mlp.gate)?.mat(), &mut g, false);
-        matmul(&xn, HeldMat::new(&blk.mlp.up)?.mat(), &mut u, false);
+        let (wg, wu) = (HeldMat::new(&blk.mlp.gate)?, HeldMat::new(&blk.mlp.up)?);
+        matmul_many(&xn, &[wg.mat(), wu.mat()], &mut [&mut g, &mut u], false);
         silu_mul(&mut g, &u, inter);
         matmul(&g, HeldMat::new(&blk.mlp.down)?.mat(), &mut x, true);
     }
