@@ -170,11 +170,9 @@ impl Llama {
         let threads = rayon::current_num_threads();
         if self.engine {
             let blocks = self.blocks.first().is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
-            let decode = if blocks { "matrix-vector products on the stored Q4/Q8 blocks with f32 activations" } else { "f32 matrix-vector products" };
-            format!(
-                "groundtruth CPU engine: f32 activations, weights dequantized exactly; gemm on f32 weights above {} rows, {decode} up to it; {threads} threads",
-                super::engine::QUANT_MAX_ROWS
-            )
+            let rows = super::engine::QUANT_MAX_ROWS;
+            let how = if blocks { format!("gemm above {rows} rows, Q4/Q8-block matvec up to {rows}") } else { "gemm".into() };
+            format!("groundtruth f32 CPU engine: weights dequantized exactly, f32 activations ({how}); {threads} threads")
         } else {
             let mm = match &self.lm_head {
                 Linear::Quant(_) => "candle quantized matmul (activations rounded to q8)",

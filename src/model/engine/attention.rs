@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use super::linear::Shared;
+use super::math::exp_in_place;
 use crate::model::rope_layout::RopeLayout;
 
 /// Query rows per attention task.
@@ -146,14 +147,15 @@ unsafe fn attend_tile(q: &[f32], k: &[f32], v: &[f32], r0: usize, p0: usize, row
     );
 }
 
-/// In-place softmax, as candle's `softmax_last_dim` computes it.
+/// In-place softmax, as candle's `softmax_last_dim` computes it (max subtracted, sum
+/// accumulated in order, each term divided by it).
 pub(crate) fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v -= max;
     }
+    exp_in_place(x);
+    let sum: f32 = x.iter().sum();
     for v in x.iter_mut() {
         *v /= sum;
     }

@@ -55,6 +55,7 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
     let m = x.len() / cols;
     for (w, y) in ws.iter().zip(ys.iter()) {
         debug_assert_eq!((w.cols, x.len(), y.len(), w.f32.len()), (cols, m * cols, m * w.rows, w.rows * w.cols));
+        debug_assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
     }
     if m == 0 {
         return;

@@ -14,6 +14,7 @@
 
 mod attention;
 mod linear;
+mod math;
 mod quant;
 
 pub(crate) use linear::QUANT_MAX_ROWS;
@@ -28,6 +29,7 @@ use super::layers::{Linear, RmsNorm};
 use super::llama::Llama;
 use attention::{attend, rope, Heads};
 use linear::{matmul, matmul_many, Mat};
+use math::exp_in_place;
 
 /// Rows above which elementwise steps are split across threads.
 const PARALLEL_MIN_ROWS: usize = 32;
@@ -194,16 +196,20 @@ fn rms_norm(x: &[f32], norm: &RmsNorm, y: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// `g = silu(g) · u`, SwiGLU's gate.
+/// `g = silu(g) · u`, SwiGLU's gate (`silu(a) = a / (1 + exp(−a))`, as candle computes it).
 fn silu_mul(g: &mut [f32], u: &[f32], width: usize) {
-    let row = |(gr, ur): (&mut [f32], &[f32])| {
-        for (a, b) in gr.iter_mut().zip(ur) {
-            *a = *a / (1.0 + (-*a).exp()) * *b;
+    let row = |e: &mut Vec<f32>, (gr, ur): (&mut [f32], &[f32])| {
+        e.clear();
+        e.extend(gr.iter().map(|a| -a));
+        exp_in_place(e);
+        for ((a, b), e) in gr.iter_mut().zip(ur).zip(e.iter()) {
+            *a = *a / (1.0 + e) * *b;
         }
     };
     if g.len() / width > PARALLEL_MIN_ROWS {
-        g.par_chunks_mut(width).zip(u.par_chunks(width)).for_each(row);
+        g.par_chunks_mut(width).zip(u.par_chunks(width)).for_each_init(Vec::new, row);
     } else {
-        g.chunks_mut(width).zip(u.chunks(width)).for_each(row);
+        let mut e = Vec::new();
+        g.chunks_mut(width).zip(u.chunks(width)).for_each(|p| row(&mut e, p));
     }
 }

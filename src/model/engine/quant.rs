@@ -79,14 +79,9 @@ impl QuantRows {
         (bytes.len() == rows * row_bytes).then_some(QuantRows { kind, rows, cols, row_bytes, bytes })
     }
 
-    /// Output features.
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub(crate) fn cols(&self) -> usize {
-        self.cols
+    /// `(output, input)` features.
+    pub(crate) fn dims(&self) -> (usize, usize) {
+        (self.rows, self.cols)
     }
 
     /// The block layout.
