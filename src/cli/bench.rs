@@ -22,33 +22,50 @@ const LLAMA_CPP_DECODE: f64 = 100.0;
 /// The model `bench eval` measures unless told otherwise.
 const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// What `bench eval` measures.
+pub(super) struct Plan {
+    /// Worker threads.
+    pub(super) threads: usize,
+    /// Tokens decoded per prompt.
+    pub(super) tokens: usize,
+    /// Prompts decoded (0: none).
+    pub(super) prompts: usize,
+    /// Whether to run the perplexity measurement.
+    pub(super) scoring: bool,
+}
+
 /// Runs `groundtruth bench eval`.
-pub(super) fn eval(project: &Project, model: Option<&Path>, threads: usize, new_tokens: usize, prompts: usize, json: bool) -> Result<u8> {
+pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: bool) -> Result<u8> {
     let path: PathBuf = model.map(Path::to_path_buf).unwrap_or_else(|| crate::project::models_cache().join(SMOLLM2));
     if !path.exists() {
         bail!("model file not found: {}: run ci/fetch-models.sh", path.display());
     }
     // Before anything touches rayon's global pool, which gemm and the engine share.
-    if rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().is_err() {
+    if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
         eprintln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
     }
     let m = load_model(&path)?;
-    let (text, source) = read_text(project, None)?;
-    let slice = crate::judge::ppl::EvalSlice::load(&project.path(crate::project::EVAL_FILE), &project.root)?;
-    let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
-    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), add_bos, &mut |c, n, ppl| {
-        bar.set_length(n as u64);
-        bar.set_position(c as u64);
-        bar.set_message(format!("ppl {ppl:.4}"));
-    })
-    .with_context(|| format!("{}: perplexity", path.display()))?;
-    bar.finish_and_clear();
+    let scored = if plan.scoring {
+        let (text, source) = read_text(project, None)?;
+        let slice = crate::judge::ppl::EvalSlice::load(&project.path(crate::project::EVAL_FILE), &project.root)?;
+        let bar = chunk_bar();
+        let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), add_bos, &mut |c, n, ppl| {
+            bar.set_length(n as u64);
+            bar.set_position(c as u64);
+            bar.set_message(format!("ppl {ppl:.4}"));
+        })
+        .with_context(|| format!("{}: perplexity", path.display()))?;
+        bar.finish_and_clear();
+        Some((r, source))
+    } else {
+        None
+    };
 
     let all = crate::prompts::load(&project.path(crate::project::DEFAULT_PROMPTS))?;
     let mut decode = Timing::default();
     let mut prefill = Timing::default();
-    for p in all.iter().take(prompts) {
+    for p in all.iter().take(plan.prompts) {
         let mut ids = m.tokenizer.encode(&p.text).with_context(|| format!("tokenize prompt '{}'", p.id))?;
         if add_bos {
             ids.insert(0, m.tokenizer.bos().context("the tokenizer says add_bos but has no BOS id")?);
@@ -56,39 +73,44 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, threads: usize, new_
         if ids.is_empty() {
             bail!("prompt '{}' tokenizes to nothing", p.id);
         }
-        let (pre, dec) = greedy_timed(&m.llama, &ids, new_tokens)?;
+        let (pre, dec) = greedy_timed(&m.llama, &ids, plan.tokens)?;
         prefill.add(ids.len(), pre);
-        decode.add(new_tokens.saturating_sub(1), dec);
+        decode.add(plan.tokens.saturating_sub(1), dec);
     }
     let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into());
+    let threads = rayon::current_num_threads();
     if json {
+        let ppl = scored.as_ref().map(|(r, _)| r);
         let doc = serde_json::json!({
             "model": path.display().to_string(),
             "path": m.llama.numerical_path(),
-            "threads": rayon::current_num_threads(),
+            "threads": threads,
             "load_average_1min": load,
-            "ppl": r,
-            "ppl_tokens_per_s": r.tokens_per_s,
-            "ppl_vs_llama_cpp_prefill": r.tokens_per_s / LLAMA_CPP_PREFILL,
+            "ppl": ppl,
+            "ppl_tokens_per_s": ppl.map(|r| r.tokens_per_s),
+            "ppl_vs_llama_cpp_prefill": ppl.map(|r| r.tokens_per_s / LLAMA_CPP_PREFILL),
             "prompt_tokens_per_s": prefill.rate(),
             "decode_tokens_per_s": decode.rate(),
-            "decode_vs_llama_cpp": decode.rate() / LLAMA_CPP_DECODE,
+            "decode_vs_llama_cpp": decode.rate().map(|r| r / LLAMA_CPP_DECODE),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(EXIT_HOLDS);
     }
     println!("model:   {} ({})", path.display(), m.about);
     println!("path:    {}", m.llama.numerical_path());
-    println!("machine: {} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n", rayon::current_num_threads());
-    print!("{}", describe(&r, &source, add_bos));
-    println!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
-    println!(
-        "greedy:  {} prompts × {new_tokens} tokens: prompts {:.1} tokens/s, decoding {:.1} tokens/s = {:.2}× llama.cpp ({LLAMA_CPP_DECODE} tokens/s)",
-        prompts.min(all.len()),
-        prefill.rate(),
-        decode.rate(),
-        decode.rate() / LLAMA_CPP_DECODE
-    );
+    println!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
+    if let Some((r, source)) = &scored {
+        print!("{}", describe(r, source, add_bos));
+        println!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
+    }
+    if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
+        println!(
+            "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s = {:.2}× llama.cpp ({LLAMA_CPP_DECODE} tokens/s)",
+            plan.prompts.min(all.len()),
+            plan.tokens,
+            d / LLAMA_CPP_DECODE
+        );
+    }
     Ok(EXIT_HOLDS)
 }
 
@@ -104,8 +126,9 @@ impl Timing {
         self.seconds += seconds;
     }
 
-    fn rate(&self) -> f64 {
-        self.tokens as f64 / self.seconds
+    /// Tokens per second; `None` when nothing was timed.
+    fn rate(&self) -> Option<f64> {
+        (self.tokens > 0 && self.seconds > 0.0).then(|| self.tokens as f64 / self.seconds)
     }
 }
 

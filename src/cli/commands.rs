@@ -27,7 +27,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
         Command::Materialize { model, out } => materialize(&project, &model, &out),
         Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model, text.as_deref(), ctx, chunks, base.as_deref(), json),
-        Command::Bench { what: BenchWhat::Eval { model, threads, tokens, prompts, json } } => super::bench::eval(&project, model.as_deref(), threads, tokens, prompts, json),
+        Command::Bench { what: BenchWhat::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
+            super::bench::eval(&project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+        }
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

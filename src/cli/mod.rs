@@ -128,9 +128,12 @@ pub enum BenchWhat {
         /// Tokens decoded per prompt.
         #[arg(long, default_value_t = 32)]
         tokens: usize,
-        /// Prompts from configs/prompts.toml.
+        /// Prompts from configs/prompts.toml (0: skip decoding).
         #[arg(long, default_value_t = 4)]
         prompts: usize,
+        /// Skip the perplexity run (decoding only).
+        #[arg(long)]
+        no_scoring: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

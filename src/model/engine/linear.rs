@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::quant::{block_sums, QuantRows};
 
 /// Largest activation row count multiplied on the stored blocks (measured on SmolLM2).
-pub(crate) const QUANT_MAX_ROWS: usize = 8;
+pub(crate) const QUANT_MAX_ROWS: usize = 16;
 
 /// Largest row count for which an f32 product is split by output features instead of
 /// letting `gemm` parallelise it (`gemm` runs a single thread for one row).

@@ -95,18 +95,20 @@ impl QuantRows {
     pub(crate) fn dot_rows(&self, o0: usize, o1: usize, x: &[f32], sums: &[f32], mut out: impl FnMut(usize, usize, f32)) {
         let m = x.len() / self.cols;
         let nb = self.cols / BLOCK;
-        let mut r = 0;
-        while r < m {
-            let take = (m - r).min(4);
-            for o in o0..o1 {
-                let w = &self.bytes[o * self.row_bytes..(o + 1) * self.row_bytes];
+        for o in o0..o1 {
+            // Every activation row meets this weight row while it is in L1: the weights
+            // stream from memory once however many rows there are.
+            let w = &self.bytes[o * self.row_bytes..(o + 1) * self.row_bytes];
+            let mut r = 0;
+            while r < m {
+                let take = (m - r).min(4);
                 let mut acc = [0f32; 4];
                 self.dot_group(w, nb, &x[r * self.cols..(r + take) * self.cols], &sums[(r * nb).min(sums.len())..], take, &mut acc);
                 for (j, v) in acc[..take].iter().enumerate() {
                     out(r + j, o, *v);
                 }
+                r += take;
             }
-            r += take;
         }
     }
 
