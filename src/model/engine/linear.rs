@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::quant::{block_sums, QuantRows};
+use super::quant::{block_sums, Out, QuantRows};
 
 /// Largest activation row count multiplied on the stored blocks (measured on SmolLM2).
 pub(crate) const QUANT_MAX_ROWS: usize = 16;
@@ -78,13 +78,8 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
-            Some(q) => q.dot_rows(o0, o1, x, &sums, |r, o, v| {
-                // SAFETY: (r, o) is inside y_i, and tasks of one matrix have disjoint o.
-                unsafe {
-                    let p = out.0.add(r * w.rows + o);
-                    *p = if add { *p + v } else { v };
-                }
-            }),
+            // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
+            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, Out { ptr: out.0, ld: w.rows, add }) },
             // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
             // write disjoint columns.
             None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.0.add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },

@@ -89,50 +89,49 @@ impl QuantRows {
         self.kind
     }
 
-    /// `out[r][o] = Σ_c w[o][c]·x[r][c]` for `o` in `o0..o1` and every activation row `r`
-    /// (`x` is `(m, cols)`, `sums` its per-block sums `(m, cols / 32)` when the kind needs
-    /// them); `out(r, o)` receives each value (it may add to a residual).
-    pub(crate) fn dot_rows(&self, o0: usize, o1: usize, x: &[f32], sums: &[f32], mut out: impl FnMut(usize, usize, f32)) {
+    /// `out(r, o) (+)= Σ_c w[o][c]·x[r][c]` for `o` in `o0..o1` and every activation row
+    /// `r` (`x` is `(m, cols)`, `sums` its per-block sums `(m, cols / 32)` when the kind
+    /// needs them).
+    ///
+    /// # Safety
+    /// `out` must address an `(m, out.ld)` buffer with `o1 <= out.ld`, which no other
+    /// thread writes in columns `o0..o1`; `o1 <= rows`.
+    pub(crate) unsafe fn dot_rows(&self, o0: usize, o1: usize, x: &[f32], sums: &[f32], out: Out) {
         let m = x.len() / self.cols;
         let nb = self.cols / BLOCK;
+        assert!(o1 <= self.rows && x.len() == m * self.cols && (!self.kind.needs_sums() || sums.len() >= m * nb));
+        #[cfg(target_arch = "x86_64")]
+        if simd::available() {
+            simd::rows(self.kind, &self.bytes[o0 * self.row_bytes..o1 * self.row_bytes], self.row_bytes, o0, nb, m, x, sums, out);
+            return;
+        }
         for o in o0..o1 {
-            // Every activation row meets this weight row while it is in L1: the weights
-            // stream from memory once however many rows there are.
             let w = &self.bytes[o * self.row_bytes..(o + 1) * self.row_bytes];
-            let mut r = 0;
-            while r < m {
-                let take = (m - r).min(4);
-                let mut acc = [0f32; 4];
-                self.dot_group(w, nb, &x[r * self.cols..(r + take) * self.cols], &sums[(r * nb).min(sums.len())..], take, &mut acc);
-                for (j, v) in acc[..take].iter().enumerate() {
-                    out(r + j, o, *v);
-                }
-                r += take;
+            for r in 0..m {
+                let xr = &x[r * self.cols..(r + 1) * self.cols];
+                let sr = if self.kind.needs_sums() { &sums[r * nb..(r + 1) * nb] } else { &[][..] };
+                out.put(r, o, scalar_dot(self.kind, w, nb, xr, sr));
             }
         }
     }
+}
 
-    /// One weight row against `take` (1..=4) activation rows.
-    fn dot_group(&self, w: &[u8], nb: usize, x: &[f32], sums: &[f32], take: usize, acc: &mut [f32; 4]) {
-        #[cfg(target_arch = "x86_64")]
-        if simd::available() {
-            // SAFETY: the CPU has AVX2, FMA and F16C (checked), and the slices hold `nb`
-            // blocks per row as the kernels read them (checked at construction).
-            unsafe {
-                match take {
-                    1 => simd::dot::<1>(self.kind, w, nb, x, sums, acc),
-                    2 => simd::dot::<2>(self.kind, w, nb, x, sums, acc),
-                    3 => simd::dot::<3>(self.kind, w, nb, x, sums, acc),
-                    _ => simd::dot::<4>(self.kind, w, nb, x, sums, acc),
-                }
-            }
-            return;
-        }
-        for (j, a) in acc[..take].iter_mut().enumerate() {
-            let xr = &x[j * nb * BLOCK..(j + 1) * nb * BLOCK];
-            let sr = if self.kind.needs_sums() { &sums[j * nb..(j + 1) * nb] } else { &[][..] };
-            *a = scalar_dot(self.kind, w, nb, xr, sr);
-        }
+/// Where products go: element `(r, o)` of a row-major `(·, ld)` buffer, stored or added
+/// (a projection can add straight into the residual stream).
+#[derive(Clone, Copy)]
+pub(crate) struct Out {
+    pub(crate) ptr: *mut f32,
+    pub(crate) ld: usize,
+    pub(crate) add: bool,
+}
+
+impl Out {
+    /// # Safety
+    /// `(r, o)` must be inside the buffer and written by this thread only.
+    #[inline(always)]
+    unsafe fn put(self, r: usize, o: usize, v: f32) {
+        let p = self.ptr.add(r * self.ld + o);
+        *p = if self.add { *p + v } else { v };
     }
 }
 
@@ -179,7 +178,7 @@ fn scalar_dot(kind: QKind, w: &[u8], nb: usize, x: &[f32], sums: &[f32]) -> f32 
 mod simd {
     //! AVX-512 and AVX2 kernels. No closures here: a closure does not inherit its
     //! function's `target_feature`, and an intrinsic in one becomes an out-of-line call.
-    use super::{QKind, BLOCK};
+    use super::{Out, QKind, BLOCK};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -208,26 +207,73 @@ mod simd {
         level() != Level::None
     }
 
-    /// `R` activation rows against one weight row of `nb` blocks.
+    /// [`super::QuantRows::dot_rows`] on `w`, the bytes of rows `o0..`, in the best
+    /// instruction set; the row loop runs inside it so that the kernels inline.
     ///
     /// # Safety
-    /// [`available`] must hold; `w` holds `nb` blocks, `x` `R` rows of `nb·32` values,
-    /// `sums` (unless Q8_0) `R` rows of `nb` values.
-    pub(super) unsafe fn dot<const R: usize>(kind: QKind, w: &[u8], nb: usize, x: &[f32], sums: &[f32], out: &mut [f32; 4]) {
-        debug_assert!(w.len() >= nb * kind.block_bytes() && x.len() >= R * nb * BLOCK);
+    /// [`available`] must hold; as [`super::QuantRows::dot_rows`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn rows(kind: QKind, w: &[u8], row_bytes: usize, o0: usize, nb: usize, m: usize, x: &[f32], sums: &[f32], out: Out) {
+        let args = (w, row_bytes, o0, nb, m, x.as_ptr(), sums.as_ptr(), out);
         match (level(), kind) {
-            (Level::Avx512, QKind::Q4_1) => dot512::<R, 1>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
-            (Level::Avx512, QKind::Q4_0) => dot512::<R, 0>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
-            (Level::Avx512, QKind::Q8_0) => dot512::<R, 8>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
-            (_, QKind::Q4_1) => dot256::<R, 1>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
-            (_, QKind::Q4_0) => dot256::<R, 0>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
-            (_, QKind::Q8_0) => dot256::<R, 8>(w.as_ptr(), nb, x.as_ptr(), sums.as_ptr(), out),
+            (Level::Avx512, QKind::Q4_1) => rows512::<1>(args),
+            (Level::Avx512, QKind::Q4_0) => rows512::<0>(args),
+            (Level::Avx512, QKind::Q8_0) => rows512::<8>(args),
+            (_, QKind::Q4_1) => rows256::<1>(args),
+            (_, QKind::Q4_0) => rows256::<0>(args),
+            (_, QKind::Q8_0) => rows256::<8>(args),
+        }
+    }
+
+    type Args<'a> = (&'a [u8], usize, usize, usize, usize, *const f32, *const f32, Out);
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn rows512<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
+        for (i, wr) in w.chunks_exact(row_bytes).enumerate() {
+            let mut r = 0;
+            while r < m {
+                let take = (m - r).min(4);
+                let (xs, ss) = (x.add(r * nb * BLOCK), sums.wrapping_add(r * nb));
+                let mut acc = [0f32; 4];
+                match take {
+                    1 => dot512::<1, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    2 => dot512::<2, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    3 => dot512::<3, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    _ => dot512::<4, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                }
+                for (j, v) in acc[..take].iter().enumerate() {
+                    out.put(r + j, o0 + i, *v);
+                }
+                r += take;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows256<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
+        for (i, wr) in w.chunks_exact(row_bytes).enumerate() {
+            let mut r = 0;
+            while r < m {
+                let take = (m - r).min(4);
+                let (xs, ss) = (x.add(r * nb * BLOCK), sums.wrapping_add(r * nb));
+                let mut acc = [0f32; 4];
+                match take {
+                    1 => dot256::<1, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    2 => dot256::<2, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    3 => dot256::<3, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                    _ => dot256::<4, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                }
+                for (j, v) in acc[..take].iter().enumerate() {
+                    out.put(r + j, o0 + i, *v);
+                }
+                r += take;
+            }
         }
     }
 
     /// How far ahead of the block being read the next bytes are requested: memory, not
     /// arithmetic, bounds a matrix-vector product.
-    const PREFETCH: usize = 4096;
+    const PREFETCH: usize = 2048;
 
     /// Block bytes and offset of the quants for kind code `K` (0 = Q4_0, 1 = Q4_1, 8 = Q8_0).
     const fn layout(k: u8) -> (usize, usize) {
@@ -269,31 +315,43 @@ mod simd {
         }
     }
 
+    /// One block into `R` rows' accumulators.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn step512<const R: usize, const K: u8>(w: *const u8, b: usize, nb: usize, x: *const f32, sums: *const f32, acc: &mut [__m512; R], offs: &mut [f32; R]) {
+        let blk = w.add(b * layout(K).0);
+        _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH) as *const i8);
+        let (lo, hi) = expand512::<K>(blk);
+        let (d, m) = scales::<K>(blk);
+        let dv = _mm512_set1_ps(d);
+        for r in 0..R {
+            let xb = x.add((r * nb + b) * BLOCK);
+            let t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb.add(16)), _mm512_mul_ps(lo, _mm512_loadu_ps(xb)));
+            acc[r] = _mm512_fmadd_ps(t, dv, acc[r]);
+            if K != 8 {
+                offs[r] += m * *sums.add(r * nb + b);
+            }
+        }
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     unsafe fn dot512<const R: usize, const K: u8>(w: *const u8, nb: usize, x: *const f32, sums: *const f32, out: &mut [f32; 4]) {
-        let (bb, _) = layout(K);
-        // Two accumulators per row (even and odd blocks) halve the dependency chain.
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        let mut offs = [[0f32; 2]; R];
-        for b in 0..nb {
-            let blk = w.add(b * bb);
-            _mm_prefetch::<_MM_HINT_T0>(blk.add(PREFETCH) as *const i8);
-            let (lo, hi) = expand512::<K>(blk);
-            let (d, m) = scales::<K>(blk);
-            let dv = _mm512_set1_ps(d);
-            let p = b & 1;
-            for r in 0..R {
-                let xb = x.add((r * nb + b) * BLOCK);
-                let t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb.add(16)), _mm512_mul_ps(lo, _mm512_loadu_ps(xb)));
-                acc[r][p] = _mm512_fmadd_ps(t, dv, acc[r][p]);
-                if K != 8 {
-                    offs[r][p] += m * *sums.add(r * nb + b);
-                }
-            }
+        // Two sets of accumulators (even and odd blocks), unrolled by hand so that they
+        // stay in registers, halve the dependency chain.
+        let (mut acc0, mut acc1) = ([_mm512_setzero_ps(); R], [_mm512_setzero_ps(); R]);
+        let (mut offs0, mut offs1) = ([0f32; R], [0f32; R]);
+        let mut b = 0;
+        while b + 1 < nb {
+            step512::<R, K>(w, b, nb, x, sums, &mut acc0, &mut offs0);
+            step512::<R, K>(w, b + 1, nb, x, sums, &mut acc1, &mut offs1);
+            b += 2;
+        }
+        if b < nb {
+            step512::<R, K>(w, b, nb, x, sums, &mut acc0, &mut offs0);
         }
         for r in 0..R {
-            out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) + (offs[r][0] + offs[r][1]);
+            out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r])) + (offs0[r] + offs1[r]);
         }
     }
 
@@ -327,6 +385,7 @@ mod simd {
         let mask = _mm_set1_epi8(0x0F);
         for b in 0..nb {
             let blk = w.add(b * bb);
+            _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH) as *const i8);
             let q = if K == 8 {
                 let a = _mm_loadu_si128(blk.add(off) as *const __m128i);
                 let c = _mm_loadu_si128(blk.add(off + 16) as *const __m128i);
@@ -380,7 +439,8 @@ mod tests {
                 let x = rand(m * cols, 10 + m as u64);
                 let sums = block_sums(&x);
                 let mut got = vec![0f32; m * rows];
-                qr.dot_rows(0, rows, &x, &sums, |r, o, v| got[r * rows + o] = v);
+                // SAFETY: got is (m, rows).
+                unsafe { qr.dot_rows(0, rows, &x, &sums, Out { ptr: got.as_mut_ptr(), ld: rows, add: false }) };
                 for r in 0..m {
                     for o in 0..rows {
                         let want: f32 = (0..cols).map(|c| deq[o * cols + c] * x[r * cols + c]).sum();
