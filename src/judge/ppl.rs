@@ -103,7 +103,7 @@ pub fn perplexity_with(
     add_bos: bool,
     progress: &mut dyn FnMut(usize, usize, f64),
 ) -> Result<PplResult, PplError> {
-    if ctx < 4 || ctx % 2 != 0 {
+    if ctx < 4 || !ctx.is_multiple_of(2) {
         return Err(PplError::Ctx(ctx));
     }
     let tokens = tok.encode_plain(text).map_err(|e| PplError::Tokenize(e.to_string()))?;
@@ -211,7 +211,7 @@ impl EvalSlice {
         let end = end.ok_or_else(|| bad(format!("perplexity: bytes [{}, +{}) are not inside {} ({} bytes)", p.start_byte, p.len_bytes, corpus.display(), data.len())))?;
         let bytes = &data[p.start_byte..end];
         let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("perplexity: the slice of {} is not UTF-8 (cuts a character?): {e}", corpus.display())))?;
-        if p.ctx < 4 || p.ctx % 2 != 0 || p.chunks == 0 {
+        if p.ctx < 4 || !p.ctx.is_multiple_of(2) || p.chunks == 0 {
             return Err(bad("perplexity: ctx must be even and >= 4, chunks >= 1".into()));
         }
         Ok(EvalSlice { text_sha256: crate::fsutil::sha256_hex(bytes), text: text.to_string(), corpus, ctx: p.ctx, chunks: p.chunks })

@@ -69,11 +69,10 @@ pub(crate) fn attend(q: &[f32], keys: &[&[f32]], values: &[&[f32]], t: usize, of
     let tasks: Vec<(usize, usize, usize)> = (0..b).flat_map(|bi| (0..h.q).flat_map(move |head| (0..tiles).map(move |tile| (bi, head, tile)))).collect();
     let dst = Shared(out.as_mut_ptr());
     let run = |&(bi, head, tile): &(usize, usize, usize)| {
-        let dst = dst;
         let i0 = tile * TILE;
         let rows = TILE.min(t - i0);
         // SAFETY: each task writes its own (rows, head) block of `out`.
-        unsafe { attend_tile(q, keys[bi], values[bi], bi * t + i0, offset + i0, rows, head, h, dst.0) }
+        unsafe { attend_tile(q, keys[bi], values[bi], bi * t + i0, offset + i0, rows, head, h, dst.get()) }
     };
     let work = b * h.q * t * (offset + t) * h.dim;
     if work < PARALLEL_MIN_WORK {

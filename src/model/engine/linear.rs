@@ -34,6 +34,13 @@ pub(crate) struct Shared(pub(crate) *mut f32);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
+impl Shared {
+    /// The pointer (a method, so that closures capture the `Send` wrapper, not the field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Output-feature ranges for `threads` workers, a few per worker to even out load.
 fn ranges(rows: usize) -> Vec<(usize, usize)> {
     let parts = (rayon::current_num_threads() * 4).clamp(1, rows.div_ceil(16).max(1));
@@ -79,10 +86,10 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, Out { ptr: out.0, ld: w.rows, add }) },
+            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, Out { ptr: out.get(), ld: w.rows, add }) },
             // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
             // write disjoint columns.
-            None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.0.add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },
+            None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.get().add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },
         }
     });
 }
