@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 /// The prompt set claims use unless they name another.
 pub const DEFAULT_PROMPTS: &str = "configs/prompts.toml";
+/// The fixed evaluation slices (perplexity text, context, chunks).
+pub const EVAL_FILE: &str = "configs/eval.toml";
 /// The model registry.
 pub const MODELS_FILE: &str = "configs/models.toml";
 

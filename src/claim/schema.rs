@@ -202,7 +202,7 @@ impl ClaimKind {
             ClaimKind::TokenizerParity => &[TokenMismatches],
             ClaimKind::GreedyParity => &[GreedyMatch, GreedyMatchOrTie],
             ClaimKind::OracleParity | ClaimKind::OracleDrift => {
-                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta]
+                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta, PplRelDiff]
             }
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
                 &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp, PplRatio, FirstDivergenceMean]

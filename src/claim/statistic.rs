@@ -70,6 +70,9 @@ pub enum Statistic {
     UnigramMarginNats,
     /// |final validation loss − registered value|, nats.
     ValLossDelta,
+    /// |ppl − oracle ppl| / oracle ppl over the oracle's perplexity text, scored as
+    /// llama.cpp scores it (`configs/eval.toml`).
+    PplRelDiff,
 }
 
 impl Statistic {
@@ -105,6 +108,7 @@ impl Statistic {
             Statistic::RelGradError => "rel_grad_error",
             Statistic::UnigramMarginNats => "unigram_margin_nats",
             Statistic::ValLossDelta => "val_loss_delta",
+            Statistic::PplRelDiff => "ppl_rel_diff",
         }
     }
 }

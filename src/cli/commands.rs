@@ -1,6 +1,6 @@
 //! Subcommand bodies.
 
-use super::{ClaimsAction, Cli, Command};
+use super::{BenchAction, ClaimsAction, Cli, Command};
 use crate::claim::{claims_markdown, load_dir};
 use crate::plan::{exit_code, plan, report, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
@@ -38,8 +38,12 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(&project, &args),
+        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
+            super::bench::eval(&project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+        }
         Command::Bench { action } => super::train::bench(&project, &action),
         Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
+        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));

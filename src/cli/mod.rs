@@ -1,9 +1,11 @@
 //! The `groundtruth` command line: thin, every subcommand calls the library.
 
+mod bench;
 mod check;
 mod commands;
 mod quant;
 mod train;
+mod ppl;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -121,6 +123,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// llama.cpp-compatible perplexity: contexts of `--ctx` tokens, the second half of each
+    /// scored. With `--base`, llama.cpp-style KL statistics against an oracle. Exit 0, or
+    /// 2 on bad input.
+    Ppl {
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        #[arg(long)]
+        model: PathBuf,
+        /// UTF-8 text file; default the configs/eval.toml slice (what oracles score).
+        #[arg(long)]
+        text: Option<PathBuf>,
+        /// Context length (even).
+        #[arg(long, default_value_t = 512)]
+        ctx: usize,
+        /// Contexts to score; default every whole context in the text.
+        #[arg(long)]
+        chunks: Option<usize>,
+        /// Oracle file (groundtruth-oracle/1) to compare with.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
         /// Ladder file.
@@ -228,6 +253,28 @@ pub enum BenchAction {
         /// Tokens per sequence.
         #[arg(long, default_value_t = 128)]
         seq_len: usize,
+    },
+    /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
+    /// against llama.cpp's figures on this machine.
+    Eval {
+        /// Model (default: SmolLM2-135M-Instruct Q4_1 in the model cache).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Tokens decoded per prompt.
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        /// Prompts from configs/prompts.toml (0: skip decoding).
+        #[arg(long, default_value_t = 4)]
+        prompts: usize,
+        /// Skip the perplexity run (decoding only).
+        #[arg(long)]
+        no_scoring: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -120,9 +120,10 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     Ok(EXIT_HOLDS)
 }
 
-/// `groundtruth bench ...`.
+/// `groundtruth bench train` (`bench eval` lives in `super::bench`).
 pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     match action {
+        BenchAction::Eval { .. } => anyhow::bail!("bench eval is not a training benchmark"),
         BenchAction::Train {
             rungs,
             steps,

@@ -75,8 +75,9 @@ pub fn logits_incremental(llama: &Llama, tokens: &[u32]) -> candle_core::Result<
 pub fn greedy(llama: &Llama, prompt: &[u32], max_new: usize, eos: Option<u32>) -> candle_core::Result<Vec<u32>> {
     let mut cache = KvCache::new(llama.config());
     let input = Tensor::new(prompt, llama.device())?.unsqueeze(0)?;
-    let out = llama.forward(&input, Some(&mut cache)).map_err(to_candle)?;
-    let mut last = out.squeeze(0)?.get(prompt.len() - 1)?.to_vec1::<f32>()?;
+    // Only the last prompt position's logits are needed: the output projection is skipped for the rest.
+    let out = llama.forward_from(&input, Some(&mut cache), prompt.len().saturating_sub(1)).map_err(to_candle)?;
+    let mut last = out.squeeze(0)?.squeeze(0)?.to_vec1::<f32>()?;
     let mut generated = Vec::with_capacity(max_new);
     while generated.len() < max_new {
         let next = argmax(&last);

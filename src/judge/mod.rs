@@ -14,6 +14,7 @@ mod reference;
 mod roundtrip;
 mod structure;
 mod train;
+pub mod ppl;
 
 pub use context::Judge;
 pub use reference::{differing_blocks, FIXTURE_DIR};

@@ -8,6 +8,7 @@ use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
 use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, top_k, Divergence, SetStats};
 use crate::subject::Subject;
+use super::ppl::{perplexity, EvalSlice};
 use std::sync::Arc;
 
 impl Judge {
@@ -120,8 +121,37 @@ impl Judge {
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
         self.exact_match(&subject, &o.0, case.claim.claim.kind)?;
+        if case.claim.claim.bound.statistic == Statistic::PplRelDiff {
+            return self.ppl_parity(case, &o.0, &subject, files);
+        }
         let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
         Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
+    }
+
+    /// Perplexity over the oracle's text, scored as llama.cpp scored it for the oracle.
+    fn ppl_parity(&self, case: &Case, oracle: &Oracle, subject: &Subject, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::Error("the oracle has no perplexity record".into()))?;
+        let eval_file = self.project.path(crate::project::EVAL_FILE);
+        files.push(self.hash_file(&eval_file)?);
+        let slice = EvalSlice::load(&eval_file, &self.project.root).map_err(|e| Stop::Error(e.to_string()))?;
+        files.push(self.hash_file(&slice.corpus)?);
+        if slice.text_sha256 != want.text_sha256 {
+            return Err(Stop::Error(format!(
+                "{}: the slice's sha256 {} is not the oracle's perplexity text {}; the numbers are not comparable",
+                self.project.display(&eval_file),
+                slice.text_sha256,
+                want.text_sha256
+            )));
+        }
+        let add_bos = oracle.decoding.add_bos;
+        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).map_err(|e| Stop::Error(format!("perplexity: {e}")))?;
+        if r.n_scored != want.n_scored {
+            return Err(Stop::Error(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
+        }
+        let observed = (r.ppl - want.ppl).abs() / want.ppl;
+        let mut ev = self.evidence(case, observed, r.n_scored, subject);
+        ev.also = vec![("ppl".into(), r.ppl), ("oracle_ppl".into(), want.ppl), ("nll_mean".into(), r.nll_mean), ("tokens_per_s".into(), r.tokens_per_s)];
+        Ok(Outcome::judge(ev))
     }
 
     pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, subject: &Subject) -> Evidence {

@@ -11,10 +11,10 @@ use super::weights::Weights;
 /// heads (query head `h` reads KV head `h / (heads / kv_heads)`, as in HF's `repeat_kv`).
 #[derive(Debug, Clone)]
 pub(crate) struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -93,9 +93,9 @@ impl Attention {
 /// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    pub(crate) gate: Linear,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
 }
 
 impl Mlp {

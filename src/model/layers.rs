@@ -7,9 +7,12 @@
 //! gradient for the norm gains and wrong ones elsewhere. [`Mode::Differentiable`] spells
 //! the same maths out in basic tensor ops that candle can differentiate.
 
+use std::sync::Arc;
+
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor, D};
 
+use super::engine::QuantRows;
 use super::error::{CandleContext, Result};
 use super::rope_layout::RopeLayout;
 use super::weights::Weight;
@@ -37,8 +40,9 @@ pub enum MatmulPath {
 /// A bias-free projection `y = x Wᵀ`.
 #[derive(Debug, Clone)]
 pub(crate) enum Linear {
-    /// f32 weight of shape `(out, in)`.
-    Float(Tensor),
+    /// f32 weight of shape `(out, in)`; when it was dequantized from blocks the engine
+    /// multiplies directly (Q4_0, Q4_1, Q8_0), also those blocks, for decoding.
+    Float(Tensor, Option<Arc<QuantRows>>),
     /// candle's quantized matmul.
     Quant(QMatMul),
 }
@@ -50,14 +54,21 @@ impl Linear {
             (Weight::Quant(q), MatmulPath::Quantized) => Ok(Linear::Quant(
                 QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?,
             )),
-            _ => Ok(Linear::Float(w.to_tensor(device, dtype)?)),
+            (Weight::Quant(q), MatmulPath::F32) => {
+                // The blocks serve only the CPU engine's matrix-vector products (f32 only).
+                let blocks = (device.is_cpu() && dtype == DType::F32)
+                    .then(|| QuantRows::from_qtensor(q).map(Arc::new))
+                    .flatten();
+                Ok(Linear::Float(w.to_tensor(device, dtype)?, blocks))
+            }
+            (Weight::Float(_), _) => Ok(Linear::Float(w.to_tensor(device, dtype)?, None)),
         }
     }
 
     /// The float weight `(out, in)`, or `None` on the quantized path.
     pub(crate) fn float_weight(&self) -> Option<&Tensor> {
         match self {
-            Linear::Float(w) => Some(w),
+            Linear::Float(w, _) => Some(w),
             Linear::Quant(_) => None,
         }
     }
@@ -69,7 +80,7 @@ impl Linear {
         let rows: usize = lead.iter().product();
         let x2 = x.reshape((rows, in_dim[0]))?;
         let y = match self {
-            Linear::Float(w) => x2.matmul(&w.t()?).ctx("linear")?,
+            Linear::Float(w, _) => x2.matmul(&w.t()?).ctx("linear")?,
             Linear::Quant(q) => q.forward(&x2.contiguous()?).ctx("quantized linear")?,
         };
         let out = y.dim(1)?;
@@ -82,8 +93,8 @@ impl Linear {
 /// Root-mean-square normalisation with a learned gain (no bias, no mean subtraction).
 #[derive(Debug, Clone)]
 pub(crate) struct RmsNorm {
-    weight: Tensor,
-    eps: f64,
+    pub(crate) weight: Tensor,
+    pub(crate) eps: f64,
 }
 
 impl RmsNorm {
@@ -132,9 +143,9 @@ pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
 #[derive(Debug, Clone)]
 pub(crate) struct Rope {
     /// `(max_pos, head_dim / 2)`.
-    cos: Tensor,
-    sin: Tensor,
-    layout: RopeLayout,
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
+    pub(crate) layout: RopeLayout,
 }
 
 impl Rope {

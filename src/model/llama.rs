@@ -43,24 +43,38 @@ impl Default for LoadOptions {
 }
 
 #[derive(Debug, Clone)]
-struct Block {
-    input_norm: RmsNorm,
-    attn: Attention,
-    post_norm: RmsNorm,
-    mlp: Mlp,
+pub(super) struct Block {
+    pub(super) input_norm: RmsNorm,
+    pub(super) attn: Attention,
+    pub(super) post_norm: RmsNorm,
+    pub(super) mlp: Mlp,
 }
 
 /// A Llama-family decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention).
 #[derive(Debug, Clone)]
 pub struct Llama {
-    config: LlamaConfig,
-    embed: Tensor,
-    blocks: Vec<Block>,
-    norm: RmsNorm,
-    lm_head: Linear,
-    rope: Rope,
+    pub(super) config: LlamaConfig,
+    pub(super) embed: Tensor,
+    pub(super) blocks: Vec<Block>,
+    pub(super) norm: RmsNorm,
+    pub(super) lm_head: Linear,
+    pub(super) rope: Rope,
     device: Device,
     dtype: DType,
+    /// Whether [`Llama::forward`] runs on the CPU engine (f32 path on the CPU).
+    pub(super) engine: bool,
+}
+
+/// Which implementation computes a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    /// The CPU engine where the model supports it, else candle's fused ops.
+    Fast,
+    /// candle's fused ops (the reference the engine is tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Candle,
+    /// candle's basic ops, differentiable.
+    Differentiable,
 }
 
 impl Llama {
@@ -82,10 +96,15 @@ impl Llama {
         // (candle's quantized_llama does the same).
         let embed = embed_w.to_tensor(dev, dtype)?;
         let lm_head = if cfg.tie_word_embeddings {
-            match embed_w {
+            match (embed_w, opts.matmul) {
                 // Reuse the very tensor so that gradients from both uses meet.
-                Weight::Float(_) => Linear::Float(embed.clone()),
-                Weight::Quant(_) => Linear::load(embed_w, opts.matmul, dev, dtype)?,
+                (Weight::Float(_), _) => Linear::Float(embed.clone(), None),
+                // The dequantized embedding is the output matrix already.
+                (Weight::Quant(_), MatmulPath::F32) => match Linear::load(embed_w, opts.matmul, dev, dtype)? {
+                    Linear::Float(_, blocks) => Linear::Float(embed.clone(), blocks),
+                    other => other,
+                },
+                (Weight::Quant(_), MatmulPath::Quantized) => Linear::load(embed_w, opts.matmul, dev, dtype)?,
             }
         } else {
             Linear::load(weights.get("lm_head.weight")?, opts.matmul, dev, dtype)?
@@ -110,7 +129,7 @@ impl Llama {
                 mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev, dtype)?,
             });
         }
-        Ok(Self {
+        let mut model = Self {
             config: cfg.clone(),
             embed,
             blocks,
@@ -126,7 +145,10 @@ impl Llama {
             )?,
             device: dev.clone(),
             dtype,
-        })
+            engine: false,
+        };
+        model.engine = super::engine::supports(&model);
+        Ok(model)
     }
 
     /// The architecture.
@@ -148,15 +170,20 @@ impl Llama {
     /// f32 (f64 for a model loaded as f64). With a cache, the tokens continue the cached
     /// positions and are appended.
     pub fn forward(&self, tokens: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let x = self.hidden(tokens, cache, Mode::Fast)?;
-        self.logits(&x)
+        self.run(tokens, cache, 0, Runtime::Fast)
+    }
+
+    /// Logits `(batch, seq − first, vocab)` of the positions `first..seq` only, as
+    /// [`Llama::forward`] computes them; the output projection (a fifth of SmolLM2's
+    /// arithmetic) is skipped for the other rows. Every position still enters the cache.
+    pub fn forward_from(&self, tokens: &Tensor, cache: Option<&mut KvCache>, first: usize) -> Result<Tensor> {
+        self.run(tokens, cache, first, Runtime::Fast)
     }
 
     /// Same logits as [`Llama::forward`] without a cache, computed from basic ops only so
     /// that `loss.backward()` reaches every parameter (slower).
     pub fn forward_train(&self, tokens: &Tensor) -> Result<Tensor> {
-        let x = self.hidden(tokens, None, Mode::Differentiable)?;
-        self.logits(&x)
+        self.run(tokens, None, 0, Runtime::Differentiable)
     }
 
     /// The final-norm hidden states `(batch, seq, hidden)` through the differentiable path,
@@ -167,14 +194,39 @@ impl Llama {
         let w = self.lm_head.float_weight().ok_or_else(|| ModelError::Unsupported {
             what: "training through a quantized output projection".into(),
         })?;
-        Ok((self.hidden(tokens, None, Mode::Differentiable)?, w.clone()))
+        match self.pass(tokens, None, 0, Runtime::Differentiable, false)? {
+            Pass::Hidden(x) => Ok((x, w.clone())),
+            Pass::Logits(_) => unreachable!("the differentiable path never runs on the engine"),
+        }
     }
 
-    fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.lm_head.forward(x)?.to_dtype(self.dtype).ctx("logits")
+    /// How [`Llama::forward`] computes, in words, for reports.
+    pub fn numerical_path(&self) -> String {
+        let threads = rayon::current_num_threads();
+        if self.engine {
+            let blocks = self.blocks.first().is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
+            let rows = super::engine::QUANT_MAX_ROWS;
+            let how = if blocks { format!("gemm above {rows} rows, Q4/Q8-block matvec up to {rows}") } else { "gemm".into() };
+            format!("groundtruth f32 CPU engine: weights dequantized exactly, f32 activations ({how}); {threads} threads")
+        } else {
+            let mm = match &self.lm_head {
+                Linear::Quant(_) => "candle quantized matmul (activations rounded to q8)".to_string(),
+                Linear::Float(..) => format!("candle {} matmul", self.dtype.as_str()),
+            };
+            format!("{mm} on {:?}; {threads} threads", self.device)
+        }
     }
 
-    fn hidden(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, mode: Mode) -> Result<Tensor> {
+    /// The forward pass on a chosen runtime (tests compare them).
+    pub(crate) fn run(&self, tokens: &Tensor, cache: Option<&mut KvCache>, first: usize, runtime: Runtime) -> Result<Tensor> {
+        match self.pass(tokens, cache, first, runtime, true)? {
+            Pass::Logits(l) => Ok(l),
+            Pass::Hidden(_) => unreachable!("logits were asked for"),
+        }
+    }
+
+    /// Logits of rows `first..` (or, without `logits`, their final-norm hidden states).
+    fn pass(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, first: usize, runtime: Runtime, logits: bool) -> Result<Pass> {
         let (b, t) = tokens.dims2().map_err(|_| ModelError::BadInput {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
@@ -185,12 +237,8 @@ impl Llama {
         }
         let ids = tokens.to_dtype(DType::U32)?.to_device(&self.device)?;
         let vocab = self.config.vocab_size;
-        if let Some(&id) = ids
-            .flatten_all()?
-            .to_vec1::<u32>()?
-            .iter()
-            .find(|&&id| id as usize >= vocab)
-        {
+        let id_list = ids.flatten_all()?.to_vec1::<u32>()?;
+        if let Some(&id) = id_list.iter().find(|&&id| id as usize >= vocab) {
             return Err(ModelError::TokenOutOfRange { id, vocab });
         }
         let offset = cache.as_ref().map_or(0, |c| c.len());
@@ -205,6 +253,24 @@ impl Llama {
             return Err(ModelError::ContextOverflow {
                 needed: offset + t,
                 max: self.config.max_position_embeddings,
+            });
+        }
+        if first >= t {
+            return Err(ModelError::BadInput {
+                reason: format!("first logit row {first} is past the sequence length {t}"),
+            });
+        }
+        let mode = match runtime {
+            Runtime::Fast if self.engine && logits => {
+                let logits = super::engine::forward(self, &id_list, b, t, cache, first)?;
+                return Ok(Pass::Logits(Tensor::from_vec(logits, (b, t - first, self.config.vocab_size), &self.device)?));
+            }
+            Runtime::Fast | Runtime::Candle => Mode::Fast,
+            Runtime::Differentiable => Mode::Differentiable,
+        };
+        if cache.as_ref().is_some_and(|c| c.has_host()) {
+            return Err(ModelError::BadInput {
+                reason: "this KV cache was filled by the CPU engine, not candle's path".into(),
             });
         }
         let mask = if t > 1 {
@@ -239,6 +305,16 @@ impl Llama {
         if let Some(c) = cache {
             c.advance(t);
         }
-        self.norm.forward(&x, mode)
+        let x = self.norm.forward(&x.narrow(1, first, t - first)?, mode)?;
+        if !logits {
+            return Ok(Pass::Hidden(x));
+        }
+        Ok(Pass::Logits(self.lm_head.forward(&x)?.to_dtype(self.dtype).ctx("logits")?))
     }
+}
+
+/// What [`Llama::pass`] computed.
+enum Pass {
+    Logits(Tensor),
+    Hidden(Tensor),
 }

@@ -7,6 +7,7 @@ mod attention;
 mod autograd;
 mod cache;
 mod config;
+mod engine;
 mod error;
 mod gguf_io;
 mod init;

@@ -114,7 +114,8 @@ impl SetStats {
             | Statistic::FinalLoss
             | Statistic::RelGradError
             | Statistic::UnigramMarginNats
-            | Statistic::ValLossDelta => None,
+            | Statistic::ValLossDelta
+            | Statistic::PplRelDiff => None,
         }
     }
 

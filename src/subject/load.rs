@@ -242,10 +242,7 @@ pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], matmul: Matmul
         Variant::Convert(d) => (weights.sha256().map_err(invalid)?, d.name().to_string()),
         Variant::Corrupt(..) => (weights.sha256().map_err(invalid)?, base.weights_type.clone()),
     };
-    let path = match matmul {
-        MatmulPath::F32 => format!("{} f32 matmul (weights {weights_type}, dequantized at load), cpu, {} threads", candle_version(), candle_core::utils::get_num_threads()),
-        MatmulPath::Quantized => format!("{} quantized matmul (weights {weights_type}, activations q8), cpu, {} threads", candle_version(), candle_core::utils::get_num_threads()),
-    };
+    let path = format!("weights {weights_type}; {} ({})", llama.numerical_path(), candle_version());
     Ok(Subject {
         model: base.model.clone(),
         variant,

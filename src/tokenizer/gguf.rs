@@ -274,6 +274,10 @@ impl TextTokenizer for GgufTokenizer {
         self.inner.encode(text)
     }
 
+    fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        self.inner.encode_plain(text)
+    }
+
     fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         self.inner.decode(ids)
     }

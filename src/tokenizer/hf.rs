@@ -120,6 +120,17 @@ impl TextTokenizer for HfTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        // A copy, because the switch lives in the tokenizer and `encode` must keep matching.
+        let mut tok = self.tok.clone();
+        tok.set_encode_special_tokens(true);
+        let enc = tok.encode(text, false).map_err(|e| TokenizerError::Library {
+            op: "encode",
+            msg: e.to_string(),
+        })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         check_ids(ids, self.vocab_size)?;
         // Special tokens are written verbatim (as llama.cpp does) instead of going through the

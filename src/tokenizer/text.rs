@@ -48,6 +48,12 @@ pub enum TokenizerError {
 pub trait TextTokenizer: Send + Sync {
     /// Encodes `text`; special tokens written out (`<|im_start|>`) become their single id.
     fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError>;
+    /// Encodes `text` with special-token text left as plain text (llama.cpp's
+    /// `parse_special = false`, which its perplexity tool uses). The default suits
+    /// tokenizers without special tokens.
+    fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        self.encode(text)
+    }
     /// Decodes ids to text, special tokens included as written.
     fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError>;
     /// End-of-sequence id, if the vocabulary has one.

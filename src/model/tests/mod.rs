@@ -2,6 +2,7 @@
 //! recompute, batch sizes, fast vs differentiable, RoPE layouts, f32 vs quantized),
 //! file round trips, gradient coverage, and the real SmolLM2 GGUF when it is cached.
 
+mod agree;
 mod autograd;
 mod io;
 mod paths;

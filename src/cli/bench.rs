@@ -1,0 +1,151 @@
+//! `groundtruth bench eval`: the evaluation hot path's speed on SmolLM2 — teacher-forced
+//! scoring (`ppl` at ctx 512 × 8 chunks) and greedy decoding through the KV cache —
+//! next to llama.cpp's figures on this machine. No assertions: timings depend on the
+//! machine and its load, which is printed with them.
+
+use super::ppl::{chunk_bar, describe, load_model, read_text};
+use crate::judge::eval::argmax;
+use crate::judge::ppl::perplexity_with;
+use crate::model::KvCache;
+use crate::plan::EXIT_HOLDS;
+use crate::project::Project;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// llama.cpp (llama-cpp-python 0.3.36, 2 threads) on SmolLM2-135M-Instruct Q4_1 on the
+/// 2-core machine this project runs on: prompt processing and decoding, tokens/s.
+const LLAMA_CPP_PREFILL: f64 = 220.0;
+const LLAMA_CPP_DECODE: f64 = 100.0;
+
+/// The model `bench eval` measures unless told otherwise.
+const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// What `bench eval` measures.
+pub(super) struct Plan {
+    /// Worker threads.
+    pub(super) threads: usize,
+    /// Tokens decoded per prompt.
+    pub(super) tokens: usize,
+    /// Prompts decoded (0: none).
+    pub(super) prompts: usize,
+    /// Whether to run the perplexity measurement.
+    pub(super) scoring: bool,
+}
+
+/// Runs `groundtruth bench eval`.
+pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: bool) -> Result<u8> {
+    let path: PathBuf = model.map(Path::to_path_buf).unwrap_or_else(|| crate::project::models_cache().join(SMOLLM2));
+    if !path.exists() {
+        bail!("model file not found: {}: run ci/fetch-models.sh", path.display());
+    }
+    // Before anything touches rayon's global pool, which gemm and the engine share.
+    if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
+        eprintln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
+    }
+    let m = load_model(&path)?;
+    let add_bos = m.tokenizer.add_bos();
+    let scored = if plan.scoring {
+        let (text, source) = read_text(project, None)?;
+        let slice = crate::judge::ppl::EvalSlice::load(&project.path(crate::project::EVAL_FILE), &project.root)?;
+        let bar = chunk_bar();
+        let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), add_bos, &mut |c, n, ppl| {
+            bar.set_length(n as u64);
+            bar.set_position(c as u64);
+            bar.set_message(format!("ppl {ppl:.4}"));
+        })
+        .with_context(|| format!("{}: perplexity", path.display()))?;
+        bar.finish_and_clear();
+        Some((r, source))
+    } else {
+        None
+    };
+
+    let all = crate::prompts::load(&project.path(crate::project::DEFAULT_PROMPTS))?;
+    let mut decode = Timing::default();
+    let mut prefill = Timing::default();
+    for p in all.iter().take(plan.prompts) {
+        let mut ids = m.tokenizer.encode(&p.text).with_context(|| format!("tokenize prompt '{}'", p.id))?;
+        if add_bos {
+            ids.insert(0, m.tokenizer.bos().context("the tokenizer says add_bos but has no BOS id")?);
+        }
+        if ids.is_empty() {
+            bail!("prompt '{}' tokenizes to nothing", p.id);
+        }
+        let (pre, dec) = greedy_timed(&m.llama, &ids, plan.tokens)?;
+        prefill.add(ids.len(), pre);
+        decode.add(plan.tokens.saturating_sub(1), dec);
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into());
+    let threads = rayon::current_num_threads();
+    if json {
+        let ppl = scored.as_ref().map(|(r, _)| r);
+        let doc = serde_json::json!({
+            "model": path.display().to_string(),
+            "path": m.llama.numerical_path(),
+            "threads": threads,
+            "load_average_1min": load,
+            "ppl": ppl,
+            "ppl_tokens_per_s": ppl.map(|r| r.tokens_per_s),
+            "ppl_vs_llama_cpp_prefill": ppl.map(|r| r.tokens_per_s / LLAMA_CPP_PREFILL),
+            "prompt_tokens_per_s": prefill.rate(),
+            "decode_tokens_per_s": decode.rate(),
+            "decode_vs_llama_cpp": decode.rate().map(|r| r / LLAMA_CPP_DECODE),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(EXIT_HOLDS);
+    }
+    println!("model:   {} ({})", path.display(), m.about);
+    println!("path:    {}", m.llama.numerical_path());
+    println!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
+    if let Some((r, source)) = &scored {
+        print!("{}", describe(r, source, add_bos));
+        println!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
+    }
+    if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
+        println!(
+            "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s = {:.2}× llama.cpp ({LLAMA_CPP_DECODE} tokens/s)",
+            plan.prompts.min(all.len()),
+            plan.tokens,
+            d / LLAMA_CPP_DECODE
+        );
+    }
+    Ok(EXIT_HOLDS)
+}
+
+#[derive(Default)]
+struct Timing {
+    tokens: usize,
+    seconds: f64,
+}
+
+impl Timing {
+    fn add(&mut self, tokens: usize, seconds: f64) {
+        self.tokens += tokens;
+        self.seconds += seconds;
+    }
+
+    /// Tokens per second; `None` when nothing was timed.
+    fn rate(&self) -> Option<f64> {
+        (self.tokens > 0 && self.seconds > 0.0).then(|| self.tokens as f64 / self.seconds)
+    }
+}
+
+/// Greedy decoding of `n` tokens (EOS ignored, so every prompt decodes the same count):
+/// seconds spent on the prompt and on the `n − 1` single-token steps.
+fn greedy_timed(llama: &crate::model::Llama, prompt: &[u32], n: usize) -> Result<(f64, f64)> {
+    let mut cache = KvCache::new(llama.config());
+    let t0 = Instant::now();
+    let input = Tensor::new(prompt, &Device::Cpu)?.unsqueeze(0)?;
+    let out = llama.forward_from(&input, Some(&mut cache), prompt.len() - 1)?;
+    let mut next = argmax(&out.flatten_all()?.to_vec1::<f32>()?);
+    let pre = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    for _ in 1..n {
+        let input = Tensor::new(&[next], &Device::Cpu)?.unsqueeze(0)?;
+        let out = llama.forward(&input, Some(&mut cache))?;
+        next = argmax(&out.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok((pre, t1.elapsed().as_secs_f64()))
+}

@@ -1,0 +1,146 @@
+//! `groundtruth ppl`: llama.cpp-compatible perplexity of a text, and with `--base` the
+//! KL statistics llama.cpp's `--kl-divergence` prints, against an oracle.
+
+use crate::judge::ppl::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
+use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions};
+use crate::plan::EXIT_HOLDS;
+use crate::project::Project;
+use crate::tokenizer::{GgufTokenizer, HfTokenizer, TextTokenizer};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// A model loaded from a path, for the commands that take `--model`.
+pub(super) struct Loaded {
+    pub(super) llama: Llama,
+    pub(super) tokenizer: Box<dyn TextTokenizer>,
+    /// Storage type and architecture, in words.
+    pub(super) about: String,
+}
+
+/// Loads a GGUF file (checked before candle reads it) or a Hugging Face folder on the
+/// f32 path; errors name the file.
+pub(super) fn load_model(path: &Path) -> Result<Loaded> {
+    let (weights, tokenizer, kind): (_, Box<dyn TextTokenizer>, String) = if path.is_dir() {
+        let w = load_hf_folder(path).with_context(|| format!("{}", path.display()))?;
+        let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
+        (w, Box::new(t), "Hugging Face folder".into())
+    } else if path.is_file() {
+        crate::gguf_check::check_gguf(path)?;
+        let (w, info) = load_gguf(path).with_context(|| format!("{}", path.display()))?;
+        let t = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).with_context(|| format!("{}", path.display()))?;
+        let kind = format!("GGUF, weights {}", info.predominant_type(&w));
+        (w, Box::new(t), kind)
+    } else {
+        bail!("{}: no such file or folder", path.display());
+    };
+    let c = &weights.config;
+    let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
+    let llama = Llama::load(&weights, &LoadOptions::default()).with_context(|| format!("{}", path.display()))?;
+    Ok(Loaded { llama, tokenizer, about })
+}
+
+/// The text to score: a file, or the `configs/eval.toml` slice (what oracles score).
+pub(super) fn read_text(project: &Project, file: Option<&Path>) -> Result<(String, String)> {
+    match file {
+        Some(f) => Ok((std::fs::read_to_string(f).with_context(|| format!("{}: not a readable UTF-8 text file", f.display()))?, f.display().to_string())),
+        None => {
+            let eval = project.path(crate::project::EVAL_FILE);
+            let s = EvalSlice::load(&eval, &project.root)?;
+            Ok((s.text, format!("{} slice of {}", crate::project::EVAL_FILE, s.corpus.display())))
+        }
+    }
+}
+
+/// A progress bar over chunks, showing the running perplexity.
+pub(super) fn chunk_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} chunks {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar
+}
+
+/// Runs `groundtruth ppl`.
+pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usize, chunks: Option<usize>, base: Option<&Path>, json: bool) -> Result<u8> {
+    let oracle = base.map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display()))).transpose()?;
+    let m = load_model(model)?;
+    let (text, source) = read_text(project, text)?;
+    let bar = chunk_bar();
+    let add_bos = m.tokenizer.add_bos();
+    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, add_bos, &mut |c, n, ppl| {
+        bar.set_length(n as u64);
+        bar.set_position(c as u64);
+        bar.set_message(format!("ppl {ppl:.4}"));
+    })
+    .with_context(|| format!("{}: perplexity of {source}", model.display()))?;
+    bar.finish_and_clear();
+    let kl = oracle.as_ref().map(|o| oracle_kl(&m.llama, m.tokenizer.as_ref(), o)).transpose().with_context(|| format!("{}: teacher-forced run over the oracle's cases", model.display()))?;
+    let vs = oracle.as_ref().and_then(|o| o.perplexity.as_ref()).map(|p| OraclePpl::of(p, &r));
+    if json {
+        let doc = serde_json::json!({
+            "model": model.display().to_string(),
+            "weights": m.about,
+            "path": m.llama.numerical_path(),
+            "text": source,
+            "add_bos": add_bos,
+            "result": r,
+            "oracle_perplexity": vs,
+            "kl": kl,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(EXIT_HOLDS);
+    }
+    println!("model:  {} ({})", model.display(), m.about);
+    println!("path:   {}", m.llama.numerical_path());
+    print!("{}", describe(&r, &source, add_bos));
+    if let Some(v) = &vs {
+        println!("{v}");
+    }
+    if let (Some(k), Some(b)) = (&kl, base) {
+        println!("\nagainst {} (oracle top-k plus one bucket for the rest, {} teacher-forced positions):", b.display(), k.n);
+        print!("{}", kl_table(k));
+    }
+    Ok(EXIT_HOLDS)
+}
+
+/// The result in llama.cpp's words.
+pub(super) fn describe(r: &PplResult, source: &str, add_bos: bool) -> String {
+    format!(
+        "text:   {source}: {} tokens (sha256 {}), add_bos {add_bos}\nscored: ctx {} × {} chunks, second half of each: {} tokens\nPPL = {:.4} (mean NLL {:.6})\nspeed:  {} tokens in {:.2} s = {:.1} tokens/s\n",
+        r.n_text_tokens, r.text_sha256, r.ctx, r.chunks, r.n_scored, r.ppl, r.nll_mean, r.ctx * r.chunks, r.seconds, r.tokens_per_s
+    )
+}
+
+/// The run next to the oracle's perplexity record, when they scored the same thing.
+#[derive(Debug, serde::Serialize)]
+struct OraclePpl {
+    ppl: f64,
+    n_scored: usize,
+    /// Same text, ctx and chunks: the two numbers are comparable.
+    comparable: bool,
+    rel_diff: f64,
+}
+
+impl OraclePpl {
+    fn of(p: &crate::oracle::Perplexity, r: &PplResult) -> OraclePpl {
+        let comparable = p.text_sha256 == r.text_sha256 && p.ctx == r.ctx && p.chunks == r.chunks && p.n_scored == r.n_scored;
+        OraclePpl { ppl: p.ppl, n_scored: p.n_scored, comparable, rel_diff: (r.ppl - p.ppl).abs() / p.ppl }
+    }
+}
+
+impl std::fmt::Display for OraclePpl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.comparable {
+            true => write!(f, "oracle: PPL = {:.4} over the same {} tokens; |Δ|/PPL = {:.5}", self.ppl, self.n_scored, self.rel_diff),
+            false => write!(f, "oracle: PPL = {:.4} over {} tokens of another text or chunking: not comparable", self.ppl, self.n_scored),
+        }
+    }
+}
+
+/// llama.cpp's `--kl-divergence` summary lines.
+fn kl_table(k: &KlReport) -> String {
+    let mut out = format!("Mean    KLD: {:10.6}\n", k.kld_mean);
+    for (name, v) in &k.kld_percentiles {
+        out.push_str(&format!("{:<7} KLD: {v:10.6}\n", if name == "max" { "Maximum" } else if name == "min" { "Minimum" } else { name.as_str() }));
+    }
+    out.push_str(&format!("Same top p: {:6.3} %\nRMS Δp    : {:6.3} %\n", k.same_top_p, k.rms_dp));
+    out
+}

@@ -1,0 +1,105 @@
+//! Projections `y = x·Wᵀ` for the engine: `gemm` on f32 weights for many rows, a
+//! parallel matrix–vector product on the stored blocks for few.
+//!
+//! The cut-over: a product with `m` activation rows reads the whole weight once either
+//! way, but f32 weights are 5–6× more bytes than Q4_1/Q8_0 blocks, while `gemm` does the
+//! arithmetic several times faster per row than the block kernels. Below
+//! [`QUANT_MAX_ROWS`] rows (decoding, short prompts) the bytes dominate.
+
+use rayon::prelude::*;
+
+use super::quant::{block_sums, Out, QuantRows};
+
+/// Largest activation row count multiplied on the stored blocks (measured on SmolLM2).
+pub(crate) const QUANT_MAX_ROWS: usize = 16;
+
+/// Largest row count for which an f32 product is split by output features instead of
+/// letting `gemm` parallelise it (`gemm` runs a single thread for one row).
+const SPLIT_MAX_ROWS: usize = 4;
+
+/// A projection's weights: the f32 matrix `(rows, cols)`, and its stored blocks when the
+/// engine can multiply them directly.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub(crate) f32: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) quant: Option<&'a QuantRows>,
+}
+
+/// A raw pointer that threads may share because each writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared(pub(crate) *mut f32);
+// SAFETY: every user writes disjoint elements and the buffer outlives the parallel scope.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so that closures capture the `Send` wrapper, not the field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Output-feature ranges for `threads` workers, a few per worker to even out load.
+fn ranges(rows: usize) -> Vec<(usize, usize)> {
+    let parts = (rayon::current_num_threads() * 4).clamp(1, rows.div_ceil(16).max(1));
+    let step = rows.div_ceil(parts);
+    (0..rows).step_by(step.max(1)).map(|o| (o, (o + step).min(rows))).collect()
+}
+
+/// `y = x·Wᵀ` (or `y += x·Wᵀ` with `add`) for `x` of shape `(m, w.cols)` and `y` of shape
+/// `(m, w.rows)`, both row-major.
+pub(crate) fn matmul(x: &[f32], w: Mat<'_>, y: &mut [f32], add: bool) {
+    matmul_many(x, &[w], &mut [y], add);
+}
+
+/// `ys[i] (+)= x·W_iᵀ` for projections of the same input (Q, K, V; gate, up). With few
+/// rows they share one parallel region: each region is a wait for the slowest thread,
+/// and on a loaded 2-core machine that wait, not the arithmetic, is what adds up.
+pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
+    let Some(cols) = ws.first().map(|w| w.cols) else { return };
+    let m = x.len() / cols;
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        debug_assert_eq!((w.cols, x.len(), y.len(), w.f32.len()), (cols, m * cols, m * w.rows, w.rows * w.cols));
+        debug_assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
+    }
+    if m == 0 {
+        return;
+    }
+    let blocks = |w: &Mat<'_>| w.quant.is_some() && m <= QUANT_MAX_ROWS;
+    if ws.iter().any(|w| !blocks(w) && m > SPLIT_MAX_ROWS) {
+        for (w, y) in ws.iter().zip(ys.iter_mut()) {
+            if blocks(w) {
+                matmul_many(x, std::slice::from_ref(w), &mut [&mut **y], add);
+            } else {
+                // SAFETY: shapes checked above.
+                unsafe { gemm_f32(m, w.rows, w.cols, y.as_mut_ptr(), w.rows, x.as_ptr(), w.f32.as_ptr(), add, gemm::Parallelism::Rayon(0)) }
+            }
+        }
+        return;
+    }
+    let sums = if ws.iter().any(|w| blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums())) { block_sums(x) } else { Vec::new() };
+    let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
+    let tasks: Vec<(usize, usize, usize)> = ws.iter().enumerate().flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b))).collect();
+    tasks.into_par_iter().for_each(|(i, o0, o1)| {
+        let (w, out) = (ws[i], outs[i]);
+        match w.quant.filter(|_| blocks(&w)) {
+            // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
+            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, Out { ptr: out.get(), ld: w.rows, add }) },
+            // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
+            // write disjoint columns.
+            None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.get().add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },
+        }
+    });
+}
+
+/// `dst (m×n, row stride ld) (+)= lhs (m×k, row-major) · rhsᵀ` where `rhs` is `(n, k)`
+/// row-major: the layout of a projection weight.
+///
+/// # Safety
+/// The pointers must address buffers of those shapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_f32(m: usize, n: usize, k: usize, dst: *mut f32, ld: usize, lhs: *const f32, rhs: *const f32, add: bool, par: gemm::Parallelism) {
+    gemm::gemm(m, n, k, dst, 1, ld as isize, add, lhs, 1, k as isize, rhs, k as isize, 1, if add { 1.0 } else { 0.0 }, 1.0, false, false, false, par)
+}
