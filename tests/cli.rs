@@ -255,3 +255,33 @@ fn ladder_lists_every_rung() {
         assert!(out.contains(&format!("| {r} |")), "{out}");
     }
 }
+
+#[test]
+fn ppl_scores_an_exported_gguf_against_its_oracle_and_rejects_bad_input_in_one_line() {
+    let p = project();
+    let gguf = p.path().join("tiny.gguf");
+    let o = run(p.path(), &["export", "--model", "tiny-seeded", "--out", gguf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let base = p.path().join("oracles/tiny-seeded/f32.json");
+    let o = run(p.path(), &["ppl", "--model", gguf.to_str().unwrap(), "--ctx", "512", "--chunks", "8", "--base", base.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"]["n_scored"], 2040, "{v}");
+    assert_eq!(v["oracle_perplexity"]["comparable"], true, "{v}");
+    // Same f32 weights as the oracle's folder: OP-2's 1e-3 log-probability bound carries over.
+    assert!(v["oracle_perplexity"]["rel_diff"].as_f64().unwrap() <= 1e-3, "{v}");
+    assert!(v["kl"]["n"].as_u64().unwrap() > 0, "{v}");
+    let missing = p.path().join("missing.gguf");
+    let cases: [(&[&str], &str); 3] = [
+        (&["ppl", "--model", missing.to_str().unwrap()], "missing.gguf"),
+        (&["ppl", "--model", gguf.to_str().unwrap(), "--ctx", "511"], "511"),
+        (&["ppl", "--model", gguf.to_str().unwrap(), "--base", missing.to_str().unwrap()], "missing.gguf"),
+    ];
+    for (args, needle) in cases {
+        let o = run(p.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -155,3 +155,29 @@ fn a_broken_oracle_is_an_error_naming_file_and_field() {
     let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     assert!(message.contains("f32.json") && message.contains("top_k"), "{message}");
 }
+
+#[test]
+fn ppl_parity_passes_on_the_oracle_and_fails_on_a_shifted_or_differently_scored_one() {
+    let bound = "statistic = \"ppl_rel_diff\", op = \"<=\", value = 1e-3";
+    let good = setup();
+    let recs = judge_all(&good.root, &claim("P", "oracle_parity", "\"base\"", bound, ""), |_| {});
+    assert_eq!(labels(&recs), ["pass"], "{recs:#?}");
+    let ev = recs[0].outcome.evidence().unwrap();
+    assert_eq!(ev.n, 2040);
+    // A 1% perplexity gap is what a half-scored or off-by-one context would produce.
+    let shifted = setup();
+    edit_oracle(&shifted.root, |o| o.perplexity.as_mut().unwrap().ppl *= 1.01);
+    let recs = judge_all(&shifted.root, &claim("P", "oracle_parity", "\"base\"", bound, ""), |_| {});
+    assert_eq!(labels(&recs), ["fail"], "{recs:#?}");
+    // A different scored-token count means a different rule: not comparable, an error.
+    let rule = setup();
+    edit_oracle(&rule.root, |o| o.perplexity.as_mut().unwrap().n_scored += 1);
+    let recs = judge_all(&rule.root, &claim("P", "oracle_parity", "\"base\"", bound, ""), |_| {});
+    let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    assert!(message.contains("scored 2040 tokens"), "{message}");
+    // No perplexity record at all fails closed.
+    let none = setup();
+    edit_oracle(&none.root, |o| o.perplexity = None);
+    let recs = judge_all(&none.root, &claim("P", "oracle_parity", "\"base\"", bound, ""), |_| {});
+    assert_eq!(labels(&recs), ["error"], "{recs:#?}");
+}

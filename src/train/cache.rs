@@ -4,8 +4,9 @@
 //!
 //! A recipe's cache folder is `models/trained/<recipe>-<key>` where the key hashes the
 //! final checkpoint's metadata (architecture, hyper-parameters, corpus, tokenizer, crate
-//! versions): change any of them and a fresh run trains. A run trains into a temporary
-//! folder renamed into place when complete, so another process never reads half of one;
+//! versions) and the source fingerprint build.rs computes: change any of them and a fresh
+//! run trains. A run trains into a temporary folder renamed into place when complete, so
+//! another process never reads half of one;
 //! within a process a [`Memo`] per folder makes concurrent claims wait for a single run.
 
 use std::path::{Path, PathBuf};

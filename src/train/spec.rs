@@ -158,9 +158,11 @@ impl TrainSpec {
         ])
     }
 
-    /// Cache key: SHA-256 (hex, 16 digits) of the final checkpoint's metadata.
+    /// The cache key: the metadata plus the harness's source fingerprint (not in the
+    /// metadata, so the weights' bytes do not depend on it), so a code change retrains.
     pub fn key(&self) -> String {
         let m = serde_json::to_string(&self.metadata(self.hyper.steps)).unwrap_or_default();
+        let m = format!("{m}\nsource {}", env!("GROUNDTRUTH_SOURCE_HASH"));
         sha256_hex(m.as_bytes())[..16].to_string()
     }
 }
