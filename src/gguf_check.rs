@@ -166,6 +166,17 @@ pub enum Fault {
         /// The type code.
         ty: u32,
     },
+    /// A ggml type candle knows by name but cannot read (ggml uses Q8_1 only for
+    /// activations; no model file stores it).
+    #[error("tensor '{name}' has ggml type {ty} ({label}), which candle cannot read")]
+    UnreadableGgmlType {
+        /// Tensor name.
+        name: String,
+        /// The type code.
+        ty: u32,
+        /// The type's name.
+        label: &'static str,
+    },
     /// Dimensions whose element count or byte size overflows 63 bits.
     #[error("tensor '{name}' shape {dims:?} overflows when counting {what}")]
     ShapeOverflow {

@@ -336,6 +336,16 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
                 },
             )
         })?;
+        if ty == GgmlType::Q8_1 {
+            return Err(r.fail(
+                ty_at,
+                Fault::UnreadableGgmlType {
+                    name,
+                    ty: code,
+                    label: "Q8_1",
+                },
+            ));
+        }
         let offset = r.u64(|| format!("offset of tensor '{name}'"))?;
         raw_tensors.push(RawTensor {
             name,

@@ -270,6 +270,11 @@ fn planted_faults_are_rejected() {
             Box::new(move |b| put_u32(b, b_ty, 77)),
             |f| matches!(f, Fault::UnknownGgmlType { ty: 77, .. }),
         ),
+        (
+            "Q8_1, which candle cannot read",
+            Box::new(move |b| put_u32(b, b_ty, 9)),
+            |f| matches!(f, Fault::UnreadableGgmlType { ty: 9, .. }),
+        ),
         ("n_dims 9", Box::new(move |b| put_u32(b, a_nd, 9)), |f| {
             matches!(f, Fault::TooManyDims { n_dims: 9, .. })
         }),
