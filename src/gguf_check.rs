@@ -150,8 +150,8 @@ pub enum Fault {
     /// `general.alignment` is zero, not a power of two, or of a type candle ignores.
     #[error("general.alignment {0}")]
     BadAlignment(String),
-    /// More than 4 dimensions.
-    #[error("tensor '{name}' has {n_dims} dimensions; at most 4 are allowed")]
+    /// No dimension, or more than 4.
+    #[error("tensor '{name}' has {n_dims} dimensions; 1 to 4 are allowed")]
     TooManyDims {
         /// Tensor name.
         name: String,

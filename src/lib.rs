@@ -24,6 +24,8 @@ pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod subject;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tokenizer;
 pub mod train;
 pub mod transform;

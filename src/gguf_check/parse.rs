@@ -312,13 +312,16 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
     for _ in 0..tensor_count {
         let at = r.pos;
         let raw = r.string(|| "tensor name".into())?;
-        let name = String::from_utf8_lossy(&raw).into_owned();
-        if !names.insert(candle_name(&raw)) {
+        // The name candle will look the tensor up by (trailing NULs trimmed), so that what
+        // this check accepts is what candle reads.
+        let name = candle_name(&raw);
+        if !names.insert(name.clone()) {
             return Err(r.fail(at, Fault::DuplicateTensor(name)));
         }
         let nd_at = r.pos;
         let n_dims = r.u32(|| format!("dimension count of tensor '{name}'"))?;
-        if n_dims > 4 {
+        // ggml tensors have 1 to 4 dimensions; candle cannot read a 0-dimensional one.
+        if n_dims == 0 || n_dims > 4 {
             return Err(r.fail(nd_at, Fault::TooManyDims { name, n_dims }));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);

@@ -199,36 +199,9 @@ impl InplaceOp2 for SoftmaxGradInPlace {
 mod tests {
     use super::*;
     use crate::train::lm_head::linear_cross_entropy;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{DType, Device};
 
-    fn var(shape: (usize, usize), seed: u64, scale: f32, dtype: DType) -> Var {
-        let mut r = crate::rng::SeededRng::new(seed);
-        let x: Vec<f32> = (0..shape.0 * shape.1)
-            .map(|_| r.uniform_sym(scale))
-            .collect();
-        Var::from_tensor(
-            &Tensor::from_vec(x, shape, &Device::Cpu)
-                .unwrap()
-                .to_dtype(dtype)
-                .unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::testutil::{max_abs_diff as max_diff, seeded_var as var};
 
     fn scalar(t: &Tensor) -> f64 {
         t.to_dtype(DType::F64).unwrap().to_scalar().unwrap()

@@ -5,35 +5,12 @@ use candle_core::{DType, Device, Tensor, Var, D};
 
 use crate::model::autograd::{rms_norm, rope, softmax_last};
 use crate::model::RopeLayout;
-use crate::rng::SeededRng;
 
 fn var(shape: &[usize], seed: u64, dtype: DType) -> Var {
-    let mut r = SeededRng::new(seed);
-    let n = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| r.uniform_sym(1.5)).collect();
-    Var::from_tensor(
-        &Tensor::from_vec(v, shape, &Device::Cpu)
-            .unwrap()
-            .to_dtype(dtype)
-            .unwrap(),
-    )
-    .unwrap()
+    crate::testutil::seeded_var(shape, seed, 1.5, dtype)
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
+use crate::testutil::max_abs_diff as max_diff;
 
 /// Value and every input gradient of `ours` and `reference` under a seeded random
 /// weighting of the outputs (so no gradient is trivially symmetric).

@@ -30,17 +30,7 @@ pub(crate) fn tokens(batch: usize, seq: usize, vocab: usize, seed: u64) -> Tenso
 }
 
 pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
+    crate::testutil::max_abs_diff(a, b) as f32
 }
 
 pub(crate) fn load(w: &Weights, matmul: MatmulPath) -> Llama {
