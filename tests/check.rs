@@ -172,6 +172,19 @@ fn smollm2_holds_on_its_file_and_a_requantization_and_falsifies_damage() {
     edit(&zero, |b| b[start..start + n].fill(0));
     assert_eq!(verdict(&check(&zero, &oracle)), (Some(1), "falsified".into()), "zeroed tensor");
 
+    // A converter that mixes up SwiGLU's gate and up projections: same shape and type, so
+    // only the numbers can tell.
+    let swapped = copy("gate-up.gguf");
+    let (gate, n) = tensor_range(&swapped, "blk.7.ffn_gate.weight");
+    let (up, m) = tensor_range(&swapped, "blk.7.ffn_up.weight");
+    assert_eq!(n, m);
+    edit(&swapped, |b| {
+        for k in 0..n {
+            b.swap(gate + k, up + k);
+        }
+    });
+    assert_eq!(verdict(&check(&swapped, &oracle)), (Some(1), "falsified".into()), "swapped gate and up tensors");
+
     // Rows of token_embd (49152 rows, whatever its block type): "\n" (198) and "." (30).
     let swap = copy("swap.gguf");
     let (start, n) = tensor_range(&swap, "token_embd.weight");

@@ -121,6 +121,23 @@ fn planted_damage_fails_drift_and_undetectable_damage_fails_detection() {
 }
 
 #[test]
+fn consistency_can_bound_the_distributions_and_they_catch_activation_rounding() {
+    let s = setup();
+    let toml = [
+        claim("G", "consistency", "\"base\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-9", "compare = \"kv_cache\""),
+        claim("H", "consistency", "\"base\"", "statistic = \"top1_agreement\", op = \">=\", value = 1", "compare = \"batch\""),
+        // The planted fault: 8-bit activations on the quantized path, which an exact bound must see.
+        claim("C", "consistency", "\"q4_0\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-12", "compare = \"quant_matmul\""),
+    ]
+    .concat();
+    let recs = judge_all(&s.root, &toml, |_| {});
+    assert_eq!(labels(&recs), ["pass", "pass", "fail"], "{recs:#?}");
+    let ev = recs[2].outcome.evidence().unwrap();
+    assert!(ev.observed > 1e-12 && ev.observed < 1e-2, "{ev:?}");
+    assert!(ev.interval.is_some() && ev.also.iter().any(|(k, v)| k == "max_abs_logit_delta" && *v > 0.0), "{ev:?}");
+}
+
+#[test]
 fn registered_negative_claims_pass_when_violated_and_fail_when_they_hold() {
     let s = setup();
     let toml = [

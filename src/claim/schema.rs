@@ -207,7 +207,7 @@ impl ClaimKind {
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
                 &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp, PplRatio, FirstDivergenceMean]
             }
-            ClaimKind::Consistency => &[MaxAbsLogitDelta],
+            ClaimKind::Consistency => &[MaxAbsLogitDelta, KlMean, KlMedian, KlP99, KlMax, Top1Agreement],
             ClaimKind::Determinism => &[BitMismatches],
             ClaimKind::QuantOrder => &[KlOrderViolations, Top1MismatchExcess],
             ClaimKind::ReferenceAgreement => &[BlockMismatches],

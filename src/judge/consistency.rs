@@ -2,7 +2,9 @@
 
 use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
 use super::{Judge, Stop};
-use crate::claim::{Case, Compare};
+use super::drift::DRIFT_TOP_K;
+use crate::claim::{Case, Compare, Statistic};
+use crate::stats::{compare_full, log_softmax, SetStats};
 use crate::outcome::Outcome;
 use crate::report::FileHash;
 use crate::subject::{derive, load_base};
@@ -41,7 +43,20 @@ impl Judge {
             worst = if d.is_nan() || worst.is_nan() { f64::NAN } else { worst.max(d) };
             n += k;
         }
-        let mut ev = self.evidence_for(case, worst, n, &subject.path);
+        // The worst logit of millions is one view; the distributions (the first path as the
+        // reference) are another, and a claim may bound either.
+        let positions: Vec<_> = full.iter().zip(&other).flat_map(|(a, b)| a.iter().zip(b)).map(|(x, y)| compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K)).collect();
+        let stats = SetStats::of(&positions);
+        let stat = case.claim.claim.bound.statistic;
+        let mut ev = match stat {
+            Statistic::MaxAbsLogitDelta => self.evidence_for(case, worst, n, &subject.path),
+            _ => self.set_evidence(case, &stats, &subject),
+        };
+        if stat != Statistic::MaxAbsLogitDelta {
+            ev.also.insert(0, (Statistic::MaxAbsLogitDelta.name().to_string(), worst));
+        } else {
+            ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        }
         ev.path = format!("{what}; {}", ev.path);
         Ok(Outcome::judge(ev))
     }

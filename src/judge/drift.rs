@@ -12,7 +12,7 @@ use crate::variant::Variant;
 use std::sync::Arc;
 
 /// How many of the reference's most likely tokens top-k overlap and Δ are taken over.
-const DRIFT_TOP_K: usize = 10;
+pub(super) const DRIFT_TOP_K: usize = 10;
 /// Free-running length when the model has no oracle to take it from.
 const DEFAULT_MAX_NEW: usize = 32;
 
