@@ -132,6 +132,14 @@ fn rewrite(src: &Path, dst: &Path, meta: impl Fn(&str, &gguf_file::Value) -> ggu
     gguf_file::write(&mut out, &m, &t).unwrap();
 }
 
+/// Exchanges the `n` bytes at `x` with the `n` bytes at `y` (the ranges must not overlap).
+fn swap_ranges(b: &mut [u8], x: usize, y: usize, n: usize) {
+    let (lo, hi) = (x.min(y), x.max(y));
+    assert!(lo + n <= hi, "overlapping ranges");
+    let (head, tail) = b.split_at_mut(hi);
+    head[lo..lo + n].swap_with_slice(&mut tail[..n]);
+}
+
 fn tensor_range(path: &Path, name: &str) -> (usize, usize) {
     let s = groundtruth::gguf_check::check_gguf(path).unwrap();
     let t = s.tensors.iter().find(|t| t.name == name).unwrap();
@@ -178,11 +186,7 @@ fn smollm2_holds_on_its_file_and_a_requantization_and_falsifies_damage() {
     let (gate, n) = tensor_range(&swapped, "blk.7.ffn_gate.weight");
     let (up, m) = tensor_range(&swapped, "blk.7.ffn_up.weight");
     assert_eq!(n, m);
-    edit(&swapped, |b| {
-        for k in 0..n {
-            b.swap(gate + k, up + k);
-        }
-    });
+    edit(&swapped, |b| swap_ranges(b, gate, up, n));
     assert_eq!(verdict(&check(&swapped, &oracle)), (Some(1), "falsified".into()), "swapped gate and up tensors");
 
     // Rows of token_embd (49152 rows, whatever its block type): "\n" (198) and "." (30).
@@ -190,11 +194,7 @@ fn smollm2_holds_on_its_file_and_a_requantization_and_falsifies_damage() {
     let (start, n) = tensor_range(&swap, "token_embd.weight");
     assert_eq!(n % 49152, 0);
     let row = n / 49152;
-    edit(&swap, |b| {
-        for k in 0..row {
-            b.swap(start + 198 * row + k, start + 30 * row + k);
-        }
-    });
+    edit(&swap, |b| swap_ranges(b, start + 198 * row, start + 30 * row, row));
     assert_eq!(verdict(&check(&swap, &oracle)), (Some(1), "falsified".into()), "swapped embedding rows");
 
     let rope = dir.path().join("rope.gguf");

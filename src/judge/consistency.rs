@@ -2,9 +2,8 @@
 
 use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
 use super::{Judge, Stop};
-use super::drift::DRIFT_TOP_K;
+use super::drift::distribution_stats;
 use crate::claim::{Case, Compare, Statistic};
-use crate::stats::{compare_full, log_softmax, SetStats};
 use crate::outcome::Outcome;
 use crate::report::FileHash;
 use crate::subject::{derive, load_base};
@@ -44,19 +43,17 @@ impl Judge {
             n += k;
         }
         // The worst logit of millions is one view; the distributions (the first path as the
-        // reference) are another, and a claim may bound either.
-        let positions: Vec<_> = full.iter().zip(&other).flat_map(|(a, b)| a.iter().zip(b)).map(|(x, y)| compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K)).collect();
-        let stats = SetStats::of(&positions);
-        let stat = case.claim.claim.bound.statistic;
-        let mut ev = match stat {
-            Statistic::MaxAbsLogitDelta => self.evidence_for(case, worst, n, &subject.path),
-            _ => self.set_evidence(case, &stats, &subject),
-        };
-        if stat != Statistic::MaxAbsLogitDelta {
-            ev.also.insert(0, (Statistic::MaxAbsLogitDelta.name().to_string(), worst));
-        } else {
+        // reference) are another, and a claim may bound either; the evidence shows both.
+        let stats = distribution_stats(&full, &other);
+        let mut ev = if case.claim.claim.bound.statistic == Statistic::MaxAbsLogitDelta {
+            let mut ev = self.evidence_for(case, worst, n, &subject.path);
             ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        }
+            ev
+        } else {
+            let mut ev = self.set_evidence(case, &stats, &subject);
+            ev.also.insert(0, (Statistic::MaxAbsLogitDelta.name().to_string(), worst));
+            ev
+        };
         ev.path = format!("{what}; {}", ev.path);
         Ok(Outcome::judge(ev))
     }

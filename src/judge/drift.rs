@@ -12,7 +12,7 @@ use crate::variant::Variant;
 use std::sync::Arc;
 
 /// How many of the reference's most likely tokens top-k overlap and Δ are taken over.
-pub(super) const DRIFT_TOP_K: usize = 10;
+const DRIFT_TOP_K: usize = 10;
 /// Free-running length when the model has no oracle to take it from.
 const DEFAULT_MAX_NEW: usize = 32;
 
@@ -40,13 +40,7 @@ impl Judge {
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, Variant::Base)?;
         let b = self.rows(model, variant)?;
-        let mut positions = Vec::new();
-        for (ra, rb) in a.iter().zip(b.iter()) {
-            for (x, y) in ra.iter().zip(rb) {
-                positions.push(compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K));
-            }
-        }
-        Ok(SetStats::of(&positions))
+        Ok(distribution_stats(&a, &b))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
@@ -155,4 +149,16 @@ impl Judge {
             Outcome::Error { message } => Err(Stop::Error(format!("{who} check {id}: {message}"))),
         }
     }
+}
+
+/// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the
+/// first run's distributions as the reference.
+pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> SetStats {
+    let positions: Vec<_> = reference
+        .iter()
+        .zip(subject)
+        .flat_map(|(ra, rb)| ra.iter().zip(rb))
+        .map(|(x, y)| compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K))
+        .collect();
+    SetStats::of(&positions)
 }
