@@ -40,7 +40,7 @@ impl Judge {
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, Variant::Base)?;
         let b = self.rows(model, variant)?;
-        Ok(distribution_stats(&a, &b))
+        distribution_stats(&a, &b).map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}: {e}")))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
@@ -116,14 +116,15 @@ impl Judge {
     }
 
     /// Drift from a broken parent proves nothing: every registered `oracle_parity` claim
-    /// on the model's stored weights must hold first.
+    /// on the model's stored weights must hold first, and there must be at least one (a
+    /// parent nothing has checked is not established as sound).
     pub(crate) fn parent_holds(&self, model: &str) -> Result<(), Stop> {
-        let preconditions: Vec<_> = self
-            .claims
-            .iter()
-            .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
-            .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
-            .collect();
+        let preconditions = parent_preconditions(&self.claims, model);
+        if preconditions.is_empty() {
+            return Err(Stop::Skip(SkipReason::PreconditionNotEstablished {
+                what: format!("no oracle_parity claim is registered for {model}'s stored weights, so nothing shows the parent is sound"),
+            }));
+        }
         for r in preconditions {
             self.require(r, model, Variant::Base, "parent")?;
         }
@@ -151,14 +152,48 @@ impl Judge {
     }
 }
 
+/// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
+fn parent_preconditions<'a>(claims: &'a [crate::claim::Registered], model: &str) -> Vec<&'a crate::claim::Registered> {
+    claims
+        .iter()
+        .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
+        .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
+        .collect()
+}
+
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the
-/// first run's distributions as the reference.
-pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> SetStats {
+/// first run's distributions as the reference. A reference with a NaN or infinite logit is
+/// an error, not a measurement: nothing can be far from or near to it.
+pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> Result<SetStats, String> {
+    for (s, rows) in reference.iter().enumerate() {
+        for (p, row) in rows.iter().enumerate() {
+            if let Some(i) = row.iter().position(|x| !x.is_finite()) {
+                return Err(format!("reference logit {} at sequence {s}, position {p}, token {i} is not finite", row[i]));
+            }
+        }
+    }
     let positions: Vec<_> = reference
         .iter()
         .zip(subject)
         .flat_map(|(ra, rb)| ra.iter().zip(rb))
         .map(|(x, y)| compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K))
         .collect();
-    SetStats::of(&positions)
+    Ok(SetStats::of(&positions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_reference_row_is_an_error() {
+        // Before: the NaN reference gave kl = 0 (`kl.max(0.0)`), a pass for any bound.
+        let subject = vec![vec![vec![1.0f32, 2.0, 3.0]]];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let reference = vec![vec![vec![1.0f32, bad, 3.0]]];
+            let e = distribution_stats(&reference, &subject).unwrap_err();
+            assert!(e.contains("sequence 0, position 0, token 1"), "{e}");
+        }
+        assert!(distribution_stats(&subject, &subject).unwrap().kl.mean.abs() < 1e-12);
+    }
 }

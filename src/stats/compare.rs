@@ -18,6 +18,26 @@ pub fn top_k(lp: &[f64], k: usize) -> Vec<u32> {
     idx
 }
 
+/// The larger of two values, NaN when either is NaN. `f64::max` drops a NaN, which would
+/// turn a broken measurement into a clean 0.
+pub fn max_or_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// A KL sum that rounded just below zero is zero; a NaN stays NaN (`f64::max(NaN, 0.0)`
+/// would be 0.0, a perfect score for an unmeasurable position).
+fn clamp_kl(kl: f64) -> f64 {
+    if kl.is_nan() {
+        f64::NAN
+    } else {
+        kl.max(0.0)
+    }
+}
+
 /// One position: how far the subject is from the reference.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PositionCompare {
@@ -50,14 +70,14 @@ pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionC
         p_mass += p;
         q_mass += q_lp.exp();
         kl += p * (lp - q_lp);
-        max_abs = max_abs.max((lp - q_lp).abs());
+        max_abs = max_or_nan(max_abs, (lp - q_lp).abs());
     }
     kl += bucket_term(1.0 - p_mass, 1.0 - q_mass);
     let subject_top = top_k(subject_lp, k);
     let overlap = oracle.iter().filter(|(id, _)| subject_top.contains(id)).count() as f64 / k.max(1) as f64;
     let top1 = oracle.first().map(|&(id, _)| id);
     PositionCompare {
-        kl: kl.max(0.0),
+        kl: clamp_kl(kl),
         top1_agree: top1 == subject_top.first().copied(),
         topk_overlap: overlap,
         max_abs_logprob_delta: max_abs,
@@ -107,10 +127,10 @@ pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> Posit
     let rt = top_k(reference_lp, k);
     let st = top_k(subject_lp, k);
     let overlap = rt.iter().filter(|id| st.contains(id)).count() as f64 / k.max(1) as f64;
-    let max_abs = rt.iter().map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs()).fold(0.0, f64::max);
+    let max_abs = rt.iter().map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs()).fold(0.0, max_or_nan);
     let r1 = rt[0] as usize;
     PositionCompare {
-        kl: kl.max(0.0),
+        kl: clamp_kl(kl),
         top1_agree: rt.first() == st.first(),
         topk_overlap: overlap,
         max_abs_logprob_delta: max_abs,
@@ -192,6 +212,17 @@ mod tests {
         let c = compare_full(&a, &b, 2);
         assert!(c.kl.is_infinite() && !c.top1_agree);
         assert!(compare_to_oracle(&[(1, a[1])], &b).kl.is_infinite());
+    }
+
+    #[test]
+    fn a_nan_reference_is_never_a_perfect_score() {
+        // Before: `kl.max(0.0)` and `fold(0.0, f64::max)` turned the NaNs into 0.
+        let a = log_softmax(&[f32::NAN, 2.0, 1.0]);
+        let b = log_softmax(&[1.0, 2.0, 1.0]);
+        let c = compare_full(&a, &b, 2);
+        assert!(c.kl.is_nan() && c.max_abs_logprob_delta.is_nan(), "{c:?}");
+        assert!(max_or_nan(0.0, f64::NAN).is_nan() && max_or_nan(f64::NAN, 1.0).is_nan());
+        assert_eq!(max_or_nan(1.0, 2.0), 2.0);
     }
 
     #[test]
