@@ -76,6 +76,15 @@ impl Judge {
         }
     }
 
+    /// A model's variant as the cases see it, for callers outside the judge (a failure as
+    /// one line).
+    pub(crate) fn loaded_subject(&self, model: &str, variant: Variant) -> Result<Arc<Subject>, String> {
+        self.subject(model, variant, false).map_err(|e| match e {
+            super::Stop::Error(m) => m,
+            super::Stop::Skip(r) => r.to_string(),
+        })
+    }
+
     pub(crate) fn entry(&self, model: &str) -> Result<&ModelEntry, Stop> {
         self.registry.iter().find(|m| m.name == model).ok_or_else(|| Stop::Error(format!("model '{model}' is not registered")))
     }

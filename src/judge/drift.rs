@@ -7,7 +7,7 @@ use crate::claim::{Case, ClaimKind, Statistic};
 use crate::evalslice::perplexity;
 use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{compare_full, first_divergence, log_softmax, SetStats};
+use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
@@ -66,7 +66,7 @@ impl Judge {
     fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
         let a = self.continuations(&case.model, Variant::Base)?;
         let b = self.continuations(&case.model, case.variant)?;
-        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_divergence(x, y, &[], |_| None).position.unwrap_or(x.len())).collect();
+        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
         ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
         if firsts.is_empty() {
