@@ -47,6 +47,7 @@ fn verdict_json(report: &Report, storage: &Storage, code: u8) -> serde_json::Val
             let num = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::json!(fmt_num(x)) };
             serde_json::json!({
                 "id": c.claim_id,
+                "basis": c.basis.name(),
                 "case": c.name,
                 "statistic": ev.map(|e| e.statistic.name()),
                 "observed": ev.map(|e| num(e.observed)),

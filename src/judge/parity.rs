@@ -211,10 +211,28 @@ impl Judge {
 }
 
 /// Whether a checkpoint stored as `stored` is one a claim's `stored_as` list selects, the
-/// oracle's model being stored as `oracle_weights`.
+/// oracle's model being stored as `oracle_weights`. A checkpoint in the oracle's own type
+/// is the same model: only `oracle` selects it, never a requantization band that happens
+/// to list its type.
 pub(crate) fn stored_as_matches(stored_as: &[String], stored: &str, oracle_weights: &str) -> bool {
     match stored_as {
         [only] if only == crate::claim::STORED_AS_ORACLE => stored == oracle_weights,
-        types => types.iter().any(|t| t == stored),
+        types => stored != oracle_weights && types.iter().any(|t| t == stored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_as_matches;
+
+    #[test]
+    fn a_checkpoint_is_judged_as_what_it_is() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(stored_as_matches(&s(&["oracle"]), "q4_1", "q4_1"));
+        assert!(!stored_as_matches(&s(&["oracle"]), "q8_0", "q4_1"));
+        assert!(stored_as_matches(&s(&["q8_0"]), "q8_0", "q4_1"));
+        // The oracle's own type is parity, not the 4-bit requantization band.
+        assert!(!stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "q4_1"));
+        assert!(stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "f32"));
     }
 }

@@ -47,7 +47,11 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
     /// RoPE scaling: absent (not stated), `null` (none) or an object.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rope_scaling: Option<RopeScaling>,
     /// RMSNorm epsilon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,7 +177,11 @@ impl ModelConfig {
             }
             compared += 1;
             if !want.same(&got) {
-                out.push(format!("{key}: oracle {}, checkpoint {}", want.show(), got.show()));
+                out.push(format!(
+                    "{key}: oracle {}, checkpoint {}",
+                    want.show(),
+                    got.show()
+                ));
             }
         }
         (compared, out)
@@ -181,9 +189,15 @@ impl ModelConfig {
 
     /// Values no runtime could have read; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        for (key, v) in [("rope_theta", self.rope_theta), ("rms_norm_eps", self.rms_norm_eps)] {
+        for (key, v) in [
+            ("rope_theta", self.rope_theta),
+            ("rms_norm_eps", self.rms_norm_eps),
+        ] {
             if v.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
-                return Err(format!("{key}': {} is not a positive finite number", v.unwrap_or_default()));
+                return Err(format!(
+                    "{key}': {} is not a positive finite number",
+                    v.unwrap_or_default()
+                ));
             }
         }
         let sizes = [
@@ -201,7 +215,9 @@ impl ModelConfig {
         }
         if let (Some(eos), Some(vocab)) = (self.eos_token_id, self.vocab_size) {
             if u64::from(eos) >= vocab {
-                return Err(format!("eos_token_id': {eos} is not below vocab_size {vocab}"));
+                return Err(format!(
+                    "eos_token_id': {eos} is not below vocab_size {vocab}"
+                ));
             }
         }
         Ok(())
@@ -241,8 +257,14 @@ mod tests {
         let (n, m) = oracle.mismatches(&ours);
         assert_eq!(n, 9);
         assert_eq!(m.len(), 3, "{m:?}");
-        assert!(m[0].starts_with("rope_theta: oracle 1e5, checkpoint 1e4"), "{m:?}");
-        assert!(m[2].starts_with("eos_token_id: oracle 2, checkpoint none"), "{m:?}");
+        assert!(
+            m[0].starts_with("rope_theta: oracle 1e5, checkpoint 1e4"),
+            "{m:?}"
+        );
+        assert!(
+            m[2].starts_with("eos_token_id: oracle 2, checkpoint none"),
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -48,16 +48,16 @@ fn comparison_section(md: &mut String, cmp: &Comparison) {
         }
         Some(p) => {
             let tok = |v: &[u32]| v.get(p).map(|t| t.to_string()).unwrap_or_else(|| "(end)".into());
-            let margin = |m: Option<f64>| m.map(|m| format!("{} nats", fmt_num(m))).unwrap_or_else(|| "not measured".into());
+            let margin = |m: Option<f64>, why: &str| m.map(|m| format!("{} nats", fmt_num(m))).unwrap_or_else(|| format!("not measured ({why})"));
             let _ = writeln!(
                 md,
-                "First divergence at generated position **{p}**: reference token {}, subject token {}; \
-                 the reference preferred its token by {} (its log-probability minus the subject token's), \
-                 the subject preferred its own by {}; near-tie: {}.\n",
+                "First divergence at generated position **{p}**: reference token {}, subject token {}. \
+                 Margins there (a side's log-probability of its own token minus that of the other's): \
+                 reference {}, subject {}; near-tie: {}.\n",
                 tok(&cmp.reference_tokens),
                 tok(&cmp.subject_tokens),
-                margin(d.reference_margin),
-                margin(d.subject_margin),
+                margin(d.reference_margin, "the subject's token is not in the reference's top-k"),
+                margin(d.subject_margin, "no subject distribution there"),
                 match (d.near_tie, d.tie_margin) {
                     (Some(true), Some(eps)) => format!("yes (both margins within the registered {} nats)", fmt_num(eps)),
                     (Some(false), Some(eps)) => format!("no (the registered margin is {} nats)", fmt_num(eps)),

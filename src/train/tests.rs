@@ -349,7 +349,14 @@ fn sampling_repeats_with_a_seed_and_a_shared_rng_is_caught() {
         9,
     )
     .unwrap();
-    assert_eq!((good.same_seed_mismatches, good.other_seed_differs, good.violations()), (0, true, 0));
+    assert_eq!(
+        (
+            good.same_seed_mismatches,
+            good.other_seed_differs,
+            good.violations()
+        ),
+        (0, true, 0)
+    );
     // Planted fault: one generator shared by every call instead of one per seed.
     let mut shared = SeededRng::new(9);
     let bad =
