@@ -1,6 +1,8 @@
 //! The `groundtruth` binary end to end: exit codes, one-line errors that name the file and
 //! the field, no partial output, and CLAIMS.md kept in step with the TOML.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -206,11 +208,7 @@ fn train_on_cuda_without_support_is_exit_2_in_one_line() {
 
 #[test]
 fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
-    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
-    if !corpus.is_file() {
-        eprintln!("skipped: no corpus at {}", corpus.display());
-        return;
-    }
+    let Some(corpus) = common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md") else { return };
     let p = project();
     let c = corpus.to_str().unwrap();
     let train = |extra: &[&str], dir: &str| {
@@ -238,8 +236,7 @@ fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn the_frozen_tokenizer_is_what_a_fresh_build_gives() {
-    if !repo().join("../shared/data/tinyshakespeare.txt").is_file() {
-        eprintln!("skipped: no corpus");
+    if common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md").is_none() {
         return;
     }
     let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "tokenizer", "build", "--check"]).output().unwrap();

@@ -76,7 +76,8 @@ fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>)
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let rep = report(suite, records);
+    // A filtered run's report holds its own cases only, marked partial.
+    let rep = report(suite, records, plan.cases.len());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
     let tickets = write_run(&out, &rep)?;
     print!("{}", summary_matrix(&rep));

@@ -2,8 +2,17 @@
 //! a claims file against the registry.
 #![allow(dead_code)]
 
+mod need;
+pub use need::need_file;
+
+/// The fetched SmolLM2-135M-Instruct Q4_1 GGUF, or `None` (a failure under CI; see
+/// [`need_file`]).
+pub fn smollm2() -> Option<PathBuf> {
+    need_file(&groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
+}
+
 use groundtruth::claim::{expand, parse_str, Case};
-use groundtruth::judge::Judge;
+use groundtruth::judge::{Judge, SkipPolicy};
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
 use groundtruth::subject::registry::{self, ModelEntry};
@@ -49,6 +58,11 @@ pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, 
 }
 
 pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
+    judge_all_under(SkipPolicy::Registered { forbid: false }, root, toml, registry_edit)
+}
+
+/// [`judge_all`] under a given skip policy.
+pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
     let project = Project::new(root);
     let file = root.join("claims/planted.toml");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -61,7 +75,7 @@ pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<Mo
         groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
     })
     .unwrap();
-    let judge = Judge::new(project, reg, claims, "planted", 1);
+    let judge = Judge::new(project, reg, claims, "planted", 1).with_policy(policy);
     cases.iter().map(|c| judge.run(c)).collect()
 }
 
@@ -93,4 +107,11 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
         trained: None,
         hub: None,
     });
+}
+
+/// Makes tiny-seeded a registered GGUF that was never fetched (`no-such-model.gguf`).
+pub fn unfetched(reg: &mut Vec<ModelEntry>) {
+    let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
+    m.seeded = None;
+    m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
 }
