@@ -23,11 +23,20 @@ pub struct Setup {
     pub root: PathBuf,
 }
 
-/// A scratch copy of what a run reads, so planted faults never touch the checkout.
+impl Setup {
+    /// The scratch project's root.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// A scratch copy of what a run reads (claims, suites, configs, oracles, the committed
+/// default model, quantizer fixtures), so planted faults never touch the checkout.
 pub fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let src = Project::from_manifest();
-    for sub in ["configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
+    let subs = ["claims", "suites", "configs", "models/tiny_1m", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "oracles/tiny_1m", "tests/fixtures/quant-ref"];
+    for sub in subs {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(src.path(sub)).unwrap() {
             let p = e.unwrap().path();

@@ -15,7 +15,14 @@ pub fn need_file(path: &Path, fetch: &str) -> Option<PathBuf> {
         return Some(path.to_path_buf());
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(!ci, "{} not found and CI is set: a test that returns early checks nothing; run {fetch}", path.display());
-    eprintln!("SKIP: {} not found (run {fetch}); this test checked nothing", path.display());
+    assert!(
+        !ci,
+        "{} not found and CI is set: a test that returns early checks nothing; run {fetch}",
+        path.display()
+    );
+    eprintln!(
+        "SKIP: {} not found (run {fetch}); this test checked nothing",
+        path.display()
+    );
     None
 }
