@@ -38,8 +38,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(&project, &args),
-        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
-            super::bench::eval(&project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {
+            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp };
+            super::bench::eval(&project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(&project, &action),
         Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
