@@ -20,6 +20,7 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     let _ = writeln!(md, "**Claim {}** ({}), registered at `{}`:\n\n> {}\n", case.claim_id, case.kind, case.registered_at, case.statement.trim());
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| case | `{}` |", case.name);
+    let _ = writeln!(md, "| basis | {} |", case.basis.describe());
     let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
     let _ = writeln!(md, "| numerical path | {} |", ev.path);
@@ -145,6 +146,7 @@ pub(super) mod tests {
             statement: "Greedy decoding reproduces llama.cpp's continuation".into(),
             criterion: "greedy_match >= 1".into(),
             registered_at: "claims/parity.toml:3".into(),
+            basis: crate::claim::Basis::Prior,
             model: "smollm2-135m".into(),
             variant: "base".into(),
             scope: "capital".into(),
