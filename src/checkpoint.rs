@@ -4,7 +4,7 @@
 //! meets the bands registered for T; a type with no band is refused, never passed.
 
 use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind};
-use crate::judge::{stored_as_matches, Judge};
+use crate::judge::{stored_as_matches, Judge, SkipPolicy};
 use crate::oracle::{ModelConfig, Oracle, OracleError};
 use crate::plan::{report, RUN_SEED};
 use crate::project::Project;
@@ -83,7 +83,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         if !model.join("config.json").is_file() {
             return Err(CheckError::Model(format!("{}: a model folder needs config.json, model.safetensors and tokenizer.json", model.display())));
         }
-        entry.folder = Some(FolderSource { path: abs(model) });
+        entry.folder = Some(FolderSource { path: abs(model), sha256: None, recipe: None });
     } else if model.is_file() {
         // Hostile files are refused here, before candle allocates anything from their counts.
         crate::gguf_check::check_gguf(model)?;
@@ -95,7 +95,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
-    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun);
+    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
     judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
     let subject = judge.loaded_subject(CHECKPOINT, Variant::Base).map_err(CheckError::Model)?;
@@ -104,7 +104,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         own_file_agrees(&oracle, oracle_path, &ModelConfig::of_llama(&subject.weights.config), subject.tokenizer.eos())?;
     }
     let selected = select(cases, &storage, model)?;
-    Ok((report("check", selected.iter().map(|c| judge.run(c)).collect()), storage))
+    Ok((report("check", selected.iter().map(|c| judge.run(c)).collect(), selected.len()), storage))
 }
 
 /// The oracle made from this very file must describe it: its `model.config` must be the

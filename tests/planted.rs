@@ -1,8 +1,8 @@
 //! Every claim kind and every outcome path, shown on planted faults: a claim that must
 //! fail fails (with a ticket), a missing model skips with its reason, a broken parent
-//! skips its dependants, a variant is refused by exact-match claims. Planted faults are
-//! judged by the registered claims meant to catch them (`registered`, `registered_on`),
-//! which the clean model passes in `good_input_passes_every_kind`.
+//! skips its dependants, an exact-match claim on a registered variant is an error. Planted
+//! faults are judged by the registered claims meant to catch them (`registered`,
+//! `registered_on`), which the clean model passes in `good_input_passes_every_kind`.
 
 mod common;
 
@@ -10,7 +10,6 @@ use common::{claim, judge_all, labels, register_gguf, registered, registered_on,
 use groundtruth::oracle::{self, Oracle};
 use groundtruth::outcome::{Outcome, SkipReason};
 use groundtruth::report::{ticket_markdown, Environment};
-use groundtruth::subject::registry;
 use std::path::Path;
 
 const TINY_ORACLE: &str = "oracles/tiny-seeded/f32.json";
@@ -100,10 +99,13 @@ fn planted_logprob_shift_fails_oracle_parity_and_skips_dependants() {
 }
 
 #[test]
-fn exact_match_claims_refuse_variants() {
+fn exact_match_claims_on_a_registered_variant_are_errors() {
+    // A registered model's variant is not the oracle's file: an exact-match claim on it is
+    // misregistered, and skipping it would hide that (only `check` skips a user's variant).
     let s = setup();
     let recs = judge_all(&s.root, &registered_on("OP-1", &["tiny-seeded"], Some(&["q8_0"])), |_| {});
-    assert!(matches!(recs[0].outcome, Outcome::Skip(SkipReason::NotTheOracleFile { .. })), "{:?}", recs[0].outcome);
+    let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    assert!(message.contains("is not its oracle's model.sha256"), "{message}");
 }
 
 #[test]
@@ -175,11 +177,7 @@ fn registered_negative_claims_pass_when_violated_and_fail_when_they_hold() {
 fn missing_model_skips_with_the_fetch_command() {
     let s = setup();
     let toml = registered_on("DT-1", &["tiny-seeded"], Some(&["base"]));
-    let recs = judge_all(&s.root, &toml, |reg| {
-        let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
-        m.seeded = None;
-        m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
-    });
+    let recs = judge_all(&s.root, &toml, common::unfetched);
     let Outcome::Skip(reason) = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     let text = reason.to_string();
     assert!(text.contains("no-such-model.gguf") && text.contains("run ci/fetch-models.sh"), "{text}");

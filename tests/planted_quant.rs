@@ -185,9 +185,9 @@ fn an_export_without_the_qk_permutation_fails_against_llama_cpp() {
     let register = |reg: &mut Vec<groundtruth::subject::registry::ModelEntry>| register_gguf(reg, "noperm", &bad, Some("oracles/tiny-seeded-gguf/llamacpp-f32.json"));
     let recs = judge_all(&s.root, &ep7, register);
     assert_eq!(labels(&recs), ["pass", "fail"], "{recs:#?}");
-    // EP-4 is exact-match, so it refuses the other file rather than judging it.
+    // EP-4 is exact-match: it refuses any file but the oracle's rather than judging it.
     let recs = judge_all(&s.root, &ep4, register);
-    assert!(matches!(recs[0].outcome, Outcome::Skip(SkipReason::NotTheOracleFile { .. })), "{:?}", recs[0].outcome);
+    assert!(matches!(&recs[0].outcome, Outcome::Error { message } if message.contains("is not its oracle's model.sha256")), "{:?}", recs[0].outcome);
 }
 
 #[test]

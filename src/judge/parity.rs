@@ -1,7 +1,7 @@
 //! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
 
 use super::eval::greedy;
-use super::{Judge, Stop};
+use super::{Judge, SkipPolicy, Stop};
 use crate::claim::{Case, Statistic};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
@@ -26,7 +26,10 @@ impl Judge {
     /// Whether the claim judges this subject. A claim with `stored_as` judges checkpoints
     /// by their storage type (`oracle`: the oracle's own type, i.e. the same model whatever
     /// its hash); a subject of another type was selected wrongly, an error. Without it,
-    /// exact-match kinds judge only the very file the oracle was made from.
+    /// exact-match kinds judge only the very file the oracle was made from: a user's
+    /// checkpoint under `check` may be a variant (skipped); a registered model must be that
+    /// file, so a mismatch is an error: a skip there would hide a broken checkout, a changed
+    /// seed or a training that no longer reproduces.
     fn applies(&self, subject: &Subject, oracle: &Oracle, claim: &crate::claim::Claim) -> Result<(), Stop> {
         if !claim.stored_as.is_empty() {
             let stored = subject.storage_type();
@@ -42,13 +45,19 @@ impl Judge {
             }
             return Ok(());
         }
-        if claim.kind.is_exact_match() && subject.identity_sha256 != oracle.model.sha256 {
-            return Err(Stop::Skip(SkipReason::NotTheOracleFile {
+        if !claim.kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
+            return Ok(());
+        }
+        match self.policy {
+            SkipPolicy::UserCheckpoint => Err(Stop::Skip(SkipReason::NotTheOracleFile {
                 subject_sha256: subject.identity_sha256.clone(),
                 oracle_sha256: oracle.model.sha256.clone(),
-            }));
+            })),
+            SkipPolicy::Registered { .. } => Err(Stop::Error(format!(
+                "model '{}' {}: sha256 {} is not its oracle's model.sha256 {}: an exact-match claim judges only the file the oracle was made from (registered file, seed or training changed? regenerate the oracle or fix configs/models.toml)",
+                subject.model, subject.variant, subject.identity_sha256, oracle.model.sha256
+            ))),
         }
-        Ok(())
     }
 
     fn evidence(&self, case: &Case, observed: f64, n: usize, subject: &Subject) -> Evidence {
