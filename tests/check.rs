@@ -157,16 +157,7 @@ fn smollm2_holds_on_its_file_and_a_requantization_and_falsifies_damage() {
     };
     assert_eq!(verdict(&check(&model, &oracle)), (Some(0), "pass".into()), "the oracle's own file");
 
-    let q8 = dir.path().join("q8_0.gguf");
-    rewrite(&model, &q8, |_, v| v.clone(), |_, q| {
-        let shape = q.shape().dims().to_vec();
-        if shape.len() == 2 && shape[1] % 32 == 0 {
-            QTensor::quantize(&q.dequantize(&candle_core::Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap()
-        } else {
-            q
-        }
-    });
-    assert_eq!(verdict(&check(&q8, &oracle)), (Some(0), "pass".into()), "a faithful Q8_0 requantization");
+    // A faithful Q8_0 requantization: see the unseen-prompt test below.
 
     // Q4_1 blocks start with an f16 scale: bit 6 of its high byte is the exponent's top bit.
     let flip = copy("flip.gguf");
