@@ -3,6 +3,7 @@
 
 Usage: /work/venv-torch/bin/python ci/bench_pytorch_train.py --config CONFIG.json
        [--batch 16] [--seq-len 128] [--warmup 2] [--steps 10] [--threads 2]
+       [--device cpu|cuda] [--precision f32|bf16]
 
 `groundtruth bench train --with-pytorch PYTHON` writes each rung's Hugging Face
 config.json, runs this right after its own timing with the same batch, sequence length,
@@ -13,6 +14,13 @@ values), next-token cross-entropy over batch x seq_len positions of random token
 (two batches alternating), backward, gradient clipping at 1.0, AdamW (betas 0.9/0.95,
 eps 1e-8, weight decay 0.1, lr 1e-3). Tokens/s = batch x seq_len / mean seconds of the
 timed steps; warmup steps are not timed.
+
+On `--device cuda` the model and batches live on GPU 0, each timed step ends with
+torch.cuda.synchronize(), f32 matmuls run without TF32 (PyTorch's default, and the
+harness's: cuBLAS with f32 compute), and `--precision bf16` wraps the forward pass and the
+loss in torch.autocast(device_type="cuda", dtype=torch.bfloat16), the split the harness's
+bf16 autocast follows (f32 weights, gradients and optimizer). Attention is transformers'
+default implementation (SDPA: fused kernels the harness does not have).
 """
 
 import argparse
@@ -33,32 +41,43 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     args = ap.parse_args()
     if args.steps < 1 or args.batch < 1 or args.seq_len < 1:
         raise SystemExit("--steps, --batch and --seq-len must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device cuda: this torch ({torch.__version__}) sees no CUDA device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
+    dev = torch.device(args.device)
     with open(args.config, encoding="utf-8") as f:
         config = LlamaConfig(**json.load(f))
-    model = LlamaForCausalLM(config).float().train()
+    model = LlamaForCausalLM(config).float().train().to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     g = torch.Generator().manual_seed(2)
-    batches = [torch.randint(0, config.vocab_size, (args.batch, args.seq_len + 1), generator=g) for _ in range(2)]
+    batches = [torch.randint(0, config.vocab_size, (args.batch, args.seq_len + 1), generator=g).to(dev) for _ in range(2)]
+    autocast = torch.autocast(device_type=args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     timed = 0.0
     for i in range(args.warmup + args.steps):
+        sync()
         t0 = time.perf_counter()
         b = batches[i % 2]
-        logits = model(input_ids=b[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, config.vocab_size), b[:, 1:].reshape(-1))
+        with autocast:
+            logits = model(input_ids=b[:, :-1]).logits
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, config.vocab_size), b[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sync()
         if i >= args.warmup:
             timed += time.perf_counter() - t0
     per_step = timed / args.steps
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     print(json.dumps({
-        "runtime": f"PyTorch {torch.__version__} (transformers {transformers.__version__}, attention {config._attn_implementation})",
+        "runtime": f"PyTorch {torch.__version__} (transformers {transformers.__version__}, attention {config._attn_implementation}, {where}, {args.precision})",
         "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in model.parameters()),
         "tokens_per_s": args.batch * args.seq_len / per_step,

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod claim;
 pub mod cli;
+pub mod device;
 pub mod evalslice;
 pub mod fsutil;
 pub mod gguf_check;

@@ -228,9 +228,14 @@ pub struct TrainArgs {
     /// Stop after this step, with a checkpoint.
     #[arg(long)]
     pub stop_after: Option<u64>,
-    /// cpu, or cuda (needs a build with the `cuda` feature and a GPU; else exit 2).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// cpu, cuda or cuda:N (default: the recipe's, else cpu). CUDA needs a build with the
+    /// `cuda` feature and a GPU; without either, exit 2 naming which.
+    #[arg(long)]
+    pub device: Option<crate::device::DeviceSpec>,
+    /// f32, or bf16 (autocast: matrix products in bf16, all else f32; default: the
+    /// recipe's, else f32). Recorded in the checkpoint metadata.
+    #[arg(long)]
+    pub precision: Option<crate::train::Precision>,
 }
 
 /// `bench` actions.
@@ -260,6 +265,12 @@ pub enum BenchAction {
         /// ratio is shown.
         #[arg(long, value_name = "PYTHON")]
         with_pytorch: Option<PathBuf>,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: crate::device::DeviceSpec,
+        /// f32, or bf16 autocast (matrix products in bf16).
+        #[arg(long, default_value = "f32")]
+        precision: crate::train::Precision,
     },
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
     /// against llama.cpp measured in the same run (`--with-llama-cpp`).

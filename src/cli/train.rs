@@ -2,35 +2,29 @@
 
 use super::{BenchAction, TokenizerAction, TrainArgs};
 use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS};
+use crate::device::{DeviceError, DeviceSpec};
 use crate::project::Project;
 use crate::train::{self as tr, Hyper, RunOptions, TrainSpec};
-use anyhow::{bail, Context, Result};
-use candle_core::Device;
+use anyhow::{Context, Result};
 use std::sync::Arc;
 
-/// `cpu`, or `cuda` when this build has CUDA support and the machine a usable GPU.
-pub fn device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => cuda(),
-        other => bail!("--device {other}: expected cpu or cuda"),
-    }
-}
-
-#[cfg(feature = "cuda")]
-fn cuda() -> Result<Device> {
-    Device::new_cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: no usable CUDA device: {e}"))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda() -> Result<Device> {
-    bail!("--device cuda: this build has no CUDA support (rebuild with `--features cuda` on a machine with a GPU)")
+/// Opens a `--device` value: one line naming the flag and why, for exit 2.
+pub(super) fn open_device(spec: DeviceSpec) -> Result<candle_core::Device> {
+    spec.open().map_err(|e| match e {
+        DeviceError::NoDevice(_) => anyhow::anyhow!("--device {spec}: {e}"),
+        // Already names the device.
+        DeviceError::Setup { .. } => anyhow::anyhow!("--device {e}"),
+    })
 }
 
 /// `groundtruth train`.
 pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
-    let device = device(&a.device)?;
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
+    let mut runtime = a.recipe.as_deref().and_then(|n| recipes.get(n)).map(|r| r.runtime).unwrap_or_default();
+    runtime.device = a.device.unwrap_or(runtime.device);
+    runtime.precision = a.precision.unwrap_or(runtime.precision);
+    // Opened first, so a missing GPU is one line before any corpus or tokenizer work.
+    open_device(runtime.device)?;
     let (rung, mut hyper, corpus, eval_every) = match &a.recipe {
         Some(name) => {
             let r = recipes
@@ -82,7 +76,7 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
         hyper.warmup = hyper.steps / 10;
     }
     let corpus = Arc::new(tr::Corpus::load(&corpus.0, corpus.1.as_deref())?);
-    let spec = TrainSpec::for_rung(project, &recipes, &rung, hyper, corpus)?;
+    let spec = TrainSpec::for_rung(project, &recipes, &rung, hyper, corpus)?.on(runtime);
     let data = tr::data_for(&spec)?;
     let mut opts = RunOptions::new(&a.out);
     opts.eval_every = a.eval_every.unwrap_or(eval_every);
@@ -90,9 +84,8 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     opts.resume = a.resume.clone();
     opts.stop_after = a.stop_after;
     opts.progress = true;
-    opts.device = device;
     eprintln!(
-        "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {} threads",
+        "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {runtime}, {} threads",
         spec.config.param_count(),
         spec.corpus.path.display(),
         data.train.len(),
@@ -122,37 +115,45 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
 
 /// `groundtruth bench train` (`bench eval` lives in `super::bench`).
 pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
-    let BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len, with_pytorch } = action else {
+    let BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len, with_pytorch, device, precision } = action else {
         anyhow::bail!("bench eval is not a training benchmark");
     };
+    let runtime = tr::TrainRuntime { device: *device, precision: *precision };
+    let dev = open_device(*device)?;
     let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
     let threads = candle_core::utils::get_num_threads();
-    let mm = tr::bench::matmul_gflops();
-    println!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
+    let mm_dtype = precision.autocast().unwrap_or(candle_core::DType::F32);
+    let mm = tr::bench::matmul_gflops_on(&dev, mm_dtype);
+    println!("{} matmul (candle on {device}, best of the benchmark's products): {mm:.1} GFLOP/s", mm_dtype.as_str());
+    println!("runtime: {runtime} ({}); {threads} CPU threads", precision.describe());
     println!("machine: 1-minute load average {} (timings are noisy on a shared machine)", super::bench::load_average());
-    println!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    println!("MFU: 6·N·T model FLOP/s over the measured matmul rate above, for both columns");
+    println!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | PyTorch MFU | ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
     for name in rungs.split(',') {
         let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
-        let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps)?;
-        let flops = 6.0 * rung.config.param_count() as f64 * r.tokens_per_second;
-        let shape = PytorchShape { rung: name, config: &rung.config, batch: *batch, seq_len: *seq_len, warmup: *warmup_steps, steps: *steps, threads };
+        let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps, runtime)?;
+        let n = rung.config.param_count() as f64;
+        let mfu = |tps: f64| format!("{:.1}%", 100.0 * 6.0 * n * tps / (mm * 1e9));
+        let shape = PytorchShape { rung: name, config: &rung.config, batch: *batch, seq_len: *seq_len, warmup: *warmup_steps, steps: *steps, threads, runtime };
         let reference = with_pytorch.as_deref().map(|py| pytorch(project, py, &shape)).transpose()?;
-        let (theirs, ratio) = match (&reference, super::anchor::pytorch_stored(name)) {
-            (Some(l), _) => (format!("{:.0} (measured now)", l.tokens_per_s), format!("{:.2}", r.tokens_per_second / l.tokens_per_s)),
+        // The stored PyTorch figures were measured on this project's CPU machine.
+        let stored = if device.is_cuda() { None } else { super::anchor::pytorch_stored(name) };
+        let (theirs, their_mfu, ratio) = match (&reference, stored) {
+            (Some(l), _) => (format!("{:.0} (measured now)", l.tokens_per_s), mfu(l.tokens_per_s), format!("{:.2}", r.tokens_per_second / l.tokens_per_s)),
             (None, Some(s)) => {
                 notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, None, Some(&s), "--with-pytorch")));
-                (format!("{:.0} (stored)", s.tokens_per_s), "-".into())
+                (format!("{:.0} (stored)", s.tokens_per_s), "-".into(), "-".into())
             }
-            (None, None) => ("-".into(), "-".into()),
+            (None, None) => ("-".into(), "-".into(), "-".into()),
         };
         println!(
-            "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {:.0}% | {theirs} | {ratio} |",
+            "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {} | {theirs} | {their_mfu} | {ratio} |",
             rung.config.param_count(),
             r.tokens_per_second,
-            flops / 1e12,
-            100.0 * flops / (mm * 1e9),
+            6.0 * n * r.tokens_per_second / 1e12,
+            mfu(r.tokens_per_second),
         );
         if let Some(l) = &reference {
             notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, Some(l), None, "--with-pytorch")));
@@ -173,6 +174,7 @@ struct PytorchShape<'a> {
     warmup: u64,
     steps: u64,
     threads: usize,
+    runtime: tr::TrainRuntime,
 }
 
 /// Runs `ci/bench_pytorch_train.py` with `python` on the rung's config (written next to the
@@ -194,6 +196,10 @@ fn pytorch(project: &Project, python: &std::path::Path, s: &PytorchShape<'_>) ->
         s.steps.to_string(),
         "--threads".into(),
         s.threads.to_string(),
+        "--device".into(),
+        if s.runtime.device.is_cuda() { "cuda".into() } else { "cpu".into() },
+        "--precision".into(),
+        s.runtime.precision.to_string(),
     ];
     eprintln!("measuring PyTorch on {} ({} {})…", s.rung, python.display(), script.display());
     let doc = super::anchor::run_script(python, &script, &args);

@@ -104,14 +104,14 @@ impl Judge {
     }
 }
 
-/// The subject's logits on CUDA device 0; without the `cuda` feature or a device, a skip
-/// with that reason (never a pass).
+/// The subject's logits on CUDA device 0; with no GPU (or a build without CUDA support) a
+/// skip with that reason (never a pass); a GPU that cannot be used is an error.
 fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
-    let no_device = |why: String| Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("CUDA device: {why}") });
-    if !cfg!(feature = "cuda") {
-        return Err(no_device("built without the cuda feature: cargo test --release --features cuda".into()));
-    }
-    let device = candle_core::Device::new_cuda(0).map_err(|e| no_device(e.to_string()))?;
+    use crate::device::{DeviceError, DeviceSpec};
+    let device = DeviceSpec::Cuda(0).open().map_err(|e| match e {
+        DeviceError::NoDevice(why) => Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("GPU device: {why}") }),
+        DeviceError::Setup { .. } => Stop::Error(e.to_string()),
+    })?;
     let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device, ..Default::default() })
         .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
     seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()

@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{CandleContext, Result};
-use super::layers::{softmax_last, Linear, MatmulPath, Mode, Rope};
+use super::layers::{matmul_as, softmax_last, Linear, MatmulPath, Mode, Rope};
 use super::weights::Weights;
 
 /// Multi-head attention whose `kv_heads` key/value heads are shared by groups of query
@@ -36,7 +36,8 @@ impl Attention {
     }
 
     /// `x`: `(batch, seq, hidden)` at absolute positions `offset..offset + seq`; `mask`:
-    /// `(seq, offset + seq)` or `None` when `seq == 1`; `cache`: this layer's slot.
+    /// `(seq, offset + seq)` or `None` when `seq == 1`; `cache`: this layer's slot; `cast`:
+    /// the type matrix products run in (autocast), `None` for the model's own.
     pub(crate) fn forward(
         &self,
         x: &Tensor,
@@ -45,6 +46,7 @@ impl Attention {
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mode: Mode,
+        cast: Option<DType>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, n: usize| -> Result<Tensor> {
@@ -52,9 +54,9 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, offset, mode)?;
-        let mut k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, offset, mode)?;
-        let mut v = split(self.v.forward(x)?, self.kv_heads)?;
+        let q = rope.apply(&split(self.q.forward(x, cast)?, self.heads)?, offset, mode)?;
+        let mut k = rope.apply(&split(self.k.forward(x, cast)?, self.kv_heads)?, offset, mode)?;
+        let mut v = split(self.v.forward(x, cast)?, self.kv_heads)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {
                 k = Tensor::cat(&[pk, &k], 2).ctx("append keys to cache")?;
@@ -65,16 +67,16 @@ impl Attention {
         let k = self.repeat_kv(k)?;
         let v = self.repeat_kv(v)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?).ctx("attention scores")? * scale)?;
+        let mut scores = (matmul_as(&q, &k.t()?, cast).ctx("attention scores")? * scale)?;
         if let Some(m) = mask {
             scores = scores.broadcast_add(m)?;
         }
         let probs = softmax_last(&scores, mode)?;
-        let y = probs.matmul(&v).ctx("attention values")?;
+        let y = matmul_as(&probs, &v, cast).ctx("attention values")?;
         let y = y
             .transpose(1, 2)?
             .reshape((b, t, self.heads * self.head_dim))?;
-        self.o.forward(&y)
+        self.o.forward(&y, cast)
     }
 
     /// `(b, kv_heads, n, d)` to `(b, heads, n, d)`, each KV head repeated for its group.
@@ -108,9 +110,10 @@ impl Mlp {
         })
     }
 
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.gate.forward(x)?.silu()?;
-        let u = self.up.forward(x)?;
-        self.down.forward(&(g * u).ctx("swiglu")?)
+    /// `cast` as in [`Attention::forward`].
+    pub(crate) fn forward(&self, x: &Tensor, cast: Option<DType>) -> Result<Tensor> {
+        let g = self.gate.forward(x, cast)?.silu()?;
+        let u = self.up.forward(x, cast)?;
+        self.down.forward(&(g * u).ctx("swiglu")?, cast)
     }
 }

@@ -73,20 +73,32 @@ impl Linear {
         }
     }
 
-    /// `x` of shape `(..., in)` to `(..., out)`.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `x` of shape `(..., in)` to `(..., out)`; a float product runs in `cast` when given
+    /// (see [`matmul_as`]).
+    pub(crate) fn forward(&self, x: &Tensor, cast: Option<DType>) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let (lead, in_dim) = dims.split_at(dims.len() - 1);
         let rows: usize = lead.iter().product();
         let x2 = x.reshape((rows, in_dim[0]))?;
         let y = match self {
-            Linear::Float(w, _) => x2.matmul(&w.t()?).ctx("linear")?,
+            Linear::Float(w, _) => matmul_as(&x2, &w.t()?, cast).ctx("linear")?,
             Linear::Quant(q) => q.forward(&x2.contiguous()?).ctx("quantized linear")?,
         };
         let out = y.dim(1)?;
         let mut shape = lead.to_vec();
         shape.push(out);
         Ok(y.reshape(shape)?)
+    }
+}
+
+/// `a · b`, in `cast` when given (autocast: both operands rounded to `cast`, the product
+/// computed there — cuBLAS accumulates bf16 products in f32 — and the result returned in
+/// `a`'s type). `to_dtype` is differentiable, so gradients come back in `a`'s type too, as
+/// under PyTorch's autocast. `None` is the plain product.
+pub(crate) fn matmul_as(a: &Tensor, b: &Tensor, cast: Option<DType>) -> candle_core::Result<Tensor> {
+    match cast {
+        Some(dt) if dt != a.dtype() => a.to_dtype(dt)?.matmul(&b.to_dtype(dt)?)?.to_dtype(a.dtype()),
+        _ => a.matmul(b),
     }
 }
 

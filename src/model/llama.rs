@@ -63,6 +63,9 @@ pub struct Llama {
     dtype: DType,
     /// Whether [`Llama::forward`] runs on the CPU engine (f32 path on the CPU).
     pub(super) engine: bool,
+    /// The type the differentiable path's matrix products run in (bf16 autocast for
+    /// training); `None`: the model's own. The inference paths never cast.
+    autocast: Option<DType>,
 }
 
 /// Which implementation computes a forward pass.
@@ -146,6 +149,7 @@ impl Llama {
             device: dev.clone(),
             dtype,
             engine: false,
+            autocast: None,
         };
         model.engine = super::engine::supports(&model);
         Ok(model)
@@ -164,6 +168,18 @@ impl Llama {
     /// The float type of weights and logits (see [`LoadOptions::dtype`]).
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Runs the differentiable path's matrix products in `cast` (autocast; see
+    /// `layers::matmul_as`), or in the model's own type with `None`. Weights, norms, softmax
+    /// and the inference paths keep the model's type.
+    pub fn set_autocast(&mut self, cast: Option<DType>) {
+        self.autocast = cast;
+    }
+
+    /// The differentiable path's matmul type, if it is not the model's own.
+    pub fn autocast(&self) -> Option<DType> {
+        self.autocast
     }
 
     /// Logits `(batch, seq, vocab)` for every position of `tokens` (`(batch, seq)` ids), in
@@ -260,6 +276,10 @@ impl Llama {
                 reason: format!("first logit row {first} is past the sequence length {t}"),
             });
         }
+        let cast = match runtime {
+            Runtime::Differentiable => self.autocast,
+            Runtime::Fast | Runtime::Candle => None,
+        };
         let mode = match runtime {
             Runtime::Fast if self.engine && logits => {
                 let logits = super::engine::forward(self, &id_list, b, t, cache, first)?;
@@ -297,9 +317,10 @@ impl Llama {
                 mask.as_ref(),
                 slot,
                 mode,
+                cast,
             )?;
             x = (x + a)?;
-            let m = block.mlp.forward(&block.post_norm.forward(&x, mode)?)?;
+            let m = block.mlp.forward(&block.post_norm.forward(&x, mode)?, cast)?;
             x = (x + m)?;
         }
         if let Some(c) = cache {
@@ -309,7 +330,7 @@ impl Llama {
         if !logits {
             return Ok(Pass::Hidden(x));
         }
-        Ok(Pass::Logits(self.lm_head.forward(&x)?.to_dtype(self.dtype).ctx("logits")?))
+        Ok(Pass::Logits(self.lm_head.forward(&x, cast)?.to_dtype(self.dtype).ctx("logits")?))
     }
 }
 

@@ -31,6 +31,7 @@ pub use ladder::{
     ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary,
 };
 pub use layers::MatmulPath;
+pub(crate) use layers::matmul_as;
 pub use llama::{Llama, LoadOptions};
 pub use rope_layout::RopeLayout;
 pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};

@@ -57,6 +57,12 @@ impl TrainableLlama {
         })
     }
 
+    /// Runs the training forward pass's matrix products in `cast` (bf16 autocast) or, with
+    /// `None`, in the variables' type; see [`Llama::set_autocast`].
+    pub fn set_autocast(&mut self, cast: Option<DType>) {
+        self.model.set_autocast(cast);
+    }
+
     /// The model; its weights are the variables, so optimizer steps show up here.
     pub fn model(&self) -> &Llama {
         &self.model
@@ -79,14 +85,18 @@ impl TrainableLlama {
         weights_over(&self.template, &self.vars)
     }
 
-    /// A detached copy of the current values, for saving or evaluation.
+    /// A detached copy of the current values on the CPU, for saving or evaluation.
     pub fn snapshot(&self) -> Result<Weights> {
         let mut w = self.template.clone();
         for (name, var) in &self.vars {
-            w.tensors.insert(
-                name.clone(),
-                Weight::Float(var.as_detached_tensor().copy()?),
-            );
+            let t = var.as_detached_tensor();
+            // `to_device` onto the CPU shares a CPU tensor's storage: copy those instead.
+            let t = if t.device().is_cpu() {
+                t.copy()?
+            } else {
+                t.to_device(&Device::Cpu)?
+            };
+            w.tensors.insert(name.clone(), Weight::Float(t));
         }
         Ok(w)
     }

@@ -1,35 +1,54 @@
-//! Training throughput and the machine's f32 matmul rate, for `groundtruth bench train`.
+//! Training throughput and the machine's matmul rate, for `groundtruth bench train`.
 //! Numbers only: no test asserts a timing.
 
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::error::{Ctx, TrainError};
 use super::optim::{AdamW, AdamWParams};
+use super::runtime::TrainRuntime;
 use super::trainer::batch_loss;
 use crate::model::{seeded, LlamaConfig, TrainableLlama};
 use crate::rng::SeededRng;
 
 /// Best f32 matmul rate over a few products (GFLOP/s), candle on the CPU.
 pub fn matmul_gflops() -> f64 {
+    matmul_gflops_on(&Device::Cpu, DType::F32)
+}
+
+/// Best matmul rate (GFLOP/s) of candle on `device` in `dtype`, over products of the
+/// sizes a training step of the ladder's GPU rungs multiplies (larger on a GPU, which a
+/// 1024³ product leaves mostly idle). The denominator of MFU: what this software reaches
+/// on this machine, not a datasheet figure.
+pub fn matmul_gflops_on(device: &Device, dtype: DType) -> f64 {
+    let shapes: &[(usize, usize, usize)] = if device.is_cpu() {
+        &[(1024, 1024, 1024), (2048, 512, 2048)]
+    } else {
+        &[(4096, 4096, 4096), (8192, 1024, 8192)]
+    };
     let mut best = 0f64;
-    for (m, k, n) in [(1024, 1024, 1024), (2048, 512, 2048)] {
+    for &(m, k, n) in shapes {
         let mut r = SeededRng::new(1);
         let mut mk = |a: usize, b: usize| {
             Tensor::from_vec(
                 (0..a * b).map(|_| r.uniform_sym(1.0)).collect::<Vec<f32>>(),
                 (a, b),
-                &Device::Cpu,
+                device,
             )
+            .and_then(|t| t.to_dtype(dtype))
         };
         let (Ok(a), Ok(b)) = (mk(m, k), mk(k, n)) else {
             continue;
         };
-        let _ = a.matmul(&b);
+        // One untimed product (kernel selection, allocation); a GPU runs asynchronously,
+        // so each timing waits for the device.
+        if a.matmul(&b).and_then(|_| device.synchronize()).is_err() {
+            continue;
+        }
         for _ in 0..5 {
             let t0 = Instant::now();
-            if a.matmul(&b).is_err() {
+            if a.matmul(&b).and_then(|_| device.synchronize()).is_err() {
                 break;
             }
             let s = t0.elapsed().as_secs_f64();
@@ -50,15 +69,18 @@ pub struct Throughput {
 
 /// Times `steps` full training steps (forward, backward, clipped AdamW update) of `config`
 /// after `warmup` untimed ones, on seeded random tokens (throughput does not depend on
-/// the text).
+/// the text), on `runtime`'s device and precision.
 pub fn train_throughput(
     config: &LlamaConfig,
     batch: usize,
     seq_len: usize,
     warmup: u64,
     steps: u64,
+    runtime: TrainRuntime,
 ) -> Result<Throughput, TrainError> {
-    let model = TrainableLlama::new(&seeded(config, 1)?, &Device::Cpu)?;
+    let device = runtime.device.open()?;
+    let mut model = TrainableLlama::new(&seeded(config, 1)?, &device)?;
+    model.set_autocast(runtime.precision.autocast());
     let mut opt = AdamW::new(
         model.vars(),
         AdamWParams {
@@ -83,6 +105,7 @@ pub fn train_throughput(
         let loss = batch_loss(model.model(), &batches[i as usize % 2], batch, seq_len)?;
         let grads = loss.backward().ctx("backward")?;
         opt.step(model.vars(), &grads, 1e-3, 1.0)?;
+        device.synchronize().ctx("synchronize")?;
         if i >= warmup {
             timed += t0.elapsed().as_secs_f64();
         }

@@ -174,11 +174,7 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
             },
         );
     }
-    let optimizer = AdamW {
-        params,
-        state: state_map,
-        t: state.optimizer_t,
-    };
+    let optimizer = AdamW::restore(params, state_map, state.optimizer_t);
     Ok(Checkpoint {
         dir: dir.to_path_buf(),
         weights,
@@ -191,6 +187,13 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
 /// The moments as safetensors `m/<name>`, `v/<name>` (f32, flat); the crate's serializer
 /// orders tensors by name, so the bytes are a function of the values.
 fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
+    if !opt.is_synced() {
+        // Writing the host copy now would store moments some steps old.
+        return Err(TrainError::Invalid {
+            file: PathBuf::from("optimizer.safetensors"),
+            msg: "the optimizer's moments on the device are newer than its host copy (AdamW::sync first)".into(),
+        });
+    }
     let le = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let owned: Vec<(String, Vec<u8>, usize)> = opt
         .state

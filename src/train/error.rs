@@ -58,8 +58,8 @@ pub enum TrainError {
         what: String,
     },
     /// The device asked for is not available in this build or on this machine.
-    #[error("{0}")]
-    Device(String),
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
 }
 
 /// Attaches the operation name to a candle error.

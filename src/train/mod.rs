@@ -14,11 +14,14 @@ mod loss;
 mod metrics;
 mod optim;
 mod recipe;
+mod runtime;
 mod sample;
 mod sanity;
 mod spec;
 mod trainer;
 
+#[cfg(test)]
+mod runtime_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,9 +42,10 @@ pub use recipe::{
     load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
     TokenizerSpec, RECIPES_FILE,
 };
+pub use runtime::{ParsePrecisionError, Precision, TrainRuntime};
 pub use sample::{draw, sample, uniform_f64};
 pub use sanity::{
-    grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load,
+    grad_check, grad_check_on, loss_of, loss_of_on, overfit, overfit_on, reload_check, sampling_mismatches, save_and_load,
     weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,
 };
 pub use spec::{

@@ -1,5 +1,8 @@
 //! [`AdamW`] with its state in plain vectors (so a checkpoint can store and restore it
 //! exactly), global-norm gradient clipping, and the warmup + cosine [`lr_at`] schedule.
+//! Off the CPU the moments live on the parameters' device between steps (copying both
+//! across the bus twice per step would cost more than the update) and [`AdamW::sync`]
+//! brings the plain vectors up to date before a checkpoint is written.
 //!
 //! The update is PyTorch's `torch.optim.AdamW` (decoupled weight decay applied first,
 //! bias-corrected moments), on the CPU as one fused in-place pass per parameter: candle's
@@ -48,14 +51,21 @@ pub struct Moments {
 }
 
 /// The optimizer: moments per parameter name and the number of steps taken.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct AdamW {
     /// Hyper-parameters.
     pub params: AdamWParams,
-    /// Moments by parameter name.
+    /// Moments by parameter name (behind the device copies until [`AdamW::sync`]).
     pub state: BTreeMap<String, Moments>,
     /// Steps taken (the `t` of the bias correction).
     pub t: u64,
+    /// `(m, v)` of parameters that live off the CPU, kept on their device.
+    resident: BTreeMap<String, (Tensor, Tensor)>,
+    /// Whether `resident` holds steps that `state` does not.
+    stale: bool,
+    /// Whether CPU parameters take the fused kernel (tests turn it off to run the device
+    /// path on the CPU).
+    cpu_kernel: bool,
 }
 
 /// What one step measured.
@@ -83,11 +93,43 @@ impl AdamW {
                 )
             })
             .collect();
+        Self::restore(params, state, 0)
+    }
+
+    /// An optimizer with `state` after `t` steps (a checkpoint's).
+    pub fn restore(params: AdamWParams, state: BTreeMap<String, Moments>, t: u64) -> Self {
         Self {
             params,
             state,
-            t: 0,
+            t,
+            resident: BTreeMap::new(),
+            stale: false,
+            cpu_kernel: true,
         }
+    }
+
+    /// Copies the moments kept on a device into [`AdamW::state`].
+    pub fn sync(&mut self) -> Result<(), TrainError> {
+        if !self.stale {
+            return Ok(());
+        }
+        for (name, (m, v)) in &self.resident {
+            let host = |t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>()).ctx(name);
+            self.state.insert(
+                name.clone(),
+                Moments {
+                    m: host(m)?,
+                    v: host(v)?,
+                },
+            );
+        }
+        self.stale = false;
+        Ok(())
+    }
+
+    /// Whether [`AdamW::state`] is current (false after a device step until [`AdamW::sync`]).
+    pub fn is_synced(&self) -> bool {
+        !self.stale
     }
 
     /// Clips the gradients of `vars` to global norm `clip` (0 disables), then updates every
@@ -133,27 +175,39 @@ impl AdamW {
         let bc1 = 1.0 - p.beta1.powi(self.t as i32);
         let bc2 = 1.0 - p.beta2.powi(self.t as i32);
         for ((name, var), g) in vars.iter().zip(&gs) {
-            let mom = self
-                .state
-                .get_mut(name)
-                .ok_or_else(|| TrainError::Diverged {
-                    step: self.t,
-                    what: format!("optimizer has no state for `{name}`"),
-                })?;
             let decay = if var.rank() >= 2 { p.weight_decay } else { 0.0 };
-            let k = Kernel {
+            let u = Update {
                 lr,
                 decay,
                 p,
                 bc1,
                 bc2,
                 clip_scale,
-                mom: std::sync::Mutex::new(mom),
             };
-            if var.device().is_cpu() {
+            let missing = || TrainError::Diverged {
+                step: self.t,
+                what: format!("optimizer has no state for `{name}`"),
+            };
+            if var.device().is_cpu() && self.cpu_kernel {
+                let mom = self.state.get_mut(name).ok_or_else(missing)?;
+                let k = Kernel {
+                    u,
+                    mom: std::sync::Mutex::new(mom),
+                };
                 var.as_tensor().inplace_op2(g, &k).ctx(name)?;
             } else {
-                k.on_device(var, g).ctx(name)?;
+                let (m, v) = match self.resident.remove(name) {
+                    Some(mv) => mv,
+                    None => {
+                        let mom = self.state.get(name).ok_or_else(missing)?;
+                        let up =
+                            |x: &[f32]| Tensor::from_slice(x, var.shape(), var.device()).ctx(name);
+                        (up(&mom.m)?, up(&mom.v)?)
+                    }
+                };
+                self.stale = true;
+                let mv = u.on_device(var, g, m, v).ctx(name)?;
+                self.resident.insert(name.clone(), mv);
             }
         }
         Ok(StepInfo {
@@ -191,14 +245,20 @@ fn sum_sq(g: &Tensor) -> Result<f64, TrainError> {
     }
 }
 
-/// One parameter's fused update.
-struct Kernel<'a> {
+/// One parameter's update scalars.
+#[derive(Debug, Clone, Copy)]
+struct Update {
     lr: f64,
     decay: f64,
     p: AdamWParams,
     bc1: f64,
     bc2: f64,
     clip_scale: f64,
+}
+
+/// One parameter's fused update on the CPU.
+struct Kernel<'a> {
+    u: Update,
     mom: std::sync::Mutex<&'a mut Moments>,
 }
 
@@ -240,13 +300,14 @@ impl InplaceOp2 for Kernel<'_> {
             );
         }
         // Scalars rounded once to f32, as PyTorch's f32 kernels hold them.
-        let keep = (1.0 - self.lr * self.decay) as f32;
-        let (b1, b2) = (self.p.beta1 as f32, self.p.beta2 as f32);
-        let (ob1, ob2) = ((1.0 - self.p.beta1) as f32, (1.0 - self.p.beta2) as f32);
-        let step = (self.lr / self.bc1) as f32;
-        let sbc2 = self.bc2.sqrt() as f32;
-        let eps = self.p.eps as f32;
-        let cs = self.clip_scale as f32;
+        let u = self.u;
+        let keep = (1.0 - u.lr * u.decay) as f32;
+        let (b1, b2) = (u.p.beta1 as f32, u.p.beta2 as f32);
+        let (ob1, ob2) = ((1.0 - u.p.beta1) as f32, (1.0 - u.p.beta2) as f32);
+        let step = (u.lr / u.bc1) as f32;
+        let sbc2 = u.bc2.sqrt() as f32;
+        let eps = u.p.eps as f32;
+        let cs = u.clip_scale as f32;
         w.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(mom.m.par_chunks_mut(CHUNK))
@@ -263,18 +324,16 @@ impl InplaceOp2 for Kernel<'_> {
     }
 }
 
-impl Kernel<'_> {
-    /// The same update with tensor ops, for devices without the fused kernel.
-    fn on_device(&self, var: &Var, g: &Tensor) -> candle_core::Result<()> {
-        let mut guard = self
-            .mom
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("adamw: poisoned".into()))?;
-        let mom: &mut Moments = &mut guard;
-        let dev = var.device();
-        let shape = var.shape().clone();
-        let m = Tensor::from_slice(&mom.m, shape.clone(), dev)?;
-        let v = Tensor::from_slice(&mom.v, shape.clone(), dev)?;
+impl Update {
+    /// The same update with tensor ops, for devices without the fused kernel: returns the
+    /// new moments, which stay on the device.
+    fn on_device(
+        &self,
+        var: &Var,
+        g: &Tensor,
+        m: Tensor,
+        v: Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let g = (g * self.clip_scale)?;
         let m = ((m * self.p.beta1)? + (&g * (1.0 - self.p.beta1))?)?;
         let v = ((v * self.p.beta2)? + (g.sqr()? * (1.0 - self.p.beta2))?)?;
@@ -282,9 +341,7 @@ impl Kernel<'_> {
         let w = ((var.as_tensor() * (1.0 - self.lr * self.decay))?
             - ((&m / denom)? * (self.lr / self.bc1))?)?;
         var.set(&w)?;
-        mom.m = m.flatten_all()?.to_vec1()?;
-        mom.v = v.flatten_all()?.to_vec1()?;
-        Ok(())
+        Ok((m, v))
     }
 }
 
@@ -354,6 +411,55 @@ mod tests {
             }
         }
         assert_eq!(opt.t, 2);
+    }
+
+    /// The device path (tensor ops, moments kept as tensors, synced on demand) against the
+    /// fused CPU kernel: the same update up to f32 rounding, and a state that is refused
+    /// as stale until synced.
+    #[test]
+    fn the_device_path_matches_the_fused_kernel() {
+        let p = AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
+        let init = [[0.5f32, -1.0, 0.25], [2.0, 0.0, -0.75]];
+        let run = |fused: bool| {
+            let var = Var::from_tensor(&Tensor::new(&init, &Device::Cpu).unwrap()).unwrap();
+            let vars = BTreeMap::from([("w".to_string(), var.clone())]);
+            let mut opt = AdamW::new(&vars, p);
+            opt.cpu_kernel = fused;
+            for step in 0..3 {
+                let loss = (var.as_tensor() * (3.0 + step as f64))
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap();
+                opt.step(&vars, &loss.backward().unwrap(), 0.01, 1.0)
+                    .unwrap();
+            }
+            assert_eq!(opt.is_synced(), fused);
+            opt.sync().unwrap();
+            assert!(opt.is_synced());
+            let w: Vec<f32> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            (w, opt.state["w"].clone())
+        };
+        let (fused, fused_mom) = run(true);
+        let (tensor, tensor_mom) = run(false);
+        let close = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-6 * (1.0 + x.abs()))
+        };
+        assert!(close(&fused, &tensor), "{fused:?} vs {tensor:?}");
+        assert!(close(&fused_mom.m, &tensor_mom.m) && close(&fused_mom.v, &tensor_mom.v));
+        assert_ne!(
+            tensor_mom.m,
+            vec![0.0; 6],
+            "sync must bring the moments back"
+        );
     }
 
     #[test]

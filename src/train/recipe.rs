@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
+use super::runtime::{Precision, TrainRuntime};
+use crate::device::DeviceSpec;
 use crate::fsutil::{line_of, read_text};
 
 /// Everything besides the architecture, data and tokenizer that determines the weights.
@@ -134,6 +136,9 @@ pub struct Recipe {
     pub eval_every: u64,
     /// Final validation loss of the reference run, for the reproducibility claim.
     pub registered_val_loss: Option<f64>,
+    /// Device kind and precision it is registered for (`device = "cuda"`, `precision =
+    /// "bf16"`; both optional, CPU f32 when absent).
+    pub runtime: TrainRuntime,
 }
 
 /// How the tokenizer named by the ladder is built.
@@ -246,6 +251,8 @@ struct RecipeRaw {
     val_fraction: f64,
     eval_every: u64,
     registered_val_loss: Option<f64>,
+    device: Option<String>,
+    precision: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -370,6 +377,15 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
             val_fraction: r.val_fraction,
         };
         hyper.validate().map_err(ctx)?;
+        let device = match r.device.as_deref() {
+            None | Some("cpu") => DeviceSpec::Cpu,
+            Some("cuda") => DeviceSpec::Cuda(0),
+            Some(other) => return Err(ctx(format!("field `device`: '{other}' is not cpu or cuda"))),
+        };
+        let precision = match r.precision.as_deref() {
+            None => Precision::F32,
+            Some(p) => p.parse().map_err(|e: super::runtime::ParsePrecisionError| ctx(format!("field `precision`: {e}")))?,
+        };
         recipes.push(Recipe {
             name: r.name,
             rung: r.rung,
@@ -378,6 +394,7 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
             hyper,
             eval_every: r.eval_every,
             registered_val_loss: r.registered_val_loss,
+            runtime: TrainRuntime { device, precision },
         });
     }
     Ok(Recipes {
@@ -392,16 +409,17 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
 /// A Markdown table of the recipes: rung, schedule, tokens seen, registered result.
 pub fn recipes_table(recipes: &Recipes) -> String {
     let mut s = String::from(
-        "| recipe | rung | seed | steps | batch × seq | tokens | lr (min) | warmup | registered val loss |\n\
-         |---|---|---:|---:|---|---:|---|---:|---:|\n",
+        "| recipe | rung | runtime | seed | steps | batch × seq | tokens | lr (min) | warmup | registered val loss |\n\
+         |---|---|---|---:|---:|---|---:|---|---:|---:|\n",
     );
     for r in &recipes.recipes {
         let h = &r.hyper;
         let val = r.registered_val_loss.map_or("-".to_string(), |v| format!("{v:.4}"));
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} × {} | {} | {:e} ({:e}) | {} | {val} |\n",
+            "| {} | {} | {} | {} | {} | {} × {} | {} | {:e} ({:e}) | {} | {val} |\n",
             r.name,
             r.rung,
+            r.runtime,
             h.seed,
             h.steps,
             h.batch,
@@ -443,5 +461,9 @@ mod tests {
         );
         let e = err(&SHIPPED.replacen("val_fraction = 0.1", "val_fraction = 0.9", 1));
         assert!(e.contains("val_fraction"), "{e}");
+        let e = err(&SHIPPED.replacen("eval_every = 50", "eval_every = 50\ndevice = \"gpu\"", 1));
+        assert!(e.contains("recipe `tiny_1m`") && e.contains("field `device`"), "{e}");
+        let e = err(&SHIPPED.replacen("eval_every = 50", "eval_every = 50\nprecision = \"fp16\"", 1));
+        assert!(e.contains("field `precision`") && e.contains("fp16"), "{e}");
     }
 }

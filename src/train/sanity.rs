@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::error::{Ctx, TrainError};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::recipe::{GradCheckSpec, OverfitSpec};
+use super::runtime::TrainRuntime;
 use super::trainer::{batch_loss, eval_loss};
 use crate::model::{
     load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, TrainableLlama,
@@ -22,13 +23,23 @@ use crate::rng::SeededRng;
 pub type GradHook<'a> =
     &'a dyn Fn(&BTreeMap<String, Var>, &mut GradStore) -> candle_core::Result<()>;
 
-/// Mean validation loss of `weights` over `windows` on the fast f32 path.
+/// Mean validation loss of `weights` over `windows` on the fast f32 path, on the CPU.
 pub fn loss_of(weights: &Weights, windows: &[&[u32]], batch: usize) -> Result<f64, TrainError> {
-    eval_loss(
-        &Llama::load(weights, &LoadOptions::default())?,
-        windows,
-        batch,
-    )
+    loss_of_on(weights, windows, batch, &Device::Cpu)
+}
+
+/// [`loss_of`] on `device`.
+pub fn loss_of_on(
+    weights: &Weights,
+    windows: &[&[u32]],
+    batch: usize,
+    device: &Device,
+) -> Result<f64, TrainError> {
+    let opts = LoadOptions {
+        device: device.clone(),
+        ..LoadOptions::default()
+    };
+    eval_loss(&Llama::load(weights, &opts)?, windows, batch)
 }
 
 /// What the overfitting run measured.
@@ -51,12 +62,24 @@ fn cyclic(tokens: &[u32], at: usize, seq_len: usize) -> Vec<u32> {
 
 /// Trains `config` (seeded init) on `tokens` repeated forever, windows at seeded offsets,
 /// AdamW (0.9, 0.95, no decay, clip 1) on the warmup + cosine schedule, and reports the
-/// loss over all `tokens.len()` cyclic windows before and after.
+/// loss over all `tokens.len()` cyclic windows before and after. On the CPU in f32; see
+/// [`overfit_on`].
 pub fn overfit(
     config: &LlamaConfig,
     tokens: &[u32],
     spec: &OverfitSpec,
     hook: Option<GradHook>,
+) -> Result<OverfitReport, TrainError> {
+    overfit_on(config, tokens, spec, hook, TrainRuntime::default())
+}
+
+/// [`overfit`] on `runtime`'s device and precision (the losses are measured in f32).
+pub fn overfit_on(
+    config: &LlamaConfig,
+    tokens: &[u32],
+    spec: &OverfitSpec,
+    hook: Option<GradHook>,
+    runtime: TrainRuntime,
 ) -> Result<OverfitReport, TrainError> {
     if tokens.len() < 2 {
         return Err(TrainError::Tokenizer(format!(
@@ -64,7 +87,8 @@ pub fn overfit(
             tokens.len()
         )));
     }
-    let model = TrainableLlama::new(&seeded(config, spec.seed)?, &Device::Cpu)?;
+    let mut model = TrainableLlama::new(&seeded(config, spec.seed)?, &runtime.device.open()?)?;
+    model.set_autocast(runtime.precision.autocast());
     let all: Vec<Vec<u32>> = (0..tokens.len())
         .map(|at| cyclic(tokens, at, spec.seq_len))
         .collect();
@@ -126,14 +150,26 @@ pub struct GradCheckReport {
 /// Backprop against central differences, in f64, on `config` with seeded init and the
 /// batch `tokens` (`spec.batch` rows of `spec.seq_len + 1`): every coordinate of each norm
 /// gain and `spec.coords_per_matrix` seeded coordinates of each matrix. A gradient the
-/// hook removes counts as zero.
+/// hook removes counts as zero. On the CPU; see [`grad_check_on`].
 pub fn grad_check(
     config: &LlamaConfig,
     tokens: &[u32],
     spec: &GradCheckSpec,
     hook: Option<GradHook>,
 ) -> Result<GradCheckReport, TrainError> {
-    let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, &Device::Cpu, DType::F64)?;
+    grad_check_on(config, tokens, spec, hook, &Device::Cpu)
+}
+
+/// [`grad_check`] on `device` (still f64: central differences need it, and a gradient
+/// check of bf16 products would measure their rounding, not the backward pass).
+pub fn grad_check_on(
+    config: &LlamaConfig,
+    tokens: &[u32],
+    spec: &GradCheckSpec,
+    hook: Option<GradHook>,
+    device: &Device,
+) -> Result<GradCheckReport, TrainError> {
+    let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, device, DType::F64)?;
     let loss = || -> Result<f64, TrainError> {
         batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
             .to_scalar::<f64>()
@@ -170,7 +206,7 @@ pub fn grad_check(
             let orig = values[c];
             let mut at = |x: f64| -> Result<f64, TrainError> {
                 values[c] = x;
-                var.set(&Tensor::from_slice(&values, shape.clone(), &Device::Cpu).ctx("perturb")?)
+                var.set(&Tensor::from_slice(&values, shape.clone(), device).ctx("perturb")?)
                     .ctx("perturb")?;
                 loss()
             };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::data::{split_point, Corpus};
 use super::error::TrainError;
 use super::recipe::{load_recipes, Hyper, Recipe, Recipes, RECIPES_FILE};
+use super::runtime::TrainRuntime;
 use crate::fsutil::{read_text, sha256_hex};
 use crate::model::{load_ladder, LlamaConfig};
 use crate::project::Project;
@@ -32,6 +33,8 @@ pub struct TrainSpec {
     pub corpus: Arc<Corpus>,
     /// The frozen tokenizer's `tokenizer.json`.
     pub tokenizer_json: Arc<String>,
+    /// Device and precision (CPU f32 unless [`TrainSpec::on`] says otherwise).
+    pub runtime: TrainRuntime,
 }
 
 impl TrainSpec {
@@ -69,7 +72,14 @@ impl TrainSpec {
             hyper,
             corpus,
             tokenizer_json,
+            runtime: TrainRuntime::default(),
         })
+    }
+
+    /// The same run on `runtime` (another device or precision trains other weights).
+    pub fn on(mut self, runtime: TrainRuntime) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     /// Resolves the registered recipe `name` of `project` (recipes, ladder, tokenizer and
@@ -85,7 +95,8 @@ impl TrainSpec {
             })?;
         let corpus =
             super::cache::corpus_for(&project.path(&recipe.corpus), &recipe.corpus_sha256)?;
-        let spec = Self::for_rung(project, &recipes, &recipe.rung, recipe.hyper, corpus)?;
+        let spec = Self::for_rung(project, &recipes, &recipe.rung, recipe.hyper, corpus)?
+            .on(recipe.runtime);
         Ok((spec, recipe))
     }
 
@@ -122,12 +133,13 @@ impl TrainSpec {
     }
 
     /// The safetensors metadata of the checkpoint at `step`: seed, config, hyper-parameters,
-    /// corpus file and hash, split, tokenizer hash and crate versions. No time, host or path,
-    /// so equal runs write equal bytes.
+    /// corpus file and hash, split, tokenizer hash, crate versions and, off the CPU f32
+    /// default, the runtime (`groundtruth.runtime`). No time, host or path, so equal runs
+    /// write equal bytes.
     pub fn metadata(&self, step: u64) -> BTreeMap<String, String> {
         let split = split_point(&self.corpus.text, self.hyper.val_fraction)
             .unwrap_or(self.corpus.text.len());
-        BTreeMap::from([
+        let mut m = BTreeMap::from([
             ("groundtruth.format".into(), CHECKPOINT_FORMAT.into()),
             ("groundtruth.rung".into(), self.rung.clone()),
             ("groundtruth.config".into(), json(&self.config)),
@@ -155,7 +167,11 @@ impl TrainSpec {
                 self.tokenizer_sha256(),
             ),
             ("groundtruth.versions".into(), versions()),
-        ])
+        ]);
+        if let Some(r) = self.runtime.metadata_value() {
+            m.insert("groundtruth.runtime".into(), r);
+        }
+        m
     }
 
     /// The cache key: the metadata plus the harness's source fingerprint (not in the

@@ -17,7 +17,7 @@ use super::checkpoint::{checkpoint_name, read_checkpoint, write_checkpoint};
 use super::data::{sample_batch, unigram_entropy, Data};
 use super::error::{Ctx, TrainError};
 use super::lm_head::linear_cross_entropy;
-use super::loss::row_losses;
+use super::loss::{cross_entropy, row_losses};
 use super::metrics::{loss_svg, metrics_csv, MetricsRow};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::spec::TrainSpec;
@@ -40,12 +40,11 @@ pub struct RunOptions {
     pub stop_after: Option<u64>,
     /// Show a progress bar.
     pub progress: bool,
-    /// Where to train.
-    pub device: Device,
 }
 
 impl RunOptions {
-    /// Defaults for `out`: evaluate every 50 steps, checkpoint only at the end, CPU, quiet.
+    /// Defaults for `out`: evaluate every 50 steps, checkpoint only at the end, quiet. (The
+    /// device and precision are the spec's: they change the weights.)
     pub fn new(out: &Path) -> Self {
         Self {
             out: out.to_path_buf(),
@@ -54,7 +53,6 @@ impl RunOptions {
             resume: None,
             stop_after: None,
             progress: false,
-            device: Device::Cpu,
         }
     }
 }
@@ -87,6 +85,8 @@ pub struct RunSummary {
     pub train_seconds: f64,
     /// Training tokens per second over this invocation's steps.
     pub tokens_per_second: f64,
+    /// Device and precision, in words (`TrainRuntime`'s display and description).
+    pub runtime: String,
 }
 
 /// Mean next-token loss of `tokens` (`batch` rows of `seq_len + 1`) through the
@@ -101,12 +101,15 @@ pub fn batch_loss(
     let x = Tensor::from_vec(inputs, (batch, seq_len), model.device()).ctx("batch inputs")?;
     let (h, w) = model.forward_train_hidden(&x)?;
     let d = h.dim(2).ctx("hidden")?;
-    linear_cross_entropy(
-        &h.reshape((batch * seq_len, d)).ctx("hidden rows")?,
-        &w,
-        &targets,
-    )
-    .ctx("loss")
+    let rows = h.reshape((batch * seq_len, d)).ctx("hidden rows")?;
+    match model.autocast() {
+        None => linear_cross_entropy(&rows, &w, &targets).ctx("loss"),
+        // Under autocast the output layer is a bf16 product like the others; the logits
+        // come back in f32 for the loss.
+        Some(cast) => crate::model::matmul_as(&rows, &w.t().ctx("output weight")?, Some(cast))
+            .and_then(|logits| cross_entropy(&logits, &targets))
+            .ctx("loss"),
+    }
 }
 
 /// Rows of `seq_len + 1` ids into inputs (all but the last id) and targets (all but the first).
@@ -162,9 +165,13 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         Some(dir) => {
             let ck = read_checkpoint(dir, params(spec))?;
             let want = spec.metadata(ck.state.step);
+            // Both ways: a key only the checkpoint has (a runtime, say) differs too.
             let differing: Vec<&String> = want
                 .keys()
+                .chain(ck.metadata.keys().filter(|k| k.starts_with("groundtruth.")))
                 .filter(|k| want.get(*k) != ck.metadata.get(*k))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect();
             if !differing.is_empty() {
                 return Err(TrainError::Invalid {
@@ -183,7 +190,9 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         }
         None => (seeded(&spec.config, h.seed)?, None, Vec::new(), 0),
     };
-    let model = TrainableLlama::new(&weights, &opts.device)?;
+    let device = spec.runtime.device.open()?;
+    let mut model = TrainableLlama::new(&weights, &device)?;
+    model.set_autocast(spec.runtime.precision.autocast());
     let mut opt = restored.unwrap_or_else(|| AdamW::new(model.vars(), params(spec)));
     let windows = data.val_windows(h.seq_len);
     let end = opts.stop_after.map_or(h.steps, |s| s.min(h.steps));
@@ -242,6 +251,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             )?;
         }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
+            opt.sync()?;
             let snap = model.snapshot()?;
             write_checkpoint(
                 &opts.out.join(checkpoint_name(step)),
@@ -282,6 +292,11 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         model_file_sha256,
         train_seconds: seconds,
         tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
+        runtime: format!(
+            "{}: {}",
+            spec.runtime.device,
+            spec.runtime.precision.describe()
+        ),
     };
     write_reports(&opts.out, spec, &metrics, &summary)?;
     Ok(summary)
