@@ -12,11 +12,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch project: the checkout's claims, suites, configs, oracles and quantizer
-/// fixtures, with the evaluation corpus (outside the checkout) named by absolute path.
+/// A scratch project: the checkout's claims, suites, configs, oracles, corpus and
+/// quantizer fixtures.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
+    for sub in ["claims", "suites", "configs", "data", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(repo().join(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -25,10 +25,6 @@ fn project() -> tempfile::TempDir {
             }
         }
     }
-    let eval = dir.path().join("configs/eval.toml");
-    let text = std::fs::read_to_string(&eval).unwrap();
-    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
-    std::fs::write(&eval, text.replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{:?}", corpus.display().to_string()))).unwrap();
     dir
 }
 
@@ -206,11 +202,7 @@ fn train_on_cuda_without_support_is_exit_2_in_one_line() {
 
 #[test]
 fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
-    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
-    if !corpus.is_file() {
-        eprintln!("skipped: no corpus at {}", corpus.display());
-        return;
-    }
+    let corpus = repo().join("data/tinyshakespeare.txt");
     let p = project();
     let c = corpus.to_str().unwrap();
     let train = |extra: &[&str], dir: &str| {
@@ -238,10 +230,6 @@ fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn the_frozen_tokenizer_is_what_a_fresh_build_gives() {
-    if !repo().join("../shared/data/tinyshakespeare.txt").is_file() {
-        eprintln!("skipped: no corpus");
-        return;
-    }
     let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "tokenizer", "build", "--check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
 }

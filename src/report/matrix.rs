@@ -6,8 +6,15 @@ use crate::outcome::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Markdown summary of a run.
-pub fn summary_matrix(report: &Report) -> String {
+/// The summary matrix's data: models (rows), variants (columns, `base` first) and the
+/// pass / fail / skip / error counts of each cell that has cases.
+pub(super) struct SummaryTable<'a> {
+    pub models: Vec<&'a str>,
+    pub variants: Vec<&'a str>,
+    pub cells: BTreeMap<(&'a str, &'a str), [usize; 4]>,
+}
+
+pub(super) fn summary_table(report: &Report) -> SummaryTable<'_> {
     let mut variants: Vec<&str> = report.cases.iter().map(|c| c.variant.as_str()).collect();
     variants.sort_by_key(|v| (*v != "base", *v));
     variants.dedup();
@@ -25,6 +32,12 @@ pub fn summary_matrix(report: &Report) -> String {
     let mut models: Vec<&str> = report.cases.iter().map(|c| c.model.as_str()).collect();
     models.sort();
     models.dedup();
+    SummaryTable { models, variants, cells }
+}
+
+/// Markdown summary of a run.
+pub fn summary_matrix(report: &Report) -> String {
+    let SummaryTable { models, variants, cells } = summary_table(report);
     let (p, f, s, e) = report.counts();
     let mut out = format!(
         "# groundtruth — suite `{}`\n\n{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\

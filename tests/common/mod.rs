@@ -18,7 +18,7 @@ pub struct Setup {
 pub fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let src = Project::from_manifest();
-    for sub in ["configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
+    for sub in ["configs", "data", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(src.path(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -27,11 +27,6 @@ pub fn setup() -> Setup {
             }
         }
     }
-    // The evaluation corpus lives beside the checkout, not in it: name it absolutely.
-    let eval = dir.path().join("configs/eval.toml");
-    let corpus = src.path("../shared/data/tinyshakespeare.txt").display().to_string();
-    let text = std::fs::read_to_string(&eval).unwrap().replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{corpus:?}"));
-    std::fs::write(&eval, text).unwrap();
     let root = dir.path().to_path_buf();
     Setup { _dir: dir, root }
 }
