@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 include!(concat!(env!("OUT_DIR"), "/builtin_files.rs"));
 
 fn at(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
-    move |source| FsError { path: path.to_path_buf(), source }
+    move |source| FsError {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The built-in bytes of `rel` (a path relative to the project root), if any.
@@ -50,7 +53,9 @@ pub fn unpack() -> Result<PathBuf, FsError> {
 
 /// Every built-in file is present under `dir` with its length.
 fn complete(dir: &Path) -> bool {
-    FILES.iter().all(|(rel, bytes)| std::fs::metadata(dir.join(rel)).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64))
+    FILES.iter().all(|(rel, bytes)| {
+        std::fs::metadata(dir.join(rel)).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+    })
 }
 
 /// Writes every built-in file under `dir`.
@@ -88,20 +93,39 @@ mod tests {
 
     #[test]
     fn the_table_holds_what_a_run_reads_and_matches_the_checkout() {
-        for rel in ["groundtruth.toml", "claims/check/parity.toml", "suites/smoke.toml", "configs/models.toml", "configs/eval.toml", "data/tinyshakespeare.txt", "ci/oracle_llamacpp.py"] {
+        for rel in [
+            "groundtruth.toml",
+            "claims/check/parity.toml",
+            "suites/smoke.toml",
+            "configs/models.toml",
+            "configs/eval.toml",
+            "data/tinyshakespeare.txt",
+            "ci/oracle_llamacpp.py",
+        ] {
             let bytes = get(rel).unwrap_or_else(|| panic!("{rel} is not built in"));
             let on_disk = std::fs::read(Project::from_manifest().path(rel)).unwrap();
-            assert!(bytes == on_disk.as_slice(), "{rel}: built-in copy differs from the checkout (stale build?)");
+            assert!(
+                bytes == on_disk.as_slice(),
+                "{rel}: built-in copy differs from the checkout (stale build?)"
+            );
         }
-        assert!(FILES.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
-        assert!(FILES.iter().all(|(p, _)| !p.contains('\\') && !p.starts_with('/') && !p.split('/').any(|c| c == ".." || c.starts_with('.'))));
+        assert!(
+            FILES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, no duplicates"
+        );
+        assert!(FILES.iter().all(|(p, _)| !p.contains('\\')
+            && !p.starts_with('/')
+            && !p.split('/').any(|c| c == ".." || c.starts_with('.'))));
     }
 
     #[test]
     fn init_writes_a_project_once_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(init(dir.path()).unwrap(), FILES.len());
-        assert_eq!(std::fs::read(dir.path().join("configs/eval.toml")).unwrap(), get("configs/eval.toml").unwrap());
+        assert_eq!(
+            std::fs::read(dir.path().join("configs/eval.toml")).unwrap(),
+            get("configs/eval.toml").unwrap()
+        );
         let e = init(dir.path()).unwrap_err().to_string();
         assert!(e.contains("already exists"), "{e}");
     }

@@ -73,7 +73,11 @@ impl Project {
     /// A project rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Project {
         let root = root.into();
-        Project { out_base: root.clone(), root, origin: Origin::Given }
+        Project {
+            out_base: root.clone(),
+            root,
+            origin: Origin::Given,
+        }
     }
 
     /// The checkout this crate was built from (tests use it).
@@ -93,16 +97,26 @@ impl Project {
             if marker.is_file() {
                 read_marker(&marker)?;
             }
-            return Ok(Project { origin: Origin::Flag, ..Project::new(root) });
+            return Ok(Project {
+                origin: Origin::Flag,
+                ..Project::new(root)
+            });
         }
         let cwd = std::env::current_dir().map_err(ProjectError::Cwd)?;
         if let Some(dir) = cwd.ancestors().find(|d| d.join(MARKER).is_file()) {
             let marker = dir.join(MARKER);
             read_marker(&marker)?;
-            return Ok(Project { origin: Origin::Marker(marker), ..Project::new(dir) });
+            return Ok(Project {
+                origin: Origin::Marker(marker),
+                ..Project::new(dir)
+            });
         }
         let root = crate::builtin::unpack().map_err(ProjectError::Unpack)?;
-        Ok(Project { root, origin: Origin::BuiltIn, out_base: cwd })
+        Ok(Project {
+            root,
+            origin: Origin::BuiltIn,
+            out_base: cwd,
+        })
     }
 
     /// A path relative to the root.
@@ -123,12 +137,17 @@ impl Project {
     /// Output folder: `$GROUNDTRUTH_OUT`, else `target/groundtruth` under the root (under
     /// the working directory for the built-in project).
     pub fn out_dir(&self) -> PathBuf {
-        std::env::var_os("GROUNDTRUTH_OUT").map(PathBuf::from).unwrap_or_else(|| self.out_base.join("target/groundtruth"))
+        std::env::var_os("GROUNDTRUTH_OUT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.out_base.join("target/groundtruth"))
     }
 
     /// Path shown in reports: relative to the root when inside it.
     pub fn display(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .display()
+            .to_string()
     }
 
     /// What a missing project file means and how to point elsewhere: one clause for an
@@ -153,7 +172,11 @@ impl Project {
 fn read_marker(file: &Path) -> Result<(), InputError> {
     let (m, _): (MarkerFile, String) = crate::input::read_toml(file)?;
     if m.format != PROJECT_FORMAT {
-        return Err(InputError::invalid(file, 1, format!("field 'format': '{}' is not '{PROJECT_FORMAT}'", m.format)));
+        return Err(InputError::invalid(
+            file,
+            1,
+            format!("field 'format': '{}' is not '{PROJECT_FORMAT}'", m.format),
+        ));
     }
     Ok(())
 }
@@ -176,7 +199,9 @@ pub fn cache_home() -> PathBuf {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 #[cfg(test)]
@@ -195,10 +220,21 @@ mod tests {
         let m = dir.path().join(MARKER);
         std::fs::write(&m, "format = \"groundtruth-project/9\"\n").unwrap();
         let e = read_marker(&m).unwrap_err().to_string();
-        assert!(e.contains("groundtruth.toml:1") && e.contains("groundtruth-project/1"), "{e}");
+        assert!(
+            e.contains("groundtruth.toml:1") && e.contains("groundtruth-project/1"),
+            "{e}"
+        );
         std::fs::write(&m, "format = \"groundtruth-project/1\"\nname = 3\n").unwrap();
-        assert!(read_marker(&m).unwrap_err().to_string().contains("groundtruth.toml:2"));
-        let e = Project::locate(Some(&dir.path().join("nope"))).unwrap_err().to_string();
-        assert!(e.starts_with("--root ") && e.contains("nope") && e.contains("no such folder"), "{e}");
+        assert!(read_marker(&m)
+            .unwrap_err()
+            .to_string()
+            .contains("groundtruth.toml:2"));
+        let e = Project::locate(Some(&dir.path().join("nope")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--root ") && e.contains("nope") && e.contains("no such folder"),
+            "{e}"
+        );
     }
 }

@@ -13,7 +13,10 @@ const LABEL: &str = "groundtruth";
 
 /// The `gh` program: `$GROUNDTRUTH_GH`, else `gh` on PATH.
 fn gh_program() -> String {
-    std::env::var("GROUNDTRUTH_GH").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "gh".into())
+    std::env::var("GROUNDTRUTH_GH")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "gh".into())
 }
 
 /// Runs a read-only or filing `gh` command and returns its stdout.
@@ -27,18 +30,33 @@ fn gh(args: &[String]) -> Result<String> {
     })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        bail!("`{}` failed ({}): {}", shell_line(&program, args), out.status, err.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message"));
+        bail!(
+            "`{}` failed ({}): {}",
+            shell_line(&program, args),
+            out.status,
+            err.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+        );
     }
-    String::from_utf8(out.stdout).with_context(|| format!("`{}` printed non-UTF-8", shell_line(&program, args)))
+    String::from_utf8(out.stdout)
+        .with_context(|| format!("`{}` printed non-UTF-8", shell_line(&program, args)))
 }
 
 /// A command line as a shell would need it typed.
 fn shell_line(program: &str, args: &[String]) -> String {
-    std::iter::once(program).chain(args.iter().map(String::as_str)).map(quote).collect::<Vec<_>>().join(" ")
+    std::iter::once(program)
+        .chain(args.iter().map(String::as_str))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -54,32 +72,56 @@ fn with_repo(mut args: Vec<String>, repo: Option<&str>) -> Vec<String> {
 
 /// The open issues' `(number, body)`, narrowed to bodies that mention a fingerprint.
 fn open_issues(repo: Option<&str>) -> Result<Vec<(u64, String)>> {
-    let args: Vec<String> = ["issue", "list", "--state", "open", "--search", "fingerprint in:body", "--limit", "1000", "--json", "number,body"].map(String::from).to_vec();
+    let args: Vec<String> = [
+        "issue",
+        "list",
+        "--state",
+        "open",
+        "--search",
+        "fingerprint in:body",
+        "--limit",
+        "1000",
+        "--json",
+        "number,body",
+    ]
+    .map(String::from)
+    .to_vec();
     let text = gh(&with_repo(args, repo))?;
     #[derive(serde::Deserialize)]
     struct Issue {
         number: u64,
         body: String,
     }
-    let issues: Vec<Issue> = serde_json::from_str(&text).with_context(|| "`gh issue list --json number,body` printed something that is not a list of issues")?;
+    let issues: Vec<Issue> = serde_json::from_str(&text).with_context(|| {
+        "`gh issue list --json number,body` printed something that is not a list of issues"
+    })?;
     Ok(issues.into_iter().map(|i| (i.number, i.body)).collect())
 }
 
 fn existing_labels(repo: Option<&str>) -> Result<Vec<String>> {
-    let args: Vec<String> = ["label", "list", "--limit", "1000", "--json", "name"].map(String::from).to_vec();
+    let args: Vec<String> = ["label", "list", "--limit", "1000", "--json", "name"]
+        .map(String::from)
+        .to_vec();
     let text = gh(&with_repo(args, repo))?;
     #[derive(serde::Deserialize)]
     struct Label {
         name: String,
     }
-    let labels: Vec<Label> = serde_json::from_str(&text).with_context(|| "`gh label list --json name` printed something that is not a list of labels")?;
+    let labels: Vec<Label> = serde_json::from_str(&text).with_context(|| {
+        "`gh label list --json name` printed something that is not a list of labels"
+    })?;
     Ok(labels.into_iter().map(|l| l.name).collect())
 }
 
 /// Files the report's new tickets (bodies written to `dir/<fingerprint>.md`); with
 /// `dry_run`, reads the open issues and labels but only prints the commands that would
 /// create anything.
-pub(super) fn file_tickets(report: &Report, dir: &Path, repo: Option<&str>, dry_run: bool) -> Result<u8> {
+pub(super) fn file_tickets(
+    report: &Report,
+    dir: &Path,
+    repo: Option<&str>,
+    dry_run: bool,
+) -> Result<u8> {
     let tickets = dedup_tickets(report);
     if tickets.is_empty() {
         eprintln!("no falsified case in the report: nothing to file");
@@ -88,15 +130,19 @@ pub(super) fn file_tickets(report: &Report, dir: &Path, repo: Option<&str>, dry_
     let open = open_issues(repo)?;
     let fresh: Vec<&Ticket> = tickets
         .iter()
-        .filter(|t| match open.iter().find(|(_, body)| body.contains(&t.fingerprint)) {
-            Some((n, _)) => {
-                println!("skip  {}  already open as #{n}: {}", t.fingerprint, t.title);
-                false
-            }
-            None => true,
-        })
+        .filter(
+            |t| match open.iter().find(|(_, body)| body.contains(&t.fingerprint)) {
+                Some((n, _)) => {
+                    println!("skip  {}  already open as #{n}: {}", t.fingerprint, t.title);
+                    false
+                }
+                None => true,
+            },
+        )
         .collect();
-    let mut labels: Vec<&str> = std::iter::once(LABEL).chain(fresh.iter().map(|t| t.kind.as_str())).collect();
+    let mut labels: Vec<&str> = std::iter::once(LABEL)
+        .chain(fresh.iter().map(|t| t.kind.as_str()))
+        .collect();
     labels.sort();
     labels.dedup();
     if !fresh.is_empty() {
@@ -106,7 +152,20 @@ pub(super) fn file_tickets(report: &Report, dir: &Path, repo: Option<&str>, dry_
                 LABEL => "Filed by groundtruth: a pre-registered claim was falsified".to_string(),
                 kind => format!("groundtruth claim kind {kind}"),
             };
-            let args = with_repo(["label", "create", l, "--color", "B60205", "--description", &description].map(String::from).to_vec(), repo);
+            let args = with_repo(
+                [
+                    "label",
+                    "create",
+                    l,
+                    "--color",
+                    "B60205",
+                    "--description",
+                    &description,
+                ]
+                .map(String::from)
+                .to_vec(),
+                repo,
+            );
             run_or_print(&args, dry_run)?;
         }
     }
@@ -114,7 +173,20 @@ pub(super) fn file_tickets(report: &Report, dir: &Path, repo: Option<&str>, dry_
         let body = dir.join(format!("{}.md", t.fingerprint));
         crate::fsutil::atomic_write(&body, t.markdown.as_bytes())?;
         let args = with_repo(
-            ["issue", "create", "--title", &t.title, "--body-file", &body.display().to_string(), "--label", LABEL, "--label", &t.kind].map(String::from).to_vec(),
+            [
+                "issue",
+                "create",
+                "--title",
+                &t.title,
+                "--body-file",
+                &body.display().to_string(),
+                "--label",
+                LABEL,
+                "--label",
+                &t.kind,
+            ]
+            .map(String::from)
+            .to_vec(),
             repo,
         );
         let url = run_or_print(&args, dry_run)?;
@@ -126,7 +198,11 @@ pub(super) fn file_tickets(report: &Report, dir: &Path, repo: Option<&str>, dry_
         "{} ticket(s): {} {}, {} already open",
         tickets.len(),
         fresh.len(),
-        if dry_run { "would be filed (dry run)" } else { "filed" },
+        if dry_run {
+            "would be filed (dry run)"
+        } else {
+            "filed"
+        },
         tickets.len() - fresh.len()
     );
     Ok(EXIT_HOLDS)
@@ -146,7 +222,16 @@ mod tests {
 
     #[test]
     fn commands_print_as_a_shell_reads_them() {
-        let args: Vec<String> = ["issue", "create", "--title", "quant_drift: claim QD-1 falsified on m/q8_0", "--body-file", "it's.md"].map(String::from).to_vec();
+        let args: Vec<String> = [
+            "issue",
+            "create",
+            "--title",
+            "quant_drift: claim QD-1 falsified on m/q8_0",
+            "--body-file",
+            "it's.md",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(shell_line("gh", &args), "gh issue create --title 'quant_drift: claim QD-1 falsified on m/q8_0' --body-file 'it'\\''s.md'");
         assert_eq!(quote(""), "''");
     }

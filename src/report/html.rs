@@ -31,15 +31,28 @@ pub fn report_html(report: &Report, plots: &[Plot]) -> String {
     let (p, f, s, e) = report.counts();
     let mut h = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
-    let _ = writeln!(h, "<title>groundtruth — suite {}</title><style>{STYLE}</style></head><body>", esc(&report.suite));
-    let _ = writeln!(h, "<h1>groundtruth — suite <code>{}</code></h1>", esc(&report.suite));
+    let _ = writeln!(
+        h,
+        "<title>groundtruth — suite {}</title><style>{STYLE}</style></head><body>",
+        esc(&report.suite)
+    );
+    let _ = writeln!(
+        h,
+        "<h1>groundtruth — suite <code>{}</code></h1>",
+        esc(&report.suite)
+    );
     let _ = writeln!(h, "<p id=\"counts\">{p} passed, {f} falsified, {s} skipped, {e} errors ({} cases); seed {}</p>", report.cases.len(), report.seed);
     summary_section(&mut h, report);
     drift_section(&mut h, report);
     if !plots.is_empty() {
         h.push_str("<h2>Plots</h2>\n");
         for plot in plots {
-            let _ = writeln!(h, "<figure class=\"plot\">{}<figcaption>{}</figcaption></figure>", strip_xml_declaration(&plot.svg), esc(&plot.title));
+            let _ = writeln!(
+                h,
+                "<figure class=\"plot\">{}<figcaption>{}</figcaption></figure>",
+                strip_xml_declaration(&plot.svg),
+                esc(&plot.title)
+            );
         }
     }
     failed_section(&mut h, report);
@@ -139,7 +152,12 @@ fn drift_section(h: &mut String, report: &Report) {
         for c in &t.columns {
             match cell(c) {
                 Some(cell) => {
-                    let _ = write!(h, "<td class=\"heat\" style=\"background:{}\">{}</td>", heat(cell.kl), heat_text(&cell));
+                    let _ = write!(
+                        h,
+                        "<td class=\"heat\" style=\"background:{}\">{}</td>",
+                        heat(cell.kl),
+                        heat_text(&cell)
+                    );
                 }
                 None => h.push_str("<td></td>"),
             }
@@ -149,31 +167,66 @@ fn drift_section(h: &mut String, report: &Report) {
     for m in &t.models {
         row(h, m, &|c| t.cells.get(&(*m, c)).copied());
     }
-    row(h, "llama.cpp Llama-3-8B (published)", &|c| LLAMA_CPP_L3_8B.iter().find(|(n, ..)| *n == c).map(|(_, kl, top1, ppl)| Cell { kl: Some(*kl), top1: *top1, ppl: Some(*ppl) }));
+    row(h, "llama.cpp Llama-3-8B (published)", &|c| {
+        LLAMA_CPP_L3_8B
+            .iter()
+            .find(|(n, ..)| *n == c)
+            .map(|(_, kl, top1, ppl)| Cell {
+                kl: Some(*kl),
+                top1: *top1,
+                ppl: Some(*ppl),
+            })
+    });
     h.push_str("</table></div>\n");
 }
 
 fn failed_section(h: &mut String, report: &Report) {
-    let failed: Vec<&CaseRecord> = report.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))).collect();
+    let failed: Vec<&CaseRecord> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+        .collect();
     let _ = writeln!(h, "<h2>Falsified cases ({})</h2>", failed.len());
     if failed.is_empty() {
         h.push_str("<p>None: every judged claim behaved as registered.</p>\n");
     }
     for c in failed {
-        let Outcome::Fail(ev) = &c.outcome else { continue };
-        let _ = writeln!(h, "<section class=\"failed\" id=\"{}\"><h3><code>{}</code></h3>", esc(&ticket_file_name(&c.name)), esc(&c.name));
-        let _ = writeln!(h, "<blockquote>{} <em>({}, {})</em></blockquote>", esc(&c.statement), esc(&c.claim_id), esc(&c.registered_at));
+        let Outcome::Fail(ev) = &c.outcome else {
+            continue;
+        };
+        let _ = writeln!(
+            h,
+            "<section class=\"failed\" id=\"{}\"><h3><code>{}</code></h3>",
+            esc(&ticket_file_name(&c.name)),
+            esc(&c.name)
+        );
+        let _ = writeln!(
+            h,
+            "<blockquote>{} <em>({}, {})</em></blockquote>",
+            esc(&c.statement),
+            esc(&c.claim_id),
+            esc(&c.registered_at)
+        );
         h.push_str("<table>");
         let mut row = |k: &str, v: String| {
             let _ = write!(h, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
         };
-        row("falsification criterion", format!("<code>{}</code>", esc(&c.criterion)));
-        row("observed", format!("<strong>{}</strong>", esc(&ev.summary())));
+        row(
+            "falsification criterion",
+            format!("<code>{}</code>", esc(&c.criterion)),
+        );
+        row(
+            "observed",
+            format!("<strong>{}</strong>", esc(&ev.summary())),
+        );
         row("numerical path", esc(&ev.path));
         for (name, v) in &ev.also {
             row(name, esc(&fmt_num(*v)));
         }
-        row("fingerprint", format!("<code>{}</code>", esc(&fingerprint(c).unwrap_or_default())));
+        row(
+            "fingerprint",
+            format!("<code>{}</code>", esc(&fingerprint(c).unwrap_or_default())),
+        );
         row("reproduce", format!("<code>{}</code>", esc(&c.reproduce)));
         h.push_str("</table>\n");
         if let Some(md) = ticket_markdown(c, &report.environment) {
@@ -188,8 +241,16 @@ fn not_judged_section(h: &mut String, report: &Report) {
         .cases
         .iter()
         .filter_map(|c| match &c.outcome {
-            Outcome::Skip(r) => Some(format!("<tr><td class=\"skip\">skip</td><td><code>{}</code></td><td>{}</td></tr>", esc(&c.name), esc(&r.to_string()))),
-            Outcome::Error { message } => Some(format!("<tr><td class=\"error\">error</td><td><code>{}</code></td><td>{}</td></tr>", esc(&c.name), esc(message))),
+            Outcome::Skip(r) => Some(format!(
+                "<tr><td class=\"skip\">skip</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&c.name),
+                esc(&r.to_string())
+            )),
+            Outcome::Error { message } => Some(format!(
+                "<tr><td class=\"error\">error</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&c.name),
+                esc(message)
+            )),
             Outcome::Pass(_) | Outcome::Fail(_) => None,
         })
         .collect();
@@ -210,15 +271,32 @@ pub fn run_plots(out: &Path, report: &Report) -> Vec<Plot> {
     models.sort();
     models.dedup();
     let trained = out.join("models").join("trained");
-    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&trained).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&trained)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
     for m in models {
         let newest = dirs
             .iter()
-            .filter(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.strip_prefix(m).is_some_and(|rest| rest.starts_with('-'))))
-            .filter_map(|d| Some((std::fs::metadata(d.join("loss.svg")).ok()?.modified().ok()?, d.join("loss.svg"))))
+            .filter(|d| {
+                d.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.strip_prefix(m).is_some_and(|rest| rest.starts_with('-')))
+            })
+            .filter_map(|d| {
+                Some((
+                    std::fs::metadata(d.join("loss.svg"))
+                        .ok()?
+                        .modified()
+                        .ok()?,
+                    d.join("loss.svg"),
+                ))
+            })
             .max();
         if let Some(svg) = newest.and_then(|(_, p)| std::fs::read_to_string(p).ok()) {
-            plots.push(Plot { title: format!("Training loss of {m}"), svg });
+            plots.push(Plot {
+                title: format!("Training loss of {m}"),
+                svg,
+            });
         }
     }
     plots
@@ -231,7 +309,22 @@ fn sweep_svg(report: &Report) -> Option<String> {
     let series: Vec<(&str, Vec<(usize, f64)>)> = t
         .models
         .iter()
-        .map(|m| (*m, t.columns.iter().enumerate().filter_map(|(i, c)| t.cells.get(&(*m, *c)).and_then(|cell| cell.kl).filter(|v| *v > 0.0).map(|v| (i, v))).collect()))
+        .map(|m| {
+            (
+                *m,
+                t.columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        t.cells
+                            .get(&(*m, *c))
+                            .and_then(|cell| cell.kl)
+                            .filter(|v| *v > 0.0)
+                            .map(|v| (i, v))
+                    })
+                    .collect(),
+            )
+        })
         .filter(|(_, pts): &(&str, Vec<(usize, f64)>)| !pts.is_empty())
         .collect();
     if series.is_empty() {
@@ -254,7 +347,12 @@ fn sweep_svg(report: &Report) -> Option<String> {
         chart
             .configure_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| cols.get(x.round().max(0.0) as usize).filter(|_| (x - x.round()).abs() < 1e-6).map(|s| s.to_string()).unwrap_or_default())
+            .x_label_formatter(&|x| {
+                cols.get(x.round().max(0.0) as usize)
+                    .filter(|_| (x - x.round()).abs() < 1e-6)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            })
             .y_desc("mean KL (nats)")
             .y_label_formatter(&|y| format!("{y:.0e}"))
             .draw()
@@ -262,10 +360,23 @@ fn sweep_svg(report: &Report) -> Option<String> {
         for (k, (m, pts)) in series.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
             let data: Vec<(f64, f64)> = pts.iter().map(|(i, v)| (*i as f64, *v)).collect();
-            chart.draw_series(LineSeries::new(data.clone(), color.stroke_width(2))).ok()?.label(m.to_string()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-            chart.draw_series(data.into_iter().map(|p| Circle::new(p, 4, color.filled()))).ok()?;
+            chart
+                .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
+                .ok()?
+                .label(m.to_string())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(data.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .ok()?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
         root.present().ok()?;
     }
     Some(svg)
@@ -300,9 +411,24 @@ pub(crate) mod tests {
         let mut skip = pass.clone();
         skip.name = "quant_drift/smollm2-135m/q4_0/all/SQ-2".into();
         skip.variant = "q4_0".into();
-        skip.outcome = Outcome::Skip(SkipReason::NoDevice { device: "cuda".into() });
-        let env = crate::report::Environment { groundtruth: "0.1.0".into(), crates: "c".into(), rustc: "r".into(), platform: "p".into(), cpu: "cpu".into(), threads: 2 };
-        Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 1, environment: env, cases: vec![failed, pass, skip] }
+        skip.outcome = Outcome::Skip(SkipReason::NoDevice {
+            device: "cuda".into(),
+        });
+        let env = crate::report::Environment {
+            groundtruth: "0.1.0".into(),
+            crates: "c".into(),
+            rustc: "r".into(),
+            platform: "p".into(),
+            cpu: "cpu".into(),
+            threads: 2,
+        };
+        Report {
+            format: crate::report::REPORT_FORMAT.into(),
+            suite: "ci".into(),
+            seed: 1,
+            environment: env,
+            cases: vec![failed, pass, skip],
+        }
     }
 
     #[test]
@@ -312,14 +438,34 @@ pub(crate) mod tests {
         let plots = run_plots(dir.path(), &r);
         assert_eq!(plots.len(), 1, "the sweep, no trained model");
         let html = report_html(&r, &plots);
-        assert!(html.contains("<table id=\"summary-matrix\">") && html.contains("<td class=\"fail\">0✓ 1✗</td>"), "{html}");
-        assert!(html.contains("<table id=\"drift-matrix\">") && html.contains("2.10e-3<br><small>97.0% · —</small>"), "{html}");
-        assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG");
-        assert!(html.contains("id=\"greedy_parity__smollm2-135m__base__capital__GP-1.md\""), "{html}");
-        assert!(html.contains("7042 &quot; Paris&quot;"), "the ticket's token diff with text: {html}");
+        assert!(
+            html.contains("<table id=\"summary-matrix\">")
+                && html.contains("<td class=\"fail\">0✓ 1✗</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<table id=\"drift-matrix\">")
+                && html.contains("2.10e-3<br><small>97.0% · —</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<svg") && !html.contains("<?xml"),
+            "inline SVG"
+        );
+        assert!(
+            html.contains("id=\"greedy_parity__smollm2-135m__base__capital__GP-1.md\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("7042 &quot; Paris&quot;"),
+            "the ticket's token diff with text: {html}"
+        );
         assert!(html.contains("no CUDA") || html.contains("cuda"), "{html}");
         for external in ["src=", "href=", "url(", "@import", "<script"] {
-            assert!(!html.contains(external), "{external} would reach outside the page");
+            assert!(
+                !html.contains(external),
+                "{external} would reach outside the page"
+            );
         }
     }
 

@@ -36,7 +36,13 @@ pub fn junit_xml(report: &Report) -> String {
     let _ = writeln!(x, "<testsuites name=\"{name}\" tests=\"{}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\" time=\"{total:.3}\">", p + f + s + e);
     let _ = writeln!(x, "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\" time=\"{total:.3}\">", p + f + s + e);
     for c in &report.cases {
-        let _ = write!(x, "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"", xml_escape(&c.kind), xml_escape(&c.name), c.seconds);
+        let _ = write!(
+            x,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&c.kind),
+            xml_escape(&c.name),
+            c.seconds
+        );
         match &c.outcome {
             Outcome::Pass(_) => x.push_str("/>\n"),
             Outcome::Fail(ev) => {
@@ -51,10 +57,18 @@ pub fn junit_xml(report: &Report) -> String {
                 let _ = write!(x, ">\n      <failure type=\"falsified\" message=\"{}\">{}</failure>\n    </testcase>\n", xml_escape(&ev.summary()), xml_escape(&body));
             }
             Outcome::Skip(r) => {
-                let _ = write!(x, ">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml_escape(&r.to_string()));
+                let _ = write!(
+                    x,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                    xml_escape(&r.to_string())
+                );
             }
             Outcome::Error { message } => {
-                let _ = write!(x, ">\n      <error type=\"error\" message=\"{}\"/>\n    </testcase>\n", xml_escape(message));
+                let _ = write!(
+                    x,
+                    ">\n      <error type=\"error\" message=\"{}\"/>\n    </testcase>\n",
+                    xml_escape(message)
+                );
             }
         }
     }
@@ -68,7 +82,10 @@ mod tests {
 
     #[test]
     fn escapes_what_xml_forbids() {
-        assert_eq!(xml_escape("a<b>&\"c'\u{1}\n"), "a&lt;b&gt;&amp;&quot;c&apos;\u{fffd}\n");
+        assert_eq!(
+            xml_escape("a<b>&\"c'\u{1}\n"),
+            "a&lt;b&gt;&amp;&quot;c&apos;\u{fffd}\n"
+        );
     }
 
     #[test]
@@ -76,11 +93,24 @@ mod tests {
         let report = crate::report::html::tests::sample_report();
         let x = junit_xml(&report);
         let (p, f, s, e) = report.counts();
-        assert!(f == 1 && s == 1 && p >= 1 && e == 0, "{:?}", report.counts());
-        assert!(x.contains(&format!("tests=\"{}\" failures=\"1\" errors=\"0\" skipped=\"1\"", p + f + s + e)), "{x}");
+        assert!(
+            f == 1 && s == 1 && p >= 1 && e == 0,
+            "{:?}",
+            report.counts()
+        );
+        assert!(
+            x.contains(&format!(
+                "tests=\"{}\" failures=\"1\" errors=\"0\" skipped=\"1\"",
+                p + f + s + e
+            )),
+            "{x}"
+        );
         assert_eq!(x.matches("<testcase ").count(), report.cases.len());
         assert_eq!(x.matches("<failure ").count(), 1);
-        assert!(x.contains("classname=\"greedy_parity\"") && x.contains("fingerprint: gt-"), "{x}");
+        assert!(
+            x.contains("classname=\"greedy_parity\"") && x.contains("fingerprint: gt-"),
+            "{x}"
+        );
         assert!(x.contains("<skipped message="), "{x}");
     }
 }

@@ -18,7 +18,11 @@ pub const SCHEME: &str = "hf://";
 /// The files a model folder needs (`groundtruth check`, `ppl`, the transformers oracle).
 pub const FOLDER_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 /// Fetched along with a folder when the repo has them (transformers reads them).
-const FOLDER_OPTIONAL: [&str; 3] = ["tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
+const FOLDER_OPTIONAL: [&str; 3] = [
+    "tokenizer_config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+];
 
 /// A parsed `hf://` reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +76,24 @@ pub struct HubEnv {
 impl HubEnv {
     /// From the environment, as `huggingface_hub` reads it.
     pub fn from_env() -> HubEnv {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let cache = var("HF_HUB_CACHE")
             .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
-            .unwrap_or_else(|| var("HOME").unwrap_or_else(|| PathBuf::from(".")).join(".cache/huggingface/hub"));
-        let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+            .unwrap_or_else(|| {
+                var("HOME")
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(".cache/huggingface/hub")
+            });
+        let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        });
         HubEnv { cache, offline }
     }
 }
@@ -88,45 +105,69 @@ pub fn is_hub_ref(s: &str) -> bool {
 
 /// Parses `hf://ORG/REPO[@REV][/FILE]`.
 pub fn parse(reference: &str) -> Result<HubRef, HubError> {
-    let bad = |msg: &str| HubError::Malformed { reference: reference.into(), msg: msg.into() };
-    let rest = reference.strip_prefix(SCHEME).ok_or_else(|| bad("does not start with hf://"))?;
+    let bad = |msg: &str| HubError::Malformed {
+        reference: reference.into(),
+        msg: msg.into(),
+    };
+    let rest = reference
+        .strip_prefix(SCHEME)
+        .ok_or_else(|| bad("does not start with hf://"))?;
     let mut parts = rest.splitn(3, '/');
     let org = parts.next().unwrap_or_default();
     let name_rev = parts.next().ok_or_else(|| bad("no repository name"))?;
-    let file = parts.next().filter(|f| !f.is_empty() && *f != "/").map(|f| f.trim_end_matches('/').to_string());
+    let file = parts
+        .next()
+        .filter(|f| !f.is_empty() && *f != "/")
+        .map(|f| f.trim_end_matches('/').to_string());
     let (name, revision) = match name_rev.split_once('@') {
         Some((n, r)) => (n, r),
         None => (name_rev, "main"),
     };
-    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) && s != "." && s != "..";
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s != "."
+            && s != ".."
+    };
     if !plain(org) || !plain(name) {
         return Err(bad("organisation and repository must be plain names"));
     }
     if !plain(revision) {
-        return Err(bad("the revision must be a plain branch, tag or commit name"));
+        return Err(bad(
+            "the revision must be a plain branch, tag or commit name",
+        ));
     }
     if let Some(f) = &file {
         if f.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
             return Err(bad("the file must be a plain path inside the repository"));
         }
     }
-    Ok(HubRef { repo: format!("{org}/{name}"), revision: revision.into(), file })
+    Ok(HubRef {
+        repo: format!("{org}/{name}"),
+        revision: revision.into(),
+        file,
+    })
 }
 
 impl HubRef {
     /// `models--ORG--REPO` under the cache.
     fn repo_dir(&self, env: &HubEnv) -> PathBuf {
-        env.cache.join(format!("models--{}", self.repo.replace('/', "--")))
+        env.cache
+            .join(format!("models--{}", self.repo.replace('/', "--")))
     }
 
     /// The cached snapshot folder of the revision: a commit names its snapshot directly,
     /// a branch or tag through `refs/<rev>`.
     fn snapshot(&self, env: &HubEnv) -> PathBuf {
         let dir = self.repo_dir(env);
-        let is_commit = self.revision.len() == 40 && self.revision.chars().all(|c| c.is_ascii_hexdigit());
+        let is_commit =
+            self.revision.len() == 40 && self.revision.chars().all(|c| c.is_ascii_hexdigit());
         let commit = match is_commit {
             true => self.revision.clone(),
-            false => std::fs::read_to_string(dir.join("refs").join(&self.revision)).map(|s| s.trim().to_string()).unwrap_or_else(|_| format!("<commit of refs/{}>", self.revision)),
+            false => std::fs::read_to_string(dir.join("refs").join(&self.revision))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| format!("<commit of refs/{}>", self.revision)),
         };
         dir.join("snapshots").join(commit)
     }
@@ -144,17 +185,39 @@ impl HubRef {
 pub fn resolve(reference: &str, env: &HubEnv) -> Result<PathBuf, HubError> {
     let r = parse(reference)?;
     let snapshot = r.snapshot(env);
-    let missing: Vec<&str> = r.wanted().into_iter().filter(|f| !snapshot.join(f).is_file()).collect();
-    let target = |snap: &Path| r.file.as_ref().map(|f| snap.join(f)).unwrap_or_else(|| snap.to_path_buf());
+    let missing: Vec<&str> = r
+        .wanted()
+        .into_iter()
+        .filter(|f| !snapshot.join(f).is_file())
+        .collect();
+    let target = |snap: &Path| {
+        r.file
+            .as_ref()
+            .map(|f| snap.join(f))
+            .unwrap_or_else(|| snap.to_path_buf())
+    };
     if missing.is_empty() {
         return Ok(target(&snapshot));
     }
     if env.offline {
-        return Err(HubError::NotCached { reference: reference.into(), looked: snapshot.join(missing[0]) });
+        return Err(HubError::NotCached {
+            reference: reference.into(),
+            looked: snapshot.join(missing[0]),
+        });
     }
-    let download = |msg: String| HubError::Download { reference: reference.into(), msg };
-    let api = ApiBuilder::from_cache(Cache::new(env.cache.clone())).with_progress(true).build().map_err(|e| download(format!("hub client: {e}")))?;
-    let repo = api.repo(Repo::with_revision(r.repo.clone(), RepoType::Model, r.revision.clone()));
+    let download = |msg: String| HubError::Download {
+        reference: reference.into(),
+        msg,
+    };
+    let api = ApiBuilder::from_cache(Cache::new(env.cache.clone()))
+        .with_progress(true)
+        .build()
+        .map_err(|e| download(format!("hub client: {e}")))?;
+    let repo = api.repo(Repo::with_revision(
+        r.repo.clone(),
+        RepoType::Model,
+        r.revision.clone(),
+    ));
     let mut first = None;
     for f in r.wanted() {
         let p = repo.get(f).map_err(|e| download(format!("{f}: {e}")))?;
@@ -178,11 +241,25 @@ pub fn resolve(reference: &str, env: &HubEnv) -> Result<PathBuf, HubError> {
 /// Hugging Face cache and returns their local paths (a GGUF file, or the files of a
 /// folder), ready for `groundtruth check --model`.
 pub fn fetch(entry: &ModelEntry, env: &HubEnv) -> Result<Vec<PathBuf>, String> {
-    let hub = entry.hub.as_ref().ok_or_else(|| format!("model '{}' has no [hub] source in configs/models.toml", entry.name))?;
+    let hub = entry.hub.as_ref().ok_or_else(|| {
+        format!(
+            "model '{}' has no [hub] source in configs/models.toml",
+            entry.name
+        )
+    })?;
     if hub.files.is_empty() {
         return Err(format!("model '{}': [hub] lists no files", entry.name));
     }
-    hub.files.iter().map(|file| resolve(&format!("{SCHEME}{}@{}/{file}", hub.repo, hub.revision), env).map_err(|e| e.to_string())).collect()
+    hub.files
+        .iter()
+        .map(|file| {
+            resolve(
+                &format!("{SCHEME}{}@{}/{file}", hub.repo, hub.revision),
+                env,
+            )
+            .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,12 +269,34 @@ mod tests {
     #[test]
     fn references_parse_strictly() {
         let r = parse("hf://HuggingFaceTB/SmolLM2-135M-Instruct").unwrap();
-        assert_eq!(r, HubRef { repo: "HuggingFaceTB/SmolLM2-135M-Instruct".into(), revision: "main".into(), file: None });
+        assert_eq!(
+            r,
+            HubRef {
+                repo: "HuggingFaceTB/SmolLM2-135M-Instruct".into(),
+                revision: "main".into(),
+                file: None
+            }
+        );
         let r = parse("hf://a/b@v1.0/sub/m.gguf").unwrap();
-        assert_eq!((r.revision.as_str(), r.file.as_deref()), ("v1.0", Some("sub/m.gguf")));
-        for bad in ["hf://a", "hf://a/", "hf:///b", "hf://a/b@", "hf://a/b/../x", "hf://a/b@x/./y", "hf://a b/c", "s3://a/b"] {
+        assert_eq!(
+            (r.revision.as_str(), r.file.as_deref()),
+            ("v1.0", Some("sub/m.gguf"))
+        );
+        for bad in [
+            "hf://a",
+            "hf://a/",
+            "hf:///b",
+            "hf://a/b@",
+            "hf://a/b/../x",
+            "hf://a/b@x/./y",
+            "hf://a b/c",
+            "s3://a/b",
+        ] {
             let e = parse(bad).unwrap_err().to_string();
-            assert!(e.starts_with(bad) && e.contains("hf://ORG/REPO"), "{bad}: {e}");
+            assert!(
+                e.starts_with(bad) && e.contains("hf://ORG/REPO"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -210,9 +309,16 @@ mod tests {
         std::fs::write(repo.join("refs/main"), format!("{commit}\n")).unwrap();
         for f in FOLDER_FILES.iter().chain(["m.gguf"].iter()) {
             std::fs::write(repo.join("blobs").join(format!("blob-{f}")), f.as_bytes()).unwrap();
-            std::os::unix::fs::symlink(format!("../../blobs/blob-{f}"), repo.join("snapshots").join(commit).join(f)).unwrap();
+            std::os::unix::fs::symlink(
+                format!("../../blobs/blob-{f}"),
+                repo.join("snapshots").join(commit).join(f),
+            )
+            .unwrap();
         }
-        HubEnv { cache: dir.to_path_buf(), offline: true }
+        HubEnv {
+            cache: dir.to_path_buf(),
+            offline: true,
+        }
     }
 
     #[test]
@@ -221,16 +327,36 @@ mod tests {
         let commit = "0123456789abcdef0123456789abcdef01234567";
         let env = cache_with(dir.path(), commit);
         let snap = dir.path().join("models--org--tiny/snapshots").join(commit);
-        assert_eq!(resolve("hf://org/tiny/m.gguf", &env).unwrap(), snap.join("m.gguf"));
-        assert_eq!(std::fs::read(resolve("hf://org/tiny/m.gguf", &env).unwrap()).unwrap(), b"m.gguf");
+        assert_eq!(
+            resolve("hf://org/tiny/m.gguf", &env).unwrap(),
+            snap.join("m.gguf")
+        );
+        assert_eq!(
+            std::fs::read(resolve("hf://org/tiny/m.gguf", &env).unwrap()).unwrap(),
+            b"m.gguf"
+        );
         assert_eq!(resolve("hf://org/tiny", &env).unwrap(), snap);
-        assert_eq!(resolve(&format!("hf://org/tiny@{commit}/m.gguf"), &env).unwrap(), snap.join("m.gguf"));
-        let e = resolve("hf://org/tiny/other.gguf", &env).unwrap_err().to_string();
-        assert!(e.contains("HF_HUB_OFFLINE") && e.contains(&snap.join("other.gguf").display().to_string()), "{e}");
-        let e = resolve("hf://org/tiny@v2/m.gguf", &env).unwrap_err().to_string();
+        assert_eq!(
+            resolve(&format!("hf://org/tiny@{commit}/m.gguf"), &env).unwrap(),
+            snap.join("m.gguf")
+        );
+        let e = resolve("hf://org/tiny/other.gguf", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HF_HUB_OFFLINE")
+                && e.contains(&snap.join("other.gguf").display().to_string()),
+            "{e}"
+        );
+        let e = resolve("hf://org/tiny@v2/m.gguf", &env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("refs/v2"), "{e}");
         std::fs::remove_file(snap.join("tokenizer.json")).unwrap();
         let e = resolve("hf://org/tiny", &env).unwrap_err().to_string();
-        assert!(e.contains("tokenizer.json"), "a folder needs every file: {e}");
+        assert!(
+            e.contains("tokenizer.json"),
+            "a folder needs every file: {e}"
+        );
     }
 }
