@@ -241,6 +241,10 @@ fn tickets_are_filed_once_per_fingerprint_through_gh() {
         !calls.contains("create"),
         "a dry run creates nothing: {calls}"
     );
+    assert!(
+        calls.contains("issue list --state open --label groundtruth --limit 1000 --json number,body --repo o/r"),
+        "{calls}"
+    );
     // For real: only the new fingerprint is filed, with its body.
     std::fs::remove_file(&log).unwrap();
     let o = ticket(&[]);

@@ -1,6 +1,7 @@
 //! `groundtruth ticket --gh`: files each ticket of a report as a GitHub issue with the
-//! `gh` CLI, once. A ticket whose fingerprint an open issue already carries is skipped,
-//! so a weekly run files a bug the first week and stays quiet while it is open.
+//! `gh` CLI, once. A ticket whose fingerprint an open issue labelled `groundtruth` already
+//! carries is skipped, so a weekly run files a bug the first week and stays quiet while it
+//! is open.
 
 use crate::plan::EXIT_HOLDS;
 use crate::report::{dedup_tickets, Report, Ticket};
@@ -70,15 +71,17 @@ fn with_repo(mut args: Vec<String>, repo: Option<&str>) -> Vec<String> {
     args
 }
 
-/// The open issues' `(number, body)`, narrowed to bodies that mention a fingerprint.
+/// The open `groundtruth` issues' `(number, body)`. A label filter, not a search: GitHub's
+/// search index lags behind issue creation, so a search could miss an issue filed a
+/// moment ago (by the previous shard's call) and file it twice.
 fn open_issues(repo: Option<&str>) -> Result<Vec<(u64, String)>> {
     let args: Vec<String> = [
         "issue",
         "list",
         "--state",
         "open",
-        "--search",
-        "fingerprint in:body",
+        "--label",
+        LABEL,
         "--limit",
         "1000",
         "--json",

@@ -100,7 +100,7 @@ pub enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
         /// File each ticket with `gh issue create` (labels: groundtruth and the claim
-        /// kind), skipping those whose fingerprint an open issue already carries.
+        /// kind), skipping those whose fingerprint an open groundtruth issue already carries.
         #[arg(long)]
         gh: bool,
         /// OWNER/NAME of the repository (default: gh's, from the working directory).
