@@ -97,7 +97,7 @@ fn a_falsified_claim_is_exit_1_with_a_ticket() {
         p.path().join("claims/zz_planted.toml"),
         "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
          subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-22\"\n",
+         rationale = \"planted to fail\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n",
     )
     .unwrap();
     std::fs::write(p.path().join("suites/planted.toml"), "description = \"planted\"\nclaims = [\"PL-1\"]\n").unwrap();

@@ -92,7 +92,7 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
 fn claim(id: &str, check: &str, bound: &str) -> String {
     format!(
         "[[claim]]\nid = \"{id}\"\nkind = \"train_sanity\"\ncheck = \"{check}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"micro\"] }}\n\
-         bound = {{ {bound} }}\nrationale = \"planted\"\nregistered = \"2026-11-22\"\n"
+         bound = {{ {bound} }}\nrationale = \"planted\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n"
     )
 }
 

@@ -44,6 +44,7 @@ impl Judge {
             statement: c.statement.trim().into(),
             criterion: c.bound.render(),
             registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
+            basis: c.basis,
             model: case.model.clone(),
             variant: case.variant.to_string(),
             scope: case.scope(),

@@ -126,6 +126,7 @@ mod tests {
             statement: String::new(),
             criterion: String::new(),
             registered_at: String::new(),
+            basis: crate::claim::Basis::Prior,
             model: "m".into(),
             variant: variant.into(),
             scope: "all".into(),

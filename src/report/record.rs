@@ -33,6 +33,9 @@ pub struct CaseRecord {
     pub criterion: String,
     /// Where the claim is registered (`claims/x.toml:12`).
     pub registered_at: String,
+    /// Whether the bound is a prediction (`prior`) or was written after seeing numbers
+    /// (`observed`).
+    pub basis: crate::claim::Basis,
     /// Model name.
     pub model: String,
     /// Variant name.

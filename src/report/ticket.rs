@@ -39,6 +39,7 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| case | `{}` |", case.name);
     let _ = writeln!(md, "| fingerprint | `{}` |", fingerprint(case).unwrap_or_default());
+    let _ = writeln!(md, "| basis | {} |", case.basis.describe());
     let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
     let _ = writeln!(md, "| numerical path | {} |", ev.path);
@@ -189,6 +190,7 @@ pub(crate) mod tests {
             statement: "Greedy decoding reproduces llama.cpp's continuation".into(),
             criterion: "greedy_match >= 1".into(),
             registered_at: "claims/parity.toml:3".into(),
+            basis: crate::claim::Basis::Prior,
             model: "smollm2-135m".into(),
             variant: "base".into(),
             scope: "capital".into(),

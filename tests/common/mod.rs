@@ -41,7 +41,7 @@ pub fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> 
 pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
     format!(
         "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"{model}\"], variants = [{variants}] }}\n\
-         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\n{extra}\n"
+         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n{extra}\n"
     )
 }
 
