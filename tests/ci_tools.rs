@@ -115,7 +115,7 @@ fn falsified_run(dir: &Path, cache: &Path, extra: &[&str]) -> (PathBuf, Output) 
         format!(
             "[[claim]]\nid = \"{id}\"\nkind = \"quant_drift\"\nstatement = \"planted: {variant} is as good as f32\"\n\
              subjects = {{ models = [\"tiny-seeded\"], variants = [\"{variant}\"] }}\nbound = {{ statistic = \"kl_max\", op = \"<=\", value = 1e-9 }}\n\
-             rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\n"
+             rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n"
         )
     };
     std::fs::write(

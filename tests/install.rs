@@ -151,7 +151,7 @@ fn inside_a_project_its_files_win_from_any_subfolder() {
         project.join("claims/zz_planted.toml"),
         "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
          subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\n",
+         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n",
     )
     .unwrap();
     std::fs::write(

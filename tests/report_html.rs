@@ -68,7 +68,7 @@ fn the_report_page_renders_the_matrices_and_the_failed_case_in_chromium() {
         project.join("claims/zz_planted.toml"),
         "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
          subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\n",
+         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n",
     )
     .unwrap();
     std::fs::write(project.join("suites/page.toml"), "description = \"page\"\nclaims = [\"PL-1\", \"QD-1\", \"QD-2\", \"QD-3\", \"TP-1\", \"CS-4\"]\n").unwrap();

@@ -11,11 +11,6 @@ use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line; the exit code follows the documented table.
 pub fn execute(cli: Cli) -> Result<u8> {
-    if let Command::Init { dir } = &cli.command {
-        let n = crate::builtin::init(dir)?;
-        println!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
-        return Ok(EXIT_HOLDS);
-    }
     let project = Project::locate(cli.root.as_deref())?;
     dispatch(&project, cli.command).map_err(|e| explain_missing(&project, e))
 }
@@ -53,19 +48,22 @@ pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
 }
 
 fn dispatch(project: &Project, command: Command) -> Result<u8> {
-    let project = project.clone();
     match command {
-        Command::Init { .. } => unreachable!("handled before a project is located"),
+        Command::Init { dir } => {
+            let n = crate::builtin::init(&dir)?;
+            println!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
+            Ok(EXIT_HOLDS)
+        }
         Command::Run { suite, filter, exact, out, junit } => {
             let select = match (filter, exact) {
                 (Some(f), _) => Select::Contains(f),
                 (None, Some(e)) => Select::Exact(e),
                 (None, None) => Select::All,
             };
-            run(&project, &suite, &select, out.as_deref(), junit.as_deref())
+            run(project, &suite, &select, out.as_deref(), junit.as_deref())
         }
-        Command::Claims { action: ClaimsAction::List { suite } } => list(&project, suite.as_deref()),
-        Command::Claims { action: ClaimsAction::Render { check } } => render(&project, check),
+        Command::Claims { action: ClaimsAction::List { suite } } => list(project, suite.as_deref()),
+        Command::Claims { action: ClaimsAction::Render { check } } => render(project, check),
         Command::Ticket { report, gh, repo, dry_run } => {
             let path = report.unwrap_or_else(|| project.out_dir().join("report.json"));
             given_file(&path, "report", "the report.json that `groundtruth run` or `groundtruth check --out` writes")?;
@@ -83,11 +81,11 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         }
         Command::Check { model, oracle, json, ticket, out } => {
             given_file(&oracle, "oracle", "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes")?;
-            super::check::run(&project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref())
+            super::check::run(project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref())
         }
         Command::Oracle { runtime, model, prompts, out, model_id, weights, no_perplexity, python } => {
             let req = super::oracle::Request { runtime, model: &model, prompts: prompts.as_deref(), out: &out, model_id: model_id.as_deref(), weights: weights.as_deref(), perplexity: !no_perplexity, python: python.as_deref() };
-            super::oracle::run(&project, &req)
+            super::oracle::run(project, &req)
         }
         Command::Hub { model } => {
             let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
@@ -97,17 +95,17 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             }
             Ok(EXIT_HOLDS)
         }
-        Command::Materialize { model, out } => materialize(&project, &model, &out),
-        Command::Quantize { model, to, out } => super::quant::quantize(&project, &model, &to, &out),
-        Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
+        Command::Materialize { model, out } => materialize(project, &model, &out),
+        Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
+        Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
-        Command::Train(args) => super::train::train(&project, &args),
+        Command::Train(args) => super::train::train(project, &args),
         Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
-            super::bench::eval(&project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+            super::bench::eval(project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
         }
-        Command::Bench { action } => super::train::bench(&project, &action),
-        Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
-        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
+        Command::Bench { action } => super::train::bench(project, &action),
+        Command::Tokenizer { action } => super::train::tokenizer(project, &action),
+        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));
