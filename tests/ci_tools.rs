@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::installed::{gt, one_line_error, out, repo, script, text};
+use common::installed::{gt, one_line_error, out, planted_claim, repo, script, text, tiny};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -23,18 +23,7 @@ fn fake_python(dir: &Path) -> PathBuf {
 fn oracle_says_what_to_install_and_keeps_only_an_oracle_that_meets_the_contract() {
     let (cwd, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let gguf = cwd.path().join("tiny.gguf");
-    let x = out(&mut gt(
-        cwd.path(),
-        cache.path(),
-        &[
-            "export",
-            "--model",
-            "tiny-seeded",
-            "--out",
-            gguf.to_str().unwrap(),
-        ],
-    ));
-    assert!(x.status.success(), "{}", text(&x.stderr));
+    tiny(cwd.path(), cache.path(), "export", &gguf);
     let py = fake_python(cwd.path());
     let log = cwd.path().join("args.txt");
     let oracle = |packages: &str, made: &Path, dest: &str| {
@@ -111,16 +100,9 @@ fn oracle_says_what_to_install_and_keeps_only_an_oracle_that_meets_the_contract(
 fn falsified_run(dir: &Path, cache: &Path, extra: &[&str]) -> (PathBuf, Output) {
     let project = dir.join("proj");
     assert!(out(&mut gt(dir, cache, &["init", "proj"])).status.success());
-    let claim = |id: &str, variant: &str| {
-        format!(
-            "[[claim]]\nid = \"{id}\"\nkind = \"quant_drift\"\nstatement = \"planted: {variant} is as good as f32\"\n\
-             subjects = {{ models = [\"tiny-seeded\"], variants = [\"{variant}\"] }}\nbound = {{ statistic = \"kl_max\", op = \"<=\", value = 1e-9 }}\n\
-             rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n"
-        )
-    };
     std::fs::write(
         project.join("claims/zz_planted.toml"),
-        claim("PL-1", "q2_k") + &claim("PL-2", "q4_0"),
+        planted_claim("PL-1", "q2_k") + &planted_claim("PL-2", "q4_0"),
     )
     .unwrap();
     std::fs::write(

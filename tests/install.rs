@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::installed::{gt, one_line_error, out, repo, text};
+use common::installed::{gt, one_line_error, out, planted_claim, repo, text, tiny};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -40,18 +40,7 @@ fn outside_any_project_the_built_in_one_runs_smoke_and_check_and_writes_under_th
     );
     // `check` judges with the built-in check claims: the tiny model against its committed oracle.
     let folder = cwd.path().join("tiny");
-    let m = out(&mut gt(
-        cwd.path(),
-        cache.path(),
-        &[
-            "materialize",
-            "--model",
-            "tiny-seeded",
-            "--out",
-            folder.to_str().unwrap(),
-        ],
-    ));
-    assert!(m.status.success(), "{}", text(&m.stderr));
+    tiny(cwd.path(), cache.path(), "materialize", &folder);
     let oracle = repo().join("oracles/tiny-seeded/f32.json");
     let c = out(&mut gt(
         cwd.path(),
@@ -149,9 +138,7 @@ fn inside_a_project_its_files_win_from_any_subfolder() {
     // An edited project: a planted claim and a suite of its own, run from two levels down.
     std::fs::write(
         project.join("claims/zz_planted.toml"),
-        "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
-         subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n",
+        planted_claim("PL-1", "q2_k"),
     )
     .unwrap();
     std::fs::write(
@@ -242,31 +229,9 @@ fn hub_references_resolve_offline_from_the_cache_and_a_miss_is_one_line() {
         tempfile::tempdir().unwrap(),
     );
     let folder = cwd.path().join("tiny");
-    let m = out(&mut gt(
-        cwd.path(),
-        cache.path(),
-        &[
-            "materialize",
-            "--model",
-            "tiny-seeded",
-            "--out",
-            folder.to_str().unwrap(),
-        ],
-    ));
-    assert!(m.status.success(), "{}", text(&m.stderr));
+    tiny(cwd.path(), cache.path(), "materialize", &folder);
     let gguf = cwd.path().join("tiny.gguf");
-    let x = out(&mut gt(
-        cwd.path(),
-        cache.path(),
-        &[
-            "export",
-            "--model",
-            "tiny-seeded",
-            "--out",
-            gguf.to_str().unwrap(),
-        ],
-    ));
-    assert!(x.status.success(), "{}", text(&x.stderr));
+    tiny(cwd.path(), cache.path(), "export", &gguf);
     let commit = "4b8f0e6c3a1d2f5e7a9b0c1d2e3f4a5b6c7d8e9f";
     let files: Vec<(&str, PathBuf)> = ["config.json", "model.safetensors", "tokenizer.json"]
         .iter()

@@ -6,6 +6,9 @@
 //! the page; `.ci/run` installs it) and is skipped with the reason elsewhere.
 //! `GROUNDTRUTH_SCREENSHOT=FILE` keeps the screenshot.
 
+mod common;
+
+use common::installed::planted_claim;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -66,9 +69,7 @@ fn the_report_page_renders_the_matrices_and_the_failed_case_in_chromium() {
     let project = dir.path().join("proj");
     std::fs::write(
         project.join("claims/zz_planted.toml"),
-        "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
-         subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n",
+        planted_claim("PL-1", "q2_k"),
     )
     .unwrap();
     std::fs::write(project.join("suites/page.toml"), "description = \"page\"\nclaims = [\"PL-1\", \"QD-1\", \"QD-2\", \"QD-3\", \"TP-1\", \"CS-4\"]\n").unwrap();
@@ -100,7 +101,7 @@ fn the_report_page_renders_the_matrices_and_the_failed_case_in_chromium() {
     assert!(dom.contains("<svg"), "the sweep plot is missing");
     assert!(
         dom.contains("id=\"quant_drift__tiny-seeded__q2_k__all__PL-1.md\"")
-            && dom.contains("planted: Q2_K is as good as f32"),
+            && dom.contains("planted: q2_k is as good as f32"),
         "the failed case is missing"
     );
     assert!(

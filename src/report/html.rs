@@ -5,7 +5,7 @@
 
 use super::drift::{drift_table, fmt_cell, Cell, LLAMA_CPP_L3_8B};
 use super::junit::xml_escape as esc;
-use super::matrix::summary_table;
+use super::matrix::{cell_text, summary_table};
 use super::record::{CaseRecord, Report};
 use super::ticket::{fingerprint, ticket_file_name, ticket_markdown};
 use crate::outcome::{fmt_num, Outcome};
@@ -91,21 +91,15 @@ fn summary_section(h: &mut String, report: &Report) {
         for v in &t.variants {
             match t.cells.get(&(*m, *v)) {
                 None => h.push_str("<td></td>"),
-                Some([p, f, s, e]) => {
+                Some(counts) => {
+                    let [p, f, _, e] = counts;
                     let class = match (f, e, p) {
                         (1.., _, _) => "fail",
                         (0, 1.., _) => "error",
                         (0, 0, 1..) => "pass",
                         (0, 0, 0) => "skip",
                     };
-                    let mut text = format!("{p}✓ {f}✗");
-                    if *s > 0 {
-                        let _ = write!(text, " {s} skip");
-                    }
-                    if *e > 0 {
-                        let _ = write!(text, " {e} error");
-                    }
-                    let _ = write!(h, "<td class=\"{class}\">{text}</td>");
+                    let _ = write!(h, "<td class=\"{class}\">{}</td>", cell_text(counts));
                 }
             }
         }

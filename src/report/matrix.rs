@@ -35,6 +35,18 @@ pub(super) fn summary_table(report: &Report) -> SummaryTable<'_> {
     SummaryTable { models, variants, cells }
 }
 
+/// A cell's counts as text: `3✓ 1✗`, then skips and errors when there are any.
+pub(super) fn cell_text([p, f, s, e]: &[usize; 4]) -> String {
+    let mut t = format!("{p}✓ {f}✗");
+    if *s > 0 {
+        let _ = write!(t, " {s} skip");
+    }
+    if *e > 0 {
+        let _ = write!(t, " {e} error");
+    }
+    t
+}
+
 /// Markdown summary of a run.
 pub fn summary_matrix(report: &Report) -> String {
     let SummaryTable { models, variants, cells } = summary_table(report);
@@ -56,16 +68,7 @@ pub fn summary_matrix(report: &Report) -> String {
         for v in &variants {
             let cell = match cells.get(&(*m, *v)) {
                 None => "".to_string(),
-                Some([p, f, s, e]) => {
-                    let mut t = format!("{p}✓ {f}✗");
-                    if *s > 0 {
-                        let _ = write!(t, " {s} skip");
-                    }
-                    if *e > 0 {
-                        let _ = write!(t, " {e} error");
-                    }
-                    t
-                }
+                Some(counts) => cell_text(counts),
             };
             let _ = write!(out, " {cell} |");
         }

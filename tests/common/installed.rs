@@ -60,3 +60,30 @@ pub fn script(path: &Path, body: &str) {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
     std::fs::set_permissions(path, perm).unwrap();
 }
+
+/// A claim registered to fail: `variant` of tiny-seeded drifts by less than 1e-9 nats.
+pub fn planted_claim(id: &str, variant: &str) -> String {
+    format!(
+        "[[claim]]\nid = \"{id}\"\nkind = \"quant_drift\"\nstatement = \"planted: {variant} is as good as f32\"\n\
+         subjects = {{ models = [\"tiny-seeded\"], variants = [\"{variant}\"] }}\n\
+         bound = {{ statistic = \"kl_max\", op = \"<=\", value = 1e-9 }}\n\
+         rationale = \"planted to fail\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n"
+    )
+}
+
+/// `groundtruth <verb> --model tiny-seeded --out OUT` (materialize a folder, export a
+/// GGUF), which must succeed.
+pub fn tiny(cwd: &Path, cache: &Path, verb: &str, out_path: &Path) {
+    let o = out(&mut gt(
+        cwd,
+        cache,
+        &[
+            verb,
+            "--model",
+            "tiny-seeded",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+    ));
+    assert!(o.status.success(), "{verb}: {}", text(&o.stderr));
+}
