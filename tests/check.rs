@@ -2,7 +2,10 @@
 //! own file and on a faithful requantization, falsifies real damage, and rejects broken
 //! or hostile files with exit 2 and one line naming the file.
 
+mod common;
+
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use common::smollm2;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -103,18 +106,6 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let o = check(&dir.path().join("nope.gguf"), &oracle);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.gguf"), "{}", stderr(&o));
-}
-
-const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn smollm2() -> Option<PathBuf> {
-    let p = groundtruth::project::models_cache().join(SMOLLM2);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found: run ci/fetch-models.sh", p.display());
-        None
-    }
 }
 
 /// Rewrites a GGUF with candle's writer: metadata edited, tensors mapped.

@@ -1,6 +1,8 @@
 //! The `groundtruth` binary end to end: exit codes, one-line errors that name the file and
 //! the field, no partial output, and CLAIMS.md kept in step with the TOML.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,20 +14,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch project: the checkout's claims, suites, configs, oracles, corpus and
-/// quantizer fixtures.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["claims", "suites", "configs", "data", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for e in std::fs::read_dir(repo().join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_file() {
-                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    dir
+/// A scratch project (see `common::setup`).
+fn project() -> common::Setup {
+    common::setup()
 }
 
 fn run(root: &Path, args: &[&str]) -> Output {
@@ -48,10 +39,11 @@ fn smoke_suite_holds_and_writes_report_and_matrix() {
     let o = run(p.path(), &["run", "--suite", "smoke"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
-    assert!(out.contains("| tiny-seeded |"), "{out}");
+    assert!(out.contains("| tiny_1m |"), "{out}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("target/groundtruth/report.json")).unwrap()).unwrap();
     assert_eq!(report["format"], "groundtruth-report/1");
     assert!(report["cases"].as_array().unwrap().len() > 20);
+    assert_eq!((report["partial"].as_bool(), report["planned"].as_u64()), (Some(false), Some(report["cases"].as_array().unwrap().len() as u64)));
     assert!(report["environment"]["crates"].as_str().unwrap().contains("candle-core"));
 }
 

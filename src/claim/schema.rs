@@ -299,6 +299,8 @@ pub enum TrainCheck {
     BeatsUnigram,
     /// Final validation loss reproduces the registered one.
     ValLossRepro,
+    /// A fresh training of the model's recipe gives the committed folder's weights.
+    ReproducesCommitted,
 }
 
 impl TrainCheck {
@@ -313,6 +315,7 @@ impl TrainCheck {
             TrainCheck::SeedHash => "seed_hash",
             TrainCheck::BeatsUnigram => "beats_unigram",
             TrainCheck::ValLossRepro => "val_loss_repro",
+            TrainCheck::ReproducesCommitted => "reproduces_committed",
         }
     }
 
@@ -322,7 +325,7 @@ impl TrainCheck {
             TrainCheck::InitLoss => Statistic::LossGapNats,
             TrainCheck::Overfit => Statistic::FinalLoss,
             TrainCheck::GradCheck => Statistic::RelGradError,
-            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash => Statistic::BitMismatches,
+            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash | TrainCheck::ReproducesCommitted => Statistic::BitMismatches,
             TrainCheck::BeatsUnigram => Statistic::UnigramMarginNats,
             TrainCheck::ValLossRepro => Statistic::ValLossDelta,
         }

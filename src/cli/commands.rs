@@ -100,8 +100,9 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
-        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
-            super::bench::eval(project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {
+            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp };
+            super::bench::eval(project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
@@ -163,7 +164,8 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let rep = report(suite, records);
+    // A filtered run's report holds its own cases only, marked partial.
+    let rep = report(suite, records, plan.cases.len());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
     let tickets = write_run(&out, &rep)?;
     if let Some(file) = junit {

@@ -51,8 +51,12 @@ pub(super) fn cell_text([p, f, s, e]: &[usize; 4]) -> String {
 pub fn summary_matrix(report: &Report) -> String {
     let SummaryTable { models, variants, cells } = summary_table(report);
     let (p, f, s, e) = report.counts();
+    let partial = match report.partial {
+        true => format!("**Partial run**: {} of the plan's {} cases; the rest were not run.\n\n", report.cases.len(), report.planned),
+        false => String::new(),
+    };
     let mut out = format!(
-        "# groundtruth — suite `{}`\n\n{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\
+        "# groundtruth — suite `{}`\n\n{partial}{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\
          Cells: ✓ pass / ✗ fail, then skip and error counts when any.\n\n| model |",
         report.suite,
         report.cases.len()

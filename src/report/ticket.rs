@@ -171,7 +171,7 @@ pub(crate) mod tests {
     use crate::report::FileHash;
     use crate::stats::Divergence;
 
-    fn env() -> Environment {
+    pub(crate) fn env() -> Environment {
         Environment {
             groundtruth: "0.1.0".into(),
             crates: "candle-core 0.11.1".into(),
@@ -245,7 +245,7 @@ pub(crate) mod tests {
         b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();
         let mut c = failed_case();
         c.variant = "q8_0".into();
-        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), cases: vec![a, b, c] };
+        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "t".into(), planned: 3, partial: false, cases: vec![a, b, c] };
         let t = dedup_tickets(&r);
         assert_eq!(t.len(), 2);
         assert!(t[0].markdown.contains("1 more") && t[0].markdown.contains("/pi/GP-1"));
