@@ -41,7 +41,15 @@ pub fn report_html(report: &Report, plots: &[Plot]) -> String {
         "<h1>groundtruth — suite <code>{}</code></h1>",
         esc(&report.suite)
     );
-    let _ = writeln!(h, "<p id=\"counts\">{p} passed, {f} falsified, {s} skipped, {e} errors ({} cases); seed {}</p>", report.cases.len(), report.seed);
+    let partial = match report.partial {
+        true => format!(
+            " — <strong>partial</strong>: {} of the plan's {} cases",
+            report.cases.len(),
+            report.planned
+        ),
+        false => String::new(),
+    };
+    let _ = writeln!(h, "<p id=\"counts\">{p} passed, {f} falsified, {s} skipped, {e} errors ({} cases{partial}); seed {}</p>", report.cases.len(), report.seed);
     summary_section(&mut h, report);
     drift_section(&mut h, report);
     if !plots.is_empty() {
@@ -422,6 +430,9 @@ pub(crate) mod tests {
             suite: "ci".into(),
             seed: 1,
             environment: env,
+            run: "t".into(),
+            planned: 3,
+            partial: false,
             cases: vec![failed, pass, skip],
         }
     }
