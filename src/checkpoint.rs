@@ -137,3 +137,31 @@ fn select(cases: Vec<Case>, storage: &Storage, model: &Path) -> Result<Vec<Case>
     }
     Ok(cases.into_iter().filter(fits).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_cases() -> Vec<Case> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("claims/check");
+        let claims = load_dir(&dir).unwrap();
+        expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(vec!["p".into()])).unwrap()
+    }
+
+    fn ids(cases: &[Case]) -> Vec<String> {
+        let mut v: Vec<String> = cases.iter().map(|c| c.claim.claim.id.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn a_checkpoint_gets_the_claims_of_what_it_is_and_a_type_without_a_band_is_refused() {
+        let s = |c: &str, o: &str| Storage { checkpoint: c.into(), oracle: o.into() };
+        let same = ids(&select(check_cases(), &s("q4_1", "q4_1"), Path::new("m.gguf")).unwrap());
+        assert_eq!(same, ["CK-1", "CK-8", "CK-9", "CK-10", "CK-11", "CK-12", "CK-13"]);
+        let q8 = ids(&select(check_cases(), &s("q8_0", "q4_1"), Path::new("m.gguf")).unwrap());
+        assert_eq!(q8, ["CK-1", "CK-13", "CK-17", "CK-18", "CK-19"]);
+        let e = select(check_cases(), &s("q2_k", "q4_1"), Path::new("m.gguf")).unwrap_err().to_string();
+        assert!(e.starts_with("m.gguf: stored as q2_k") && e.contains("no band is registered for q2_k"), "{e}");
+    }
+}

@@ -105,6 +105,28 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let err = stderr(&o);
     assert!(err.contains("model.safetensors") && err.trim().lines().count() == 1, "{err}");
 
+    // An oracle that breaks its contract is refused, one line naming the file, the case and
+    // the position, never judged: unsorted top-k, and a model.config that is not its own
+    // file's (the folder is the oracle's very file).
+    let text = std::fs::read_to_string(&oracle).unwrap();
+    let mut o: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entry = o["cases"][0]["top_logprobs"][4].as_array_mut().unwrap();
+    entry.swap(1, 2);
+    let unsorted = dir.path().join("unsorted.json");
+    std::fs::write(&unsorted, serde_json::to_vec_pretty(&o).unwrap()).unwrap();
+    let out = check(&good, &unsorted);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unsorted.json") && err.contains("(case 'capital', position 4): not sorted") && err.trim().lines().count() == 1, "{err}");
+    let mut o: serde_json::Value = serde_json::from_str(&text).unwrap();
+    o["model"]["config"]["rope_theta"] = serde_json::json!(500000.0);
+    let other = dir.path().join("other-config.json");
+    std::fs::write(&other, serde_json::to_vec_pretty(&o).unwrap()).unwrap();
+    let out = check(&good, &other);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("other-config.json") && err.contains("disagrees with the oracle's own model file") && err.contains("rope_theta: oracle 5e5, checkpoint 1e4"), "{err}");
+
     // A broken oracle and a missing model are bad input too.
     let bad_oracle = dir.path().join("bad.json");
     std::fs::write(&bad_oracle, "{\"format\": \"groundtruth-oracle/1\"}").unwrap();
