@@ -5,20 +5,10 @@
 
 use candle_core::{Device, Tensor};
 
-use super::tests::{micro_config, micro_hyper, micro_spec};
+use super::tests::{data, micro_config, micro_hyper, micro_spec};
 use super::*;
 use crate::device::{DeviceError, DeviceSpec};
 use crate::model::{read_hf_metadata, seeded, TrainableLlama};
-
-fn data(spec: &TrainSpec) -> Data {
-    Data::new(
-        &spec.corpus,
-        &spec.tokenizer().unwrap(),
-        spec.hyper.val_fraction,
-        spec.hyper.seq_len,
-    )
-    .unwrap()
-}
 
 fn run(
     spec: &TrainSpec,

@@ -87,7 +87,7 @@ pub(crate) fn micro_hyper() -> Hyper {
     }
 }
 
-fn data(spec: &TrainSpec) -> Data {
+pub(crate) fn data(spec: &TrainSpec) -> Data {
     Data::new(
         &spec.corpus,
         &spec.tokenizer().unwrap(),
