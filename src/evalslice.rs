@@ -72,7 +72,7 @@ pub fn load(root: &Path, file: &Path) -> Result<EvalSlice, EvalError> {
         return Err(invalid(1, format!("field 'perplexity.ctx' must be even and ≥ 4 and 'chunks' ≥ 1 (ctx {}, chunks {})", p.ctx, p.chunks)));
     }
     let corpus = root.join(&p.corpus);
-    let data = std::fs::read(&corpus).map_err(|source| FsError { path: corpus.clone(), source })?;
+    let data = crate::fsutil::read_bounded(&corpus, crate::fsutil::MAX_CORPUS_BYTES)?;
     let end = p.start_byte.checked_add(p.len_bytes).filter(|&e| e <= data.len() && p.len_bytes > 0);
     let Some(end) = end else {
         return Err(invalid(1, format!("field 'perplexity': bytes [{}, +{}) are outside {} ({} bytes)", p.start_byte, p.len_bytes, corpus.display(), data.len())));

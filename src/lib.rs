@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod claim;
 pub mod cli;
 pub mod evalslice;
+pub mod excerpt;
 pub mod fsutil;
 pub mod gguf_check;
 pub mod input;

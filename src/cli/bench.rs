@@ -42,7 +42,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     }
     // Before anything touches rayon's global pool, which gemm and the engine share.
     if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
-        eprintln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
+        errln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
     }
     let m = load_model(&path)?;
     let add_bos = m.tokenizer.add_bos();
@@ -93,18 +93,18 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
             "decode_tokens_per_s": decode.rate(),
             "decode_vs_llama_cpp": decode.rate().map(|r| r / LLAMA_CPP_DECODE),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(EXIT_HOLDS);
     }
-    println!("model:   {} ({})", path.display(), m.about);
-    println!("path:    {}", m.llama.numerical_path());
-    println!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
+    outln!("model:   {} ({})", path.display(), m.about);
+    outln!("path:    {}", m.llama.numerical_path());
+    outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
     if let Some((r, source)) = &scored {
-        print!("{}", describe(r, source, add_bos));
-        println!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
+        out!("{}", describe(r, source, add_bos));
+        outln!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
     }
     if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
-        println!(
+        outln!(
             "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s = {:.2}× llama.cpp ({LLAMA_CPP_DECODE} tokens/s)",
             plan.prompts.min(all.len()),
             plan.tokens,

@@ -12,16 +12,16 @@ pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, ti
     let report = check(project, model, oracle)?;
     let code = exit_code(&report);
     if json {
-        println!("{}", serde_json::to_string_pretty(&verdict_json(&report, code))?);
+        outln!("{}", serde_json::to_string_pretty(&verdict_json(&report, code))?);
     } else {
-        print!("{}", verdict_table(&report));
+        out!("{}", verdict_table(&report));
     }
     if let Some(dir) = tickets {
         for case in &report.cases {
             if let Some(md) = ticket_markdown(case, &report.environment) {
                 let path = dir.join(ticket_file_name(&case.name));
                 crate::fsutil::atomic_write(&path, md.as_bytes())?;
-                eprintln!("ticket: {}", path.display());
+                errln!("ticket: {}", path.display());
             }
         }
     }

@@ -19,9 +19,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
             let r = read_report(&report)?;
             let tickets = crate::report::dedup_tickets(&r);
             for t in &tickets {
-                println!("{t}\n---\n");
+                outln!("{t}\n---\n");
             }
-            eprintln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
+            errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
         Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
@@ -29,7 +29,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
             let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
             let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
             for file in crate::subject::hub::fetch(entry, &crate::project::models_cache().join("hub")).map_err(anyhow::Error::msg)? {
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
             Ok(EXIT_HOLDS)
         }
@@ -46,11 +46,11 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
-            print!("{}", crate::model::ladder_table(&ladder.rungs));
+            out!("{}", crate::model::ladder_table(&ladder.rungs));
             let recipes = project.path(crate::train::RECIPES_FILE);
             if recipes.is_file() {
-                println!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
-                print!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
+                outln!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
+                out!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
             }
             Ok(EXIT_HOLDS)
         }
@@ -79,14 +79,14 @@ fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>)
     let rep = report(suite, records);
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
     let tickets = write_run(&out, &rep)?;
-    print!("{}", summary_matrix(&rep));
-    println!("\nreport: {}", out.join("report.json").display());
+    out!("{}", summary_matrix(&rep));
+    outln!("\nreport: {}", out.join("report.json").display());
     for t in tickets {
-        println!("ticket: {}", t.display());
+        outln!("ticket: {}", t.display());
     }
     let code = exit_code(&rep);
     if code == crate::plan::EXIT_NOTHING_JUDGED {
-        eprintln!("groundtruth: nothing was judged (every case skipped)");
+        errln!("groundtruth: nothing was judged (every case skipped)");
     }
     Ok(code)
 }
@@ -104,15 +104,15 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
         Some(s) => {
             let plan = plan(project, s)?;
             for c in &plan.cases {
-                println!("{}", c.name);
+                outln!("{}", c.name);
             }
-            eprintln!("{} case(s) in suite '{s}'", plan.cases.len());
+            errln!("{} case(s) in suite '{s}'", plan.cases.len());
         }
         None => {
             let claims = load_dir(&project.claims_dir())?;
             for r in &claims {
                 let c = &r.claim;
-                println!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
+                outln!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
             }
         }
     }
@@ -125,24 +125,25 @@ fn render(project: &Project, check: bool) -> Result<u8> {
     claims.extend(load_dir(&project.claims_dir().join("check"))?);
     let md = claims_markdown(&claims);
     let path = project.claims_dir().join("CLAIMS.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = crate::fsutil::read_text(&path).unwrap_or_default();
     if check {
         if current == md {
             return Ok(EXIT_HOLDS);
         }
-        eprintln!("{}: stale; run `groundtruth claims render`", path.display());
+        errln!("{}: stale; run `groundtruth claims render`", path.display());
         return Ok(EXIT_FALSIFIED);
     }
     crate::fsutil::atomic_write(&path, md.as_bytes())?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     Ok(EXIT_HOLDS)
 }
 
 fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
     let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
     let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-    crate::subject::materialize_seeded(project, entry, out)?;
+    // The folder appears whole or not at all.
+    crate::fsutil::write_dir_atomic(out, |tmp| crate::subject::materialize_seeded(project, entry, tmp).map(|_| ()))?;
     let st = out.join("model.safetensors");
-    println!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
+    outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
     Ok(EXIT_HOLDS)
 }

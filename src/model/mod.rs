@@ -16,6 +16,7 @@ mod layers;
 mod llama;
 mod rope_layout;
 mod safetensors_io;
+mod safetensors_read;
 mod train_support;
 mod weights;
 
@@ -34,5 +35,6 @@ pub use layers::MatmulPath;
 pub use llama::{Llama, LoadOptions};
 pub use rope_layout::RopeLayout;
 pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};
+pub(crate) use safetensors_read::read_file as read_safetensors;
 pub use train_support::{lm_loss, TrainableLlama};
 pub use weights::{expected_names, expected_shapes, ggml_type_code, ggml_type_name, Weight, Weights};

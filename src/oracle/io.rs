@@ -1,11 +1,12 @@
 //! Reading and writing oracle files: strict, bounded, atomic.
 
-use super::format::Oracle;
-use crate::fsutil::{atomic_write, FsError};
+use super::format::{ModelLimits, Oracle};
+use crate::fsutil::{atomic_write, read_bounded, FsError};
 use std::path::{Path, PathBuf};
 
-/// Oracle files larger than this are refused before reading (a 200-prompt oracle is ~1 MB).
-pub const MAX_ORACLE_BYTES: u64 = 256 << 20;
+/// Oracle files larger than this are refused once that many bytes have been read (a
+/// 200-prompt oracle is about 1 MB); parsing one costs about twice its size.
+pub const MAX_ORACLE_BYTES: u64 = 64 << 20;
 
 /// Why an oracle could not be read or written. Messages name the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -31,25 +32,24 @@ pub enum OracleError {
         /// What is wrong, starting with the field.
         msg: String,
     },
-    /// Larger than [`MAX_ORACLE_BYTES`].
-    #[error("{}: {size} bytes is larger than the {MAX_ORACLE_BYTES}-byte limit for oracle files", file.display())]
-    TooLarge {
-        /// The oracle file.
-        file: PathBuf,
-        /// Its size.
-        size: u64,
-    },
 }
 
-/// Reads and validates an oracle.
+/// Reads and validates an oracle (at most [`MAX_ORACLE_BYTES`], counted as read).
 pub fn read(path: &Path) -> Result<Oracle, OracleError> {
-    let fs = |source| FsError { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(fs)?.len();
-    if size > MAX_ORACLE_BYTES {
-        return Err(OracleError::TooLarge { file: path.to_path_buf(), size });
-    }
-    let bytes = std::fs::read(path).map_err(fs)?;
-    parse(&bytes, path)
+    parse(&read_bounded(path, MAX_ORACLE_BYTES)?, path)
+}
+
+/// Reads an oracle and checks it against the model it will be judged with
+/// ([`Oracle::validate_for`]).
+pub fn read_for(path: &Path, model: &ModelLimits) -> Result<Oracle, OracleError> {
+    let oracle = read(path)?;
+    check_for(&oracle, path, model)?;
+    Ok(oracle)
+}
+
+/// [`Oracle::validate_for`] as an error naming the file.
+pub fn check_for(oracle: &Oracle, path: &Path, model: &ModelLimits) -> Result<(), OracleError> {
+    oracle.validate_for(model).map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })
 }
 
 /// Parses and validates oracle JSON; `path` is only used in messages.

@@ -2,6 +2,8 @@
 //! a claims file against the registry.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use groundtruth::claim::{expand, parse_str, Case};
 use groundtruth::judge::Judge;
 use groundtruth::project::{Project, MODELS_FILE};
