@@ -271,6 +271,76 @@ mod tests {
     }
 
     #[test]
+    fn reads_are_bounded_by_bytes_read_not_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![7u8; 100_000]).unwrap();
+        assert_eq!(read_bounded(&p, 100_000).unwrap().len(), 100_000);
+        let e = read_bounded(&p, 99_999).unwrap_err();
+        assert_eq!(e.source.kind(), std::io::ErrorKind::FileTooLarge);
+        // /dev/zero reports size 0 and never ends.
+        let e = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string();
+        assert!(e.starts_with("/dev/zero: more than 1048576 bytes"), "{e}");
+        std::fs::write(&p, b"ok\xff").unwrap();
+        assert!(read_text(&p).unwrap_err().to_string().contains("not UTF-8"));
+        assert!(require_regular_file(Path::new("/dev/null")).is_err());
+        assert!(require_regular_file(dir.path()).unwrap_err().to_string().contains("folder"));
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = u32::MAX; // above any pid_max
+        let names = [format!(".x.gguf.tmp.{dead}.0"), format!(".x.gguf.old.{dead}.3"), format!(".x.gguf.tmp.{}.9", std::process::id()), ".x.gguf.tmp.abc.0".into(), format!(".y.gguf.tmp.{dead}.0")];
+        for n in &names {
+            std::fs::write(dir.path().join(n), b"partial").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(format!(".x.gguf.tmp.{dead}.1"))).unwrap();
+        atomic_write(&dir.path().join("x.gguf"), b"whole").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        // Ours (alive), not of our naming, another file's, and the file itself remain.
+        let mut want = vec![names[2].clone(), names[3].clone(), names[4].clone(), "x.gguf".to_string()];
+        want.sort();
+        assert_eq!(left, want);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // The target is an existing folder: the rename fails after the data was written.
+        let target = dir.path().join("new/sub/out");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("keep"), b"").unwrap();
+        assert!(atomic_write(&target, b"x").is_err());
+        assert_eq!(std::fs::read_dir(target.parent().unwrap()).unwrap().count(), 1);
+        let nested = dir.path().join("q/r/s");
+        let r: Result<(), FsError> = write_dir_atomic(&nested, |tmp| {
+            std::fs::write(tmp.join("half"), b"1").unwrap();
+            Err(FsError { path: tmp.to_path_buf(), source: std::io::Error::other("disk full") })
+        });
+        assert!(r.is_err());
+        assert!(!dir.path().join("q").exists(), "created parents are removed again");
+    }
+
+    #[test]
+    fn folders_are_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("stale"), b"old").unwrap();
+        write_dir_atomic::<FsError>(&target, |tmp| {
+            std::fs::write(tmp.join("config.json"), b"{}").map_err(at(tmp))
+        })
+        .unwrap();
+        let names: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["config.json"]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary or old folder left");
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        assert!(write_dir_atomic::<FsError>(&dir.path().join("file"), |_| Ok(())).is_err());
+    }
+
+    #[test]
     fn sha256_known_vector() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }

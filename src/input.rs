@@ -72,7 +72,8 @@ pub fn read_json<T: DeserializeOwned>(file: &Path, limit: u64) -> Result<T, Inpu
 /// Parses one JSON document into `T`, naming the offending field's path on error;
 /// anything after the document but whitespace is an error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T, InputError> {
-    let schema = |field: String, msg: String| InputError::Schema { file: file.to_path_buf(), field, msg: one_line(&msg) };
+    // The path names keys from the file, so it is quoted like any file content.
+    let schema = |field: String, msg: String| InputError::Schema { file: file.to_path_buf(), field: crate::excerpt::excerpt(&field), msg: one_line(&msg) };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| schema(e.path().to_string(), e.inner().to_string()))?;
     de.end().map_err(|e| InputError::invalid(file, e.line(), format!("trailing content after the JSON document (column {})", e.column())))?;

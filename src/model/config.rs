@@ -354,6 +354,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sizes_above_the_limits_and_token_ids_outside_the_vocabulary_are_refused() {
+        for (field, set) in [
+            ("vocab_size", &(|c: &mut LlamaConfig| c.vocab_size = limits::VOCAB + 1) as &dyn Fn(&mut LlamaConfig)),
+            ("num_hidden_layers", &|c: &mut LlamaConfig| c.num_hidden_layers = 1 << 31),
+            ("max_position_embeddings", &|c: &mut LlamaConfig| c.max_position_embeddings = usize::MAX),
+            ("hidden_size", &|c: &mut LlamaConfig| c.hidden_size = 1 << 20),
+        ] {
+            let mut c = tiny(true);
+            set(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("above the limit"), "{e}");
+        }
+        let json = tiny(true).to_hf_json();
+        for (ids, ok) in [("[2, 3]", true), ("[1, 2, 1000000000]", false), ("[1, 2.5]", false), ("96", false)] {
+            let text = json.replace("\"eos_token_id\": 2", &format!("\"eos_token_id\": {ids}"));
+            let r = LlamaConfig::from_hf_json(&text, Path::new("c.json"));
+            assert_eq!(r.is_ok(), ok, "{ids}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("c.json") && e.to_string().contains("eos_token_id"), "{e}");
+            }
+        }
+        let e = LlamaConfig::from_hf_json(&format!("{json}{{}}"), Path::new("c.json")).unwrap_err().to_string();
+        assert!(e.contains("trailing content"), "{e}");
+    }
+
+    #[test]
     fn param_count_by_hand() {
         let c = tiny(true);
         // embed 96*64; per layer q,o 64*64 each, k,v 64*32 each, mlp 3*64*96, norms 2*64.

@@ -24,7 +24,7 @@ mod weights;
 mod tests;
 
 pub use cache::KvCache;
-pub use config::LlamaConfig;
+pub use config::{limits, LlamaConfig};
 pub use error::{ModelError, Result};
 pub use gguf_io::{config_from_metadata, gguf_to_hf, hf_to_gguf, load_gguf, save_gguf, save_gguf_in_order, GgufInfo};
 pub use init::{seeded, INIT_HALF_WIDTH};

@@ -342,6 +342,14 @@ mod tests {
     }
 
     #[test]
+    fn a_config_declaring_more_layers_than_loaded_fails_at_the_first_missing_tensor() {
+        let mut w = seeded(&tiny(false), 1).unwrap();
+        w.config.num_hidden_layers = crate::model::config::limits::LAYERS;
+        let e = w.check_complete().unwrap_err().to_string();
+        assert!(e.contains("model.layers.2.self_attn.q_proj.weight"), "{e}");
+    }
+
+    #[test]
     fn layout_round_trip_is_identity_for_float_and_quant() {
         let w = seeded(&tiny(true), 2).unwrap();
         let back = w

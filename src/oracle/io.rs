@@ -74,6 +74,7 @@ pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::MAX_CASE_TEXT_BYTES;
 
     const EXAMPLE: &str = r#"{
   "format": "groundtruth-oracle/1",
@@ -132,6 +133,42 @@ mod tests {
         assert!(err(&EXAMPLE.replace("[[198, -0.01]]", "[[198, 0.5]]")).contains("log-probability"));
         assert!(err(&EXAMPLE.replace("b179c9523d0e6a0f", "B179C9523D0E6A0F")).contains("model.sha256"));
         assert!(err(&EXAMPLE.replace(", [[198, -0.01]]]", "]")).contains("2 entries for 3 tokens"));
+    }
+
+    #[test]
+    fn storage_type_case_ids_runtime_and_text_sizes_are_checked() {
+        assert!(err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weights\": \"q9_9\"")).contains("field 'model.weights': 'q9_9'"));
+        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"\"")).contains("cases[0].id"));
+        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"../x\"")).contains("cases[0].id"));
+        assert!(err(&EXAMPLE.replace("\"name\": \"llama.cpp\"", "\"name\": \"groundtruth\"")).contains("runtime.name"));
+        let long = EXAMPLE.replace("\"The capital of France is\"", &format!("\"{}\"", "x".repeat(MAX_CASE_TEXT_BYTES + 1)));
+        assert!(err(&long).contains("cases[0].prompt'"));
+    }
+
+    #[test]
+    fn an_oracle_must_fit_the_model_it_is_judged_with() {
+        let o = parse(EXAMPLE.as_bytes(), Path::new("x.json")).unwrap();
+        let smol = ModelLimits { vocab_size: 49152, context: 8192 };
+        assert_eq!(o.validate_for(&smol), Ok(()));
+        let e = o.validate_for(&ModelLimits { vocab_size: 5000, context: 8192 }).unwrap_err();
+        assert!(e.contains("cases[0].tokens[0]") && e.contains("7042"), "{e}");
+        let mut far = o.clone();
+        far.cases[0].top_logprobs[0][1].0 = 9000;
+        let e = far.validate_for(&ModelLimits { vocab_size: 8000, context: 8192 }).unwrap_err();
+        assert!(e.contains("cases[0].top_logprobs[0][1]"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 36 }).unwrap_err();
+        assert!(e.contains("5 prompt tokens plus max_new_tokens 32"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 256 }).unwrap_err();
+        assert!(e.contains("perplexity.ctx"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 8, context: 8192 }).unwrap_err();
+        assert!(e.contains("top_k"), "{e}");
+    }
+
+    #[test]
+    fn trailing_content_and_oversized_files_are_refused() {
+        assert!(err(&format!("{EXAMPLE}\n{{}}")).contains("trailing content"));
+        let e = read(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("more than 67108864 bytes"), "{e}");
     }
 
     #[test]
