@@ -75,6 +75,9 @@ mod tests {
         assert!(e.ends_with("… (1048576 bytes)"), "{e}");
         assert!(e.len() < 400, "{}", e.len());
         let m = one_line(&"x\n".repeat(10_000));
-        assert!(!m.contains('\n') && m.chars().count() < MESSAGE_CHARS + 40, "{m}");
+        assert!(
+            !m.contains('\n') && m.chars().count() < MESSAGE_CHARS + 40,
+            "{m}"
+        );
     }
 }

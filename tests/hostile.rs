@@ -7,7 +7,9 @@
 mod common;
 
 use candle_core::quantized::gguf_file::Value;
-use common::hostile::{assert_bad_input, bin, edit, gt, repo, run_limited, stderr, tiny_folder, tiny_gguf, with_meta};
+use common::hostile::{
+    assert_bad_input, bin, edit, gt, repo, run_limited, stderr, tiny_folder, tiny_gguf, with_meta,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -25,7 +27,10 @@ fn set_config(dir: &Path, field: &str, value: &str) {
 
 /// The committed tiny-seeded oracle, edited, written to `dir/name`.
 fn oracle_with(dir: &Path, name: &str, f: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(repo().join("oracles/tiny-seeded/f32.json")).unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("oracles/tiny-seeded/f32.json")).unwrap(),
+    )
+    .unwrap();
     f(&mut v);
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
@@ -33,7 +38,15 @@ fn oracle_with(dir: &Path, name: &str, f: impl FnOnce(&mut serde_json::Value)) -
 }
 
 fn ppl_args(model: &Path) -> Vec<String> {
-    vec!["ppl".into(), "--model".into(), model.display().to_string(), "--ctx".into(), "64".into(), "--chunks".into(), "1".into()]
+    vec![
+        "ppl".into(),
+        "--model".into(),
+        model.display().to_string(),
+        "--ctx".into(),
+        "64".into(),
+        "--chunks".into(),
+        "1".into(),
+    ]
 }
 
 #[test]
@@ -53,9 +66,20 @@ fn a_declared_context_length_does_not_size_memory() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Beyond any real model: refused, naming the field.
     set_config(&folder, "max_position_embeddings", "1000000000000000000");
-    assert_bad_input(&gt(&out, &ppl_args(&folder)), &["config.json", "max_position_embeddings"]);
-    with_meta(&gguf, &long, "llama.context_length", Value::U32(100_000_000));
-    assert_bad_input(&gt(&out, &ppl_args(&long)), &["long.gguf", "max_position_embeddings"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&folder)),
+        &["config.json", "max_position_embeddings"],
+    );
+    with_meta(
+        &gguf,
+        &long,
+        "llama.context_length",
+        Value::U32(100_000_000),
+    );
+    assert_bad_input(
+        &gt(&out, &ppl_args(&long)),
+        &["long.gguf", "max_position_embeddings"],
+    );
 }
 
 #[test]
@@ -63,7 +87,11 @@ fn declared_layers_are_checked_against_the_tensors_before_any_allocation() {
     let d = scratch();
     let out = d.path().join("out");
     let folder = tiny_folder(d.path(), "layers");
-    for (layers, needle) in [("1000", "model.layers.2."), ("1000000", "num_hidden_layers"), ("1000000000", "num_hidden_layers")] {
+    for (layers, needle) in [
+        ("1000", "model.layers.2."),
+        ("1000000", "num_hidden_layers"),
+        ("1000000000", "num_hidden_layers"),
+    ] {
         set_config(&folder, "num_hidden_layers", layers);
         assert_bad_input(&gt(&out, &ppl_args(&folder)), &["layers", needle]);
     }
@@ -79,8 +107,19 @@ fn declared_layers_are_checked_against_the_tensors_before_any_allocation() {
 fn an_oracle_costs_a_small_multiple_of_its_size() {
     let d = scratch();
     let folder = tiny_folder(d.path(), "tiny");
-    let big = oracle_with(d.path(), "big.json", |v| v["cases"][0]["prompt"] = "x".repeat(20 << 20).into());
-    let o = gt(&d.path().join("out"), &["check".as_ref(), "--model".as_ref(), folder.as_os_str(), "--oracle".as_ref(), big.as_os_str()]);
+    let big = oracle_with(d.path(), "big.json", |v| {
+        v["cases"][0]["prompt"] = "x".repeat(20 << 20).into()
+    });
+    let o = gt(
+        &d.path().join("out"),
+        &[
+            "check".as_ref(),
+            "--model".as_ref(),
+            folder.as_os_str(),
+            "--oracle".as_ref(),
+            big.as_os_str(),
+        ],
+    );
     assert_bad_input(&o, &["big.json", "cases[0].prompt"]);
 }
 
@@ -90,32 +129,68 @@ fn special_files_are_read_within_bounds() {
     let out = d.path().join("out");
     let folder = tiny_folder(d.path(), "tiny");
     let zero = Path::new("/dev/zero");
-    let check = |model: &Path, oracle: &Path| gt(&out, &["check".as_ref(), "--model".as_ref(), model.as_os_str(), "--oracle".as_ref(), oracle.as_os_str()]);
+    let check = |model: &Path, oracle: &Path| {
+        gt(
+            &out,
+            &[
+                "check".as_ref(),
+                "--model".as_ref(),
+                model.as_os_str(),
+                "--oracle".as_ref(),
+                oracle.as_os_str(),
+            ],
+        )
+    };
     assert_bad_input(&check(&folder, zero), &["/dev/zero", "limit"]);
     let mut text = ppl_args(&folder);
     text.extend(["--text".into(), "/dev/zero".into()]);
     assert_bad_input(&gt(&out, &text), &["/dev/zero", "limit"]);
-    assert_bad_input(&gt(&out, &["ticket", "--report", "/dev/zero"]), &["/dev/zero", "limit"]);
+    assert_bad_input(
+        &gt(&out, &["ticket", "--report", "/dev/zero"]),
+        &["/dev/zero", "limit"],
+    );
     let mut base = ppl_args(&folder);
     base.extend(["--base".into(), "/dev/zero".into()]);
     assert_bad_input(&gt(&out, &base), &["/dev/zero", "limit"]);
-    assert_bad_input(&gt(&out, &["inspect", "/dev/zero"]), &["/dev/zero", "not a regular file"]);
+    assert_bad_input(
+        &gt(&out, &["inspect", "/dev/zero"]),
+        &["/dev/zero", "not a regular file"],
+    );
     // Links to /dev/zero where a model, a weights file and a claims file belong.
     let link = d.path().join("model.gguf");
     std::os::unix::fs::symlink(zero, &link).unwrap();
-    assert_bad_input(&gt(&out, &ppl_args(&link)), &["model.gguf", "not a regular file"]);
-    assert_bad_input(&check(&link, &repo().join("oracles/tiny-seeded/f32.json")), &["model.gguf", "not a regular file"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&link)),
+        &["model.gguf", "not a regular file"],
+    );
+    assert_bad_input(
+        &check(&link, &repo().join("oracles/tiny-seeded/f32.json")),
+        &["model.gguf", "not a regular file"],
+    );
     std::fs::remove_file(folder.join("model.safetensors")).unwrap();
     std::os::unix::fs::symlink(zero, folder.join("model.safetensors")).unwrap();
-    assert_bad_input(&gt(&out, &ppl_args(&folder)), &["model.safetensors", "not a regular file"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&folder)),
+        &["model.safetensors", "not a regular file"],
+    );
     let root = d.path().join("project");
     std::fs::create_dir_all(root.join("claims")).unwrap();
     std::os::unix::fs::symlink(zero, root.join("claims/zero.toml")).unwrap();
-    assert_bad_input(&run_limited(&root, &out, "", &["claims", "list"]), &["zero.toml", "limit"]);
+    assert_bad_input(
+        &run_limited(&root, &out, "", &["claims", "list"]),
+        &["zero.toml", "limit"],
+    );
     // A FIFO nobody writes to is a FIFO, not an empty file to wait on.
     let fifo = d.path().join("fifo.gguf");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    assert_bad_input(&gt(&out, &["inspect".as_ref(), fifo.as_os_str()]), &["fifo.gguf", "not a regular file"]);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    assert_bad_input(
+        &gt(&out, &["inspect".as_ref(), fifo.as_os_str()]),
+        &["fifo.gguf", "not a regular file"],
+    );
 }
 
 /// The byte offset of a GGUF's first tensor info (its name length) and first metadata key.
@@ -133,32 +208,74 @@ fn error_messages_quote_file_content_briefly() {
     let len = std::fs::metadata(&gguf).unwrap().len();
     // A name length grown to swallow most of the file (tensor data, NULs included), then
     // a key length of half the file.
-    for (name, at, grown) in [("name.gguf", tensor_at, len - tensor_at - 200), ("key.gguf", key_at, len / 2)] {
+    for (name, at, grown) in [
+        ("name.gguf", tensor_at, len - tensor_at - 200),
+        ("key.gguf", key_at, len / 2),
+    ] {
         let p = d.path().join(name);
         std::fs::copy(&gguf, &p).unwrap();
-        edit(&p, |b| b[at as usize..at as usize + 8].copy_from_slice(&grown.to_le_bytes()));
+        edit(&p, |b| {
+            b[at as usize..at as usize + 8].copy_from_slice(&grown.to_le_bytes())
+        });
         assert_bad_input(&gt(&out, &["inspect".as_ref(), p.as_os_str()]), &[name]);
         assert_bad_input(&gt(&out, &ppl_args(&p)), &[name]);
     }
     let folder = tiny_folder(d.path(), "tiny");
     let junk: String = "\u{1b}[31m\0".repeat(1 << 18);
-    set_config(&folder, "model_type", &serde_json::to_string(&junk).unwrap());
-    assert_bad_input(&gt(&out, &ppl_args(&folder)), &["config.json", "model_type"]);
+    set_config(
+        &folder,
+        "model_type",
+        &serde_json::to_string(&junk).unwrap(),
+    );
+    assert_bad_input(
+        &gt(&out, &ppl_args(&folder)),
+        &["config.json", "model_type"],
+    );
 }
 
 #[test]
 fn a_closed_stdout_is_quiet_and_a_full_disk_is_one_line() {
     let d = scratch();
     let gguf = tiny_gguf(d.path(), "tiny.gguf");
-    for args in [vec!["claims".to_string(), "list".into()], vec!["inspect".into(), "--json".into(), gguf.display().to_string()]] {
-        let mut child = Command::new(bin()).arg("--root").arg(repo()).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    for args in [
+        vec!["claims".to_string(), "list".into()],
+        vec![
+            "inspect".into(),
+            "--json".into(),
+            gguf.display().to_string(),
+        ],
+    ] {
+        let mut child = Command::new(bin())
+            .arg("--root")
+            .arg(repo())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         drop(child.stdout.take());
         let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(141), "{args:?}: {:?} {}", o.status, stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(141),
+            "{args:?}: {:?} {}",
+            o.status,
+            stderr(&o)
+        );
         assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
     }
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let o = Command::new(bin()).arg("--root").arg(repo()).arg("inspect").arg(&gguf).stdout(full).output().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(bin())
+        .arg("--root")
+        .arg(repo())
+        .arg("inspect")
+        .arg(&gguf)
+        .stdout(full)
+        .output()
+        .unwrap();
     assert_bad_input(&o, &["write standard output", "No space left"]);
 }
 
@@ -171,7 +288,16 @@ fn json_with_trailing_content_is_refused() {
     let good = std::fs::read_to_string(repo().join("oracles/tiny-seeded/f32.json")).unwrap();
     for tail in ["\n{\"format\": \"groundtruth-oracle/1\"}\n", "\ngarbage\n"] {
         std::fs::write(&oracle, format!("{good}{tail}")).unwrap();
-        let o = gt(&out, &["check".as_ref(), "--model".as_ref(), folder.as_os_str(), "--oracle".as_ref(), oracle.as_os_str()]);
+        let o = gt(
+            &out,
+            &[
+                "check".as_ref(),
+                "--model".as_ref(),
+                folder.as_os_str(),
+                "--oracle".as_ref(),
+                oracle.as_os_str(),
+            ],
+        );
         assert_bad_input(&o, &["o.json", "trailing content"]);
         let mut base = ppl_args(&folder);
         base.extend(["--base".into(), oracle.display().to_string()]);
@@ -180,15 +306,33 @@ fn json_with_trailing_content_is_refused() {
     let report = d.path().join("report.json");
     let rep = serde_json::to_string(&groundtruth::plan::report("hostile", Vec::new())).unwrap();
     std::fs::write(&report, &rep).unwrap();
-    let o = gt(&out, &["ticket".as_ref(), "--report".as_ref(), report.as_os_str()]);
-    assert_eq!(o.status.code(), Some(0), "the report itself is good: {}", stderr(&o));
+    let o = gt(
+        &out,
+        &["ticket".as_ref(), "--report".as_ref(), report.as_os_str()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the report itself is good: {}",
+        stderr(&o)
+    );
     std::fs::write(&report, format!("{rep}\n{{}}")).unwrap();
-    assert_bad_input(&gt(&out, &["ticket".as_ref(), "--report".as_ref(), report.as_os_str()]), &["report.json", "trailing content"]);
+    assert_bad_input(
+        &gt(
+            &out,
+            &["ticket".as_ref(), "--report".as_ref(), report.as_os_str()],
+        ),
+        &["report.json", "trailing content"],
+    );
 }
 
 /// Names in `dir` that are temporaries of the harness's writers (`.NAME.tmp.PID.N`).
 fn temporaries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp.") || n.contains(".old.")).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp.") || n.contains(".old."))
+        .collect()
 }
 
 #[test]
@@ -198,10 +342,31 @@ fn outputs_are_atomic_and_stale_temporaries_are_removed() {
     let gguf = tiny_gguf(d.path(), "tiny.gguf");
     let dest = d.path().join("q");
     std::fs::create_dir_all(&dest).unwrap();
-    let quantize = |setup: &str, to: &Path| run_limited(&repo(), &out, setup, &["quantize".as_ref(), "--model".as_ref(), gguf.as_os_str(), "--to".as_ref(), "q8_0".as_ref(), "--out".as_ref(), to.as_os_str()]);
+    let quantize = |setup: &str, to: &Path| {
+        run_limited(
+            &repo(),
+            &out,
+            setup,
+            &[
+                "quantize".as_ref(),
+                "--model".as_ref(),
+                gguf.as_os_str(),
+                "--to".as_ref(),
+                "q8_0".as_ref(),
+                "--out".as_ref(),
+                to.as_os_str(),
+            ],
+        )
+    };
     // Killed mid-write (SIGXFSZ at 16 KiB): the temporary stays, the file does not appear.
     let o = quantize("ulimit -f 16;", &dest.join("x.gguf"));
-    assert_eq!(o.status.code(), None, "killed by a signal: {:?} {}", o.status, stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        None,
+        "killed by a signal: {:?} {}",
+        o.status,
+        stderr(&o)
+    );
     assert_eq!(temporaries(&dest).len(), 1, "{:?}", temporaries(&dest));
     assert!(!dest.join("x.gguf").exists());
     // A temporary whose writer is alive (this test) is left alone.
@@ -210,26 +375,75 @@ fn outputs_are_atomic_and_stale_temporaries_are_removed() {
     let o = quantize("", &dest.join("x.gguf"));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(dest.join("x.gguf").is_file());
-    assert_eq!(temporaries(&dest), vec![live.file_name().unwrap().to_string_lossy().into_owned()]);
+    assert_eq!(
+        temporaries(&dest),
+        vec![live.file_name().unwrap().to_string_lossy().into_owned()]
+    );
     // A write that fails (EFBIG: the signal ignored) leaves nothing, not even the folders it
     // would have created.
-    let o = quantize("trap '' XFSZ; ulimit -f 16;", &d.path().join("new/sub/x.gguf"));
+    let o = quantize(
+        "trap '' XFSZ; ulimit -f 16;",
+        &d.path().join("new/sub/x.gguf"),
+    );
     assert_bad_input(&o, &["x.gguf"]);
     assert!(!d.path().join("new").exists());
-    let export = run_limited(&repo(), &out, "trap '' XFSZ; ulimit -f 16;", &["export".as_ref(), "--model".as_ref(), gguf.as_os_str(), "--to".as_ref(), "safetensors".as_ref(), "--out".as_ref(), d.path().join("hf/folder").as_os_str()]);
+    let export = run_limited(
+        &repo(),
+        &out,
+        "trap '' XFSZ; ulimit -f 16;",
+        &[
+            "export".as_ref(),
+            "--model".as_ref(),
+            gguf.as_os_str(),
+            "--to".as_ref(),
+            "safetensors".as_ref(),
+            "--out".as_ref(),
+            d.path().join("hf/folder").as_os_str(),
+        ],
+    );
     assert_bad_input(&export, &["model.safetensors"]);
-    assert!(!d.path().join("hf").exists(), "a failed export leaves no folder");
-    assert!(temporaries(d.path()).is_empty(), "{:?}", temporaries(d.path()));
+    assert!(
+        !d.path().join("hf").exists(),
+        "a failed export leaves no folder"
+    );
+    assert!(
+        temporaries(d.path()).is_empty(),
+        "{:?}",
+        temporaries(d.path())
+    );
     // A folder export that succeeds replaces the folder whole.
     let folder = d.path().join("folder");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("stale.txt"), b"old").unwrap();
-    let o = run_limited(&repo(), &out, "", &["export".as_ref(), "--model".as_ref(), gguf.as_os_str(), "--to".as_ref(), "safetensors".as_ref(), "--out".as_ref(), folder.as_os_str()]);
+    let o = run_limited(
+        &repo(),
+        &out,
+        "",
+        &[
+            "export".as_ref(),
+            "--model".as_ref(),
+            gguf.as_os_str(),
+            "--to".as_ref(),
+            "safetensors".as_ref(),
+            "--out".as_ref(),
+            folder.as_os_str(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let mut names: Vec<String> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    assert_eq!(names, ["config.json", "model.safetensors", "tokenizer.json"]);
-    assert!(temporaries(d.path()).is_empty(), "{:?}", temporaries(d.path()));
+    assert_eq!(
+        names,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
+    assert!(
+        temporaries(d.path()).is_empty(),
+        "{:?}",
+        temporaries(d.path())
+    );
 }
 
 #[test]
@@ -238,21 +452,58 @@ fn an_oracle_that_does_not_fit_the_model_is_one_line_before_any_model_work() {
     let out = d.path().join("out");
     let folder = tiny_folder(d.path(), "tiny");
     let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
-        ("oov.json", Box::new(|v| {
-            v["cases"][0]["tokens"][0] = 256.into();
-            v["cases"][0]["top_logprobs"][0][0][0] = 256.into();
-        }), "outside the model's 256-token vocabulary"),
-        ("prompt-oov.json", Box::new(|v| v["cases"][1]["prompt_tokens"][0] = 4_000_000_000u64.into()), "cases[1].prompt_tokens[0]"),
-        ("ours.json", Box::new(|v| v["runtime"]["name"] = "groundtruth".into()), "runtime.name"),
-        ("q9.json", Box::new(|v| v["model"]["weights"] = "q9_9".into()), "model.weights"),
-        ("empty-id.json", Box::new(|v| v["cases"][0]["id"] = "".into()), "cases[0].id"),
-        ("long.json", Box::new(|v| v["decoding"]["max_new_tokens"] = 1_000_000_000_000u64.into()), "context"),
+        (
+            "oov.json",
+            Box::new(|v| {
+                v["cases"][0]["tokens"][0] = 256.into();
+                v["cases"][0]["top_logprobs"][0][0][0] = 256.into();
+            }),
+            "outside the model's 256-token vocabulary",
+        ),
+        (
+            "prompt-oov.json",
+            Box::new(|v| v["cases"][1]["prompt_tokens"][0] = 4_000_000_000u64.into()),
+            "cases[1].prompt_tokens[0]",
+        ),
+        (
+            "ours.json",
+            Box::new(|v| v["runtime"]["name"] = "groundtruth".into()),
+            "runtime.name",
+        ),
+        (
+            "q9.json",
+            Box::new(|v| v["model"]["weights"] = "q9_9".into()),
+            "model.weights",
+        ),
+        (
+            "empty-id.json",
+            Box::new(|v| v["cases"][0]["id"] = "".into()),
+            "cases[0].id",
+        ),
+        (
+            "long.json",
+            Box::new(|v| v["decoding"]["max_new_tokens"] = 1_000_000_000_000u64.into()),
+            "context",
+        ),
     ];
     for (name, f, needle) in cases {
         let oracle = oracle_with(d.path(), name, f);
-        let o = gt(&out, &["check".as_ref(), "--model".as_ref(), folder.as_os_str(), "--oracle".as_ref(), oracle.as_os_str()]);
+        let o = gt(
+            &out,
+            &[
+                "check".as_ref(),
+                "--model".as_ref(),
+                folder.as_os_str(),
+                "--oracle".as_ref(),
+                oracle.as_os_str(),
+            ],
+        );
         assert_bad_input(&o, &[name, needle]);
-        assert!(o.stdout.is_empty(), "no verdict table for bad input: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.stdout.is_empty(),
+            "no verdict table for bad input: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
 }
 
@@ -263,13 +514,27 @@ fn sizes_and_ids_that_contradict_the_file_are_refused() {
     let gguf = tiny_gguf(d.path(), "tiny.gguf");
     let small = d.path().join("vocab.gguf");
     with_meta(&gguf, &small, "llama.vocab_size", Value::U32(10));
-    assert_bad_input(&gt(&out, &ppl_args(&small)), &["vocab.gguf", "llama.vocab_size"]);
-    with_meta(&gguf, &small, "tokenizer.ggml.eos_token_id", Value::U64(1 << 33));
-    assert_bad_input(&gt(&out, &ppl_args(&small)), &["vocab.gguf", "eos_token_id"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&small)),
+        &["vocab.gguf", "llama.vocab_size"],
+    );
+    with_meta(
+        &gguf,
+        &small,
+        "tokenizer.ggml.eos_token_id",
+        Value::U64(1 << 33),
+    );
+    assert_bad_input(
+        &gt(&out, &ppl_args(&small)),
+        &["vocab.gguf", "eos_token_id"],
+    );
 
     let folder = tiny_folder(d.path(), "eos");
     set_config(&folder, "eos_token_id", "[1, 2, 1000000000]");
-    assert_bad_input(&gt(&out, &ppl_args(&folder)), &["config.json", "eos_token_id", "1000000000"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&folder)),
+        &["config.json", "eos_token_id", "1000000000"],
+    );
 
     let folder = tiny_folder(d.path(), "tok");
     let tok = folder.join("tokenizer.json");
@@ -288,14 +553,21 @@ fn sizes_and_ids_that_contradict_the_file_are_refused() {
         let start = header.find("\"model.norm.weight\"").unwrap();
         let end = start + header[start..].find('}').unwrap() + 1;
         let trimmed = header.trim_end();
-        let doubled = format!("{},{}}}", &trimmed[..trimmed.len() - 1], &header[start..end]);
+        let doubled = format!(
+            "{},{}}}",
+            &trimmed[..trimmed.len() - 1],
+            &header[start..end]
+        );
         let padded = format!("{doubled:<width$}", width = doubled.len().div_ceil(8) * 8);
         let mut out = (padded.len() as u64).to_le_bytes().to_vec();
         out.extend_from_slice(padded.as_bytes());
         out.extend_from_slice(&b[8 + n..]);
         *b = out;
     });
-    assert_bad_input(&gt(&out, &ppl_args(&folder)), &["model.safetensors", "duplicate key 'model.norm.weight'"]);
+    assert_bad_input(
+        &gt(&out, &ppl_args(&folder)),
+        &["model.safetensors", "duplicate key 'model.norm.weight'"],
+    );
 
     let tiny = tiny_folder(d.path(), "tiny");
     let mut zero = ppl_args(&tiny);

@@ -32,14 +32,30 @@ enum Mutation {
 /// arrays follow).
 const HEADER: usize = 8192;
 
-const HUGE: [&str; 5] = ["18446744073709551615", "4294967296", "1000000000000", "1e308", "99999999999999999999999999"];
+const HUGE: [&str; 5] = [
+    "18446744073709551615",
+    "4294967296",
+    "1000000000000",
+    "1e308",
+    "99999999999999999999999999",
+];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (0u32..1000).prop_map(Mutation::Truncate),
         (0usize..HEADER, 0u8..8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
-        (0usize..HEADER / 8, prop_oneof![Just(u64::MAX), Just(1u64 << 31), Just(1u64 << 40), 1u64 << 20..1u64 << 62]).prop_map(|(i, value)| Mutation::Grow { at: 8 * i, value }),
-        (0usize..400, prop::sample::select(HUGE.to_vec())).prop_map(|(nth, text)| Mutation::Number { nth, text }),
+        (
+            0usize..HEADER / 8,
+            prop_oneof![
+                Just(u64::MAX),
+                Just(1u64 << 31),
+                Just(1u64 << 40),
+                1u64 << 20..1u64 << 62
+            ]
+        )
+            .prop_map(|(i, value)| Mutation::Grow { at: 8 * i, value }),
+        (0usize..400, prop::sample::select(HUGE.to_vec()))
+            .prop_map(|(nth, text)| Mutation::Number { nth, text }),
     ]
 }
 
@@ -86,9 +102,19 @@ fn digit_runs(b: &[u8]) -> Vec<(usize, usize)> {
 fn assert_survived(o: &Output, what: &str) {
     let err = stderr(o);
     let code = o.status.code();
-    assert!(matches!(code, Some(0..=3)), "{what}: status {:?} (a panic, abort or signal), stderr: {}", o.status, &err[..err.len().min(2000)]);
+    assert!(
+        matches!(code, Some(0..=3)),
+        "{what}: status {:?} (a panic, abort or signal), stderr: {}",
+        o.status,
+        &err[..err.len().min(2000)]
+    );
     if code == Some(2) {
-        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {}", &err[..err.len().min(2000)]);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{what}: {}",
+            &err[..err.len().min(2000)]
+        );
         assert!(err.len() < 2000, "{what}: {} bytes of stderr", err.len());
     }
 }
@@ -110,19 +136,46 @@ fn inputs() -> &'static Inputs {
         let dir = tempfile::tempdir().unwrap();
         let gguf = std::fs::read(tiny_gguf(dir.path(), "tiny.gguf")).unwrap();
         let folder = tiny_folder(dir.path(), "tiny");
-        let mut o: serde_json::Value = serde_json::from_slice(&std::fs::read(repo().join("oracles/tiny-seeded/f32.json")).unwrap()).unwrap();
+        let mut o: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(repo().join("oracles/tiny-seeded/f32.json")).unwrap(),
+        )
+        .unwrap();
         o["cases"].as_array_mut().unwrap().truncate(2);
         let oracle = serde_json::to_vec_pretty(&o).unwrap();
         let claims = std::fs::read(repo().join("claims/tiny_runtime.toml")).unwrap();
         let text = dir.path().join("text.txt");
-        std::fs::write(&text, "To be, or not to be, that is the question: ".repeat(4)).unwrap();
-        Inputs { _dir: dir, gguf, folder, oracle, claims, text }
+        std::fs::write(
+            &text,
+            "To be, or not to be, that is the question: ".repeat(4),
+        )
+        .unwrap();
+        Inputs {
+            _dir: dir,
+            gguf,
+            folder,
+            oracle,
+            claims,
+            text,
+        }
     })
 }
 
 fn ppl(out: &Path, model: &Path) -> Output {
     let i = inputs();
-    gt(out, &["ppl".as_ref(), "--model".as_ref(), model.as_os_str(), "--text".as_ref(), i.text.as_os_str(), "--ctx".as_ref(), "32".as_ref(), "--chunks".as_ref(), "1".as_ref()])
+    gt(
+        out,
+        &[
+            "ppl".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--text".as_ref(),
+            i.text.as_os_str(),
+            "--ctx".as_ref(),
+            "32".as_ref(),
+            "--chunks".as_ref(),
+            "1".as_ref(),
+        ],
+    )
 }
 
 fn copy_folder(from: &Path, to: &Path) {
@@ -141,12 +194,25 @@ fn the_unmutated_inputs_are_accepted() {
     let out = d.path().join("out");
     let gguf = d.path().join("m.gguf");
     std::fs::write(&gguf, &i.gguf).unwrap();
-    for o in [ppl(&out, &gguf), gt(&out, &["inspect".as_ref(), gguf.as_os_str()]), ppl(&out, &i.folder)] {
+    for o in [
+        ppl(&out, &gguf),
+        gt(&out, &["inspect".as_ref(), gguf.as_os_str()]),
+        ppl(&out, &i.folder),
+    ] {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     let oracle = d.path().join("o.json");
     std::fs::write(&oracle, &i.oracle).unwrap();
-    let o = gt(&out, &["check".as_ref(), "--model".as_ref(), i.folder.as_os_str(), "--oracle".as_ref(), oracle.as_os_str()]);
+    let o = gt(
+        &out,
+        &[
+            "check".as_ref(),
+            "--model".as_ref(),
+            i.folder.as_os_str(),
+            "--oracle".as_ref(),
+            oracle.as_os_str(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     std::fs::create_dir_all(d.path().join("claims")).unwrap();
     std::fs::write(d.path().join("claims/c.toml"), &i.claims).unwrap();

@@ -15,9 +15,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let _ = groundtruth::gguf_check::cross_check_with_gguf_rs(&path);
-    let Ok((weights, info)) = groundtruth::model::load_gguf(&path) else { return };
+    let Ok((weights, info)) = groundtruth::model::load_gguf(&path) else {
+        return;
+    };
     let metadata = info.metadata.clone().into_iter().collect();
-    let Ok(tokenizer) = groundtruth::tokenizer::GgufTokenizer::from_metadata(&metadata) else { return };
+    let Ok(tokenizer) = groundtruth::tokenizer::GgufTokenizer::from_metadata(&metadata) else {
+        return;
+    };
     if groundtruth::tokenizer::check_fits(&tokenizer, weights.config.vocab_size).is_err() {
         return;
     }

@@ -5,6 +5,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(oracle) = groundtruth::oracle::parse(data, std::path::Path::new("fuzz.json")) else { return };
-    let _ = oracle.validate_for(&groundtruth::oracle::ModelLimits { vocab_size: 256, context: 512 });
+    let Ok(oracle) = groundtruth::oracle::parse(data, std::path::Path::new("fuzz.json")) else {
+        return;
+    };
+    let _ = oracle.validate_for(&groundtruth::oracle::ModelLimits {
+        vocab_size: 256,
+        context: 512,
+    });
 });

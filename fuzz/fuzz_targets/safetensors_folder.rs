@@ -30,12 +30,20 @@ fuzz_target!(|data: &[u8]| {
     let dir = common::scratch().join("folder");
     std::fs::create_dir_all(&dir).expect("folder");
     let parts = split(data);
-    for (i, name) in ["config.json", "model.safetensors", "tokenizer.json"].iter().enumerate() {
-        std::fs::write(dir.join(name), parts.get(i).copied().unwrap_or_default()).expect("write input");
+    for (i, name) in ["config.json", "model.safetensors", "tokenizer.json"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(dir.join(name), parts.get(i).copied().unwrap_or_default())
+            .expect("write input");
     }
     let _ = groundtruth::model::read_hf_metadata(&dir);
-    let Ok(weights) = groundtruth::model::load_hf_folder(&dir) else { return };
-    let Ok(tokenizer) = groundtruth::tokenizer::HfTokenizer::from_folder(&dir) else { return };
+    let Ok(weights) = groundtruth::model::load_hf_folder(&dir) else {
+        return;
+    };
+    let Ok(tokenizer) = groundtruth::tokenizer::HfTokenizer::from_folder(&dir) else {
+        return;
+    };
     if groundtruth::tokenizer::check_fits(&tokenizer, weights.config.vocab_size).is_err() {
         return;
     }

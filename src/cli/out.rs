@@ -40,7 +40,10 @@ pub fn note(args: std::fmt::Arguments) {
 /// What `main` does with an error: `None` to end quietly with [`EXIT_BROKEN_PIPE`] (the
 /// reader closed standard output), else the one line to print.
 pub fn report(e: &anyhow::Error) -> Option<String> {
-    if e.chain().any(|c| c.downcast_ref::<WriteError>().is_some_and(WriteError::is_broken_pipe)) {
+    if e.chain().any(|c| {
+        c.downcast_ref::<WriteError>()
+            .is_some_and(WriteError::is_broken_pipe)
+    }) {
         return None;
     }
     // One line: the chain of causes joined, so the file and the field stay visible; a cause

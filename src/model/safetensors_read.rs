@@ -37,7 +37,11 @@ pub(crate) struct Header {
 impl Header {
     /// Where the data section ends, relative to its start.
     fn data_end(&self) -> u64 {
-        self.tensors.iter().map(|(_, t)| t.data_offsets[1]).max().unwrap_or(0)
+        self.tensors
+            .iter()
+            .map(|(_, t)| t.data_offsets[1])
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -52,12 +56,18 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object with unique keys")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Unique<V>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Unique<V>, A::Error> {
                 let mut seen = HashSet::new();
                 let mut out = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if !seen.insert(key.clone()) {
-                        return Err(de::Error::custom(format!("duplicate key '{}'", excerpt(&key))));
+                        return Err(de::Error::custom(format!(
+                            "duplicate key '{}'",
+                            excerpt(&key)
+                        )));
                     }
                     out.push((key, map.next_value()?));
                 }
@@ -82,12 +92,18 @@ impl<'de> Deserialize<'de> for Header {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a safetensors header object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Header, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Header, A::Error> {
                 let mut seen = HashSet::new();
                 let mut h = Header::default();
                 while let Some(key) = map.next_key::<String>()? {
                     if !seen.insert(key.clone()) {
-                        return Err(de::Error::custom(format!("duplicate key '{}'", excerpt(&key))));
+                        return Err(de::Error::custom(format!(
+                            "duplicate key '{}'",
+                            excerpt(&key)
+                        )));
                     }
                     let item = match key.as_str() {
                         "__metadata__" => Item::Metadata(map.next_value::<Unique<String>>()?.0),
@@ -106,24 +122,41 @@ impl<'de> Deserialize<'de> for Header {
 }
 
 fn bad(path: &Path, reason: String) -> ModelError {
-    ModelError::Safetensors { path: path.to_path_buf(), tensor: None, reason }
+    ModelError::Safetensors {
+        path: path.to_path_buf(),
+        tensor: None,
+        reason,
+    }
 }
 
 /// Reads and parses the header of `path` (reading nothing else); returns it with the
 /// header's length in bytes.
 fn read_header(path: &Path, f: &mut std::fs::File) -> Result<(Header, u64)> {
     let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|e| bad(path, format!("no 8-byte header length ({e})")))?;
+    f.read_exact(&mut len)
+        .map_err(|e| bad(path, format!("no 8-byte header length ({e})")))?;
     let n = u64::from_le_bytes(len);
     if n > MAX_HEADER_BYTES {
-        return Err(bad(path, format!("header length {n} is above the {MAX_HEADER_BYTES}-byte limit")));
+        return Err(bad(
+            path,
+            format!("header length {n} is above the {MAX_HEADER_BYTES}-byte limit"),
+        ));
     }
     let mut bytes = Vec::new();
-    f.take(n).read_to_end(&mut bytes).map_err(io_err("read", path))?;
+    f.take(n)
+        .read_to_end(&mut bytes)
+        .map_err(io_err("read", path))?;
     if bytes.len() as u64 != n {
-        return Err(bad(path, format!("header length {n} runs past the end of the file ({} header bytes)", bytes.len())));
+        return Err(bad(
+            path,
+            format!(
+                "header length {n} runs past the end of the file ({} header bytes)",
+                bytes.len()
+            ),
+        ));
     }
-    let header: Header = crate::input::parse_json(&bytes, path).map_err(|e| bad(path, format!("header: {}", e.detail())))?;
+    let header: Header = crate::input::parse_json(&bytes, path)
+        .map_err(|e| bad(path, format!("header: {}", e.detail())))?;
     Ok((header, n))
 }
 
@@ -144,11 +177,22 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     let total = (8 + n).saturating_add(header.data_end());
     f.seek(SeekFrom::Start(0)).map_err(io_err("read", path))?;
     let mut bytes = Vec::new();
-    f.take(total.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err("read", path))?;
+    f.take(total.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err("read", path))?;
     match (bytes.len() as u64).cmp(&total) {
         std::cmp::Ordering::Equal => Ok(bytes),
-        std::cmp::Ordering::Less => Err(bad(path, format!("the header's tensors end at byte {total}, the file has {}", bytes.len()))),
-        std::cmp::Ordering::Greater => Err(bad(path, format!("bytes after the last tensor's data (which ends at byte {total})"))),
+        std::cmp::Ordering::Less => Err(bad(
+            path,
+            format!(
+                "the header's tensors end at byte {total}, the file has {}",
+                bytes.len()
+            ),
+        )),
+        std::cmp::Ordering::Greater => Err(bad(
+            path,
+            format!("bytes after the last tensor's data (which ends at byte {total})"),
+        )),
     }
 }
 
@@ -183,23 +227,37 @@ mod tests {
         let p = file(dir.path(), &format!(r#"{{"a":{t},"a":{t}}}"#), &[0; 8]);
         let e = read_file(&p).unwrap_err().to_string();
         assert!(e.contains("duplicate key 'a'"), "{e}");
-        let p = file(dir.path(), &format!(r#"{{"__metadata__":{{"k":"1","k":"2"}},"a":{t}}}"#), &[0; 8]);
-        assert!(header(&p).unwrap_err().to_string().contains("duplicate key 'k'"));
+        let p = file(
+            dir.path(),
+            &format!(r#"{{"__metadata__":{{"k":"1","k":"2"}},"a":{t}}}"#),
+            &[0; 8],
+        );
+        assert!(header(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate key 'k'"));
     }
 
     #[test]
     fn sizes_are_checked_against_the_bytes_present() {
         let dir = tempfile::tempdir().unwrap();
         let h = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8000000000000]}}"#;
-        let e = read_file(&file(dir.path(), h, &[0; 8])).unwrap_err().to_string();
+        let e = read_file(&file(dir.path(), h, &[0; 8]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("the file has"), "{e}");
         let h = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        let e = read_file(&file(dir.path(), h, &[0; 9])).unwrap_err().to_string();
+        let e = read_file(&file(dir.path(), h, &[0; 9]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bytes after"), "{e}");
         let p = dir.path().join("big");
         std::fs::write(&p, u64::MAX.to_le_bytes()).unwrap();
         assert!(read_file(&p).unwrap_err().to_string().contains("limit"));
-        assert!(read_file(Path::new("/dev/zero")).unwrap_err().to_string().contains("not a regular file"));
+        assert!(read_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
     }
 
     #[test]

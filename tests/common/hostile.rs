@@ -24,7 +24,9 @@ pub fn repo() -> PathBuf {
 pub fn run_limited<S: AsRef<OsStr>>(root: &Path, out: &Path, setup: &str, args: &[S]) -> Output {
     Command::new("bash")
         .arg("-c")
-        .arg(format!("ulimit -v {MEMORY_LIMIT_KB}; {setup} exec \"$0\" \"$@\""))
+        .arg(format!(
+            "ulimit -v {MEMORY_LIMIT_KB}; {setup} exec \"$0\" \"$@\""
+        ))
         .arg(bin())
         .arg("--root")
         .arg(root)
@@ -47,10 +49,29 @@ pub fn stderr(o: &Output) -> String {
 /// error with no raw control bytes, naming each of `needles`.
 pub fn assert_bad_input(o: &Output, needles: &[&str]) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "status {:?}, stderr: {}", o.status, &err[..err.len().min(3000)]);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {}", &err[..err.len().min(3000)]);
-    assert!(err.len() < 2000, "{} bytes of stderr: {}…", err.len(), &err[..300]);
-    assert!(!err.trim_end().chars().any(|c| c.is_control()), "control characters in {err:?}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "status {:?}, stderr: {}",
+        o.status,
+        &err[..err.len().min(3000)]
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {}",
+        &err[..err.len().min(3000)]
+    );
+    assert!(
+        err.len() < 2000,
+        "{} bytes of stderr: {}…",
+        err.len(),
+        &err[..300]
+    );
+    assert!(
+        !err.trim_end().chars().any(|c| c.is_control()),
+        "control characters in {err:?}"
+    );
     for n in needles {
         assert!(err.contains(n), "'{n}' not in: {err}");
     }
@@ -59,7 +80,14 @@ pub fn assert_bad_input(o: &Output, needles: &[&str]) {
 /// tiny-seeded as a Hugging Face folder at `dir/name`.
 pub fn tiny_folder(dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(name);
-    let o = Command::new(bin()).arg("--root").arg(repo()).args(["materialize", "--model", "tiny-seeded", "--out"]).arg(&out).env("GROUNDTRUTH_OUT", dir.join("out")).output().unwrap();
+    let o = Command::new(bin())
+        .arg("--root")
+        .arg(repo())
+        .args(["materialize", "--model", "tiny-seeded", "--out"])
+        .arg(&out)
+        .env("GROUNDTRUTH_OUT", dir.join("out"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     out
 }
@@ -67,7 +95,14 @@ pub fn tiny_folder(dir: &Path, name: &str) -> PathBuf {
 /// tiny-seeded exported as an f32 GGUF at `dir/name`.
 pub fn tiny_gguf(dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(name);
-    let o = Command::new(bin()).arg("--root").arg(repo()).args(["export", "--model", "tiny-seeded", "--out"]).arg(&out).env("GROUNDTRUTH_OUT", dir.join("out")).output().unwrap();
+    let o = Command::new(bin())
+        .arg("--root")
+        .arg(repo())
+        .args(["export", "--model", "tiny-seeded", "--out"])
+        .arg(&out)
+        .env("GROUNDTRUTH_OUT", dir.join("out"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     out
 }
@@ -79,8 +114,18 @@ pub fn edit(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Rewrites a GGUF with candle's writer: metadata edited, tensors mapped.
-pub fn rewrite(src: &Path, dst: &Path, meta: impl Fn(&str, &gguf_file::Value) -> gguf_file::Value, tensor: impl Fn(&str, QTensor) -> QTensor) {
-    rewrite_with(src, dst, |m| m.iter_mut().for_each(|(k, v)| *v = meta(k, v)), tensor)
+pub fn rewrite(
+    src: &Path,
+    dst: &Path,
+    meta: impl Fn(&str, &gguf_file::Value) -> gguf_file::Value,
+    tensor: impl Fn(&str, QTensor) -> QTensor,
+) {
+    rewrite_with(
+        src,
+        dst,
+        |m| m.iter_mut().for_each(|(k, v)| *v = meta(k, v)),
+        tensor,
+    )
 }
 
 /// A copy of `src` with metadata `key` set to `value` (added when absent).
@@ -97,14 +142,36 @@ pub fn with_meta(src: &Path, dst: &Path, key: &str, value: gguf_file::Value) {
     )
 }
 
-fn rewrite_with(src: &Path, dst: &Path, edit: impl FnOnce(&mut Vec<(String, gguf_file::Value)>), tensor: impl Fn(&str, QTensor) -> QTensor) {
+fn rewrite_with(
+    src: &Path,
+    dst: &Path,
+    edit: impl FnOnce(&mut Vec<(String, gguf_file::Value)>),
+    tensor: impl Fn(&str, QTensor) -> QTensor,
+) {
     let mut f = std::fs::File::open(src).unwrap();
     let content = gguf_file::Content::read(&mut f).unwrap();
-    let mut metadata: Vec<(String, gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut metadata: Vec<(String, gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     metadata.sort_by(|a, b| a.0.cmp(&b.0));
     edit(&mut metadata);
     let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-    let tensors: Vec<(String, QTensor)> = names.iter().map(|n| (n.clone(), tensor(n, content.tensor(&mut f, n, &candle_core::Device::Cpu).unwrap()))).collect();
+    let tensors: Vec<(String, QTensor)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                tensor(
+                    n,
+                    content
+                        .tensor(&mut f, n, &candle_core::Device::Cpu)
+                        .unwrap(),
+                ),
+            )
+        })
+        .collect();
     let mut out = std::fs::File::create(dst).unwrap();
     let m: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let t: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
