@@ -112,8 +112,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 
 /// Writes the folder `dir` whole: `fill` writes into a temporary sibling folder, which
 /// then replaces `dir` by renames (an older `dir` is moved aside first, then removed).
-/// When `fill` or a rename fails, the temporary folder, and any folder created for it,
-/// are removed and `dir` is left as it was.
+/// An existing `dir` is replaced only when every entry in it is one `fill` wrote again
+/// (an older version of the same output): a folder holding anything else (a mistyped
+/// `--out ~`) is refused, never deleted. When `fill` or a rename fails, the temporary
+/// folder, and any folder created for it, are removed and `dir` is left as it was.
 pub fn write_dir_atomic<E: From<FsError>>(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
     let (parent, name) = split(dir);
     if dir.exists() && !dir.is_dir() {
@@ -131,10 +133,23 @@ pub fn write_dir_atomic<E: From<FsError>>(dir: &Path, fill: impl FnOnce(&Path) -
     result
 }
 
-/// Moves the finished folder `tmp` to `dir`, replacing an older `dir`.
+/// The names of a folder's entries.
+fn entries(dir: &Path) -> Result<std::collections::BTreeSet<std::ffi::OsString>, FsError> {
+    let list = std::fs::read_dir(dir).map_err(at(dir))?;
+    list.map(|e| e.map(|e| e.file_name()).map_err(at(dir))).collect()
+}
+
+/// Moves the finished folder `tmp` to `dir`, replacing an older `dir` that holds nothing
+/// but what `tmp` holds.
 fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), FsError> {
     let (parent, name) = split(dir);
     if dir.exists() {
+        let new = entries(tmp)?;
+        let foreign: Vec<String> = entries(dir)?.difference(&new).map(|n| n.to_string_lossy().into_owned()).collect();
+        if !foreign.is_empty() {
+            let msg = format!("exists and holds files this command does not write ({}): refusing to replace it", crate::excerpt::excerpt(foreign.join(", ")));
+            return Err(FsError { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg) });
+        }
         let old = sibling(&parent, &name, "old");
         std::fs::rename(dir, &old).map_err(at(dir))?;
         if let Err(e) = std::fs::rename(tmp, dir) {
@@ -192,7 +207,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     // A regular file's size is only a hint for the first allocation, never a bound.
     let hint = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(hint).unwrap_or(cap).min(cap).max(8192));
+    let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(hint.saturating_add(1)).unwrap_or(cap).clamp(8192.min(cap), cap));
     loop {
         if buf.len() == buf.capacity() {
             if buf.len() >= cap {
@@ -324,18 +339,23 @@ mod tests {
     }
 
     #[test]
-    fn folders_are_replaced_whole() {
+    fn folders_are_replaced_whole_but_only_older_versions_of_themselves() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("model");
         std::fs::create_dir(&target).unwrap();
-        std::fs::write(target.join("stale"), b"old").unwrap();
-        write_dir_atomic::<FsError>(&target, |tmp| {
-            std::fs::write(tmp.join("config.json"), b"{}").map_err(at(tmp))
-        })
-        .unwrap();
+        std::fs::write(target.join("config.json"), b"old").unwrap();
+        let fill = |tmp: &Path| std::fs::write(tmp.join("config.json"), b"{}").map_err(at(tmp));
+        write_dir_atomic::<FsError>(&target, fill).unwrap();
         let names: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["config.json"]);
+        assert_eq!(std::fs::read(target.join("config.json")).unwrap(), b"{}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary or old folder left");
+        // A folder with anything else in it is not ours to replace.
+        std::fs::write(target.join("notes.txt"), b"mine").unwrap();
+        let e = write_dir_atomic::<FsError>(&target, fill).unwrap_err().to_string();
+        assert!(e.contains("notes.txt") && e.contains("refusing"), "{e}");
+        assert_eq!(std::fs::read(target.join("notes.txt")).unwrap(), b"mine");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary is gone");
         std::fs::write(dir.path().join("file"), b"").unwrap();
         assert!(write_dir_atomic::<FsError>(&dir.path().join("file"), |_| Ok(())).is_err());
     }

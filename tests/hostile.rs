@@ -411,25 +411,29 @@ fn outputs_are_atomic_and_stale_temporaries_are_removed() {
         "{:?}",
         temporaries(d.path())
     );
-    // A folder export that succeeds replaces the folder whole.
+    // A folder export replaces an older export whole, and refuses a folder holding
+    // anything else rather than deleting it.
     let folder = d.path().join("folder");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("stale.txt"), b"old").unwrap();
-    let o = run_limited(
-        &repo(),
-        &out,
-        "",
-        &[
-            "export".as_ref(),
-            "--model".as_ref(),
-            gguf.as_os_str(),
-            "--to".as_ref(),
-            "safetensors".as_ref(),
-            "--out".as_ref(),
-            folder.as_os_str(),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let export_to = |to: &Path| {
+        run_limited(
+            &repo(),
+            &out,
+            "",
+            &[
+                "export".as_ref(),
+                "--model".as_ref(),
+                gguf.as_os_str(),
+                "--to".as_ref(),
+                "safetensors".as_ref(),
+                "--out".as_ref(),
+                to.as_os_str(),
+            ],
+        )
+    };
+    for _ in 0..2 {
+        let o = export_to(&folder);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
     let mut names: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -439,6 +443,9 @@ fn outputs_are_atomic_and_stale_temporaries_are_removed() {
         names,
         ["config.json", "model.safetensors", "tokenizer.json"]
     );
+    std::fs::write(folder.join("notes.txt"), b"mine").unwrap();
+    assert_bad_input(&export_to(&folder), &["folder", "notes.txt", "refusing"]);
+    assert_eq!(std::fs::read(folder.join("notes.txt")).unwrap(), b"mine");
     assert!(
         temporaries(d.path()).is_empty(),
         "{:?}",
