@@ -3,7 +3,7 @@
 //! claims otherwise).
 
 use crate::claim::{expand, load_dir, ClaimError};
-use crate::judge::Judge;
+use crate::judge::{Judge, SkipPolicy};
 use crate::plan::{report, RUN_SEED};
 use crate::project::Project;
 use crate::report::Report;
@@ -49,7 +49,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Repo
         if !model.join("config.json").is_file() {
             return Err(CheckError::Model(format!("{}: a model folder needs config.json, model.safetensors and tokenizer.json", model.display())));
         }
-        entry.folder = Some(FolderSource { path: abs(model) });
+        entry.folder = Some(FolderSource { path: abs(model), sha256: None, recipe: None });
     } else if model.is_file() {
         // Hostile files are refused here, before candle allocates anything from their counts.
         crate::gguf_check::check_gguf(model)?;
@@ -62,11 +62,11 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Repo
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
-    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun);
+    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
     let limits = judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
     // Before any case runs: an oracle that does not fit the model is one line, not an
     // error per case after minutes of model work.
     crate::oracle::check_for(&oracle, oracle_path, &limits)?;
-    Ok(report("check", cases.iter().map(|c| judge.run(c)).collect()))
+    Ok(report("check", cases.iter().map(|c| judge.run(c)).collect(), cases.len()))
 }

@@ -1,7 +1,7 @@
 //! Resolving raw inputs (claims, suite, registry, prompts) into the plan a run executes.
 
 use crate::claim::{self, Case, Registered};
-use crate::judge::Judge;
+use crate::judge::{Judge, SkipPolicy};
 use crate::project::{Project, MODELS_FILE};
 use crate::report::{CaseRecord, Environment, Report, REPORT_FORMAT};
 use crate::subject::registry;
@@ -59,14 +59,24 @@ pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
     if cases.is_empty() {
         return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
     }
-    let judge = Arc::new(Judge::new(project.clone(), registry, all, suite, RUN_SEED));
+    let judge = Arc::new(Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env()));
     Ok(Plan { suite: suite.into(), cases, judge })
 }
 
-/// The report of a run's records.
-pub fn report(suite: &str, mut cases: Vec<CaseRecord>) -> Report {
+/// The report of a run's records, out of `planned` cases in the plan.
+pub fn report(suite: &str, mut cases: Vec<CaseRecord>, planned: usize) -> Report {
     cases.sort_by(|a, b| a.name.cmp(&b.name));
-    Report { format: REPORT_FORMAT.into(), suite: suite.into(), seed: RUN_SEED, environment: Environment::current(), cases }
+    let partial = cases.len() < planned;
+    Report { format: REPORT_FORMAT.into(), suite: suite.into(), seed: RUN_SEED, environment: Environment::current(), run: run_id(), planned, partial, cases }
+}
+
+/// This run's id: nextest's `NEXTEST_RUN_ID`, shared by the processes of one nextest run,
+/// else the time and process id (a run of its own, never merged with another).
+pub fn run_id() -> String {
+    std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        format!("{t}-{}", std::process::id())
+    })
 }
 
 /// The exit code of a finished run.

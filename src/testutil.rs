@@ -4,6 +4,15 @@ use candle_core::{DType, Device, Shape, Tensor, Var};
 
 use crate::rng::SeededRng;
 
+#[path = "../tests/common/need.rs"]
+mod need;
+pub(crate) use need::need_file;
+
+/// The fetched SmolLM2-135M-Instruct Q4_1 GGUF, or `None` (see [`need_file`]).
+pub(crate) fn smollm2_gguf() -> Option<std::path::PathBuf> {
+    need_file(&crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
+}
+
 /// Largest |a − b| over all elements, in f64 (any float dtype; shapes must match).
 pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());

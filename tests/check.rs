@@ -6,6 +6,7 @@ mod common;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use common::hostile::{edit, repo, rewrite, stderr, tiny_folder};
+use common::smollm2;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -40,7 +41,6 @@ fn safetensors_range(path: &Path, name: &str) -> (usize, usize) {
     let offs = &header[name]["data_offsets"];
     (8 + n + offs[0].as_u64().unwrap() as usize, 8 + n + offs[1].as_u64().unwrap() as usize)
 }
-
 
 #[test]
 fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
@@ -82,18 +82,6 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let o = check(&dir.path().join("nope.gguf"), &oracle);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.gguf"), "{}", stderr(&o));
-}
-
-const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn smollm2() -> Option<PathBuf> {
-    let p = groundtruth::project::models_cache().join(SMOLLM2);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found: run ci/fetch-models.sh", p.display());
-        None
-    }
 }
 
 /// Exchanges the `n` bytes at `x` with the `n` bytes at `y` (the ranges must not overlap).

@@ -1,7 +1,8 @@
 //! The claims harness: every case of the selected suite (`GROUNDTRUTH_SUITE`, default
 //! `ci`) is one trial, so `cargo test`, `--list`, filters, `--exact`, `--format json`
 //! and `cargo nextest` (one process per case) all work. A skipped case shows as ignored
-//! with its reason; a falsified one prints its evidence and ticket path.
+//! with its reason (under `GROUNDTRUTH_FORBID_SKIP=1` any skip but "no device" is an
+//! error instead); a falsified one prints its evidence and ticket path.
 
 use groundtruth::outcome::Outcome;
 use groundtruth::plan::{plan, report, EXIT_BAD_INPUT};
@@ -58,8 +59,13 @@ fn main() -> ExitCode {
     let cases = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
     let judged = cases.iter().filter(|c| matches!(c.outcome, Outcome::Pass(_) | Outcome::Fail(_))).count();
     let partial = args.filter.is_some() || !args.skip.is_empty() || std::env::var_os("NEXTEST").is_some();
-    let rep = report(&suite, cases);
-    let written = if partial { merge_run(&out, rep).map(|_| ()) } else { write_run(&out, &rep).map(|_| ()) };
+    let planned: Vec<String> = plan.cases.iter().map(|c| c.name.clone()).collect();
+    let rep = report(&suite, cases, planned.len());
+    // nextest's processes of one run merge into one report; anything else writes its own.
+    let written = match std::env::var_os("NEXTEST_RUN_ID") {
+        Some(_) => merge_run(&out, rep, &planned).map(|_| ()),
+        None => write_run(&out, &rep).map(|_| ()),
+    };
     if let Err(e) = written {
         eprintln!("groundtruth: report not written: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);

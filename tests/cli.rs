@@ -1,6 +1,8 @@
 //! The `groundtruth` binary end to end: exit codes, one-line errors that name the file and
 //! the field, no partial output, and CLAIMS.md kept in step with the TOML.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,24 +14,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch project: the checkout's claims, suites, configs, oracles and quantizer
-/// fixtures, with the evaluation corpus (outside the checkout) named by absolute path.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["claims", "suites", "configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for e in std::fs::read_dir(repo().join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_file() {
-                std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    let eval = dir.path().join("configs/eval.toml");
-    let text = std::fs::read_to_string(&eval).unwrap();
-    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
-    std::fs::write(&eval, text.replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{:?}", corpus.display().to_string()))).unwrap();
-    dir
+/// A scratch project (see `common::setup`).
+fn project() -> common::Setup {
+    common::setup()
 }
 
 fn run(root: &Path, args: &[&str]) -> Output {
@@ -52,10 +39,11 @@ fn smoke_suite_holds_and_writes_report_and_matrix() {
     let o = run(p.path(), &["run", "--suite", "smoke"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
-    assert!(out.contains("| tiny-seeded |"), "{out}");
+    assert!(out.contains("| tiny_1m |"), "{out}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("target/groundtruth/report.json")).unwrap()).unwrap();
     assert_eq!(report["format"], "groundtruth-report/1");
     assert!(report["cases"].as_array().unwrap().len() > 20);
+    assert_eq!((report["partial"].as_bool(), report["planned"].as_u64()), (Some(false), Some(report["cases"].as_array().unwrap().len() as u64)));
     assert!(report["environment"]["crates"].as_str().unwrap().contains("candle-core"));
 }
 
@@ -101,7 +89,7 @@ fn a_falsified_claim_is_exit_1_with_a_ticket() {
         p.path().join("claims/zz_planted.toml"),
         "[[claim]]\nid = \"PL-1\"\nkind = \"quant_drift\"\nstatement = \"planted: Q2_K is as good as f32\"\n\
          subjects = { models = [\"tiny-seeded\"], variants = [\"q2_k\"] }\nbound = { statistic = \"kl_max\", op = \"<=\", value = 1e-9 }\n\
-         rationale = \"planted to fail\"\nregistered = \"2026-11-22\"\n",
+         rationale = \"planted to fail\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n",
     )
     .unwrap();
     std::fs::write(p.path().join("suites/planted.toml"), "description = \"planted\"\nclaims = [\"PL-1\"]\n").unwrap();
@@ -206,11 +194,7 @@ fn train_on_cuda_without_support_is_exit_2_in_one_line() {
 
 #[test]
 fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
-    let corpus = repo().join("../shared/data/tinyshakespeare.txt");
-    if !corpus.is_file() {
-        eprintln!("skipped: no corpus at {}", corpus.display());
-        return;
-    }
+    let Some(corpus) = common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md") else { return };
     let p = project();
     let c = corpus.to_str().unwrap();
     let train = |extra: &[&str], dir: &str| {
@@ -238,8 +222,7 @@ fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn the_frozen_tokenizer_is_what_a_fresh_build_gives() {
-    if !repo().join("../shared/data/tinyshakespeare.txt").is_file() {
-        eprintln!("skipped: no corpus");
+    if common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md").is_none() {
         return;
     }
     let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "tokenizer", "build", "--check"]).output().unwrap();

@@ -1,6 +1,6 @@
 //! Every claim kind and every outcome path, shown on planted faults: a claim that must
 //! fail fails (with a ticket), a missing model skips with its reason, a broken parent
-//! skips its dependants, a variant is refused by exact-match claims.
+//! skips its dependants, an exact-match claim on a registered variant is an error.
 
 mod common;
 
@@ -8,7 +8,6 @@ use common::{claim, judge_all, labels, setup};
 use groundtruth::oracle::{self, Oracle};
 use groundtruth::outcome::{Outcome, SkipReason};
 use groundtruth::report::{ticket_markdown, Environment};
-use groundtruth::subject::registry;
 use std::path::Path;
 
 const TINY_ORACLE: &str = "oracles/tiny-seeded/f32.json";
@@ -100,10 +99,13 @@ fn planted_logprob_shift_fails_oracle_parity_and_skips_dependants() {
 }
 
 #[test]
-fn exact_match_claims_refuse_variants() {
+fn exact_match_claims_on_a_registered_variant_are_errors() {
+    // A registered model's variant is not the oracle's file: an exact-match claim on it is
+    // misregistered, and skipping it would hide that (only `check` skips a user's variant).
     let s = setup();
     let recs = judge_all(&s.root, &claim("X", "oracle_parity", "\"q8_0\"", "statistic = \"top1_agreement\", op = \">=\", value = 1", ""), |_| {});
-    assert!(matches!(recs[0].outcome, Outcome::Skip(SkipReason::NotTheOracleFile { .. })), "{:?}", recs[0].outcome);
+    let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    assert!(message.contains("is not its oracle's model.sha256"), "{message}");
 }
 
 #[test]
@@ -152,11 +154,7 @@ fn registered_negative_claims_pass_when_violated_and_fail_when_they_hold() {
 fn missing_model_skips_with_the_fetch_command() {
     let s = setup();
     let toml = claim("M", "determinism", "\"base\"", "statistic = \"bit_mismatches\", op = \"==\", value = 0", "");
-    let recs = judge_all(&s.root, &toml, |reg| {
-        let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
-        m.seeded = None;
-        m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
-    });
+    let recs = judge_all(&s.root, &toml, common::unfetched);
     let Outcome::Skip(reason) = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     let text = reason.to_string();
     assert!(text.contains("no-such-model.gguf") && text.contains("run ci/fetch-models.sh"), "{text}");

@@ -6,7 +6,7 @@
 use groundtruth::claim::{expand, parse_str, Case};
 use groundtruth::judge::Judge;
 use groundtruth::model::LlamaConfig;
-use groundtruth::outcome::{Outcome, SkipReason};
+use groundtruth::outcome::Outcome;
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
 use groundtruth::rng::SeededRng;
@@ -92,7 +92,7 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
 fn claim(id: &str, check: &str, bound: &str) -> String {
     format!(
         "[[claim]]\nid = \"{id}\"\nkind = \"train_sanity\"\ncheck = \"{check}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"micro\"] }}\n\
-         bound = {{ {bound} }}\nrationale = \"planted\"\nregistered = \"2026-11-22\"\n"
+         bound = {{ {bound} }}\nrationale = \"planted\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n"
     )
 }
 
@@ -197,7 +197,7 @@ fn every_check_passes_on_a_sane_micro_rung_and_a_wrong_registered_loss_fails() {
 }
 
 #[test]
-fn a_missing_corpus_skips_naming_it() {
+fn a_missing_corpus_is_an_error_naming_it() {
     let (_d, root) = project(None);
     std::fs::remove_file(root.join("data/micro.txt")).unwrap();
     let r = judge(
@@ -208,8 +208,8 @@ fn a_missing_corpus_skips_naming_it() {
             "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05",
         ),
     );
-    let Outcome::Skip(SkipReason::ModelMissing { path, .. }) = &r[0].outcome else {
+    let Outcome::Error { message } = &r[0].outcome else {
         panic!("{:?}", r[0].outcome)
     };
-    assert!(path.ends_with("micro.txt"), "{path}");
+    assert!(message.contains("micro.txt") && message.contains("no such file"), "{message}");
 }

@@ -214,6 +214,7 @@ subjects = { models = ["tiny-seeded"], variants = ["q8_0"] }
 bound = { statistic = "kl_mean", op = "<=", value = 0.01 }
 rationale = "llama.cpp reports 0.0014 for Q8_0 on an 8B model"
 registered = "2026-11-22"
+basis = "prior"
 "#;
 
     fn err(text: &str) -> String {
@@ -272,6 +273,16 @@ registered = "2026-11-22"
         assert!(err(&ts.replace("\"base\"", "\"q8_0\"")).contains("trained model itself"));
         assert!(err(&GOOD.replace("registered", "check = \"reload\"\nregistered")).contains("only allowed for kind 'train_sanity'"));
         assert!(err(&ts.replace("init_loss", "vibes")).contains("vibes"));
+    }
+
+    #[test]
+    fn basis_is_required_and_closed() {
+        let e = err(&GOOD.replace("basis = \"prior\"\n", ""));
+        assert!(e.contains("basis"), "{e}");
+        let e = err(&GOOD.replace("\"prior\"", "\"guessed\""));
+        assert!(e.contains("guessed"), "{e}");
+        let observed = parse_str(&GOOD.replace("\"prior\"", "\"observed\""), Path::new("claims/x.toml")).unwrap();
+        assert_eq!(observed[0].claim.basis, super::super::schema::Basis::Observed);
     }
 
     #[test]

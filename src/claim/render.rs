@@ -10,7 +10,9 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
         "# Registered claims\n\n\
          Generated from `claims/*.toml` by `groundtruth claims render`; do not edit by hand \
          (a test fails when this file is stale). A claim's bound is fixed when it is registered; \
-         changing it means a new claim with a new date.\n",
+         changing it means a new claim with a new date. Its **basis** says whether the bound was \
+         written before any run of it (`prior`, a prediction) or after seeing numbers it judges \
+         (`observed`, a regression guard).\n",
     );
     let mut current_file = None;
     for r in claims {
@@ -46,7 +48,13 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
         if let Some(cmp) = c.compare {
             let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
         }
-        let _ = write!(out, "- **registered:** {}\n- **rationale:** {}\n", c.registered, c.rationale.trim());
+        let _ = write!(
+            out,
+            "- **registered:** {}\n- **basis:** {}\n- **rationale:** {}\n",
+            c.registered,
+            c.basis.describe(),
+            c.rationale.trim()
+        );
         if let Some(why) = &c.retired {
             let _ = writeln!(out, "- **retired (falsified, not run):** {}", why.trim());
         }

@@ -42,6 +42,10 @@ pub struct Claim {
     pub rationale: String,
     /// Registration date, `YYYY-MM-DD`.
     pub registered: String,
+    /// Whether the bound was written before any run of the claim (`prior`) or after its
+    /// author had seen numbers it judges (`observed`). Required: a reader must never have
+    /// to guess whether a bound is a prediction or a fitted regression guard.
+    pub basis: Basis,
     /// `hold` for ordinary claims, `fail` for registered negative claims.
     #[serde(default)]
     pub expect: Expect,
@@ -295,6 +299,8 @@ pub enum TrainCheck {
     BeatsUnigram,
     /// Final validation loss reproduces the registered one.
     ValLossRepro,
+    /// A fresh training of the model's recipe gives the committed folder's weights.
+    ReproducesCommitted,
 }
 
 impl TrainCheck {
@@ -309,6 +315,7 @@ impl TrainCheck {
             TrainCheck::SeedHash => "seed_hash",
             TrainCheck::BeatsUnigram => "beats_unigram",
             TrainCheck::ValLossRepro => "val_loss_repro",
+            TrainCheck::ReproducesCommitted => "reproduces_committed",
         }
     }
 
@@ -318,7 +325,7 @@ impl TrainCheck {
             TrainCheck::InitLoss => Statistic::LossGapNats,
             TrainCheck::Overfit => Statistic::FinalLoss,
             TrainCheck::GradCheck => Statistic::RelGradError,
-            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash => Statistic::BitMismatches,
+            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash | TrainCheck::ReproducesCommitted => Statistic::BitMismatches,
             TrainCheck::BeatsUnigram => Statistic::UnigramMarginNats,
             TrainCheck::ValLossRepro => Statistic::ValLossDelta,
         }
@@ -394,6 +401,36 @@ impl Bound {
     /// `kl_mean <= 0.01`, for messages and tickets.
     pub fn render(&self) -> String {
         format!("{} {} {}", self.statistic.name(), self.op.symbol(), self.value)
+    }
+}
+
+/// When a claim's bound was written, relative to the numbers it judges.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Written before any run of the claim: a prediction that can be falsified.
+    Prior,
+    /// Written after seeing numbers the claim judges (a correction after a falsified
+    /// prediction, a bound restricted to the variants that held, a value measured on a
+    /// run): a regression guard, not evidence that the prediction was right.
+    Observed,
+}
+
+impl Basis {
+    /// The name used in claim files, reports and tickets.
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Prior => "prior",
+            Basis::Observed => "observed",
+        }
+    }
+
+    /// One line for people: what the basis means for this bound.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Prior => "prior (bound written before any run of the claim)",
+            Basis::Observed => "observed (bound written after seeing numbers it judges: a regression guard, not a prediction)",
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! `groundtruth bench eval`: the evaluation hot path's speed on SmolLM2 — teacher-forced
 //! scoring (`ppl` at ctx 512 × 8 chunks) and greedy decoding through the KV cache —
-//! next to llama.cpp's figures on this machine. No assertions: timings depend on the
+//! next to llama.cpp measured on the same shapes in the same run (`--with-llama-cpp`), or
+//! llama.cpp's stored figure without a ratio. No assertions: timings depend on the
 //! machine and its load, which is printed with them.
 
+use super::anchor::{compare, live, run_script, Live, LLAMA_CPP_DECODE, LLAMA_CPP_PREFILL};
 use super::ppl::{chunk_bar, describe, load_model, read_text};
 use crate::judge::eval::argmax;
 use crate::judge::ppl::perplexity_with;
@@ -13,11 +15,6 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// llama.cpp (llama-cpp-python 0.3.36, 2 threads) on SmolLM2-135M-Instruct Q4_1 on the
-/// 2-core machine this project runs on: prompt processing and decoding, tokens/s.
-const LLAMA_CPP_PREFILL: f64 = 220.0;
-const LLAMA_CPP_DECODE: f64 = 100.0;
 
 /// The model `bench eval` measures unless told otherwise.
 const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -32,6 +29,30 @@ pub(super) struct Plan {
     pub(super) prompts: usize,
     /// Whether to run the perplexity measurement.
     pub(super) scoring: bool,
+    /// The Python that runs `ci/bench_llamacpp.py` on the same shapes after ours.
+    pub(super) llama_cpp: Option<PathBuf>,
+}
+
+/// llama.cpp measured in this run: scoring (all logits) and decoding, when asked.
+struct Reference {
+    prefill: Option<Live>,
+    decode: Option<Live>,
+}
+
+/// Runs `ci/bench_llamacpp.py` with `python` on the shapes of `plan`.
+fn llama_cpp(project: &Project, python: &Path, model: &Path, plan: &Plan) -> Result<Reference> {
+    let script = project.path("ci/bench_llamacpp.py");
+    let mut args = vec!["--json".to_string(), "--model".into(), model.display().to_string(), "--threads".into(), plan.threads.to_string()];
+    args.extend(["--prompts".into(), plan.prompts.to_string(), "--tokens".into(), plan.tokens.to_string()]);
+    if !plan.scoring {
+        args.push("--no-prefill".into());
+    }
+    errln!("measuring llama.cpp on the same shapes ({} {})…", python.display(), script.display());
+    let doc = run_script(python, &script, &args)?;
+    Ok(Reference {
+        prefill: plan.scoring.then(|| live(&doc, "prefill_logits_all", &script)).transpose()?,
+        decode: (plan.prompts > 0).then(|| live(&doc, "decode", &script)).transpose()?,
+    })
 }
 
 /// Runs `groundtruth bench eval`.
@@ -77,10 +98,16 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         prefill.add(ids.len(), pre);
         decode.add(plan.tokens.saturating_sub(1), dec);
     }
-    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into());
+    let load = load_average();
+    let reference = plan.llama_cpp.as_deref().map(|py| llama_cpp(project, py, &path, plan)).transpose()?;
+    let (ref_prefill, ref_decode) = match &reference {
+        Some(r) => (r.prefill.as_ref(), r.decode.as_ref()),
+        None => (None, None),
+    };
     let threads = rayon::current_num_threads();
     if json {
         let ppl = scored.as_ref().map(|(r, _)| r);
+        let ratio = |ours: Option<f64>, theirs: Option<&Live>| ours.zip(theirs).map(|(o, t)| o / t.tokens_per_s);
         let doc = serde_json::json!({
             "model": path.display().to_string(),
             "path": m.llama.numerical_path(),
@@ -88,10 +115,15 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
             "load_average_1min": load,
             "ppl": ppl,
             "ppl_tokens_per_s": ppl.map(|r| r.tokens_per_s),
-            "ppl_vs_llama_cpp_prefill": ppl.map(|r| r.tokens_per_s / LLAMA_CPP_PREFILL),
             "prompt_tokens_per_s": prefill.rate(),
             "decode_tokens_per_s": decode.rate(),
-            "decode_vs_llama_cpp": decode.rate().map(|r| r / LLAMA_CPP_DECODE),
+            "llama_cpp_measured": reference.is_some(),
+            "llama_cpp_runtime": ref_decode.or(ref_prefill).map(|l| l.runtime.clone()),
+            "llama_cpp_prefill_tokens_per_s": ref_prefill.map(|l| l.tokens_per_s),
+            "llama_cpp_decode_tokens_per_s": ref_decode.map(|l| l.tokens_per_s),
+            "ppl_vs_llama_cpp_prefill": ratio(ppl.map(|r| r.tokens_per_s), ref_prefill),
+            "decode_vs_llama_cpp": ratio(decode.rate(), ref_decode),
+            "load_average_1min_after_reference": reference.as_ref().map(|_| load_average()),
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(EXIT_HOLDS);
@@ -101,17 +133,25 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
     if let Some((r, source)) = &scored {
         out!("{}", describe(r, source, add_bos));
-        outln!("scoring: {:.1} tokens/s = {:.2}× llama.cpp's prefill ({LLAMA_CPP_PREFILL} tokens/s)", r.tokens_per_s, r.tokens_per_s / LLAMA_CPP_PREFILL);
+        outln!("scoring: {:.1} tokens/s {}", r.tokens_per_s, compare(r.tokens_per_s, ref_prefill, Some(&LLAMA_CPP_PREFILL), "--with-llama-cpp"));
     }
     if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
         outln!(
-            "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s = {:.2}× llama.cpp ({LLAMA_CPP_DECODE} tokens/s)",
+            "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s {}",
             plan.prompts.min(all.len()),
             plan.tokens,
-            d / LLAMA_CPP_DECODE
+            compare(d, ref_decode, Some(&LLAMA_CPP_DECODE), "--with-llama-cpp")
         );
     }
+    if reference.is_some() {
+        outln!("machine: 1-minute load average {} after llama.cpp's run", load_average());
+    }
     Ok(EXIT_HOLDS)
+}
+
+/// The 1-minute load average, or `?` where /proc/loadavg cannot be read.
+pub(super) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into())
 }
 
 #[derive(Default)]

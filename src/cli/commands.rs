@@ -38,8 +38,9 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(&project, &args),
-        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json } } => {
-            super::bench::eval(&project, model.as_deref(), &super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring }, json)
+        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {
+            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp };
+            super::bench::eval(&project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(&project, &action),
         Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
@@ -76,7 +77,8 @@ fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>)
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let rep = report(suite, records);
+    // A filtered run's report holds its own cases only, marked partial.
+    let rep = report(suite, records, plan.cases.len());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
     let tickets = write_run(&out, &rep)?;
     out!("{}", summary_matrix(&rep));

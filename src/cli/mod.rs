@@ -24,6 +24,7 @@ macro_rules! errln {
     };
 }
 
+mod anchor;
 mod bench;
 mod check;
 mod commands;
@@ -261,7 +262,8 @@ pub struct TrainArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchAction {
     /// Training throughput (tokens/s), 6·N·T model FLOP/s and MFU against the measured
-    /// f32 matmul rate, compared with PyTorch's figures on the same shapes.
+    /// f32 matmul rate, against PyTorch measured on the same shapes in the same run
+    /// (`--with-pytorch`).
     Train {
         /// Comma-separated rungs.
         #[arg(long, default_value = "tiny_1m,small_8m")]
@@ -278,9 +280,14 @@ pub enum BenchAction {
         /// Tokens per sequence.
         #[arg(long, default_value_t = 128)]
         seq_len: usize,
+        /// Python with torch and transformers: measure PyTorch on the same shapes in this
+        /// run (ci/bench_pytorch_train.py) and print ratios against it; without it no
+        /// ratio is shown.
+        #[arg(long, value_name = "PYTHON")]
+        with_pytorch: Option<PathBuf>,
     },
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
-    /// against llama.cpp's figures on this machine.
+    /// against llama.cpp measured in the same run (`--with-llama-cpp`).
     Eval {
         /// Model (default: SmolLM2-135M-Instruct Q4_1 in the model cache).
         #[arg(long)]
@@ -297,6 +304,10 @@ pub enum BenchAction {
         /// Skip the perplexity run (decoding only).
         #[arg(long)]
         no_scoring: bool,
+        /// Python with llama-cpp-python: measure llama.cpp on the same shapes in this run
+        /// (ci/bench_llamacpp.py) and print ratios against it; without it no ratio is shown.
+        #[arg(long, value_name = "PYTHON")]
+        with_llama_cpp: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -122,47 +122,83 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
 
 /// `groundtruth bench train` (`bench eval` lives in `super::bench`).
 pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
-    match action {
-        BenchAction::Eval { .. } => anyhow::bail!("bench eval is not a training benchmark"),
-        BenchAction::Train {
-            rungs,
-            steps,
-            warmup_steps,
-            batch,
-            seq_len,
-        } => {
-            let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
-            let threads = candle_core::utils::get_num_threads();
-            let mm = tr::bench::matmul_gflops();
-            outln!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
-            outln!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
-            outln!("|---|---:|---|---:|---:|---:|---:|---:|");
-            for name in rungs.split(',') {
-                let rung = ladder
-                    .rung(name)
-                    .with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
-                let r = tr::bench::train_throughput(
-                    &rung.config,
-                    *batch,
-                    *seq_len,
-                    *warmup_steps,
-                    *steps,
-                )?;
-                let flops = 6.0 * rung.config.param_count() as f64 * r.tokens_per_second;
-                let reference = tr::bench::pytorch_reference(name);
-                outln!(
-                    "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {:.0}% | {} | {} |",
-                    rung.config.param_count(),
-                    r.tokens_per_second,
-                    flops / 1e12,
-                    100.0 * flops / (mm * 1e9),
-                    reference.map_or("-".into(), |p| format!("{p:.0}")),
-                    reference.map_or("-".into(), |p| format!("{:.2}", r.tokens_per_second / p)),
-                );
+    let BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len, with_pytorch } = action else {
+        anyhow::bail!("bench eval is not a training benchmark");
+    };
+    let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
+    let threads = candle_core::utils::get_num_threads();
+    let mm = tr::bench::matmul_gflops();
+    outln!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
+    outln!("machine: 1-minute load average {} (timings are noisy on a shared machine)", super::bench::load_average());
+    outln!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
+    outln!("|---|---:|---|---:|---:|---:|---:|---:|");
+    let mut notes = Vec::new();
+    for name in rungs.split(',') {
+        let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
+        let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps)?;
+        let flops = 6.0 * rung.config.param_count() as f64 * r.tokens_per_second;
+        let shape = PytorchShape { rung: name, config: &rung.config, batch: *batch, seq_len: *seq_len, warmup: *warmup_steps, steps: *steps, threads };
+        let reference = with_pytorch.as_deref().map(|py| pytorch(project, py, &shape)).transpose()?;
+        let (theirs, ratio) = match (&reference, super::anchor::pytorch_stored(name)) {
+            (Some(l), _) => (format!("{:.0} (measured now)", l.tokens_per_s), format!("{:.2}", r.tokens_per_second / l.tokens_per_s)),
+            (None, Some(s)) => {
+                notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, None, Some(&s), "--with-pytorch")));
+                (format!("{:.0} (stored)", s.tokens_per_s), "-".into())
             }
-            Ok(EXIT_HOLDS)
+            (None, None) => ("-".into(), "-".into()),
+        };
+        outln!(
+            "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {:.0}% | {theirs} | {ratio} |",
+            rung.config.param_count(),
+            r.tokens_per_second,
+            flops / 1e12,
+            100.0 * flops / (mm * 1e9),
+        );
+        if let Some(l) = &reference {
+            notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, Some(l), None, "--with-pytorch")));
         }
     }
+    for n in notes {
+        outln!("{n}");
+    }
+    Ok(EXIT_HOLDS)
+}
+
+/// The shapes `bench train` timed, for PyTorch to time the same.
+struct PytorchShape<'a> {
+    rung: &'a str,
+    config: &'a crate::model::LlamaConfig,
+    batch: usize,
+    seq_len: usize,
+    warmup: u64,
+    steps: u64,
+    threads: usize,
+}
+
+/// Runs `ci/bench_pytorch_train.py` with `python` on the rung's config (written next to the
+/// output folder, removed afterwards) and the same batch, sequence length, steps and threads.
+fn pytorch(project: &Project, python: &std::path::Path, s: &PytorchShape<'_>) -> Result<super::anchor::Live> {
+    let script = project.path("ci/bench_pytorch_train.py");
+    let cfg = project.out_dir().join("tmp").join(format!("bench-train-{}-{}.json", s.rung, std::process::id()));
+    crate::fsutil::atomic_write(&cfg, s.config.to_hf_json().as_bytes())?;
+    let args: Vec<String> = vec![
+        "--config".into(),
+        cfg.display().to_string(),
+        "--batch".into(),
+        s.batch.to_string(),
+        "--seq-len".into(),
+        s.seq_len.to_string(),
+        "--warmup".into(),
+        s.warmup.to_string(),
+        "--steps".into(),
+        s.steps.to_string(),
+        "--threads".into(),
+        s.threads.to_string(),
+    ];
+    errln!("measuring PyTorch on {} ({} {})…", s.rung, python.display(), script.display());
+    let doc = super::anchor::run_script(python, &script, &args);
+    let _ = std::fs::remove_file(&cfg);
+    super::anchor::live(&doc?, "tokens_per_s", &script)
 }
 
 /// `groundtruth tokenizer ...`.

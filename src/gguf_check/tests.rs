@@ -474,14 +474,7 @@ fn block_table_matches_candle() {
 
 #[test]
 fn real_model_passes_and_agrees_with_gguf_rs() {
-    let path = crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.is_file() {
-        println!(
-            "SKIP: model file not found: {} (run ci/fetch-models.sh)",
-            path.display()
-        );
-        return;
-    }
+    let Some(path) = crate::testutil::smollm2_gguf() else { return };
     let s = check_gguf(&path).unwrap();
     assert_eq!((s.version, s.tensors.len(), s.alignment), (3, 272, 32));
     assert!(matches!(

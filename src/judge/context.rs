@@ -5,6 +5,7 @@ use super::Stop;
 use crate::claim::Registered;
 use crate::model::MatmulPath;
 use crate::oracle::Oracle;
+use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
 use crate::report::{CaseRecord, FileHash};
@@ -16,6 +17,45 @@ use std::sync::Arc;
 
 type Shared<T> = Result<Arc<T>, String>;
 
+/// Which skips a run allows.
+///
+/// A registered model is the file its oracle was made from, so a hash mismatch there is
+/// a broken checkout or registry, never a variant to skip. Only `groundtruth check`
+/// judges a user's file, which may be a variant of the oracle's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipPolicy {
+    /// The registry's models; with `forbid`, every skip but "no device" is an error.
+    Registered {
+        /// `GROUNDTRUTH_FORBID_SKIP` is set (CI): a missing model or failed precondition
+        /// must not leave a run green.
+        forbid: bool,
+    },
+    /// A user's checkpoint under `groundtruth check`: exact-match claims skip a variant.
+    UserCheckpoint,
+}
+
+/// The variable that makes CI fail on any skip but "no device".
+pub const FORBID_SKIP_VAR: &str = "GROUNDTRUTH_FORBID_SKIP";
+
+impl SkipPolicy {
+    /// The registry's policy, forbidding skips when [`FORBID_SKIP_VAR`] is set to anything
+    /// but `0` or the empty string (a misspelt value forbids: fail closed).
+    pub fn from_env() -> SkipPolicy {
+        let forbid = std::env::var_os(FORBID_SKIP_VAR).is_some_and(|v| !v.is_empty() && v != "0");
+        SkipPolicy::Registered { forbid }
+    }
+
+    /// The outcome this policy lets through: a forbidden skip becomes an error.
+    pub fn enforce(self, outcome: Outcome) -> Outcome {
+        match (self, outcome) {
+            (SkipPolicy::Registered { forbid: true }, Outcome::Skip(r)) if !matches!(r, SkipReason::NoDevice { .. }) => {
+                Outcome::Error { message: format!("skipped while {FORBID_SKIP_VAR}=1 forbids any skip but 'no device': {r}") }
+            }
+            (_, o) => o,
+        }
+    }
+}
+
 /// Everything the cases of a run share.
 pub struct Judge {
     pub(crate) project: Project,
@@ -26,13 +66,15 @@ pub struct Judge {
     pub(crate) reproduce: Option<String>,
     /// Seed of seeded steps (bootstrap resampling).
     pub seed: u64,
+    /// Whose files are judged, and so which skips are allowed.
+    pub(crate) policy: SkipPolicy,
     bases: Memo<String, Result<Arc<Base>, SubjectError>>,
     subjects: Memo<(String, Variant, bool), Result<Arc<Subject>, SubjectError>>,
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
+    pub(crate) drift: Memo<(String, Variant), crate::stats::SetStats>,
     verdicts: Memo<String, Arc<CaseRecord>>,
-    pub(crate) drift: Memo<(String, Variant), Arc<crate::stats::SetStats>>,
     hashes: Memo<std::path::PathBuf, Result<String, String>>,
     intervals: Memo<String, Option<(f64, f64)>>,
     pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
@@ -51,13 +93,14 @@ impl Judge {
             suite: suite.to_string(),
             reproduce: None,
             seed,
+            policy: SkipPolicy::Registered { forbid: false },
             bases: Memo::new(),
             subjects: Memo::new(),
             oracles: Memo::new(),
             prompts: Memo::new(),
             rows: Memo::new(),
-            verdicts: Memo::new(),
             drift: Memo::new(),
+            verdicts: Memo::new(),
             hashes: Memo::new(),
             intervals: Memo::new(),
             nll: Memo::new(),
@@ -70,6 +113,12 @@ impl Judge {
     /// Sets the one-line command that reruns a case (`{case}` stands for its name).
     pub fn with_reproduce(mut self, command: impl Into<String>) -> Judge {
         self.reproduce = Some(command.into());
+        self
+    }
+
+    /// Sets which skips this run allows (see [`SkipPolicy`]).
+    pub fn with_policy(mut self, policy: SkipPolicy) -> Judge {
+        self.policy = policy;
         self
     }
 

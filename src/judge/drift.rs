@@ -37,11 +37,11 @@ impl Judge {
     }
 
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
-    /// computed once per run (every claim on the variant, and every precondition, reads it).
-    pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<Arc<SetStats>, Stop> {
+    /// once per run (several claims bound statistics of the same comparison).
+    pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, Variant::Base)?;
         let b = self.rows(model, variant)?;
-        Ok(self.drift.get_or(&(model.to_string(), variant), || Arc::new(distribution_stats(&a, &b))))
+        Ok(self.drift.get_or(&(model.to_string(), variant), || distribution_stats(&a, &b)))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {

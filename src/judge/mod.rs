@@ -16,7 +16,7 @@ mod structure;
 mod train;
 pub mod ppl;
 
-pub use context::Judge;
+pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, ClaimKind};
@@ -29,11 +29,11 @@ impl Judge {
     pub fn run(&self, case: &Case) -> CaseRecord {
         let t0 = Instant::now();
         let mut files = Vec::new();
-        let outcome = match self.dispatch(case, &mut files) {
+        let outcome = self.policy.enforce(match self.dispatch(case, &mut files) {
             Ok(o) => o,
             Err(Stop::Skip(r)) => Outcome::Skip(r),
             Err(Stop::Error(message)) => Outcome::Error { message },
-        };
+        });
         files.sort();
         files.dedup();
         let c = &case.claim.claim;
@@ -44,6 +44,7 @@ impl Judge {
             statement: c.statement.trim().into(),
             criterion: c.bound.render(),
             registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
+            basis: c.basis,
             model: case.model.clone(),
             variant: case.variant.to_string(),
             scope: case.scope(),

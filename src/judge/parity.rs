@@ -1,7 +1,7 @@
 //! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
 
 use super::eval::greedy;
-use super::{Judge, Stop};
+use super::{Judge, SkipPolicy, Stop};
 use crate::claim::{Case, ClaimKind, Statistic};
 use crate::oracle::{Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
@@ -23,15 +23,24 @@ impl Judge {
         oracle.case(id).ok_or_else(|| Stop::Error(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
     }
 
-    /// Exact-match kinds judge only the very file the oracle was made from.
+    /// Exact-match kinds judge only the very file the oracle was made from. A user's
+    /// checkpoint under `check` may be a variant (skipped); a registered model must be
+    /// that file, so a mismatch is an error: a skip there would hide a broken checkout,
+    /// a changed seed or a training that no longer reproduces.
     fn exact_match(&self, subject: &Subject, oracle: &Oracle, kind: ClaimKind) -> Result<(), Stop> {
-        if kind.is_exact_match() && subject.identity_sha256 != oracle.model.sha256 {
-            return Err(Stop::Skip(SkipReason::NotTheOracleFile {
+        if !kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
+            return Ok(());
+        }
+        match self.policy {
+            SkipPolicy::UserCheckpoint => Err(Stop::Skip(SkipReason::NotTheOracleFile {
                 subject_sha256: subject.identity_sha256.clone(),
                 oracle_sha256: oracle.model.sha256.clone(),
-            }));
+            })),
+            SkipPolicy::Registered { .. } => Err(Stop::Error(format!(
+                "model '{}' {}: sha256 {} is not its oracle's model.sha256 {}: an exact-match claim judges only the file the oracle was made from (registered file, seed or training changed? regenerate the oracle or fix configs/models.toml)",
+                subject.model, subject.variant, subject.identity_sha256, oracle.model.sha256
+            ))),
         }
-        Ok(())
     }
 
     fn evidence(&self, case: &Case, observed: f64, n: usize, subject: &Subject) -> Evidence {

@@ -12,16 +12,10 @@ use crate::tokenizer::TextTokenizer;
 use crate::train::{self as tr, TrainError, TrainSpec, Trained};
 use std::path::PathBuf;
 
+/// Every training failure is an error, a missing corpus included: the corpus is part of
+/// the checkout, so its absence is a broken setup, never a reason to skip.
 fn stop(e: TrainError) -> Stop {
-    match e {
-        TrainError::CorpusMissing { path } => {
-            Stop::Skip(crate::outcome::SkipReason::ModelMissing {
-                path: path.display().to_string(),
-                fetch: "the training corpus named in configs/recipes.toml".into(),
-            })
-        }
-        other => Stop::Error(other.to_string()),
-    }
+    Stop::Error(e.to_string())
 }
 
 /// A scratch folder under the output folder, removed when dropped.
@@ -62,11 +56,9 @@ impl Judge {
             .ok_or_else(|| Stop::Error("train_sanity claim without 'check'".into()))?;
         let entry = self.entry(&case.model)?;
         let recipe = entry
-            .trained
-            .as_ref()
-            .ok_or_else(|| Stop::Error(format!("model '{}' is not trained by the harness (its registry entry needs `trained = {{ recipe = ... }}`)", case.model)))?
-            .recipe
-            .clone();
+            .recipe()
+            .ok_or_else(|| Stop::Error(format!("model '{}' is not trained by the harness (its registry entry needs `trained = {{ recipe = ... }}` or a folder with `recipe`)", case.model)))?
+            .to_string();
         let (spec, _) = TrainSpec::from_recipe(&self.project, &recipe).map_err(stop)?;
         for f in [tr::RECIPES_FILE, tr::LADDER_FILE] {
             files.push(self.hash_file(&self.project.path(f))?);
@@ -272,6 +264,7 @@ impl Judge {
                     format!("trained checkpoint, {val_desc}"),
                 )
             }
+            TrainCheck::ReproducesCommitted => self.reproduces_committed(&case.model, &recipe, files)?,
             TrainCheck::ValLossRepro => {
                 let t = self.trained(&recipe, files)?;
                 let registered = t.recipe.registered_val_loss.ok_or_else(|| {
@@ -302,6 +295,27 @@ impl Judge {
         );
         ev.also = also;
         Ok(Outcome::judge(ev))
+    }
+
+    /// A fresh training of `recipe` (the cached one) against the model's committed folder:
+    /// weights that differ in any bit, plus one when the files' SHA-256 differ.
+    fn reproduces_committed(&self, model: &str, recipe: &str, files: &mut Vec<FileHash>) -> Result<(f64, usize, Vec<(String, f64)>, String), Stop> {
+        let folder = self.entry(model)?.folder.as_ref().ok_or_else(|| Stop::Error(format!("model '{model}' has no committed folder to reproduce (configs/models.toml: `folder = {{ path, sha256, recipe }}`)")))?;
+        let dir = self.project.path(&folder.path);
+        let committed = self.hash_file(&dir.join("model.safetensors"))?;
+        files.push(committed.clone());
+        let t = self.trained(recipe, files)?;
+        let a = load_hf_folder(&dir).map_err(|e| stop(e.into()))?;
+        let b = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
+        let diff = tr::weight_mismatches(&a, &b).map_err(stop)?;
+        let same_file = t.summary.model_file_sha256.as_deref() == Some(committed.sha256.as_str());
+        // The bytes are the claim: equal weights in a file whose metadata differs count too.
+        Ok((
+            (diff + usize::from(!same_file)) as f64,
+            a.param_count() as usize + 1,
+            named(&[("weight_mismatches", diff as f64), ("model_file_sha256_equal", f64::from(u8::from(same_file)))]),
+            format!("committed {} ({}) vs a fresh training of recipe {recipe} ({})", folder.path, short(&committed.sha256), short(t.summary.model_file_sha256.as_deref().unwrap_or("?"))),
+        ))
     }
 
     /// The recipe's cached checkpoint (trained now if absent), its files recorded.

@@ -108,6 +108,7 @@ mod tests {
             statement: String::new(),
             criterion: String::new(),
             registered_at: String::new(),
+            basis: crate::claim::Basis::Prior,
             model: "m".into(),
             variant: variant.into(),
             scope: "all".into(),
@@ -121,7 +122,7 @@ mod tests {
     #[test]
     fn cells_merge_statistics_from_every_case_of_a_variant() {
         let env = Environment { groundtruth: "0".into(), crates: String::new(), rustc: String::new(), platform: String::new(), cpu: String::new(), threads: 1 };
-        let mut report = Report { format: "groundtruth-report/1".into(), suite: "t".into(), seed: 0, environment: env, cases: vec![] };
+        let mut report = Report { format: "groundtruth-report/1".into(), suite: "t".into(), seed: 0, environment: env, run: "t".into(), planned: 0, partial: false, cases: vec![] };
         assert!(drift_matrix(&report).is_none());
         report.cases.push(case("q8_0", Statistic::KlMean, 0.0012, vec![("top1_agreement".into(), 0.975)]));
         report.cases.push(case("q8_0", Statistic::PplRatio, 1.0004, vec![]));

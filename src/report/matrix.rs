@@ -26,8 +26,12 @@ pub fn summary_matrix(report: &Report) -> String {
     models.sort();
     models.dedup();
     let (p, f, s, e) = report.counts();
+    let partial = match report.partial {
+        true => format!("**Partial run**: {} of the plan's {} cases; the rest were not run.\n\n", report.cases.len(), report.planned),
+        false => String::new(),
+    };
     let mut out = format!(
-        "# groundtruth — suite `{}`\n\n{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\
+        "# groundtruth — suite `{}`\n\n{partial}{p} passed, {f} failed, {s} skipped, {e} errors ({} cases)\n\n\
          Cells: ✓ pass / ✗ fail, then skip and error counts when any.\n\n| model |",
         report.suite,
         report.cases.len()

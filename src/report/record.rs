@@ -33,6 +33,9 @@ pub struct CaseRecord {
     pub criterion: String,
     /// Where the claim is registered (`claims/x.toml:12`).
     pub registered_at: String,
+    /// Whether the bound is a prediction (`prior`) or was written after seeing numbers
+    /// (`observed`).
+    pub basis: crate::claim::Basis,
     /// Model name.
     pub model: String,
     /// Variant name.
@@ -60,6 +63,17 @@ pub struct Report {
     pub seed: u64,
     /// Where and with what it ran.
     pub environment: Environment,
+    /// Which run wrote it: nextest's `NEXTEST_RUN_ID` for the processes of one nextest
+    /// run, else an id of its own. Only reports of the same run are merged.
+    #[serde(default)]
+    pub run: String,
+    /// How many cases the suite's plan holds.
+    #[serde(default)]
+    pub planned: usize,
+    /// Some planned cases are not in this report (a filtered run, or nextest processes
+    /// still to come): its verdict covers only the cases it holds.
+    #[serde(default)]
+    pub partial: bool,
     /// All cases, sorted by name.
     pub cases: Vec<CaseRecord>,
 }
@@ -115,7 +129,8 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
 }
 
 /// Writes `report.json`, `summary.md` and one ticket per failed case under `out`,
-/// each atomically; stale tickets of cases that no longer fail are removed.
+/// each atomically; tickets of cases that do not fail in this report are removed, so the
+/// folder never shows a failure the report does not hold.
 pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
     let json = serde_json::to_string_pretty(report).map_err(|e| ReportError::Schema { file: out.join("report.json"), field: String::new(), msg: e.to_string() })?;
     atomic_write(&out.join("report.json"), format!("{json}\n").as_bytes())?;
@@ -123,13 +138,15 @@ pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportErro
     let tickets = out.join("tickets");
     let mut written = Vec::new();
     for case in &report.cases {
-        let path = tickets.join(super::ticket_file_name(&case.name));
-        match super::ticket_markdown(case, &report.environment) {
-            Some(md) => {
-                atomic_write(&path, md.as_bytes())?;
-                written.push(path);
-            }
-            None => {
+        if let Some(md) = super::ticket_markdown(case, &report.environment) {
+            let path = tickets.join(super::ticket_file_name(&case.name));
+            atomic_write(&path, md.as_bytes())?;
+            written.push(path);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&tickets) {
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.extension().is_some_and(|x| x == "md") && !written.contains(&path) {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -137,13 +154,15 @@ pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportErro
     Ok(written)
 }
 
-/// Merges a partial run (a filtered run, or one nextest process per case) into the
-/// existing `report.json` of the same suite, replacing cases of the same name, then
-/// writes it all as [`write_run`] does. A lock file serialises concurrent processes.
-pub fn merge_run(out: &Path, partial: Report) -> Result<Report, ReportError> {
+/// Merges one process's cases into the `report.json` of the same run (nextest runs one
+/// process per case; they share `run`), keeping only cases of the current plan, then
+/// writes it all as [`write_run`] does. A report of another run or suite is replaced,
+/// never merged: a pass from an older build must not stand in for a case not rerun. A
+/// lock file serialises concurrent processes.
+pub fn merge_run(out: &Path, partial: Report, plan: &[String]) -> Result<Report, ReportError> {
     let _lock = Lock::take(&out.join("report.lock"))?;
     let mut merged = match read_report(&out.join("report.json")) {
-        Ok(old) if old.suite == partial.suite => old,
+        Ok(old) if old.suite == partial.suite && old.run == partial.run => old,
         _ => Report { cases: vec![], ..partial.clone() },
     };
     merged.environment = partial.environment;
@@ -151,7 +170,11 @@ pub fn merge_run(out: &Path, partial: Report) -> Result<Report, ReportError> {
         merged.cases.retain(|c| c.name != case.name);
         merged.cases.push(case);
     }
+    let planned: std::collections::BTreeSet<&str> = plan.iter().map(String::as_str).collect();
+    merged.cases.retain(|c| planned.contains(c.name.as_str()));
     merged.cases.sort_by(|a, b| a.name.cmp(&b.name));
+    merged.planned = planned.len();
+    merged.partial = merged.cases.len() < merged.planned;
     write_run(out, &merged)?;
     Ok(merged)
 }
@@ -184,5 +207,49 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ticket::tests::{env, failed_case};
+    use super::*;
+
+    fn run(id: &str, names: &[&str]) -> Report {
+        let cases = names
+            .iter()
+            .map(|n| CaseRecord { name: n.to_string(), ..failed_case() })
+            .collect();
+        Report { format: REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: id.into(), planned: 0, partial: false, cases }
+    }
+
+    fn names(r: &Report) -> Vec<&str> {
+        r.cases.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn merging_keeps_this_runs_cases_of_the_current_plan_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        // An older run holds "a" and a case the plan no longer has: neither survives.
+        write_run(dir.path(), &run("old", &["a", "gone"])).unwrap();
+        let r = merge_run(dir.path(), run("new", &["b"]), &plan).unwrap();
+        assert_eq!((names(&r), r.partial, r.planned), (vec!["b"], true, 3));
+        // Processes of the same run merge; the report stops being partial when all ran.
+        let r = merge_run(dir.path(), run("new", &["a", "c"]), &plan).unwrap();
+        assert_eq!((names(&r), r.partial), (vec!["a", "b", "c"], false));
+        let on_disk = read_report(&dir.path().join("report.json")).unwrap();
+        assert_eq!(on_disk, r);
+        // Tickets mirror the report: the older run's "gone" ticket is removed.
+        let mut tickets: Vec<String> = std::fs::read_dir(dir.path().join("tickets")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        tickets.sort();
+        assert_eq!(tickets, ["a.md", "b.md", "c.md"]);
+    }
+
+    #[test]
+    fn a_case_outside_the_plan_is_dropped_even_from_this_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = merge_run(dir.path(), run("x", &["a", "stray"]), &["a".to_string()]).unwrap();
+        assert_eq!((names(&r), r.partial), (vec!["a"], false));
     }
 }

@@ -20,6 +20,7 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     let _ = writeln!(md, "**Claim {}** ({}), registered at `{}`:\n\n> {}\n", case.claim_id, case.kind, case.registered_at, case.statement.trim());
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| case | `{}` |", case.name);
+    let _ = writeln!(md, "| basis | {} |", case.basis.describe());
     let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
     let _ = writeln!(md, "| numerical path | {} |", ev.path);
@@ -120,13 +121,13 @@ pub fn dedup_tickets(report: &Report) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::claim::{Expect, Op, Statistic};
     use crate::report::FileHash;
     use crate::stats::Divergence;
 
-    fn env() -> Environment {
+    pub(crate) fn env() -> Environment {
         Environment {
             groundtruth: "0.1.0".into(),
             crates: "candle-core 0.11.1".into(),
@@ -145,6 +146,7 @@ mod tests {
             statement: "Greedy decoding reproduces llama.cpp's continuation".into(),
             criterion: "greedy_match >= 1".into(),
             registered_at: "claims/parity.toml:3".into(),
+            basis: crate::claim::Basis::Prior,
             model: "smollm2-135m".into(),
             variant: "base".into(),
             scope: "capital".into(),
@@ -197,7 +199,7 @@ mod tests {
         b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();
         let mut c = failed_case();
         c.variant = "q8_0".into();
-        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), cases: vec![a, b, c] };
+        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "t".into(), planned: 3, partial: false, cases: vec![a, b, c] };
         let t = dedup_tickets(&r);
         assert_eq!(t.len(), 2);
         assert!(t[0].contains("1 more") && t[0].contains("/pi/GP-1"));

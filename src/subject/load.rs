@@ -118,7 +118,17 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
         return load_gguf_base(entry, &path, sha);
     }
     if let Some(f) = &entry.folder {
-        return load_folder(project, entry, &project.path(&f.path));
+        let dir = project.path(&f.path);
+        let base = load_folder(project, entry, &dir)?;
+        if let Some(pinned) = f.sha256.as_ref().filter(|p| **p != base.file_sha256) {
+            return Err(invalid(format!(
+                "{}: sha256 {} is not the {pinned} configs/models.toml registers for '{}'",
+                dir.join("model.safetensors").display(),
+                base.file_sha256,
+                entry.name
+            )));
+        }
+        return Ok(base);
     }
     if let Some(e) = &entry.export {
         let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| invalid(format!("model '{}': export source '{}' is not registered", entry.name, e.from)))?;
@@ -135,12 +145,8 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
         return Ok(base);
     }
     if let Some(t) = &entry.trained {
-        let run = crate::train::ensure_trained(project, &t.recipe).map_err(|e| match e {
-            crate::train::TrainError::CorpusMissing { path } => {
-                SubjectError::Missing { path: path.display().to_string(), fetch: "the training corpus named in configs/recipes.toml".into() }
-            }
-            other => invalid(format!("recipe '{}': {other}", t.recipe)),
-        })?;
+        // A missing corpus is an error like any other: it belongs to the checkout.
+        let run = crate::train::ensure_trained(project, &t.recipe).map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)))?;
         let mut base = load_folder(project, entry, &run.dir)?;
         base.files.insert(0, run.recipes_file.clone());
         return Ok(base);

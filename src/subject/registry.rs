@@ -37,6 +37,17 @@ pub struct ModelEntry {
     pub hub: Option<HubSource>,
 }
 
+impl ModelEntry {
+    /// The training recipe behind the model's weights, when the harness trained them.
+    pub fn recipe(&self) -> Option<&str> {
+        match (&self.trained, &self.folder) {
+            (Some(t), _) => Some(&t.recipe),
+            (None, Some(f)) => f.recipe.as_deref(),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A model generated from a seed.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +79,15 @@ pub struct GgufSource {
 pub struct FolderSource {
     /// Folder path, relative to the project root.
     pub path: String,
+    /// Expected SHA-256 of its `model.safetensors` (required in configs/models.toml; a
+    /// folder `groundtruth check` is given has none).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The recipe in `configs/recipes.toml` that trained these weights, when the harness
+    /// did: its `train_sanity` claims run that recipe, and `reproduces_committed` checks a
+    /// fresh training gives these very bytes.
+    #[serde(default)]
+    pub recipe: Option<String>,
 }
 
 /// A registered model exported to GGUF by `groundtruth export`: the file is rebuilt
@@ -132,6 +152,9 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
         }
         if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
             return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));
+        }
+        if m.folder.as_ref().is_some_and(|f| f.sha256.is_none()) {
+            return Err(invalid(line, format!("model '{}': a registered folder source needs 'sha256' (of its model.safetensors)", m.name)));
         }
     }
     for m in &parsed.model {

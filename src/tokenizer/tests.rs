@@ -5,7 +5,6 @@ use super::*;
 use candle_core::quantized::gguf_file::Value;
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 const SAMPLES: &[&str] = &[
     "",
@@ -148,20 +147,10 @@ fn gguf_metadata_errors_name_the_key() {
     assert!(err(md).contains("has no space"));
 }
 
-fn smollm2_path() -> PathBuf {
-    crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
-/// Loads SmolLM2's GGUF tokenizer, or prints why not and returns `None`.
+/// Loads SmolLM2's GGUF tokenizer, or `None` when the file is not fetched (a failure
+/// under CI: see `testutil::need_file`).
 fn smollm2() -> Option<GgufTokenizer> {
-    let path = smollm2_path();
-    if !path.is_file() {
-        println!(
-            "SKIP: model file not found: {} (run ci/fetch-models.sh)",
-            path.display()
-        );
-        return None;
-    }
+    let path = crate::testutil::smollm2_gguf()?;
     Some(GgufTokenizer::from_file(&path).expect("SmolLM2 GGUF tokenizer must build"))
 }
 
@@ -301,10 +290,6 @@ fn gguf_tokenizer_rejects_a_broken_file() {
 fn smollm2_matches_oracle_prompt_tokens() {
     let project = crate::project::Project::from_manifest();
     let file = project.path("oracles/smollm2-135m-instruct/q4_1.json");
-    if !file.is_file() {
-        println!("SKIP: oracle not found: {}", file.display());
-        return;
-    }
     let Some(t) = smollm2() else { return };
     let oracle = crate::oracle::read(&file).unwrap();
     let prompts = crate::prompts::load(&project.path("configs/prompts.toml")).unwrap();

@@ -11,17 +11,6 @@ use super::trainer::batch_loss;
 use crate::model::{seeded, LlamaConfig, TrainableLlama};
 use crate::rng::SeededRng;
 
-/// PyTorch's training throughput (transformers' LlamaForCausalLM, f32, AdamW, batch 16 ×
-/// 128, 2 threads) on this machine class, from the issue that set the target. Its tiny_1m
-/// had hidden 56 (ours: 64, for whole quantization blocks); small_8m is the same shape.
-pub fn pytorch_reference(rung: &str) -> Option<f64> {
-    match rung {
-        "tiny_1m" => Some(7_300.0),
-        "small_8m" => Some(2_400.0),
-        _ => None,
-    }
-}
-
 /// Best f32 matmul rate over a few products (GFLOP/s), candle on the CPU.
 pub fn matmul_gflops() -> f64 {
     let mut best = 0f64;

@@ -124,7 +124,7 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
 }
 
 /// Reads a corpus once per process per path and expected hash. A missing file is
-/// reported as such (its claims skip), never cached.
+/// reported as such (an error naming it), never cached.
 pub fn corpus_for(path: &Path, sha256: &str) -> Result<Arc<Corpus>, TrainError> {
     static CORPORA: OnceLock<Memo<(PathBuf, String), Shared<Corpus>>> = OnceLock::new();
     if !path.is_file() {

@@ -31,8 +31,9 @@ pub enum TrainError {
     /// The pieces of a run do not fit (hyper-parameters, tokenizer vs model, lengths).
     #[error("{0}")]
     Spec(String),
-    /// The corpus file is not on this machine.
-    #[error("corpus {}: not found", path.display())]
+    /// The corpus file is not on this machine (an error wherever it is met: the corpus
+    /// belongs to the checkout, and a mistyped path must not read as "skipped").
+    #[error("corpus {}: no such file", path.display())]
     CorpusMissing {
         /// Where it was looked for.
         path: PathBuf,

@@ -3,9 +3,17 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+mod need;
+pub use need::need_file;
+
+/// The fetched SmolLM2-135M-Instruct Q4_1 GGUF, or `None` (a failure under CI; see
+/// [`need_file`]).
+pub fn smollm2() -> Option<PathBuf> {
+    need_file(&groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
+}
 
 use groundtruth::claim::{expand, parse_str, Case};
-use groundtruth::judge::Judge;
+use groundtruth::judge::{Judge, SkipPolicy};
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
 use groundtruth::subject::registry::{self, ModelEntry};
@@ -16,11 +24,20 @@ pub struct Setup {
     pub root: PathBuf,
 }
 
-/// A scratch copy of what a run reads, so planted faults never touch the checkout.
+impl Setup {
+    /// The scratch project's root.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// A scratch copy of what a run reads (claims, suites, configs, oracles, the committed
+/// default model, quantizer fixtures), so planted faults never touch the checkout.
 pub fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let src = Project::from_manifest();
-    for sub in ["configs", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "tests/fixtures/quant-ref"] {
+    let subs = ["claims", "suites", "configs", "models/tiny_1m", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "oracles/tiny_1m", "tests/fixtures/quant-ref"];
+    for sub in subs {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(src.path(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -46,11 +63,16 @@ pub fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> 
 pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
     format!(
         "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"{model}\"], variants = [{variants}] }}\n\
-         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\n{extra}\n"
+         bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n{extra}\n"
     )
 }
 
 pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
+    judge_all_under(SkipPolicy::Registered { forbid: false }, root, toml, registry_edit)
+}
+
+/// [`judge_all`] under a given skip policy.
+pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
     let project = Project::new(root);
     let file = root.join("claims/planted.toml");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -63,7 +85,7 @@ pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<Mo
         groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
     })
     .unwrap();
-    let judge = Judge::new(project, reg, claims, "planted", 1);
+    let judge = Judge::new(project, reg, claims, "planted", 1).with_policy(policy);
     cases.iter().map(|c| judge.run(c)).collect()
 }
 
@@ -95,4 +117,11 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
         trained: None,
         hub: None,
     });
+}
+
+/// Makes tiny-seeded a registered GGUF that was never fetched (`no-such-model.gguf`).
+pub fn unfetched(reg: &mut Vec<ModelEntry>) {
+    let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
+    m.seeded = None;
+    m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
 }

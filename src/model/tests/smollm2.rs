@@ -5,26 +5,9 @@ use std::time::Instant;
 use super::*;
 use crate::model::load_gguf;
 
-fn model_path() -> std::path::PathBuf {
-    let dir = std::env::var_os("GROUNDTRUTH_MODELS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/groundtruth/models")
-        });
-    dir.join("SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
 #[test]
 fn smollm2_gguf_loads_and_predicts_paris() {
-    let path = model_path();
-    if !path.exists() {
-        println!(
-            "SKIP: model file not found: {} (run ci/fetch-models.sh)",
-            path.display()
-        );
-        return;
-    }
+    let Some(path) = crate::testutil::smollm2_gguf() else { return };
     let t0 = Instant::now();
     let (w, info) = load_gguf(&path).unwrap();
     let c = &w.config;
