@@ -8,7 +8,8 @@ mod common;
 
 use candle_core::quantized::gguf_file::Value;
 use common::hostile::{
-    assert_bad_input, bin, edit, gt, repo, run_limited, stderr, tiny_folder, tiny_gguf, with_meta,
+    assert_bad_input, bin, edit, gt, repo, rewrite, run_limited, stderr, tiny_folder, tiny_gguf,
+    with_meta,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -304,7 +305,7 @@ fn json_with_trailing_content_is_refused() {
         assert_bad_input(&gt(&out, &base), &["o.json", "trailing content"]);
     }
     let report = d.path().join("report.json");
-    let rep = serde_json::to_string(&groundtruth::plan::report("hostile", Vec::new())).unwrap();
+    let rep = serde_json::to_string(&groundtruth::plan::report("hostile", Vec::new(), 0)).unwrap();
     std::fs::write(&report, &rep).unwrap();
     let o = gt(
         &out,
@@ -519,6 +520,33 @@ fn sizes_and_ids_that_contradict_the_file_are_refused() {
     let d = scratch();
     let out = d.path().join("out");
     let gguf = tiny_gguf(d.path(), "tiny.gguf");
+    // A token list longer than the embedding: a tokenizer that can produce an id the
+    // model lacks is refused by the commands that tokenize with it.
+    let extra = d.path().join("extra.gguf");
+    let grow = |v: &Value, last: Value| match v {
+        Value::Array(a) => Value::Array(a.iter().cloned().chain([last]).collect()),
+        other => other.clone(),
+    };
+    rewrite(
+        &gguf,
+        &extra,
+        |k, v| match k {
+            "tokenizer.ggml.tokens" => grow(v, Value::String("<extra>".into())),
+            "tokenizer.ggml.token_type" => grow(v, Value::I32(1)),
+            _ => v.clone(),
+        },
+        |_, q| q,
+    );
+    assert_bad_input(&gt(&out, &ppl_args(&extra)), &["extra.gguf", "257"]);
+    let oracle = repo().join("oracles/tiny-seeded/f32.json");
+    let check = [
+        "check".as_ref(),
+        "--model".as_ref(),
+        extra.as_os_str(),
+        "--oracle".as_ref(),
+        oracle.as_os_str(),
+    ];
+    assert_bad_input(&gt(&out, &check), &["extra.gguf", "257"]);
     let small = d.path().join("vocab.gguf");
     with_meta(&gguf, &small, "llama.vocab_size", Value::U32(10));
     assert_bad_input(

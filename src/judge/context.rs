@@ -122,11 +122,16 @@ impl Judge {
         self
     }
 
-    /// Loads a model's stored weights now, so a file that cannot be read is reported once;
-    /// returns the limits an oracle of the model must respect.
+    /// Loads a model's stored weights now, so a file that cannot be read is reported once,
+    /// and checks that its tokenizer produces only ids its embedding has; returns the
+    /// limits an oracle of the model must respect.
     pub fn preload(&self, model: &str) -> Result<crate::oracle::ModelLimits, String> {
         match self.base(model) {
-            Ok(b) => Ok(crate::oracle::ModelLimits::of(&b.weights.config)),
+            Ok(b) => {
+                let file = b.files.last().map_or(model, |f| f.path.as_str());
+                crate::tokenizer::check_fits(b.tokenizer.as_ref(), b.weights.config.vocab_size).map_err(|e| format!("{file}: {e}"))?;
+                Ok(crate::oracle::ModelLimits::of(&b.weights.config))
+            }
             Err(super::Stop::Error(m)) => Err(m),
             Err(super::Stop::Skip(r)) => Err(r.to_string()),
         }

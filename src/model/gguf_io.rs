@@ -195,15 +195,12 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
     };
     cfg.validate()
         .map_err(|e| m.err("llama.*", e.to_string()))?;
-    // The vocabulary is the embedding's row count; a declared size or a token list of
-    // another length contradicts it (llama.cpp refuses such a file).
+    // The vocabulary is the embedding's row count; a declared size that contradicts it is
+    // refused. (A token list of another length is what the `structure` claims measure, so
+    // such a file still loads for them; commands that tokenize refuse a tokenizer whose
+    // ids the embedding lacks, see `tokenizer::check_fits`.)
     if let Some(n) = m.opt_usize("llama.vocab_size")?.filter(|&n| n != vocab) {
         return Err(m.err("llama.vocab_size", format!("{n} is not token_embd.weight's {vocab} rows")));
-    }
-    if let Some(Value::Array(tokens)) = m.map.get("tokenizer.ggml.tokens") {
-        if tokens.len() != vocab {
-            return Err(m.err("tokenizer.ggml.tokens", format!("{} tokens for token_embd.weight's {vocab} rows", tokens.len())));
-        }
     }
     if let Some(rd) = m.uint("llama.rope.dimension_count")? {
         if rd as usize != cfg.head_dim() {
