@@ -26,7 +26,13 @@ FORMAT = "groundtruth-oracle/1"
 # Key order of every object, exactly as in the contract. No other keys are allowed.
 KEYS_TOP = ["format", "model", "runtime", "decoding", "top_k", "cases", "perplexity"]
 KEYS_TOP_REQUIRED = ["format", "model", "runtime", "decoding", "top_k", "cases"]
-KEYS_MODEL = ["id", "file", "sha256", "weights"]
+KEYS_MODEL = ["id", "file", "sha256", "weights", "config"]
+KEYS_MODEL_REQUIRED = ["id", "file", "sha256", "weights"]
+# model.config: every key optional (a runtime leaves out what it does not know).
+KEYS_CONFIG = ["architecture", "vocab_size", "hidden_size", "intermediate_size", "num_layers",
+               "num_heads", "num_kv_heads", "head_dim", "context_length", "rope_theta",
+               "rope_scaling", "rms_norm_eps", "tie_word_embeddings", "bos_token_id",
+               "eos_token_id"]
 KEYS_RUNTIME = ["name", "version", "device", "threads"]
 KEYS_DECODING = ["strategy", "max_new_tokens", "add_bos"]
 KEYS_CASE = ["id", "prompt", "prompt_tokens", "tokens", "text", "top_logprobs"]
@@ -169,15 +175,58 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def config_object(values: dict) -> dict:
+    """model.config in contract order, keys whose value the runtime did not state
+    (None) left out. rope_scaling is special: None there means "no scaling" and is
+    written as null; pass the string "absent" to leave it out."""
+    out = {}
+    for k in KEYS_CONFIG:
+        v = values.get(k)
+        if k == "rope_scaling":
+            if v != "absent":
+                out[k] = v
+        elif v is not None:
+            out[k] = v
+    extra = [k for k in values if k not in KEYS_CONFIG]
+    if extra:
+        raise OracleError(f"model.config: unknown key(s) {extra}")
+    validate_config(out)
+    return out
+
+
+def validate_config(cfg) -> None:
+    _check_keys(cfg, KEYS_CONFIG, "model.config", [])
+    for k in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
+              "num_kv_heads", "head_dim", "context_length"):
+        if k in cfg and (not _is_int(cfg[k]) or cfg[k] < 1):
+            raise OracleError(f"model.config.{k}: not a positive integer")
+    for k in ("bos_token_id", "eos_token_id"):
+        if k in cfg and (not _is_int(cfg[k]) or cfg[k] < 0):
+            raise OracleError(f"model.config.{k}: not a token id")
+    for k in ("rope_theta", "rms_norm_eps"):
+        if k in cfg and (not isinstance(cfg[k], float) or not math.isfinite(cfg[k]) or cfg[k] <= 0):
+            raise OracleError(f"model.config.{k}: not a positive finite float")
+    if "architecture" in cfg and (not isinstance(cfg["architecture"], str) or not cfg["architecture"]):
+        raise OracleError("model.config.architecture: not a non-empty string")
+    if "tie_word_embeddings" in cfg and not isinstance(cfg["tie_word_embeddings"], bool):
+        raise OracleError("model.config.tie_word_embeddings: not a bool")
+    if "rope_scaling" in cfg and cfg["rope_scaling"] is not None and not isinstance(cfg["rope_scaling"], dict):
+        raise OracleError("model.config.rope_scaling: neither null nor an object")
+
+
 def validate_oracle(doc: dict, eos_ids: set[int] | None = None) -> None:
     """Raise OracleError unless `doc` is a well-formed groundtruth-oracle/1 document."""
     _check_keys(doc, KEYS_TOP, "oracle", KEYS_TOP_REQUIRED)
     if doc["format"] != FORMAT:
         raise OracleError(f"format: expected {FORMAT!r}")
-    _check_keys(doc["model"], KEYS_MODEL, "model")
-    for k in KEYS_MODEL:
+    _check_keys(doc["model"], KEYS_MODEL, "model", KEYS_MODEL_REQUIRED)
+    for k in KEYS_MODEL_REQUIRED:
         if not isinstance(doc["model"][k], str) or not doc["model"][k]:
             raise OracleError(f"model.{k}: not a non-empty string")
+    if "config" in doc["model"]:
+        validate_config(doc["model"]["config"])
+        if "eos_token_id" in doc["model"]["config"]:
+            eos_ids = set(eos_ids or ()) | {doc["model"]["config"]["eos_token_id"]}
     sha = doc["model"]["sha256"]
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise OracleError("model.sha256: not 64 lowercase hex digits")

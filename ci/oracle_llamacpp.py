@@ -23,6 +23,8 @@ What exactly is done (so another runtime can reproduce it):
   and a near-tie in "planets" flips. Either way llama.cpp's CPU numerics (q8_1
   activations, F16 KV/attention) differ from exact f32 math on the dequantized
   weights by ~0.1 nat on average (up to ~0.8) on top-10 logprobs for this model.
+* model.config: the hyperparameters llama.cpp runs the file with (see model_config():
+  llama.cpp's API for sizes and BOS/EOS, the GGUF metadata through gguf-py for floats).
 * add_bos: what llama.cpp itself uses for the model, `llama_vocab_get_add_bos`
   (GGUF `tokenizer.ggml.add_bos_token`, or llama.cpp's per-tokenizer default when
   the key is absent). It is recorded as `decoding.add_bos`.
@@ -218,6 +220,86 @@ def perplexity(rt: Runtime, sl: dict) -> dict:
     }
 
 
+def model_config(path: str, rt: Runtime) -> dict:
+    """model.config as llama.cpp reads the file. Sizes, heads, layers, context length and
+    BOS/EOS come from llama.cpp's own API (llama_model_* / llama_vocab_*); floats and the
+    keys the API does not expose come from the GGUF metadata through gguf-py (llama.cpp's
+    reader; llama.cpp's metadata strings print floats with 6 decimals, 1e-6 would read as
+    0.000001 and 1e-7 as 0). Each API value that the metadata also states is checked
+    against it. tie_word_embeddings is llama.cpp's rule: no output.weight tensor means the
+    output reuses token_embd. BOS/EOS are written only where the metadata states them.
+    Keys neither source states are left out."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+
+    def meta(key):
+        f = reader.fields.get(key)
+        return None if f is None else f.contents()
+
+    arch = meta("general.architecture")
+    m = rt.llm._model.model
+    api = {
+        "hidden_size": int(llama_cpp.llama_model_n_embd(m)),
+        "num_layers": int(llama_cpp.llama_model_n_layer(m)),
+        "num_heads": int(llama_cpp.llama_model_n_head(m)),
+        "num_kv_heads": int(llama_cpp.llama_model_n_head_kv(m)),
+        "context_length": int(llama_cpp.llama_model_n_ctx_train(m)),
+    }
+    for key, name in (("hidden_size", "embedding_length"), ("num_layers", "block_count"),
+                      ("num_heads", "attention.head_count"), ("num_kv_heads", "attention.head_count_kv"),
+                      ("context_length", "context_length")):
+        stated = meta(f"{arch}.{name}")
+        if stated is not None and stated != api[key]:
+            raise oc.OracleError(f"{path}: {arch}.{name} = {stated} but llama.cpp uses {api[key]}")
+    ff = meta(f"{arch}.feed_forward_length")
+    head_dim = meta(f"{arch}.attention.key_length")
+    if head_dim is None:
+        head_dim = api["hidden_size"] // api["num_heads"]  # llama.cpp's default n_embd_head_k
+    scale = float(llama_cpp.llama_model_rope_freq_scale_train(m))
+    scaling_type = meta(f"{arch}.rope.scaling.type")
+    if scaling_type is None and scale == 1.0:
+        rope_scaling = None
+    elif scaling_type is not None:
+        rope_scaling = {"type": scaling_type, "factor": 1.0 / scale}
+        orig = meta(f"{arch}.rope.scaling.original_context_length")
+        if orig is not None:
+            rope_scaling["original_context_length"] = orig
+    else:
+        rope_scaling = "absent"  # a scale without a type: not stated clearly enough to write
+    # BOS/EOS only where the file states them: for a vocabulary without them llama.cpp
+    # falls back to ids of its own choosing (255 for a 256-token byte vocabulary), which
+    # says nothing about the model.
+    bos = eos = None
+    for key, api_id in (("bos", llama_cpp.llama_vocab_bos(rt.vocab)), ("eos", llama_cpp.llama_vocab_eos(rt.vocab))):
+        stated = meta(f"tokenizer.ggml.{key}_token_id")
+        if stated is None:
+            continue
+        if stated != int(api_id):
+            raise oc.OracleError(f"{path}: tokenizer.ggml.{key}_token_id = {stated} but llama.cpp uses {api_id}")
+        if key == "bos":
+            bos = stated
+        else:
+            eos = stated
+    return oc.config_object({
+        "architecture": arch,
+        "vocab_size": rt.n_vocab,
+        "hidden_size": api["hidden_size"],
+        "intermediate_size": ff if isinstance(ff, int) else None,
+        "num_layers": api["num_layers"],
+        "num_heads": api["num_heads"],
+        "num_kv_heads": api["num_kv_heads"],
+        "head_dim": head_dim,
+        "context_length": api["context_length"],
+        "rope_theta": meta(f"{arch}.rope.freq_base"),
+        "rope_scaling": rope_scaling,
+        "rms_norm_eps": meta(f"{arch}.attention.layer_norm_rms_epsilon"),
+        "tie_word_embeddings": "output.weight" not in {t.name for t in reader.tensors},
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+    })
+
+
 def build(args) -> tuple[dict, dict]:
     prompts = oc.load_prompts(args.prompts)
     sl = oc.load_eval_slice(args.eval) if args.eval else None
@@ -243,6 +325,7 @@ def build(args) -> tuple[dict, dict]:
             "file": os.path.basename(args.model),
             "sha256": model_sha,
             "weights": args.weights,
+            "config": model_config(args.model, rt),
         },
         "runtime": {
             "name": "llama.cpp",

@@ -16,6 +16,8 @@ What exactly is done:
 * Model: `transformers.LlamaForCausalLM.from_pretrained(DIR, torch_dtype=torch.float32)`,
   `.eval()`, `torch.set_num_threads(2)`, under `torch.inference_mode()`;
   `model.weights` is "f32". The model's default attention implementation is used.
+* model.config: the hyperparameters transformers computes with (see model_config()),
+  BOS/EOS as config.json states them; keys it leaves to a default are left out.
 * Tokenizer: `tokenizers.Tokenizer.from_file(DIR/tokenizer.json)`,
   `encode(text, add_special_tokens=False)`: added/special tokens that occur in the
   text (e.g. <|im_start|>) are parsed as such, and no post-processor tokens are
@@ -75,6 +77,38 @@ TOP_K = 10
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def model_config(rt: "Runtime") -> dict:
+    """model.config as transformers computes with it: the loaded LlamaConfig (its
+    rope_parameters give rope_theta, and rope_scaling unless the type is "default"), with
+    BOS/EOS as this script decodes (config.json's own values: transformers' class defaults
+    bos=1/eos=2 are never used here, so they are not stated). Keys config.json leaves to
+    a default the runtime does not report are left out."""
+    c = rt.model.config
+    params = dict(getattr(c, "rope_parameters", None) or {})
+    theta = params.pop("rope_theta", getattr(c, "rope_theta", None))
+    rope_type = params.pop("rope_type", "default")
+    rope_scaling = None if rope_type == "default" and not params else {"type": rope_type, **params}
+    eos = rt.config.get("eos_token_id")
+    bos = rt.config.get("bos_token_id")
+    return oc.config_object({
+        "architecture": c.model_type,
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_layers": c.num_hidden_layers,
+        "num_heads": c.num_attention_heads,
+        "num_kv_heads": c.num_key_value_heads,
+        "head_dim": getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
+        "context_length": c.max_position_embeddings,
+        "rope_theta": float(theta) if theta is not None else None,
+        "rope_scaling": rope_scaling,
+        "rms_norm_eps": float(c.rms_norm_eps),
+        "tie_word_embeddings": bool(c.tie_word_embeddings),
+        "bos_token_id": bos if isinstance(bos, int) else None,
+        "eos_token_id": eos if isinstance(eos, int) else None,
+    })
 
 
 class Runtime:
@@ -228,6 +262,7 @@ def main() -> int:
             cases.append(case)
             log(f"  {p['id']}: {len(case['prompt_tokens'])} prompt tokens -> "
                 f"{len(case['tokens'])} tokens {case['text']!r}")
+        cfg = model_config(rt)
         doc = {
             "format": oc.FORMAT,
             "model": {
@@ -235,6 +270,7 @@ def main() -> int:
                 "file": "model.safetensors",
                 "sha256": model_sha,
                 "weights": "f32",
+                "config": cfg,
             },
             "runtime": {
                 "name": "transformers",

@@ -1,13 +1,16 @@
 //! `groundtruth check`: judging any checkpoint against any oracle with the registered
-//! claims of `claims/check/` (exact-match claims when the file is the oracle's, drift
-//! claims otherwise).
+//! claims of `claims/check/`, chosen by what the checkpoint is: stored in the oracle's
+//! own type it is the same model and meets parity bounds; a requantization to type T
+//! meets the bands registered for T; a type with no band is refused, never passed.
 
-use crate::claim::{expand, load_dir, ClaimError};
-use crate::judge::{Judge, SkipPolicy};
+use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind};
+use crate::judge::{stored_as_matches, Judge, SkipPolicy};
+use crate::oracle::{ModelConfig, Oracle, OracleError};
 use crate::plan::{report, RUN_SEED};
 use crate::project::Project;
 use crate::report::Report;
 use crate::subject::registry::{FolderSource, GgufSource, ModelEntry};
+use crate::variant::Variant;
 use std::path::Path;
 
 /// The model name check claims use for the checkpoint under check.
@@ -21,17 +24,48 @@ pub enum CheckError {
     Model(String),
     /// The oracle breaks the contract.
     #[error(transparent)]
-    Oracle(#[from] crate::oracle::OracleError),
+    Oracle(#[from] OracleError),
     /// A hostile or truncated GGUF.
     #[error(transparent)]
     Gguf(#[from] crate::gguf_check::GgufError),
     /// The check claims.
     #[error(transparent)]
     Claims(#[from] ClaimError),
+    /// No claim is registered for the checkpoint's storage type.
+    #[error("{model}: stored as {stored} (the oracle's model is {oracle}), and no band is registered for {stored} in claims/check/ (registered: {registered}); nothing would judge it")]
+    NoBand {
+        /// The checkpoint.
+        model: String,
+        /// Its storage type.
+        stored: String,
+        /// The oracle's `model.weights`.
+        oracle: String,
+        /// The types some claim names.
+        registered: String,
+    },
+}
+
+/// What the checkpoint was judged as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    /// The dominant storage type of the checkpoint's matrices.
+    pub checkpoint: String,
+    /// The oracle's `model.weights`.
+    pub oracle: String,
+}
+
+impl Storage {
+    /// `the oracle's own type (q4_1): parity bounds` or `a requantization to q8_0`.
+    pub fn judged_as(&self) -> String {
+        match self.checkpoint == self.oracle {
+            true => format!("the oracle's own type ({}): the same model, judged by parity bounds", self.oracle),
+            false => format!("a requantization of the oracle's {} model to {}: judged by the bands registered for {}", self.oracle, self.checkpoint, self.checkpoint),
+        }
+    }
 }
 
 /// Judges `model` (GGUF file or HF folder) against `oracle`.
-pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Report, CheckError> {
+pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let mut entry = ModelEntry {
@@ -68,5 +102,70 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<Repo
     // Before any case runs: an oracle that does not fit the model is one line, not an
     // error per case after minutes of model work.
     crate::oracle::check_for(&oracle, oracle_path, &limits)?;
-    Ok(report("check", cases.iter().map(|c| judge.run(c)).collect(), cases.len()))
+    let subject = judge.loaded_subject(CHECKPOINT, Variant::Base).map_err(CheckError::Model)?;
+    let storage = Storage { checkpoint: subject.storage_type().to_string(), oracle: oracle.model.weights.clone() };
+    if subject.identity_sha256 == oracle.model.sha256 {
+        own_file_agrees(&oracle, oracle_path, &ModelConfig::of_llama(&subject.weights.config), subject.tokenizer.eos())?;
+    }
+    let selected = select(cases, &storage, model)?;
+    Ok((report("check", selected.iter().map(|c| judge.run(c)).collect(), selected.len()), storage))
+}
+
+/// The oracle made from this very file must describe it: its `model.config` must be the
+/// file's and its continuations must end at the file's EOS. Otherwise the oracle is
+/// broken (exit 2), not the checkpoint falsified.
+fn own_file_agrees(oracle: &Oracle, path: &Path, ours: &ModelConfig, eos: Option<u32>) -> Result<(), OracleError> {
+    let contract = |msg: String| OracleError::Contract { file: path.to_path_buf(), msg };
+    if let Some(want) = &oracle.model.config {
+        let (_, differ) = want.mismatches(ours);
+        if !differ.is_empty() {
+            return Err(contract(format!("field 'model.config' disagrees with the oracle's own model file (same sha256): {}", differ.join("; "))));
+        }
+    }
+    if let Some(eos) = eos {
+        oracle.check_eos(eos).map_err(contract)?;
+    }
+    Ok(())
+}
+
+/// The cases whose claims judge a checkpoint of this storage type; an error when the type
+/// is not the oracle's and no drift band names it.
+fn select(cases: Vec<Case>, storage: &Storage, model: &Path) -> Result<Vec<Case>, CheckError> {
+    let fits = |c: &Case| c.claim.claim.stored_as.is_empty() || stored_as_matches(&c.claim.claim.stored_as, &storage.checkpoint, &storage.oracle);
+    let banded = cases.iter().any(|c| c.claim.claim.kind == ClaimKind::OracleDrift && !c.claim.claim.stored_as.is_empty() && fits(c));
+    if storage.checkpoint != storage.oracle && !banded {
+        let mut registered: Vec<&str> = cases.iter().flat_map(|c| c.claim.claim.stored_as.iter().map(String::as_str)).filter(|t| *t != crate::claim::STORED_AS_ORACLE).collect();
+        registered.sort_unstable();
+        registered.dedup();
+        return Err(CheckError::NoBand { model: model.display().to_string(), stored: storage.checkpoint.clone(), oracle: storage.oracle.clone(), registered: registered.join(", ") });
+    }
+    Ok(cases.into_iter().filter(fits).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_cases() -> Vec<Case> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("claims/check");
+        let claims = load_dir(&dir).unwrap();
+        expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(vec!["p".into()])).unwrap()
+    }
+
+    fn ids(cases: &[Case]) -> Vec<String> {
+        let mut v: Vec<String> = cases.iter().map(|c| c.claim.claim.id.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn a_checkpoint_gets_the_claims_of_what_it_is_and_a_type_without_a_band_is_refused() {
+        let s = |c: &str, o: &str| Storage { checkpoint: c.into(), oracle: o.into() };
+        let same = ids(&select(check_cases(), &s("q4_1", "q4_1"), Path::new("m.gguf")).unwrap());
+        assert_eq!(same, ["CK-1", "CK-8", "CK-9", "CK-10", "CK-11", "CK-12", "CK-13"]);
+        let q8 = ids(&select(check_cases(), &s("q8_0", "q4_1"), Path::new("m.gguf")).unwrap());
+        assert_eq!(q8, ["CK-1", "CK-13", "CK-17", "CK-18", "CK-19"]);
+        let e = select(check_cases(), &s("q2_k", "q4_1"), Path::new("m.gguf")).unwrap_err().to_string();
+        assert!(e.starts_with("m.gguf: stored as q2_k") && e.contains("no band is registered for q2_k"), "{e}");
+    }
 }

@@ -78,6 +78,10 @@ impl Outcome {
         if evidence.observed.is_nan() {
             return Outcome::Error { message: format!("{} is NaN: nothing was measured ({})", evidence.statistic.name(), evidence.path) };
         }
+        // "0 mismatches among 0 tokens" is no evidence of anything, for either expectation.
+        if evidence.n == 0 {
+            return Outcome::Error { message: format!("{} over zero samples: nothing was measured ({})", evidence.statistic.name(), evidence.path) };
+        }
         let holds = evidence.bound_holds();
         let as_registered = match evidence.expect {
             Expect::Hold => holds,
@@ -132,6 +136,13 @@ pub enum SkipReason {
         /// What did not hold.
         what: String,
     },
+    /// Nothing registered shows that what this claim depends on holds (no parity claim
+    /// for a drift parent, no drift claim for a chain's head): judging it would prove
+    /// nothing, and passing it would be a pass on no evidence.
+    PreconditionNotEstablished {
+        /// What is not established, and why.
+        what: String,
+    },
     /// The case needs a device this build or machine lacks.
     NoDevice {
         /// Which device.
@@ -150,6 +161,7 @@ impl std::fmt::Display for SkipReason {
                 short(oracle_sha256)
             ),
             SkipReason::PreconditionFailed { what } => write!(f, "precondition failed: {what}"),
+            SkipReason::PreconditionNotEstablished { what } => write!(f, "precondition not established: {what}"),
             SkipReason::NoDevice { device } => write!(f, "no {device}"),
         }
     }
@@ -254,6 +266,17 @@ mod tests {
         assert_eq!(Outcome::judge(ev(0.001, Expect::Fail)).label(), "fail");
         assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Hold)).label(), "error");
         assert_eq!(Outcome::judge(ev(f64::NAN, Expect::Fail)).label(), "error");
+    }
+
+    #[test]
+    fn a_statistic_over_zero_samples_is_an_error() {
+        // Before: 0 mismatches over 0 samples passed an `== 0` bound.
+        for expect in [Expect::Hold, Expect::Fail] {
+            let mut e = ev(0.0, expect);
+            e.n = 0;
+            let o = Outcome::judge(e);
+            assert!(matches!(&o, Outcome::Error { message } if message.contains("zero samples")), "{o:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::quantized::gguf_file::Value;
-use common::{claim, claim_on, judge_all, labels, register_gguf, setup, tiny_weights};
+use common::{claim, judge_all, labels, register_gguf, registered, registered_on, setup, tiny_weights};
 use groundtruth::inspect::{checks, inspect};
 use groundtruth::model::{save_gguf, RopeLayout};
 use groundtruth::outcome::{Outcome, SkipReason};
@@ -30,7 +30,7 @@ fn edit_fixture(root: &Path, file: &str, edit: impl FnOnce(&mut Vec<u8>)) {
 #[test]
 fn a_wrong_scale_in_one_block_fails_reference_agreement() {
     let s = setup();
-    let ra = claim("RA", "reference_agreement", "\"q8_0\", \"q4_1\"", "statistic = \"block_mismatches\", op = \"==\", value = 0", "");
+    let ra = registered_on("RA-1", &["tiny-seeded"], Some(&["q8_0", "q4_1"]));
     assert_eq!(labels(&judge_all(&s.root, &ra, |_| {})), ["pass", "pass"]);
     // Q8_0 blocks are 34 bytes, the f16 scale first: double block 3's scale.
     edit_fixture(&s.root, "tiny-seeded.q8_0", |b| {
@@ -49,7 +49,7 @@ fn a_wrong_scale_in_one_block_fails_reference_agreement() {
 fn a_stale_fixture_input_is_an_error_not_a_verdict() {
     let s = setup();
     edit_fixture(&s.root, "tiny-seeded.f32", |b| b[5] ^= 1);
-    let recs = judge_all(&s.root, &claim("RA", "reference_agreement", "\"q8_0\"", "statistic = \"block_mismatches\", op = \"==\", value = 0", ""), |_| {});
+    let recs = judge_all(&s.root, &registered_on("RA-1", &["tiny-seeded"], Some(&["q8_0"])), |_| {});
     let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     assert!(message.contains("manifest.json") && message.contains("input differs from the model's rows at value 1"), "{message}");
 }
@@ -71,8 +71,14 @@ fn quant_order_fails_on_a_reversed_chain_and_skips_when_the_head_is_broken() {
     assert_eq!(labels(&recs), ["fail", "skip"]);
     let Outcome::Skip(SkipReason::PreconditionFailed { what }) = &recs[1].outcome else { panic!("{:?}", recs[1].outcome) };
     assert!(what.contains("q8_0, the chain's head, fails H"), "{what}");
-    let recs = judge_all(&s.root, &order("\"q8_0\", \"q4_0\"", kl), |_| {});
-    assert!(matches!(&recs[0].outcome, Outcome::Skip(SkipReason::PreconditionFailed { what }) if what.contains("no quant_drift claim")), "{:?}", recs[0].outcome);
+    // A model whose parent is established (EP-7 holds on tiny-seeded's export, registered
+    // under a new name) but whose chain head no quant_drift claim covers: not judged.
+    let export = write_tiny(&s.root, "orphan", &tiny_weights(), vec![]);
+    let register = |reg: &mut Vec<groundtruth::subject::registry::ModelEntry>| register_gguf(reg, "orphan", &export, Some("oracles/tiny-seeded-gguf/llamacpp-f32.json"));
+    let toml = [registered_on("EP-7", &["orphan"], None), common::claim_on("orphan", "O", "quant_order", "\"q8_0\", \"q4_0\"", kl, "")].concat();
+    let recs = judge_all(&s.root, &toml, register);
+    assert_eq!(recs[0].outcome.label(), "pass", "{:?}", recs[0].outcome);
+    assert!(matches!(&recs[1].outcome, Outcome::Skip(SkipReason::PreconditionNotEstablished { what }) if what.contains("no quant_drift claim")), "{:?}", recs[1].outcome);
 }
 
 #[test]
@@ -111,14 +117,16 @@ fn structure_claims_fail_on_what_a_broken_converter_writes() {
     }
     let path = s.root.join("vocab.gguf");
     save_gguf(&path, &w, &extra_token.into_iter().map(|(k, v)| if k == "tokenizer.ggml.token_type" { (k, Value::Array(vec![Value::I32(1); 257])) } else { (k, v) }).collect::<Vec<_>>()).unwrap();
-    let st = |id: &str, model: &str, variant: &str, stat: &str| claim_on(model, id, "structure", &format!("\"{variant}\""), &format!("statistic = \"{stat}\", op = \"==\", value = 0"), "");
+    // The registered structure claims on what a broken converter writes (and on a good
+    // file, which passes them); ST-12 is the registered negative claim about bf16.
+    let st = |id: &str, model: &str, variant: &str| registered_on(id, &[model], Some(&[variant]));
     let toml = [
-        st("A", "ok", "base", "dtype_mismatches"),
-        st("B", "claims-q8", "base", "dtype_mismatches"),
-        st("C", "dead", "base", "bad_tensors"),
-        st("D", "vocab", "base", "config_mismatches"),
-        st("E", "tiny-seeded", "bf16", "reader_disagreements"),
-        st("F", "ok", "q8_0", "layout_mismatches"),
+        st("ST-2", "ok", "base"),
+        st("ST-2", "claims-q8", "base"),
+        st("ST-3", "dead", "base"),
+        st("ST-1", "vocab", "base"),
+        registered("ST-12"),
+        st("ST-4", "ok", "q8_0"),
     ]
     .concat();
     let recs = judge_all(&s.root, &toml, |reg| {
@@ -126,7 +134,7 @@ fn structure_claims_fail_on_what_a_broken_converter_writes() {
             register_gguf(reg, name, p, None);
         }
     });
-    assert_eq!(labels(&recs), ["pass", "fail", "fail", "fail", "fail", "pass"], "{recs:#?}");
+    assert_eq!(labels(&recs), ["pass", "fail", "fail", "fail", "pass", "pass"], "{recs:#?}");
     assert!(recs[1].outcome.evidence().unwrap().path.contains("declared q8_0"), "{:?}", recs[1].outcome);
     assert!(recs[2].outcome.evidence().unwrap().path.contains("every value is zero"), "{:?}", recs[2].outcome);
     assert!(recs[3].outcome.evidence().unwrap().path.contains("257 entries"), "{:?}", recs[3].outcome);
@@ -170,12 +178,16 @@ fn an_export_without_the_qk_permutation_fails_against_llama_cpp() {
     let bad = write_tiny(&s.root, "noperm", &unpermuted, vec![]);
     // The random model's attention is nearly uniform (q·k ~ 1e-3), so RoPE's layout moves
     // its log-probabilities by only ~5e-3: EP-4's 0.01 cannot see this fault on tiny-seeded.
-    // llama.cpp and the harness agree to ~4e-4 on the correct file, so 2e-3 separates them.
-    let drift = |model: &str| claim_on(model, &format!("X{}", model.len()), "oracle_drift", "\"base\"", "statistic = \"max_abs_logprob_delta\", op = \"<=\", value = 0.002", "");
-    let recs = judge_all(&s.root, &[drift("tiny-seeded-gguf"), drift("noperm")].concat(), |reg| {
-        register_gguf(reg, "noperm", &bad, Some("oracles/tiny-seeded-gguf/llamacpp-f32.json"));
-    });
+    // EP-7 (registered for it) holds every f32 GGUF of the model to 2e-3: the export passes,
+    // the file without the permutation fails.
+    let ep4 = registered_on("EP-4", &["noperm"], None);
+    let ep7 = registered_on("EP-7", &["tiny-seeded-gguf", "noperm"], None);
+    let register = |reg: &mut Vec<groundtruth::subject::registry::ModelEntry>| register_gguf(reg, "noperm", &bad, Some("oracles/tiny-seeded-gguf/llamacpp-f32.json"));
+    let recs = judge_all(&s.root, &ep7, register);
     assert_eq!(labels(&recs), ["pass", "fail"], "{recs:#?}");
+    // EP-4 is exact-match: it refuses any file but the oracle's rather than judging it.
+    let recs = judge_all(&s.root, &ep4, register);
+    assert!(matches!(&recs[0].outcome, Outcome::Error { message } if message.contains("is not its oracle's model.sha256")), "{:?}", recs[0].outcome);
 }
 
 #[test]
@@ -183,7 +195,7 @@ fn the_export_oracle_names_exactly_the_bytes_the_export_writes() {
     // Exact-match claims skip (not fail) on a file that is not the oracle's: without this
     // test a change to the export format would silently turn EP-2..EP-4 into skips.
     let s = setup();
-    let recs = judge_all(&s.root, &claim_on("tiny-seeded-gguf", "E", "oracle_parity", "\"base\"", "statistic = \"top1_agreement\", op = \">=\", value = 0.99", ""), |_| {});
+    let recs = judge_all(&s.root, &registered("EP-3"), |_| {});
     assert!(
         matches!(recs[0].outcome, Outcome::Pass(_)),
         "the export no longer writes the bytes oracles/tiny-seeded-gguf/llamacpp-f32.json was made from: rerun ci/gen-export-oracle.sh\n{:?}",

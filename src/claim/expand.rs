@@ -47,6 +47,10 @@ pub fn expand(
 ) -> Result<Vec<Case>, ClaimError> {
     let mut cases = Vec::new();
     for r in claims {
+        // A retired claim stays on record but is no longer run (schema: `retired`).
+        if r.claim.retired.is_some() {
+            continue;
+        }
         let rc = Arc::new(r.clone());
         let c = &r.claim;
         let fail = |msg: String| ClaimError::Invalid { file: r.file.clone(), line: r.line, msg: format!("claim '{}': {msg}", c.id) };
@@ -81,4 +85,27 @@ pub fn expand(
         return Err(ClaimError::Invalid { file: Path::new("claims").to_path_buf(), line: 1, msg: format!("case name '{}' is generated twice", w[0]) });
     }
     Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_retired_claim_expands_to_no_case() {
+        // Before: `groundtruth check` expanded claims/check/ without the suite filter, so a
+        // retired claim ran again.
+        let claim = |id: &str, extra: &str| {
+            format!(
+                "[[claim]]\nid = \"{id}\"\nkind = \"quant_drift\"\nstatement = \"s\"\nsubjects = {{ models = [\"m\"], variants = [\"q8_0\"] }}\n\
+                 bound = {{ statistic = \"kl_mean\", op = \"<=\", value = 0.01 }}\nrationale = \"r\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n{extra}\n"
+            )
+        };
+        let text = claim("A", "") + &claim("B", "retired = \"2026-11-28: superseded\"");
+        let claims = crate::claim::parse_str(&text, Path::new("x.toml")).unwrap();
+        let cases = expand(&claims, &["m".to_string()], |_| Ok(vec![])).unwrap();
+        let ids: Vec<&str> = cases.iter().map(|c| c.claim.claim.id.as_str()).collect();
+        assert_eq!(ids, ["A"]);
+    }
 }

@@ -130,6 +130,8 @@ fn check(c: &Claim) -> Result<(), String> {
         (_, None) => {}
         (k, Some(_)) => return Err(format!("field 'check' is only allowed for kind 'train_sanity', not '{}'", k.name())),
     }
+    check_stored_as(c)?;
+    check_tie_margin(c)?;
     if c.subjects.models.is_empty() {
         return Err("field 'subjects.models' is empty".into());
     }
@@ -168,6 +170,57 @@ fn check(c: &Claim) -> Result<(), String> {
         // A registered negative claim must still be judged; nothing to reject, just documented.
     }
     Ok(())
+}
+
+/// `stored_as` selects checkpoints for oracle kinds: `["oracle"]` for parity kinds, a list
+/// of storage types for drift, nothing else.
+fn check_stored_as(c: &Claim) -> Result<(), String> {
+    use super::schema::{STORAGE_TYPES, STORED_AS_ORACLE};
+    let s = &c.stored_as;
+    if s.is_empty() {
+        return Ok(());
+    }
+    if let Some(dup) = s.iter().enumerate().find(|(i, x)| s[..*i].contains(x)) {
+        return Err(format!("field 'stored_as': '{}' is listed twice", dup.1));
+    }
+    match c.kind {
+        ClaimKind::GreedyParity | ClaimKind::OracleParity => {
+            if s.len() != 1 || s[0] != STORED_AS_ORACLE {
+                return Err(format!("field 'stored_as': kind '{}' takes [\"{STORED_AS_ORACLE}\"] (checkpoints stored as the oracle's own type)", c.kind.name()));
+            }
+        }
+        ClaimKind::OracleDrift => {
+            if let Some(bad) = s.iter().find(|t| !STORAGE_TYPES.contains(&t.as_str())) {
+                return Err(format!("field 'stored_as': '{bad}' is not a storage type (allowed: {})", STORAGE_TYPES.join(", ")));
+            }
+        }
+        ClaimKind::TokenizerParity
+        | ClaimKind::QuantDrift
+        | ClaimKind::CorruptionDetect
+        | ClaimKind::Consistency
+        | ClaimKind::Determinism
+        | ClaimKind::QuantOrder
+        | ClaimKind::ReferenceAgreement
+        | ClaimKind::RoundTrip
+        | ClaimKind::Structure
+        | ClaimKind::TrainSanity => {
+            return Err(format!("field 'stored_as' is only allowed for greedy_parity, oracle_parity and oracle_drift, not '{}'", c.kind.name()))
+        }
+    }
+    Ok(())
+}
+
+/// A near-tie is forgiven only within a registered margin: `greedy_match_or_tie` needs
+/// one (a retired claim keeps what it was registered with), no other statistic takes one.
+fn check_tie_margin(c: &Claim) -> Result<(), String> {
+    match (c.bound.statistic == Statistic::GreedyMatchOrTie, c.tie_margin) {
+        (true, None) if c.retired.is_none() => Err("field 'tie_margin' is required for statistic 'greedy_match_or_tie' (the near-tie margin in nats)".into()),
+        (true, None) => Ok(()),
+        (true, Some(m)) if !(m.is_finite() && m >= 0.0) => Err(format!("field 'tie_margin': {m} is not a finite number ≥ 0")),
+        (true, Some(_)) => Ok(()),
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(format!("field 'tie_margin' is only allowed with statistic 'greedy_match_or_tie', not '{}'", c.bound.statistic.name())),
+    }
 }
 
 /// A chain compares variants with each other: at least two, none twice.
@@ -283,6 +336,34 @@ basis = "prior"
         assert!(e.contains("guessed"), "{e}");
         let observed = parse_str(&GOOD.replace("\"prior\"", "\"observed\""), Path::new("claims/x.toml")).unwrap();
         assert_eq!(observed[0].claim.basis, super::super::schema::Basis::Observed);
+    }
+
+    #[test]
+    fn stored_as_is_closed_and_fits_the_kind() {
+        let drift = GOOD.replace("quant_drift", "oracle_drift").replace("\"q8_0\"]", "\"base\"]");
+        let with = |s: &str| drift.replace("registered", &format!("stored_as = {s}\nregistered"));
+        assert!(parse_str(&with("[\"q8_0\", \"q4_k\"]"), Path::new("claims/x.toml")).is_ok());
+        assert!(err(&with("[\"q9_9\"]")).contains("not a storage type"));
+        assert!(err(&with("[\"oracle\"]")).contains("not a storage type"));
+        assert!(err(&with("[\"q8_0\", \"q8_0\"]")).contains("listed twice"));
+        let parity = drift.replace("oracle_drift", "oracle_parity").replace("registered", "stored_as = [\"oracle\"]\nregistered");
+        assert!(parse_str(&parity, Path::new("claims/x.toml")).is_ok());
+        assert!(err(&parity.replace("[\"oracle\"]", "[\"q8_0\"]")).contains("takes [\"oracle\"]"));
+        assert!(err(&GOOD.replace("registered", "stored_as = [\"q8_0\"]\nregistered")).contains("only allowed for"));
+    }
+
+    #[test]
+    fn greedy_match_or_tie_needs_a_registered_margin() {
+        let g = GOOD
+            .replace("quant_drift", "greedy_parity")
+            .replace("\"q8_0\"]", "\"base\"]")
+            .replace("statistic = \"kl_mean\", op = \"<=\", value = 0.01", "statistic = \"greedy_match_or_tie\", op = \">=\", value = 1");
+        assert!(err(&g).contains("field 'tie_margin' is required"));
+        assert!(parse_str(&g.replace("registered", "tie_margin = 0.05\nregistered"), Path::new("claims/x.toml")).is_ok());
+        assert!(err(&g.replace("registered", "tie_margin = -1.0\nregistered")).contains("tie_margin"));
+        // A retired claim keeps what it was registered with.
+        assert!(parse_str(&g.replace("registered", "retired = \"2026-11-28: superseded\"\nregistered"), Path::new("claims/x.toml")).is_ok());
+        assert!(err(&GOOD.replace("registered", "tie_margin = 0.05\nregistered")).contains("only allowed with statistic"));
     }
 
     #[test]

@@ -11,4 +11,4 @@ pub mod suite;
 pub use expand::{expand, Case};
 pub use load::{load_dir, load_file, parse_str, ClaimError, Registered};
 pub use render::claims_markdown;
-pub use schema::{Basis, Bound, Claim, ClaimKind, Compare, Expect, Op, Statistic, Subjects, TrainCheck};
+pub use schema::{STORAGE_TYPES, STORED_AS_ORACLE, Basis, Bound, Claim, ClaimFile, ClaimKind, Compare, Expect, Op, Statistic, Subjects, TrainCheck};

@@ -48,6 +48,12 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
         if let Some(cmp) = c.compare {
             let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
         }
+        if !c.stored_as.is_empty() {
+            let _ = writeln!(out, "- **judges checkpoints stored as:** {}", c.stored_as.join(", "));
+        }
+        if let Some(m) = c.tie_margin {
+            let _ = writeln!(out, "- **near-tie margin:** {m} nats (both sides)");
+        }
         let _ = write!(
             out,
             "- **registered:** {}\n- **basis:** {}\n- **rationale:** {}\n",
@@ -56,7 +62,7 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
             c.rationale.trim()
         );
         if let Some(why) = &c.retired {
-            let _ = writeln!(out, "- **retired (falsified, not run):** {}", why.trim());
+            let _ = writeln!(out, "- **retired (not run):** {}", why.trim());
         }
     }
     out

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use super::statistic::Statistic;
 
 /// A `claims/*.toml` file: a list of `[[claim]]` tables.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimFile {
     /// The claims, in file order.
@@ -36,6 +36,18 @@ pub struct Claim {
     /// Which property of training a `train_sanity` claim checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<TrainCheck>,
+    /// Oracle kinds only: which checkpoints the claim judges, by the storage type of their
+    /// matrices. `["oracle"]` (greedy and oracle parity): stored in the oracle's own
+    /// `model.weights` type, i.e. the same model, whatever its file hash; a list of types
+    /// (`["q8_0"]`, oracle drift): a requantization to one of them. Empty: parity kinds
+    /// judge only the oracle's very file, drift kinds every checkpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stored_as: Vec<String>,
+    /// `greedy_match_or_tie` only: a first divergence is forgiven when the oracle's
+    /// log-probability margin of its token over the subject's, and the subject's margin of
+    /// its token over the oracle's, are both at most this many nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_margin: Option<f64>,
     /// The falsification criterion.
     pub bound: Bound,
     /// Why this bound, written before the run that tests it.
@@ -206,7 +218,7 @@ impl ClaimKind {
             ClaimKind::TokenizerParity => &[TokenMismatches],
             ClaimKind::GreedyParity => &[GreedyMatch, GreedyMatchOrTie],
             ClaimKind::OracleParity | ClaimKind::OracleDrift => {
-                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta, PplRelDiff]
+                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta, PplRelDiff, ConfigMismatches]
             }
             ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
                 &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp, PplRatio, FirstDivergenceMean]
@@ -236,6 +248,12 @@ pub struct Subjects {
 fn base_only() -> Vec<String> {
     vec!["base".to_string()]
 }
+
+/// The storage types a `stored_as` list may name (the matrices' dominant GGML type).
+pub const STORAGE_TYPES: [&str; 13] = ["f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0", "q3_k", "q2_k"];
+
+/// `stored_as = ["oracle"]`: the oracle's own storage type.
+pub const STORED_AS_ORACLE: &str = "oracle";
 
 /// What a `consistency` claim (two runtime paths) or a `round_trip` claim (two files)
 /// compares.

@@ -11,7 +11,8 @@ pub enum Statistic {
     TokenMismatches,
     /// 1 when the greedy continuation equals the oracle's exactly, else 0.
     GreedyMatch,
-    /// Like `greedy_match`, but a first divergence at a near-tie counts as a match.
+    /// Like `greedy_match`, but a first divergence at a near-tie (both sides' margins
+    /// within the claim's `tie_margin`) counts as a match.
     GreedyMatchOrTie,
     /// Share of positions whose top-1 token agrees.
     Top1Agreement,
@@ -49,7 +50,8 @@ pub enum Statistic {
     BlockMismatches,
     /// Tensors whose bytes (or dequantized values) differ after a round trip.
     TensorMismatches,
-    /// Architecture metadata fields of a file that disagree with the model's config.
+    /// Architecture metadata fields of a file that disagree with the model's config; for
+    /// oracle kinds, keys of the oracle's `model.config` the checkpoint's config differs in.
     ConfigMismatches,
     /// Tensors missing, extra, or stored in a type the file's declared quantization
     /// level does not allow.

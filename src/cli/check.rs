@@ -1,6 +1,6 @@
 //! `groundtruth check`: verdict table or JSON, tickets on request.
 
-use crate::checkpoint::check;
+use crate::checkpoint::{check, Storage};
 use crate::outcome::{fmt_num, Outcome};
 use crate::plan::exit_code;
 use crate::project::Project;
@@ -9,11 +9,12 @@ use anyhow::Result;
 use std::path::Path;
 
 pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>) -> Result<u8> {
-    let report = check(project, model, oracle)?;
+    let (report, storage) = check(project, model, oracle)?;
     let code = exit_code(&report);
     if json {
-        outln!("{}", serde_json::to_string_pretty(&verdict_json(&report, code))?);
+        outln!("{}", serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?);
     } else {
+        outln!("checkpoint stored as {}: {}\n", storage.checkpoint, storage.judged_as());
         out!("{}", verdict_table(&report));
     }
     if let Some(dir) = tickets {
@@ -37,7 +38,7 @@ fn verdict_word(code: u8) -> &'static str {
     }
 }
 
-fn verdict_json(report: &Report, code: u8) -> serde_json::Value {
+fn verdict_json(report: &Report, storage: &Storage, code: u8) -> serde_json::Value {
     let claims: Vec<serde_json::Value> = report
         .cases
         .iter()
@@ -46,6 +47,7 @@ fn verdict_json(report: &Report, code: u8) -> serde_json::Value {
             let num = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::json!(fmt_num(x)) };
             serde_json::json!({
                 "id": c.claim_id,
+                "basis": c.basis.name(),
                 "case": c.name,
                 "statistic": ev.map(|e| e.statistic.name()),
                 "observed": ev.map(|e| num(e.observed)),
@@ -59,7 +61,8 @@ fn verdict_json(report: &Report, code: u8) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "verdict": verdict_word(code), "claims": claims })
+    let stored = serde_json::json!({ "checkpoint": storage.checkpoint, "oracle": storage.oracle, "judged_as": storage.judged_as() });
+    serde_json::json!({ "verdict": verdict_word(code), "storage": stored, "claims": claims })
 }
 
 fn verdict_table(report: &Report) -> String {

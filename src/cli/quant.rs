@@ -125,5 +125,8 @@ pub(super) fn inspect(file: &Path, json: bool) -> Result<u8> {
     for b in &bad {
         errln!("groundtruth: {}: {b}", file.display());
     }
+    if let Some(why) = &insp.reader_failure {
+        anyhow::bail!("{}: gguf-rs's reading could not be compared with candle's: {why}", file.display());
+    }
     Ok(if bad.is_empty() && insp.reader_disagreements.is_empty() { EXIT_HOLDS } else { EXIT_FALSIFIED })
 }

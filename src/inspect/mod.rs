@@ -79,8 +79,12 @@ pub struct Inspection {
     pub dtypes: BTreeMap<String, usize>,
     /// Tensors in file order.
     pub tensors: Vec<TensorInfo>,
-    /// Where candle and gguf-rs disagree (empty when they agree on every key and tensor).
+    /// Where candle and gguf-rs disagree (empty when they agree on every key and tensor,
+    /// and when the comparison could not be made: then `reader_failure` says why).
     pub reader_disagreements: Vec<String>,
+    /// Why gguf-rs's reading could not be compared (it refused the file, a read failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reader_failure: Option<String>,
 }
 
 fn rendered<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
@@ -145,7 +149,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         });
         raw.push((q.dtype(), bytes));
     }
-    let reader_disagreements = reader_disagreements(path, &metadata, &tensors, &raw);
+    let (reader_disagreements, reader_failure) = match reader_disagreements(path, &metadata, &tensors, &raw) {
+        Ok(d) => (d, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let sha256 = crate::fsutil::sha256_file(path).map_err(|e| candle_err(e.to_string()))?;
     Ok(Inspection {
         file: path.display().to_string(),
@@ -159,6 +166,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         dtypes,
         tensors,
         reader_disagreements,
+        reader_failure,
     })
 }
 
@@ -194,6 +202,10 @@ impl Inspection {
                 s.zeros,
                 &t.sha256[..16]
             );
+        }
+        if let Some(why) = &self.reader_failure {
+            let _ = writeln!(out, "\nreaders: not compared: {why}");
+            return out;
         }
         match self.reader_disagreements.len() {
             0 => out.push_str("\nreaders: candle and gguf-rs agree on every key and tensor\n"),

@@ -34,13 +34,12 @@ fn same(v: &Value, j: &Json) -> bool {
 }
 
 /// Every way gguf-rs's reading of `path` differs from candle's (`metadata`, `tensors` in
-/// file order and their stored `raw` bytes), one line each; a gguf-rs failure is one line.
-pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, tensors: &[TensorInfo], raw: &[(GgmlDType, Vec<u8>)]) -> Vec<String> {
-    let Some(path_str) = path.to_str() else { return vec!["path is not UTF-8, which gguf-rs needs".into()] };
-    let model = match gguf_rs::get_gguf_container_array_size(path_str, u64::MAX).and_then(|mut c| c.decode()) {
-        Ok(m) => m,
-        Err(e) => return vec![format!("gguf-rs cannot read the file: {e}")],
-    };
+/// file order and their stored `raw` bytes), one line each. A read that fails (gguf-rs
+/// refusing the file, the file not reopening, a short read) is an `Err`: it compared
+/// nothing, so it must not count as a disagreement (which a negative claim would welcome).
+pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, tensors: &[TensorInfo], raw: &[(GgmlDType, Vec<u8>)]) -> Result<Vec<String>, String> {
+    let path_str = path.to_str().ok_or("path is not UTF-8, which gguf-rs needs")?;
+    let model = gguf_rs::get_gguf_container_array_size(path_str, u64::MAX).and_then(|mut c| c.decode()).map_err(|e| format!("gguf-rs cannot read the file: {e}"))?;
     let mut out = Vec::new();
     let theirs = model.metadata();
     for (k, v) in metadata {
@@ -54,7 +53,7 @@ pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, ten
     if model.tensors().len() != tensors.len() {
         out.push(format!("tensor count: {} in candle, {} in gguf-rs", tensors.len(), model.tensors().len()));
     }
-    let mut file = std::fs::File::open(path).ok();
+    let mut file = std::fs::File::open(path).map_err(|e| format!("reopening the file: {e}"))?;
     for (i, ((ours, (dtype, bytes)), t)) in tensors.iter().zip(raw).zip(model.tensors()).enumerate() {
         let shape: Vec<usize> = t.shape.iter().rev().map(|&d| d as usize).collect();
         if ours.name != t.name || ggml_type_code(*dtype) != t.kind || ours.shape != shape || bytes.len() as u64 != t.size {
@@ -66,20 +65,37 @@ pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, ten
         }
         let at = model.data_offset() + t.offset;
         let mut theirs = vec![0u8; bytes.len()];
-        let read = file.as_mut().map(|f| f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(&mut theirs)));
-        match read {
-            Some(Ok(())) if &theirs == bytes => {}
-            Some(Ok(())) => out.push(format!("tensor '{}': bytes at gguf-rs's offset {at} differ from candle's", t.name)),
-            Some(Err(e)) => out.push(format!("tensor '{}': reading {} bytes at gguf-rs's offset {at}: {e}", t.name, bytes.len())),
-            None => out.push(format!("tensor '{}': file could not be reopened", t.name)),
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(&mut theirs))
+            .map_err(|e| format!("tensor '{}': reading {} bytes at gguf-rs's offset {at}: {e}", t.name, bytes.len()))?;
+        if &theirs != bytes {
+            out.push(format!("tensor '{}': bytes at gguf-rs's offset {at} differ from candle's", t.name));
         }
     }
-    out
+    Ok(out)
 }
 
 fn short(s: &str) -> String {
     match s.char_indices().nth(60) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_gguf_rs_cannot_read_is_a_failure_not_a_disagreement() {
+        // Before: this came back as one "disagreement", which ST-12 (registered to see
+        // disagreements) would have counted as confirmed.
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.gguf");
+        let e = reader_disagreements(&missing, &BTreeMap::new(), &[], &[]).unwrap_err();
+        assert!(e.contains("gguf-rs cannot read the file"), "{e}");
+        let junk = dir.path().join("junk.gguf");
+        std::fs::write(&junk, b"not a gguf file at all").unwrap();
+        assert!(reader_disagreements(&junk, &BTreeMap::new(), &[], &[]).is_err());
     }
 }

@@ -44,7 +44,7 @@ impl Judge {
         }
         // The worst logit of millions is one view; the distributions (the first path as the
         // reference) are another, and a claim may bound either; the evidence shows both.
-        let stats = distribution_stats(&full, &other);
+        let stats = distribution_stats(&full, &other).map_err(|e| Stop::Error(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
         let mut ev = if case.claim.claim.bound.statistic == Statistic::MaxAbsLogitDelta {
             let mut ev = self.evidence_for(case, worst, n, &subject.path);
             ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();

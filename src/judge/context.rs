@@ -73,7 +73,7 @@ pub struct Judge {
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
-    pub(crate) drift: Memo<(String, Variant), crate::stats::SetStats>,
+    pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, String>>,
     verdicts: Memo<String, Arc<CaseRecord>>,
     hashes: Memo<std::path::PathBuf, Result<String, String>>,
     intervals: Memo<String, Option<(f64, f64)>>,
@@ -135,6 +135,15 @@ impl Judge {
             Err(super::Stop::Error(m)) => Err(m),
             Err(super::Stop::Skip(r)) => Err(r.to_string()),
         }
+    }
+
+    /// A model's variant as the cases see it, for callers outside the judge (a failure as
+    /// one line).
+    pub(crate) fn loaded_subject(&self, model: &str, variant: Variant) -> Result<Arc<Subject>, String> {
+        self.subject(model, variant, false).map_err(|e| match e {
+            super::Stop::Error(m) => m,
+            super::Stop::Skip(r) => r.to_string(),
+        })
     }
 
     pub(crate) fn entry(&self, model: &str) -> Result<&ModelEntry, Stop> {

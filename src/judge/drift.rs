@@ -7,7 +7,7 @@ use crate::claim::{Case, ClaimKind, Statistic};
 use crate::evalslice::perplexity;
 use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{compare_full, first_divergence, log_softmax, SetStats};
+use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
@@ -41,7 +41,9 @@ impl Judge {
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, Variant::Base)?;
         let b = self.rows(model, variant)?;
-        Ok(self.drift.get_or(&(model.to_string(), variant), || distribution_stats(&a, &b)))
+        self.drift
+            .get_or(&(model.to_string(), variant), || distribution_stats(&a, &b))
+            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}: {e}")))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
@@ -67,7 +69,7 @@ impl Judge {
     fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
         let a = self.continuations(&case.model, Variant::Base)?;
         let b = self.continuations(&case.model, case.variant)?;
-        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_divergence(x, y, &[], |_| None).position.unwrap_or(x.len())).collect();
+        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
         ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
         if firsts.is_empty() {
@@ -117,14 +119,15 @@ impl Judge {
     }
 
     /// Drift from a broken parent proves nothing: every registered `oracle_parity` claim
-    /// on the model's stored weights must hold first.
+    /// on the model's stored weights must hold first, and there must be at least one (a
+    /// parent nothing has checked is not established as sound).
     pub(crate) fn parent_holds(&self, model: &str) -> Result<(), Stop> {
-        let preconditions: Vec<_> = self
-            .claims
-            .iter()
-            .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
-            .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
-            .collect();
+        let preconditions = parent_preconditions(&self.claims, model);
+        if preconditions.is_empty() {
+            return Err(Stop::Skip(SkipReason::PreconditionNotEstablished {
+                what: format!("no oracle_parity claim is registered for {model}'s stored weights, so nothing shows the parent is sound"),
+            }));
+        }
         for r in preconditions {
             self.require(r, model, Variant::Base, "parent")?;
         }
@@ -152,14 +155,48 @@ impl Judge {
     }
 }
 
+/// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
+fn parent_preconditions<'a>(claims: &'a [crate::claim::Registered], model: &str) -> Vec<&'a crate::claim::Registered> {
+    claims
+        .iter()
+        .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
+        .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
+        .collect()
+}
+
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the
-/// first run's distributions as the reference.
-pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> SetStats {
+/// first run's distributions as the reference. A reference with a NaN or infinite logit is
+/// an error, not a measurement: nothing can be far from or near to it.
+pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> Result<SetStats, String> {
+    for (s, rows) in reference.iter().enumerate() {
+        for (p, row) in rows.iter().enumerate() {
+            if let Some(i) = row.iter().position(|x| !x.is_finite()) {
+                return Err(format!("reference logit {} at sequence {s}, position {p}, token {i} is not finite", row[i]));
+            }
+        }
+    }
     let positions: Vec<_> = reference
         .iter()
         .zip(subject)
         .flat_map(|(ra, rb)| ra.iter().zip(rb))
         .map(|(x, y)| compare_full(&log_softmax(x), &log_softmax(y), DRIFT_TOP_K))
         .collect();
-    SetStats::of(&positions)
+    Ok(SetStats::of(&positions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_reference_row_is_an_error() {
+        // Before: the NaN reference gave kl = 0 (`kl.max(0.0)`), a pass for any bound.
+        let subject = vec![vec![vec![1.0f32, 2.0, 3.0]]];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let reference = vec![vec![vec![1.0f32, bad, 3.0]]];
+            let e = distribution_stats(&reference, &subject).unwrap_err();
+            assert!(e.contains("sequence 0, position 0, token 1"), "{e}");
+        }
+        assert!(distribution_stats(&subject, &subject).unwrap().kl.mean.abs() < 1e-12);
+    }
 }

@@ -17,6 +17,7 @@ mod train;
 pub mod ppl;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
+pub(crate) use parity::stored_as_matches;
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, ClaimKind};

@@ -22,6 +22,7 @@ impl Judge {
         self.parent_holds(&case.model)?;
         self.head_holds(&case.model, head)?;
         let mut kl = Vec::with_capacity(case.chain.len());
+        let mut bits = Vec::with_capacity(case.chain.len());
         let mut mismatches = Vec::with_capacity(case.chain.len());
         let mut n = 0;
         for &v in &case.chain {
@@ -30,17 +31,19 @@ impl Judge {
             let s = self.drift_stats(&case.model, v)?;
             n = s.n;
             kl.push(s.kl.mean);
+            bits.push(stored_bits_per_weight(&subject.weights));
             mismatches.push(((1.0 - s.top1_agreement) * s.n as f64).round());
         }
         let pairs = (0..case.chain.len()).flat_map(|i| (i + 1..case.chain.len()).map(move |j| (i, j)));
         let observed = match case.claim.claim.bound.statistic {
-            Statistic::KlOrderViolations => pairs.filter(|&(i, j)| kl[i] > kl[j] || kl[i].is_nan() || kl[j].is_nan()).count() as f64,
+            Statistic::KlOrderViolations => order_violations(&kl, &bits) as f64,
             Statistic::Top1MismatchExcess => pairs.map(|(i, j)| mismatches[i] - mismatches[j]).fold(f64::NEG_INFINITY, f64::max),
             other => return Err(Stop::Error(format!("statistic {} is not a quant_order statistic", other.name()))),
         };
         let mut ev = self.evidence_for(case, observed, n, "");
         for (i, v) in case.chain.iter().enumerate() {
             ev.also.push((format!("kl_mean[{v}]"), kl[i]));
+            ev.also.push((format!("bits_per_weight[{v}]"), bits[i]));
             ev.also.push((format!("top1_mismatches[{v}]"), mismatches[i]));
         }
         let chain: Vec<String> = case.chain.iter().map(|v| v.to_string()).collect();
@@ -59,11 +62,72 @@ impl Judge {
             .filter(|r| r.claim.subjects.models.iter().any(|m| m == model) && r.claim.subjects.variants.contains(&name))
             .collect();
         if own.is_empty() {
-            return Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("no quant_drift claim is registered for {model} {name}, so nothing shows it is not broken itself") }));
+            return Err(Stop::Skip(SkipReason::PreconditionNotEstablished { what: format!("no quant_drift claim is registered for {model} {name}, so nothing shows it is not broken itself") }));
         }
         for r in own {
             self.require(r, model, head, &format!("{name}, the chain's head,"))?;
         }
         Ok(())
+    }
+}
+
+/// Pairs (i before j, i listed with more bits) whose mean KL is out of order. Where the
+/// two variants store different numbers of bits, a tie counts against the chain too: a
+/// variant that really holds more bits drifts strictly less, and an exact tie means one of
+/// them is not what it says (a silent fallback, the same bytes under two names). Variants
+/// that store the same bits (both fell back to one type) may tie. A NaN is a violation.
+fn order_violations(kl: &[f64], bits: &[f64]) -> usize {
+    let mut count = 0;
+    for i in 0..kl.len() {
+        for j in i + 1..kl.len() {
+            let out_of_order = kl[i] > kl[j] || (kl[i] == kl[j] && bits[i] != bits[j]);
+            if out_of_order || kl[i].is_nan() || kl[j].is_nan() {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Bits stored per weight over the model's matrices (2-D tensors), as written: a Q8_0
+/// matrix is 8.5, Q4_0 4.5, f32 32.
+fn stored_bits_per_weight(w: &crate::model::Weights) -> f64 {
+    let (mut bytes, mut elems) = (0usize, 0usize);
+    for t in w.tensors.values().filter(|t| t.shape().len() == 2) {
+        bytes += match t {
+            crate::model::Weight::Quant(q) => q.storage_size_in_bytes(),
+            crate::model::Weight::Float(f) => f.elem_count() * f.dtype().size_in_bytes(),
+        };
+        elems += t.elem_count();
+    }
+    8.0 * bytes as f64 / elems.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tie_between_different_bit_widths_counts_against_the_chain() {
+        // Before: only kl[i] > kl[j] counted, so Q8_0 and Q4_0 drifting exactly alike passed.
+        assert_eq!(order_violations(&[0.01, 0.01], &[8.5, 4.5]), 1);
+        // The same stored bits (both fell back to one type) may tie.
+        assert_eq!(order_violations(&[0.01, 0.01], &[4.5, 4.5]), 0);
+        assert_eq!(order_violations(&[0.001, 0.01, 0.1], &[8.5, 5.5, 4.5]), 0);
+        assert_eq!(order_violations(&[0.1, 0.01, 0.001], &[8.5, 5.5, 4.5]), 3);
+        assert_eq!(order_violations(&[f64::NAN, 0.01], &[8.5, 4.5]), 1);
+    }
+
+    #[test]
+    fn bits_per_weight_counts_the_stored_blocks() {
+        let t = candle_core::Tensor::zeros((4, 64), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        let q = candle_core::quantized::QTensor::quantize(&t, candle_core::quantized::GgmlDType::Q8_0).unwrap();
+        let json = r#"{"vocab_size": 8, "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}"#;
+        let config = crate::model::LlamaConfig::from_hf_json(json, std::path::Path::new("test.json")).unwrap();
+        let mut w = crate::model::Weights { config, tensors: Default::default(), rope: crate::model::RopeLayout::Neox };
+        w.tensors.insert("a".into(), crate::model::Weight::Quant(std::sync::Arc::new(q)));
+        assert_eq!(stored_bits_per_weight(&w), 8.5);
+        w.tensors.insert("b".into(), crate::model::Weight::Float(t));
+        assert_eq!(stored_bits_per_weight(&w), (8.5 + 32.0) / 2.0);
     }
 }

@@ -2,11 +2,11 @@
 
 use super::eval::greedy;
 use super::{Judge, SkipPolicy, Stop};
-use crate::claim::{Case, ClaimKind, Statistic};
-use crate::oracle::{Oracle, OracleCase};
+use crate::claim::{Case, Statistic};
+use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{compare_to_oracle, first_divergence, log_softmax, top_k, Divergence, SetStats};
+use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
 use crate::subject::Subject;
 use super::ppl::{perplexity, EvalSlice};
 use std::sync::Arc;
@@ -23,12 +23,29 @@ impl Judge {
         oracle.case(id).ok_or_else(|| Stop::Error(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
     }
 
-    /// Exact-match kinds judge only the very file the oracle was made from. A user's
-    /// checkpoint under `check` may be a variant (skipped); a registered model must be
-    /// that file, so a mismatch is an error: a skip there would hide a broken checkout,
-    /// a changed seed or a training that no longer reproduces.
-    fn exact_match(&self, subject: &Subject, oracle: &Oracle, kind: ClaimKind) -> Result<(), Stop> {
-        if !kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
+    /// Whether the claim judges this subject. A claim with `stored_as` judges checkpoints
+    /// by their storage type (`oracle`: the oracle's own type, i.e. the same model whatever
+    /// its hash); a subject of another type was selected wrongly, an error. Without it,
+    /// exact-match kinds judge only the very file the oracle was made from: a user's
+    /// checkpoint under `check` may be a variant (skipped); a registered model must be that
+    /// file, so a mismatch is an error: a skip there would hide a broken checkout, a changed
+    /// seed or a training that no longer reproduces.
+    fn applies(&self, subject: &Subject, oracle: &Oracle, claim: &crate::claim::Claim) -> Result<(), Stop> {
+        if !claim.stored_as.is_empty() {
+            let stored = subject.storage_type();
+            if !stored_as_matches(&claim.stored_as, stored, &oracle.model.weights) {
+                return Err(Stop::Error(format!(
+                    "claim {} judges checkpoints stored as {} (the oracle's model is {}); {} {} stores its matrices as {stored}",
+                    claim.id,
+                    claim.stored_as.join(", "),
+                    oracle.model.weights,
+                    subject.model,
+                    subject.variant
+                )));
+            }
+            return Ok(());
+        }
+        if !claim.kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
             return Ok(());
         }
         match self.policy {
@@ -71,7 +88,7 @@ impl Judge {
             reference_tokens: theirs.clone(),
             subject_text: piece(&ours),
             subject_tokens: ours.clone(),
-            divergence: first_divergence(theirs, &ours, &[], |_| None),
+            divergence: first_divergence(theirs, &ours, &[], |_| None, None),
         });
         ev.path = "harness tokenizer vs oracle prompt_tokens".into();
         Ok(Outcome::judge(ev))
@@ -82,14 +99,17 @@ impl Judge {
         let oc = Self::oracle_case(&o.0, case)?;
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
-        self.exact_match(&subject, &o.0, case.claim.claim.kind)?;
+        let claim = &case.claim.claim;
+        self.applies(&subject, &o.0, claim)?;
+        if claim.bound.statistic == Statistic::GreedyMatchOrTie && claim.tie_margin.is_none() {
+            return Err(Stop::Error(format!("claim {} forgives near-ties but registers no tie_margin", claim.id)));
+        }
         let eos = subject.tokenizer.eos();
         let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
         let rows = self.rows(&case.model, case.variant)?;
         let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
-        let k = o.0.top_k;
-        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| top_k(&log_softmax(row), k)));
-        let observed = match (div.position, case.claim.claim.bound.statistic) {
+        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), claim.tie_margin);
+        let observed = match (div.position, claim.bound.statistic) {
             (None, _) => 1.0,
             (Some(_), Statistic::GreedyMatchOrTie) if div.near_tie == Some(true) => 1.0,
             (Some(_), _) => 0.0,
@@ -100,6 +120,9 @@ impl Judge {
             let positions: Vec<_> = oc.top_logprobs.iter().zip(r).map(|(e, row)| compare_to_oracle(e, &log_softmax(row))).collect();
             ev.also = SetStats::of(&positions).table().into_iter().map(|(n, v)| (format!("teacher_forced_{n}"), v)).collect();
         }
+        // The margins at the first divergence, next to the registered ε they were held to.
+        let margins = [("divergence_reference_margin", div.reference_margin), ("divergence_subject_margin", div.subject_margin), ("tie_margin", div.tie_margin)];
+        ev.also.extend(margins.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))));
         let text = subject.tokenizer.decode(&ours).unwrap_or_else(|e| format!("(undecodable: {e})"));
         ev.comparison = Some(Comparison {
             prompt: oc.prompt.clone(),
@@ -129,12 +152,33 @@ impl Judge {
         let o = self.need_oracle(case, files)?;
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
-        self.exact_match(&subject, &o.0, case.claim.claim.kind)?;
-        if case.claim.claim.bound.statistic == Statistic::PplRelDiff {
-            return self.ppl_parity(case, &o.0, &subject, files);
+        self.applies(&subject, &o.0, &case.claim.claim)?;
+        match case.claim.claim.bound.statistic {
+            Statistic::PplRelDiff => return self.ppl_parity(case, &o.0, &subject, files),
+            Statistic::ConfigMismatches => return self.config_parity(case, &o.0, &o.1, &subject),
+            _ => {}
         }
         let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
         Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
+    }
+
+    /// The checkpoint's hyperparameters against the oracle's `model.config`, key by key.
+    /// The oracle's own file disagreeing with it is a broken oracle, not a verdict.
+    fn config_parity(&self, case: &Case, oracle: &Oracle, oracle_file: &FileHash, subject: &Subject) -> Result<Outcome, Stop> {
+        let Some(want) = &oracle.model.config else {
+            return Err(Stop::Skip(SkipReason::PreconditionNotEstablished { what: format!("{} states no model.config to compare with", oracle_file.path) }));
+        };
+        let ours = ModelConfig::of_llama(&subject.weights.config);
+        let (compared, differ) = want.mismatches(&ours);
+        if !differ.is_empty() && subject.identity_sha256 == oracle.model.sha256 {
+            return Err(Stop::Error(format!("{}: field 'model.config' disagrees with the oracle's own model file: {}", oracle_file.path, differ.join("; "))));
+        }
+        let mut ev = self.evidence(case, differ.len() as f64, compared, subject);
+        ev.path = match differ.is_empty() {
+            true => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them: all equal"),
+            false => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them; differing: {}", differ.join("; ")),
+        };
+        Ok(Outcome::judge(ev))
     }
 
     /// Perplexity over the oracle's text, scored as llama.cpp scored it for the oracle.
@@ -172,5 +216,32 @@ impl Judge {
             ev.interval = self.kl_mean_interval(&stats.kl_values);
         }
         ev
+    }
+}
+
+/// Whether a checkpoint stored as `stored` is one a claim's `stored_as` list selects, the
+/// oracle's model being stored as `oracle_weights`. A checkpoint in the oracle's own type
+/// is the same model: only `oracle` selects it, never a requantization band that happens
+/// to list its type.
+pub(crate) fn stored_as_matches(stored_as: &[String], stored: &str, oracle_weights: &str) -> bool {
+    match stored_as {
+        [only] if only == crate::claim::STORED_AS_ORACLE => stored == oracle_weights,
+        types => stored != oracle_weights && types.iter().any(|t| t == stored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_as_matches;
+
+    #[test]
+    fn a_checkpoint_is_judged_as_what_it_is() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(stored_as_matches(&s(&["oracle"]), "q4_1", "q4_1"));
+        assert!(!stored_as_matches(&s(&["oracle"]), "q8_0", "q4_1"));
+        assert!(stored_as_matches(&s(&["q8_0"]), "q8_0", "q4_1"));
+        // The oracle's own type is parity, not the 4-bit requantization band.
+        assert!(!stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "q4_1"));
+        assert!(stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "f32"));
     }
 }

@@ -27,7 +27,11 @@ impl Judge {
             Statistic::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
             Statistic::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
             Statistic::BadTensors => checks::bad_tensors(&file.insp),
-            Statistic::ReaderDisagreements => file.insp.reader_disagreements.clone(),
+            Statistic::ReaderDisagreements => match &file.insp.reader_failure {
+                // A read that failed compared nothing: an error, never a disagreement.
+                Some(why) => return Err(Stop::Error(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
+                None => file.insp.reader_disagreements.clone(),
+            },
             Statistic::LayoutMismatches => {
                 let parent = self.variant_file(&case.model, Variant::Base)?;
                 files.push(parent.hash.clone());

@@ -191,7 +191,7 @@ impl Judge {
                     .map_err(stop)?
                     .encode(&s.prompt)
                     .map_err(|e| Stop::Error(e.to_string()))?;
-                let (diff, other) = tr::sampling_mismatches(
+                let check = tr::sampling_mismatches(
                     &mut |seed| {
                         tr::sample(
                             &model,
@@ -205,9 +205,12 @@ impl Judge {
                 )
                 .map_err(stop)?;
                 (
-                    diff as f64,
+                    check.violations() as f64,
                     s.tokens,
-                    named(&[("other_seed_differs", f64::from(u8::from(other)))]),
+                    named(&[
+                        ("same_seed_mismatches", check.same_seed_mismatches as f64),
+                        ("other_seed_differs", f64::from(u8::from(check.other_seed_differs))),
+                    ]),
                     format!(
                         "{} tokens after {:?} at temperature {}, seed {}",
                         s.tokens, s.prompt, s.temperature, s.seed

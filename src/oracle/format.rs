@@ -68,6 +68,9 @@ pub struct OracleModel {
     pub sha256: String,
     /// Storage type of its weights (`f32`, `q4_1`, …).
     pub weights: String,
+    /// The hyperparameters the runtime read (optional; keys it did not know are absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<super::config::ModelConfig>,
 }
 
 /// The runtime that produced the oracle.
@@ -164,6 +167,9 @@ impl Oracle {
         if self.cases.is_empty() {
             return Err("field 'cases': empty".into());
         }
+        if let Some(cfg) = &self.model.config {
+            cfg.validate().map_err(|m| format!("field 'model.config.{m}"))?;
+        }
         let mut ids = std::collections::BTreeSet::new();
         for (i, c) in self.cases.iter().enumerate() {
             let id_ok = !c.id.is_empty() && c.id.len() <= MAX_CASE_ID_CHARS && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
@@ -175,6 +181,9 @@ impl Oracle {
             }
             self.validate_case(c).map_err(|m| format!("field 'cases[{i}].{m}"))?;
         }
+        if let Some(eos) = self.model.config.as_ref().and_then(|c| c.eos_token_id) {
+            self.check_eos(eos)?;
+        }
         if let Some(p) = &self.perplexity {
             if !is_sha256(&p.text_sha256) {
                 return Err("field 'perplexity.text_sha256': not 64 lowercase hex digits".into());
@@ -184,6 +193,22 @@ impl Oracle {
             }
             if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0) {
                 return Err("field 'perplexity': ctx ≥ 2, chunks ≥ 1, n_scored ≥ 1 and a finite ppl ≥ 1 are required".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A greedy continuation ends at the model's EOS: one that goes on after it breaks the
+    /// contract (the runtime ignored its own stop token, or the file was edited). The error
+    /// names the case and the position.
+    pub fn check_eos(&self, eos: u32) -> Result<(), String> {
+        for (i, c) in self.cases.iter().enumerate() {
+            if let Some(p) = c.tokens.iter().position(|&t| t == eos).filter(|&p| p + 1 < c.tokens.len()) {
+                return Err(format!(
+                    "field 'cases[{i}].tokens[{p}]' (case '{}', position {p}): the continuation goes on for {} more token(s) after EOS {eos}",
+                    c.id,
+                    c.tokens.len() - p - 1
+                ));
             }
         }
         Ok(())
@@ -205,23 +230,24 @@ impl Oracle {
             return Err(format!("top_logprobs': {} entries for {} tokens", c.top_logprobs.len(), c.tokens.len()));
         }
         for (i, entry) in c.top_logprobs.iter().enumerate() {
+            let at = format!("(case '{}', position {i})", c.id);
             if entry.is_empty() || entry.len() > self.top_k {
-                return Err(format!("top_logprobs[{i}]': {} entries, expected 1..={}", entry.len(), self.top_k));
+                return Err(format!("top_logprobs[{i}]' {at}: {} entries, expected 1..={}", entry.len(), self.top_k));
             }
             if entry[0].0 != c.tokens[i] {
-                return Err(format!("top_logprobs[{i}][0]': id {} is not the generated token {}", entry[0].0, c.tokens[i]));
+                return Err(format!("top_logprobs[{i}][0]' {at}: id {} is not the generated token {}", entry[0].0, c.tokens[i]));
             }
             let mut seen = std::collections::BTreeSet::new();
             for (j, &(id, lp)) in entry.iter().enumerate() {
                 // 1e-6 of slack: a runtime's float32 log-softmax can round the top entry just above 0.
                 if !lp.is_finite() || lp > 1e-6 {
-                    return Err(format!("top_logprobs[{i}][{j}]': log-probability {lp} is not finite and ≤ 0"));
+                    return Err(format!("top_logprobs[{i}][{j}]' {at}: log-probability {lp} is not finite and ≤ 0"));
                 }
                 if j > 0 && lp > entry[j - 1].1 + 1e-9 {
-                    return Err(format!("top_logprobs[{i}][{j}]': not sorted most likely first"));
+                    return Err(format!("top_logprobs[{i}][{j}]' {at}: not sorted most likely first ({lp} after {})", entry[j - 1].1));
                 }
                 if !seen.insert(id) {
-                    return Err(format!("top_logprobs[{i}][{j}]': token {id} listed twice"));
+                    return Err(format!("top_logprobs[{i}][{j}]' {at}: token {id} listed twice"));
                 }
             }
         }

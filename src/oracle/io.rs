@@ -135,6 +135,37 @@ mod tests {
         assert!(err(&EXAMPLE.replace(", [[198, -0.01]]]", "]")).contains("2 entries for 3 tokens"));
     }
 
+    const CONFIG: &str = r#""weights": "q4_1", "config": {"architecture": "llama", "vocab_size": 49152, "rope_theta": 100000.0, "rope_scaling": null, "eos_token_id": 2}"#;
+
+    #[test]
+    fn model_config_is_read_strictly() {
+        let o = parse(EXAMPLE.replace("\"weights\": \"q4_1\"", CONFIG).as_bytes(), Path::new("x.json")).unwrap();
+        let c = o.model.config.unwrap();
+        assert_eq!((c.rope_theta, c.rope_scaling, c.eos_token_id), (Some(100000.0), Some(None), Some(2)));
+        let e = err(&EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("rope_theta", "rope_base")));
+        assert!(e.contains("rope_base"), "{e}");
+        let e = err(&EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("100000.0", "-1.0")));
+        assert!(e.contains("model.config.rope_theta"), "{e}");
+    }
+
+    #[test]
+    fn a_continuation_after_eos_names_the_case_and_position() {
+        // Token 30 is the model's EOS here: the continuation goes on after it.
+        let text = EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 30"));
+        let e = err(&text);
+        assert!(e.starts_with("oracles/x.json: field 'cases[0].tokens[1]' (case 'capital', position 1)"), "{e}");
+        assert!(e.contains("after EOS 30"), "{e}");
+        // EOS as the last token is how a continuation ends.
+        let ends = EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 198"));
+        assert!(parse(ends.as_bytes(), Path::new("x.json")).is_ok());
+    }
+
+    #[test]
+    fn unsorted_top_logprobs_name_the_case_and_position() {
+        let e = err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]"));
+        assert!(e.contains("cases[0].top_logprobs[1][1]' (case 'capital', position 1): not sorted"), "{e}");
+    }
+
     #[test]
     fn storage_type_case_ids_runtime_and_text_sizes_are_checked() {
         assert!(err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weights\": \"q9_9\"")).contains("field 'model.weights': 'q9_9'"));

@@ -48,17 +48,20 @@ fn comparison_section(md: &mut String, cmp: &Comparison) {
         }
         Some(p) => {
             let tok = |v: &[u32]| v.get(p).map(|t| t.to_string()).unwrap_or_else(|| "(end)".into());
+            let margin = |m: Option<f64>, why: &str| m.map(|m| format!("{} nats", fmt_num(m))).unwrap_or_else(|| format!("not measured ({why})"));
             let _ = writeln!(
                 md,
-                "First divergence at generated position **{p}**: reference token {}, subject token {}; \
-                 reference top-1/top-2 margin there {} nats; near-tie: {}.\n",
+                "First divergence at generated position **{p}**: reference token {}, subject token {}. \
+                 Margins there (a side's log-probability of its own token minus that of the other's): \
+                 reference {}, subject {}; near-tie: {}.\n",
                 tok(&cmp.reference_tokens),
                 tok(&cmp.subject_tokens),
-                d.reference_margin.map(fmt_num).unwrap_or_else(|| "n/a".into()),
-                match d.near_tie {
-                    Some(true) => "yes (each side's token is in the other's top-k)",
-                    Some(false) => "no",
-                    None => "n/a",
+                margin(d.reference_margin, "the subject's token is not in the reference's top-k"),
+                margin(d.subject_margin, "no subject distribution there"),
+                match (d.near_tie, d.tie_margin) {
+                    (Some(true), Some(eps)) => format!("yes (both margins within the registered {} nats)", fmt_num(eps)),
+                    (Some(false), Some(eps)) => format!("no (the registered margin is {} nats)", fmt_num(eps)),
+                    (Some(_), None) | (None, _) => "not judged (no near-tie rule)".to_string(),
                 }
             );
         }
@@ -165,7 +168,7 @@ pub(super) mod tests {
                     reference_tokens: vec![7042, 30, 198],
                     subject_text: " Lyon.\n".into(),
                     subject_tokens: vec![9999, 30, 198],
-                    divergence: Divergence { position: Some(0), reference_margin: Some(2.75), near_tie: Some(false) },
+                    divergence: Divergence { position: Some(0), reference_margin: Some(2.75), subject_margin: Some(1.5), tie_margin: Some(0.8), near_tie: Some(false) },
                 }),
                 path: "candle f32 (dequantized q4_1), cpu".into(),
             }),

@@ -24,6 +24,26 @@ pub fn top_k(lp: &[f64], k: usize) -> Vec<u32> {
     idx
 }
 
+/// The larger of two values, NaN when either is NaN. `f64::max` drops a NaN, which would
+/// turn a broken measurement into a clean 0.
+pub fn max_or_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// A KL sum that rounded just below zero is zero; a NaN stays NaN (`f64::max(NaN, 0.0)`
+/// would be 0.0, a perfect score for an unmeasurable position).
+fn clamp_kl(kl: f64) -> f64 {
+    if kl.is_nan() {
+        f64::NAN
+    } else {
+        kl.max(0.0)
+    }
+}
+
 /// One position: how far the subject is from the reference.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PositionCompare {
@@ -56,14 +76,14 @@ pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionC
         p_mass += p;
         q_mass += q_lp.exp();
         kl += p * (lp - q_lp);
-        max_abs = max_abs.max((lp - q_lp).abs());
+        max_abs = max_or_nan(max_abs, (lp - q_lp).abs());
     }
     kl += bucket_term(1.0 - p_mass, 1.0 - q_mass);
     let subject_top = top_k(subject_lp, k);
     let overlap = oracle.iter().filter(|(id, _)| subject_top.contains(id)).count() as f64 / k.max(1) as f64;
     let top1 = oracle.first().map(|&(id, _)| id);
     PositionCompare {
-        kl: kl.max(0.0),
+        kl: clamp_kl(kl),
         top1_agree: top1 == subject_top.first().copied(),
         topk_overlap: overlap,
         max_abs_logprob_delta: max_abs,
@@ -113,10 +133,10 @@ pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> Posit
     let rt = top_k(reference_lp, k);
     let st = top_k(subject_lp, k);
     let overlap = rt.iter().filter(|id| st.contains(id)).count() as f64 / k.max(1) as f64;
-    let max_abs = rt.iter().map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs()).fold(0.0, f64::max);
+    let max_abs = rt.iter().map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs()).fold(0.0, max_or_nan);
     let r1 = rt[0] as usize;
     PositionCompare {
-        kl: kl.max(0.0),
+        kl: clamp_kl(kl),
         top1_agree: rt.first() == st.first(),
         topk_overlap: overlap,
         max_abs_logprob_delta: max_abs,
@@ -129,33 +149,59 @@ pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> Posit
 pub struct Divergence {
     /// First position whose tokens differ (`None`: identical).
     pub position: Option<usize>,
-    /// The reference's top-1 minus top-2 log-probability there.
+    /// The reference's log-probability of its own token minus that of the subject's token
+    /// there (`None` when the subject's token is outside the reference's top-k).
     pub reference_margin: Option<f64>,
-    /// Each side's token is inside the other's top-k there (vLLM's near-tie rule).
+    /// The subject's log-probability of its own token minus that of the reference's token
+    /// there, under the same prefix (`None` when not measured).
+    pub subject_margin: Option<f64>,
+    /// The registered near-tie margin both are held to (`None`: no near-tie rule).
+    pub tie_margin: Option<f64>,
+    /// Whether both margins are within `tie_margin` (`None` without a rule or a divergence).
     pub near_tie: Option<bool>,
 }
 
+impl Divergence {
+    /// No divergence at all.
+    pub fn none() -> Divergence {
+        Divergence { position: None, reference_margin: None, subject_margin: None, tie_margin: None, near_tie: None }
+    }
+}
+
+/// The first position where two token sequences differ (a length difference counts).
+pub fn first_difference(reference: &[u32], subject: &[u32]) -> Option<usize> {
+    let n = reference.len().min(subject.len());
+    (0..n).find(|&i| reference[i] != subject[i]).or((reference.len() != subject.len()).then_some(n))
+}
+
 /// Compares two greedy continuations. `reference_topk[i]` is the reference's top-k at
-/// position i; `subject_topk_at` gives the subject's top-k ids at position i under the
-/// reference's prefix (identical up to the divergence, so teacher-forced values are exact).
+/// position i; `subject_lp_at(i)` the subject's full log-probabilities there under the
+/// reference's prefix (identical to its own up to the divergence, so teacher-forced values
+/// are exact). A divergence is a near-tie when the reference preferred its token over the
+/// subject's by at most `tie_margin` nats and the subject preferred its own over the
+/// reference's by at most as much; a margin that cannot be measured is not a near-tie.
 pub fn first_divergence(
     reference: &[u32],
     subject: &[u32],
     reference_topk: &[Vec<(u32, f64)>],
-    subject_topk_at: impl Fn(usize) -> Option<Vec<u32>>,
+    subject_lp_at: impl Fn(usize) -> Option<Vec<f64>>,
+    tie_margin: Option<f64>,
 ) -> Divergence {
-    let n = reference.len().min(subject.len());
-    let pos = (0..n).find(|&i| reference[i] != subject[i]).or((reference.len() != subject.len()).then_some(n));
-    let Some(p) = pos else {
-        return Divergence { position: None, reference_margin: None, near_tie: None };
+    let Some(p) = first_difference(reference, subject) else { return Divergence::none() };
+    let (r, s) = (reference.get(p).copied(), subject.get(p).copied());
+    let reference_margin = match (reference_topk.get(p), s) {
+        (Some(e), Some(s)) => e.iter().find(|(id, _)| *id == s).and_then(|(_, lp)| e.first().map(|top| top.1 - lp)),
+        _ => None,
     };
-    let entry = reference_topk.get(p);
-    let margin = entry.and_then(|e| (e.len() >= 2).then(|| e[0].1 - e[1].1));
-    let near_tie = match (entry, subject.get(p), reference.get(p), subject_topk_at(p)) {
-        (Some(e), Some(s), Some(r), Some(st)) => Some(e.iter().any(|(id, _)| id == s) && st.contains(r)),
-        _ => Some(false),
+    let subject_margin = match (r, s, subject_lp_at(p)) {
+        (Some(r), Some(s), Some(lp)) => match (lp.get(s as usize), lp.get(r as usize)) {
+            (Some(own), Some(theirs)) => Some(own - theirs),
+            _ => None,
+        },
+        _ => None,
     };
-    Divergence { position: Some(p), reference_margin: margin, near_tie }
+    let near_tie = tie_margin.map(|eps| matches!((reference_margin, subject_margin), (Some(a), Some(b)) if a <= eps && b <= eps));
+    Divergence { position: Some(p), reference_margin, subject_margin, tie_margin, near_tie }
 }
 
 #[cfg(test)]
@@ -215,15 +261,52 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_reference_is_never_a_perfect_score() {
+        // Before: `kl.max(0.0)` and `fold(0.0, f64::max)` turned the NaNs into 0.
+        let a = log_softmax(&[f32::NAN, 2.0, 1.0]);
+        let b = log_softmax(&[1.0, 2.0, 1.0]);
+        let c = compare_full(&a, &b, 2);
+        assert!(c.kl.is_nan() && c.max_abs_logprob_delta.is_nan(), "{c:?}");
+        assert!(max_or_nan(0.0, f64::NAN).is_nan() && max_or_nan(f64::NAN, 1.0).is_nan());
+        assert_eq!(max_or_nan(1.0, 2.0), 2.0);
+    }
+
+    /// Log-probabilities over 10 ids with the given values at some ids, the rest very low.
+    fn lp(pairs: &[(usize, f64)]) -> Vec<f64> {
+        let mut v = vec![-20.0; 10];
+        for &(i, x) in pairs {
+            v[i] = x;
+        }
+        v
+    }
+
+    #[test]
     fn divergence_and_near_tie() {
         let topk = vec![vec![(5, -0.1), (6, -2.5)], vec![(7, -0.69), (8, -0.70)]];
-        let d = first_divergence(&[5, 7], &[5, 8], &topk, |_| Some(vec![8, 7]));
+        let d = first_divergence(&[5, 7], &[5, 8], &topk, |_| Some(lp(&[(7, -0.70), (8, -0.68)])), Some(0.05));
         assert_eq!(d.position, Some(1));
         assert!((d.reference_margin.unwrap() - 0.01).abs() < 1e-9);
+        assert!((d.subject_margin.unwrap() - 0.02).abs() < 1e-9);
         assert_eq!(d.near_tie, Some(true));
-        let far = first_divergence(&[5, 7], &[9, 7], &topk, |_| Some(vec![9]));
-        assert_eq!((far.position, far.near_tie), (Some(0), Some(false)));
-        assert_eq!(first_divergence(&[5], &[5], &topk, |_| None).position, None);
-        assert_eq!(first_divergence(&[5, 7], &[5], &topk, |_| None).position, Some(1));
+        let far = first_divergence(&[5, 7], &[9, 7], &topk, |_| Some(lp(&[(9, -0.1)])), Some(0.05));
+        assert_eq!((far.position, far.reference_margin, far.near_tie), (Some(0), None, Some(false)));
+        assert_eq!(first_divergence(&[5], &[5], &topk, |_| None, Some(0.05)).position, None);
+        assert_eq!(first_divergence(&[5, 7], &[5], &topk, |_| None, Some(0.05)).position, Some(1));
+    }
+
+    #[test]
+    fn both_tokens_in_each_others_top_k_is_not_a_near_tie() {
+        // Before: a divergence was forgiven whenever each side's token was in the other's
+        // top-k, here a 2.4-nat preference on both sides. Now only a margin within the
+        // registered ε is.
+        let topk = vec![vec![(5, -0.1), (6, -2.5)]];
+        let subject = |_| Some(lp(&[(6, -0.1), (5, -2.5)]));
+        let d = first_divergence(&[5], &[6], &topk, subject, Some(0.05));
+        assert_eq!(d.near_tie, Some(false));
+        assert!((d.reference_margin.unwrap() - 2.4).abs() < 1e-9 && (d.subject_margin.unwrap() - 2.4).abs() < 1e-9);
+        // Within ε on one side only is not enough.
+        let d = first_divergence(&[5], &[6], &topk, |_| Some(lp(&[(6, -0.1), (5, -0.12)])), Some(0.05));
+        assert_eq!(d.near_tie, Some(false));
+        assert_eq!(first_divergence(&[5], &[6], &topk, subject, Some(2.5)).near_tie, Some(true));
     }
 }

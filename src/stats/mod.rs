@@ -4,5 +4,5 @@
 mod compare;
 mod summary;
 
-pub use compare::{compare_full, compare_to_oracle, first_divergence, log_softmax, top_k, Divergence, PositionCompare};
+pub use compare::{compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax, max_or_nan, top_k, Divergence, PositionCompare};
 pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};

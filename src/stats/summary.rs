@@ -1,6 +1,6 @@
 //! Aggregates over positions: mean, median, p99, max, agreement rates, bootstrap interval.
 
-use super::compare::PositionCompare;
+use super::compare::{max_or_nan, PositionCompare};
 use crate::claim::Statistic;
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +36,12 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarises values; NaN everywhere when empty so no bound can hold on nothing.
+    /// Summarises values; NaN everywhere when empty or when any value is NaN, so no bound
+    /// can hold on nothing and one unmeasurable position cannot hide below a percentile.
     pub fn of(values: &[f64]) -> Summary {
+        if values.iter().any(|v| v.is_nan()) {
+            return Summary { mean: f64::NAN, median: f64::NAN, p99: f64::NAN, max: f64::NAN };
+        }
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
         let mean = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
@@ -77,7 +81,7 @@ impl SetStats {
             kl: Summary::of(&kl_values),
             top1_agreement: mean(&|p| p.top1_agree as u8 as f64),
             topk_overlap: mean(&|p| p.topk_overlap),
-            max_abs_logprob_delta: if n == 0 { f64::NAN } else { positions.iter().map(|p| p.max_abs_logprob_delta).fold(0.0, f64::max) },
+            max_abs_logprob_delta: if n == 0 { f64::NAN } else { positions.iter().map(|p| p.max_abs_logprob_delta).fold(0.0, max_or_nan) },
             rms_dp: mean(&|p| p.dp * p.dp).sqrt(),
             kl_values,
         }
@@ -160,6 +164,18 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), 4.0);
         assert!(quantile(&[], 0.5).is_nan());
         assert_eq!(quantile(&[1.0, f64::INFINITY, f64::INFINITY], 0.99), f64::INFINITY);
+    }
+
+    #[test]
+    fn one_nan_position_poisons_every_aggregate() {
+        // Before: the NaN sorted last, so p99 and median of 450 values stayed finite, and
+        // the max |Δ| fold dropped it.
+        let mut v: Vec<f64> = (0..450).map(|i| i as f64 * 1e-4).collect();
+        v[7] = f64::NAN;
+        let s = Summary::of(&v);
+        assert!(s.mean.is_nan() && s.median.is_nan() && s.p99.is_nan() && s.max.is_nan(), "{s:?}");
+        let p = |d: f64| PositionCompare { kl: 0.0, top1_agree: true, topk_overlap: 1.0, max_abs_logprob_delta: d, dp: 0.0 };
+        assert!(SetStats::of(&[p(0.1), p(f64::NAN), p(0.2)]).max_abs_logprob_delta.is_nan());
     }
 
     #[test]

@@ -91,6 +91,15 @@ pub struct Subject {
     pub notes: Vec<String>,
 }
 
+impl Subject {
+    /// The storage type of its matrices: the GGML type that holds most of the elements of
+    /// its 2-D tensors (`q4_1` for SmolLM2's Q4_1 file, whose embedding is Q8_0; `f32`
+    /// for a safetensors folder).
+    pub fn storage_type(&self) -> &'static str {
+        crate::model::ggml_type_name(crate::transform::predominant_type(&self.weights))
+    }
+}
+
 /// Loads a model's stored weights. Seeded models are written out as a Hugging Face folder
 /// under the output folder and read back, so they go through the same loader as a user's.
 pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry) -> Result<Base, SubjectError> {

@@ -269,15 +269,35 @@ pub fn save_and_load(weights: &Weights, dir: &Path) -> Result<Weights, TrainErro
     Ok(load_hf_folder(dir)?)
 }
 
-/// Draws two samples with `seed` and one with `seed + 1`: the positions where the first two
-/// differ (plus any length difference), and whether the other seed changed the sample.
+/// What the sampling check saw: two samples with one seed, one with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplingCheck {
+    /// Positions where the two same-seed samples differ (plus any length difference).
+    pub same_seed_mismatches: usize,
+    /// Whether the other seed gave a different sample.
+    pub other_seed_differs: bool,
+}
+
+impl SamplingCheck {
+    /// The check's statistic: the same-seed mismatches, plus one when another seed gives
+    /// exactly the same tokens (a sampler that ignores its seed reproduces itself
+    /// trivially, and that is not the property the claim is about).
+    pub fn violations(&self) -> usize {
+        self.same_seed_mismatches + usize::from(!self.other_seed_differs)
+    }
+}
+
+/// Draws two samples with `seed` and one with `seed + 1`.
 pub fn sampling_mismatches(
     sample: &mut dyn FnMut(u64) -> Result<Vec<u32>, TrainError>,
     seed: u64,
-) -> Result<(usize, bool), TrainError> {
+) -> Result<SamplingCheck, TrainError> {
     let a = sample(seed)?;
     let b = sample(seed)?;
     let c = sample(seed.wrapping_add(1))?;
     let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len());
-    Ok((diff, a != c))
+    Ok(SamplingCheck {
+        same_seed_mismatches: diff,
+        other_seed_differs: a != c,
+    })
 }

@@ -344,17 +344,42 @@ fn sampling_repeats_with_a_seed_and_a_shared_rng_is_caught() {
     let model =
         crate::model::Llama::load(&seeded(&spec.config, 3).unwrap(), &Default::default()).unwrap();
     let prompt = vec![5u32, 6, 7];
-    let (diff, other) = sampling_mismatches(
+    let good = sampling_mismatches(
         &mut |seed| sample(&model, &prompt, 32, 1.0, &mut SeededRng::new(seed)),
         9,
     )
     .unwrap();
-    assert_eq!((diff, other), (0, true));
+    assert_eq!(
+        (
+            good.same_seed_mismatches,
+            good.other_seed_differs,
+            good.violations()
+        ),
+        (0, true, 0)
+    );
     // Planted fault: one generator shared by every call instead of one per seed.
     let mut shared = SeededRng::new(9);
-    let (diff, _) =
+    let bad =
         sampling_mismatches(&mut |_| sample(&model, &prompt, 32, 1.0, &mut shared), 9).unwrap();
-    assert!(diff > 0);
+    assert!(bad.violations() > 0);
+}
+
+#[test]
+fn a_sampler_that_ignores_its_seed_fails_the_sampling_check() {
+    // Before: only same-seed mismatches counted, so a sampler that never reads its seed
+    // (here: a fixed generator) reproduced itself and passed TS-6/TS-11.
+    let spec = micro_spec(micro_hyper());
+    let model =
+        crate::model::Llama::load(&seeded(&spec.config, 3).unwrap(), &Default::default()).unwrap();
+    let prompt = vec![5u32, 6, 7];
+    let blind = sampling_mismatches(
+        &mut |_| sample(&model, &prompt, 32, 1.0, &mut SeededRng::new(1)),
+        9,
+    )
+    .unwrap();
+    assert_eq!(blind.same_seed_mismatches, 0);
+    assert!(!blind.other_seed_differs);
+    assert_eq!(blind.violations(), 1);
 }
 
 #[test]

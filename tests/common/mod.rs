@@ -12,7 +12,7 @@ pub fn smollm2() -> Option<PathBuf> {
     need_file(&groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
 }
 
-use groundtruth::claim::{expand, parse_str, Case};
+use groundtruth::claim::{expand, load_dir, parse_str, Case, Registered};
 use groundtruth::judge::{Judge, SkipPolicy};
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
@@ -67,6 +67,34 @@ pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, 
     )
 }
 
+/// Every claim registered in the checkout's `claims/` and `claims/check/`.
+pub fn registered_claims() -> Vec<Registered> {
+    let dir = Project::from_manifest().claims_dir();
+    let mut all = load_dir(&dir).unwrap();
+    all.extend(load_dir(&dir.join("check")).unwrap());
+    all
+}
+
+/// The registered claim `id`, as TOML, about `models` (and `variants`, when given) instead
+/// of its own subjects: the same kind, statement, bound and rationale, judged on a planted
+/// subject registered under another name.
+pub fn registered_on(id: &str, models: &[&str], variants: Option<&[&str]>) -> String {
+    let mut c = registered_claims().into_iter().find(|r| r.claim.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).claim;
+    c.subjects.models = models.iter().map(|m| m.to_string()).collect();
+    if let Some(v) = variants {
+        c.subjects.variants = v.iter().map(|m| m.to_string()).collect();
+    }
+    toml::to_string(&groundtruth::claim::ClaimFile { claim: vec![c] }).unwrap()
+}
+
+/// The registered claim `id`, as TOML, exactly as registered.
+pub fn registered(id: &str) -> String {
+    let c = registered_claims().into_iter().find(|r| r.claim.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).claim;
+    toml::to_string(&groundtruth::claim::ClaimFile { claim: vec![c] }).unwrap()
+}
+
+/// Judges the claims in `toml` (as a run would: every registered claim is known to the
+/// judge, so preconditions such as a parent's parity claims apply) on the scratch project.
 pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
     judge_all_under(SkipPolicy::Registered { forbid: false }, root, toml, registry_edit)
 }
@@ -85,7 +113,9 @@ pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edi
         groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
     })
     .unwrap();
-    let judge = Judge::new(project, reg, claims, "planted", 1).with_policy(policy);
+    let mut known = claims.clone();
+    known.extend(registered_claims().into_iter().filter(|r| !claims.iter().any(|c| c.claim.id == r.claim.id)));
+    let judge = Judge::new(project, reg, known, "planted", 1).with_policy(policy);
     cases.iter().map(|c| judge.run(c)).collect()
 }
 
