@@ -46,17 +46,6 @@ pub fn report(e: &anyhow::Error) -> Option<String> {
     }) {
         return None;
     }
-    // One line: the chain of causes joined, so the file and the field stay visible; a cause
-    // its wrapper already quotes (most errors print their source) is not repeated.
-    let mut line = String::new();
-    for cause in e.chain() {
-        let m = cause.to_string();
-        if !line.contains(&m) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&m);
-        }
-    }
-    Some(crate::excerpt::one_line(&line))
+    // One line (causes joined, see `cli::one_line`), control bytes escaped and cut short.
+    Some(crate::excerpt::one_line(&super::one_line(e)))
 }
