@@ -12,7 +12,7 @@ use common::hostile::{
     with_meta,
 };
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -246,16 +246,16 @@ fn a_closed_stdout_is_quiet_and_a_full_disk_is_one_line() {
             gguf.display().to_string(),
         ],
     ] {
-        let mut child = Command::new(bin())
+        // The reading end is closed before the program starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(bin())
             .arg("--root")
             .arg(repo())
             .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stdout(writer)
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
         assert_eq!(
             o.status.code(),
             Some(141),
