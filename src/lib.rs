@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod cli;
 pub mod device;
 pub mod evalslice;
+pub mod excerpt;
 pub mod fsutil;
 pub mod gguf_check;
 pub mod input;
