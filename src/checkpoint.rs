@@ -64,8 +64,8 @@ impl Storage {
     }
 }
 
-/// Judges `model` (GGUF file or HF folder) against `oracle`.
-pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Report, Storage), CheckError> {
+/// Judges `model` (GGUF file or HF folder) against `oracle`; cases on a CUDA runtime use `gpu`.
+pub fn check(project: &Project, model: &Path, oracle_path: &Path, gpu: crate::device::DeviceSpec) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let mut entry = ModelEntry {
@@ -96,7 +96,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
-    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
+    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint).with_gpu(gpu);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
     let limits = judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
     // Before any case runs: an oracle that does not fit the model is one line, not an

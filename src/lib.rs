@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod jsonnum;
 pub mod judge;
 pub mod model;
+pub mod runtime;
 pub mod oracle;
 pub mod outcome;
 pub mod plan;

@@ -47,12 +47,12 @@ pub struct Plan {
 
 /// Loads claims, the suite, the registry and prompt ids, and expands the cases.
 pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
-    plan_with(project, suite, None)
+    plan_with(project, suite, None, crate::device::DeviceSpec::Cuda(0))
 }
 
 /// [`plan`], with the one-line command that reruns a case (`{case}` stands for its name)
-/// instead of the test harness's.
-pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>) -> Result<Plan, PlanError> {
+/// instead of the test harness's, and the GPU that CUDA cases use (`--device`).
+pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>, gpu: crate::device::DeviceSpec) -> Result<Plan, PlanError> {
     let all = claim::load_dir(&project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
@@ -65,7 +65,7 @@ pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>) -> R
     if cases.is_empty() {
         return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
     }
-    let judge = Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env());
+    let judge = Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env()).with_gpu(gpu);
     let judge = Arc::new(match reproduce {
         Some(cmd) => judge.with_reproduce(cmd),
         None => judge,

@@ -31,6 +31,8 @@ pub(super) struct Plan {
     pub(super) scoring: bool,
     /// The Python that runs `ci/bench_llamacpp.py` on the same shapes after ours.
     pub(super) llama_cpp: Option<PathBuf>,
+    /// Device and precision of the model.
+    pub(super) runtime: crate::runtime::Runtime,
 }
 
 /// llama.cpp measured in this run: scoring (all logits) and decoding, when asked.
@@ -65,7 +67,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
         errln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
     }
-    let m = load_model(&path)?;
+    let m = load_model(&path, plan.runtime)?;
     let add_bos = m.tokenizer.add_bos();
     let scored = if plan.scoring {
         let (text, source) = read_text(project, None)?;

@@ -8,8 +8,8 @@ use crate::report::{ticket_file_name, ticket_markdown, Report};
 use anyhow::Result;
 use std::path::Path;
 
-pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>, out: Option<&Path>) -> Result<u8> {
-    let (report, storage) = check(project, model, oracle)?;
+pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>, out: Option<&Path>, gpu: crate::device::DeviceSpec) -> Result<u8> {
+    let (report, storage) = check(project, model, oracle, gpu)?;
     let code = exit_code(&report);
     if let Some(dir) = out {
         crate::report::write_run(dir, &report)?;

@@ -55,13 +55,13 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             outln!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
             Ok(EXIT_HOLDS)
         }
-        Command::Run { suite, filter, exact, out, junit } => {
+        Command::Run { suite, filter, exact, out, junit, device } => {
             let select = match (filter, exact) {
                 (Some(f), _) => Select::Contains(f),
                 (None, Some(e)) => Select::Exact(e),
                 (None, None) => Select::All,
             };
-            run(project, &suite, &select, out.as_deref(), junit.as_deref())
+            run(project, &suite, &select, out.as_deref(), junit.as_deref(), device)
         }
         Command::Claims { action: ClaimsAction::List { suite } } => list(project, suite.as_deref()),
         Command::Claims { action: ClaimsAction::Render { check } } => render(project, check),
@@ -80,9 +80,9 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
-        Command::Check { model, oracle, json, ticket, out } => {
+        Command::Check { model, oracle, json, ticket, out, device } => {
             given_file(&oracle, "oracle", "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes")?;
-            super::check::run(project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref())
+            super::check::run(project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref(), device.run_gpu())
         }
         Command::Oracle { runtime, model, prompts, out, model_id, weights, no_perplexity, python } => {
             let req = super::oracle::Request { runtime, model: &model, prompts: prompts.as_deref(), out: &out, model_id: model_id.as_deref(), weights: weights.as_deref(), perplexity: !no_perplexity, python: python.as_deref() };
@@ -101,13 +101,17 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
-        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {
-            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp };
+        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp, device, precision } } => {
+            let runtime = crate::runtime::Runtime { device: device.model_device(), precision: precision.unwrap_or_default() };
+            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp, runtime };
             super::bench::eval(project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
-        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
+        Command::Ppl { model, text, ctx, chunks, base, json, device, precision } => {
+            let runtime = crate::runtime::Runtime { device: device.model_device(), precision: precision.unwrap_or_default() };
+            super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json, runtime)
+        }
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             out!("{}", crate::model::ladder_table(&ladder.rungs));
@@ -138,12 +142,14 @@ impl Select {
     }
 }
 
-fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, junit: Option<&Path>) -> Result<u8> {
+fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, junit: Option<&Path>, device: super::DeviceArg) -> Result<u8> {
     let root_flag = match project.origin {
         crate::project::Origin::Flag => format!(" --root '{}'", project.root.display()),
         crate::project::Origin::Marker(_) | crate::project::Origin::BuiltIn | crate::project::Origin::Given => String::new(),
     };
-    let plan = crate::plan::plan_with(project, suite, Some(format!("groundtruth{root_flag} run --suite {suite} --exact '{{case}}'")))?;
+    let device_flag = device.device.map(|d| format!(" --device {d}")).unwrap_or_default();
+    let rerun = format!("groundtruth{root_flag} run --suite {suite}{device_flag} --exact '{{case}}'");
+    let plan = crate::plan::plan_with(project, suite, Some(rerun), device.run_gpu())?;
     let cases: Vec<_> = plan.cases.iter().filter(|c| select.keeps(&c.name)).collect();
     match select {
         Select::All => {}

@@ -77,6 +77,9 @@ pub enum Command {
         /// Also write the cases as JUnit XML to this file (for CI systems that read it).
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// The device (`--device`).
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Write the project built into this binary (claims, suites, configs, oracles, corpus,
     /// oracle scripts) into a folder, as a new project to edit.
@@ -165,6 +168,9 @@ pub enum Command {
         /// Write report.json, summary.md, report.html and tickets into this folder.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The device (`--device`).
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Download a registered model's original from the Hugging Face hub (pinned repo and
     /// revision from configs/models.toml) into the model cache; prints the files.
@@ -232,6 +238,12 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// The device (`--device`).
+        #[command(flatten)]
+        device: DeviceArg,
+        /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
+        #[arg(long)]
+        precision: Option<crate::runtime::Precision>,
     },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
@@ -314,14 +326,13 @@ pub struct TrainArgs {
     /// Stop after this step, with a checkpoint.
     #[arg(long)]
     pub stop_after: Option<u64>,
-    /// cpu, cuda or cuda:N (default: the recipe's, else cpu). CUDA needs a build with the
-    /// `cuda` feature and a GPU; without either, exit 2 naming which.
-    #[arg(long)]
-    pub device: Option<crate::device::DeviceSpec>,
+    /// The device (default: the recipe's, else cpu).
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// f32, or bf16 (autocast: matrix products in bf16, all else f32; default: the
     /// recipe's, else f32). Recorded in the checkpoint metadata.
     #[arg(long)]
-    pub precision: Option<crate::train::Precision>,
+    pub precision: Option<crate::runtime::Precision>,
 }
 
 /// `bench` actions.
@@ -351,12 +362,12 @@ pub enum BenchAction {
         /// ratio is shown.
         #[arg(long, value_name = "PYTHON")]
         with_pytorch: Option<PathBuf>,
-        /// cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        device: crate::device::DeviceSpec,
+        /// The device (`--device`).
+        #[command(flatten)]
+        device: DeviceArg,
         /// f32, or bf16 autocast (matrix products in bf16).
         #[arg(long, default_value = "f32")]
-        precision: crate::train::Precision,
+        precision: crate::runtime::Precision,
     },
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
     /// against llama.cpp measured in the same run (`--with-llama-cpp`).
@@ -383,7 +394,38 @@ pub enum BenchAction {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// The device (`--device`).
+        #[command(flatten)]
+        device: DeviceArg,
+        /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
+        #[arg(long)]
+        precision: Option<crate::runtime::Precision>,
     },
+}
+
+/// `--device`: one typed option for every command that runs a model (`run`, `check`,
+/// `train`, `ppl`, `bench train`, `bench eval`).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct DeviceArg {
+    /// cpu, cuda or cuda:N. For `run` and `check`: the GPU that cases with a CUDA runtime
+    /// (`…@cuda`) use, default cuda:0; `cpu` makes them skip with that reason. For the
+    /// other commands: where the model runs, default cpu (`train`: the recipe's). A CUDA
+    /// device needs a build with the `cuda` feature and a GPU; a command that needs one
+    /// and finds none exits 2 naming why.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<crate::device::DeviceSpec>,
+}
+
+impl DeviceArg {
+    /// Where a command's model runs: the flag, else the CPU.
+    pub fn model_device(&self) -> crate::device::DeviceSpec {
+        self.device.unwrap_or_default()
+    }
+
+    /// The GPU a run's CUDA cases use: the flag, else `cuda:0`.
+    pub fn run_gpu(&self) -> crate::device::DeviceSpec {
+        self.device.unwrap_or(crate::device::DeviceSpec::Cuda(0))
+    }
 }
 
 /// `tokenizer` actions.

@@ -5,6 +5,7 @@ use crate::judge::ppl::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResu
 use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions};
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
+use crate::runtime::Runtime;
 use crate::tokenizer::{GgufTokenizer, HfTokenizer, TextTokenizer};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -18,8 +19,11 @@ pub(super) struct Loaded {
 }
 
 /// Loads a GGUF file (checked before candle reads it) or a Hugging Face folder on the
-/// f32 path; errors name the file.
-pub(super) fn load_model(path: &Path) -> Result<Loaded> {
+/// f32 path, on `runtime`'s device and in its precision (bf16: autocast); errors name the
+/// file, or the device when there is none.
+pub(super) fn load_model(path: &Path, runtime: Runtime) -> Result<Loaded> {
+    // Opened first, so a missing GPU is one line before any file work.
+    let device = super::train::open_device(runtime.device)?;
     let (weights, tokenizer, kind): (_, Box<dyn TextTokenizer>, String) = if path.is_dir() {
         let w = load_hf_folder(path).with_context(|| format!("{}", path.display()))?;
         let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
@@ -38,7 +42,8 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
     let c = &weights.config;
     crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size).with_context(|| format!("{}", path.display()))?;
     let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
-    let llama = Llama::load(&weights, &LoadOptions::default()).with_context(|| format!("{}", path.display()))?;
+    let mut llama = Llama::load(&weights, &LoadOptions { device, ..LoadOptions::default() }).with_context(|| format!("{}", path.display()))?;
+    llama.set_autocast(runtime.precision.autocast());
     Ok(Loaded { llama, tokenizer, about })
 }
 
@@ -62,9 +67,9 @@ pub(super) fn chunk_bar() -> indicatif::ProgressBar {
 }
 
 /// Runs `groundtruth ppl`.
-pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usize, chunks: Option<usize>, base: Option<&Path>, json: bool) -> Result<u8> {
+pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usize, chunks: Option<usize>, base: Option<&Path>, json: bool, runtime: Runtime) -> Result<u8> {
     let oracle = base.map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display()))).transpose()?;
-    let m = load_model(model)?;
+    let m = load_model(model, runtime)?;
     if let (Some(o), Some(b)) = (&oracle, base) {
         crate::oracle::check_for(o, b, &crate::oracle::ModelLimits::of(m.llama.config())).with_context(|| format!("--base {}", b.display()))?;
     }
@@ -85,6 +90,7 @@ pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usi
             "model": model.display().to_string(),
             "weights": m.about,
             "path": m.llama.numerical_path(),
+            "runtime": runtime.to_string(),
             "text": source,
             "add_bos": add_bos,
             "result": r,

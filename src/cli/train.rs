@@ -21,7 +21,7 @@ pub(super) fn open_device(spec: DeviceSpec) -> Result<candle_core::Device> {
 pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
     let mut runtime = a.recipe.as_deref().and_then(|n| recipes.get(n)).map(|r| r.runtime).unwrap_or_default();
-    runtime.device = a.device.unwrap_or(runtime.device);
+    runtime.device = a.device.device.unwrap_or(runtime.device);
     runtime.precision = a.precision.unwrap_or(runtime.precision);
     // Opened first, so a missing GPU is one line before any corpus or tokenizer work.
     open_device(runtime.device)?;
@@ -118,8 +118,9 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     let BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len, with_pytorch, device, precision } = action else {
         anyhow::bail!("bench eval is not a training benchmark");
     };
-    let runtime = tr::TrainRuntime { device: *device, precision: *precision };
-    let dev = open_device(*device)?;
+    let device = device.model_device();
+    let runtime = tr::Runtime { device, precision: *precision };
+    let dev = open_device(device)?;
     let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
     let threads = candle_core::utils::get_num_threads();
     let mm_dtype = precision.autocast().unwrap_or(candle_core::DType::F32);
@@ -178,7 +179,7 @@ struct PytorchShape<'a> {
     warmup: u64,
     steps: u64,
     threads: usize,
-    runtime: tr::TrainRuntime,
+    runtime: tr::Runtime,
 }
 
 /// Runs `ci/bench_pytorch_train.py` with `python` on the rung's config (written next to the

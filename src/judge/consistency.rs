@@ -21,7 +21,7 @@ impl Judge {
                 let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
                 (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
             }
-            Compare::Cuda => (cuda_logits(&subject, &seqs)?, "CUDA device vs CPU"),
+            Compare::Cuda => (cuda_logits(self, &subject, &seqs)?, "CUDA device vs CPU"),
             Compare::QuantMatmul => {
                 // A model stored in f32 has nothing for the quantized path to multiply: comparing
                 // f32 with f32 would pass vacuously.
@@ -104,15 +104,11 @@ impl Judge {
     }
 }
 
-/// The subject's logits on CUDA device 0; with no GPU (or a build without CUDA support) a
-/// skip with that reason (never a pass); a GPU that cannot be used is an error.
-fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
-    use crate::device::{DeviceError, DeviceSpec};
-    let device = DeviceSpec::Cuda(0).open().map_err(|e| match e {
-        DeviceError::NoDevice(why) => Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("GPU device: {why}") }),
-        DeviceError::Setup { .. } => Stop::Error(e.to_string()),
-    })?;
+/// The subject's logits on the run's GPU (`--device`); with no GPU (or a build without CUDA
+/// support) a skip with that reason (never a pass); a GPU that cannot be used is an error.
+fn cuda_logits(judge: &Judge, subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
+    let device = judge.open_gpu()?;
     let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device, ..Default::default() })
-        .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
+        .map_err(|e| Stop::Error(format!("load on {}: {e}", judge.gpu)))?;
     seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()
 }

@@ -3,6 +3,7 @@
 use super::eval::{eval_seqs, logits, EvalSeq};
 use super::Stop;
 use crate::claim::Registered;
+use crate::device::{DeviceError, DeviceSpec};
 use crate::model::MatmulPath;
 use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
@@ -68,6 +69,9 @@ pub struct Judge {
     pub seed: u64,
     /// Whose files are judged, and so which skips are allowed.
     pub(crate) policy: SkipPolicy,
+    /// The GPU that cases on a CUDA runtime use (`--device`; default `cuda:0`); `cpu`: none,
+    /// so they skip.
+    pub(crate) gpu: DeviceSpec,
     bases: Memo<String, Result<Arc<Base>, SubjectError>>,
     subjects: Memo<(String, Variant, bool), Result<Arc<Subject>, SubjectError>>,
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
@@ -94,6 +98,7 @@ impl Judge {
             reproduce: None,
             seed,
             policy: SkipPolicy::Registered { forbid: false },
+            gpu: DeviceSpec::Cuda(0),
             bases: Memo::new(),
             subjects: Memo::new(),
             oracles: Memo::new(),
@@ -114,6 +119,25 @@ impl Judge {
     pub fn with_reproduce(mut self, command: impl Into<String>) -> Judge {
         self.reproduce = Some(command.into());
         self
+    }
+
+    /// Sets the GPU that cases on a CUDA runtime use (`--device`); `cpu` makes them skip.
+    pub fn with_gpu(mut self, gpu: DeviceSpec) -> Judge {
+        self.gpu = gpu;
+        self
+    }
+
+    /// The run's GPU opened: "no GPU device" is a skip with the reason (never a pass), a GPU
+    /// that is there but cannot be used an error.
+    pub(crate) fn open_gpu(&self) -> Result<candle_core::Device, Stop> {
+        let no_device = |why: String| Stop::Skip(SkipReason::NoDevice { device: format!("GPU device: {why}") });
+        match self.gpu {
+            DeviceSpec::Cpu => Err(no_device("--device cpu: this run uses no GPU".into())),
+            DeviceSpec::Cuda(_) => self.gpu.open().map_err(|e| match e {
+                DeviceError::NoDevice(why) => no_device(why),
+                DeviceError::Setup { .. } => Stop::Error(e.to_string()),
+            }),
+        }
     }
 
     /// Sets which skips this run allows (see [`SkipPolicy`]).

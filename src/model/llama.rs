@@ -163,14 +163,16 @@ impl Llama {
         self.dtype
     }
 
-    /// Runs the differentiable path's matrix products in `cast` (autocast; see
-    /// `layers::matmul_as`), or in the model's own type with `None`. Weights, norms, softmax
-    /// and the inference paths keep the model's type.
+    /// Runs the float matrix products of every forward pass (inference and differentiable)
+    /// in `cast` (autocast; see `layers::matmul_as`: operands rounded to `cast`, the result
+    /// back in the model's type), or in the model's own type with `None`. Weights, norms,
+    /// softmax, the residual stream and the logits keep the model's type; a quantized
+    /// matmul is not cast. With a cast the CPU engine (f32 only) is not used.
     pub fn set_autocast(&mut self, cast: Option<DType>) {
         self.autocast = cast;
     }
 
-    /// The differentiable path's matmul type, if it is not the model's own.
+    /// The matmul type of the forward passes, if it is not the model's own.
     pub fn autocast(&self) -> Option<DType> {
         self.autocast
     }
@@ -212,6 +214,15 @@ impl Llama {
     /// How [`Llama::forward`] computes, in words, for reports.
     pub fn numerical_path(&self) -> String {
         let threads = rayon::current_num_threads();
+        if let Some(cast) = self.autocast {
+            return format!(
+                "candle {} matmul under {} autocast (operands rounded, f32 accumulation where the backend does it; norms, softmax and residuals {}) on {:?}; {threads} threads",
+                self.dtype.as_str(),
+                cast.as_str(),
+                self.dtype.as_str(),
+                self.device
+            );
+        }
         if self.engine {
             let blocks = self.blocks.first().is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
             let rows = super::engine::QUANT_MAX_ROWS;
@@ -269,12 +280,11 @@ impl Llama {
                 reason: format!("first logit row {first} is past the sequence length {t}"),
             });
         }
-        let cast = match runtime {
-            Runtime::Differentiable => self.autocast,
-            Runtime::Fast | Runtime::Candle => None,
-        };
+        // Autocast applies to every path: an evaluation in bf16 is the arithmetic a bf16
+        // training step's forward pass does. The CPU engine is f32-only, so it stands aside.
+        let cast = self.autocast;
         let mode = match runtime {
-            Runtime::Fast if self.engine && logits => {
+            Runtime::Fast if self.engine && cast.is_none() && logits => {
                 let logits = super::engine::forward(self, &id_list, b, t, cache, first)?;
                 return Ok(Pass::Logits(Tensor::from_vec(logits, (b, t - first, self.config.vocab_size), &self.device)?));
             }

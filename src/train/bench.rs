@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::error::{Ctx, TrainError};
 use super::optim::{AdamW, AdamWParams};
-use super::runtime::TrainRuntime;
+use crate::runtime::Runtime;
 use super::trainer::batch_loss;
 use crate::model::{seeded, LlamaConfig, TrainableLlama};
 use crate::rng::SeededRng;
@@ -76,7 +76,7 @@ pub fn train_throughput(
     seq_len: usize,
     warmup: u64,
     steps: u64,
-    runtime: TrainRuntime,
+    runtime: Runtime,
 ) -> Result<Throughput, TrainError> {
     let device = runtime.device.open()?;
     let mut model = TrainableLlama::new(&seeded(config, 1)?, &device)?;

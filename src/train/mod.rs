@@ -14,7 +14,6 @@ mod loss;
 mod metrics;
 mod optim;
 mod recipe;
-mod runtime;
 mod sample;
 mod sanity;
 mod spec;
@@ -42,7 +41,7 @@ pub use recipe::{
     load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
     TokenizerSpec, RECIPES_FILE,
 };
-pub use runtime::{ParsePrecisionError, Precision, TrainRuntime};
+pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
 pub use sample::{draw, sample, uniform_f64};
 pub use sanity::{
     grad_check, grad_check_on, loss_of, loss_of_on, overfit, overfit_on, reload_check, sampling_mismatches, save_and_load,

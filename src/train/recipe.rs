@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
-use super::runtime::{Precision, TrainRuntime};
+use crate::runtime::{Precision, Runtime};
 use crate::device::DeviceSpec;
 use crate::fsutil::{line_of, read_text};
 
@@ -138,7 +138,7 @@ pub struct Recipe {
     pub registered_val_loss: Option<f64>,
     /// Device kind and precision it is registered for (`device = "cuda"`, `precision =
     /// "bf16"`; both optional, CPU f32 when absent).
-    pub runtime: TrainRuntime,
+    pub runtime: Runtime,
 }
 
 /// How the tokenizer named by the ladder is built.
@@ -384,7 +384,7 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         };
         let precision = match r.precision.as_deref() {
             None => Precision::F32,
-            Some(p) => p.parse().map_err(|e: super::runtime::ParsePrecisionError| ctx(format!("field `precision`: {e}")))?,
+            Some(p) => p.parse().map_err(|e: crate::runtime::ParsePrecisionError| ctx(format!("field `precision`: {e}")))?,
         };
         recipes.push(Recipe {
             name: r.name,
@@ -394,7 +394,7 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
             hyper,
             eval_every: r.eval_every,
             registered_val_loss: r.registered_val_loss,
-            runtime: TrainRuntime { device, precision },
+            runtime: Runtime { device, precision },
         });
     }
     Ok(Recipes {

@@ -21,7 +21,7 @@ fn run(
     train(spec, &data(spec), &o)
 }
 
-const BF16_CPU: TrainRuntime = TrainRuntime {
+const BF16_CPU: Runtime = Runtime {
     device: DeviceSpec::Cpu,
     precision: Precision::Bf16,
 };
@@ -120,7 +120,7 @@ fn autocast_gradients_are_near_but_not_equal_to_f32() {
 #[test]
 fn training_on_cuda_trains_there_or_is_no_gpu_device() {
     let dir = tempfile::tempdir().unwrap();
-    let gpu = TrainRuntime {
+    let gpu = Runtime {
         device: DeviceSpec::Cuda(0),
         precision: Precision::Bf16,
     };

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::error::{Ctx, TrainError};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::recipe::{GradCheckSpec, OverfitSpec};
-use super::runtime::TrainRuntime;
+use crate::runtime::Runtime;
 use super::trainer::{batch_loss, eval_loss};
 use crate::model::{
     load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, TrainableLlama,
@@ -70,7 +70,7 @@ pub fn overfit(
     spec: &OverfitSpec,
     hook: Option<GradHook>,
 ) -> Result<OverfitReport, TrainError> {
-    overfit_on(config, tokens, spec, hook, TrainRuntime::default())
+    overfit_on(config, tokens, spec, hook, Runtime::default())
 }
 
 /// [`overfit`] on `runtime`'s device and precision (the losses are measured in f32).
@@ -79,7 +79,7 @@ pub fn overfit_on(
     tokens: &[u32],
     spec: &OverfitSpec,
     hook: Option<GradHook>,
-    runtime: TrainRuntime,
+    runtime: Runtime,
 ) -> Result<OverfitReport, TrainError> {
     if tokens.len() < 2 {
         return Err(TrainError::Tokenizer(format!(

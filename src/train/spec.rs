@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::data::{split_point, Corpus};
 use super::error::TrainError;
 use super::recipe::{load_recipes, Hyper, Recipe, Recipes, RECIPES_FILE};
-use super::runtime::TrainRuntime;
+use crate::runtime::Runtime;
 use crate::fsutil::{read_text, sha256_hex};
 use crate::model::{load_ladder, LlamaConfig};
 use crate::project::Project;
@@ -34,7 +34,7 @@ pub struct TrainSpec {
     /// The frozen tokenizer's `tokenizer.json`.
     pub tokenizer_json: Arc<String>,
     /// Device and precision (CPU f32 unless [`TrainSpec::on`] says otherwise).
-    pub runtime: TrainRuntime,
+    pub runtime: Runtime,
 }
 
 impl TrainSpec {
@@ -72,12 +72,12 @@ impl TrainSpec {
             hyper,
             corpus,
             tokenizer_json,
-            runtime: TrainRuntime::default(),
+            runtime: Runtime::default(),
         })
     }
 
     /// The same run on `runtime` (another device or precision trains other weights).
-    pub fn on(mut self, runtime: TrainRuntime) -> Self {
+    pub fn on(mut self, runtime: Runtime) -> Self {
         self.runtime = runtime;
         self
     }

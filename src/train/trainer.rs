@@ -86,7 +86,7 @@ pub struct RunSummary {
     pub train_seconds: f64,
     /// Training tokens per second over this invocation's steps.
     pub tokens_per_second: f64,
-    /// Device and precision, in words (`TrainRuntime`'s display and description).
+    /// Device and precision, in words (`Runtime`'s display and description).
     pub runtime: String,
 }
 

@@ -108,3 +108,30 @@ fn forward_from_and_caches_refuse_misuse() {
     q.forward(&toks, Some(&mut cache)).unwrap();
     assert!(m.forward(&toks, Some(&mut cache)).is_err());
 }
+
+#[test]
+fn autocast_reaches_the_inference_paths() {
+    // bf16 evaluation (a `cpu-bf16` or `cuda-bf16` case) is the f32 model with its matrix
+    // products cast: it must differ from f32 (else the cast did not happen, and a bf16
+    // claim would pass by measuring f32), by bf16 rounding only, on every path.
+    let w = seeded(&tiny(false), 15).unwrap();
+    let mut m = load(&w, MatmulPath::F32);
+    let toks = tokens(2, 13, w.config.vocab_size, 15);
+    let f32_logits = m.forward(&toks, None).unwrap();
+    m.set_autocast(Some(candle_core::DType::BF16));
+    let cast = m.forward(&toks, None).unwrap();
+    assert_eq!(cast.dtype(), candle_core::DType::F32, "logits stay in the model's type");
+    let d = max_abs_diff(&f32_logits, &cast);
+    // Operands rounded to 8 significant bits (relative 2^-9) through 2 layers: logits of
+    // magnitude ~1 move by ~1e-3..1e-2; a cast that did nothing gives 0.
+    assert!(d > 0.0 && d < 0.05, "bf16 autocast moved logits by {d}");
+    assert!(m.numerical_path().contains("bf16 autocast"), "{}", m.numerical_path());
+    // The cached path under the cast agrees with the full pass under the cast.
+    let t = toks.dim(1).unwrap();
+    let mut cache = KvCache::new(m.config());
+    let rows: Vec<Tensor> = (0..t).map(|i| m.forward(&toks.narrow(1, i, 1).unwrap(), Some(&mut cache)).unwrap()).collect();
+    let inc = Tensor::cat(&rows, 1).unwrap();
+    assert!(max_abs_diff(&cast, &inc) < 1e-2, "kv under autocast: {}", max_abs_diff(&cast, &inc));
+    m.set_autocast(None);
+    assert_eq!(max_abs_diff(&f32_logits, &m.forward(&toks, None).unwrap()), 0.0, "uncast is the engine again");
+}
