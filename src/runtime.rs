@@ -80,6 +80,20 @@ pub struct Runtime {
     pub precision: Precision,
 }
 
+/// Claims write a runtime as its label (`"cuda-bf16"`).
+impl serde::Serialize for Runtime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Runtime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(d)?;
+        Runtime::parse_label(&label).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A claim's runtime label that is none of `cpu`, `cuda`, `cpu-bf16`, `cuda-bf16`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("runtime `{0}`: expected cpu, cuda, cpu-bf16 or cuda-bf16 (the GPU ordinal is the run's --device, not the claim's)")]

@@ -265,3 +265,62 @@ fn ppl_scores_an_exported_gguf_against_its_oracle_and_rejects_bad_input_in_one_l
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_gpu_suite_without_a_gpu_judges_nothing_and_never_passes() {
+    // This build has no CUDA support (or this machine no GPU): every `@cuda` case is a
+    // skip naming why, the run exits 3 (nothing judged), and where a GPU is required
+    // (GROUNDTRUTH_EXPECT_GPU, ci/gpu-check.sh) the same run is an error.
+    if groundtruth::device::DeviceSpec::Cuda(0).open().is_ok() {
+        return; // A GPU is here: tests/claims.rs runs the suite for real.
+    }
+    let p = project();
+    let out = p.path().join("out");
+    let reasons = |o: &Output| -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|e| panic!("{e}\n{}", stderr(o)));
+        let r: groundtruth::report::Report = serde_json::from_str(&text).unwrap();
+        r.cases.iter().map(|c| (c.name.clone(), format!("{:?}", c.outcome))).collect()
+    };
+    // tiny_1m's cases only: the scratch project holds no SmolLM2 oracle.
+    let args = ["run", "--suite", "gpu", "--filter", "tiny_1m", "--out", out.to_str().unwrap()];
+    let o = run(p.path(), &args);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let cases = reasons(&o);
+    assert!(cases.len() >= 10, "{cases:?}");
+    for (name, outcome) in &cases {
+        assert!(name.contains("@cuda"), "{name}");
+        assert!(outcome.contains("NoDevice") && outcome.contains("GPU device"), "{name}: {outcome}");
+    }
+    let mut with_device = args.to_vec();
+    with_device.extend(["--device", "cpu"]);
+    let o = run(p.path(), &with_device);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(reasons(&o).iter().all(|(_, r)| r.contains("--device cpu")), "{:?}", reasons(&o));
+    let o = bin().arg("--root").arg(p.path()).args(args).env("GROUNDTRUTH_EXPECT_GPU", "1").env_remove("GROUNDTRUTH_OUT").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(reasons(&o).iter().all(|(_, r)| r.contains("Error") && r.contains("GROUNDTRUTH_EXPECT_GPU")), "{:?}", reasons(&o));
+}
+
+#[test]
+fn ppl_and_bench_take_the_device_and_a_missing_gpu_is_exit_2_in_one_line() {
+    if groundtruth::device::DeviceSpec::Cuda(0).open().is_ok() {
+        return;
+    }
+    let p = project();
+    let model = p.path().join("models/tiny_1m");
+    let model = model.to_str().unwrap();
+    for args in [
+        vec!["ppl", "--model", model, "--device", "cuda"],
+        vec!["bench", "eval", "--model", model, "--device", "cuda:1"],
+        vec!["bench", "train", "--rungs", "tiny_1m", "--device", "cuda"],
+    ] {
+        let o = run(p.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("--device cuda") && err.contains("no GPU device"), "{args:?}: {err}");
+    }
+    let o = run(p.path(), &["ppl", "--model", model, "--device", "gpu"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected cpu, cuda or cuda:N"), "{}", stderr(&o));
+}

@@ -219,3 +219,31 @@ fn ppl_parity_passes_on_the_oracle_and_fails_on_a_shifted_or_differently_scored_
     let recs = judge_all(&none.root, &op5, |_| {});
     assert_eq!(labels(&recs), ["error"], "{recs:#?}");
 }
+
+#[test]
+fn a_runtime_case_measures_that_runtime_and_a_missing_gpu_is_a_skip() {
+    // `runtimes` makes one case per runtime, judged on it against the CPU's f32. bf16
+    // autocast on the CPU must be measured as different from f32 (the planted fault is an
+    // exact bound: a runtime case that compared f32 with f32 would pass it), within
+    // rounding; a CUDA case without a GPU is a skip naming why, never a pass.
+    let s = setup();
+    let bf16 = "runtimes = [\"cpu-bf16\"]";
+    let toml = [
+        claim("R1", "quant_drift", "\"base\"", "statistic = \"kl_mean\", op = \"<=\", value = 0.01", bf16),
+        claim("R2", "quant_drift", "\"base\"", "statistic = \"kl_mean\", op = \"<=\", value = 1e-12", bf16),
+        claim("R3", "quant_drift", "\"q8_0\"", "statistic = \"kl_mean\", op = \"<=\", value = 0.01", "runtimes = [\"cpu\", \"cuda\"]"),
+    ]
+    .concat();
+    let recs = judge_all(&s.root, &toml, |_| {});
+    let names: Vec<&str> = recs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["quant_drift/tiny-seeded/base/all/R1@cpu-bf16", "quant_drift/tiny-seeded/base/all/R2@cpu-bf16", "quant_drift/tiny-seeded/q8_0/all/R3", "quant_drift/tiny-seeded/q8_0/all/R3@cuda"]);
+    assert_eq!(recs[0].runtime, "cpu-bf16");
+    assert_eq!(labels(&recs)[..3], ["pass", "fail", "pass"], "{recs:#?}");
+    let ev = recs[1].outcome.evidence().unwrap();
+    assert!(ev.observed > 1e-12 && ev.observed < 0.01, "{ev:?}");
+    assert!(ev.path.contains("bf16 autocast") && ev.path.contains("vs parent"), "{}", ev.path);
+    if groundtruth::device::DeviceSpec::Cuda(0).open().is_err() {
+        let Outcome::Skip(r @ SkipReason::NoDevice { .. }) = &recs[3].outcome else { panic!("{:?}", recs[3].outcome) };
+        assert!(r.to_string().starts_with("no GPU device"), "{r}");
+    }
+}

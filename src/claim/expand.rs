@@ -4,6 +4,7 @@
 //! never weights, so listing thousands of cases stays instant.
 
 use super::load::{ClaimError, Registered};
+use crate::runtime::Runtime;
 use crate::variant::Variant;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 /// One generated test case.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// Stable name: `kind/model/variant/scope/claim-id`.
+    /// Stable name: `kind/model/variant/scope/claim-id`, then `@runtime` off the CPU's f32
+    /// (`…/RP-1@cuda`), so CPU cases keep the names they always had.
     pub name: String,
     /// The claim it tests.
     pub claim: Arc<Registered>,
@@ -24,6 +26,9 @@ pub struct Case {
     /// For chain kinds (`quant_order`): every variant of the claim, in its order
     /// (`variant` is the first); empty otherwise.
     pub chain: Vec<Variant>,
+    /// Where the subject's forward passes run (the claim's `runtimes`; the CPU in f32 by
+    /// default). A CUDA runtime means the run's GPU (`--device`).
+    pub runtime: Runtime,
 }
 
 impl Case {
@@ -71,10 +76,12 @@ pub fn expand(
                 _ => variants.iter().map(|v| (*v, vec![])).collect(),
             };
             for (variant, chain) in heads {
-                for p in &prompts {
-                    let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant, prompt: p.clone(), chain: chain.clone() };
-                    let name = format!("{}/{model}/{variant}/{}/{}", c.kind.name(), case.scope(), c.id);
-                    cases.push(Case { name, ..case });
+                for runtime in c.case_runtimes() {
+                    for p in &prompts {
+                        let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant, prompt: p.clone(), chain: chain.clone(), runtime };
+                        let name = case_name(c.kind.name(), model, variant, &case.scope(), &c.id, runtime);
+                        cases.push(Case { name, ..case });
+                    }
                 }
             }
         }
@@ -85,6 +92,14 @@ pub fn expand(
         return Err(ClaimError::Invalid { file: Path::new("claims").to_path_buf(), line: 1, msg: format!("case name '{}' is generated twice", w[0]) });
     }
     Ok(cases)
+}
+
+/// `kind/model/variant/scope/claim-id[@runtime]`.
+pub fn case_name(kind: &str, model: &str, variant: Variant, scope: &str, id: &str, runtime: Runtime) -> String {
+    match runtime == Runtime::CPU {
+        true => format!("{kind}/{model}/{variant}/{scope}/{id}"),
+        false => format!("{kind}/{model}/{variant}/{scope}/{id}@{}", runtime.label()),
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +122,26 @@ mod tests {
         let cases = expand(&claims, &["m".to_string()], |_| Ok(vec![])).unwrap();
         let ids: Vec<&str> = cases.iter().map(|c| c.claim.claim.id.as_str()).collect();
         assert_eq!(ids, ["A"]);
+    }
+
+    #[test]
+    fn runtimes_are_a_case_dimension_and_cpu_names_do_not_change() {
+        let text = "[[claim]]\nid = \"R\"\nkind = \"quant_drift\"\nstatement = \"s\"\nsubjects = { models = [\"m\"], variants = [\"q8_0\", \"q4_0\"] }\n\
+                    runtimes = [\"cpu\", \"cuda\", \"cpu-bf16\"]\nbound = { statistic = \"kl_mean\", op = \"<=\", value = 0.01 }\nrationale = \"r\"\nregistered = \"2026-11-29\"\nbasis = \"prior\"\n";
+        let claims = crate::claim::parse_str(text, Path::new("x.toml")).unwrap();
+        let cases = expand(&claims, &["m".to_string()], |_| Ok(vec![])).unwrap();
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "quant_drift/m/q8_0/all/R",
+                "quant_drift/m/q8_0/all/R@cuda",
+                "quant_drift/m/q8_0/all/R@cpu-bf16",
+                "quant_drift/m/q4_0/all/R",
+                "quant_drift/m/q4_0/all/R@cuda",
+                "quant_drift/m/q4_0/all/R@cpu-bf16"
+            ]
+        );
+        assert_eq!(cases[1].runtime, Runtime::parse_label("cuda").unwrap());
     }
 }

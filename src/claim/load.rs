@@ -3,6 +3,7 @@
 use super::schema::{Claim, ClaimFile, ClaimKind, Compare, Expect, Statistic};
 use crate::fsutil::{read_text, FsError};
 use crate::input::parse_toml;
+use crate::runtime::Runtime;
 use crate::variant::Variant;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,7 @@ fn check(c: &Claim) -> Result<(), String> {
     }
     check_stored_as(c)?;
     check_tie_margin(c)?;
+    check_runtimes(c)?;
     if c.subjects.models.is_empty() {
         return Err("field 'subjects.models' is empty".into());
     }
@@ -145,6 +147,9 @@ fn check(c: &Claim) -> Result<(), String> {
             (ClaimKind::CorruptionDetect, false) => {
                 return Err(format!("field 'subjects.variants': '{v}' is not a corruption (kind corruption_detect)"))
             }
+            // The base on another runtime against the base on the CPU is a runtime's drift;
+            // the base on the CPU against itself would measure nothing.
+            (ClaimKind::QuantDrift, _) if variant == Variant::Base && !c.runtimes.is_empty() && !c.runtimes.contains(&Runtime::CPU) => {}
             (ClaimKind::QuantDrift, _) if !variant.is_dtype_change() => {
                 return Err(format!("field 'subjects.variants': '{v}' is not a quantization (kind quant_drift)"))
             }
@@ -168,6 +173,23 @@ fn check(c: &Claim) -> Result<(), String> {
     }
     if c.expect == Expect::Fail && c.kind.is_exact_match() {
         // A registered negative claim must still be judged; nothing to reject, just documented.
+    }
+    Ok(())
+}
+
+/// `runtimes`: each once; other than the CPU only for kinds that run the subject there, and
+/// not for a statistic that never runs it.
+fn check_runtimes(c: &Claim) -> Result<(), String> {
+    let r = &c.runtimes;
+    if let Some((_, dup)) = r.iter().enumerate().find(|(i, x)| r[..*i].contains(x)) {
+        return Err(format!("field 'runtimes': '{}' is listed twice", dup.label()));
+    }
+    let Some(other) = r.iter().find(|x| **x != Runtime::CPU) else { return Ok(()) };
+    if !c.kind.runs_on_runtime() {
+        return Err(format!("field 'runtimes': kind '{}' does not run the subject on a runtime, so '{}' would change nothing (only 'cpu')", c.kind.name(), other.label()));
+    }
+    if c.bound.statistic == Statistic::ConfigMismatches {
+        return Err(format!("field 'runtimes': statistic config_mismatches reads the checkpoint's config and runs nothing on '{}'", other.label()));
     }
     Ok(())
 }
@@ -370,5 +392,24 @@ basis = "prior"
     fn missing_field_is_an_error() {
         let e = err(&GOOD.replace("rationale = \"llama.cpp reports 0.0014 for Q8_0 on an 8B model\"\n", ""));
         assert!(e.contains("rationale"), "{e}");
+    }
+
+    #[test]
+    fn runtimes_are_typed_once_each_and_only_where_a_judge_runs_the_subject() {
+        let with = |rt: &str| GOOD.replace("basis", &format!("runtimes = [{rt}]\nbasis"));
+        let ok = parse_str(&with("\"cpu\", \"cuda\", \"cuda-bf16\""), Path::new("claims/x.toml")).unwrap();
+        assert_eq!(ok[0].claim.case_runtimes().iter().map(|r| r.label()).collect::<Vec<_>>(), ["cpu", "cuda", "cuda-bf16"]);
+        assert_eq!(parse_str(GOOD, Path::new("claims/x.toml")).unwrap()[0].claim.case_runtimes(), [Runtime::CPU]);
+        assert!(err(&with("\"cuda:1\"")).contains("the GPU ordinal is the run's --device"));
+        assert!(err(&with("\"gpu\"")).contains("expected cpu, cuda"));
+        assert!(err(&with("\"cuda\", \"cuda\"")).contains("'cuda' is listed twice"));
+        let structure = with("\"cuda\"").replace("quant_drift", "structure").replace("kl_mean", "bad_tensors");
+        assert!(err(&structure).contains("kind 'structure' does not run the subject"), "{}", err(&structure));
+        // The base against itself on the CPU measures nothing; on another runtime it is
+        // that runtime's drift.
+        let base = |rt: &str| with(rt).replace("[\"q8_0\"]", "[\"base\"]");
+        assert!(err(&GOOD.replace("[\"q8_0\"]", "[\"base\"]")).contains("is not a quantization"));
+        assert!(err(&base("\"cpu\", \"cuda\"")).contains("is not a quantization"));
+        assert!(parse_str(&base("\"cuda\", \"cpu-bf16\""), Path::new("claims/x.toml")).is_ok());
     }
 }

@@ -8,7 +8,7 @@ mod schema;
 mod statistic;
 pub mod suite;
 
-pub use expand::{expand, Case};
+pub use expand::{case_name, expand, Case};
 pub use load::{load_dir, load_file, parse_str, ClaimError, Registered};
 pub use render::claims_markdown;
 pub use schema::{STORAGE_TYPES, STORED_AS_ORACLE, Basis, Bound, Claim, ClaimFile, ClaimKind, Compare, Expect, Op, Statistic, Subjects, TrainCheck};

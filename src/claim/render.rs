@@ -54,6 +54,10 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
         if let Some(m) = c.tie_margin {
             let _ = writeln!(out, "- **near-tie margin:** {m} nats (both sides)");
         }
+        if !c.runtimes.is_empty() {
+            let labels: Vec<&str> = c.runtimes.iter().map(|r| r.label()).collect();
+            let _ = writeln!(out, "- **runtimes:** {}", labels.join(", "));
+        }
         let _ = write!(
             out,
             "- **registered:** {}\n- **basis:** {}\n- **rationale:** {}\n",

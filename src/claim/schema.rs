@@ -43,6 +43,12 @@ pub struct Claim {
     /// judge only the oracle's very file, drift kinds every checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stored_as: Vec<String>,
+    /// Where and in what precision the subject's forward passes run: a case dimension
+    /// (`runtimes = ["cpu", "cuda", "cuda-bf16"]`; case names carry `@cuda`…). Empty: the
+    /// CPU in f32. Only kinds that run the subject on its runtime take others
+    /// ([`ClaimKind::runs_on_runtime`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<crate::runtime::Runtime>,
     /// `greedy_match_or_tie` only: a first divergence is forgiven when the oracle's
     /// log-probability margin of its token over the subject's, and the subject's margin of
     /// its token over the oracle's, are both at most this many nats.
@@ -66,6 +72,16 @@ pub struct Claim {
     /// case; a corrected prediction is a new claim with its own id and date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<String>,
+}
+
+impl Claim {
+    /// The runtimes its cases run on: the registered ones, else the CPU in f32.
+    pub fn case_runtimes(&self) -> Vec<crate::runtime::Runtime> {
+        match self.runtimes.is_empty() {
+            true => vec![crate::runtime::Runtime::CPU],
+            false => self.runtimes.clone(),
+        }
+    }
 }
 
 /// What a claim compares.
@@ -146,6 +162,26 @@ impl ClaimKind {
             ClaimKind::TokenizerParity
             | ClaimKind::OracleDrift
             | ClaimKind::QuantDrift
+            | ClaimKind::CorruptionDetect
+            | ClaimKind::Consistency
+            | ClaimKind::Determinism
+            | ClaimKind::QuantOrder
+            | ClaimKind::ReferenceAgreement
+            | ClaimKind::RoundTrip
+            | ClaimKind::Structure
+            | ClaimKind::TrainSanity => false,
+        }
+    }
+
+    /// Whether the kind's judge runs the subject's forward passes on the case's runtime, so
+    /// that a claim may name runtimes other than the CPU: oracle parity and drift (logits,
+    /// greedy decoding, perplexity against the oracle) and quantization drift (the variant
+    /// on the runtime against the base on the CPU in f32). The others read files, train,
+    /// or compare paths of their own, and a runtime there would be a label nothing uses.
+    pub fn runs_on_runtime(self) -> bool {
+        match self {
+            ClaimKind::GreedyParity | ClaimKind::OracleParity | ClaimKind::OracleDrift | ClaimKind::QuantDrift => true,
+            ClaimKind::TokenizerParity
             | ClaimKind::CorruptionDetect
             | ClaimKind::Consistency
             | ClaimKind::Determinism

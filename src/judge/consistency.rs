@@ -11,6 +11,10 @@ use crate::subject::{derive, load_base};
 impl Judge {
     pub(super) fn consistency(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("consistency claim without 'compare'".into()))?;
+        // A GPU that is not here skips the case before any model work (opening is cached).
+        if compare == Compare::Cuda {
+            self.open_gpu()?;
+        }
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
         let seqs = self.seqs(&case.model)?;

@@ -10,6 +10,7 @@ use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
 use crate::report::{CaseRecord, FileHash};
+use crate::runtime::Runtime;
 use crate::subject::registry::ModelEntry;
 use crate::subject::{derive, load_base, Base, Memo, Subject, SubjectError};
 use crate::variant::Variant;
@@ -76,13 +77,15 @@ pub struct Judge {
     subjects: Memo<(String, Variant, bool), Result<Arc<Subject>, SubjectError>>,
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
     prompts: Memo<String, Shared<Vec<Prompt>>>,
-    rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
-    pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, String>>,
+    /// A subject's model placed on a runtime other than the CPU's f32.
+    placed: Memo<(String, Variant, Runtime), Result<Arc<Subject>, String>>,
+    rows: Memo<(String, Variant, Runtime), Shared<Vec<Vec<Vec<f32>>>>>,
+    pub(crate) drift: Memo<(String, Variant, Runtime), Result<crate::stats::SetStats, String>>,
     verdicts: Memo<String, Arc<CaseRecord>>,
     hashes: Memo<std::path::PathBuf, Result<String, String>>,
     intervals: Memo<String, Option<(f64, f64)>>,
-    pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
-    pub(crate) continuations: Memo<(String, Variant), Shared<Vec<Vec<u32>>>>,
+    pub(crate) nll: Memo<(String, Variant, Runtime), Shared<Vec<f64>>>,
+    pub(crate) continuations: Memo<(String, Variant, Runtime), Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
     eval: Memo<(), Shared<crate::evalslice::EvalSlice>>,
 }
@@ -101,6 +104,7 @@ impl Judge {
             gpu: DeviceSpec::Cuda(0),
             bases: Memo::new(),
             subjects: Memo::new(),
+            placed: Memo::new(),
             oracles: Memo::new(),
             prompts: Memo::new(),
             rows: Memo::new(),
@@ -209,6 +213,23 @@ impl Judge {
         Ok(self.subjects.get_or(&(model.to_string(), variant, quantized), || derive(&base, variant, &used, matmul).map(Arc::new))?)
     }
 
+    /// The subject for a variant with its forward passes on `runtime` (the CPU's f32 is
+    /// [`Judge::subject`]'s own). A CUDA runtime runs on the run's GPU; with none, a skip
+    /// with the reason ("no GPU device"), never a pass; a GPU that is there but unusable,
+    /// an error. Weights, tokenizer and files are the CPU subject's (tensors are shared).
+    pub(crate) fn subject_on(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Subject>, Stop> {
+        if runtime == Runtime::CPU {
+            return self.subject(model, variant, false);
+        }
+        let device = match runtime.device {
+            DeviceSpec::Cpu => candle_core::Device::Cpu,
+            DeviceSpec::Cuda(_) => self.open_gpu()?,
+        };
+        let cpu = self.subject(model, variant, false)?;
+        let key = (model.to_string(), variant, runtime);
+        self.placed.get_or(&key, || place(&cpu, device, runtime).map(Arc::new)).map_err(Stop::Error)
+    }
+
     /// The model's oracle and its hash, or `None` when it has none. The oracle is checked
     /// against the model (ids in its vocabulary, cases within its context) before any
     /// model work uses it.
@@ -243,12 +264,13 @@ impl Judge {
         Ok(self.seqs(model)?.into_iter().flat_map(|s| s.tokens).collect())
     }
 
-    /// Full-recompute logits of the evaluation sequences' compared rows, F32 path, cached.
-    pub(crate) fn rows(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
-        let subject = self.subject(model, variant, false)?;
+    /// Full-recompute logits of the evaluation sequences' compared rows, F32 path, on
+    /// `runtime`, cached.
+    pub(crate) fn rows(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
+        let subject = self.subject_on(model, variant, runtime)?;
         let seqs = self.seqs(model)?;
         self.rows
-            .get_or(&(model.to_string(), variant), || {
+            .get_or(&(model.to_string(), variant, runtime), || {
                 seqs.iter()
                     .map(|s| logits(&subject.llama, &s.tokens).map(|r| r[s.start..].to_vec()).map_err(|e| format!("{model} {variant}: forward: {e}")))
                     .collect::<Result<Vec<_>, _>>()
@@ -267,4 +289,24 @@ impl Judge {
     pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<CaseRecord> {
         self.verdicts.get_or(&case.name, || Arc::new(self.run(case)))
     }
+}
+
+/// `cpu`'s model loaded again on `device` with `runtime`'s precision (bf16: autocast), the
+/// rest of the subject shared.
+fn place(cpu: &Subject, device: candle_core::Device, runtime: Runtime) -> Result<Subject, String> {
+    let options = crate::model::LoadOptions { matmul: MatmulPath::F32, device, ..Default::default() };
+    let mut llama = crate::model::Llama::load(&cpu.weights, &options).map_err(|e| format!("{} {}: load on {}: {e}", cpu.model, cpu.variant, runtime.label()))?;
+    llama.set_autocast(runtime.precision.autocast());
+    Ok(Subject {
+        model: cpu.model.clone(),
+        variant: cpu.variant,
+        weights: cpu.weights.clone(),
+        path: format!("{} [runtime {}]", llama.numerical_path(), runtime.label()),
+        llama,
+        tokenizer: cpu.tokenizer.clone(),
+        identity_sha256: cpu.identity_sha256.clone(),
+        weights_type: cpu.weights_type.clone(),
+        files: cpu.files.clone(),
+        notes: cpu.notes.clone(),
+    })
 }

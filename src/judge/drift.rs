@@ -7,6 +7,7 @@ use crate::claim::{Case, ClaimKind, Statistic};
 use crate::evalslice::perplexity;
 use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
+use crate::runtime::Runtime;
 use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
@@ -17,17 +18,28 @@ const DRIFT_TOP_K: usize = 10;
 const DEFAULT_MAX_NEW: usize = 32;
 
 impl Judge {
+    /// The variant on the case's runtime against its parent (the base) on the CPU in f32:
+    /// a quantization's drift, a runtime's drift (base on `cuda`), or both at once.
     pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        self.parent_holds(&case.model)?;
+        // First, so that a case on a GPU that is not here skips before any model work.
+        let subject = self.subject_on(&case.model, case.variant, case.runtime)?;
+        // The same weights on two runtimes need no oracle to make the comparison mean
+        // something: a broken reference path shows as disagreement. A quantization's drift
+        // from a broken parent proves nothing.
+        if case.variant != Variant::Base {
+            self.parent_holds(&case.model)?;
+        }
         let parent = self.subject(&case.model, Variant::Base, false)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
         }
-        let stats = self.drift_stats(&case.model, case.variant)?;
+        let stats = self.drift_stats(&case.model, case.variant, case.runtime)?;
         let mut ev = self.set_evidence(case, &stats, &subject);
-        ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
+        ev.path = match case.runtime == Runtime::CPU {
+            true => format!("{} vs parent {} on the same path", ev.path, parent.weights_type),
+            false => format!("{} vs parent {} on the CPU in f32 ({})", ev.path, parent.weights_type, parent.path),
+        };
         match case.claim.claim.bound.statistic {
             Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
             Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
@@ -38,19 +50,19 @@ impl Judge {
 
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
     /// once per run (several claims bound statistics of the same comparison).
-    pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
-        let a = self.rows(model, Variant::Base)?;
-        let b = self.rows(model, variant)?;
+    pub(crate) fn drift_stats(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<SetStats, Stop> {
+        let a = self.rows(model, Variant::Base, Runtime::CPU)?;
+        let b = self.rows(model, variant, runtime)?;
         self.drift
-            .get_or(&(model.to_string(), variant), || distribution_stats(&a, &b))
-            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}: {e}")))
+            .get_or(&(model.to_string(), variant, runtime), || distribution_stats(&a, &b))
+            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}@{}: {e}", runtime.label())))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
         files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
-        let p = self.slice_nll(&case.model, Variant::Base)?;
-        let q = self.slice_nll(&case.model, case.variant)?;
+        let p = self.slice_nll(&case.model, Variant::Base, Runtime::CPU)?;
+        let q = self.slice_nll(&case.model, case.variant, case.runtime)?;
         let (pp, pq) = (perplexity(&p), perplexity(&q));
         ev.observed = pq / pp;
         ev.n = q.len();
@@ -67,8 +79,8 @@ impl Judge {
     }
 
     fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
-        let a = self.continuations(&case.model, Variant::Base)?;
-        let b = self.continuations(&case.model, case.variant)?;
+        let a = self.continuations(&case.model, Variant::Base, Runtime::CPU)?;
+        let b = self.continuations(&case.model, case.variant, case.runtime)?;
         let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
         ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
@@ -84,11 +96,11 @@ impl Judge {
     }
 
     /// Negative log-likelihoods of the scored tokens of the evaluation slice, cached.
-    fn slice_nll(&self, model: &str, variant: Variant) -> Result<Arc<Vec<f64>>, Stop> {
+    fn slice_nll(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<f64>>, Stop> {
         let slice = self.eval_slice()?;
-        let subject = self.subject(model, variant, false)?;
+        let subject = self.subject_on(model, variant, runtime)?;
         self.nll
-            .get_or(&(model.to_string(), variant), || {
+            .get_or(&(model.to_string(), variant, runtime), || {
                 let mut nll = Vec::new();
                 for chunk in slice.chunks(subject.tokenizer.as_ref())? {
                     let rows = logits(&subject.llama, &chunk).map_err(|e| format!("{model} {variant}: forward: {e}"))?;
@@ -103,8 +115,8 @@ impl Judge {
 
     /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
     /// the model has an oracle), cached.
-    fn continuations(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
-        let subject = self.subject(model, variant, false)?;
+    fn continuations(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
+        let subject = self.subject_on(model, variant, runtime)?;
         let oracle = self.oracle(model)?;
         let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
             Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
@@ -112,7 +124,7 @@ impl Judge {
         };
         let eos = subject.tokenizer.eos();
         self.continuations
-            .get_or(&(model.to_string(), variant), || {
+            .get_or(&(model.to_string(), variant, runtime), || {
                 prompts.iter().map(|p| greedy(&subject.llama, p, max_new, eos).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
             })
             .map_err(Stop::Error)
@@ -138,12 +150,13 @@ impl Judge {
     /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
     pub(crate) fn require(&self, r: &crate::claim::Registered, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
         let pre = Case {
-            name: format!("{}/{model}/{variant}/all/{}", r.claim.kind.name(), r.claim.id),
+            name: crate::claim::case_name(r.claim.kind.name(), model, variant, "all", &r.claim.id, Runtime::CPU),
             claim: Arc::new(r.clone()),
             model: model.to_string(),
             variant,
             prompt: None,
             chain: vec![],
+            runtime: Runtime::CPU,
         };
         let id = &r.claim.id;
         match &self.verdict_of(&pre).outcome {

@@ -48,6 +48,7 @@ impl Judge {
             basis: c.basis,
             model: case.model.clone(),
             variant: case.variant.to_string(),
+            runtime: case.runtime.label().to_string(),
             scope: case.scope(),
             outcome,
             files,

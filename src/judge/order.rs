@@ -28,7 +28,7 @@ impl Judge {
         for &v in &case.chain {
             let subject = self.subject(&case.model, v, false)?;
             files.extend(subject.files.iter().cloned());
-            let s = self.drift_stats(&case.model, v)?;
+            let s = self.drift_stats(&case.model, v, crate::runtime::Runtime::CPU)?;
             n = s.n;
             kl.push(s.kl.mean);
             bits.push(stored_bits_per_weight(&subject.weights));

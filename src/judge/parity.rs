@@ -6,6 +6,7 @@ use crate::claim::{Case, Statistic};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
+use crate::runtime::Runtime;
 use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
 use crate::subject::Subject;
 use super::ppl::{perplexity, EvalSlice};
@@ -99,7 +100,7 @@ impl Judge {
     pub(super) fn greedy_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject_on(&case.model, case.variant, case.runtime)?;
         files.extend(subject.files.iter().cloned());
         let claim = &case.claim.claim;
         self.applies(&subject, &o.0, claim)?;
@@ -108,7 +109,7 @@ impl Judge {
         }
         let eos = subject.tokenizer.eos();
         let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
-        let rows = self.rows(&case.model, case.variant)?;
+        let rows = self.rows(&case.model, case.variant, case.runtime)?;
         let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
         let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), claim.tie_margin);
         let observed = match (div.position, claim.bound.statistic) {
@@ -140,9 +141,9 @@ impl Judge {
     }
 
     /// Teacher-forced comparison with the oracle over all its cases.
-    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
+    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant, runtime: Runtime) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
         let o = self.oracle(model)?.ok_or_else(|| Stop::Error(format!("model '{model}' has no oracle")))?;
-        let rows = self.rows(model, subject_variant)?;
+        let rows = self.rows(model, subject_variant, runtime)?;
         let mut positions = Vec::new();
         for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
             for (entry, row) in oc.top_logprobs.iter().zip(r) {
@@ -154,7 +155,7 @@ impl Judge {
 
     pub(super) fn oracle_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject_on(&case.model, case.variant, case.runtime)?;
         files.extend(subject.files.iter().cloned());
         self.applies(&subject, &o.0, &case.claim.claim)?;
         match case.claim.claim.bound.statistic {
@@ -162,7 +163,7 @@ impl Judge {
             Statistic::ConfigMismatches => return self.config_parity(case, &o.0, &o.1, &subject),
             _ => {}
         }
-        let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
+        let (stats, _) = self.oracle_stats(&case.model, case.variant, case.runtime)?;
         Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
     }
 

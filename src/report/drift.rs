@@ -56,7 +56,9 @@ pub(super) fn fmt_cell(c: &Cell) -> String {
 /// The drift data of a run, or `None` when it judged no `quant_drift` case.
 pub(super) fn drift_table(report: &Report) -> Option<DriftTable<'_>> {
     let mut cells: BTreeMap<(&str, &str), Cell> = BTreeMap::new();
-    for c in report.cases.iter().filter(|c| c.kind == "quant_drift") {
+    // Quantization drift on the CPU only: a variant's drift on another runtime (or the
+    // base's, `base@cuda`) would share its cell; those cases are in the case list.
+    for c in report.cases.iter().filter(|c| c.kind == "quant_drift" && c.runtime == crate::runtime::Runtime::CPU.label()) {
         let (Outcome::Pass(ev) | Outcome::Fail(ev)) = &c.outcome else { continue };
         let cell = cells.entry((c.model.as_str(), c.variant.as_str())).or_default();
         let mut put = |name: &str, v: f64| match name {
@@ -129,6 +131,7 @@ mod tests {
             basis: crate::claim::Basis::Prior,
             model: "m".into(),
             variant: variant.into(),
+            runtime: "cpu".into(),
             scope: "all".into(),
             outcome: Outcome::Pass(ev),
             files: vec![],

@@ -40,6 +40,10 @@ pub struct CaseRecord {
     pub model: String,
     /// Variant name.
     pub variant: String,
+    /// Runtime label (`cpu`, `cuda`, `cuda-bf16`…); reports written before runtimes were a
+    /// case dimension have none, and their cases ran on the CPU in f32.
+    #[serde(default = "cpu_label", skip_serializing_if = "is_cpu_label")]
+    pub runtime: String,
     /// Prompt id or `all`.
     pub scope: String,
     /// The outcome with its evidence.
@@ -50,6 +54,25 @@ pub struct CaseRecord {
     pub seconds: f64,
     /// One line that reruns only this case.
     pub reproduce: String,
+}
+
+fn cpu_label() -> String {
+    crate::runtime::Runtime::CPU.label().to_string()
+}
+
+fn is_cpu_label(s: &str) -> bool {
+    s == crate::runtime::Runtime::CPU.label()
+}
+
+impl CaseRecord {
+    /// The variant, with `@runtime` when it ran anywhere but the CPU in f32 (`base@cuda`):
+    /// what a ticket, a fingerprint and the matrices name as the subject.
+    pub fn subject_label(&self) -> String {
+        match is_cpu_label(&self.runtime) {
+            true => self.variant.clone(),
+            false => format!("{}@{}", self.variant, self.runtime),
+        }
+    }
 }
 
 /// A run.

@@ -20,13 +20,14 @@ fn verdict(ev: &Evidence) -> &'static str {
     }
 }
 
-/// The stable identity of a failure: claim × model × variant × root cause (the
+/// The stable identity of a failure: claim × model × variant (with its runtime off the
+/// CPU's f32, so a CPU case keeps its fingerprint) × root cause (the
 /// falsification criterion and which way it failed), hashed. Numbers, prompts, paths and
 /// versions are left out, so a rerun that fails the same way has the same fingerprint and
 /// an issue tracker that already carries it needs no second ticket. `None` unless failed.
 pub fn fingerprint(case: &CaseRecord) -> Option<String> {
     let Outcome::Fail(ev) = &case.outcome else { return None };
-    let key = [case.claim_id.as_str(), case.model.as_str(), case.variant.as_str(), case.criterion.as_str(), verdict(ev)].join("\u{0}");
+    let key = [case.claim_id.as_str(), case.model.as_str(), case.subject_label().as_str(), case.criterion.as_str(), verdict(ev)].join("\u{0}");
     Some(format!("gt-{}", &crate::fsutil::sha256_hex(key.as_bytes())[..16]))
 }
 
@@ -59,7 +60,7 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
 }
 
 fn ticket_title(case: &CaseRecord, ev: &Evidence) -> String {
-    format!("{}: claim {} {} on {}/{}", case.kind, case.claim_id, verdict(ev), case.model, case.variant)
+    format!("{}: claim {} {} on {}/{}", case.kind, case.claim_id, verdict(ev), case.model, case.subject_label())
 }
 
 fn comparison_section(md: &mut String, cmp: &Comparison) {
@@ -196,6 +197,7 @@ pub(crate) mod tests {
             basis: crate::claim::Basis::Prior,
             model: "smollm2-135m".into(),
             variant: "base".into(),
+            runtime: "cpu".into(),
             scope: "capital".into(),
             outcome: Outcome::Fail(Evidence {
                 statistic: Statistic::GreedyMatch,
@@ -275,6 +277,7 @@ pub(crate) mod tests {
             (|c: &mut CaseRecord| c.claim_id = "GP-2".into()) as fn(&mut CaseRecord),
             |c| c.model = "tiny-seeded".into(),
             |c| c.variant = "q8_0".into(),
+            |c| c.runtime = "cuda".into(),
             |c| c.criterion = "greedy_match >= 0.5".into(),
         ] {
             let mut c = failed_case();
