@@ -3,8 +3,8 @@
 //! own type it is the same model and meets parity bounds; a requantization to type T
 //! meets the bands registered for T; a type with no band is refused, never passed.
 
-use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind};
-use crate::judge::{stored_as_matches, Judge, SkipPolicy};
+use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind, StoredAs};
+use crate::judge::{Judge, SkipPolicy};
 use crate::oracle::{ModelConfig, Oracle, OracleError};
 use crate::plan::{report, RUN_SEED};
 use crate::project::Project;
@@ -127,10 +127,10 @@ fn own_file_agrees(oracle: &Oracle, path: &Path, ours: &ModelConfig, eos: Option
 /// The cases whose claims judge a checkpoint of this storage type; an error when the type
 /// is not the oracle's and no drift band names it.
 fn select(cases: Vec<Case>, storage: &Storage, model: &Path) -> Result<Vec<Case>, CheckError> {
-    let fits = |c: &Case| c.claim.claim.stored_as.is_empty() || stored_as_matches(&c.claim.claim.stored_as, &storage.checkpoint, &storage.oracle);
-    let banded = cases.iter().any(|c| c.claim.claim.kind == ClaimKind::OracleDrift && !c.claim.claim.stored_as.is_empty() && fits(c));
+    let fits = |c: &Case| c.claim.kind.stored_as().selects(&storage.checkpoint, &storage.oracle);
+    let banded = cases.iter().any(|c| c.claim.kind.claim_kind() == ClaimKind::OracleDrift && *c.claim.kind.stored_as() != StoredAs::Unrestricted && fits(c));
     if storage.checkpoint != storage.oracle && !banded {
-        let mut registered: Vec<&str> = cases.iter().flat_map(|c| c.claim.claim.stored_as.iter().map(String::as_str)).filter(|t| *t != crate::claim::STORED_AS_ORACLE).collect();
+        let mut registered: Vec<String> = cases.iter().flat_map(|c| c.claim.kind.stored_as().names()).filter(|t| t != crate::claim::STORED_AS_ORACLE).collect();
         registered.sort_unstable();
         registered.dedup();
         return Err(CheckError::NoBand { model: model.display().to_string(), stored: storage.checkpoint.clone(), oracle: storage.oracle.clone(), registered: registered.join(", ") });
@@ -149,7 +149,7 @@ mod tests {
     }
 
     fn ids(cases: &[Case]) -> Vec<String> {
-        let mut v: Vec<String> = cases.iter().map(|c| c.claim.claim.id.clone()).collect();
+        let mut v: Vec<String> = cases.iter().map(|c| c.claim.id.clone()).collect();
         v.dedup();
         v
     }

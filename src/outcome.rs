@@ -3,7 +3,8 @@
 //! `Pass` and `Fail` always carry [`Evidence`]; `Skip` always carries a [`SkipReason`];
 //! there is no catch-all arm anywhere these are matched.
 
-use crate::claim::{Expect, Op, Statistic};
+use crate::claim::{Expect, Op};
+use crate::stats::Statistic;
 use crate::stats::Divergence;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! Resolving raw inputs (claims, suite, registry, prompts) into the plan a run executes.
 
-use crate::claim::{self, Case, Registered};
+use crate::claim::{self, Case, ClaimSpec};
 use crate::judge::{Judge, SkipPolicy};
 use crate::project::{Project, MODELS_FILE};
 use crate::report::{CaseRecord, Environment, Report, REPORT_FORMAT};
@@ -50,7 +50,7 @@ pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
     let all = claim::load_dir(&project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
-    let selected: Vec<Registered> = claim::suite::select(&suite_def, &suite_file, &all)?;
+    let selected: Vec<ClaimSpec> = claim::suite::select(&suite_def, &suite_file, &all)?;
     let registry = registry::load(&project.path(MODELS_FILE))?;
     let names: Vec<String> = registry.iter().map(|m| m.name.clone()).collect();
     let cases = claim::expand(&selected, &names, |file| {

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         .cloned()
         .map(|case| {
             let (judge, records, out, env) = (plan.judge.clone(), records.clone(), out.clone(), env.clone());
-            let kind = case.claim.claim.kind.name();
+            let kind = case.claim.kind.name();
             Trial::ignorable_test(case.name.clone(), move || {
                 let rec = judge.run(&case);
                 let result = match &rec.outcome {

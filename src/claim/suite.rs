@@ -1,7 +1,8 @@
 //! Suites (`suites/*.toml`): named selections of claims by id or kind.
 
-use super::load::{ClaimError, Registered};
-use super::schema::ClaimKind;
+use super::kind::ClaimKind;
+use super::load::ClaimError;
+use super::spec::ClaimSpec;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -32,17 +33,17 @@ pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
 }
 
 /// The claims a suite selects, in registration order. An id that names no claim is an error.
-pub fn select(suite: &Suite, suite_file: &Path, all: &[Registered]) -> Result<Vec<Registered>, ClaimError> {
+pub fn select(suite: &Suite, suite_file: &Path, all: &[ClaimSpec]) -> Result<Vec<ClaimSpec>, ClaimError> {
     for id in suite.claims.iter().chain(&suite.exclude) {
-        if !all.iter().any(|r| &r.claim.id == id) {
+        if !all.iter().any(|r| &r.id == id) {
             return Err(ClaimError::Invalid { file: suite_file.to_path_buf(), line: 1, msg: format!("claim id '{id}' is not registered in claims/") });
         }
     }
     Ok(all
         .iter()
-        .filter(|r| suite.claims.contains(&r.claim.id) || suite.kinds.contains(&r.claim.kind))
-        .filter(|r| !suite.exclude.contains(&r.claim.id))
-        .filter(|r| r.claim.retired.is_none())
+        .filter(|r| suite.claims.contains(&r.id) || suite.kinds.contains(&r.kind.claim_kind()))
+        .filter(|r| !suite.exclude.contains(&r.id))
+        .filter(|r| r.retired.is_none())
         .cloned()
         .collect())
 }

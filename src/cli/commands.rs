@@ -112,8 +112,7 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
         }
         None => {
             let claims = load_dir(&project.claims_dir())?;
-            for r in &claims {
-                let c = &r.claim;
+            for c in &claims {
                 println!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
             }
         }

@@ -3,26 +3,26 @@
 use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
 use super::{Judge, Stop};
 use super::drift::distribution_stats;
-use crate::claim::{Case, Compare, Statistic};
+use crate::claim::{Case, Paths};
+use crate::stats::PathStat;
 use crate::outcome::Outcome;
 use crate::report::FileHash;
 use crate::subject::{derive, load_base};
 
 impl Judge {
-    pub(super) fn consistency(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("consistency claim without 'compare'".into()))?;
+    pub(super) fn consistency(&self, case: &Case, paths: Paths, stat: PathStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
         let seqs = self.seqs(&case.model)?;
         let full: Vec<Vec<Vec<f32>>> = seqs.iter().map(|s| logits(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?;
-        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match compare {
-            Compare::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
-            Compare::Batch => {
+        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match paths {
+            Paths::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
+            Paths::Batch => {
                 let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
                 (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
             }
-            Compare::Cuda => (cuda_logits(&subject, &seqs)?, "CUDA device vs CPU"),
-            Compare::QuantMatmul => {
+            Paths::Cuda => (cuda_logits(&subject, &seqs)?, "CUDA device vs CPU"),
+            Paths::QuantMatmul => {
                 // A model stored in f32 has nothing for the quantized path to multiply: comparing
                 // f32 with f32 would pass vacuously.
                 if !subject.weights.tensors.values().any(|w| matches!(w, crate::model::Weight::Quant(_))) {
@@ -30,9 +30,6 @@ impl Judge {
                 }
                 let q = self.subject(&case.model, case.variant, true)?;
                 (seqs.iter().map(|s| logits(&q.llama, &s.tokens)).collect::<Result<_, _>>()?, "quantized matmul vs dequantized f32 matmul")
-            }
-            Compare::GgufReimport | Compare::SafetensorsGguf => {
-                return Err(Stop::Error(format!("compare '{}' is not a comparison of runtime paths", compare.name())))
             }
         };
         let mut worst = 0.0f64;
@@ -45,14 +42,17 @@ impl Judge {
         // The worst logit of millions is one view; the distributions (the first path as the
         // reference) are another, and a claim may bound either; the evidence shows both.
         let stats = distribution_stats(&full, &other).map_err(|e| Stop::Error(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
-        let mut ev = if case.claim.claim.bound.statistic == Statistic::MaxAbsLogitDelta {
-            let mut ev = self.evidence_for(case, worst, n, &subject.path);
-            ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            ev
-        } else {
-            let mut ev = self.set_evidence(case, &stats, &subject);
-            ev.also.insert(0, (Statistic::MaxAbsLogitDelta.name().to_string(), worst));
-            ev
+        let mut ev = match stat {
+            PathStat::MaxAbsLogitDelta => {
+                let mut ev = self.evidence_for(case, worst, n, &subject.path);
+                ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                ev
+            }
+            PathStat::Dist(d) => {
+                let mut ev = self.set_evidence(case, &stats, Some(d), &subject);
+                ev.also.insert(0, (crate::stats::Statistic::MaxAbsLogitDelta.name().to_string(), worst));
+                ev
+            }
         };
         ev.path = format!("{what}; {}", ev.path);
         Ok(Outcome::judge(ev))
@@ -88,7 +88,7 @@ impl Judge {
     }
 
     pub(super) fn evidence_for(&self, case: &Case, observed: f64, n: usize, path: &str) -> crate::outcome::Evidence {
-        let c = &case.claim.claim;
+        let c = &case.claim;
         crate::outcome::Evidence {
             statistic: c.bound.statistic,
             observed,

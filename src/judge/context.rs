@@ -2,7 +2,7 @@
 
 use super::eval::{eval_seqs, logits, EvalSeq};
 use super::Stop;
-use crate::claim::Registered;
+use crate::claim::ClaimSpec;
 use crate::model::MatmulPath;
 use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
@@ -60,7 +60,7 @@ impl SkipPolicy {
 pub struct Judge {
     pub(crate) project: Project,
     pub(crate) registry: Vec<ModelEntry>,
-    pub(crate) claims: Vec<Registered>,
+    pub(crate) claims: Vec<ClaimSpec>,
     pub(crate) suite: String,
     /// The command that reruns a case, when not the claims harness (`{case}` is replaced).
     pub(crate) reproduce: Option<String>,
@@ -83,7 +83,7 @@ pub struct Judge {
 
 impl Judge {
     /// A judge for `claims` (all registered claims: preconditions may name any of them).
-    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<Registered>, suite: &str, seed: u64) -> Judge {
+    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<ClaimSpec>, suite: &str, seed: u64) -> Judge {
         Judge {
             project,
             registry,

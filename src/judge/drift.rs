@@ -3,11 +3,11 @@
 
 use super::eval::{greedy, logits};
 use super::{Judge, Stop};
-use crate::claim::{Case, ClaimKind, Statistic};
+use crate::claim::{Case, ClaimKind, ClaimSpec};
 use crate::evalslice::perplexity;
 use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
+use crate::stats::{compare_full, first_difference, log_softmax, ParentStat, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ const DRIFT_TOP_K: usize = 10;
 const DEFAULT_MAX_NEW: usize = 32;
 
 impl Judge {
-    pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn drift(&self, case: &Case, stat: ParentStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         self.parent_holds(&case.model)?;
         let parent = self.subject(&case.model, Variant::Base, false)?;
         let subject = self.subject(&case.model, case.variant, false)?;
@@ -26,12 +26,16 @@ impl Judge {
             files.push(o.1.clone());
         }
         let stats = self.drift_stats(&case.model, case.variant)?;
-        let mut ev = self.set_evidence(case, &stats, &subject);
+        let bound = match stat {
+            ParentStat::Dist(d) => Some(d),
+            ParentStat::PplRatio | ParentStat::FirstDivergenceMean => None,
+        };
+        let mut ev = self.set_evidence(case, &stats, bound, &subject);
         ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
-        match case.claim.claim.bound.statistic {
-            Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
-            Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
-            _ => {}
+        match stat {
+            ParentStat::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
+            ParentStat::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
+            ParentStat::Dist(_) => {}
         }
         Ok(Outcome::judge(ev))
     }
@@ -136,16 +140,16 @@ impl Judge {
 
     /// Judges the registered claim `r` on (model, variant) once, as a precondition:
     /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
-    pub(crate) fn require(&self, r: &crate::claim::Registered, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
+    pub(crate) fn require(&self, r: &ClaimSpec, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
         let pre = Case {
-            name: format!("{}/{model}/{variant}/all/{}", r.claim.kind.name(), r.claim.id),
+            name: format!("{}/{model}/{variant}/all/{}", r.kind.name(), r.id),
             claim: Arc::new(r.clone()),
             model: model.to_string(),
             variant,
             prompt: None,
             chain: vec![],
         };
-        let id = &r.claim.id;
+        let id = &r.id;
         match &self.verdict_of(&pre).outcome {
             Outcome::Pass(_) => Ok(()),
             Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
@@ -156,12 +160,8 @@ impl Judge {
 }
 
 /// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
-fn parent_preconditions<'a>(claims: &'a [crate::claim::Registered], model: &str) -> Vec<&'a crate::claim::Registered> {
-    claims
-        .iter()
-        .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
-        .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
-        .collect()
+fn parent_preconditions<'a>(claims: &'a [ClaimSpec], model: &str) -> Vec<&'a ClaimSpec> {
+    claims.iter().filter(|r| r.kind.claim_kind() == ClaimKind::OracleParity && r.retired.is_none() && r.covers(model, Variant::Base)).collect()
 }
 
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the

@@ -17,10 +17,9 @@ mod train;
 pub mod ppl;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
-pub(crate) use parity::stored_as_matches;
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
-use crate::claim::{Case, ClaimKind};
+use crate::claim::{Case, Kind};
 use crate::outcome::Outcome;
 use crate::report::CaseRecord;
 use std::time::Instant;
@@ -37,7 +36,7 @@ impl Judge {
         });
         files.sort();
         files.dedup();
-        let c = &case.claim.claim;
+        let c = &case.claim;
         CaseRecord {
             name: case.name.clone(),
             claim_id: c.id.clone(),
@@ -61,18 +60,18 @@ impl Judge {
 
     fn dispatch(&self, case: &Case, files: &mut Vec<crate::report::FileHash>) -> Result<Outcome, Stop> {
         files.push(self.hash_file(&case.claim.file)?);
-        match case.claim.claim.kind {
-            ClaimKind::TokenizerParity => self.tokenizer_parity(case, files),
-            ClaimKind::GreedyParity => self.greedy_parity(case, files),
-            ClaimKind::OracleParity | ClaimKind::OracleDrift => self.oracle_parity(case, files),
-            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => self.drift(case, files),
-            ClaimKind::Consistency => self.consistency(case, files),
-            ClaimKind::Determinism => self.determinism(case, files),
-            ClaimKind::QuantOrder => self.quant_order(case, files),
-            ClaimKind::ReferenceAgreement => self.reference_agreement(case, files),
-            ClaimKind::RoundTrip => self.round_trip(case, files),
-            ClaimKind::Structure => self.structure(case, files),
-            ClaimKind::TrainSanity => self.train_sanity(case, files),
+        match &case.claim.kind {
+            Kind::TokenizerParity => self.tokenizer_parity(case, files),
+            Kind::GreedyParity { stored_as, tie_margin } => self.greedy_parity(case, stored_as, *tie_margin, files),
+            Kind::OracleParity { stored_as, stat } | Kind::OracleDrift { stored_as, stat } => self.oracle_parity(case, stored_as, *stat, files),
+            Kind::QuantDrift(stat) | Kind::CorruptionDetect(stat) => self.drift(case, *stat, files),
+            Kind::Consistency(paths, stat) => self.consistency(case, *paths, *stat, files),
+            Kind::Determinism => self.determinism(case, files),
+            Kind::QuantOrder(stat) => self.quant_order(case, *stat, files),
+            Kind::ReferenceAgreement => self.reference_agreement(case, files),
+            Kind::RoundTrip(via) => self.round_trip(case, *via, files),
+            Kind::Structure(stat) => self.structure(case, *stat, files),
+            Kind::TrainSanity(check) => self.train_sanity(case, *check, files),
         }
     }
 }

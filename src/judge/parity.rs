@@ -2,11 +2,11 @@
 
 use super::eval::greedy;
 use super::{Judge, SkipPolicy, Stop};
-use crate::claim::{Case, Statistic};
+use crate::claim::{Case, StoredAs};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
+use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, Dist, Divergence, OracleStat, SetStats};
 use crate::subject::Subject;
 use super::ppl::{perplexity, EvalSlice};
 use std::sync::Arc;
@@ -30,14 +30,15 @@ impl Judge {
     /// checkpoint under `check` may be a variant (skipped); a registered model must be that
     /// file, so a mismatch is an error: a skip there would hide a broken checkout, a changed
     /// seed or a training that no longer reproduces.
-    fn applies(&self, subject: &Subject, oracle: &Oracle, claim: &crate::claim::Claim) -> Result<(), Stop> {
-        if !claim.stored_as.is_empty() {
+    fn applies(&self, subject: &Subject, oracle: &Oracle, case: &Case, stored_as: &StoredAs) -> Result<(), Stop> {
+        let claim = &case.claim;
+        if *stored_as != StoredAs::Unrestricted {
             let stored = subject.storage_type();
-            if !stored_as_matches(&claim.stored_as, stored, &oracle.model.weights) {
+            if !stored_as.selects(stored, &oracle.model.weights) {
                 return Err(Stop::Error(format!(
                     "claim {} judges checkpoints stored as {} (the oracle's model is {}); {} {} stores its matrices as {stored}",
                     claim.id,
-                    claim.stored_as.join(", "),
+                    stored_as.names().join(", "),
                     oracle.model.weights,
                     subject.model,
                     subject.variant
@@ -45,7 +46,7 @@ impl Judge {
             }
             return Ok(());
         }
-        if !claim.kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
+        if !claim.kind.claim_kind().is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
             return Ok(());
         }
         match self.policy {
@@ -94,25 +95,25 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    pub(super) fn greedy_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    /// Free-running greedy tokens against the oracle's; a first divergence is forgiven
+    /// only where both margins are within `tie_margin` (`greedy_match_or_tie`; the loader
+    /// requires it there and refuses it elsewhere, so `None` means exact match).
+    pub(super) fn greedy_parity(&self, case: &Case, stored_as: &StoredAs, tie_margin: Option<f64>, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
-        let claim = &case.claim.claim;
-        self.applies(&subject, &o.0, claim)?;
-        if claim.bound.statistic == Statistic::GreedyMatchOrTie && claim.tie_margin.is_none() {
-            return Err(Stop::Error(format!("claim {} forgives near-ties but registers no tie_margin", claim.id)));
-        }
+        self.applies(&subject, &o.0, case, stored_as)?;
         let eos = subject.tokenizer.eos();
         let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
         let rows = self.rows(&case.model, case.variant)?;
         let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
-        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), claim.tie_margin);
-        let observed = match (div.position, claim.bound.statistic) {
+        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), tie_margin);
+        // `near_tie` is measured only under a registered margin.
+        let observed = match (div.position, div.near_tie) {
             (None, _) => 1.0,
-            (Some(_), Statistic::GreedyMatchOrTie) if div.near_tie == Some(true) => 1.0,
-            (Some(_), _) => 0.0,
+            (Some(_), Some(true)) => 1.0,
+            (Some(_), Some(false) | None) => 0.0,
         };
         let mut ev = self.evidence(case, observed, oc.tokens.len(), &subject);
         // This prompt's own teacher-forced statistics, so a per-case ticket shows them.
@@ -148,18 +149,19 @@ impl Judge {
         Ok((SetStats::of(&positions), o))
     }
 
-    pub(super) fn oracle_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn oracle_parity(&self, case: &Case, stored_as: &StoredAs, stat: OracleStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
-        self.applies(&subject, &o.0, &case.claim.claim)?;
-        match case.claim.claim.bound.statistic {
-            Statistic::PplRelDiff => return self.ppl_parity(case, &o.0, &subject, files),
-            Statistic::ConfigMismatches => return self.config_parity(case, &o.0, &o.1, &subject),
-            _ => {}
+        self.applies(&subject, &o.0, case, stored_as)?;
+        match stat {
+            OracleStat::PplRelDiff => self.ppl_parity(case, &o.0, &subject, files),
+            OracleStat::ConfigMismatches => self.config_parity(case, &o.0, &o.1, &subject),
+            OracleStat::Dist(d) => {
+                let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
+                Ok(Outcome::judge(self.set_evidence(case, &stats, Some(d), &subject)))
+            }
         }
-        let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
-        Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
     }
 
     /// The checkpoint's hyperparameters against the oracle's `model.config`, key by key.
@@ -207,41 +209,32 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, subject: &Subject) -> Evidence {
-        let stat = case.claim.claim.bound.statistic;
-        let observed = stats.get(stat).unwrap_or(f64::NAN);
+    /// Evidence from a teacher-forced comparison: `bound` is the aggregate the claim bounds
+    /// (`None`: another statistic, measured by the caller, with every aggregate alongside).
+    pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, bound: Option<Dist>, subject: &Subject) -> Evidence {
+        let observed = bound.map_or(f64::NAN, |d| stats.get(d));
         let mut ev = self.evidence(case, observed, stats.n, subject);
-        ev.also = stats.table().into_iter().filter(|(n, _)| *n != stat.name()).map(|(n, v)| (n.to_string(), v)).collect();
-        if stat == Statistic::KlMean {
+        let own = bound.map(|d| d.statistic().name());
+        ev.also = stats.table().into_iter().filter(|(n, _)| Some(*n) != own).map(|(n, v)| (n.to_string(), v)).collect();
+        if bound == Some(Dist::KlMean) {
             ev.interval = bootstrap_mean_interval(&stats.kl_values, self.seed, 1000);
         }
         ev
     }
 }
 
-/// Whether a checkpoint stored as `stored` is one a claim's `stored_as` list selects, the
-/// oracle's model being stored as `oracle_weights`. A checkpoint in the oracle's own type
-/// is the same model: only `oracle` selects it, never a requantization band that happens
-/// to list its type.
-pub(crate) fn stored_as_matches(stored_as: &[String], stored: &str, oracle_weights: &str) -> bool {
-    match stored_as {
-        [only] if only == crate::claim::STORED_AS_ORACLE => stored == oracle_weights,
-        types => stored != oracle_weights && types.iter().any(|t| t == stored),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::stored_as_matches;
+    use crate::claim::StoredAs;
 
     #[test]
     fn a_checkpoint_is_judged_as_what_it_is() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(stored_as_matches(&s(&["oracle"]), "q4_1", "q4_1"));
-        assert!(!stored_as_matches(&s(&["oracle"]), "q8_0", "q4_1"));
-        assert!(stored_as_matches(&s(&["q8_0"]), "q8_0", "q4_1"));
+        let types = |v: &[&str]| StoredAs::Types(v.iter().map(|x| x.to_string()).collect());
+        assert!(StoredAs::OraclesOwn.selects("q4_1", "q4_1"));
+        assert!(!StoredAs::OraclesOwn.selects("q8_0", "q4_1"));
+        assert!(types(&["q8_0"]).selects("q8_0", "q4_1"));
         // The oracle's own type is parity, not the 4-bit requantization band.
-        assert!(!stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "q4_1"));
-        assert!(stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "f32"));
+        assert!(!types(&["q4_k", "q4_1", "q4_0"]).selects("q4_1", "q4_1"));
+        assert!(types(&["q4_k", "q4_1", "q4_0"]).selects("q4_1", "f32"));
     }
 }

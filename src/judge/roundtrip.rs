@@ -2,7 +2,7 @@
 //! tensor — GGUF → reimport → GGUF byte for byte, and safetensors ↔ GGUF value for value.
 
 use super::{Judge, Stop};
-use crate::claim::{Case, Compare};
+use crate::claim::{Case, RoundTrip};
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::outcome::Outcome;
 use crate::report::FileHash;
@@ -11,12 +11,11 @@ use candle_core::Device;
 use std::collections::BTreeMap;
 
 impl Judge {
-    pub(super) fn round_trip(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("round_trip claim without 'compare'".into()))?;
+    pub(super) fn round_trip(&self, case: &Case, via: RoundTrip, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
         let scratch = self.project.out_dir().join("roundtrip").join(&case.model).join(case.variant.to_string());
-        let (mismatches, n, path, also) = match compare {
-            Compare::GgufReimport => {
+        let (mismatches, n, path, also) = match via {
+            RoundTrip::GgufReimport => {
                 let first = self.variant_file(&case.model, case.variant)?;
                 files.push(first.hash.clone());
                 let (weights, info) = load_gguf(&first.path).map_err(|e| Stop::Error(e.to_string()))?;
@@ -38,7 +37,7 @@ impl Judge {
                 let path = format!("{} → load_gguf → export_gguf → {}: per-tensor type, shape and SHA-256 of the stored bytes{}", first.hash.path, self.project.display(&again), quote(&differ));
                 (differ.len(), first.insp.tensor_count, path, also)
             }
-            Compare::SafetensorsGguf => {
+            RoundTrip::SafetensorsGguf => {
                 let subject = self.subject(&case.model, case.variant, false)?;
                 files.extend(subject.files.iter().cloned());
                 let source = base.export_source()?;
@@ -58,7 +57,6 @@ impl Judge {
                 let path = format!("{} {} → safetensors (f32) → GGUF → load: dequantized values compared bit for bit{}", case.model, case.variant, quote(&differ));
                 (differ.len(), subject.weights.tensors.len(), path, also)
             }
-            other => return Err(Stop::Error(format!("compare '{}' is not a round trip", other.name()))),
         };
         let mut ev = self.evidence_for(case, mismatches as f64, n, &path);
         ev.also = also;

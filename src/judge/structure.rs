@@ -3,7 +3,8 @@
 //! its parent's file, and two independent readers agreeing on all of it.
 
 use super::{Judge, Stop};
-use crate::claim::{Case, Statistic};
+use crate::claim::Case;
+use crate::stats::FileStat;
 use crate::inspect::checks;
 use crate::outcome::Outcome;
 use crate::report::FileHash;
@@ -13,31 +14,29 @@ use crate::variant::Variant;
 const QUOTED: usize = 5;
 
 impl Judge {
-    pub(super) fn structure(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn structure(&self, case: &Case, stat: FileStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
         let file = self.variant_file(&case.model, case.variant)?;
         files.push(file.hash.clone());
         let cfg = &base.weights.config;
-        let stat = case.claim.claim.bound.statistic;
         let want = match case.variant {
             Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
             Variant::Base | Variant::Corrupt(..) => None,
         };
         let problems = match stat {
-            Statistic::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
-            Statistic::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
-            Statistic::BadTensors => checks::bad_tensors(&file.insp),
-            Statistic::ReaderDisagreements => match &file.insp.reader_failure {
+            FileStat::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
+            FileStat::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
+            FileStat::BadTensors => checks::bad_tensors(&file.insp),
+            FileStat::ReaderDisagreements => match &file.insp.reader_failure {
                 // A read that failed compared nothing: an error, never a disagreement.
                 Some(why) => return Err(Stop::Error(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
                 None => file.insp.reader_disagreements.clone(),
             },
-            Statistic::LayoutMismatches => {
+            FileStat::LayoutMismatches => {
                 let parent = self.variant_file(&case.model, Variant::Base)?;
                 files.push(parent.hash.clone());
                 checks::layout_mismatches(&parent.insp, &file.insp)
             }
-            other => return Err(Stop::Error(format!("statistic {} is not a structure check", other.name()))),
         };
         let mut ev = self.evidence_for(case, problems.len() as f64, file.insp.tensor_count, "");
         let quoted: Vec<&str> = problems.iter().take(QUOTED).map(String::as_str).collect();

@@ -95,7 +95,8 @@ pub fn drift_matrix(report: &Report) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claim::{Expect, Op, Statistic};
+    use crate::claim::{Expect, Op};
+    use crate::stats::Statistic;
     use crate::outcome::Evidence;
     use crate::report::{CaseRecord, Environment};
 

@@ -126,7 +126,8 @@ pub fn dedup_tickets(report: &Report) -> Vec<String> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::claim::{Expect, Op, Statistic};
+    use crate::claim::{Expect, Op};
+    use crate::stats::Statistic;
     use crate::report::FileHash;
     use crate::stats::Divergence;
 
