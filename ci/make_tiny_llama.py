@@ -29,7 +29,7 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare.txt"))
+    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "data/tinyshakespeare.txt"))
     ap.add_argument("--zero-head", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)

@@ -7,7 +7,7 @@
   top_logprobs[i][0][0] == tokens[i], every logprob <= 0, sorted descending),
 - deterministic JSON rendering and atomic writing (tmp file + rename).
 
-The format itself is specified in shared/contracts/oracle-format.md.
+The format itself is specified in docs/oracle-format.md.
 """
 
 from __future__ import annotations
@@ -80,10 +80,11 @@ def load_prompts(path: str | os.PathLike) -> list[dict]:
 def load_eval_slice(path: str | os.PathLike) -> dict:
     """Read [perplexity] of configs/eval.toml and return the exact slice text.
 
-    `corpus` is resolved relative to the repository root, i.e. the parent of the
-    folder that holds eval.toml (configs/..), so "../shared/data/x.txt" is the
-    shared/ folder beside the checkout. Fails loudly if the byte range is out of
-    the file or cuts a UTF-8 character.
+    `corpus` is resolved relative to the project root, i.e. the parent of the
+    folder that holds eval.toml (configs/..), so "data/x.txt" is the repository's
+    data/ folder. Fails loudly if the corpus's SHA-256 is not the pinned
+    `corpus_sha256`, or if the byte range is out of the file or cuts a UTF-8
+    character.
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -91,13 +92,17 @@ def load_eval_slice(path: str | os.PathLike) -> dict:
     p = doc.get("perplexity")
     if not isinstance(p, dict):
         raise OracleError(f"{path}: no [perplexity] table")
-    for key, typ in (("corpus", str), ("start_byte", int), ("len_bytes", int), ("ctx", int), ("chunks", int)):
+    for key, typ in (("corpus", str), ("corpus_sha256", str), ("start_byte", int), ("len_bytes", int), ("ctx", int), ("chunks", int)):
         if not isinstance(p.get(key), typ) or isinstance(p.get(key), bool):
             raise OracleError(f"{path}: perplexity.{key} missing or not {typ.__name__}")
     corpus = Path(p["corpus"])
     if not corpus.is_absolute():
         corpus = (path.resolve().parent.parent / corpus).resolve()
     data = corpus.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
+    if got != p["corpus_sha256"]:
+        raise OracleError(
+            f"{path}: {corpus} has SHA-256 {got}, not the pinned perplexity.corpus_sha256 {p['corpus_sha256']}")
     start, n = p["start_byte"], p["len_bytes"]
     if start < 0 or n <= 0 or start + n > len(data):
         raise OracleError(

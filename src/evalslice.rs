@@ -25,6 +25,7 @@ struct EvalFile {
 #[serde(deny_unknown_fields)]
 struct SliceSpec {
     corpus: String,
+    corpus_sha256: String,
     start_byte: usize,
     len_bytes: usize,
     ctx: usize,
@@ -34,6 +35,8 @@ struct SliceSpec {
 /// The slice, read and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalSlice {
+    /// The corpus file, resolved.
+    pub corpus: PathBuf,
     /// The exact text.
     pub text: String,
     /// SHA-256 of its bytes.
@@ -73,16 +76,25 @@ pub fn load(root: &Path, file: &Path) -> Result<EvalSlice, EvalError> {
     }
     let corpus = root.join(&p.corpus);
     let data = std::fs::read(&corpus).map_err(|source| FsError { path: corpus.clone(), source })?;
+    let got = crate::fsutil::sha256_hex(&data);
+    if got != p.corpus_sha256 {
+        return Err(invalid(1, format!("field 'perplexity.corpus_sha256': {} has SHA-256 {got}, not the pinned {}", corpus.display(), p.corpus_sha256)));
+    }
     let end = p.start_byte.checked_add(p.len_bytes).filter(|&e| e <= data.len() && p.len_bytes > 0);
     let Some(end) = end else {
         return Err(invalid(1, format!("field 'perplexity': bytes [{}, +{}) are outside {} ({} bytes)", p.start_byte, p.len_bytes, corpus.display(), data.len())));
     };
     let raw = &data[p.start_byte..end];
     let slice = std::str::from_utf8(raw).map_err(|e| invalid(1, format!("field 'perplexity': the slice of {} is not valid UTF-8 (cuts a character?): {e}", corpus.display())))?;
-    Ok(EvalSlice { text: slice.to_string(), text_sha256: crate::fsutil::sha256_hex(raw), ctx: p.ctx, chunks: p.chunks })
+    Ok(EvalSlice { corpus, text: slice.to_string(), text_sha256: crate::fsutil::sha256_hex(raw), ctx: p.ctx, chunks: p.chunks })
 }
 
 impl EvalSlice {
+    /// [`load`] with the arguments the other way round: `file`, then its project `root`.
+    pub fn load(file: &Path, root: &Path) -> Result<EvalSlice, EvalError> {
+        load(root, file)
+    }
+
     /// The token chunks llama.cpp scores: `chunks` windows of `ctx` tokens, the first
     /// token of each replaced by BOS when the tokenizer adds one.
     pub fn chunks(&self, tok: &dyn TextTokenizer) -> Result<Vec<Vec<u32>>, String> {
@@ -133,6 +145,26 @@ mod tests {
         assert_eq!(chunks.len(), s.chunks);
         assert!(chunks.iter().all(|c| c.len() == s.ctx));
         assert_eq!(s.scored().len(), s.ctx / 2 - 1);
+    }
+
+    #[test]
+    fn eval_slice_is_read_exactly_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.txt"), "héllo world").unwrap();
+        let sha = crate::fsutil::sha256_hex("héllo world".as_bytes());
+        let cfg = dir.path().join("eval.toml");
+        let write = |sha: &str, body: &str| std::fs::write(&cfg, format!("[perplexity]\ncorpus = \"c.txt\"\ncorpus_sha256 = \"{sha}\"\n{body}\nctx = 4\nchunks = 1\n")).unwrap();
+        write(&sha, "start_byte = 0\nlen_bytes = 6");
+        let s = load(dir.path(), &cfg).unwrap();
+        assert_eq!((s.text.as_str(), s.text_sha256.clone()), ("héllo", crate::fsutil::sha256_hex("héllo".as_bytes())));
+        write(&sha, "start_byte = 0\nlen_bytes = 2");
+        assert!(load(dir.path(), &cfg).unwrap_err().to_string().contains("UTF-8"));
+        write(&sha, "start_byte = 5\nlen_bytes = 99");
+        assert!(load(dir.path(), &cfg).unwrap_err().to_string().contains("eval.toml"));
+        // Another corpus under the same name is refused, naming both hashes.
+        write(&"0".repeat(64), "start_byte = 0\nlen_bytes = 6");
+        let e = load(dir.path(), &cfg).unwrap_err().to_string();
+        assert!(e.contains("corpus_sha256") && e.contains(&sha), "{e}");
     }
 
     #[test]

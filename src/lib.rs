@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod claim;
+pub mod builtin;
 pub mod cli;
 pub mod evalslice;
 pub mod fsutil;

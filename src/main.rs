@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // One line: the chain of causes joined, so the file and the field stay visible.
-            eprintln!("groundtruth: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("groundtruth: {}", groundtruth::cli::one_line(&e));
             ExitCode::from(groundtruth::plan::EXIT_BAD_INPUT)
         }
     }

@@ -234,6 +234,12 @@ pub struct Comparison {
     pub subject_text: String,
     /// Subject tokens.
     pub subject_tokens: Vec<u32>,
+    /// The text of each reference token (same order; empty in reports that predate it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_pieces: Vec<String>,
+    /// The text of each subject token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_pieces: Vec<String>,
     /// First divergence and its margin.
     pub divergence: Divergence,
 }

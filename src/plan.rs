@@ -47,6 +47,12 @@ pub struct Plan {
 
 /// Loads claims, the suite, the registry and prompt ids, and expands the cases.
 pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
+    plan_with(project, suite, None)
+}
+
+/// [`plan`], with the one-line command that reruns a case (`{case}` stands for its name)
+/// instead of the test harness's.
+pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>) -> Result<Plan, PlanError> {
     let all = claim::load_dir(&project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
@@ -59,7 +65,11 @@ pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
     if cases.is_empty() {
         return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
     }
-    let judge = Arc::new(Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env()));
+    let judge = Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env());
+    let judge = Arc::new(match reproduce {
+        Some(cmd) => judge.with_reproduce(cmd),
+        None => judge,
+    });
     Ok(Plan { suite: suite.into(), cases, judge })
 }
 

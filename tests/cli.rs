@@ -194,7 +194,7 @@ fn train_on_cuda_without_support_is_exit_2_in_one_line() {
 
 #[test]
 fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
-    let Some(corpus) = common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md") else { return };
+    let corpus = repo().join("data/tinyshakespeare.txt");
     let p = project();
     let c = corpus.to_str().unwrap();
     let train = |extra: &[&str], dir: &str| {
@@ -222,9 +222,6 @@ fn train_writes_a_hf_folder_and_a_resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn the_frozen_tokenizer_is_what_a_fresh_build_gives() {
-    if common::need_file(&repo().join("../shared/data/tinyshakespeare.txt"), "the corpus set-up in README.md").is_none() {
-        return;
-    }
     let o = bin().args(["--root", env!("CARGO_MANIFEST_DIR"), "tokenizer", "build", "--check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
 }

@@ -224,7 +224,6 @@ fn groundtruth_run_with_a_missing_model_exits_3_and_under_forbid_skip_2() {
 
 #[test]
 fn a_missing_corpus_is_exit_2_with_or_without_forbid_skip() {
-    // The scratch project has no corpus where configs/recipes.toml names it.
     let s = planted_suite(&common::claim_on(
         "tiny_1m",
         "PL-1",
@@ -233,6 +232,8 @@ fn a_missing_corpus_is_exit_2_with_or_without_forbid_skip() {
         "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05",
         "check = \"init_loss\"",
     ));
+    // No corpus where configs/recipes.toml names it.
+    std::fs::remove_file(s.root.join("data/tinyshakespeare.txt")).unwrap();
     for forbid in [false, true] {
         let o = run(&s.root, &["run", "--suite", "planted"], forbid);
         assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));

@@ -29,6 +29,13 @@ pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
         return Err(ClaimError::Invalid { file: suites_dir.join(name), line: 1, msg: format!("suite name '{name}' is not a plain name") });
     }
     let file = suites_dir.join(format!("{name}.toml"));
+    if !file.is_file() && suites_dir.is_dir() {
+        let mut names: Vec<String> = std::fs::read_dir(suites_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_string)).collect())
+            .unwrap_or_default();
+        names.sort();
+        return Err(ClaimError::Invalid { file, line: 1, msg: format!("no suite '{name}' (the suites are {})", names.join(", ")) });
+    }
     Ok(crate::input::read_toml(&file)?.0)
 }
 

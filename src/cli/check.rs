@@ -8,9 +8,14 @@ use crate::report::{ticket_file_name, ticket_markdown, Report};
 use anyhow::Result;
 use std::path::Path;
 
-pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>) -> Result<u8> {
+pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>, out: Option<&Path>) -> Result<u8> {
     let (report, storage) = check(project, model, oracle)?;
     let code = exit_code(&report);
+    if let Some(dir) = out {
+        crate::report::write_run(dir, &report)?;
+        super::commands::append_step_summary(&report)?;
+        eprintln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?);
     } else {

@@ -5,46 +5,108 @@ use crate::claim::{claims_markdown, load_dir};
 use crate::plan::{exit_code, plan, report, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
 use crate::report::{read_report, summary_matrix, write_run};
+use crate::subject::hub::{self, HubEnv};
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Runs a parsed command line; the exit code follows the documented table.
 pub fn execute(cli: Cli) -> Result<u8> {
-    let project = Project::new(cli.root.clone());
-    match cli.command {
-        Command::Run { suite, filter, out } => run(&project, &suite, filter.as_deref(), out.as_deref()),
-        Command::Claims { action: ClaimsAction::List { suite } } => list(&project, suite.as_deref()),
-        Command::Claims { action: ClaimsAction::Render { check } } => render(&project, check),
-        Command::Ticket { report } => {
-            let r = read_report(&report)?;
+    let project = Project::locate(cli.root.as_deref())?;
+    dispatch(&project, cli.command).map_err(|e| explain_missing(&project, e))
+}
+
+/// A file of the project that is not there: the message says which project was used and
+/// how to point at another, once.
+fn explain_missing(project: &Project, e: anyhow::Error) -> anyhow::Error {
+    let not_found = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound));
+    let line = super::one_line(&e);
+    if not_found && line.contains(&project.root.display().to_string()) {
+        return anyhow::anyhow!("{line} ({})", project.where_to_look());
+    }
+    e
+}
+
+/// A `--model` argument as a local path: an hf:// reference resolved in the Hugging Face
+/// cache, or a file or folder that must exist.
+pub(super) fn model_path(arg: &str) -> Result<PathBuf> {
+    if hub::is_hub_ref(arg) {
+        return Ok(hub::resolve(arg, &HubEnv::from_env())?);
+    }
+    let p = PathBuf::from(arg);
+    if !p.exists() {
+        anyhow::bail!("{arg}: no such file or folder (--model takes a GGUF file, a Hugging Face folder, or hf://ORG/REPO[@REV][/FILE])");
+    }
+    Ok(p)
+}
+
+/// A file named by `flag` that must exist: one line naming it and the flag when it does not.
+pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
+    if !p.is_file() {
+        anyhow::bail!("{}: no such file; --{flag} takes {what}", p.display());
+    }
+    Ok(())
+}
+
+fn dispatch(project: &Project, command: Command) -> Result<u8> {
+    match command {
+        Command::Init { dir } => {
+            let n = crate::builtin::init(&dir)?;
+            println!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
+            Ok(EXIT_HOLDS)
+        }
+        Command::Run { suite, filter, exact, out, junit } => {
+            let select = match (filter, exact) {
+                (Some(f), _) => Select::Contains(f),
+                (None, Some(e)) => Select::Exact(e),
+                (None, None) => Select::All,
+            };
+            run(project, &suite, &select, out.as_deref(), junit.as_deref())
+        }
+        Command::Claims { action: ClaimsAction::List { suite } } => list(project, suite.as_deref()),
+        Command::Claims { action: ClaimsAction::Render { check } } => render(project, check),
+        Command::Ticket { report, gh, repo, dry_run } => {
+            let path = report.unwrap_or_else(|| project.out_dir().join("report.json"));
+            given_file(&path, "report", "the report.json that `groundtruth run` or `groundtruth check --out` writes")?;
+            let r = read_report(&path)?;
+            if gh {
+                let dir = path.parent().unwrap_or(Path::new(".")).join("issues");
+                return super::gh::file_tickets(&r, &dir, repo.as_deref(), dry_run);
+            }
             let tickets = crate::report::dedup_tickets(&r);
             for t in &tickets {
-                println!("{t}\n---\n");
+                println!("{}\n---\n", t.markdown);
             }
             eprintln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
-        Command::Check { model, oracle, json, ticket } => super::check::run(&project, &model, &oracle, json, ticket.as_deref()),
+        Command::Check { model, oracle, json, ticket, out } => {
+            given_file(&oracle, "oracle", "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes")?;
+            super::check::run(project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref())
+        }
+        Command::Oracle { runtime, model, prompts, out, model_id, weights, no_perplexity, python } => {
+            let req = super::oracle::Request { runtime, model: &model, prompts: prompts.as_deref(), out: &out, model_id: model_id.as_deref(), weights: weights.as_deref(), perplexity: !no_perplexity, python: python.as_deref() };
+            super::oracle::run(project, &req)
+        }
         Command::Hub { model } => {
             let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
             let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-            for file in crate::subject::hub::fetch(entry, &crate::project::models_cache().join("hub")).map_err(anyhow::Error::msg)? {
+            for file in hub::fetch(entry, &HubEnv::from_env()).map_err(anyhow::Error::msg)? {
                 println!("{}", file.display());
             }
             Ok(EXIT_HOLDS)
         }
-        Command::Materialize { model, out } => materialize(&project, &model, &out),
-        Command::Quantize { model, to, out } => super::quant::quantize(&project, &model, &to, &out),
-        Command::Export { model, to, out } => super::quant::export(&project, &model, to, &out),
+        Command::Materialize { model, out } => materialize(project, &model, &out),
+        Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
+        Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
-        Command::Train(args) => super::train::train(&project, &args),
+        Command::Train(args) => super::train::train(project, &args),
         Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {
             let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp };
-            super::bench::eval(&project, model.as_deref(), &plan, json)
+            super::bench::eval(project, model.as_deref(), &plan, json)
         }
-        Command::Bench { action } => super::train::bench(&project, &action),
-        Command::Tokenizer { action } => super::train::tokenizer(&project, &action),
-        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(&project, &model, text.as_deref(), ctx, chunks, base.as_deref(), json),
+        Command::Bench { action } => super::train::bench(project, &action),
+        Command::Tokenizer { action } => super::train::tokenizer(project, &action),
+        Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             print!("{}", crate::model::ladder_table(&ladder.rungs));
@@ -58,18 +120,43 @@ pub fn execute(cli: Cli) -> Result<u8> {
     }
 }
 
-fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>) -> Result<u8> {
-    let plan = plan(project, suite)?;
-    let cases: Vec<_> = plan.cases.iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
-    if cases.is_empty() {
-        anyhow::bail!("suite '{suite}': no case matches filter {filter:?}");
+/// Which cases of a suite `run` judges.
+enum Select {
+    All,
+    Contains(String),
+    Exact(String),
+}
+
+impl Select {
+    fn keeps(&self, name: &str) -> bool {
+        match self {
+            Select::All => true,
+            Select::Contains(f) => name.contains(f.as_str()),
+            Select::Exact(e) => name == e,
+        }
     }
+}
+
+fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, junit: Option<&Path>) -> Result<u8> {
+    let root_flag = match project.origin {
+        crate::project::Origin::Flag => format!(" --root '{}'", project.root.display()),
+        crate::project::Origin::Marker(_) | crate::project::Origin::BuiltIn | crate::project::Origin::Given => String::new(),
+    };
+    let plan = crate::plan::plan_with(project, suite, Some(format!("groundtruth{root_flag} run --suite {suite} --exact '{{case}}'")))?;
+    let cases: Vec<_> = plan.cases.iter().filter(|c| select.keeps(&c.name)).collect();
+    match select {
+        Select::All => {}
+        Select::Contains(f) if cases.is_empty() => anyhow::bail!("suite '{suite}': no case name contains '{f}' (`groundtruth claims list --suite {suite}` lists them)"),
+        Select::Exact(e) if cases.is_empty() => anyhow::bail!("suite '{suite}': no case is named '{e}' (`groundtruth claims list --suite {suite}` lists them)"),
+        Select::Contains(_) | Select::Exact(_) => {}
+    }
+    let judge = &plan.judge;
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let mut records = Vec::new();
     for case in cases {
         bar.set_message(case.name.clone());
-        let rec = plan.judge.run(case);
+        let rec = judge.run(case);
         if !matches!(rec.outcome, crate::outcome::Outcome::Pass(_)) {
             bar.println(format!("{:5} {}  {}", rec.outcome.label(), rec.name, describe(&rec.outcome)));
         }
@@ -81,8 +168,13 @@ fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>)
     let rep = report(suite, records, plan.cases.len());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
     let tickets = write_run(&out, &rep)?;
+    if let Some(file) = junit {
+        crate::fsutil::atomic_write(file, crate::report::junit_xml(&rep).as_bytes())?;
+    }
+    append_step_summary(&rep)?;
     print!("{}", summary_matrix(&rep));
     println!("\nreport: {}", out.join("report.json").display());
+    println!("page:   {}", out.join("report.html").display());
     for t in tickets {
         println!("ticket: {}", t.display());
     }
@@ -91,6 +183,16 @@ fn run(project: &Project, suite: &str, filter: Option<&str>, out: Option<&Path>)
         eprintln!("groundtruth: nothing was judged (every case skipped)");
     }
     Ok(code)
+}
+
+/// Appends the summary to `$GITHUB_STEP_SUMMARY` when GitHub Actions sets it, so the
+/// matrix shows on the job's page.
+pub(super) fn append_step_summary(rep: &crate::report::Report) -> Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(()) };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{} ($GITHUB_STEP_SUMMARY)", path.display()))?;
+    f.write_all(format!("{}\n", summary_matrix(rep)).as_bytes()).with_context(|| format!("{} ($GITHUB_STEP_SUMMARY)", path.display()))?;
+    Ok(())
 }
 
 fn describe(o: &crate::outcome::Outcome) -> String {

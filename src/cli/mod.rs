@@ -4,6 +4,8 @@ mod anchor;
 mod bench;
 mod check;
 mod commands;
+mod gh;
+mod oracle;
 mod quant;
 mod train;
 mod ppl;
@@ -17,9 +19,11 @@ pub use commands::execute;
 #[derive(Debug, Parser)]
 #[command(name = "groundtruth", version, about)]
 pub struct Cli {
-    /// Project root (holds claims/, suites/, configs/, oracles/).
-    #[arg(long, global = true, default_value = ".")]
-    pub root: PathBuf,
+    /// Project root (holds claims/, suites/, configs/, oracles/, data/). Default: the
+    /// nearest folder at or above the working directory with a groundtruth.toml, else the
+    /// project built into this binary.
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -37,11 +41,52 @@ pub enum Command {
         #[arg(long, default_value = "ci")]
         suite: String,
         /// Only cases whose name contains this.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "exact")]
         filter: Option<String>,
+        /// Only the case with exactly this name.
+        #[arg(long)]
+        exact: Option<String>,
         /// Output folder (default target/groundtruth).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the cases as JUnit XML to this file (for CI systems that read it).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Write the project built into this binary (claims, suites, configs, oracles, corpus,
+    /// oracle scripts) into a folder, as a new project to edit.
+    Init {
+        /// The folder (created if missing; must not hold the project's files yet).
+        dir: PathBuf,
+    },
+    /// Make an oracle with an independent runtime: runs the reference script of ci/ for
+    /// llama.cpp (a GGUF file) or transformers (a Hugging Face folder) in Python, then
+    /// checks what it wrote against the oracle contract before putting it at --out.
+    Oracle {
+        /// Which runtime.
+        #[arg(long, value_enum)]
+        runtime: OracleRuntime,
+        /// GGUF file (llama.cpp) or model folder (transformers), or hf://ORG/REPO[@REV][/FILE].
+        #[arg(long)]
+        model: String,
+        /// Prompt set (default: the project's configs/prompts.toml).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+        /// The oracle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// model.id to record (default: ORG/REPO of an hf:// reference, else the file or folder name).
+        #[arg(long)]
+        model_id: Option<String>,
+        /// model.weights to record for llama.cpp (default: the GGUF's most common tensor type).
+        #[arg(long)]
+        weights: Option<String>,
+        /// Skip the perplexity record.
+        #[arg(long)]
+        no_perplexity: bool,
+        /// Python interpreter with the runtime's packages (default: $GROUNDTRUTH_PYTHON, else python3).
+        #[arg(long)]
+        python: Option<PathBuf>,
     },
     /// Registered claims.
     Claims {
@@ -49,11 +94,22 @@ pub enum Command {
         #[command(subcommand)]
         action: ClaimsAction,
     },
-    /// Print the tickets of a report, one per claim and root cause.
+    /// Print the tickets of a report, one per claim × model × variant × root cause (each
+    /// with its fingerprint); with --gh, file each new one as a GitHub issue.
     Ticket {
-        /// The report (target/groundtruth/report.json).
-        #[arg(long, default_value = "target/groundtruth/report.json")]
-        report: PathBuf,
+        /// The report (default: report.json in the project's output folder).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// File each ticket with `gh issue create` (labels: groundtruth and the claim
+        /// kind), skipping those whose fingerprint an open groundtruth issue already carries.
+        #[arg(long)]
+        gh: bool,
+        /// OWNER/NAME of the repository (default: gh's, from the working directory).
+        #[arg(long, requires = "gh")]
+        repo: Option<String>,
+        /// Print the gh commands that would create issues instead of running them.
+        #[arg(long, requires = "gh")]
+        dry_run: bool,
     },
     /// Write a registered seeded model as a Hugging Face folder (config.json,
     /// model.safetensors, tokenizer.json), e.g. for an independent runtime to make its oracle.
@@ -68,9 +124,10 @@ pub enum Command {
     /// Judge a checkpoint (GGUF file or Hugging Face folder) against an oracle with the
     /// claims of claims/check/. Exit 0 holds, 1 falsified, 2 bad input, 3 nothing judged.
     Check {
-        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
+        /// hf://ORG/REPO[@REV][/FILE] (resolved in the Hugging Face cache).
         #[arg(long)]
-        model: PathBuf,
+        model: String,
         /// Oracle file (groundtruth-oracle/1).
         #[arg(long)]
         oracle: PathBuf,
@@ -80,6 +137,9 @@ pub enum Command {
         /// Write a ticket per falsified case into this folder.
         #[arg(long)]
         ticket: Option<PathBuf>,
+        /// Write report.json, summary.md, report.html and tickets into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Download a registered model's original from the Hugging Face hub (pinned repo and
     /// revision from configs/models.toml) into the model cache; prints the files.
@@ -128,9 +188,10 @@ pub enum Command {
     /// scored. With `--base`, llama.cpp-style KL statistics against an oracle. Exit 0, or
     /// 2 on bad input.
     Ppl {
-        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
+        /// hf://ORG/REPO[@REV][/FILE].
         #[arg(long)]
-        model: PathBuf,
+        model: String,
         /// UTF-8 text file; default the configs/eval.toml slice (what oracles score).
         #[arg(long)]
         text: Option<PathBuf>,
@@ -316,6 +377,33 @@ pub enum ClaimsAction {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// Runtimes `groundtruth oracle` drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OracleRuntime {
+    /// llama.cpp through llama-cpp-python, on a GGUF file (ci/oracle_llamacpp.py).
+    #[value(name = "llama.cpp")]
+    LlamaCpp,
+    /// Hugging Face transformers on PyTorch, on a model folder (ci/oracle_transformers.py).
+    Transformers,
+}
+
+/// An error as one line: the chain of causes joined by ": ", leaving out a cause whose
+/// text the line already holds (an I/O error wrapped with its path would say it twice).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if line.contains(text.trim()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text.trim());
+    }
+    line
 }
 
 /// Formats `groundtruth export` writes.

@@ -89,6 +89,8 @@ impl Judge {
             reference_tokens: theirs.clone(),
             subject_text: piece(&ours),
             subject_tokens: ours.clone(),
+            reference_pieces: pieces(tok, theirs),
+            subject_pieces: pieces(tok, &ours),
             divergence: first_divergence(theirs, &ours, &[], |_| None, None),
         });
         ev.path = "harness tokenizer vs oracle prompt_tokens".into();
@@ -130,6 +132,8 @@ impl Judge {
             reference_text: oc.text.clone(),
             reference_tokens: oc.tokens.clone(),
             subject_text: text,
+            reference_pieces: pieces(subject.tokenizer.as_ref(), &oc.tokens),
+            subject_pieces: pieces(subject.tokenizer.as_ref(), &ours),
             subject_tokens: ours,
             divergence: div,
         });
@@ -221,6 +225,12 @@ impl Judge {
         }
         ev
     }
+}
+
+/// The text of each token on its own, for tickets that show ids next to what they say
+/// (a piece that is part of a multi-byte character decodes to U+FFFD).
+fn pieces(tok: &dyn crate::tokenizer::TextTokenizer, ids: &[u32]) -> Vec<String> {
+    ids.iter().map(|&t| tok.decode(&[t]).unwrap_or_else(|e| format!("(undecodable: {e})"))).collect()
 }
 
 #[cfg(test)]

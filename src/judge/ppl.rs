@@ -10,7 +10,6 @@
 //! `ctx/2 .. ctx−2` against the next token (`ctx − 1 − ctx/2` tokens a chunk: 255 for
 //! 512); ppl = exp(mean NLL), NLL in f64.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{CpuStorage, Device, Storage, Tensor};
@@ -26,14 +25,6 @@ use crate::tokenizer::TextTokenizer;
 /// Why perplexity could not be computed: one line naming the input.
 #[derive(Debug, thiserror::Error)]
 pub enum PplError {
-    /// `configs/eval.toml` or its corpus is unusable.
-    #[error("{file}: {msg}")]
-    Slice {
-        /// The file at fault.
-        file: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
     /// The context length cannot be scored llama.cpp's way.
     #[error("ctx {0}: must be even and at least 4")]
     Ctx(usize),
@@ -165,58 +156,7 @@ fn row_nll(row: &[f32], target: u32) -> f64 {
     max + sum.ln() - row.get(target as usize).map_or(f64::NEG_INFINITY, |&l| l as f64)
 }
 
-/// The `[perplexity]` table of `configs/eval.toml`: a byte range of a corpus.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalSlice {
-    /// The corpus file, resolved.
-    pub corpus: PathBuf,
-    /// The exact text.
-    pub text: String,
-    /// SHA-256 of its bytes.
-    pub text_sha256: String,
-    /// Context length.
-    pub ctx: usize,
-    /// Contexts.
-    pub chunks: usize,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EvalFile {
-    perplexity: SliceRaw,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SliceRaw {
-    corpus: String,
-    start_byte: usize,
-    len_bytes: usize,
-    ctx: usize,
-    chunks: usize,
-}
-
-impl EvalSlice {
-    /// Reads `file`; a relative `corpus` is relative to `root` (the project root, as
-    /// `ci/oracle_common.py` resolves it). Refuses a range outside the file or one that
-    /// cuts a UTF-8 character.
-    pub fn load(file: &Path, root: &Path) -> Result<EvalSlice, PplError> {
-        let bad = |msg: String| PplError::Slice { file: file.to_path_buf(), msg };
-        let text = crate::fsutil::read_text(file).map_err(|e| bad(e.to_string()))?;
-        let raw: EvalFile = toml::from_str(&text).map_err(|e| bad(e.to_string().replace('\n', " ")))?;
-        let p = raw.perplexity;
-        let corpus = root.join(&p.corpus);
-        let data = std::fs::read(&corpus).map_err(|e| bad(format!("perplexity.corpus {}: {e}", corpus.display())))?;
-        let end = p.start_byte.checked_add(p.len_bytes).filter(|&e| e <= data.len() && p.len_bytes > 0);
-        let end = end.ok_or_else(|| bad(format!("perplexity: bytes [{}, +{}) are not inside {} ({} bytes)", p.start_byte, p.len_bytes, corpus.display(), data.len())))?;
-        let bytes = &data[p.start_byte..end];
-        let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("perplexity: the slice of {} is not UTF-8 (cuts a character?): {e}", corpus.display())))?;
-        if p.ctx < 4 || !p.ctx.is_multiple_of(2) || p.chunks == 0 {
-            return Err(bad("perplexity: ctx must be even and >= 4, chunks >= 1".into()));
-        }
-        Ok(EvalSlice { text_sha256: crate::fsutil::sha256_hex(bytes), text: text.to_string(), corpus, ctx: p.ctx, chunks: p.chunks })
-    }
-}
+pub use crate::evalslice::EvalSlice;
 
 /// llama.cpp's `--kl-divergence` summary, computed against an oracle's top-k
 /// (KL over the top-k plus one bucket for the rest, per the oracle contract).
@@ -310,20 +250,5 @@ mod tests {
         assert!(matches!(perplexity(&m, &ByteTokenizer, "short", 16, None, false), Err(PplError::TooShort { .. })));
         assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 15, None, false), Err(PplError::Ctx(15))));
         assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 16, Some(99), false), Err(PplError::TooShort { .. })));
-    }
-
-    #[test]
-    fn eval_slice_is_read_exactly_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("c.txt"), "héllo world").unwrap();
-        let cfg = dir.path().join("eval.toml");
-        let write = |body: &str| std::fs::write(&cfg, format!("[perplexity]\ncorpus = \"c.txt\"\n{body}\nctx = 4\nchunks = 1\n")).unwrap();
-        write("start_byte = 0\nlen_bytes = 6");
-        let s = EvalSlice::load(&cfg, dir.path()).unwrap();
-        assert_eq!((s.text.as_str(), s.text_sha256.clone()), ("héllo", crate::fsutil::sha256_hex("héllo".as_bytes())));
-        write("start_byte = 0\nlen_bytes = 2");
-        assert!(EvalSlice::load(&cfg, dir.path()).unwrap_err().to_string().contains("UTF-8"));
-        write("start_byte = 5\nlen_bytes = 99");
-        assert!(EvalSlice::load(&cfg, dir.path()).unwrap_err().to_string().contains("eval.toml"));
     }
 }

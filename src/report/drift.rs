@@ -15,7 +15,7 @@ const COLUMNS: [&str; 12] = ["f16", "bf16", "q8_0", "q6_k", "q5_1", "q5_0", "q5_
 /// FP16): mean KLD, same top p (printed for four types only), and PPL(Q)/PPL(FP16) from
 /// its PPL column. K-quant rows are llama.cpp's default mixes (Q4_K_M, Q3_K_M), not the
 /// pure files the harness writes. A reference, never measured here.
-const LLAMA_CPP_L3_8B: [(&str, f64, Option<f64>, f64); 9] = [
+pub(super) const LLAMA_CPP_L3_8B: [(&str, f64, Option<f64>, f64); 9] = [
     ("q8_0", 0.001355, Some(0.97674), 1.000180),
     ("q6_k", 0.005452, Some(0.96031), 1.003244),
     ("q5_1", 0.018045, None, 1.016797),
@@ -27,22 +27,34 @@ const LLAMA_CPP_L3_8B: [(&str, f64, Option<f64>, f64); 9] = [
     ("q2_k", 0.445132, Some(0.71138), 1.564466),
 ];
 
+/// One model × storage type: what the run measured of it.
 #[derive(Default, Clone, Copy)]
-struct Cell {
-    kl: Option<f64>,
-    top1: Option<f64>,
-    ppl: Option<f64>,
+pub(super) struct Cell {
+    /// Mean KL divergence from the parent, nats.
+    pub kl: Option<f64>,
+    /// Same top-1 rate.
+    pub top1: Option<f64>,
+    /// Perplexity ratio to the parent.
+    pub ppl: Option<f64>,
 }
 
-fn fmt_cell(c: &Cell) -> String {
+/// The drift matrix's data: models (rows), storage types (columns, most bits first) and
+/// the measured cells.
+pub(super) struct DriftTable<'a> {
+    pub models: Vec<&'a str>,
+    pub columns: Vec<&'static str>,
+    pub cells: BTreeMap<(&'a str, &'a str), Cell>,
+}
+
+pub(super) fn fmt_cell(c: &Cell) -> String {
     let kl = c.kl.map_or("—".into(), |v| format!("{v:.2e}"));
     let top1 = c.top1.map_or("—".into(), |v| format!("{:.1}%", 100.0 * v));
     let ppl = c.ppl.map_or("—".into(), |v| format!("{v:.4}"));
     format!("{kl} / {top1} / {ppl}")
 }
 
-/// The Markdown drift matrix of a run, or `None` when it judged no `quant_drift` case.
-pub fn drift_matrix(report: &Report) -> Option<String> {
+/// The drift data of a run, or `None` when it judged no `quant_drift` case.
+pub(super) fn drift_table(report: &Report) -> Option<DriftTable<'_>> {
     let mut cells: BTreeMap<(&str, &str), Cell> = BTreeMap::new();
     for c in report.cases.iter().filter(|c| c.kind == "quant_drift") {
         let (Outcome::Pass(ev) | Outcome::Fail(ev)) = &c.outcome else { continue };
@@ -64,6 +76,12 @@ pub fn drift_matrix(report: &Report) -> Option<String> {
     let columns: Vec<&str> = COLUMNS.iter().copied().filter(|col| cells.keys().any(|(_, v)| v == col)).collect();
     let mut models: Vec<&str> = cells.keys().map(|(m, _)| *m).collect();
     models.dedup();
+    Some(DriftTable { models, columns, cells })
+}
+
+/// The Markdown drift matrix of a run, or `None` when it judged no `quant_drift` case.
+pub fn drift_matrix(report: &Report) -> Option<String> {
+    let DriftTable { models, columns, cells } = drift_table(report)?;
     let mut out = String::from(
         "## Drift matrix\n\nEach variant against its parent on the same runtime path: mean KL divergence (nats, teacher-forced on the \
          prompt set) / same top-1 / perplexity ratio over the evaluation slice. — where no case of the run measured it. \

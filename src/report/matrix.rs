@@ -6,8 +6,15 @@ use crate::outcome::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Markdown summary of a run.
-pub fn summary_matrix(report: &Report) -> String {
+/// The summary matrix's data: models (rows), variants (columns, `base` first) and the
+/// pass / fail / skip / error counts of each cell that has cases.
+pub(super) struct SummaryTable<'a> {
+    pub models: Vec<&'a str>,
+    pub variants: Vec<&'a str>,
+    pub cells: BTreeMap<(&'a str, &'a str), [usize; 4]>,
+}
+
+pub(super) fn summary_table(report: &Report) -> SummaryTable<'_> {
     let mut variants: Vec<&str> = report.cases.iter().map(|c| c.variant.as_str()).collect();
     variants.sort_by_key(|v| (*v != "base", *v));
     variants.dedup();
@@ -25,6 +32,24 @@ pub fn summary_matrix(report: &Report) -> String {
     let mut models: Vec<&str> = report.cases.iter().map(|c| c.model.as_str()).collect();
     models.sort();
     models.dedup();
+    SummaryTable { models, variants, cells }
+}
+
+/// A cell's counts as text: `3✓ 1✗`, then skips and errors when there are any.
+pub(super) fn cell_text([p, f, s, e]: &[usize; 4]) -> String {
+    let mut t = format!("{p}✓ {f}✗");
+    if *s > 0 {
+        let _ = write!(t, " {s} skip");
+    }
+    if *e > 0 {
+        let _ = write!(t, " {e} error");
+    }
+    t
+}
+
+/// Markdown summary of a run.
+pub fn summary_matrix(report: &Report) -> String {
+    let SummaryTable { models, variants, cells } = summary_table(report);
     let (p, f, s, e) = report.counts();
     let partial = match report.partial {
         true => format!("**Partial run**: {} of the plan's {} cases; the rest were not run.\n\n", report.cases.len(), report.planned),
@@ -47,16 +72,7 @@ pub fn summary_matrix(report: &Report) -> String {
         for v in &variants {
             let cell = match cells.get(&(*m, *v)) {
                 None => "".to_string(),
-                Some([p, f, s, e]) => {
-                    let mut t = format!("{p}✓ {f}✗");
-                    if *s > 0 {
-                        let _ = write!(t, " {s} skip");
-                    }
-                    if *e > 0 {
-                        let _ = write!(t, " {e} error");
-                    }
-                    t
-                }
+                Some(counts) => cell_text(counts),
             };
             let _ = write!(out, " {cell} |");
         }

@@ -125,13 +125,15 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
     Ok(r)
 }
 
-/// Writes `report.json`, `summary.md` and one ticket per failed case under `out`,
-/// each atomically; tickets of cases that do not fail in this report are removed, so the
-/// folder never shows a failure the report does not hold.
+/// Writes `report.json`, `summary.md`, `report.html` and one ticket per failed case under
+/// `out`, each atomically; tickets of cases that do not fail in this report are removed, so
+/// the folder never shows a failure the report does not hold.
 pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
     let json = serde_json::to_string_pretty(report).map_err(|e| ReportError::Schema { file: out.join("report.json"), field: String::new(), msg: e.to_string() })?;
     atomic_write(&out.join("report.json"), format!("{json}\n").as_bytes())?;
     atomic_write(&out.join("summary.md"), super::summary_matrix(report).as_bytes())?;
+    let page = super::html::report_html(report, &super::html::run_plots(out, report));
+    atomic_write(&out.join("report.html"), page.as_bytes())?;
     let tickets = out.join("tickets");
     let mut written = Vec::new();
     for case in &report.cases {

@@ -11,15 +11,34 @@ pub fn ticket_file_name(case: &str) -> String {
     format!("{}.md", safe.replace('/', "__"))
 }
 
+/// How a falsified case went wrong: the bound failed, or a registered negative claim held.
+fn verdict(ev: &Evidence) -> &'static str {
+    if ev.bound_holds() {
+        "held but was registered to fail"
+    } else {
+        "falsified"
+    }
+}
+
+/// The stable identity of a failure: claim × model × variant × root cause (the
+/// falsification criterion and which way it failed), hashed. Numbers, prompts, paths and
+/// versions are left out, so a rerun that fails the same way has the same fingerprint and
+/// an issue tracker that already carries it needs no second ticket. `None` unless failed.
+pub fn fingerprint(case: &CaseRecord) -> Option<String> {
+    let Outcome::Fail(ev) = &case.outcome else { return None };
+    let key = [case.claim_id.as_str(), case.model.as_str(), case.variant.as_str(), case.criterion.as_str(), verdict(ev)].join("\u{0}");
+    Some(format!("gt-{}", &crate::fsutil::sha256_hex(key.as_bytes())[..16]))
+}
+
 /// The ticket of a failed case; `None` for every other outcome.
 pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     let Outcome::Fail(ev) = &case.outcome else { return None };
     let mut md = String::new();
-    let verdict = if ev.bound_holds() { "held but was registered to fail" } else { "falsified" };
-    let _ = writeln!(md, "# {}: claim {} {verdict} on {}/{}\n", case.kind, case.claim_id, case.model, case.variant);
+    let _ = writeln!(md, "# {}\n", ticket_title(case, ev));
     let _ = writeln!(md, "**Claim {}** ({}), registered at `{}`:\n\n> {}\n", case.claim_id, case.kind, case.registered_at, case.statement.trim());
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| case | `{}` |", case.name);
+    let _ = writeln!(md, "| fingerprint | `{}` |", fingerprint(case).unwrap_or_default());
     let _ = writeln!(md, "| basis | {} |", case.basis.describe());
     let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
@@ -37,6 +56,10 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     }
     let _ = writeln!(md, "\n## Reproduce\n\n```sh\n{}\n```", case.reproduce);
     Some(md)
+}
+
+fn ticket_title(case: &CaseRecord, ev: &Evidence) -> String {
+    format!("{}: claim {} {} on {}/{}", case.kind, case.claim_id, verdict(ev), case.model, case.variant)
 }
 
 fn comparison_section(md: &mut String, cmp: &Comparison) {
@@ -71,8 +94,15 @@ fn comparison_section(md: &mut String, cmp: &Comparison) {
     } else {
         let _ = writeln!(md, "Text:\n\n```diff\n{}```\n", unified(&lines_of_text(&cmp.reference_text), &lines_of_text(&cmp.subject_text)));
     }
-    let ids = |v: &[u32]| v.iter().map(|t| format!("{t}\n")).collect::<String>();
-    let _ = writeln!(md, "Tokens (one per line):\n\n```diff\n{}```", unified(&ids(&cmp.reference_tokens), &ids(&cmp.subject_tokens)));
+    let ids = |v: &[u32], pieces: &[String]| v.iter().enumerate().map(|(i, t)| match pieces.get(i) {
+        Some(p) => format!("{t} \"{}\"\n", escape(p)),
+        None => format!("{t}\n"),
+    }).collect::<String>();
+    let _ = writeln!(
+        md,
+        "Tokens (one per line: id and its text):\n\n```diff\n{}```",
+        unified(&ids(&cmp.reference_tokens, &cmp.reference_pieces), &ids(&cmp.subject_tokens, &cmp.subject_pieces))
+    );
 }
 
 /// Each line of a text shown with visible escapes, so whitespace differences show in a diff.
@@ -96,12 +126,25 @@ fn environment_section(md: &mut String, env: &Environment) {
     );
 }
 
-/// All tickets of a report, one per claim × model × variant (the root cause: the same
-/// claim failing on several prompts of the same subject is one bug), as Markdown.
-pub fn dedup_tickets(report: &Report) -> Vec<String> {
-    let mut groups: Vec<((String, String, String), Vec<&CaseRecord>)> = Vec::new();
-    for c in report.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
-        let key = (c.claim_id.clone(), c.model.clone(), c.variant.clone());
+/// One ticket of a report: the failed cases that share a fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// [`fingerprint`] of its cases.
+    pub fingerprint: String,
+    /// One line: kind, claim, verdict, subject.
+    pub title: String,
+    /// The claim kind (the issue's label).
+    pub kind: String,
+    /// The Markdown body.
+    pub markdown: String,
+}
+
+/// All tickets of a report, one per fingerprint (the same claim failing the same way on
+/// several prompts of the same subject is one bug).
+pub fn dedup_tickets(report: &Report) -> Vec<Ticket> {
+    let mut groups: Vec<(String, Vec<&CaseRecord>)> = Vec::new();
+    for c in report.cases.iter() {
+        let Some(key) = fingerprint(c) else { continue };
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(c),
             None => groups.push((key, vec![c])),
@@ -109,7 +152,8 @@ pub fn dedup_tickets(report: &Report) -> Vec<String> {
     }
     groups
         .into_iter()
-        .filter_map(|(_, cases)| {
+        .filter_map(|(fingerprint, cases)| {
+            let Outcome::Fail(ev) = &cases[0].outcome else { return None };
             let mut md = ticket_markdown(cases[0], &report.environment)?;
             if cases.len() > 1 {
                 let _ = writeln!(md, "\n## Also failing with the same claim and subject ({} more)\n", cases.len() - 1);
@@ -118,13 +162,13 @@ pub fn dedup_tickets(report: &Report) -> Vec<String> {
                     let _ = writeln!(md, "- `{}`: {}", c.name, ev.map(|e| e.summary()).unwrap_or_default());
                 }
             }
-            Some(md)
+            Some(Ticket { title: ticket_title(cases[0], ev), kind: cases[0].kind.clone(), fingerprint, markdown: md })
         })
         .collect()
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::claim::{Expect, Op};
     use crate::stats::Statistic;
@@ -169,6 +213,8 @@ pub(super) mod tests {
                     reference_tokens: vec![7042, 30, 198],
                     subject_text: " Lyon.\n".into(),
                     subject_tokens: vec![9999, 30, 198],
+                    reference_pieces: vec![" Paris".into(), ".".into(), "\n".into()],
+                    subject_pieces: vec![" Lyon".into(), ".".into(), "\n".into()],
                     divergence: Divergence { position: Some(0), reference_margin: Some(2.75), subject_margin: Some(1.5), tie_margin: Some(0.8), near_tie: Some(false) },
                 }),
                 path: "candle f32 (dequantized q4_1), cpu".into(),
@@ -206,6 +252,40 @@ pub(super) mod tests {
         let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "t".into(), planned: 3, partial: false, cases: vec![a, b, c] };
         let t = dedup_tickets(&r);
         assert_eq!(t.len(), 2);
-        assert!(t[0].contains("1 more") && t[0].contains("/pi/GP-1"));
+        assert!(t[0].markdown.contains("1 more") && t[0].markdown.contains("/pi/GP-1"));
+        assert!(t[0].markdown.contains(&t[0].fingerprint) && t[0].fingerprint != t[1].fingerprint);
+        assert_eq!(t[0].title, "greedy_parity: claim GP-1 falsified on smollm2-135m/base");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_across_numbers_and_differ_across_subjects() {
+        let a = failed_case();
+        let fp = fingerprint(&a).unwrap();
+        assert!(fp.starts_with("gt-") && fp.len() == 19 && fp[3..].chars().all(|c| c.is_ascii_hexdigit()), "{fp}");
+        // Another prompt, other numbers, another machine: the same root cause.
+        let mut b = failed_case();
+        b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();
+        b.seconds = 9.0;
+        b.files.clear();
+        if let Outcome::Fail(ev) = &mut b.outcome {
+            ev.observed = 0.5;
+            ev.also.clear();
+        }
+        assert_eq!(fingerprint(&b).unwrap(), fp);
+        for edit in [
+            (|c: &mut CaseRecord| c.claim_id = "GP-2".into()) as fn(&mut CaseRecord),
+            |c| c.model = "tiny-seeded".into(),
+            |c| c.variant = "q8_0".into(),
+            |c| c.criterion = "greedy_match >= 0.5".into(),
+        ] {
+            let mut c = failed_case();
+            edit(&mut c);
+            assert_ne!(fingerprint(&c).unwrap(), fp);
+        }
+        let mut pass = failed_case();
+        if let Outcome::Fail(ev) = pass.outcome.clone() {
+            pass.outcome = Outcome::Pass(ev);
+        }
+        assert!(fingerprint(&pass).is_none());
     }
 }

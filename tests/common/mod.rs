@@ -2,6 +2,7 @@
 //! a claims file against the registry.
 #![allow(dead_code)]
 
+pub mod installed;
 mod need;
 pub use need::need_file;
 
@@ -35,7 +36,7 @@ impl Setup {
 pub fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let src = Project::from_manifest();
-    let subs = ["claims", "suites", "configs", "models/tiny_1m", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "oracles/tiny_1m", "tests/fixtures/quant-ref"];
+    let subs = ["claims", "suites", "configs", "data", "models/tiny_1m", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "oracles/tiny_1m", "tests/fixtures/quant-ref"];
     for sub in subs {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(src.path(sub)).unwrap() {
@@ -45,11 +46,6 @@ pub fn setup() -> Setup {
             }
         }
     }
-    // The evaluation corpus lives beside the checkout, not in it: name it absolutely.
-    let eval = dir.path().join("configs/eval.toml");
-    let corpus = src.path("../shared/data/tinyshakespeare.txt").display().to_string();
-    let text = std::fs::read_to_string(&eval).unwrap().replace("\"../shared/data/tinyshakespeare.txt\"", &format!("{corpus:?}"));
-    std::fs::write(&eval, text).unwrap();
     let root = dir.path().to_path_buf();
     Setup { _dir: dir, root }
 }
