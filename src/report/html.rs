@@ -388,7 +388,8 @@ fn sweep_svg(report: &Report) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::claim::{Expect, Op, Statistic};
+    use crate::claim::{Expect, Op};
+    use crate::stats::Statistic;
     use crate::outcome::{Evidence, SkipReason};
 
     /// A report with a pass (Q8_0 drift), a falsified greedy parity case and a skip.
