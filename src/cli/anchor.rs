@@ -60,6 +60,16 @@ pub(super) fn compare(ours: f64, live: Option<&Live>, stored: Option<&Stored>, f
     }
 }
 
+/// A warning when the machine is busier than the threads measured: spinning thread pools
+/// (llama.cpp's, OpenMP's in PyTorch) lose far more to contention than rayon's, so a ratio
+/// taken then says more about the load than about the runtimes.
+pub(super) fn contention_warning(load_1min: &str, threads: usize) -> Option<String> {
+    let load: f64 = load_1min.parse().ok()?;
+    (load > threads as f64).then(|| {
+        format!("warning: 1-minute load average {load_1min} exceeds the {threads} threads measured: the reference's spinning thread pool loses far more to contention than ours; rerun on a quiet machine (or with 1 thread) before quoting a ratio")
+    })
+}
+
 /// The JSON a reference script prints on its last stdout line.
 pub(super) fn run_script(python: &Path, script: &Path, args: &[String]) -> Result<serde_json::Value> {
     let out = Command::new(python)
@@ -97,6 +107,13 @@ mod tests {
         let stored = compare(320.0, None, Some(s), "--with-llama-cpp");
         assert!(!stored.contains('×') && stored.contains("2026-11-22") && stored.contains("no ratio"), "{stored}");
         assert!(!compare(1.0, None, None, "--with-pytorch").contains('×'));
+    }
+
+    #[test]
+    fn contention_is_flagged_when_load_exceeds_threads() {
+        assert!(contention_warning("3.5", 2).is_some_and(|w| w.contains("3.5") && w.contains("2 threads")));
+        assert_eq!(contention_warning("1.9", 2), None);
+        assert_eq!(contention_warning("?", 2), None);
     }
 
     #[test]

@@ -144,7 +144,14 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         );
     }
     if reference.is_some() {
-        println!("machine: 1-minute load average {} after llama.cpp's run", load_average());
+        let after = load_average();
+        println!("machine: 1-minute load average {after} after llama.cpp's run");
+        for l in [&load, &after] {
+            if let Some(w) = super::anchor::contention_warning(l, threads) {
+                println!("{w}");
+                break;
+            }
+        }
     }
     Ok(EXIT_HOLDS)
 }

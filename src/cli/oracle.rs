@@ -131,12 +131,15 @@ fn check_packages(python: &Path, runtime: OracleRuntime, requirements: &Path) ->
         .map(|((n, v), _)| format!("{n}=={v}"))
         .collect();
     if !missing.is_empty() {
+        let lacks = match missing.len() == pins.len() {
+            true => "none of them".to_string(),
+            false => format!("only some of them (missing {})", missing.join(", ")),
+        };
         bail!(
-            "--runtime {} needs the Python packages {} in {}, which lacks {}; install them with `{}{} -m pip install -r {}`, or pass --python (or set GROUNDTRUTH_PYTHON) to an interpreter that has them",
+            "--runtime {} needs the Python packages {} and {} has {lacks}; install them with `{}{} -m pip install -r {}`, or pass --python (or set GROUNDTRUTH_PYTHON) to an interpreter that has them",
             runtime.name(),
             pins.iter().map(|(n, v)| format!("{n}=={v}")).collect::<Vec<_>>().join(", "),
             python.display(),
-            missing.join(", "),
             runtime.install_env(),
             python.display(),
             requirements.display()

@@ -161,6 +161,10 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     for n in notes {
         println!("{n}");
     }
+    let load = super::bench::load_average();
+    if let Some(w) = with_pytorch.as_ref().and_then(|_| super::anchor::contention_warning(&load, threads)) {
+        println!("{w}");
+    }
     Ok(EXIT_HOLDS)
 }
 
