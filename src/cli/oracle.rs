@@ -147,7 +147,7 @@ fn check_packages(python: &Path, runtime: OracleRuntime, requirements: &Path) ->
     }
     for ((n, want), got) in pins.iter().zip(&have) {
         if let Some(got) = got.as_deref().filter(|g| g != want) {
-            eprintln!("groundtruth: warning: {} has {n} {got}, not the pinned {want}: the oracle records the version it ran", python.display());
+            errln!("groundtruth: warning: {} has {n} {got}, not the pinned {want}: the oracle records the version it ran", python.display());
         }
     }
     Ok(())
@@ -291,7 +291,7 @@ pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
     })();
     let _ = std::fs::remove_file(&tmp);
     let oracle = result?;
-    println!(
+    outln!(
         "wrote {}: {} cases, runtime {} ({}), model.sha256 {}{}",
         req.out.display(),
         oracle.cases.len(),

@@ -59,7 +59,7 @@ impl Judge {
     }
 
     fn dispatch(&self, case: &Case, files: &mut Vec<crate::report::FileHash>) -> Result<Outcome, Stop> {
-        files.push(self.hash_file(&case.claim.file)?);
+        files.push(self.hash_input(&case.claim.file)?);
         match &case.claim.kind {
             Kind::TokenizerParity => self.tokenizer_parity(case, files),
             Kind::GreedyParity { stored_as, tie_margin } => self.greedy_parity(case, stored_as, *tie_margin, files),

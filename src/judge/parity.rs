@@ -6,7 +6,7 @@ use crate::claim::{Case, StoredAs};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, Dist, Divergence, OracleStat, SetStats};
+use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Dist, Divergence, OracleStat, SetStats};
 use crate::subject::Subject;
 use super::ppl::{perplexity, EvalSlice};
 use std::sync::Arc;
@@ -221,7 +221,7 @@ impl Judge {
         let own = bound.map(|d| d.statistic().name());
         ev.also = stats.table().into_iter().filter(|(n, _)| Some(*n) != own).map(|(n, v)| (n.to_string(), v)).collect();
         if bound == Some(Dist::KlMean) {
-            ev.interval = bootstrap_mean_interval(&stats.kl_values, self.seed, 1000);
+            ev.interval = self.kl_mean_interval(&stats.kl_values);
         }
         ev
     }
