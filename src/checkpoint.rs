@@ -6,7 +6,9 @@
 use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind, StoredAs};
 use crate::judge::{Judge, SkipPolicy};
 use crate::oracle::{ModelConfig, Oracle, OracleError};
-use crate::plan::{report, RUN_SEED};
+use crate::plan::{execute, Plan, RUN_SEED};
+use crate::report::{ReportError, Reporter};
+use std::sync::Arc;
 use crate::project::Project;
 use crate::report::Report;
 use crate::subject::registry::{FolderSource, GgufSource, ModelEntry};
@@ -31,6 +33,9 @@ pub enum CheckError {
     /// The check claims.
     #[error(transparent)]
     Claims(#[from] ClaimError),
+    /// A reporter could not write its output.
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// No claim is registered for the checkpoint's storage type.
     #[error("{model}: stored as {stored} (the oracle's model is {oracle}), and no band is registered for {stored} in claims/check/ (registered: {registered}); nothing would judge it")]
     NoBand {
@@ -64,8 +69,8 @@ impl Storage {
     }
 }
 
-/// Judges `model` (GGUF file or HF folder) against `oracle`.
-pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Report, Storage), CheckError> {
+/// Judges `model` (GGUF file or HF folder) against `oracle`, telling `reporters` as it goes.
+pub fn check(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec<Box<dyn Reporter>>) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let mut entry = ModelEntry {
@@ -96,7 +101,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
-    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
+    let judge = Judge::new(project.clone(), vec![entry], claims, RUN_SEED).with_policy(SkipPolicy::UserCheckpoint);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
     let limits = judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
     // Before any case runs: an oracle that does not fit the model is one line, not an
@@ -108,7 +113,9 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         own_file_agrees(&oracle, oracle_path, &ModelConfig::of_llama(&subject.weights.config), subject.tokenizer.eos())?;
     }
     let selected = select(cases, &storage, model)?;
-    Ok((report("check", selected.iter().map(|c| judge.run(c)).collect(), selected.len()), storage))
+    let plan = Arc::new(Plan { project: project.clone(), suite: "check".into(), cases: selected, judge: Arc::new(judge), reproduce: rerun });
+    let cases: Vec<&Case> = plan.cases.iter().collect();
+    Ok((execute(plan.clone(), &cases, reporters)?, storage))
 }
 
 /// The oracle made from this very file must describe it: its `model.config` must be the

@@ -1,12 +1,13 @@
 //! Two runtime paths of one subject must agree; two builds of one subject must be identical.
 
-use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
+use crate::run::{logits, logits_batched, logits_incremental, EvalSeq, Runtime};
+use crate::stats::max_abs_delta;
 use super::{Judge, Stop};
 use super::drift::distribution_stats;
 use crate::claim::{Case, Paths};
 use crate::stats::PathStat;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::subject::{derive, load_base};
 
 impl Judge {
@@ -106,13 +107,8 @@ impl Judge {
 
 /// The subject's logits on CUDA device 0; without the `cuda` feature or a device, a skip
 /// with that reason (never a pass).
-fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
-    let no_device = |why: String| Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("CUDA device: {why}") });
-    if !cfg!(feature = "cuda") {
-        return Err(no_device("built without the cuda feature: cargo test --release --features cuda".into()));
-    }
-    let device = candle_core::Device::new_cuda(0).map_err(|e| no_device(e.to_string()))?;
-    let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device, ..Default::default() })
-        .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
-    seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()
+fn cuda_logits(subject: &crate::subject::Subject, seqs: &[EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
+    let options = Runtime::CUDA_F32.load_options().map_err(|u| crate::run::RunError::Unavailable(u))?;
+    let llama = crate::model::Llama::load(&subject.weights, &options).map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
+    seqs.iter().map(|s| Ok(logits(&llama, &s.tokens)?)).collect()
 }

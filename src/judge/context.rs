@@ -1,6 +1,6 @@
 //! The state shared by the cases of one run.
 
-use super::eval::{eval_seqs, logits, EvalSeq};
+use crate::run::{eval_seqs, logits, EvalSeq};
 use super::Stop;
 use crate::claim::ClaimSpec;
 use crate::model::MatmulPath;
@@ -8,9 +8,10 @@ use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
-use crate::report::{CaseRecord, FileHash};
+use crate::fsutil::FileHash;
 use crate::subject::registry::ModelEntry;
-use crate::subject::{derive, load_base, Base, Memo, Subject, SubjectError};
+use crate::memo::Memo;
+use crate::subject::{derive, load_base, Base, Subject, SubjectError};
 use crate::variant::Variant;
 use std::path::Path;
 use std::sync::Arc;
@@ -61,9 +62,6 @@ pub struct Judge {
     pub(crate) project: Project,
     pub(crate) registry: Vec<ModelEntry>,
     pub(crate) claims: Vec<ClaimSpec>,
-    pub(crate) suite: String,
-    /// The command that reruns a case, when not the claims harness (`{case}` is replaced).
-    pub(crate) reproduce: Option<String>,
     /// Seed of seeded steps (bootstrap resampling).
     pub seed: u64,
     /// Whose files are judged, and so which skips are allowed.
@@ -74,24 +72,22 @@ pub struct Judge {
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
     pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, String>>,
-    verdicts: Memo<String, Arc<CaseRecord>>,
+    verdicts: Memo<String, Arc<super::Verdict>>,
     hashes: Memo<std::path::PathBuf, Result<String, String>>,
     intervals: Memo<String, Option<(f64, f64)>>,
-    pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
+    pub(crate) ppl: Memo<(String, Variant), Shared<crate::run::PplResult>>,
     pub(crate) continuations: Memo<(String, Variant), Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
-    eval: Memo<(), Shared<crate::evalslice::EvalSlice>>,
+    eval: Memo<(), Shared<crate::run::EvalSlice>>,
 }
 
 impl Judge {
     /// A judge for `claims` (all registered claims: preconditions may name any of them).
-    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<ClaimSpec>, suite: &str, seed: u64) -> Judge {
+    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<ClaimSpec>, seed: u64) -> Judge {
         Judge {
             project,
             registry,
             claims,
-            suite: suite.to_string(),
-            reproduce: None,
             seed,
             policy: SkipPolicy::Registered { forbid: false },
             bases: Memo::new(),
@@ -103,17 +99,11 @@ impl Judge {
             verdicts: Memo::new(),
             hashes: Memo::new(),
             intervals: Memo::new(),
-            nll: Memo::new(),
+            ppl: Memo::new(),
             continuations: Memo::new(),
             files: Memo::new(),
             eval: Memo::new(),
         }
-    }
-
-    /// Sets the one-line command that reruns a case (`{case}` stands for its name).
-    pub fn with_reproduce(mut self, command: impl Into<String>) -> Judge {
-        self.reproduce = Some(command.into());
-        self
     }
 
     /// Sets which skips this run allows (see [`SkipPolicy`]).
@@ -212,7 +202,7 @@ impl Judge {
         let base = self.base(model)?;
         let oracle = self.oracle(model)?;
         let prompts = self.prompt_set(crate::project::DEFAULT_PROMPTS)?;
-        eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref()).map_err(Stop::Error)
+        Ok(eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref())?)
     }
 
     fn used_tokens(&self, model: &str) -> Result<Vec<u32>, Stop> {
@@ -234,13 +224,13 @@ impl Judge {
     }
 
     /// The evaluation slice of `configs/eval.toml`.
-    pub(crate) fn eval_slice(&self) -> Result<Arc<crate::evalslice::EvalSlice>, Stop> {
-        let file = self.project.path(crate::evalslice::EVAL_FILE);
-        self.eval.get_or(&(), || crate::evalslice::load(&self.project.root, &file).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
+    pub(crate) fn eval_slice(&self) -> Result<Arc<crate::run::EvalSlice>, Stop> {
+        let file = self.project.path(crate::project::EVAL_FILE);
+        self.eval.get_or(&(), || crate::run::EvalSlice::load(&self.project.root, &file).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
     }
 
     /// Judges another case (a precondition) once per run.
-    pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<CaseRecord> {
-        self.verdicts.get_or(&case.name, || Arc::new(self.run(case)))
+    pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<super::Verdict> {
+        self.verdicts.get_or(&case.name, || Arc::new(self.judge(case)))
     }
 }

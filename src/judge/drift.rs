@@ -1,12 +1,11 @@
 //! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
 //! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
-use super::eval::{greedy, logits};
+use crate::run::{greedy, perplexity, PplResult};
 use super::{Judge, Stop};
 use crate::claim::{Case, ClaimKind, ClaimSpec};
-use crate::evalslice::perplexity;
 use crate::outcome::{Evidence, Outcome, SkipReason};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::stats::{compare_full, first_difference, log_softmax, ParentStat, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
@@ -52,12 +51,12 @@ impl Judge {
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
-        files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
-        let p = self.slice_nll(&case.model, Variant::Base)?;
-        let q = self.slice_nll(&case.model, case.variant)?;
-        let (pp, pq) = (perplexity(&p), perplexity(&q));
+        files.push(self.hash_file(&self.project.path(crate::project::EVAL_FILE))?);
+        let p = self.slice_ppl(&case.model, Variant::Base)?;
+        let q = self.slice_ppl(&case.model, case.variant)?;
+        let (pp, pq) = (p.ppl, q.ppl);
         ev.observed = pq / pp;
-        ev.n = q.len();
+        ev.n = q.n_scored;
         ev.interval = None;
         ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
         ev.path = format!(
@@ -87,20 +86,14 @@ impl Judge {
         Ok(())
     }
 
-    /// Negative log-likelihoods of the scored tokens of the evaluation slice, cached.
-    fn slice_nll(&self, model: &str, variant: Variant) -> Result<Arc<Vec<f64>>, Stop> {
+    /// Perplexity of the evaluation slice, llama.cpp's way (BOS as the tokenizer says), cached.
+    fn slice_ppl(&self, model: &str, variant: Variant) -> Result<Arc<PplResult>, Stop> {
         let slice = self.eval_slice()?;
         let subject = self.subject(model, variant, false)?;
-        self.nll
+        let tok = subject.tokenizer.as_ref();
+        self.ppl
             .get_or(&(model.to_string(), variant), || {
-                let mut nll = Vec::new();
-                for chunk in slice.chunks(subject.tokenizer.as_ref())? {
-                    let rows = logits(&subject.llama, &chunk).map_err(|e| format!("{model} {variant}: forward: {e}"))?;
-                    for i in slice.scored() {
-                        nll.push(-log_softmax(&rows[i])[chunk[i + 1] as usize]);
-                    }
-                }
-                Ok(Arc::new(nll))
+                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| format!("{model} {variant}: perplexity: {e}"))
             })
             .map_err(Stop::Error)
     }
@@ -117,7 +110,7 @@ impl Judge {
         let eos = subject.tokenizer.eos();
         self.continuations
             .get_or(&(model.to_string(), variant), || {
-                prompts.iter().map(|p| greedy(&subject.llama, p, max_new, eos).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
             })
             .map_err(Stop::Error)
     }

@@ -3,7 +3,7 @@
 
 use super::{Judge, Stop};
 use crate::inspect::{inspect, Inspection};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::subject::{export_weights, stored_gguf};
 use crate::variant::Variant;
 use std::path::PathBuf;

@@ -6,7 +6,6 @@
 mod consistency;
 mod context;
 mod drift;
-pub mod eval;
 mod files;
 mod order;
 mod parity;
@@ -14,19 +13,30 @@ mod reference;
 mod roundtrip;
 mod structure;
 mod train;
-pub mod ppl;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, Kind};
+use crate::fsutil::FileHash;
 use crate::outcome::Outcome;
-use crate::report::CaseRecord;
 use std::time::Instant;
 
+/// What judging one case gave: the outcome (with its evidence), every file involved,
+/// hashed, and the wall time. The runner turns it into a report's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Pass, fail, skip or error.
+    pub outcome: Outcome,
+    /// Every file involved, hashed, sorted.
+    pub files: Vec<FileHash>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
 impl Judge {
-    /// Runs one case and records its outcome, evidence and every file involved.
-    pub fn run(&self, case: &Case) -> CaseRecord {
+    /// Judges one case.
+    pub fn judge(&self, case: &Case) -> Verdict {
         let t0 = Instant::now();
         let mut files = Vec::new();
         let outcome = self.policy.enforce(match self.dispatch(case, &mut files) {
@@ -36,29 +46,10 @@ impl Judge {
         });
         files.sort();
         files.dedup();
-        let c = &case.claim;
-        CaseRecord {
-            name: case.name.clone(),
-            claim_id: c.id.clone(),
-            kind: c.kind.name().into(),
-            statement: c.statement.trim().into(),
-            criterion: c.bound.render(),
-            registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
-            basis: c.basis,
-            model: case.model.clone(),
-            variant: case.variant.to_string(),
-            scope: case.scope(),
-            outcome,
-            files,
-            seconds: t0.elapsed().as_secs_f64(),
-            reproduce: match &self.reproduce {
-                Some(cmd) => cmd.replace("{case}", &case.name),
-                None => format!("GROUNDTRUTH_SUITE={} cargo test --release --test claims -- --exact '{}'", self.suite, case.name),
-            },
-        }
+        Verdict { outcome, files, seconds: t0.elapsed().as_secs_f64() }
     }
 
-    fn dispatch(&self, case: &Case, files: &mut Vec<crate::report::FileHash>) -> Result<Outcome, Stop> {
+    fn dispatch(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         files.push(self.hash_input(&case.claim.file)?);
         match &case.claim.kind {
             Kind::TokenizerParity => self.tokenizer_parity(case, files),
@@ -87,6 +78,15 @@ impl From<crate::subject::SubjectError> for Stop {
         match e {
             crate::subject::SubjectError::Missing { path, fetch } => Stop::Skip(crate::outcome::SkipReason::ModelMissing { path, fetch }),
             crate::subject::SubjectError::Invalid(m) => Stop::Error(m),
+        }
+    }
+}
+
+impl From<crate::run::RunError> for Stop {
+    fn from(e: crate::run::RunError) -> Stop {
+        match e {
+            crate::run::RunError::Unavailable(u) => Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("{}: {}", u.device, u.why) }),
+            other => Stop::Error(other.to_string()),
         }
     }
 }

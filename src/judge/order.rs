@@ -10,7 +10,7 @@ use super::{Judge, Stop};
 use crate::claim::{Case, Kind};
 use crate::stats::{ChainStat, ParentStat};
 use crate::outcome::{Outcome, SkipReason};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::variant::Variant;
 
 impl Judge {

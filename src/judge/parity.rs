@@ -1,14 +1,14 @@
 //! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
 
-use super::eval::greedy;
+use crate::run::greedy;
 use super::{Judge, SkipPolicy, Stop};
 use crate::claim::{Case, StoredAs};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Dist, Divergence, OracleStat, SetStats};
 use crate::subject::Subject;
-use super::ppl::{perplexity, EvalSlice};
+use crate::run::perplexity;
 use std::sync::Arc;
 
 impl Judge {
@@ -107,7 +107,8 @@ impl Judge {
         files.extend(subject.files.iter().cloned());
         self.applies(&subject, &o.0, case, stored_as)?;
         let eos = subject.tokenizer.eos();
-        let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
+        let generation = greedy(&subject.llama, subject.tokenizer.as_ref(), &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
+        let ours = generation.tokens;
         let rows = self.rows(&case.model, case.variant)?;
         let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
         let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), tie_margin);
@@ -126,7 +127,7 @@ impl Judge {
         // The margins at the first divergence, next to the registered ε they were held to.
         let margins = [("divergence_reference_margin", div.reference_margin), ("divergence_subject_margin", div.subject_margin), ("tie_margin", div.tie_margin)];
         ev.also.extend(margins.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))));
-        let text = subject.tokenizer.decode(&ours).unwrap_or_else(|e| format!("(undecodable: {e})"));
+        let text = generation.text;
         ev.comparison = Some(Comparison {
             prompt: oc.prompt.clone(),
             reference_text: oc.text.clone(),
@@ -192,7 +193,7 @@ impl Judge {
         let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::Error("the oracle has no perplexity record".into()))?;
         let eval_file = self.project.path(crate::project::EVAL_FILE);
         files.push(self.hash_file(&eval_file)?);
-        let slice = EvalSlice::load(&eval_file, &self.project.root).map_err(|e| Stop::Error(e.to_string()))?;
+        let slice = self.eval_slice()?;
         files.push(self.hash_file(&slice.corpus)?);
         if slice.text_sha256 != want.text_sha256 {
             return Err(Stop::Error(format!(

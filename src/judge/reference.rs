@@ -10,7 +10,7 @@ use super::{Judge, Stop};
 use crate::claim::Case;
 use crate::fsutil::sha256_hex;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::transform::ggml_dtype;
 use crate::variant::Variant;
 use candle_core::quantized::QTensor;

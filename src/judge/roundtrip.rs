@@ -5,7 +5,7 @@ use super::{Judge, Stop};
 use crate::claim::{Case, RoundTrip};
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::transform::{declared_type, export_gguf, Source};
 use candle_core::Device;
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@ use crate::claim::Case;
 use crate::stats::FileStat;
 use crate::inspect::checks;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::variant::Variant;
 
 /// Problems quoted in the evidence; the statistic counts them all.

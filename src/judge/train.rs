@@ -6,8 +6,8 @@ use super::{Judge, Stop};
 use crate::claim::{Case, TrainCheck};
 use crate::model::{load_hf_folder, seeded, Llama, LoadOptions};
 use crate::outcome::{Evidence, Outcome};
-use crate::report::FileHash;
-use crate::rng::SeededRng;
+use crate::fsutil::FileHash;
+use crate::run::{generate, Options, Sampler, Sampling};
 use crate::tokenizer::TextTokenizer;
 use crate::train::{self as tr, Data, TrainError, TrainSpec, Trained};
 use std::path::PathBuf;
@@ -171,8 +171,10 @@ impl Judge {
         let t = self.trained(&s.recipe, files)?;
         let c = self.recipes()?.sampling;
         let model = Llama::load(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &LoadOptions::default()).map_err(|e| stop(e.into()))?;
-        let prompt = s.spec.tokenizer().map_err(stop)?.encode(&c.prompt).map_err(|e| Stop::Error(e.to_string()))?;
-        let check = tr::sampling_mismatches(&mut |seed| tr::sample(&model, &prompt, c.tokens, c.temperature, &mut SeededRng::new(seed)), c.seed).map_err(stop)?;
+        let tok = s.spec.tokenizer().map_err(stop)?;
+        let prompt = tok.encode(&c.prompt).map_err(|e| Stop::Error(e.to_string()))?;
+        let opts = |seed| Options { max_new: c.tokens, eos: None, sampler: Sampler::Seeded(Sampling::temperature(seed, c.temperature)) };
+        let check = tr::sampling_mismatches(&mut |seed| generate(&model, &tok, &prompt, &opts(seed)).map(|g| g.tokens), c.seed)?;
         let also = named(&[
             ("same_seed_mismatches", check.same_seed_mismatches as f64),
             ("other_seed_differs", f64::from(u8::from(check.other_seed_differs))),

@@ -1,22 +1,15 @@
 //! The report record: one JSON document per run, every case in it.
 
 use super::environment::Environment;
-use crate::fsutil::{atomic_write, FsError};
+use crate::claim::Case;
+use crate::fsutil::{atomic_write, FileHash, FsError};
+use crate::judge::Verdict;
 use crate::outcome::Outcome;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Format tag of `report.json`.
 pub const REPORT_FORMAT: &str = "groundtruth-report/1";
-
-/// A file a case read, with its hash.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct FileHash {
-    /// Path as given (relative to the project root when inside it).
-    pub path: String,
-    /// SHA-256, or a note when the file is generated in memory.
-    pub sha256: String,
-}
 
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +43,30 @@ pub struct CaseRecord {
     pub seconds: f64,
     /// One line that reruns only this case.
     pub reproduce: String,
+}
+
+impl CaseRecord {
+    /// The record of `case` judged as `verdict`: `registered_at` names the claim's file and
+    /// line as the reader should see them, `reproduce` is the one line that reruns it.
+    pub fn new(case: &Case, verdict: Verdict, registered_at: String, reproduce: String) -> CaseRecord {
+        let c = &case.claim;
+        CaseRecord {
+            name: case.name.clone(),
+            claim_id: c.id.clone(),
+            kind: c.kind.name().into(),
+            statement: c.statement.trim().into(),
+            criterion: c.bound.render(),
+            registered_at,
+            basis: c.basis,
+            model: case.model.clone(),
+            variant: case.variant.to_string(),
+            scope: case.scope(),
+            outcome: verdict.outcome,
+            files: verdict.files,
+            seconds: verdict.seconds,
+            reproduce,
+        }
+    }
 }
 
 /// A run.

@@ -172,7 +172,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::claim::{Expect, Op};
     use crate::stats::Statistic;
-    use crate::report::FileHash;
+    use crate::fsutil::FileHash;
     use crate::stats::Divergence;
 
     pub(crate) fn env() -> Environment {

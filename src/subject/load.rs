@@ -4,7 +4,7 @@ use super::registry::ModelEntry;
 use crate::fsutil::sha256_file;
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, MatmulPath, Weights};
 use crate::project::{models_cache, Project};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::tokenizer::{ByteTokenizer, GgufTokenizer, HfTokenizer, TextTokenizer};
 use crate::variant::Variant;
 use candle_core::quantized::gguf_file::Value;

@@ -19,8 +19,8 @@ use super::spec::TrainSpec;
 use super::trainer::{train, RunOptions, RunSummary};
 use crate::fsutil::sha256_file;
 use crate::project::Project;
-use crate::report::FileHash;
-use crate::subject::Memo;
+use crate::fsutil::FileHash;
+use crate::memo::Memo;
 
 /// A finished run in the cache.
 #[derive(Debug, Clone)]

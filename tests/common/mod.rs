@@ -15,6 +15,7 @@ pub fn smollm2() -> Option<PathBuf> {
 
 use groundtruth::claim::{expand, load_dir, parse_str, Case, ClaimSpec};
 use groundtruth::judge::{Judge, SkipPolicy};
+use groundtruth::plan::{Execution, Plan};
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
 use groundtruth::subject::registry::{self, ModelEntry};
@@ -111,8 +112,15 @@ pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edi
     .unwrap();
     let mut known = claims.clone();
     known.extend(registered_claims().into_iter().filter(|r| !claims.iter().any(|c| c.id == r.id)));
-    let judge = Judge::new(project, reg, known, "planted", 1).with_policy(policy);
-    cases.iter().map(|c| judge.run(c)).collect()
+    let judge = Judge::new(project.clone(), reg, known, 1).with_policy(policy);
+    judge_in_order(Plan::new(project, "planted", cases, judge))
+}
+
+/// Every case of `plan`, judged in order through the runner, with no reporter.
+pub fn judge_in_order(plan: Plan) -> Vec<CaseRecord> {
+    let plan = std::sync::Arc::new(plan);
+    let run = Execution::new(plan.clone(), plan.cases.len(), vec![]);
+    plan.cases.iter().map(|c| run.case(c)).collect()
 }
 
 pub fn labels(records: &[CaseRecord]) -> Vec<&'static str> {
