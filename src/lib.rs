@@ -4,13 +4,13 @@
 //! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
 #![warn(missing_docs)]
 
-pub mod checkpoint;
+pub mod check;
 pub mod claim;
 pub mod builtin;
 pub mod cli;
 pub mod excerpt;
 pub mod fsutil;
-pub mod gguf_check;
+pub mod gguf_guard;
 pub mod input;
 pub mod inspect;
 pub mod jsonnum;

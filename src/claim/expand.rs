@@ -54,7 +54,7 @@ pub fn expand(
             continue;
         }
         let rc = Arc::new(c.clone());
-        let fail = |msg: String| ClaimError::Invalid { file: c.file.clone(), line: c.line, msg: format!("claim '{}': {msg}", c.id) };
+        let fail = |msg: String| ClaimError::invalid(&c.file, c.line, format!("claim '{}': {msg}", c.id));
         let shape = c.kind.claim_kind().cases();
         let prompts: Vec<Option<String>> = match shape {
             CaseShape::PerPrompt => {
@@ -83,7 +83,7 @@ pub fn expand(
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(ClaimError::Invalid { file: Path::new("claims").to_path_buf(), line: 1, msg: format!("case name '{}' is generated twice", w[0]) });
+        return Err(ClaimError::invalid(Path::new("claims"), 1, format!("case name '{}' is generated twice", w[0])));
     }
     Ok(cases)
 }

@@ -389,40 +389,42 @@ impl Kind {
         self.claim_kind().name()
     }
 
-    /// Which checkpoints an oracle kind judges (unrestricted for every other kind).
-    pub fn stored_as(&self) -> &StoredAs {
+    /// The fields a claim file states besides kind and bound, as this kind holds them.
+    pub fn fields(&self) -> Fields<'_> {
         const UNRESTRICTED: &StoredAs = &StoredAs::Unrestricted;
+        let none = Fields { stored_as: UNRESTRICTED, compare: None, check: None, tie_margin: None };
         match self {
-            Kind::GreedyParity { stored_as, .. } | Kind::OracleParity { stored_as, .. } | Kind::OracleDrift { stored_as, .. } => stored_as,
+            Kind::GreedyParity { stored_as, tie_margin } => Fields { stored_as, tie_margin: *tie_margin, ..none },
+            Kind::OracleParity { stored_as, .. } | Kind::OracleDrift { stored_as, .. } => Fields { stored_as, ..none },
+            Kind::Consistency(p, _) => Fields { compare: Some(p.compare()), ..none },
+            Kind::RoundTrip(r) => Fields { compare: Some(r.compare()), ..none },
+            Kind::TrainSanity(check) => Fields { check: Some(*check), ..none },
             Kind::TokenizerParity
             | Kind::QuantDrift(_)
             | Kind::CorruptionDetect(_)
-            | Kind::Consistency(..)
             | Kind::Determinism
             | Kind::QuantOrder(_)
             | Kind::ReferenceAgreement
-            | Kind::RoundTrip(_)
-            | Kind::Structure(_)
-            | Kind::TrainSanity(_) => UNRESTRICTED,
+            | Kind::Structure(_) => none,
         }
     }
 
-    /// The `compare` field as written (consistency and round-trip kinds).
-    pub fn compare(&self) -> Option<Compare> {
-        match self {
-            Kind::Consistency(p, _) => Some(p.compare()),
-            Kind::RoundTrip(r) => Some(r.compare()),
-            Kind::TokenizerParity
-            | Kind::GreedyParity { .. }
-            | Kind::OracleParity { .. }
-            | Kind::OracleDrift { .. }
-            | Kind::QuantDrift(_)
-            | Kind::CorruptionDetect(_)
-            | Kind::Determinism
-            | Kind::QuantOrder(_)
-            | Kind::ReferenceAgreement
-            | Kind::Structure(_)
-            | Kind::TrainSanity(_) => None,
-        }
+    /// Which checkpoints an oracle kind judges (unrestricted for every other kind).
+    pub fn stored_as(&self) -> &StoredAs {
+        self.fields().stored_as
     }
+}
+
+/// A kind's parameters as a claim file states them (`stored_as`, `compare`, `check`,
+/// `tie_margin`), for writing a claim back and for rendering it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fields<'a> {
+    /// Which checkpoints it judges.
+    pub stored_as: &'a StoredAs,
+    /// What a consistency or round-trip claim compares.
+    pub compare: Option<Compare>,
+    /// Which training property a `train_sanity` claim checks.
+    pub check: Option<TrainCheck>,
+    /// The near-tie margin of `greedy_match_or_tie`.
+    pub tie_margin: Option<f64>,
 }

@@ -75,31 +75,17 @@ impl ClaimSpec {
 
     /// The claim as its file states it (what [`ClaimSpec::resolve`] read back).
     pub fn as_written(&self) -> Claim {
-        let (tie_margin, check) = match &self.kind {
-            Kind::GreedyParity { tie_margin, .. } => (*tie_margin, None),
-            Kind::TrainSanity(check) => (None, Some(*check)),
-            Kind::TokenizerParity
-            | Kind::OracleParity { .. }
-            | Kind::OracleDrift { .. }
-            | Kind::QuantDrift(_)
-            | Kind::CorruptionDetect(_)
-            | Kind::Consistency(..)
-            | Kind::Determinism
-            | Kind::QuantOrder(_)
-            | Kind::ReferenceAgreement
-            | Kind::RoundTrip(_)
-            | Kind::Structure(_) => (None, None),
-        };
+        let fields = self.kind.fields();
         Claim {
             id: self.id.clone(),
             kind: self.kind.claim_kind(),
             statement: self.statement.clone(),
             subjects: Subjects { models: self.models.clone(), variants: self.variants.iter().map(Variant::to_string).collect() },
             prompts: self.prompts.clone(),
-            compare: self.kind.compare(),
-            check,
-            stored_as: self.kind.stored_as().names(),
-            tie_margin,
+            compare: fields.compare,
+            check: fields.check,
+            stored_as: fields.stored_as.names(),
+            tie_margin: fields.tie_margin,
             bound: self.bound.clone(),
             rationale: self.rationale.clone(),
             registered: self.registered.clone(),

@@ -1,6 +1,6 @@
 //! `groundtruth check`: verdict table or JSON, tickets on request.
 
-use crate::checkpoint::{check, Storage};
+use crate::check::{judge_checkpoint, Storage};
 use crate::outcome::{fmt_num, Outcome};
 use crate::plan::exit_code;
 use crate::project::Project;
@@ -17,7 +17,7 @@ pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, ti
     if let Some(dir) = tickets {
         reporters.push(Box::new(Tickets { dir: dir.to_path_buf(), environment: Environment::current() }));
     }
-    let (report, storage) = check(project, model, oracle, reporters)?;
+    let (report, storage) = judge_checkpoint(project, model, oracle, reporters)?;
     let code = exit_code(&report);
     if let Some(dir) = out {
         errln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());

@@ -3,7 +3,7 @@
 use super::{BenchAction, ClaimsAction, Cli, Command};
 use crate::claim::{claims_markdown, load_dir};
 use crate::outcome::Outcome;
-use crate::plan::{execute, exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
+use crate::plan::{exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
 use crate::report::{read_report, summary_matrix, ticket_file_name, Event, Junit, ReportError, Reporter, RunFiles, StepSummary};
 use std::sync::Arc;
@@ -159,7 +159,7 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
         reporters.push(Box::new(Junit { file: file.to_path_buf() }));
     }
     // A filtered run's report holds its own cases only, marked partial.
-    let rep = execute(plan.clone(), &cases, reporters)?;
+    let rep = crate::plan::execute(plan.clone(), &cases, reporters)?;
     out!("{}", summary_matrix(&rep));
     outln!("\nreport: {}", out.join("report.json").display());
     outln!("page:   {}", out.join("report.html").display());

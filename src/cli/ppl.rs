@@ -25,7 +25,7 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
         let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
         (w, Box::new(t), "Hugging Face folder".into())
     } else if path.is_file() {
-        crate::gguf_check::check_gguf(path)?;
+        crate::gguf_guard::validate_gguf(path)?;
         let (w, info) = load_gguf(path).with_context(|| format!("{}", path.display()))?;
         let t = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).with_context(|| format!("{}", path.display()))?;
         let kind = format!("GGUF, weights {}", info.predominant_type(&w));

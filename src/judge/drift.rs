@@ -1,8 +1,8 @@
 //! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
 //! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
-use crate::run::{greedy, perplexity, PplResult};
-use super::{Judge, Stop};
+use crate::run::{greedy, perplexity, PplResult, Runtime};
+use super::{Judge, JudgeError, Stop};
 use crate::claim::{Case, ClaimKind, ClaimSpec};
 use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::fsutil::FileHash;
@@ -18,8 +18,8 @@ const DEFAULT_MAX_NEW: usize = 32;
 impl Judge {
     pub(super) fn drift(&self, case: &Case, stat: ParentStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         self.parent_holds(&case.model)?;
-        let parent = self.subject(&case.model, Variant::Base, false)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let parent = self.subject(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
@@ -30,7 +30,7 @@ impl Judge {
             ParentStat::PplRatio | ParentStat::FirstDivergenceMean => None,
         };
         let mut ev = self.set_evidence(case, &stats, bound, &subject);
-        ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
+        ev.numerical_path = format!("{} vs parent {} on the same path", ev.numerical_path, parent.weights_type);
         match stat {
             ParentStat::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
             ParentStat::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
@@ -44,9 +44,10 @@ impl Judge {
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, Variant::Base)?;
         let b = self.rows(model, variant)?;
-        self.drift
-            .get_or(&(model.to_string(), variant), || distribution_stats(&a, &b))
-            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}: {e}")))
+        let stats = self.drift.get_or(&(model.to_string(), variant), || {
+            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} base as the reference for {variant}: {e}")))
+        });
+        Ok(stats?)
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
@@ -59,9 +60,9 @@ impl Judge {
         ev.n = q.n_scored;
         ev.interval = None;
         ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{}; perplexity over configs/eval.toml's slice (sha256 {}…, {} × {} tokens, second half of each scored)",
-            ev.path,
+            ev.numerical_path,
             &slice.text_sha256[..12],
             slice.chunks,
             slice.ctx
@@ -82,18 +83,18 @@ impl Judge {
         ev.interval = None;
         ev.also.push(("first_divergence_min".to_string(), firsts.iter().min().map_or(f64::NAN, |&m| m as f64)));
         ev.also.push(("continuations_identical".to_string(), identical as f64));
-        ev.path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.path);
+        ev.numerical_path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.numerical_path);
         Ok(())
     }
 
     /// Perplexity of the evaluation slice, llama.cpp's way (BOS as the tokenizer says), cached.
     fn slice_ppl(&self, model: &str, variant: Variant) -> Result<Arc<PplResult>, Stop> {
         let slice = self.eval_slice()?;
-        let subject = self.subject(model, variant, false)?;
+        let subject = self.subject(model, variant, Runtime::CPU_F32)?;
         let tok = subject.tokenizer.as_ref();
         self.ppl
             .get_or(&(model.to_string(), variant), || {
-                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| format!("{model} {variant}: perplexity: {e}"))
+                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
             })
             .map_err(Stop::Error)
     }
@@ -101,7 +102,7 @@ impl Judge {
     /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
     /// the model has an oracle), cached.
     fn continuations(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
-        let subject = self.subject(model, variant, false)?;
+        let subject = self.subject(model, variant, Runtime::CPU_F32)?;
         let oracle = self.oracle(model)?;
         let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
             Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
@@ -110,7 +111,7 @@ impl Judge {
         let eos = subject.tokenizer.eos();
         self.continuations
             .get_or(&(model.to_string(), variant), || {
-                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| JudgeError::failed(format!("{model} {variant}: greedy"), e))).collect::<Result<Vec<_>, _>>().map(Arc::new)
             })
             .map_err(Stop::Error)
     }
@@ -147,7 +148,7 @@ impl Judge {
             Outcome::Pass(_) => Ok(()),
             Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
             Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} check {id} skipped: {reason}") })),
-            Outcome::Error { message } => Err(Stop::Error(format!("{who} check {id}: {message}"))),
+            Outcome::Error { message } => Err(Stop::rule(format!("{who} check {id}: {message}"))),
         }
     }
 }

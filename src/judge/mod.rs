@@ -6,6 +6,7 @@
 mod consistency;
 mod context;
 mod drift;
+mod error;
 mod files;
 mod order;
 mod parity;
@@ -15,6 +16,8 @@ mod structure;
 mod train;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
+pub use error::{chain, JudgeError};
+pub(crate) use error::{Context, Stop};
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, Kind};
@@ -42,7 +45,7 @@ impl Judge {
         let outcome = self.policy.enforce(match self.dispatch(case, &mut files) {
             Ok(o) => o,
             Err(Stop::Skip(r)) => Outcome::Skip(r),
-            Err(Stop::Error(message)) => Outcome::Error { message },
+            Err(Stop::Error(e)) => Outcome::Error { message: e.chain() },
         });
         files.sort();
         files.dedup();
@@ -64,35 +67,5 @@ impl Judge {
             Kind::Structure(stat) => self.structure(case, *stat, files),
             Kind::TrainSanity(check) => self.train_sanity(case, *check, files),
         }
-    }
-}
-
-/// Why a case stopped before a verdict.
-pub(crate) enum Stop {
-    Skip(crate::outcome::SkipReason),
-    Error(String),
-}
-
-impl From<crate::subject::SubjectError> for Stop {
-    fn from(e: crate::subject::SubjectError) -> Stop {
-        match e {
-            crate::subject::SubjectError::Missing { path, fetch } => Stop::Skip(crate::outcome::SkipReason::ModelMissing { path, fetch }),
-            crate::subject::SubjectError::Invalid(m) => Stop::Error(m),
-        }
-    }
-}
-
-impl From<crate::run::RunError> for Stop {
-    fn from(e: crate::run::RunError) -> Stop {
-        match e {
-            crate::run::RunError::Unavailable(u) => Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("{}: {}", u.device, u.why) }),
-            other => Stop::Error(other.to_string()),
-        }
-    }
-}
-
-impl From<candle_core::Error> for Stop {
-    fn from(e: candle_core::Error) -> Stop {
-        Stop::Error(format!("candle: {e}"))
     }
 }

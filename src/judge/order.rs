@@ -7,6 +7,7 @@
 //! skips instead of passing vacuously.
 
 use super::{Judge, Stop};
+use crate::run::Runtime;
 use crate::claim::{Case, Kind};
 use crate::stats::{ChainStat, ParentStat};
 use crate::outcome::{Outcome, SkipReason};
@@ -15,7 +16,7 @@ use crate::variant::Variant;
 
 impl Judge {
     pub(super) fn quant_order(&self, case: &Case, stat: ChainStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let Some(&head) = case.chain.first() else { return Err(Stop::Error("quant_order case without a chain".into())) };
+        let Some(&head) = case.chain.first() else { return Err(Stop::rule("quant_order case without a chain")) };
         self.parent_holds(&case.model)?;
         self.head_holds(&case.model, head)?;
         let mut kl = Vec::with_capacity(case.chain.len());
@@ -23,7 +24,7 @@ impl Judge {
         let mut mismatches = Vec::with_capacity(case.chain.len());
         let mut n = 0;
         for &v in &case.chain {
-            let subject = self.subject(&case.model, v, false)?;
+            let subject = self.subject(&case.model, v, Runtime::CPU_F32)?;
             files.extend(subject.files.iter().cloned());
             let s = self.drift_stats(&case.model, v)?;
             n = s.n;
@@ -43,7 +44,7 @@ impl Judge {
             ev.also.push((format!("top1_mismatches[{v}]"), mismatches[i]));
         }
         let chain: Vec<String> = case.chain.iter().map(|v| v.to_string()).collect();
-        ev.path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
+        ev.numerical_path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
         Ok(Outcome::judge(ev))
     }
 

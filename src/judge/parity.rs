@@ -1,7 +1,7 @@
 //! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
 
-use crate::run::greedy;
-use super::{Judge, SkipPolicy, Stop};
+use crate::run::{greedy, Runtime};
+use super::{Context, Judge, SkipPolicy, Stop};
 use crate::claim::{Case, StoredAs};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 impl Judge {
     fn need_oracle(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Arc<(Oracle, FileHash)>, Stop> {
-        let o = self.oracle(&case.model)?.ok_or_else(|| Stop::Error(format!("model '{}' has no oracle in configs/models.toml", case.model)))?;
+        let o = self.oracle(&case.model)?.ok_or_else(|| Stop::rule(format!("model '{}' has no oracle in configs/models.toml", case.model)))?;
         files.push(o.1.clone());
         Ok(o)
     }
 
     fn oracle_case<'a>(oracle: &'a Oracle, case: &Case) -> Result<&'a OracleCase, Stop> {
         let id = case.prompt.as_deref().unwrap_or_default();
-        oracle.case(id).ok_or_else(|| Stop::Error(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
+        oracle.case(id).ok_or_else(|| Stop::rule(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
     }
 
     /// Whether the claim judges this subject. A claim with `stored_as` judges checkpoints
@@ -35,7 +35,7 @@ impl Judge {
         if *stored_as != StoredAs::Unrestricted {
             let stored = subject.storage_type();
             if !stored_as.selects(stored, &oracle.model.weights) {
-                return Err(Stop::Error(format!(
+                return Err(Stop::rule(format!(
                     "claim {} judges checkpoints stored as {} (the oracle's model is {}); {} {} stores its matrices as {stored}",
                     claim.id,
                     stored_as.names().join(", "),
@@ -54,7 +54,7 @@ impl Judge {
                 subject_sha256: subject.identity_sha256.clone(),
                 oracle_sha256: oracle.model.sha256.clone(),
             })),
-            SkipPolicy::Registered { .. } => Err(Stop::Error(format!(
+            SkipPolicy::Registered { .. } => Err(Stop::rule(format!(
                 "model '{}' {}: sha256 {} is not its oracle's model.sha256 {}: an exact-match claim judges only the file the oracle was made from (registered file, seed or training changed? regenerate the oracle or fix configs/models.toml)",
                 subject.model, subject.variant, subject.identity_sha256, oracle.model.sha256
             ))),
@@ -72,12 +72,12 @@ impl Judge {
     pub(super) fn tokenizer_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         let tok = subject.tokenizer.as_ref();
-        let mut ours = tok.encode(&oc.prompt).map_err(|e| Stop::Error(format!("tokenize '{}': {e}", oc.id)))?;
+        let mut ours = tok.encode(&oc.prompt).context(format!("tokenize '{}'", oc.id))?;
         if o.0.decoding.add_bos {
-            ours.insert(0, tok.bos().ok_or_else(|| Stop::Error("oracle says add_bos but the tokenizer has no BOS".into()))?);
+            ours.insert(0, tok.bos().ok_or_else(|| Stop::rule("oracle says add_bos but the tokenizer has no BOS"))?);
         }
         let theirs = &oc.prompt_tokens;
         let mismatches = ours.iter().zip(theirs).filter(|(a, b)| a != b).count() + ours.len().abs_diff(theirs.len());
@@ -93,7 +93,7 @@ impl Judge {
             subject_pieces: pieces(tok, &ours),
             divergence: first_divergence(theirs, &ours, &[], |_| None, None),
         });
-        ev.path = "harness tokenizer vs oracle prompt_tokens".into();
+        ev.numerical_path = "harness tokenizer vs oracle prompt_tokens".into();
         Ok(Outcome::judge(ev))
     }
 
@@ -103,7 +103,7 @@ impl Judge {
     pub(super) fn greedy_parity(&self, case: &Case, stored_as: &StoredAs, tie_margin: Option<f64>, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         self.applies(&subject, &o.0, case, stored_as)?;
         let eos = subject.tokenizer.eos();
@@ -143,7 +143,7 @@ impl Judge {
 
     /// Teacher-forced comparison with the oracle over all its cases.
     pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
-        let o = self.oracle(model)?.ok_or_else(|| Stop::Error(format!("model '{model}' has no oracle")))?;
+        let o = self.oracle(model)?.ok_or_else(|| Stop::rule(format!("model '{model}' has no oracle")))?;
         let rows = self.rows(model, subject_variant)?;
         let mut positions = Vec::new();
         for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
@@ -156,7 +156,7 @@ impl Judge {
 
     pub(super) fn oracle_parity(&self, case: &Case, stored_as: &StoredAs, stat: OracleStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         self.applies(&subject, &o.0, case, stored_as)?;
         match stat {
@@ -178,10 +178,10 @@ impl Judge {
         let ours = ModelConfig::of_llama(&subject.weights.config);
         let (compared, differ) = want.mismatches(&ours);
         if !differ.is_empty() && subject.identity_sha256 == oracle.model.sha256 {
-            return Err(Stop::Error(format!("{}: field 'model.config' disagrees with the oracle's own model file: {}", oracle_file.path, differ.join("; "))));
+            return Err(Stop::rule(format!("{}: field 'model.config' disagrees with the oracle's own model file: {}", oracle_file.path, differ.join("; "))));
         }
         let mut ev = self.evidence(case, differ.len() as f64, compared, subject);
-        ev.path = match differ.is_empty() {
+        ev.numerical_path = match differ.is_empty() {
             true => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them: all equal"),
             false => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them; differing: {}", differ.join("; ")),
         };
@@ -190,13 +190,13 @@ impl Judge {
 
     /// Perplexity over the oracle's text, scored as llama.cpp scored it for the oracle.
     fn ppl_parity(&self, case: &Case, oracle: &Oracle, subject: &Subject, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::Error("the oracle has no perplexity record".into()))?;
+        let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::rule("the oracle has no perplexity record"))?;
         let eval_file = self.project.path(crate::project::EVAL_FILE);
         files.push(self.hash_file(&eval_file)?);
         let slice = self.eval_slice()?;
         files.push(self.hash_file(&slice.corpus)?);
         if slice.text_sha256 != want.text_sha256 {
-            return Err(Stop::Error(format!(
+            return Err(Stop::rule(format!(
                 "{}: the slice's sha256 {} is not the oracle's perplexity text {}; the numbers are not comparable",
                 self.project.display(&eval_file),
                 slice.text_sha256,
@@ -204,9 +204,9 @@ impl Judge {
             )));
         }
         let add_bos = oracle.decoding.add_bos;
-        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).map_err(|e| Stop::Error(format!("perplexity: {e}")))?;
+        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).context("perplexity")?;
         if r.n_scored != want.n_scored {
-            return Err(Stop::Error(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
+            return Err(Stop::rule(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
         }
         let observed = (r.ppl - want.ppl).abs() / want.ppl;
         let mut ev = self.evidence(case, observed, r.n_scored, subject);

@@ -1,7 +1,8 @@
 //! `round_trip`: writing a subject, reading it back and writing it again keeps every
 //! tensor — GGUF → reimport → GGUF byte for byte, and safetensors ↔ GGUF value for value.
 
-use super::{Judge, Stop};
+use super::{Context, Judge, Stop};
+use crate::run::Runtime;
 use crate::claim::{Case, RoundTrip};
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::outcome::Outcome;
@@ -18,17 +19,17 @@ impl Judge {
             RoundTrip::GgufReimport => {
                 let first = self.variant_file(&case.model, case.variant)?;
                 files.push(first.hash.clone());
-                let (weights, info) = load_gguf(&first.path).map_err(|e| Stop::Error(e.to_string()))?;
-                let declared = crate::inspect::checks::file_type(&first.insp).and_then(declared_type);
+                let (weights, info) = load_gguf(&first.path).or_stop()?;
+                let declared = crate::inspect::findings::file_type(&first.insp).and_then(declared_type);
                 let again = scratch.join("reimported.gguf");
-                let summary = crate::gguf_check::check_gguf(&first.path).map_err(|e| Stop::Error(e.to_string()))?;
+                let summary = crate::gguf_guard::validate_gguf(&first.path).or_stop()?;
                 let metadata: Vec<_> = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
                 let order: Vec<String> = summary.tensors.into_iter().map(|t| t.name).collect();
                 let source = Source { metadata: &metadata, tensor_order: Some(&order) };
-                export_gguf(&again, &case.model, &weights, source, declared).map_err(|e| Stop::Error(format!("{}: {e}", again.display())))?;
-                let second = crate::inspect::inspect(&again).map_err(|e| Stop::Error(e.to_string()))?;
+                export_gguf(&again, &case.model, &weights, source, declared).context(again.display())?;
+                let second = crate::inspect::inspect(&again).or_stop()?;
                 files.push(FileHash { path: self.project.display(&again), sha256: second.sha256.clone() });
-                let differ = crate::inspect::checks::tensor_mismatches(&first.insp, &second);
+                let differ = crate::inspect::findings::tensor_mismatches(&first.insp, &second);
                 let order_same = first.insp.tensors.iter().map(|t| &t.name).eq(second.tensors.iter().map(|t| &t.name));
                 let also = vec![
                     ("whole_file_identical".to_string(), (first.insp.sha256 == second.sha256) as u8 as f64),
@@ -38,18 +39,18 @@ impl Judge {
                 (differ.len(), first.insp.tensor_count, path, also)
             }
             RoundTrip::SafetensorsGguf => {
-                let subject = self.subject(&case.model, case.variant, false)?;
+                let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
                 files.extend(subject.files.iter().cloned());
                 let source = base.export_source()?;
                 let folder = scratch.join("hf");
-                save_hf_folder(&folder, &subject.weights, None, &BTreeMap::new()).map_err(|e| Stop::Error(e.to_string()))?;
-                let from_st = load_hf_folder(&folder).map_err(|e| Stop::Error(e.to_string()))?;
+                save_hf_folder(&folder, &subject.weights, None, &BTreeMap::new()).or_stop()?;
+                let from_st = load_hf_folder(&folder).or_stop()?;
                 let gguf = scratch.join("from-safetensors.gguf");
-                export_gguf(&gguf, &case.model, &from_st, source, None).map_err(|e| Stop::Error(e.to_string()))?;
-                let (from_gguf, _) = load_gguf(&gguf).map_err(|e| Stop::Error(e.to_string()))?;
+                export_gguf(&gguf, &case.model, &from_st, source, None).or_stop()?;
+                let (from_gguf, _) = load_gguf(&gguf).or_stop()?;
                 files.push(self.hash_file(&gguf)?);
-                let st_differ = value_mismatches(&subject.weights, &from_st).map_err(Stop::Error)?;
-                let gguf_differ = value_mismatches(&subject.weights, &from_gguf).map_err(Stop::Error)?;
+                let st_differ = value_mismatches(&subject.weights, &from_st).map_err(Stop::rule)?;
+                let gguf_differ = value_mismatches(&subject.weights, &from_gguf).map_err(Stop::rule)?;
                 let mut differ: Vec<String> = st_differ.iter().chain(&gguf_differ).cloned().collect();
                 differ.sort();
                 differ.dedup();

@@ -5,7 +5,7 @@
 use super::{Judge, Stop};
 use crate::claim::Case;
 use crate::stats::FileStat;
-use crate::inspect::checks;
+use crate::inspect::findings;
 use crate::outcome::Outcome;
 use crate::fsutil::FileHash;
 use crate::variant::Variant;
@@ -24,24 +24,24 @@ impl Judge {
             Variant::Base | Variant::Corrupt(..) => None,
         };
         let problems = match stat {
-            FileStat::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
-            FileStat::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
-            FileStat::BadTensors => checks::bad_tensors(&file.insp),
+            FileStat::ConfigMismatches => findings::config_mismatches(&file.insp, cfg),
+            FileStat::DtypeMismatches => findings::dtype_mismatches(&file.insp, cfg, want),
+            FileStat::BadTensors => findings::bad_tensors(&file.insp),
             FileStat::ReaderDisagreements => match &file.insp.reader_failure {
                 // A read that failed compared nothing: an error, never a disagreement.
-                Some(why) => return Err(Stop::Error(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
+                Some(why) => return Err(Stop::rule(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
                 None => file.insp.reader_disagreements.clone(),
             },
             FileStat::LayoutMismatches => {
                 let parent = self.variant_file(&case.model, Variant::Base)?;
                 files.push(parent.hash.clone());
-                checks::layout_mismatches(&parent.insp, &file.insp)
+                findings::layout_mismatches(&parent.insp, &file.insp)
             }
         };
         let mut ev = self.evidence_for(case, problems.len() as f64, file.insp.tensor_count, "");
         let quoted: Vec<&str> = problems.iter().take(QUOTED).map(String::as_str).collect();
         let more = problems.len().saturating_sub(QUOTED);
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{} ({} tensors, {}) read by candle and gguf-rs{}{}{}",
             file.hash.path,
             file.insp.tensor_count,

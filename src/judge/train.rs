@@ -2,7 +2,7 @@
 //! model's registered recipe (configs/recipes.toml) and, where the check is about a trained
 //! model, on the cached checkpoint of that recipe.
 
-use super::{Judge, Stop};
+use super::{Context, Judge, JudgeError, Stop};
 use crate::claim::{Case, TrainCheck};
 use crate::model::{load_hf_folder, seeded, Llama, LoadOptions};
 use crate::outcome::{Evidence, Outcome};
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// Every training failure is an error, a missing corpus included: the corpus is part of
 /// the checkout, so its absence is a broken setup, never a reason to skip.
 fn stop(e: TrainError) -> Stop {
-    Stop::Error(e.to_string())
+    Stop::Error(JudgeError::failed("", e))
 }
 
 /// A scratch folder under the output folder, removed when dropped.
@@ -93,7 +93,7 @@ impl Judge {
         let entry = self.entry(model)?;
         let recipe = entry
             .recipe()
-            .ok_or_else(|| Stop::Error(format!("model '{model}' is not trained by the harness (its registry entry needs `trained = {{ recipe = ... }}` or a folder with `recipe`)")))?
+            .ok_or_else(|| Stop::rule(format!("model '{model}' is not trained by the harness (its registry entry needs `trained = {{ recipe = ... }}` or a folder with `recipe`)")))?
             .to_string();
         let (spec, _) = TrainSpec::from_recipe(&self.project, &recipe).map_err(stop)?;
         for f in [tr::RECIPES_FILE, tr::LADDER_FILE] {
@@ -127,7 +127,7 @@ impl Judge {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let tokens = s.spec.tokenizer().map_err(stop)?.encode(&text[..end]).map_err(|e| Stop::Error(e.to_string()))?;
+        let tokens = s.spec.tokenizer().map_err(stop)?.encode(&text[..end]).or_stop()?;
         let r = tr::overfit(&s.spec.config, &tokens, &o, None).map_err(stop)?;
         let also = named(&[("first_loss", r.first_loss), ("unigram_entropy_text", tr::unigram_entropy(&tokens))]);
         let path = format!(
@@ -142,7 +142,7 @@ impl Judge {
         let g = self.recipes()?.grad_check;
         let ws = s.data.val_windows(g.seq_len);
         if ws.len() < g.batch {
-            return Err(Stop::Error(format!("validation split has {} windows of {} tokens, grad_check needs {}", ws.len(), g.seq_len, g.batch)));
+            return Err(Stop::rule(format!("validation split has {} windows of {} tokens, grad_check needs {}", ws.len(), g.seq_len, g.batch)));
         }
         let tokens: Vec<u32> = ws[..g.batch].iter().flat_map(|w| w.iter().copied()).collect();
         let r = tr::grad_check(&s.spec.config, &tokens, &g, None).map_err(stop)?;
@@ -154,7 +154,7 @@ impl Judge {
     /// Save → reload keeps every weight bit and the loss.
     fn reload(&self, case: &Case, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
         let t = self.trained(&s.recipe, files)?;
-        let reference = t.summary.final_val_loss.ok_or_else(|| Stop::Error("the run recorded no final validation loss".into()))?;
+        let reference = t.summary.final_val_loss.ok_or_else(|| Stop::rule("the run recorded no final validation loss"))?;
         let weights = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
         let scratch = Scratch::new(self, case);
         let r = tr::reload_check(&weights, reference, &s.windows(), s.spec.hyper.batch, &|w| tr::save_and_load(w, &scratch.0)).map_err(stop)?;
@@ -172,7 +172,7 @@ impl Judge {
         let c = self.recipes()?.sampling;
         let model = Llama::load(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &LoadOptions::default()).map_err(|e| stop(e.into()))?;
         let tok = s.spec.tokenizer().map_err(stop)?;
-        let prompt = tok.encode(&c.prompt).map_err(|e| Stop::Error(e.to_string()))?;
+        let prompt = tok.encode(&c.prompt).or_stop()?;
         let opts = |seed| Options { max_new: c.tokens, eos: None, sampler: Sampler::Seeded(Sampling::temperature(seed, c.temperature)) };
         let check = tr::sampling_mismatches(&mut |seed| generate(&model, &tok, &prompt, &opts(seed)).map(|g| g.tokens), c.seed)?;
         let also = named(&[
@@ -214,7 +214,7 @@ impl Judge {
         let registered = t
             .recipe
             .registered_val_loss
-            .ok_or_else(|| Stop::Error(format!("recipe '{}' has no `registered_val_loss` in {}", s.recipe, tr::RECIPES_FILE)))?;
+            .ok_or_else(|| Stop::rule(format!("recipe '{}' has no `registered_val_loss` in {}", s.recipe, tr::RECIPES_FILE)))?;
         let val = tr::loss_of(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &s.windows(), s.spec.hyper.batch).map_err(stop)?;
         let also = named(&[("val_loss", val), ("registered_val_loss", registered)]);
         Ok(((val - registered).abs(), s.val_tokens(), also, format!("trained checkpoint, {}", s.val_desc())))
@@ -229,7 +229,7 @@ impl Judge {
     /// A fresh training of `recipe` (the cached one) against the model's committed folder:
     /// weights that differ in any bit, plus one when the files' SHA-256 differ.
     fn reproduces_committed(&self, model: &str, recipe: &str, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
-        let folder = self.entry(model)?.folder.as_ref().ok_or_else(|| Stop::Error(format!("model '{model}' has no committed folder to reproduce (configs/models.toml: `folder = {{ path, sha256, recipe }}`)")))?;
+        let folder = self.entry(model)?.folder.as_ref().ok_or_else(|| Stop::rule(format!("model '{model}' has no committed folder to reproduce (configs/models.toml: `folder = {{ path, sha256, recipe }}`)")))?;
         let dir = self.project.path(&folder.path);
         let committed = self.hash_file(&dir.join("model.safetensors"))?;
         files.push(committed.clone());

@@ -226,7 +226,7 @@ pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
         reason,
     };
     // candle trusts the header's counts and lengths; the bounded check goes first.
-    crate::gguf_check::check_gguf(path).map_err(|e| gerr("header", e.to_string()))?;
+    crate::gguf_guard::validate_gguf(path).map_err(|e| gerr("header", e.to_string()))?;
     let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| gerr("header", e.to_string()))?;
     let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();

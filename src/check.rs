@@ -29,7 +29,7 @@ pub enum CheckError {
     Oracle(#[from] OracleError),
     /// A hostile or truncated GGUF.
     #[error(transparent)]
-    Gguf(#[from] crate::gguf_check::GgufError),
+    Gguf(#[from] crate::gguf_guard::GgufError),
     /// The check claims.
     #[error(transparent)]
     Claims(#[from] ClaimError),
@@ -70,7 +70,7 @@ impl Storage {
 }
 
 /// Judges `model` (GGUF file or HF folder) against `oracle`, telling `reporters` as it goes.
-pub fn check(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec<Box<dyn Reporter>>) -> Result<(Report, Storage), CheckError> {
+pub fn judge_checkpoint(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec<Box<dyn Reporter>>) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let mut entry = ModelEntry {
@@ -91,7 +91,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec
         entry.folder = Some(FolderSource { path: abs(model), sha256: None, recipe: None });
     } else if model.is_file() {
         // Hostile files are refused here, before candle allocates anything from their counts.
-        crate::gguf_check::check_gguf(model)?;
+        crate::gguf_guard::validate_gguf(model)?;
         entry.gguf = Some(GgufSource { file: abs(model), sha256: None, fetch: None });
     } else {
         let why = crate::fsutil::require_regular_file(model).err().map_or_else(|| "no such file or folder".to_string(), |e| e.source.to_string());
@@ -122,7 +122,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec
 /// file's and its continuations must end at the file's EOS. Otherwise the oracle is
 /// broken (exit 2), not the checkpoint falsified.
 fn own_file_agrees(oracle: &Oracle, path: &Path, ours: &ModelConfig, eos: Option<u32>) -> Result<(), OracleError> {
-    let contract = |msg: String| OracleError::Contract { file: path.to_path_buf(), msg };
+    let contract = |msg: String| OracleError::contract(path, msg);
     if let Some(want) = &oracle.model.config {
         let (_, differ) = want.mismatches(ours);
         if !differ.is_empty() {
