@@ -24,6 +24,22 @@ use super::error::{io_err, ModelError, Result};
 use super::rope_layout::RopeLayout;
 use super::weights::{ggml_type_name, Weight, Weights};
 
+/// A GGUF metadata value as a non-negative integer, whatever its integer width (`None` for
+/// a negative number or another type).
+pub fn value_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::U8(x) => Some(u64::from(*x)),
+        Value::U16(x) => Some(u64::from(*x)),
+        Value::U32(x) => Some(u64::from(*x)),
+        Value::U64(x) => Some(*x),
+        Value::I8(x) => u64::try_from(*x).ok(),
+        Value::I16(x) => u64::try_from(*x).ok(),
+        Value::I32(x) => u64::try_from(*x).ok(),
+        Value::I64(x) => u64::try_from(*x).ok(),
+        Value::F32(_) | Value::F64(_) | Value::Bool(_) | Value::String(_) | Value::Array(_) => None,
+    }
+}
+
 /// What a GGUF file says besides the tensors.
 #[derive(Debug, Clone)]
 pub struct GgufInfo {
@@ -120,18 +136,8 @@ impl Meta<'_> {
             None => return Ok(None),
             Some(v) => v,
         };
-        let n = match v {
-            Value::U8(x) => Some(u64::from(*x)),
-            Value::U16(x) => Some(u64::from(*x)),
-            Value::U32(x) => Some(u64::from(*x)),
-            Value::U64(x) => Some(*x),
-            Value::I8(x) => u64::try_from(*x).ok(),
-            Value::I16(x) => u64::try_from(*x).ok(),
-            Value::I32(x) => u64::try_from(*x).ok(),
-            Value::I64(x) => u64::try_from(*x).ok(),
-            _ => None,
-        };
-        n.map(Some)
+        value_u64(v)
+            .map(Some)
             .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", excerpt(format!("{v:?}")))))
     }
 
