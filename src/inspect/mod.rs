@@ -1,6 +1,6 @@
 //! `groundtruth inspect`: what a GGUF file holds ([`Inspection`]), read by two independent
 //! readers (candle's and gguf-rs) that must agree, and the structure checks the
-//! `structure` claims count ([`checks`]).
+//! `structure` claims count ([`findings`]).
 //!
 //! The bounded parser ([`crate::gguf_guard::validate_gguf`]) runs first, so a hostile file is
 //! refused with one line naming the byte and the fault before either reader touches it.
