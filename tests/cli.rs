@@ -126,6 +126,11 @@ fn quantize_writes_gguf_names_fallbacks_and_inspects_clean() {
     let report = String::from_utf8_lossy(&i.stdout);
     assert_eq!(i.status.code(), Some(0), "{report}");
     assert!(report.contains("general.file_type = 14") && report.contains("15 q5_0") && report.contains("candle and gguf-rs agree"), "{report}");
+    // What a user reads, whole: the file's own path is the only thing that varies.
+    let file = regex_escape(&out.display().to_string());
+    insta::with_settings!({filters => vec![(file.as_str(), "[FILE]")]}, {
+        insta::assert_snapshot!("inspect_q4_k", report);
+    });
     let j = run(p.path(), &["inspect", "--json", out.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["tensor_count"], 20);
@@ -323,4 +328,7 @@ fn ppl_and_bench_take_the_device_and_a_missing_gpu_is_exit_2_in_one_line() {
     let o = run(p.path(), &["ppl", "--model", model, "--device", "gpu"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("expected cpu, cuda or cuda:N"), "{}", stderr(&o));
+/// `s` as a regular expression matching itself.
+fn regex_escape(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' { c.to_string() } else { format!("\\{c}") }).collect()
 }

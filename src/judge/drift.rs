@@ -1,14 +1,12 @@
 //! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
 //! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
-use super::eval::{greedy, logits};
-use super::{Judge, Stop};
-use crate::claim::{Case, ClaimKind, Statistic};
-use crate::evalslice::perplexity;
+use crate::run::{greedy, perplexity, PplResult, Runtime};
+use super::{Judge, JudgeError, Stop};
+use crate::claim::{Case, ClaimKind, ClaimSpec};
 use crate::outcome::{Evidence, Outcome, SkipReason};
-use crate::report::FileHash;
-use crate::runtime::Runtime;
-use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
+use crate::fsutil::FileHash;
+use crate::stats::{compare_full, first_difference, log_softmax, ParentStat, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
@@ -19,31 +17,36 @@ const DEFAULT_MAX_NEW: usize = 32;
 
 impl Judge {
     /// The variant on the case's runtime against its parent (the base) on the CPU in f32:
-    /// a quantization's drift, a runtime's drift (base on `cuda`), or both at once.
-    pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    /// a quantization's drift, a runtime's drift (the base on `cuda`), or both at once.
+    pub(super) fn drift(&self, case: &Case, stat: ParentStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         // First, so that a case on a GPU that is not here skips before any model work.
-        let subject = self.subject_on(&case.model, case.variant, case.runtime)?;
+        let runtime = self.runtime_of(case)?;
+        let subject = self.subject(&case.model, case.variant, runtime)?;
         // The same weights on two runtimes need no oracle to make the comparison mean
-        // something: a broken reference path shows as disagreement. A quantization's drift
-        // from a broken parent proves nothing.
+        // something (a broken reference path shows as disagreement); a quantization's
+        // drift from a broken parent proves nothing.
         if case.variant != Variant::Base {
             self.parent_holds(&case.model)?;
         }
-        let parent = self.subject(&case.model, Variant::Base, false)?;
+        let parent = self.subject(&case.model, Variant::Base, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
         }
-        let stats = self.drift_stats(&case.model, case.variant, case.runtime)?;
-        let mut ev = self.set_evidence(case, &stats, &subject);
-        ev.path = match case.runtime == Runtime::CPU {
-            true => format!("{} vs parent {} on the same path", ev.path, parent.weights_type),
-            false => format!("{} vs parent {} on the CPU in f32 ({})", ev.path, parent.weights_type, parent.path),
+        let stats = self.drift_stats(&case.model, case.variant, runtime)?;
+        let bound = match stat {
+            ParentStat::Dist(d) => Some(d),
+            ParentStat::PplRatio | ParentStat::FirstDivergenceMean => None,
         };
-        match case.claim.claim.bound.statistic {
-            Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
-            Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
-            _ => {}
+        let mut ev = self.set_evidence(case, &stats, bound, &subject);
+        ev.numerical_path = match runtime == Runtime::CPU_F32 {
+            true => format!("{} vs parent {} on the same path", ev.numerical_path, parent.weights_type),
+            false => format!("{} [runtime {}] vs parent {} on the CPU in f32 ({})", ev.numerical_path, runtime.name(), parent.weights_type, parent.path),
+        };
+        match stat {
+            ParentStat::PplRatio => self.ppl_evidence(case, runtime, &mut ev, files)?,
+            ParentStat::FirstDivergenceMean => self.divergence_evidence(case, runtime, &mut ev)?,
+            ParentStat::Dist(_) => {}
         }
         Ok(Outcome::judge(ev))
     }
@@ -51,26 +54,27 @@ impl Judge {
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
     /// once per run (several claims bound statistics of the same comparison).
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<SetStats, Stop> {
-        let a = self.rows(model, Variant::Base, Runtime::CPU)?;
+        let a = self.rows(model, Variant::Base, Runtime::CPU_F32)?;
         let b = self.rows(model, variant, runtime)?;
-        self.drift
-            .get_or(&(model.to_string(), variant, runtime), || distribution_stats(&a, &b))
-            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}@{}: {e}", runtime.label())))
+        let stats = self.drift.get_or(&(model.to_string(), variant, runtime), || {
+            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} base as the reference for {variant} on {}: {e}", runtime.name())))
+        });
+        Ok(stats?)
     }
 
-    fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
+    fn ppl_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
-        files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
-        let p = self.slice_nll(&case.model, Variant::Base, Runtime::CPU)?;
-        let q = self.slice_nll(&case.model, case.variant, case.runtime)?;
-        let (pp, pq) = (perplexity(&p), perplexity(&q));
+        files.push(self.hash_file(&self.project.path(crate::project::EVAL_FILE))?);
+        let p = self.slice_ppl(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let q = self.slice_ppl(&case.model, case.variant, runtime)?;
+        let (pp, pq) = (p.ppl, q.ppl);
         ev.observed = pq / pp;
-        ev.n = q.len();
+        ev.n = q.n_scored;
         ev.interval = None;
         ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{}; perplexity over configs/eval.toml's slice (sha256 {}…, {} × {} tokens, second half of each scored)",
-            ev.path,
+            ev.numerical_path,
             &slice.text_sha256[..12],
             slice.chunks,
             slice.ctx
@@ -78,9 +82,9 @@ impl Judge {
         Ok(())
     }
 
-    fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
-        let a = self.continuations(&case.model, Variant::Base, Runtime::CPU)?;
-        let b = self.continuations(&case.model, case.variant, case.runtime)?;
+    fn divergence_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence) -> Result<(), Stop> {
+        let a = self.continuations(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let b = self.continuations(&case.model, case.variant, runtime)?;
         let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
         ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
@@ -91,24 +95,19 @@ impl Judge {
         ev.interval = None;
         ev.also.push(("first_divergence_min".to_string(), firsts.iter().min().map_or(f64::NAN, |&m| m as f64)));
         ev.also.push(("continuations_identical".to_string(), identical as f64));
-        ev.path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.path);
+        ev.numerical_path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.numerical_path);
         Ok(())
     }
 
-    /// Negative log-likelihoods of the scored tokens of the evaluation slice, cached.
-    fn slice_nll(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<f64>>, Stop> {
+    /// Perplexity of the evaluation slice on `runtime`, llama.cpp's way (BOS as the
+    /// tokenizer says), cached.
+    fn slice_ppl(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<PplResult>, Stop> {
         let slice = self.eval_slice()?;
-        let subject = self.subject_on(model, variant, runtime)?;
-        self.nll
+        let subject = self.subject(model, variant, runtime)?;
+        let tok = subject.tokenizer.as_ref();
+        self.ppl
             .get_or(&(model.to_string(), variant, runtime), || {
-                let mut nll = Vec::new();
-                for chunk in slice.chunks(subject.tokenizer.as_ref())? {
-                    let rows = logits(&subject.llama, &chunk).map_err(|e| format!("{model} {variant}: forward: {e}"))?;
-                    for i in slice.scored() {
-                        nll.push(-log_softmax(&rows[i])[chunk[i + 1] as usize]);
-                    }
-                }
-                Ok(Arc::new(nll))
+                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
             })
             .map_err(Stop::Error)
     }
@@ -116,7 +115,7 @@ impl Judge {
     /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
     /// the model has an oracle), cached.
     fn continuations(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
-        let subject = self.subject_on(model, variant, runtime)?;
+        let subject = self.subject(model, variant, runtime)?;
         let oracle = self.oracle(model)?;
         let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
             Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
@@ -125,7 +124,7 @@ impl Judge {
         let eos = subject.tokenizer.eos();
         self.continuations
             .get_or(&(model.to_string(), variant, runtime), || {
-                prompts.iter().map(|p| greedy(&subject.llama, p, max_new, eos).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| JudgeError::failed(format!("{model} {variant}: greedy"), e))).collect::<Result<Vec<_>, _>>().map(Arc::new)
             })
             .map_err(Stop::Error)
     }
@@ -148,33 +147,29 @@ impl Judge {
 
     /// Judges the registered claim `r` on (model, variant) once, as a precondition:
     /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
-    pub(crate) fn require(&self, r: &crate::claim::Registered, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
+    pub(crate) fn require(&self, r: &ClaimSpec, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
         let pre = Case {
-            name: crate::claim::case_name(r.claim.kind.name(), model, variant, "all", &r.claim.id, Runtime::CPU),
+            name: crate::claim::case_name(r.kind.name(), model, variant, "all", &r.id, crate::runtime::Runtime::CPU),
             claim: Arc::new(r.clone()),
             model: model.to_string(),
             variant,
             prompt: None,
             chain: vec![],
-            runtime: Runtime::CPU,
+            runtime: crate::runtime::Runtime::CPU,
         };
-        let id = &r.claim.id;
+        let id = &r.id;
         match &self.verdict_of(&pre).outcome {
             Outcome::Pass(_) => Ok(()),
             Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
             Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} check {id} skipped: {reason}") })),
-            Outcome::Error { message } => Err(Stop::Error(format!("{who} check {id}: {message}"))),
+            Outcome::Error { message } => Err(Stop::rule(format!("{who} check {id}: {message}"))),
         }
     }
 }
 
 /// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
-fn parent_preconditions<'a>(claims: &'a [crate::claim::Registered], model: &str) -> Vec<&'a crate::claim::Registered> {
-    claims
-        .iter()
-        .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
-        .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
-        .collect()
+fn parent_preconditions<'a>(claims: &'a [ClaimSpec], model: &str) -> Vec<&'a ClaimSpec> {
+    claims.iter().filter(|r| r.kind.claim_kind() == ClaimKind::OracleParity && r.retired.is_none() && r.covers(model, Variant::Base)).collect()
 }
 
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the

@@ -30,6 +30,9 @@ pub struct LoadOptions {
     /// Float type of weights, activations and logits: f32, or f64 for gradient checks
     /// against finite differences (the quantized matmul path always yields f32).
     pub dtype: DType,
+    /// The type float matrix products run in (autocast, see [`Llama::set_autocast`]);
+    /// `None`: `dtype`.
+    pub autocast: Option<DType>,
 }
 
 impl Default for LoadOptions {
@@ -38,6 +41,7 @@ impl Default for LoadOptions {
             matmul: MatmulPath::F32,
             device: Device::Cpu,
             dtype: DType::F32,
+            autocast: None,
         }
     }
 }
@@ -142,7 +146,7 @@ impl Llama {
             device: dev.clone(),
             dtype,
             engine: false,
-            autocast: None,
+            autocast: opts.autocast,
         };
         model.engine = super::engine::supports(&model);
         Ok(model)

@@ -47,6 +47,7 @@ impl TrainableLlama {
             matmul: MatmulPath::F32,
             device: device.clone(),
             dtype,
+            autocast: None,
         };
         let model = Llama::load(&weights_over(&f32w, &vars), &opts)?;
         Ok(Self {

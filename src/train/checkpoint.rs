@@ -39,10 +39,7 @@ pub struct TrainerState {
 
 
 fn invalid(file: &Path, msg: String) -> TrainError {
-    TrainError::Invalid {
-        file: file.to_path_buf(),
-        msg,
-    }
+    TrainError::invalid(file.to_path_buf(), msg)
 }
 
 /// `checkpoint-000300`.
@@ -159,10 +156,7 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
 fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
     if !opt.is_synced() {
         // Writing the host copy now would store moments some steps old.
-        return Err(TrainError::Invalid {
-            file: PathBuf::from("optimizer.safetensors"),
-            msg: "the optimizer's moments on the device are newer than its host copy (AdamW::sync first)".into(),
-        });
+        return Err(TrainError::invalid("optimizer.safetensors", "the optimizer's moments on the device are newer than its host copy (AdamW::sync first)"));
     }
     let le = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let owned: Vec<(String, Vec<u8>, usize)> = opt
@@ -179,12 +173,6 @@ fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
         .iter()
         .map(|(n, b, k)| TensorView::new(Dtype::F32, vec![*k], b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrainError::Invalid {
-            file: PathBuf::from("optimizer.safetensors"),
-            msg: e.to_string(),
-        })?;
-    safetensors::serialize(views, None).map_err(|e| TrainError::Invalid {
-        file: PathBuf::from("optimizer.safetensors"),
-        msg: e.to_string(),
-    })
+        .map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))?;
+    safetensors::serialize(views, None).map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))
 }

@@ -14,7 +14,6 @@ mod loss;
 mod metrics;
 mod optim;
 mod recipe;
-mod sample;
 mod sanity;
 mod spec;
 mod trainer;
@@ -36,13 +35,12 @@ pub use error::TrainError;
 pub use lm_head::linear_cross_entropy;
 pub use loss::{cross_entropy, row_losses};
 pub use metrics::{loss_svg, metrics_csv, MetricsRow};
+pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
 pub use optim::{lr_at, AdamW, AdamWParams, Moments, StepInfo};
 pub use recipe::{
     load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
     TokenizerSpec, RECIPES_FILE,
 };
-pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
-pub use sample::{draw, sample, uniform_f64};
 pub use sanity::{
     grad_check, grad_check_on, loss_of, loss_of_on, overfit, overfit_on, reload_check, sampling_mismatches, save_and_load,
     weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,
