@@ -328,6 +328,8 @@ fn ppl_and_bench_take_the_device_and_a_missing_gpu_is_exit_2_in_one_line() {
     let o = run(p.path(), &["ppl", "--model", model, "--device", "gpu"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("expected cpu, cuda or cuda:N"), "{}", stderr(&o));
+}
+
 /// `s` as a regular expression matching itself.
 fn regex_escape(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' { c.to_string() } else { format!("\\{c}") }).collect()

@@ -241,7 +241,7 @@ fn a_runtime_case_measures_that_runtime_and_a_missing_gpu_is_a_skip() {
     assert_eq!(labels(&recs)[..3], ["pass", "fail", "pass"], "{recs:#?}");
     let ev = recs[1].outcome.evidence().unwrap();
     assert!(ev.observed > 1e-12 && ev.observed < 0.01, "{ev:?}");
-    assert!(ev.path.contains("bf16 autocast") && ev.path.contains("vs parent"), "{}", ev.path);
+    assert!(ev.numerical_path.contains("bf16 autocast") && ev.numerical_path.contains("vs parent"), "{}", ev.numerical_path);
     if groundtruth::device::DeviceSpec::Cuda(0).open().is_err() {
         let Outcome::Skip(r @ SkipReason::NoDevice { .. }) = &recs[3].outcome else { panic!("{:?}", recs[3].outcome) };
         assert!(r.to_string().starts_with("no GPU device"), "{r}");
