@@ -15,6 +15,7 @@ pub mod input;
 pub mod inspect;
 pub mod jsonnum;
 pub mod judge;
+pub mod metrics;
 pub mod model;
 pub mod oracle;
 pub mod outcome;

@@ -95,6 +95,10 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             }
             Ok(EXIT_HOLDS)
         }
+        Command::Metrics { records, config, out, json, per_record } => {
+            let req = super::metrics::Request { records: &records, config: config.as_deref(), out: out.as_deref(), json, per_record: per_record.as_deref() };
+            super::metrics::run(project, &req)
+        }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
         Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),

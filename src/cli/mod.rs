@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod commands;
 mod gh;
+mod metrics;
 mod oracle;
 mod quant;
 mod train;
@@ -207,6 +208,26 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Structural fidelity (SF), semantic correctness (SC) and theater (SF and not SC) of
+    /// reasoning traces in a GenerationRecord JSONL file, per model x variant, with seeded
+    /// bootstrap intervals. Exit 0, or 2 on a bad line (file and line named, nothing written).
+    Metrics {
+        /// The records (one JSON object a line).
+        #[arg(long)]
+        records: PathBuf,
+        /// Tags, answer rule, tolerance and bootstrap (default: the project's configs/metrics.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the JSON report instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Write each record's verdict (SF, SC, broken rules, answer) as JSONL here.
+        #[arg(long)]
+        per_record: Option<PathBuf>,
     },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
