@@ -21,6 +21,7 @@ pub mod oracle;
 pub mod outcome;
 pub mod plan;
 pub mod project;
+pub mod problems;
 pub mod prompts;
 pub mod report;
 pub mod rng;

@@ -8,6 +8,7 @@ mod gh;
 mod metrics;
 mod oracle;
 mod quant;
+mod sft;
 mod train;
 mod ppl;
 
@@ -313,6 +314,20 @@ pub struct TrainArgs {
     /// cpu, or cuda (needs a build with the `cuda` feature and a GPU; else exit 2).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Supervised fine-tuning on arithmetic traces instead of pretraining: the loss on the
+    /// completion only, the tags and an end token appended to the vocabulary. `--recipe`
+    /// then names a recipe of configs/sft.toml.
+    #[arg(long)]
+    pub sft: bool,
+    /// SFT: the trained Hugging Face folder to fine-tune (default: the recipe's base).
+    #[arg(long, requires = "sft")]
+    pub from: Option<PathBuf>,
+    /// SFT: the file whose [problems] and end_token define the data (default configs/sft.toml).
+    #[arg(long, requires = "sft")]
+    pub problems: Option<PathBuf>,
+    /// SFT: difficulty levels, comma-separated (default the recipe's).
+    #[arg(long, requires = "sft")]
+    pub levels: Option<String>,
 }
 
 /// `bench` actions.

@@ -5,6 +5,8 @@ pub mod hub;
 mod load;
 mod memo;
 pub mod registry;
+mod sft;
 
 pub use load::{derive, export_variant, export_weights, load_base, materialize_seeded, stored_gguf, Base, Subject, SubjectError};
 pub use memo::Memo;
+pub use sft::{base_folder, ensure_sft, sft_spec, spec_from_folder, SftRun};

@@ -238,7 +238,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             }
             atomic_write(
                 &opts.out.join("metrics.csv"),
-                metrics_csv(&metrics, tokens_per_step).as_bytes(),
+                metrics_csv(&metrics).as_bytes(),
             )?;
         }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
@@ -296,7 +296,7 @@ fn write_reports(
     let tps = (spec.hyper.batch * spec.hyper.seq_len) as u64;
     atomic_write(
         &out.join("metrics.csv"),
-        metrics_csv(metrics, tps).as_bytes(),
+        metrics_csv(metrics).as_bytes(),
     )?;
     let title = format!(
         "{} · seed {} · {} steps × {} tokens",
@@ -318,7 +318,7 @@ fn write_reports(
     Ok(())
 }
 
-fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
