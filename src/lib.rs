@@ -26,6 +26,7 @@ pub mod problems;
 pub mod prompts;
 pub mod report;
 pub mod rng;
+pub mod run;
 pub mod stats;
 pub mod subject;
 #[cfg(test)]

@@ -85,13 +85,22 @@ impl ProblemSpace {
     /// Field-level checks; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=99).contains(&self.max_operand) {
-            return Err(format!("field `max_operand`: {} is not in 1..=99", self.max_operand));
+            return Err(format!(
+                "field `max_operand`: {} is not in 1..=99",
+                self.max_operand
+            ));
         }
         if !(1..=99).contains(&self.heldout_percent) {
-            return Err(format!("field `heldout_percent`: {} is not in 1..=99", self.heldout_percent));
+            return Err(format!(
+                "field `heldout_percent`: {} is not in 1..=99",
+                self.heldout_percent
+            ));
         }
         if !(1..=6).contains(&self.max_level) {
-            return Err(format!("field `max_level`: {} is not in 1..=6", self.max_level));
+            return Err(format!(
+                "field `max_level`: {} is not in 1..=6",
+                self.max_level
+            ));
         }
         Ok(())
     }
@@ -111,8 +120,15 @@ impl ProblemSpace {
         let level = levels[rng.below(levels.len() as u64) as usize];
         let operand = |rng: &mut SeededRng| 1 + rng.below(u64::from(self.max_operand)) as i64;
         let first = operand(rng);
-        let rest = (0..level).map(|_| (Op::ALL[rng.below(3) as usize], operand(rng))).collect();
-        Problem { id: String::new(), level, first, rest }
+        let rest = (0..level)
+            .map(|_| (Op::ALL[rng.below(3) as usize], operand(rng)))
+            .collect();
+        Problem {
+            id: String::new(),
+            level,
+            first,
+            rest,
+        }
     }
 
     /// Checks `levels` against the space.
@@ -129,7 +145,13 @@ impl ProblemSpace {
     /// `n` distinct problems of `split`, levels drawn uniformly from `levels`, from the
     /// stream `seed` (ids `{split}-{seed}-{index}`). An error when the split holds fewer
     /// than `n` distinct problems of those levels (or they are too rare to find).
-    pub fn problems(&self, split: Split, levels: &[u8], n: usize, seed: u64) -> Result<Vec<Problem>, String> {
+    pub fn problems(
+        &self,
+        split: Split,
+        levels: &[u8],
+        n: usize,
+        seed: u64,
+    ) -> Result<Vec<Problem>, String> {
         self.check_levels(levels)?;
         let mut rng = SeededRng::for_stream(seed, &format!("problems/{}", split.name()));
         let mut seen = BTreeSet::new();
@@ -155,16 +177,27 @@ impl ProblemSpace {
 
     /// Training example `i` of step `step` under `seed`: a train-split problem, repeats
     /// allowed (an SFT batch is a function of seed and step only, as in pretraining).
-    pub fn train_example(&self, levels: &[u8], seed: u64, step: u64, i: usize) -> Result<Problem, String> {
+    pub fn train_example(
+        &self,
+        levels: &[u8],
+        seed: u64,
+        step: u64,
+        i: usize,
+    ) -> Result<Problem, String> {
         self.check_levels(levels)?;
         let mut rng = SeededRng::for_stream(seed, &format!("sft/{step}/{i}"));
         for _ in 0..10_000 {
             let p = self.draw(levels, &mut rng);
             if self.split_of(&p.expression()) == Split::Train {
-                return Ok(Problem { id: format!("train-{seed}-{step}-{i}"), ..p });
+                return Ok(Problem {
+                    id: format!("train-{seed}-{step}-{i}"),
+                    ..p
+                });
             }
         }
-        Err(format!("no train problem of levels {levels:?} in 10000 draws"))
+        Err(format!(
+            "no train problem of levels {levels:?} in 10000 draws"
+        ))
     }
 }
 
@@ -220,7 +253,11 @@ impl Problem {
 
     /// The step-by-step trace in the tag format (without any end token).
     pub fn completion(&self, tags: &Tags) -> String {
-        let lines: String = self.steps().iter().map(|(a, op, b, r)| format!("{a} {} {b} = {r}\n", op.symbol())).collect();
+        let lines: String = self
+            .steps()
+            .iter()
+            .map(|(a, op, b, r)| format!("{a} {} {b} = {r}\n", op.symbol()))
+            .collect();
         format!(
             "{}\n{lines}{}\n{}\n\\boxed{{{}}}\n{}",
             tags.thought_open,
@@ -238,18 +275,31 @@ mod tests {
     use crate::metrics::{score, MetricsConfig};
 
     fn space() -> ProblemSpace {
-        ProblemSpace { max_operand: 9, heldout_percent: 20, split_seed: 7, max_level: 4 }
+        ProblemSpace {
+            max_operand: 9,
+            heldout_percent: 20,
+            split_seed: 7,
+            max_level: 4,
+        }
     }
 
     #[test]
     fn a_trace_is_well_formed_and_correct() {
-        let p = Problem { id: "x".into(), level: 3, first: 7, rest: vec![(Op::Add, 5), (Op::Mul, 3), (Op::Sub, 40)] };
+        let p = Problem {
+            id: "x".into(),
+            level: 3,
+            first: 7,
+            rest: vec![(Op::Add, 5), (Op::Mul, 3), (Op::Sub, 40)],
+        };
         assert_eq!(p.expression(), "((7 + 5) * 3) - 40");
         assert_eq!(p.answer(), -4);
         let c = p.completion(&Tags::default());
         assert_eq!(c, "<|begin_of_thought|>\n7 + 5 = 12\n12 * 3 = 36\n36 - 40 = -4\n<|end_of_thought|>\n<|begin_of_solution|>\n\\boxed{-4}\n<|end_of_solution|>");
         let cfg = MetricsConfig::default();
-        for p in space().problems(Split::HeldOut, &[1, 2, 3, 4], 200, 1).unwrap() {
+        for p in space()
+            .problems(Split::HeldOut, &[1, 2, 3, 4], 200, 1)
+            .unwrap()
+        {
             let s = score(&p.completion(&cfg.tags), &p.answer().to_string(), &cfg);
             assert!(s.sf && s.sc, "{}", p.expression());
         }
@@ -258,7 +308,12 @@ mod tests {
     #[test]
     fn splits_are_disjoint_deterministic_and_near_their_share() {
         let s = space();
-        let train: BTreeSet<String> = s.problems(Split::Train, &[2], 2000, 3).unwrap().iter().map(Problem::expression).collect();
+        let train: BTreeSet<String> = s
+            .problems(Split::Train, &[2], 2000, 3)
+            .unwrap()
+            .iter()
+            .map(Problem::expression)
+            .collect();
         let held = s.problems(Split::HeldOut, &[2], 400, 3).unwrap();
         assert!(held.iter().all(|p| !train.contains(&p.expression())));
         assert_eq!(held, s.problems(Split::HeldOut, &[2], 400, 3).unwrap());
@@ -268,10 +323,14 @@ mod tests {
             assert_eq!(s.split_of(&p.expression()), Split::Train);
         }
         // Level 1 holds 9 · 3 · 9 = 243 problems; the hash holds out close to 20% of them.
-        let all = s.problems(Split::HeldOut, &[1], 30, 1).unwrap().len() + s.problems(Split::Train, &[1], 150, 1).unwrap().len();
+        let all = s.problems(Split::HeldOut, &[1], 30, 1).unwrap().len()
+            + s.problems(Split::Train, &[1], 150, 1).unwrap().len();
         assert_eq!(all, 180);
         let e = s.problems(Split::HeldOut, &[1], 243, 1).unwrap_err();
         assert!(e.contains("distinct heldout problems"), "{e}");
-        assert!(s.problems(Split::Train, &[5], 1, 1).unwrap_err().contains("level 5"));
+        assert!(s
+            .problems(Split::Train, &[5], 1, 1)
+            .unwrap_err()
+            .contains("level 5"));
     }
 }

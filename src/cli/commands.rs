@@ -100,6 +100,11 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             let req = super::metrics::Request { records: &records, config: config.as_deref(), out: out.as_deref(), json, per_record: per_record.as_deref() };
             super::metrics::run(project, &req)
         }
+        Command::Generate { model, args } => super::generate::run(project, &model_path(&model)?, &args),
+        Command::Reproduce { registered, id, tickets, records_out } => {
+            let req = super::reproduce::Request { registered: &registered, id: id.as_deref(), tickets: tickets.as_deref(), records_out: records_out.as_deref() };
+            super::reproduce::run(project, &req)
+        }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
         Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),

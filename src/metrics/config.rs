@@ -39,7 +39,12 @@ impl Default for Tags {
 impl Tags {
     /// The tags in their required order.
     pub fn in_order(&self) -> [&str; 4] {
-        [&self.thought_open, &self.thought_close, &self.solution_open, &self.solution_close]
+        [
+            &self.thought_open,
+            &self.thought_close,
+            &self.solution_open,
+            &self.solution_close,
+        ]
     }
 
     /// Non-empty, and no tag inside another (occurrences would be counted twice).
@@ -51,7 +56,9 @@ impl Tags {
         for (i, a) in t.iter().enumerate() {
             for (j, b) in t.iter().enumerate() {
                 if i != j && b.contains(a) {
-                    return Err(format!("tag '{a}' occurs inside tag '{b}', so occurrences could not be counted"));
+                    return Err(format!(
+                        "tag '{a}' occurs inside tag '{b}', so occurrences could not be counted"
+                    ));
                 }
             }
         }
@@ -104,7 +111,11 @@ impl Default for MetricsConfig {
             tags: Tags::default(),
             answer_rule: AnswerRule::BoxedElseLastNumber,
             tolerance: 1e-6,
-            bootstrap: BootstrapConfig { seed: 20_261_128, resamples: 2000, confidence: 0.95 },
+            bootstrap: BootstrapConfig {
+                seed: 20_261_128,
+                resamples: 2000,
+                confidence: 0.95,
+            },
         }
     }
 }
@@ -113,17 +124,35 @@ impl MetricsConfig {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<MetricsConfig, InputError> {
         let cfg: MetricsConfig = parse_toml(text, file)?;
-        let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1);
-        cfg.tags.validate().map_err(|m| InputError::invalid(file, line_of("[tags]"), m))?;
+        let line_of = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map_or(1, |i| i + 1)
+        };
+        cfg.tags
+            .validate()
+            .map_err(|m| InputError::invalid(file, line_of("[tags]"), m))?;
         if !(cfg.tolerance.is_finite() && cfg.tolerance >= 0.0) {
-            return Err(InputError::invalid(file, line_of("tolerance"), format!("tolerance {} is not a non-negative number", cfg.tolerance)));
+            return Err(InputError::invalid(
+                file,
+                line_of("tolerance"),
+                format!("tolerance {} is not a non-negative number", cfg.tolerance),
+            ));
         }
         let b = cfg.bootstrap;
         if b.resamples == 0 {
-            return Err(InputError::invalid(file, line_of("resamples"), "resamples must be at least 1"));
+            return Err(InputError::invalid(
+                file,
+                line_of("resamples"),
+                "resamples must be at least 1",
+            ));
         }
         if !(b.confidence > 0.0 && b.confidence < 1.0) {
-            return Err(InputError::invalid(file, line_of("confidence"), format!("confidence {} is not in (0, 1)", b.confidence)));
+            return Err(InputError::invalid(
+                file,
+                line_of("confidence"),
+                format!("confidence {} is not in (0, 1)", b.confidence),
+            ));
         }
         Ok(cfg)
     }
@@ -147,17 +176,33 @@ mod tests {
 
     #[test]
     fn bad_values_name_file_and_line() {
-        let text = std::fs::read_to_string(crate::project::Project::from_manifest().path(METRICS_FILE)).unwrap();
+        let text =
+            std::fs::read_to_string(crate::project::Project::from_manifest().path(METRICS_FILE))
+                .unwrap();
         let f = Path::new("m.toml");
         for (from, to, want) in [
             ("tolerance = 1e-6", "tolerance = -1.0", "tolerance -1"),
             ("confidence = 0.95", "confidence = 1.5", "confidence 1.5"),
-            ("answer_rule = \"boxed_else_last_number\"", "answer_rule = \"first_number\"", "unknown variant"),
-            ("resamples = 2000", "resamples = 2000\nextra = 1", "unknown field"),
-            ("solution_close = \"<|end_of_solution|>\"", "solution_close = \"<|begin_of_solution|>x\"", "occurs inside"),
+            (
+                "answer_rule = \"boxed_else_last_number\"",
+                "answer_rule = \"first_number\"",
+                "unknown variant",
+            ),
+            (
+                "resamples = 2000",
+                "resamples = 2000\nextra = 1",
+                "unknown field",
+            ),
+            (
+                "solution_close = \"<|end_of_solution|>\"",
+                "solution_close = \"<|begin_of_solution|>x\"",
+                "occurs inside",
+            ),
         ] {
             assert!(text.contains(from), "{from}");
-            let e = MetricsConfig::parse(&text.replace(from, to), f).unwrap_err().to_string();
+            let e = MetricsConfig::parse(&text.replace(from, to), f)
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("m.toml:") && e.contains(want), "{e}");
         }
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::config::MetricsConfig;
 use super::record::GenerationRecord;
+use super::registered::Metric;
 use super::score::{score, Rule, Score};
 use crate::rng::SeededRng;
 use crate::stats::{auroc, auroc_interval, bootstrap, Interval};
@@ -117,7 +118,13 @@ pub fn verdicts(records: &[GenerationRecord], cfg: &MetricsConfig) -> Vec<Record
         .iter()
         .map(|r| {
             let score = score(&r.completion, &r.reference_answer, cfg);
-            RecordVerdict { id: r.id.clone(), model: r.model.clone(), variant: r.variant.clone(), theater: score.theater(), score }
+            RecordVerdict {
+                id: r.id.clone(),
+                model: r.model.clone(),
+                variant: r.variant.clone(),
+                theater: score.theater(),
+                score,
+            }
         })
         .collect()
 }
@@ -126,7 +133,10 @@ pub fn verdicts(records: &[GenerationRecord], cfg: &MetricsConfig) -> Vec<Record
 pub fn report(records: &[GenerationRecord], sha256: &str, cfg: &MetricsConfig) -> MetricsReport {
     let mut groups: BTreeMap<(&str, &str), Vec<(&GenerationRecord, Score)>> = BTreeMap::new();
     for r in records {
-        groups.entry((&r.model, &r.variant)).or_default().push((r, score(&r.completion, &r.reference_answer, cfg)));
+        groups
+            .entry((&r.model, &r.variant))
+            .or_default()
+            .push((r, score(&r.completion, &r.reference_answer, cfg)));
     }
     let groups = groups
         .into_iter()
@@ -135,7 +145,43 @@ pub fn report(records: &[GenerationRecord], sha256: &str, cfg: &MetricsConfig) -
             group(model, variant, &items, cfg)
         })
         .collect();
-    MetricsReport { format: METRICS_FORMAT, config: cfg.clone(), records_sha256: sha256.to_string(), groups }
+    MetricsReport {
+        format: METRICS_FORMAT,
+        config: cfg.clone(),
+        records_sha256: sha256.to_string(),
+        groups,
+    }
+}
+
+/// One group's prompts and per-record values of `metric` (0/1, or −1/0/1 for the gap),
+/// ordered by prompt then id: for intervals of differences between groups, which pair
+/// records by prompt (the same problems under two variants).
+pub(super) fn indicators<'a>(
+    records: &'a [GenerationRecord],
+    cfg: &MetricsConfig,
+    model: &str,
+    variant: &str,
+    metric: Metric,
+) -> (Vec<&'a str>, Vec<f64>) {
+    let mut items: Vec<&GenerationRecord> = records
+        .iter()
+        .filter(|r| r.model == model && r.variant == variant)
+        .collect();
+    items.sort_by(|a, b| (&a.prompt, &a.id).cmp(&(&b.prompt, &b.id)));
+    let values = items
+        .iter()
+        .map(|r| {
+            let s = score(&r.completion, &r.reference_answer, cfg);
+            let (sf, sc) = (f64::from(u8::from(s.sf)), f64::from(u8::from(s.sc)));
+            match metric {
+                Metric::SfRate => sf,
+                Metric::ScRate => sc,
+                Metric::TheaterRate => f64::from(u8::from(s.theater())),
+                Metric::SfScGap => sf - sc,
+            }
+        })
+        .collect();
+    (items.iter().map(|r| r.prompt.as_str()).collect(), values)
 }
 
 /// Per-record 0/1 indicators, in the group's (id) order.
@@ -145,26 +191,68 @@ struct Flags {
     theater: Vec<f64>,
 }
 
-fn group(model: &str, variant: &str, items: &[(&GenerationRecord, Score)], cfg: &MetricsConfig) -> GroupMetrics {
+fn group(
+    model: &str,
+    variant: &str,
+    items: &[(&GenerationRecord, Score)],
+    cfg: &MetricsConfig,
+) -> GroupMetrics {
     let b = cfg.bootstrap;
     let flags = Flags {
-        sf: items.iter().map(|(_, s)| f64::from(u8::from(s.sf))).collect(),
-        sc: items.iter().map(|(_, s)| f64::from(u8::from(s.sc))).collect(),
-        theater: items.iter().map(|(_, s)| f64::from(u8::from(s.theater()))).collect(),
+        sf: items
+            .iter()
+            .map(|(_, s)| f64::from(u8::from(s.sf)))
+            .collect(),
+        sc: items
+            .iter()
+            .map(|(_, s)| f64::from(u8::from(s.sc)))
+            .collect(),
+        theater: items
+            .iter()
+            .map(|(_, s)| f64::from(u8::from(s.theater())))
+            .collect(),
     };
-    let stream = |what: &str| SeededRng::for_stream(b.seed, &format!("metrics/{model}/{variant}/{what}"));
-    let rate = |v: &[f64], what: &str| rated(v, &|idx| mean_at(v, idx), b.resamples, b.confidence, &mut stream(what));
+    let stream =
+        |what: &str| SeededRng::for_stream(b.seed, &format!("metrics/{model}/{variant}/{what}"));
+    let rate = |v: &[f64], what: &str| {
+        rated(
+            v,
+            &|idx| mean_at(v, idx),
+            b.resamples,
+            b.confidence,
+            &mut stream(what),
+        )
+    };
     let gap: Vec<f64> = flags.sf.iter().zip(&flags.sc).map(|(a, c)| a - c).collect();
-    let mut sf_failures: BTreeMap<&'static str, usize> = Rule::ALL.iter().map(|r| (r.name(), 0)).collect();
+    let mut sf_failures: BTreeMap<&'static str, usize> =
+        Rule::ALL.iter().map(|r| (r.name(), 0)).collect();
     for (_, s) in items {
         for r in &s.broken {
             *sf_failures.entry(r.name()).or_default() += 1;
         }
     }
-    let mean_of = |v: &Option<Vec<f64>>| v.as_ref().filter(|v| !v.is_empty()).map(|v| v.iter().sum::<f64>() / v.len() as f64);
-    let entropy: Vec<(Option<f64>, bool)> = items.iter().map(|(r, s)| (mean_of(&r.token_entropies), s.sc)).collect();
-    let top1: Vec<(Option<f64>, bool)> = items.iter().map(|(r, s)| (mean_of(&r.top1_probs), s.sc)).collect();
-    let split = |want: bool| mean(&entropy.iter().filter(|(e, sc)| *sc == want && e.is_some()).filter_map(|(e, _)| *e).collect::<Vec<_>>());
+    let mean_of = |v: &Option<Vec<f64>>| {
+        v.as_ref()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let entropy: Vec<(Option<f64>, bool)> = items
+        .iter()
+        .map(|(r, s)| (mean_of(&r.token_entropies), s.sc))
+        .collect();
+    let top1: Vec<(Option<f64>, bool)> = items
+        .iter()
+        .map(|(r, s)| (mean_of(&r.top1_probs), s.sc))
+        .collect();
+    let split = |want: bool| {
+        mean(
+            &entropy
+                .iter()
+                .filter(|(e, sc)| *sc == want && e.is_some())
+                .filter_map(|(e, _)| *e)
+                .collect::<Vec<_>>(),
+        )
+    };
     GroupMetrics {
         model: model.to_string(),
         variant: variant.to_string(),
@@ -174,7 +262,11 @@ fn group(model: &str, variant: &str, items: &[(&GenerationRecord, Score)], cfg: 
         theater_rate: rate(&flags.theater, "theater"),
         sf_sc_gap: rate(&gap, "gap"),
         sf_failures,
-        mean_token_entropy: EntropySplit { correct: split(true), wrong: split(false), n_with_entropies: entropy.iter().filter(|e| e.0.is_some()).count() },
+        mean_token_entropy: EntropySplit {
+            correct: split(true),
+            wrong: split(false),
+            n_with_entropies: entropy.iter().filter(|e| e.0.is_some()).count(),
+        },
         // High entropy should flag a wrong answer; high top-1 probability a right one.
         auroc_mean_entropy: auroc_of(&entropy, false, cfg, &mut stream("auroc-entropy")),
         auroc_mean_top1_prob: auroc_of(&top1, true, cfg, &mut stream("auroc-top1")),
@@ -191,17 +283,39 @@ fn mean_at(v: &[f64], idx: &[usize]) -> f64 {
 
 /// The mean of `v` and the bootstrap interval of `stat`. The value is exact: a count
 /// over `n`, so a registered rate reproduces to the last bit.
-fn rated(v: &[f64], stat: &dyn Fn(&[usize]) -> f64, reps: usize, confidence: f64, rng: &mut SeededRng) -> Rated {
+fn rated(
+    v: &[f64],
+    stat: &dyn Fn(&[usize]) -> f64,
+    reps: usize,
+    confidence: f64,
+    rng: &mut SeededRng,
+) -> Rated {
     let value = v.iter().sum::<f64>() / v.len() as f64;
-    let ci = bootstrap(v.len(), reps, confidence, rng, &mut |idx| stat(idx)).map_or([value, value], |Interval { lo, hi }| [lo, hi]);
+    let ci = bootstrap(v.len(), reps, confidence, rng, &mut |idx| stat(idx))
+        .map_or([value, value], |Interval { lo, hi }| [lo, hi]);
     Rated { value, ci }
 }
 
 /// AUROC of `score` where the positive class is the records whose SC equals `positive_sc`.
-fn auroc_of(scores: &[(Option<f64>, bool)], positive_sc: bool, cfg: &MetricsConfig, rng: &mut SeededRng) -> Auroc {
-    let class = |sc: bool| scores.iter().filter(|(s, c)| *c == sc && s.is_some()).filter_map(|(s, _)| *s).collect::<Vec<f64>>();
+fn auroc_of(
+    scores: &[(Option<f64>, bool)],
+    positive_sc: bool,
+    cfg: &MetricsConfig,
+    rng: &mut SeededRng,
+) -> Auroc {
+    let class = |sc: bool| {
+        scores
+            .iter()
+            .filter(|(s, c)| *c == sc && s.is_some())
+            .filter_map(|(s, _)| *s)
+            .collect::<Vec<f64>>()
+    };
     let (pos, neg) = (class(positive_sc), class(!positive_sc));
-    let (n_correct, n_wrong) = if positive_sc { (pos.len(), neg.len()) } else { (neg.len(), pos.len()) };
+    let (n_correct, n_wrong) = if positive_sc {
+        (pos.len(), neg.len())
+    } else {
+        (neg.len(), pos.len())
+    };
     let b = cfg.bootstrap;
     Auroc {
         value: auroc(&pos, &neg),
@@ -220,14 +334,30 @@ impl MetricsReport {
 
     /// The group of `model` × `variant`.
     pub fn group(&self, model: &str, variant: &str) -> Option<&GroupMetrics> {
-        self.groups.iter().find(|g| g.model == model && g.variant == variant)
+        self.groups
+            .iter()
+            .find(|g| g.model == model && g.variant == variant)
     }
 
     /// A text table: one row per group.
     pub fn table(&self) -> String {
         let pct = |r: &Rated| format!("{:.3} [{:.3}, {:.3}]", r.value, r.ci[0], r.ci[1]);
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        let mut rows = vec![["model", "variant", "n", "SF", "SC", "theater", "SF-SC", "H(correct)", "H(wrong)", "AUROC H", "AUROC p1"].map(String::from).to_vec()];
+        let mut rows = vec![[
+            "model",
+            "variant",
+            "n",
+            "SF",
+            "SC",
+            "theater",
+            "SF-SC",
+            "H(correct)",
+            "H(wrong)",
+            "AUROC H",
+            "AUROC p1",
+        ]
+        .map(String::from)
+        .to_vec()];
         for g in &self.groups {
             rows.push(vec![
                 g.model.clone(),
@@ -243,15 +373,39 @@ impl MetricsReport {
                 opt(g.auroc_mean_top1_prob.value),
             ]);
         }
-        let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
         let mut out = String::new();
         for r in &rows {
-            let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
         }
-        let fails: Vec<String> = self.groups.iter().map(|g| format!("{}/{}: {}", g.model, g.variant, g.sf_failures.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))).collect();
-        out.push_str(&format!("structural failures (a record may break several rules):\n  {}\n", fails.join("\n  ")));
+        let fails: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}/{}: {}",
+                    g.model,
+                    g.variant,
+                    g.sf_failures
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "structural failures (a record may break several rules):\n  {}\n",
+            fails.join("\n  ")
+        ));
         out
     }
 }

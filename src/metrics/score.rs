@@ -28,7 +28,14 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 6] = [Rule::MissingTag, Rule::DuplicatedTag, Rule::WrongOrder, Rule::EmptyThought, Rule::EmptySolution, Rule::NoAnswer];
+    pub const ALL: [Rule; 6] = [
+        Rule::MissingTag,
+        Rule::DuplicatedTag,
+        Rule::WrongOrder,
+        Rule::EmptyThought,
+        Rule::EmptySolution,
+        Rule::NoAnswer,
+    ];
 
     /// The rule's name in reports.
     pub fn name(self) -> &'static str {
@@ -71,8 +78,15 @@ pub fn score(completion: &str, reference: &str, cfg: &MetricsConfig) -> Score {
         (true, Some(s)) => extract_answer(s, cfg.answer_rule),
         _ => extract_answer(completion, cfg.answer_rule),
     };
-    let sc = answer.as_deref().is_some_and(|a| answers_equal(a, reference, cfg.tolerance));
-    Score { sf, sc, broken, answer }
+    let sc = answer
+        .as_deref()
+        .is_some_and(|a| answers_equal(a, reference, cfg.tolerance));
+    Score {
+        sf,
+        sc,
+        broken,
+        answer,
+    }
 }
 
 /// The broken rules, and the solution block's text when the tags are in order.
@@ -181,7 +195,9 @@ fn last_number(text: &str) -> Option<&str> {
 /// surrounded by whitespace); `inf`, `1e5` and `0x10` are text, not numbers.
 fn as_number(s: &str) -> Option<f64> {
     let t = s.trim();
-    (last_number(t) == Some(t)).then(|| t.parse().ok()).flatten()
+    (last_number(t) == Some(t))
+        .then(|| t.parse().ok())
+        .flatten()
 }
 
 /// Equal numerically within `tolerance` when both parse as numbers, else equal after
@@ -208,11 +224,23 @@ mod tests {
     #[test]
     fn answers() {
         use AnswerRule::*;
-        assert_eq!(extract_answer("x 3 then \\boxed{12} and 7", BoxedElseLastNumber).as_deref(), Some("12"));
-        assert_eq!(extract_answer("\\boxed{1} \\boxed{ \\frac{1}{2} }", BoxedElseLastNumber).as_deref(), Some("\\frac{1}{2}"));
-        assert_eq!(extract_answer("is 4, then -3.25.", BoxedElseLastNumber).as_deref(), Some("-3.25"));
+        assert_eq!(
+            extract_answer("x 3 then \\boxed{12} and 7", BoxedElseLastNumber).as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            extract_answer("\\boxed{1} \\boxed{ \\frac{1}{2} }", BoxedElseLastNumber).as_deref(),
+            Some("\\frac{1}{2}")
+        );
+        assert_eq!(
+            extract_answer("is 4, then -3.25.", BoxedElseLastNumber).as_deref(),
+            Some("-3.25")
+        );
         assert_eq!(extract_answer("\\boxed{} 5", BoxedElseLastNumber), None);
-        assert_eq!(extract_answer("\\boxed{5 unclosed 6", BoxedElseLastNumber).as_deref(), Some("6"));
+        assert_eq!(
+            extract_answer("\\boxed{5 unclosed 6", BoxedElseLastNumber).as_deref(),
+            Some("6")
+        );
         assert_eq!(extract_answer("12.", LastNumber).as_deref(), Some("12"));
         assert_eq!(extract_answer("3-4", LastNumber).as_deref(), Some("-4"));
         assert_eq!(extract_answer("1.2.3", LastNumber).as_deref(), Some("3"));
@@ -237,13 +265,23 @@ mod tests {
         let wrong = score(&trace("2 + 3 = 6", "\\boxed{6}"), "5", &c);
         assert!(wrong.sf && !wrong.sc && wrong.theater());
         let cases = [
-            (trace("x", "5").replace("<|end_of_thought|>", ""), vec![Rule::MissingTag]),
+            (
+                trace("x", "5").replace("<|end_of_thought|>", ""),
+                vec![Rule::MissingTag],
+            ),
             (trace("x<|end_of_thought|>", "5"), vec![Rule::DuplicatedTag]),
-            ("<|begin_of_solution|>5<|end_of_solution|><|begin_of_thought|>x<|end_of_thought|>".to_string(), vec![Rule::WrongOrder]),
+            (
+                "<|begin_of_solution|>5<|end_of_solution|><|begin_of_thought|>x<|end_of_thought|>"
+                    .to_string(),
+                vec![Rule::WrongOrder],
+            ),
             (trace(" \n", "5"), vec![Rule::EmptyThought]),
             (trace("x", "  "), vec![Rule::EmptySolution, Rule::NoAnswer]),
             (trace("x", "five"), vec![Rule::NoAnswer]),
-            (trace("x", "five").replace("<|end_of_solution|>", "") + "<|begin_of_thought|>", vec![Rule::MissingTag, Rule::DuplicatedTag]),
+            (
+                trace("x", "five").replace("<|end_of_solution|>", "") + "<|begin_of_thought|>",
+                vec![Rule::MissingTag, Rule::DuplicatedTag],
+            ),
         ];
         for (text, want) in cases {
             let s = score(&text, "5", &c);

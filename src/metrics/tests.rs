@@ -13,7 +13,10 @@ const HANDMADE: &str = "tests/fixtures/metrics/handmade.jsonl";
 fn handmade() -> (Vec<GenerationRecord>, String) {
     let p = crate::project::Project::from_manifest().root.join(HANDMADE);
     let text = std::fs::read_to_string(&p).unwrap();
-    (parse_records(&text, &p).unwrap(), sha256_hex(text.as_bytes()))
+    (
+        parse_records(text.as_bytes(), &p).unwrap(),
+        sha256_hex(text.as_bytes()),
+    )
 }
 
 #[test]
@@ -32,7 +35,14 @@ fn handmade_verdicts_snapshot() {
         .iter()
         .map(|v| {
             let broken: Vec<&str> = v.score.broken.iter().map(|r| r.name()).collect();
-            format!("{:<20} sf={} sc={} theater={} answer={:?} broken={broken:?}", v.id, u8::from(v.score.sf), u8::from(v.score.sc), u8::from(v.theater), v.score.answer)
+            format!(
+                "{:<20} sf={} sc={} theater={} answer={:?} broken={broken:?}",
+                v.id,
+                u8::from(v.score.sf),
+                u8::from(v.score.sc),
+                u8::from(v.theater),
+                v.score.answer
+            )
         })
         .collect();
     insta::assert_snapshot!("handmade_verdicts", lines.join("\n"));
@@ -60,7 +70,10 @@ fn handmade_numbers_by_hand() {
     assert_eq!(g.sf_failures["empty_solution"], 1);
     assert_eq!(g.sf_failures["no_answer"], 3);
     let q = r.group("hand", "q4_0").unwrap();
-    assert_eq!((q.n, q.sf_rate.value, q.sc_rate.value, q.theater_rate.value), (3, 2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0));
+    assert_eq!(
+        (q.n, q.sf_rate.value, q.sc_rate.value, q.theater_rate.value),
+        (3, 2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0)
+    );
     // No record of `other` carries entropies: no AUROC, never a number from nothing.
     let o = r.group("other", "base").unwrap();
     assert_eq!(o.auroc_mean_entropy.value, None);
@@ -77,7 +90,11 @@ fn same_input_gives_the_same_bytes_and_line_order_does_not_matter() {
     assert_eq!(a, report(&records, &sha, &cfg).to_json());
     let mut other = cfg.clone();
     other.bootstrap.seed += 1;
-    assert_ne!(a, report(&records, &sha, &other).to_json(), "the seed must reach the intervals");
+    assert_ne!(
+        a,
+        report(&records, &sha, &other).to_json(),
+        "the seed must reach the intervals"
+    );
 }
 
 /// Completions assembled from fragments that hit every rule.
@@ -109,7 +126,15 @@ fn records_of(items: Vec<(String, u8, u8)>) -> Vec<GenerationRecord> {
             reference_answer: reference.to_string(),
             token_entropies: Some(vec![f64::from(reference) / 7.0]),
             top1_probs: Some(vec![1.0 / (1.0 + f64::from(reference))]),
-            decoding: Decoding { strategy: "greedy".into(), temperature: None, top_k: None, top_p: None, repetition_penalty: None, seed: None, max_new_tokens: None },
+            decoding: Decoding {
+                strategy: "greedy".into(),
+                temperature: None,
+                top_k: None,
+                top_p: None,
+                repetition_penalty: None,
+                seed: None,
+                max_new_tokens: None,
+            },
         })
         .collect()
 }
@@ -152,7 +177,7 @@ proptest! {
         cfg.bootstrap.resamples = 30;
         let a = report(&records, "x", &cfg).to_json();
         let text = records_jsonl(&records);
-        let back = parse_records(&text, Path::new("r.jsonl")).unwrap();
+        let back = parse_records(text.as_bytes(), Path::new("r.jsonl")).unwrap();
         prop_assert_eq!(&back, &records);
         records.rotate_left(1);
         prop_assert_eq!(a, report(&records, "x", &cfg).to_json());

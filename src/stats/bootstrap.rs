@@ -21,17 +21,31 @@ pub struct Interval {
 /// with replacement from `rng`, `stat` evaluated on each, and the `(1 − confidence) / 2`
 /// and `(1 + confidence) / 2` quantiles of the finite results. `None` when `n` is 0, no
 /// resample gave a finite value, or `confidence` is not in (0, 1).
-pub fn bootstrap(n: usize, reps: usize, confidence: f64, rng: &mut SeededRng, stat: &mut dyn FnMut(&[usize]) -> f64) -> Option<Interval> {
+pub fn bootstrap(
+    n: usize,
+    reps: usize,
+    confidence: f64,
+    rng: &mut SeededRng,
+    stat: &mut dyn FnMut(&[usize]) -> f64,
+) -> Option<Interval> {
     if n == 0 || reps == 0 || !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
-    let values = replicates(n, reps, rng, stat).into_iter().filter(|v| v.is_finite()).collect();
+    let values = replicates(n, reps, rng, stat)
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .collect();
     interval_of(values, confidence)
 }
 
 /// `stat` on each of `reps` resamples of `n` indices drawn with replacement from `rng`
 /// (index `next_u64() % n`, in order), unsorted.
-pub fn replicates(n: usize, reps: usize, rng: &mut SeededRng, stat: &mut dyn FnMut(&[usize]) -> f64) -> Vec<f64> {
+pub fn replicates(
+    n: usize,
+    reps: usize,
+    rng: &mut SeededRng,
+    stat: &mut dyn FnMut(&[usize]) -> f64,
+) -> Vec<f64> {
     let mut idx = vec![0usize; n];
     (0..reps)
         .map(|_| {
@@ -50,7 +64,10 @@ pub fn interval_of(mut values: Vec<f64>, confidence: f64) -> Option<Interval> {
     }
     values.sort_by(f64::total_cmp);
     let tail = (1.0 - confidence) / 2.0;
-    Some(Interval { lo: quantile(&values, tail), hi: quantile(&values, 1.0 - tail) })
+    Some(Interval {
+        lo: quantile(&values, tail),
+        hi: quantile(&values, 1.0 - tail),
+    })
 }
 
 /// Area under the ROC curve of `score` separating `positive` from `negative` items:
@@ -58,11 +75,18 @@ pub fn interval_of(mut values: Vec<f64>, confidence: f64) -> Option<Interval> {
 /// counting one half (the Mann-Whitney U statistic over `|P|·|N|`). `None` when either
 /// class is empty or a score is not finite.
 pub fn auroc(positive: &[f64], negative: &[f64]) -> Option<f64> {
-    if positive.is_empty() || negative.is_empty() || positive.iter().chain(negative).any(|v| !v.is_finite()) {
+    if positive.is_empty()
+        || negative.is_empty()
+        || positive.iter().chain(negative).any(|v| !v.is_finite())
+    {
         return None;
     }
     // Rank-sum form: O((p + n) log(p + n)), exact for ties (mid-ranks).
-    let mut all: Vec<(f64, bool)> = positive.iter().map(|&v| (v, true)).chain(negative.iter().map(|&v| (v, false))).collect();
+    let mut all: Vec<(f64, bool)> = positive
+        .iter()
+        .map(|&v| (v, true))
+        .chain(negative.iter().map(|&v| (v, false)))
+        .collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum_pos = 0f64;
     let mut i = 0;
@@ -82,9 +106,19 @@ pub fn auroc(positive: &[f64], negative: &[f64]) -> Option<f64> {
 
 /// Stratified bootstrap interval of [`auroc`]: each class resampled within itself, so
 /// every resample keeps both classes (the class sizes are fixed by the data).
-pub fn auroc_interval(positive: &[f64], negative: &[f64], reps: usize, confidence: f64, rng: &mut SeededRng) -> Option<Interval> {
+pub fn auroc_interval(
+    positive: &[f64],
+    negative: &[f64],
+    reps: usize,
+    confidence: f64,
+    rng: &mut SeededRng,
+) -> Option<Interval> {
     auroc(positive, negative)?;
-    let draw = |src: &[f64], rng: &mut SeededRng| -> Vec<f64> { (0..src.len()).map(|_| src[(rng.next_u64() % src.len() as u64) as usize]).collect() };
+    let draw = |src: &[f64], rng: &mut SeededRng| -> Vec<f64> {
+        (0..src.len())
+            .map(|_| src[(rng.next_u64() % src.len() as u64) as usize])
+            .collect()
+    };
     let values: Vec<f64> = (0..reps)
         .filter_map(|_| {
             let p = draw(positive, rng);
@@ -118,7 +152,13 @@ mod tests {
         let mut wins = 0f64;
         for a in &p {
             for b in &n {
-                wins += if a > b { 1.0 } else if a == b { 0.5 } else { 0.0 };
+                wins += if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         let want = wins / (p.len() * n.len()) as f64;
@@ -134,7 +174,14 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.lo < 1.0 && 1.0 < a.hi, "{a:?}");
         assert!(bootstrap(0, 500, 0.95, &mut SeededRng::new(9), &mut mean).is_none());
-        let i = auroc_interval(&[3.0, 4.0, 2.5], &[1.0, 2.0, 2.6], 200, 0.95, &mut SeededRng::new(1)).unwrap();
+        let i = auroc_interval(
+            &[3.0, 4.0, 2.5],
+            &[1.0, 2.0, 2.6],
+            200,
+            0.95,
+            &mut SeededRng::new(1),
+        )
+        .unwrap();
         assert!(i.lo <= i.hi && i.hi <= 1.0 && i.lo >= 0.0, "{i:?}");
     }
 }

@@ -25,16 +25,27 @@ pub fn base_folder(project: &Project, entry: &ModelEntry) -> Result<PathBuf, Sub
         return Ok(project.path(&f.path));
     }
     if let Some(t) = &entry.trained {
-        return crate::train::ensure_trained(project, &t.recipe).map(|r| r.dir).map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)));
+        return crate::train::ensure_trained(project, &t.recipe)
+            .map(|r| r.dir)
+            .map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)));
     }
     Err(invalid(format!("model '{}': SFT starts from a Hugging Face folder the harness has (`folder` or `trained` in {MODELS_FILE})", entry.name)))
 }
 
 /// An SFT spec from a base folder (its weights, `tokenizer.json` and file hash), the
 /// project's tags (configs/metrics.toml) and `cfg`'s end token and problem space.
-pub fn spec_from_folder(project: &Project, folder: &Path, label: &str, cfg: &SftConfig, recipe: &SftRecipe) -> Result<SftSpec, SubjectError> {
-    let tags = MetricsConfig::load(&project.path(METRICS_FILE)).map_err(invalid)?.tags;
-    let weights = crate::model::load_hf_folder(folder).map_err(|e| invalid(format!("{}: {e}", folder.display())))?;
+pub fn spec_from_folder(
+    project: &Project,
+    folder: &Path,
+    label: &str,
+    cfg: &SftConfig,
+    recipe: &SftRecipe,
+) -> Result<SftSpec, SubjectError> {
+    let tags = MetricsConfig::load(&project.path(METRICS_FILE))
+        .map_err(invalid)?
+        .tags;
+    let weights = crate::model::load_hf_folder(folder)
+        .map_err(|e| invalid(format!("{}: {e}", folder.display())))?;
     let tok = read_text(&folder.join("tokenizer.json")).map_err(invalid)?;
     let sha = crate::fsutil::sha256_file(&folder.join("model.safetensors")).map_err(invalid)?;
     let spec = SftSpec {
@@ -58,13 +69,30 @@ pub fn spec_from_folder(project: &Project, folder: &Path, label: &str, cfg: &Sft
 /// checked against its registered SHA-256 as any load of it is).
 pub fn sft_spec(project: &Project, name: &str) -> Result<(SftSpec, SftRecipe), SubjectError> {
     let cfg = SftConfig::load(&project.path(SFT_FILE)).map_err(invalid)?;
-    let recipe = cfg.recipe(name).cloned().ok_or_else(|| invalid(format!("{}: no recipe named '{name}'", project.path(SFT_FILE).display())))?;
+    let recipe = cfg.recipe(name).cloned().ok_or_else(|| {
+        invalid(format!(
+            "{}: no recipe named '{name}'",
+            project.path(SFT_FILE).display()
+        ))
+    })?;
     let registry = super::registry::load(&project.path(MODELS_FILE)).map_err(invalid)?;
-    let entry = registry.iter().find(|m| m.name == recipe.base).ok_or_else(|| invalid(format!("{}: recipe '{name}': base '{}' is not in {MODELS_FILE}", project.path(SFT_FILE).display(), recipe.base)))?;
+    let entry = registry
+        .iter()
+        .find(|m| m.name == recipe.base)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: recipe '{name}': base '{}' is not in {MODELS_FILE}",
+                project.path(SFT_FILE).display(),
+                recipe.base
+            ))
+        })?;
     // Loading the base verifies a pinned file's hash before anything is trained on it.
     load_base(project, &registry, entry)?;
     let folder = base_folder(project, entry)?;
-    Ok((spec_from_folder(project, &folder, &recipe.base, &cfg, &recipe)?, recipe))
+    Ok((
+        spec_from_folder(project, &folder, &recipe.base, &cfg, &recipe)?,
+        recipe,
+    ))
 }
 
 /// A finished SFT run in the cache.
@@ -82,9 +110,20 @@ pub struct SftRun {
 pub fn ensure_sft(project: &Project, name: &str) -> Result<SftRun, SubjectError> {
     static RUNS: OnceLock<Memo<PathBuf, Result<Arc<SftSummary>, String>>> = OnceLock::new();
     let (spec, recipe) = sft_spec(project, name)?;
-    let dir = project.out_dir().join("models").join("sft").join(format!("{name}-{}", spec.key()));
-    let summary = RUNS.get_or_init(Memo::new).get_or(&dir, || cached_or_train(&dir, &spec, &recipe).map(Arc::new)).map_err(SubjectError::Invalid)?;
-    Ok(SftRun { dir, recipe, summary: (*summary).clone() })
+    let dir = project
+        .out_dir()
+        .join("models")
+        .join("sft")
+        .join(format!("{name}-{}", spec.key()));
+    let summary = RUNS
+        .get_or_init(Memo::new)
+        .get_or(&dir, || cached_or_train(&dir, &spec, &recipe).map(Arc::new))
+        .map_err(SubjectError::Invalid)?;
+    Ok(SftRun {
+        dir,
+        recipe,
+        summary: (*summary).clone(),
+    })
 }
 
 fn cached_or_train(dir: &Path, spec: &SftSpec, recipe: &SftRecipe) -> Result<SftSummary, String> {
@@ -94,7 +133,12 @@ fn cached_or_train(dir: &Path, spec: &SftSpec, recipe: &SftRecipe) -> Result<Sft
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
-        let opts = SftOptions { out: tmp.clone(), eval_every: recipe.eval_every, progress: false, device: candle_core::Device::Cpu };
+        let opts = SftOptions {
+            out: tmp.clone(),
+            eval_every: recipe.eval_every,
+            progress: false,
+            device: candle_core::Device::Cpu,
+        };
         sft(spec, &opts).map_err(|e| format!("sft recipe '{}': {e}", recipe.name))?;
         // Another process may have finished the same run meanwhile: its result is equal.
         if std::fs::rename(&tmp, dir).is_err() && summary_path.is_file() {

@@ -69,13 +69,26 @@ impl SftSpec {
 
     /// Checks the pieces fit (hyper-parameters, levels, a base of float weights).
     pub fn validate(&self) -> Result<(), TrainError> {
-        self.hyper.validate().map_err(|m| TrainError::Spec(format!("sft '{}': {m}", self.name)))?;
+        self.hyper
+            .validate()
+            .map_err(|m| TrainError::Spec(format!("sft '{}': {m}", self.name)))?;
         self.space.validate().map_err(TrainError::Spec)?;
-        if self.levels.is_empty() || self.levels.iter().any(|&l| l == 0 || l > self.space.max_level) {
-            return Err(TrainError::Spec(format!("sft '{}': levels {:?} are not in 1..={}", self.name, self.levels, self.space.max_level)));
+        if self.levels.is_empty()
+            || self
+                .levels
+                .iter()
+                .any(|&l| l == 0 || l > self.space.max_level)
+        {
+            return Err(TrainError::Spec(format!(
+                "sft '{}': levels {:?} are not in 1..={}",
+                self.name, self.levels, self.space.max_level
+            )));
         }
         if self.eval_problems == 0 {
-            return Err(TrainError::Spec(format!("sft '{}': eval_problems must be at least 1", self.name)));
+            return Err(TrainError::Spec(format!(
+                "sft '{}': eval_problems must be at least 1",
+                self.name
+            )));
         }
         Ok(())
     }
@@ -87,17 +100,29 @@ impl SftSpec {
             ("groundtruth.format".into(), SFT_FORMAT.into()),
             ("groundtruth.sft.recipe".into(), self.name.clone()),
             ("groundtruth.sft.base".into(), self.base_label.clone()),
-            ("groundtruth.sft.base_sha256".into(), self.base_sha256.clone()),
-            ("groundtruth.sft.base_tokenizer_sha256".into(), sha256_hex(self.base_tokenizer_json.as_bytes())),
+            (
+                "groundtruth.sft.base_sha256".into(),
+                self.base_sha256.clone(),
+            ),
+            (
+                "groundtruth.sft.base_tokenizer_sha256".into(),
+                sha256_hex(self.base_tokenizer_json.as_bytes()),
+            ),
             ("groundtruth.sft.hyper".into(), json(&self.hyper)),
             ("groundtruth.sft.levels".into(), json(&self.levels)),
             ("groundtruth.sft.problems".into(), json(&self.space)),
             ("groundtruth.sft.tags".into(), json(&self.tags)),
             ("groundtruth.sft.end_token".into(), self.end_token.clone()),
-            ("groundtruth.sft.eval_problems".into(), self.eval_problems.to_string()),
+            (
+                "groundtruth.sft.eval_problems".into(),
+                self.eval_problems.to_string(),
+            ),
             ("groundtruth.seed".into(), self.hyper.seed.to_string()),
             ("groundtruth.step".into(), step.to_string()),
-            ("groundtruth.tokenizer_sha256".into(), tokenizer_sha256.to_string()),
+            (
+                "groundtruth.tokenizer_sha256".into(),
+                tokenizer_sha256.to_string(),
+            ),
             ("groundtruth.versions".into(), versions()),
         ])
     }
@@ -105,7 +130,8 @@ impl SftSpec {
     /// The cache key: the final metadata plus the harness's source fingerprint.
     pub fn key(&self) -> String {
         let m = serde_json::to_string(&self.metadata(self.hyper.steps, "")).unwrap_or_default();
-        sha256_hex(format!("{m}\nsource {}", env!("GROUNDTRUTH_SOURCE_HASH")).as_bytes())[..16].to_string()
+        sha256_hex(format!("{m}\nsource {}", env!("GROUNDTRUTH_SOURCE_HASH")).as_bytes())[..16]
+            .to_string()
     }
 }
 
@@ -160,50 +186,112 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
     let h = spec.hyper;
     let vocab = spec.base.config.vocab_size;
     let (tok_json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
-    let end = *ids.last().ok_or_else(|| TrainError::Spec("no end token".into()))?;
-    let tok = HfTokenizer::new(tokenizers::Tokenizer::from_bytes(tok_json.as_bytes()).map_err(|e| TrainError::Tokenizer(e.to_string()))?);
+    let end = *ids
+        .last()
+        .ok_or_else(|| TrainError::Spec("no end token".into()))?;
+    let tok = HfTokenizer::new(
+        tokenizers::Tokenizer::from_bytes(tok_json.as_bytes())
+            .map_err(|e| TrainError::Tokenizer(e.to_string()))?,
+    );
     let tok_sha = sha256_hex(tok_json.as_bytes());
     let example = |p: &crate::problems::Problem| Example::of(p, &tok, &spec.tags, end);
-    let held = spec.space.problems(Split::HeldOut, &spec.levels, spec.eval_problems, h.seed).map_err(TrainError::Spec)?;
+    let held = spec
+        .space
+        .problems(Split::HeldOut, &spec.levels, spec.eval_problems, h.seed)
+        .map_err(TrainError::Spec)?;
     let eval: Vec<Example> = held.iter().map(example).collect::<Result<_, _>>()?;
     let weights = extend_weights(&spec.base, ids.len(), end, h.seed)?;
     let model = TrainableLlama::new(&weights, &opts.device)?;
-    let params = AdamWParams { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.weight_decay };
+    let params = AdamWParams {
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+    };
     let mut opt = AdamW::new(model.vars(), params);
     let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
     let bar = progress_bar(opts.progress, h.steps, 0);
-    let (mut rows, mut seconds, mut tokens, mut unigram_tokens) = (Vec::new(), 0f64, 0u64, Vec::new());
+    let (mut rows, mut seconds, mut tokens, mut unigram_tokens) =
+        (Vec::new(), 0f64, 0u64, Vec::new());
     for step in 1..=h.steps {
-        let batch: Vec<Example> = (0..h.batch).map(|i| spec.space.train_example(&spec.levels, h.seed, step, i).map_err(TrainError::Spec).and_then(|p| example(&p))).collect::<Result<_, _>>()?;
+        let batch: Vec<Example> = (0..h.batch)
+            .map(|i| {
+                spec.space
+                    .train_example(&spec.levels, h.seed, step, i)
+                    .map_err(TrainError::Spec)
+                    .and_then(|p| example(&p))
+            })
+            .collect::<Result<_, _>>()?;
         if unigram_tokens.len() < 50_000 {
-            unigram_tokens.extend(batch.iter().flat_map(|e| e.tokens[e.prompt_len..].iter().copied()));
+            unigram_tokens.extend(
+                batch
+                    .iter()
+                    .flat_map(|e| e.tokens[e.prompt_len..].iter().copied()),
+            );
         }
         let t0 = Instant::now();
         let loss = masked_loss(model.model(), &batch, end)?;
         let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
         if !value.is_finite() {
-            return Err(TrainError::Diverged { step, what: format!("loss {value}") });
+            return Err(TrainError::Diverged {
+                step,
+                what: format!("loss {value}"),
+            });
         }
         let grads = loss.backward().ctx("backward")?;
-        let info = opt.step(model.vars(), &grads, lr_at(step, h.steps, h.warmup, h.lr, h.min_lr), h.grad_clip)?;
+        let info = opt.step(
+            model.vars(),
+            &grads,
+            lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
+            h.grad_clip,
+        )?;
         drop(grads);
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
         tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
-        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps).then(|| masked_eval_loss(model.model(), &eval, end, h.batch)).transpose()?;
-        let row = MetricsRow { step, lr: lr_at(step, h.steps, h.warmup, h.lr, h.min_lr), train_loss: value, grad_norm: info.grad_norm, val_loss, tokens, seconds: dt };
-        bar.set_message(format!("loss {value:.4}{}", row.val_loss.map(|v| format!(" held-out {v:.4}")).unwrap_or_default()));
+        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
+            .then(|| masked_eval_loss(model.model(), &eval, end, h.batch))
+            .transpose()?;
+        let row = MetricsRow {
+            step,
+            lr: lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
+            train_loss: value,
+            grad_norm: info.grad_norm,
+            val_loss,
+            tokens,
+            seconds: dt,
+        };
+        bar.set_message(format!(
+            "loss {value:.4}{}",
+            row.val_loss
+                .map(|v| format!(" held-out {v:.4}"))
+                .unwrap_or_default()
+        ));
         if opts.progress && bar.is_hidden() && row.val_loss.is_some() {
-            eprintln!("sft step {step}/{}: loss {value:.4} held-out {:.4}", h.steps, row.val_loss.unwrap_or(f64::NAN));
+            eprintln!(
+                "sft step {step}/{}: loss {value:.4} held-out {:.4}",
+                h.steps,
+                row.val_loss.unwrap_or(f64::NAN)
+            );
         }
         bar.inc(1);
         rows.push(row);
     }
     bar.finish_and_clear();
     let snap = model.snapshot()?;
-    save_hf_folder(&opts.out, &snap, Some(&tok_json), &spec.metadata(h.steps, &tok_sha))?;
-    atomic_write(&opts.out.join("tokenizer_config.json"), tokenizer_config(&spec.end_token).as_bytes())?;
-    let last = rows.last().ok_or_else(|| TrainError::Spec("no step ran".into()))?;
+    save_hf_folder(
+        &opts.out,
+        &snap,
+        Some(&tok_json),
+        &spec.metadata(h.steps, &tok_sha),
+    )?;
+    atomic_write(
+        &opts.out.join("tokenizer_config.json"),
+        tokenizer_config(&spec.end_token).as_bytes(),
+    )?;
+    let last = rows
+        .last()
+        .ok_or_else(|| TrainError::Spec("no step ran".into()))?;
     let summary = SftSummary {
         recipe: spec.name.clone(),
         base: spec.base_label.clone(),
@@ -219,16 +307,41 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
         train_seconds: seconds,
         tokens_per_second: tokens as f64 / seconds.max(1e-9),
     };
-    write_reports(&opts.out, spec, &rows, &summary, unigram_entropy(&unigram_tokens), weights.config.vocab_size)?;
+    write_reports(
+        &opts.out,
+        spec,
+        &rows,
+        &summary,
+        unigram_entropy(&unigram_tokens),
+        weights.config.vocab_size,
+    )?;
     Ok(summary)
 }
 
-fn write_reports(out: &Path, spec: &SftSpec, rows: &[MetricsRow], s: &SftSummary, unigram: f64, vocab: usize) -> Result<(), TrainError> {
+fn write_reports(
+    out: &Path,
+    spec: &SftSpec,
+    rows: &[MetricsRow],
+    s: &SftSummary,
+    unigram: f64,
+    vocab: usize,
+) -> Result<(), TrainError> {
     atomic_write(&out.join("metrics.csv"), metrics_csv(rows).as_bytes())?;
-    let title = format!("SFT {} from {} · seed {} · {} steps × {} problems", spec.name, spec.base_label, spec.hyper.seed, s.steps, spec.hyper.batch);
-    let svg = loss_svg(&title, rows, (vocab as f64).ln(), unigram).map_err(|msg| TrainError::Invalid { file: out.join("loss.svg"), msg })?;
+    let title = format!(
+        "SFT {} from {} · seed {} · {} steps × {} problems",
+        spec.name, spec.base_label, spec.hyper.seed, s.steps, spec.hyper.batch
+    );
+    let svg = loss_svg(&title, rows, (vocab as f64).ln(), unigram).map_err(|msg| {
+        TrainError::Invalid {
+            file: out.join("loss.svg"),
+            msg,
+        }
+    })?;
     atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid { file: out.join("sft_summary.json"), msg: e.to_string() })?;
+    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid {
+        file: out.join("sft_summary.json"),
+        msg: e.to_string(),
+    })?;
     // Written last: its presence marks a finished run.
     atomic_write(&out.join("sft_summary.json"), json.as_bytes())?;
     Ok(())

@@ -46,13 +46,24 @@ impl SftHyper {
         if self.steps == 0 || self.batch == 0 {
             return Err("fields `steps` and `batch` must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) || !(self.min_lr >= 0.0 && self.min_lr <= self.lr) {
-            return Err(format!("fields `lr` {} and `min_lr` {}: need 0 <= min_lr <= lr, lr > 0", self.lr, self.min_lr));
+        if !(self.lr.is_finite() && self.lr > 0.0)
+            || !(self.min_lr >= 0.0 && self.min_lr <= self.lr)
+        {
+            return Err(format!(
+                "fields `lr` {} and `min_lr` {}: need 0 <= min_lr <= lr, lr > 0",
+                self.lr, self.min_lr
+            ));
         }
         if self.warmup > self.steps {
-            return Err(format!("field `warmup`: {} exceeds steps {}", self.warmup, self.steps));
+            return Err(format!(
+                "field `warmup`: {} exceeds steps {}",
+                self.warmup, self.steps
+            ));
         }
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || !(self.eps > 0.0) {
+        if !(0.0..1.0).contains(&self.beta1)
+            || !(0.0..1.0).contains(&self.beta2)
+            || !(self.eps > 0.0)
+        {
             return Err("fields `beta1`, `beta2` must be in [0, 1) and `eps` positive".into());
         }
         if !(self.weight_decay >= 0.0 && self.grad_clip >= 0.0) {
@@ -97,23 +108,57 @@ impl SftConfig {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<SftConfig, InputError> {
         let cfg: SftConfig = parse_toml(text, file)?;
-        let line = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1);
+        let line = |needle: &str| {
+            text.lines()
+                .position(|l| l.contains(needle))
+                .map_or(1, |i| i + 1)
+        };
         if cfg.end_token.trim().is_empty() {
-            return Err(InputError::invalid(file, line("end_token"), "end_token is empty"));
+            return Err(InputError::invalid(
+                file,
+                line("end_token"),
+                "end_token is empty",
+            ));
         }
-        cfg.problems.validate().map_err(|m| InputError::invalid(file, line("[problems]"), m))?;
+        cfg.problems
+            .validate()
+            .map_err(|m| InputError::invalid(file, line("[problems]"), m))?;
         let mut names = std::collections::BTreeSet::new();
         for r in &cfg.recipe {
             let at = line(&format!("\"{}\"", r.name));
             if !names.insert(&r.name) {
-                return Err(InputError::invalid(file, at, format!("recipe '{}' is registered twice", r.name)));
+                return Err(InputError::invalid(
+                    file,
+                    at,
+                    format!("recipe '{}' is registered twice", r.name),
+                ));
             }
-            r.hyper.validate().map_err(|m| InputError::invalid(file, at, format!("recipe '{}': {m}", r.name)))?;
-            if r.levels.is_empty() || r.levels.iter().any(|&l| l == 0 || l > cfg.problems.max_level) {
-                return Err(InputError::invalid(file, at, format!("recipe '{}': levels {:?} must be non-empty, each in 1..={}", r.name, r.levels, cfg.problems.max_level)));
+            r.hyper
+                .validate()
+                .map_err(|m| InputError::invalid(file, at, format!("recipe '{}': {m}", r.name)))?;
+            if r.levels.is_empty()
+                || r.levels
+                    .iter()
+                    .any(|&l| l == 0 || l > cfg.problems.max_level)
+            {
+                return Err(InputError::invalid(
+                    file,
+                    at,
+                    format!(
+                        "recipe '{}': levels {:?} must be non-empty, each in 1..={}",
+                        r.name, r.levels, cfg.problems.max_level
+                    ),
+                ));
             }
             if r.eval_problems == 0 || r.eval_every == 0 {
-                return Err(InputError::invalid(file, at, format!("recipe '{}': eval_problems and eval_every must be at least 1", r.name)));
+                return Err(InputError::invalid(
+                    file,
+                    at,
+                    format!(
+                        "recipe '{}': eval_problems and eval_every must be at least 1",
+                        r.name
+                    ),
+                ));
             }
         }
         Ok(cfg)
@@ -141,9 +186,19 @@ mod tests {
         let cfg = SftConfig::parse(&text, &p).unwrap();
         assert!(cfg.recipe("tiny_1m-arith").is_some());
         let f = Path::new("s.toml");
-        for (from, to, want) in [("heldout_percent = 20", "heldout_percent = 0", "heldout_percent"), ("levels = [1, 2]", "levels = [1, 9]", "levels [1, 9]"), ("batch = 16", "batch = 16\nbogus = 1", "unknown field")] {
+        for (from, to, want) in [
+            (
+                "heldout_percent = 20",
+                "heldout_percent = 0",
+                "heldout_percent",
+            ),
+            ("levels = [1, 2]", "levels = [1, 9]", "levels [1, 9]"),
+            ("batch = 16", "batch = 16\nbogus = 1", "unknown field"),
+        ] {
             assert!(text.contains(from), "{from}");
-            let e = SftConfig::parse(&text.replacen(from, to, 1), f).unwrap_err().to_string();
+            let e = SftConfig::parse(&text.replacen(from, to, 1), f)
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("s.toml:") && e.contains(want), "{e}");
         }
     }

@@ -28,14 +28,25 @@ pub struct Example {
 
 impl Example {
     /// `problem`'s prompt and its trace + `end` (tokenized apart, so the boundary is exact).
-    pub fn of(problem: &Problem, tok: &dyn TextTokenizer, tags: &crate::metrics::Tags, end: u32) -> Result<Example, TrainError> {
-        let enc = |t: &str| tok.encode(t).map_err(|e| TrainError::Tokenizer(e.to_string()));
+    pub fn of(
+        problem: &Problem,
+        tok: &dyn TextTokenizer,
+        tags: &crate::metrics::Tags,
+        end: u32,
+    ) -> Result<Example, TrainError> {
+        let enc = |t: &str| {
+            tok.encode(t)
+                .map_err(|e| TrainError::Tokenizer(e.to_string()))
+        };
         let mut tokens = enc(&problem.prompt())?;
         let prompt_len = tokens.len();
         tokens.extend(enc(&problem.completion(tags))?);
         tokens.push(end);
         match prompt_len {
-            0 => Err(TrainError::Spec(format!("problem {}: the prompt tokenizes to nothing", problem.id))),
+            0 => Err(TrainError::Spec(format!(
+                "problem {}: the prompt tokenizes to nothing",
+                problem.id
+            ))),
             _ => Ok(Example { tokens, prompt_len }),
         }
     }
@@ -59,8 +70,20 @@ pub struct Masked {
 
 /// Pads `examples` into one batch and lists the completion targets.
 pub fn mask(examples: &[Example], pad: u32) -> Masked {
-    let cols = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(1).saturating_sub(1).max(1);
-    let mut m = Masked { inputs: Vec::with_capacity(examples.len() * cols), rows: examples.len(), cols, positions: Vec::new(), targets: Vec::new() };
+    let cols = examples
+        .iter()
+        .map(|e| e.tokens.len())
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1)
+        .max(1);
+    let mut m = Masked {
+        inputs: Vec::with_capacity(examples.len() * cols),
+        rows: examples.len(),
+        cols,
+        positions: Vec::new(),
+        targets: Vec::new(),
+    };
     for (r, e) in examples.iter().enumerate() {
         for j in 0..cols {
             m.inputs.push(e.tokens.get(j).copied().unwrap_or(pad));
@@ -77,20 +100,30 @@ pub fn mask(examples: &[Example], pad: u32) -> Masked {
 pub fn masked_loss(model: &Llama, examples: &[Example], pad: u32) -> Result<Tensor, TrainError> {
     let m = mask(examples, pad);
     if m.targets.is_empty() {
-        return Err(TrainError::Spec("an SFT batch with no completion token to learn".into()));
+        return Err(TrainError::Spec(
+            "an SFT batch with no completion token to learn".into(),
+        ));
     }
     let dev = model.device();
     let x = Tensor::from_vec(m.inputs, (m.rows, m.cols), dev).ctx("sft inputs")?;
     let (h, w) = model.forward_train_hidden(&x)?;
     let d = h.dim(2).ctx("hidden")?;
     let at = Tensor::from_vec(m.positions, m.targets.len(), dev).ctx("positions")?;
-    let picked = h.reshape((m.rows * m.cols, d)).and_then(|h| h.index_select(&at, 0)).ctx("gather completion positions")?;
+    let picked = h
+        .reshape((m.rows * m.cols, d))
+        .and_then(|h| h.index_select(&at, 0))
+        .ctx("gather completion positions")?;
     linear_cross_entropy(&picked, &w, &m.targets).ctx("sft loss")
 }
 
 /// Mean cross-entropy over every completion target of `examples` (token-weighted, summed
 /// in order in f64), `batch` examples per forward pass on the fast inference path.
-pub fn masked_eval_loss(model: &Llama, examples: &[Example], pad: u32, batch: usize) -> Result<f64, TrainError> {
+pub fn masked_eval_loss(
+    model: &Llama,
+    examples: &[Example],
+    pad: u32,
+    batch: usize,
+) -> Result<f64, TrainError> {
     let (mut sum, mut n) = (0f64, 0usize);
     for chunk in examples.chunks(batch.max(1)) {
         let m = mask(chunk, pad);
@@ -98,7 +131,11 @@ pub fn masked_eval_loss(model: &Llama, examples: &[Example], pad: u32, batch: us
         let logits = model.forward(&x, None)?;
         let v = logits.dim(2).ctx("logits")?;
         let at = Tensor::from_vec(m.positions, m.targets.len(), &Device::Cpu).ctx("positions")?;
-        let rows = logits.reshape((m.rows * m.cols, v)).and_then(|l| l.to_device(&Device::Cpu)).and_then(|l| l.index_select(&at, 0)).ctx("eval logits")?;
+        let rows = logits
+            .reshape((m.rows * m.cols, v))
+            .and_then(|l| l.to_device(&Device::Cpu))
+            .and_then(|l| l.index_select(&at, 0))
+            .ctx("eval logits")?;
         for l in row_losses(&rows, &m.targets).ctx("eval loss")? {
             sum += l;
             n += 1;
@@ -116,8 +153,14 @@ mod tests {
 
     #[test]
     fn only_completion_targets_are_listed() {
-        let a = Example { tokens: vec![1, 2, 3, 4, 5], prompt_len: 3 };
-        let b = Example { tokens: vec![6, 7, 8], prompt_len: 1 };
+        let a = Example {
+            tokens: vec![1, 2, 3, 4, 5],
+            prompt_len: 3,
+        };
+        let b = Example {
+            tokens: vec![6, 7, 8],
+            prompt_len: 1,
+        };
         let m = mask(&[a, b], 0);
         assert_eq!((m.rows, m.cols), (2, 4));
         assert_eq!(m.inputs, [1, 2, 3, 4, 6, 7, 8, 0]);
