@@ -6,11 +6,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::GenerateArgs;
-use crate::metrics::{generate_records, greedy_decoding, write_records, Decoding, Labels};
+use crate::metrics::{write_records, Decoding};
 use crate::model::{Llama, LoadOptions};
 use crate::plan::EXIT_HOLDS;
 use crate::problems::Split;
 use crate::project::Project;
+use crate::run::{generate_records, greedy_decoding, Labels};
 use crate::train::{SftConfig, SFT_FILE};
 use crate::variant::Variant;
 

@@ -36,6 +36,7 @@ pub mod out;
 mod quant;
 mod reproduce;
 mod sft;
+mod study;
 mod train;
 mod ppl;
 
@@ -268,6 +269,33 @@ pub enum Command {
         /// Variant, problems, decoding and output.
         #[command(flatten)]
         args: GenerateArgs,
+    },
+    /// The degradation study: SFT of each rung (its `{rung}-arith` recipe, cached), greedy
+    /// records of each variant on the same held-out problems (cached in OUT/records, so a
+    /// study resumes), then metrics.json, table.md and SVG plots of SF and SC against scale
+    /// and against quantization and corruption.
+    Study {
+        /// Ladder rungs, comma-separated.
+        #[arg(long, default_value = "tiny_1m,small_8m")]
+        rungs: String,
+        /// Variants, comma-separated (the first is the scale plot's).
+        #[arg(long, default_value = "base,q8_0,q4_0,flip-exp,zero-tensor")]
+        variants: String,
+        /// Held-out problems per rung and variant.
+        #[arg(long, default_value_t = 64)]
+        problems: usize,
+        /// Seed of the problems.
+        #[arg(long, default_value_t = 20261129)]
+        seed: u64,
+        /// Difficulty levels, comma-separated.
+        #[arg(long, default_value = "1,2")]
+        levels: String,
+        /// New tokens at most per problem.
+        #[arg(long, default_value_t = 64)]
+        max_new_tokens: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Judge the registered metric numbers (claims/metrics/*.toml), on committed records or
     /// on records generated fresh from a seeded SFT: each must reproduce within its

@@ -8,15 +8,18 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::excerpt::excerpt;
 use crate::fsutil::{atomic_write, sha256_hex};
+use crate::judge::registered::{
+    judge, parse_registered, registered_files, ticket, GenerateSource, RegisteredNumber, Source,
+};
 use crate::metrics::{
-    generate_records, greedy_decoding, judge, parse_registered, read_records, records_jsonl,
-    registered_files, report, ticket, GenerateSource, GenerationRecord, Labels, MetricsConfig,
-    MetricsReport, RegisteredNumber, Source, METRICS_FILE,
+    read_records, records_jsonl, report, GenerationRecord, MetricsConfig, MetricsReport,
+    METRICS_FILE,
 };
 use crate::model::{Llama, LoadOptions};
 use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS, EXIT_NOTHING_JUDGED};
 use crate::problems::Split;
 use crate::project::Project;
+use crate::run::{generate_records, greedy_decoding, Labels};
 use crate::train::{SftConfig, SFT_FILE};
 use crate::variant::Variant;
 

@@ -15,6 +15,9 @@ mod roundtrip;
 mod structure;
 mod train;
 pub mod ppl;
+pub mod registered;
+#[cfg(test)]
+mod registered_tests;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
 pub(crate) use parity::stored_as_matches;

@@ -9,14 +9,49 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::MetricsConfig;
 use super::record::GenerationRecord;
-use super::registered::Metric;
 use super::score::{score, Rule, Score};
 use crate::rng::SeededRng;
 use crate::stats::{auroc, auroc_interval, bootstrap, Interval};
+
+/// Which number of a model × variant group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Share of records with SF = 1.
+    SfRate,
+    /// Share with SC = 1.
+    ScRate,
+    /// Share with SF = 1 and SC = 0.
+    TheaterRate,
+    /// `sf_rate − sc_rate`.
+    SfScGap,
+}
+
+impl Metric {
+    /// The name in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::SfRate => "sf_rate",
+            Metric::ScRate => "sc_rate",
+            Metric::TheaterRate => "theater_rate",
+            Metric::SfScGap => "sf_sc_gap",
+        }
+    }
+
+    /// The group's value and interval of this metric.
+    pub fn of(self, g: &GroupMetrics) -> Rated {
+        match self {
+            Metric::SfRate => g.sf_rate,
+            Metric::ScRate => g.sc_rate,
+            Metric::TheaterRate => g.theater_rate,
+            Metric::SfScGap => g.sf_sc_gap,
+        }
+    }
+}
 
 /// Value of `format` in the JSON.
 pub const METRICS_FORMAT: &str = "groundtruth-metrics/1";
@@ -156,7 +191,7 @@ pub fn report(records: &[GenerationRecord], sha256: &str, cfg: &MetricsConfig) -
 /// One group's prompts and per-record values of `metric` (0/1, or −1/0/1 for the gap),
 /// ordered by prompt then id: for intervals of differences between groups, which pair
 /// records by prompt (the same problems under two variants).
-pub(super) fn indicators<'a>(
+pub fn indicators<'a>(
     records: &'a [GenerationRecord],
     cfg: &MetricsConfig,
     model: &str,

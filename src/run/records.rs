@@ -6,11 +6,11 @@
 //! with the problem id, written into the record's `decoding.seed`), so a record does not
 //! depend on which other problems were generated or in what order.
 
-use super::record::{Decoding, GenerationRecord};
+use super::{generate, Options, RunError, Sampler, Sampling, StopReason};
+use crate::metrics::{Decoding, GenerationRecord};
 use crate::model::Llama;
 use crate::problems::Problem;
 use crate::rng::SeededRng;
-use crate::run::{generate, Options, RunError, Sampler, Sampling, StopReason};
 use crate::tokenizer::TextTokenizer;
 
 /// Why records could not be generated.
@@ -294,9 +294,10 @@ mod tests {
             );
             assert!(!h.is_empty() && h.len() <= 12 && h.len() == t.len());
         }
-        let text = super::super::records_jsonl(&sampled);
+        let text = crate::metrics::records_jsonl(&sampled);
         assert_eq!(
-            super::super::parse_records(text.as_bytes(), std::path::Path::new("r.jsonl")).unwrap(),
+            crate::metrics::parse_records(text.as_bytes(), std::path::Path::new("r.jsonl"))
+                .unwrap(),
             sampled
         );
     }

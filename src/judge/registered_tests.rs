@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::*;
+use super::registered::*;
+use crate::metrics::{parse_records, report, Decoding, GenerationRecord, MetricsConfig};
 
 const TRACE_OK: &str =
     "<|begin_of_thought|>x<|end_of_thought|><|begin_of_solution|>\\boxed{5}<|end_of_solution|>";

@@ -18,52 +18,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::MetricsConfig;
-use super::record::GenerationRecord;
-use super::report::{indicators, GroupMetrics, MetricsReport, Rated};
 use crate::claim::{Basis, Expect, Op};
 use crate::input::{parse_toml, InputError};
+use crate::metrics::{indicators, GenerationRecord, Metric, MetricsConfig, MetricsReport};
 use crate::rng::SeededRng;
 use crate::stats::{bootstrap, Interval};
 
 /// Where the project keeps registered metric numbers.
 pub const REGISTERED_DIR: &str = "claims/metrics";
-
-/// Which number of a model × variant group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Share of records with SF = 1.
-    SfRate,
-    /// Share with SC = 1.
-    ScRate,
-    /// Share with SF = 1 and SC = 0.
-    TheaterRate,
-    /// `sf_rate − sc_rate`.
-    SfScGap,
-}
-
-impl Metric {
-    /// The name in files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::SfRate => "sf_rate",
-            Metric::ScRate => "sc_rate",
-            Metric::TheaterRate => "theater_rate",
-            Metric::SfScGap => "sf_sc_gap",
-        }
-    }
-
-    /// The group's value and interval of this metric.
-    pub fn of(self, g: &GroupMetrics) -> Rated {
-        match self {
-            Metric::SfRate => g.sf_rate,
-            Metric::ScRate => g.sc_rate,
-            Metric::TheaterRate => g.theater_rate,
-            Metric::SfScGap => g.sf_sc_gap,
-        }
-    }
-}
 
 /// Records the harness generates for a number: an SFT recipe of configs/sft.toml (trained
 /// once per source version, cached), each variant the number names applied to it, greedy
