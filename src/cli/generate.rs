@@ -11,22 +11,23 @@ use crate::model::{Llama, LoadOptions};
 use crate::plan::EXIT_HOLDS;
 use crate::problems::Split;
 use crate::project::Project;
-use crate::run::{generate_records, greedy_decoding, Labels};
+use crate::run::{generate_records, Labels};
 use crate::train::{SftConfig, SFT_FILE};
 use crate::variant::Variant;
 
-/// The seeds' sampling recipe (the study): T 0.3, top-k 25, top-p 0.8, repetition 1.3.
+/// Greedy, or the seeds' sampling recipe with the parameters given replacing its own.
 fn decoding(a: &GenerateArgs) -> Decoding {
-    let mut d = greedy_decoding(a.max_new_tokens);
-    if a.sample {
-        d.strategy = "sample".into();
-        d.seed = Some(a.seed);
-        d.temperature = Some(a.temperature.unwrap_or(0.3));
-        d.top_k = Some(a.top_k.unwrap_or(25));
-        d.top_p = Some(a.top_p.unwrap_or(0.8));
-        d.repetition_penalty = Some(a.repetition_penalty.unwrap_or(1.3));
+    if !a.sample {
+        return Decoding::greedy(Some(a.max_new_tokens));
     }
-    d
+    let d = Decoding::seeds_recipe(a.seed, a.max_new_tokens);
+    Decoding {
+        temperature: a.temperature.or(d.temperature),
+        top_k: a.top_k.or(d.top_k),
+        top_p: a.top_p.or(d.top_p),
+        repetition_penalty: a.repetition_penalty.or(d.repetition_penalty),
+        ..d
+    }
 }
 
 /// Runs `groundtruth generate`.

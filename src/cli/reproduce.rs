@@ -12,14 +12,14 @@ use crate::judge::registered::{
     judge, parse_registered, registered_files, ticket, GenerateSource, RegisteredNumber, Source,
 };
 use crate::metrics::{
-    read_records, records_jsonl, report, GenerationRecord, MetricsConfig, MetricsReport,
+    read_records, records_jsonl, report, Decoding, GenerationRecord, MetricsConfig, MetricsReport,
     METRICS_FILE,
 };
 use crate::model::{Llama, LoadOptions};
 use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS, EXIT_NOTHING_JUDGED};
 use crate::problems::Split;
 use crate::project::Project;
-use crate::run::{generate_records, greedy_decoding, Labels};
+use crate::run::{generate_records, Labels};
 use crate::train::{SftConfig, SFT_FILE};
 use crate::variant::Variant;
 
@@ -225,17 +225,10 @@ fn generated(
         .map(|p| crate::tokenizer::TextTokenizer::encode(&tok, &p.prompt()))
         .collect::<Result<Vec<_>, _>>()?
         .concat();
-    let mut decoding = greedy_decoding(g.max_new_tokens);
-    if g.sample {
-        decoding.strategy = "sample".into();
-        (
-            decoding.temperature,
-            decoding.top_k,
-            decoding.top_p,
-            decoding.repetition_penalty,
-            decoding.seed,
-        ) = (Some(0.3), Some(25), Some(0.8), Some(1.3), Some(g.seed));
-    }
+    let decoding = match g.sample {
+        true => Decoding::seeds_recipe(g.seed, g.max_new_tokens),
+        false => Decoding::greedy(Some(g.max_new_tokens)),
+    };
     let mut out = Vec::new();
     for v in variants {
         let variant = Variant::parse(v).map_err(|e| anyhow!("variant '{}': {e}", excerpt(v)))?;

@@ -17,7 +17,7 @@ use crate::model::{Llama, LoadOptions};
 use crate::plan::EXIT_HOLDS;
 use crate::problems::Split;
 use crate::project::Project;
-use crate::run::{generate_records, greedy_decoding, Labels};
+use crate::run::{generate_records, Labels};
 use crate::train::{SftConfig, SFT_FILE};
 use crate::variant::Variant;
 
@@ -104,7 +104,7 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                 &llama,
                 &tok,
                 &problems,
-                &greedy_decoding(req.max_new_tokens),
+                &crate::metrics::Decoding::greedy(Some(req.max_new_tokens)),
                 Labels {
                     model: rung,
                     variant: name,

@@ -29,15 +29,7 @@ fn group_ids(prefix: &str, variant: &str, n: usize, ok: usize) -> Vec<Generation
             reference_answer: "5".into(),
             token_entropies: None,
             top1_probs: None,
-            decoding: Decoding {
-                strategy: "greedy".into(),
-                temperature: None,
-                top_k: None,
-                top_p: None,
-                repetition_penalty: None,
-                seed: None,
-                max_new_tokens: None,
-            },
+            decoding: Decoding::greedy(None),
         })
         .collect()
 }

@@ -54,6 +54,35 @@ pub struct Decoding {
     pub max_new_tokens: Option<u64>,
 }
 
+impl Decoding {
+    /// Greedy decoding with a token budget, nothing else recorded.
+    pub fn greedy(max_new_tokens: Option<u64>) -> Decoding {
+        Decoding {
+            strategy: "greedy".into(),
+            temperature: None,
+            top_k: None,
+            top_p: None,
+            repetition_penalty: None,
+            seed: None,
+            max_new_tokens,
+        }
+    }
+
+    /// The seeds' sampling recipe (issue 13's studies): temperature 0.3, top-k 25, top-p
+    /// 0.8, repetition penalty 1.3.
+    pub fn seeds_recipe(seed: u64, max_new_tokens: u64) -> Decoding {
+        Decoding {
+            strategy: "sample".into(),
+            temperature: Some(0.3),
+            top_k: Some(25),
+            top_p: Some(0.8),
+            repetition_penalty: Some(1.3),
+            seed: Some(seed),
+            max_new_tokens: Some(max_new_tokens),
+        }
+    }
+}
+
 /// One completion of one prompt by one model variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

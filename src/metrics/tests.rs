@@ -126,15 +126,7 @@ fn records_of(items: Vec<(String, u8, u8)>) -> Vec<GenerationRecord> {
             reference_answer: reference.to_string(),
             token_entropies: Some(vec![f64::from(reference) / 7.0]),
             top1_probs: Some(vec![1.0 / (1.0 + f64::from(reference))]),
-            decoding: Decoding {
-                strategy: "greedy".into(),
-                temperature: None,
-                top_k: None,
-                top_p: None,
-                repetition_penalty: None,
-                seed: None,
-                max_new_tokens: None,
-            },
+            decoding: Decoding::greedy(None),
         })
         .collect()
 }

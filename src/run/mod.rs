@@ -10,7 +10,7 @@ mod generate;
 mod records;
 
 pub use generate::{argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler, Sampling, StopReason};
-pub use records::{generate_records, greedy_decoding, options_of, record_seed, GenerateError, Labels};
+pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
 
 /// Why running a model failed.
 #[derive(Debug, thiserror::Error)]

@@ -47,19 +47,6 @@ pub struct Labels<'a> {
     pub variant: &'a str,
 }
 
-/// The greedy decoding of the studies, `max_new` tokens at most.
-pub fn greedy_decoding(max_new: u64) -> Decoding {
-    Decoding {
-        strategy: "greedy".into(),
-        temperature: None,
-        top_k: None,
-        top_p: None,
-        repetition_penalty: None,
-        seed: None,
-        max_new_tokens: Some(max_new),
-    }
-}
-
 /// What `decoding` asks of the generator (its seed as given), or why it cannot be run:
 /// `greedy` takes no sampling parameter, `sample` needs a seed and a temperature > 0.
 pub fn options_of(d: &Decoding, eos: Option<u32>) -> Result<Options, GenerateError> {
@@ -207,7 +194,9 @@ mod tests {
             })
         );
         assert_eq!(
-            options_of(&greedy_decoding(8), None).unwrap().sampler,
+            options_of(&Decoding::greedy(Some(8)), None)
+                .unwrap()
+                .sampler,
             Sampler::Greedy
         );
         for (f, want) in [
@@ -269,9 +258,9 @@ mod tests {
         let run = |d: &Decoding| {
             generate_records(&llama, &tok, &problems, d, labels, &mut |_| {}).unwrap()
         };
-        let greedy = run(&greedy_decoding(12));
-        assert_eq!(greedy, run(&greedy_decoding(12)));
-        let mut d = greedy_decoding(12);
+        let greedy = run(&Decoding::greedy(Some(12)));
+        assert_eq!(greedy, run(&Decoding::greedy(Some(12))));
+        let mut d = Decoding::greedy(Some(12));
         d.strategy = "sample".into();
         (
             d.temperature,

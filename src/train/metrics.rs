@@ -145,6 +145,26 @@ pub fn loss_svg(
     Ok(out)
 }
 
+/// A finished run's reports in `out`: `metrics.csv`, `loss.svg` (titled `title`, with the
+/// uniform `ln_vocab` and unigram `unigram` references) and the summary as pretty JSON in
+/// `summary_file`, written last: its presence marks a finished run.
+pub fn write_run_reports<S: Serialize>(
+    out: &std::path::Path,
+    rows: &[MetricsRow],
+    title: &str,
+    (ln_vocab, unigram): (f64, f64),
+    summary_file: &str,
+    summary: &S,
+) -> Result<(), super::error::TrainError> {
+    use super::error::TrainError;
+    crate::fsutil::atomic_write(&out.join("metrics.csv"), metrics_csv(rows).as_bytes())?;
+    let svg = loss_svg(title, rows, ln_vocab, unigram).map_err(|msg| TrainError::Invalid { file: out.join("loss.svg"), msg })?;
+    crate::fsutil::atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| TrainError::Invalid { file: out.join(summary_file), msg: e.to_string() })?;
+    crate::fsutil::atomic_write(&out.join(summary_file), json.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

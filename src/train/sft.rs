@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::unigram_entropy;
 use super::error::{Ctx, TrainError};
-use super::metrics::{loss_svg, metrics_csv, MetricsRow};
+use super::metrics::{write_run_reports, MetricsRow};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::sft_config::SftHyper;
 use super::sft_data::{masked_eval_loss, masked_loss, Example};
@@ -326,23 +326,9 @@ fn write_reports(
     unigram: f64,
     vocab: usize,
 ) -> Result<(), TrainError> {
-    atomic_write(&out.join("metrics.csv"), metrics_csv(rows).as_bytes())?;
     let title = format!(
         "SFT {} from {} · seed {} · {} steps × {} problems",
         spec.name, spec.base_label, spec.hyper.seed, s.steps, spec.hyper.batch
     );
-    let svg = loss_svg(&title, rows, (vocab as f64).ln(), unigram).map_err(|msg| {
-        TrainError::Invalid {
-            file: out.join("loss.svg"),
-            msg,
-        }
-    })?;
-    atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid {
-        file: out.join("sft_summary.json"),
-        msg: e.to_string(),
-    })?;
-    // Written last: its presence marks a finished run.
-    atomic_write(&out.join("sft_summary.json"), json.as_bytes())?;
-    Ok(())
+    write_run_reports(out, rows, &title, ((vocab as f64).ln(), unigram), "sft_summary.json", s)
 }
