@@ -4,17 +4,17 @@
 //! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
 #![warn(missing_docs)]
 
-pub mod checkpoint;
+pub mod check;
 pub mod claim;
 pub mod builtin;
 pub mod cli;
-pub mod evalslice;
 pub mod excerpt;
 pub mod fsutil;
-pub mod gguf_check;
+pub mod gguf_guard;
 pub mod input;
 pub mod inspect;
 pub mod jsonnum;
+pub mod memo;
 pub mod judge;
 pub mod metrics;
 pub mod model;

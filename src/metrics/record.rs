@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::excerpt::excerpt;
 use crate::fsutil::{atomic_write, read_bounded, sha256_hex, FsError};
-use crate::input::{parse_json, InputError};
+use crate::input::{parse_json, At, InputError};
 use crate::jsonnum::exact;
 
 /// How a completion was decoded. Only `strategy` is required; the rest is recorded when known.
@@ -213,9 +213,9 @@ pub fn parse_records(bytes: &[u8], file: &Path) -> Result<Vec<GenerationRecord>,
 /// A JSON error of one line, re-addressed to that line of the file.
 fn at_line(e: InputError, file: &Path, line: usize) -> InputError {
     let msg = match e {
-        InputError::Schema { field, msg, .. } if field == "." || field.is_empty() => msg,
-        InputError::Schema { field, msg, .. } => format!("field '{field}': {msg}"),
-        InputError::Invalid { msg, .. } => msg,
+        InputError::Invalid { at: At::Field(field), msg, .. } if field == "." || field.is_empty() => msg,
+        InputError::Invalid { at: At::Field(field), msg, .. } => format!("field '{field}': {msg}"),
+        InputError::Invalid { at: At::Line(_) | At::File, msg, .. } => msg,
         InputError::Fs(e) => e.to_string(),
     };
     // serde_json counts lines within the one line it was given: keep only the column.

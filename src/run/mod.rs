@@ -1,16 +1,22 @@
-//! Running a model: generation ([`generate`]: greedy and seeded sampling with temperature,
-//! top-k, top-p and repetition penalty, returning tokens, text, stop reason, per-token
-//! entropies and top-1 probabilities) and the GenerationRecords of arithmetic problems it
-//! writes ([`generate_records`]). One place, used by commands and studies.
-//!
-//! `generate.rs` is the issue-12 branch's file as it stands, so that the stage it builds
-//! (logits, perplexity and the runtime here too) merges with this one without a fork.
+//! Running a model: teacher-forced logits of every position ([`logits`]), generation
+//! ([`generate`]: greedy and seeded sampling, with per-token entropies), llama.cpp's
+//! perplexity over one evaluation slice with one tokenization rule ([`perplexity`]), and
+//! the [`Runtime`] that computes them, and the GenerationRecords of arithmetic problems
+//! ([`generate_records`]). One place, used by judges, commands and studies.
 
 mod generate;
+mod logits;
 mod records;
+mod ppl;
+mod runtime;
+mod slice;
 
 pub use generate::{argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler, Sampling, StopReason};
 pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
+pub use logits::{eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq};
+pub use ppl::{oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES};
+pub use runtime::{Device, Runtime, Unavailable};
+pub use slice::EvalSlice;
 
 /// Why running a model failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +27,22 @@ pub enum RunError {
     /// candle failed while moving tensors.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// Text could not be tokenized.
+    #[error("tokenize {what}")]
+    Tokenize {
+        /// What was being tokenized.
+        what: String,
+        /// The tokenizer's error.
+        #[source]
+        source: crate::tokenizer::TokenizerError,
+    },
+    /// The tokenizer says the model wants BOS but has no BOS id.
+    #[error("the tokenizer says add_bos but has no BOS id")]
+    NoBos,
     /// A prompt tokenizes to nothing.
     #[error("prompt '{0}' tokenizes to nothing")]
     EmptyPrompt(String),
+    /// The runtime's device is not here.
+    #[error(transparent)]
+    Unavailable(Unavailable),
 }

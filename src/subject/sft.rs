@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::load::{load_base, SubjectError};
 use super::registry::ModelEntry;
-use super::Memo;
+use crate::memo::Memo;
 use crate::fsutil::read_text;
 use crate::metrics::{MetricsConfig, METRICS_FILE};
 use crate::project::{Project, MODELS_FILE};

@@ -168,12 +168,9 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
                 .filter(|k| want.get(*k) != ck.metadata.get(*k))
                 .collect();
             if !differing.is_empty() {
-                return Err(TrainError::Invalid {
-                    file: dir.join("model.safetensors"),
-                    msg: format!(
+                return Err(TrainError::invalid(dir.join("model.safetensors"), format!(
                         "checkpoint was made by a different run: metadata {differing:?} differ"
-                    ),
-                });
+                    )));
             }
             (
                 ck.weights,
