@@ -2,7 +2,7 @@
 //! KL statistics llama.cpp's `--kl-divergence` prints, against an oracle.
 
 use crate::run::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
-use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions};
+use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions, Weights};
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
 use crate::runtime::Runtime;
@@ -18,12 +18,17 @@ pub(super) struct Loaded {
     pub(super) about: String,
 }
 
-/// Loads a GGUF file (checked before candle reads it) or a Hugging Face folder on the
-/// f32 path, on `runtime`'s device and in its precision (bf16: autocast); errors name the
-/// file, or the device when there is none.
-pub(super) fn load_model(path: &Path, runtime: Runtime) -> Result<Loaded> {
-    // Opened first, so a missing GPU is one line before any file work.
-    let device = super::train::open_device(runtime.device)?;
+/// A model's weights and tokenizer read from a path, before any runtime is built from them.
+pub(super) struct Read {
+    pub(super) weights: Weights,
+    pub(super) tokenizer: Box<dyn TextTokenizer>,
+    /// Storage type and architecture, in words.
+    pub(super) about: String,
+}
+
+/// Reads a GGUF file (checked before candle reads it) or a Hugging Face folder; errors
+/// name the file.
+pub(super) fn load_weights(path: &Path) -> Result<Read> {
     let (weights, tokenizer, kind): (_, Box<dyn TextTokenizer>, String) = if path.is_dir() {
         let w = load_hf_folder(path).with_context(|| format!("{}", path.display()))?;
         let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
@@ -42,6 +47,15 @@ pub(super) fn load_model(path: &Path, runtime: Runtime) -> Result<Loaded> {
     let c = &weights.config;
     crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size).with_context(|| format!("{}", path.display()))?;
     let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
+    Ok(Read { weights, tokenizer, about })
+}
+
+/// [`load_weights`] on the f32 path, on `runtime`'s device and in its precision (bf16:
+/// autocast); errors name the file, or the device when there is none.
+pub(super) fn load_model(path: &Path, runtime: Runtime) -> Result<Loaded> {
+    // Opened first, so a missing GPU is one line before any file work.
+    let device = super::train::open_device(runtime.device)?;
+    let Read { weights, tokenizer, about } = load_weights(path)?;
     let mut llama = Llama::load(&weights, &LoadOptions { device, ..LoadOptions::default() }).with_context(|| format!("{}", path.display()))?;
     llama.set_autocast(runtime.precision.autocast());
     Ok(Loaded { llama, tokenizer, about })
@@ -76,7 +90,7 @@ pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usi
     let (text, source) = read_text(project, text)?;
     let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
-    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, add_bos, &mut |c, n, ppl| {
+    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, &mut |c, n, ppl| {
         bar.set_length(n as u64);
         bar.set_position(c as u64);
         bar.set_message(format!("ppl {ppl:.4}"));

@@ -19,6 +19,9 @@ pub(super) fn open_device(spec: DeviceSpec) -> Result<candle_core::Device> {
 
 /// `groundtruth train`.
 pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
+    if a.sft {
+        return super::sft::sft(project, a);
+    }
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
     let mut runtime = a.recipe.as_deref().and_then(|n| recipes.get(n)).map(|r| r.runtime).unwrap_or_default();
     runtime.device = a.device.device.unwrap_or(runtime.device);

@@ -142,17 +142,21 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    /// Teacher-forced comparison with the oracle over all its cases.
-    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant, runtime: Runtime) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
+    /// Teacher-forced comparison with the oracle over all its cases, computed once per run
+    /// for each subject on each runtime: with many registered parity claims (each drift
+    /// case's precondition judges every one on its parent) recomputing it per claim cost minutes.
+    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant, runtime: Runtime) -> Result<Arc<SetStats>, Stop> {
         let o = self.oracle(model)?.ok_or_else(|| Stop::rule(format!("model '{model}' has no oracle")))?;
         let rows = self.rows(model, subject_variant, runtime)?;
-        let mut positions = Vec::new();
-        for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
-            for (entry, row) in oc.top_logprobs.iter().zip(r) {
-                positions.push(compare_to_oracle(entry, &log_softmax(row)));
+        Ok(self.parity.get_or(&(model.to_string(), subject_variant, runtime), || {
+            let mut positions = Vec::new();
+            for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
+                for (entry, row) in oc.top_logprobs.iter().zip(r) {
+                    positions.push(compare_to_oracle(entry, &log_softmax(row)));
+                }
             }
-        }
-        Ok((SetStats::of(&positions), o))
+            Arc::new(SetStats::of(&positions))
+        }))
     }
 
     pub(super) fn oracle_parity(&self, case: &Case, stored_as: &StoredAs, stat: OracleStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
@@ -165,7 +169,7 @@ impl Judge {
             OracleStat::PplRelDiff => self.ppl_parity(case, &o.0, &subject, files),
             OracleStat::ConfigMismatches => self.config_parity(case, &o.0, &o.1, &subject),
             OracleStat::Dist(d) => {
-                let (stats, _) = self.oracle_stats(&case.model, case.variant, runtime)?;
+                let stats = self.oracle_stats(&case.model, case.variant, runtime)?;
                 Ok(Outcome::judge(self.set_evidence(case, &stats, Some(d), &subject)))
             }
         }
@@ -205,8 +209,16 @@ impl Judge {
                 want.text_sha256
             )));
         }
-        let add_bos = oracle.decoding.add_bos;
-        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).context("perplexity")?;
+        // One tokenization rule: BOS as the tokenizer says. An oracle scored the other way
+        // measured something else, so comparing with it would be meaningless.
+        let add_bos = subject.tokenizer.add_bos();
+        if oracle.decoding.add_bos != add_bos {
+            return Err(Stop::rule(format!(
+                "the oracle's perplexity was scored with add_bos {}, but {} {}'s tokenizer says add_bos {add_bos}: a different tokenization rule",
+                oracle.decoding.add_bos, case.model, case.variant
+            )));
+        }
+        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks)).context("perplexity")?;
         if r.n_scored != want.n_scored {
             return Err(Stop::rule(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
         }
@@ -239,6 +251,20 @@ fn pieces(tok: &dyn crate::tokenizer::TextTokenizer, ids: &[u32]) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use crate::claim::StoredAs;
+
+    /// Every parity claim on a subject, and every precondition re-judging one, reads one
+    /// comparison: recomputing it per claim made 25k registered claims cost minutes.
+    #[test]
+    fn the_oracle_comparison_is_computed_once_per_subject() {
+        let project = crate::project::Project::from_manifest();
+        let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE)).unwrap();
+        let judge = super::Judge::new(project, registry, Vec::new(), 1);
+        let base = crate::variant::Variant::Base;
+        let stats = || judge.oracle_stats("tiny-seeded", base, Runtime::CPU_F32).unwrap_or_else(|_| panic!("tiny-seeded has no comparison"));
+        let (first, again) = (stats(), stats());
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "the comparison was computed twice");
+        assert!(first.n > 0, "compared no positions");
+    }
 
     #[test]
     fn a_checkpoint_is_judged_as_what_it_is() {

@@ -169,13 +169,36 @@ pub fn grad_check_on(
     hook: Option<GradHook>,
     device: &Device,
 ) -> Result<GradCheckReport, TrainError> {
+    let batch = |m: &Llama| batch_loss(m, tokens, spec.batch, spec.seq_len);
+    grad_check_loss_on(config, spec, &batch, hook, device)
+}
+
+/// [`grad_check`] of any loss of the model (the SFT's masked loss uses it): backprop
+/// against central differences of `loss` itself, coordinates chosen as there. On the CPU.
+pub fn grad_check_loss(
+    config: &LlamaConfig,
+    spec: &GradCheckSpec,
+    loss_of_model: &dyn Fn(&Llama) -> Result<Tensor, TrainError>,
+    hook: Option<GradHook>,
+) -> Result<GradCheckReport, TrainError> {
+    grad_check_loss_on(config, spec, loss_of_model, hook, &Device::Cpu)
+}
+
+/// [`grad_check_loss`] on `device`.
+fn grad_check_loss_on(
+    config: &LlamaConfig,
+    spec: &GradCheckSpec,
+    loss_of_model: &dyn Fn(&Llama) -> Result<Tensor, TrainError>,
+    hook: Option<GradHook>,
+    device: &Device,
+) -> Result<GradCheckReport, TrainError> {
     let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, device, DType::F64)?;
     let loss = || -> Result<f64, TrainError> {
-        batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+        loss_of_model(model.model())?
             .to_scalar::<f64>()
             .ctx("loss")
     };
-    let mut grads = batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+    let mut grads = loss_of_model(model.model())?
         .backward()
         .ctx("backward")?;
     if let Some(h) = hook {
