@@ -24,6 +24,7 @@ pub mod prompts;
 pub mod report;
 pub mod rng;
 pub mod stats;
+pub mod stored;
 pub mod subject;
 #[cfg(test)]
 pub(crate) mod testutil;

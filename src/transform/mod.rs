@@ -5,6 +5,7 @@
 mod convert;
 mod corrupt;
 mod export;
+pub mod flip;
 mod qerror;
 
 pub use convert::{convert, describe_fallbacks, ggml_dtype, group_fallbacks, has_reference_quantizer, llama_cpp_fallback, storage_type, Fallback};

@@ -1,0 +1,191 @@
+//! Regions: which tensors and which fields of their blocks a corruption reaches
+//! ([`Region`]), and how a tensor name is classified ([`TensorClass`]).
+
+use super::layout::Role;
+use serde::Serialize;
+
+/// What a tensor is, by its Hugging Face name (GGUF names are mapped first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TensorClass {
+    /// A matrix every forward pass reads in full: a block's projection or an untied
+    /// `lm_head` (the legacy `flip-exp` picks among the projections too).
+    Matrix,
+    /// The token embedding (read one row per input token; in full as a tied output head).
+    Embedding,
+    /// An RMSNorm gain vector.
+    Norm,
+    /// Anything else a file holds (`rope_freqs`, unknown tensors): no region reaches it.
+    Other,
+}
+
+impl TensorClass {
+    /// Classifies a Hugging Face tensor name.
+    pub fn of_hf(name: &str) -> TensorClass {
+        match name {
+            "model.embed_tokens.weight" => TensorClass::Embedding,
+            "lm_head.weight" => TensorClass::Matrix,
+            "model.norm.weight" => TensorClass::Norm,
+            n if n.starts_with("model.layers.") && n.ends_with("_proj.weight") => {
+                TensorClass::Matrix
+            }
+            n if n.starts_with("model.layers.") && n.ends_with("layernorm.weight") => {
+                TensorClass::Norm
+            }
+            _ => TensorClass::Other,
+        }
+    }
+}
+
+/// Where flips may land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Region {
+    /// Every stored field of the matrices ([`TensorClass::Matrix`]): float weights, or a
+    /// quantized block's scales, mins and packed values alike.
+    Weights,
+    /// The scales of the matrices' quantized blocks (the f16 `d`; K-quants' packed
+    /// sub-scales too, which only the `any` class reaches).
+    Scales,
+    /// The f16 minimums of the matrices' quantized blocks (`m`, `dmin`).
+    Mins,
+    /// The packed quantized values of the matrices' blocks (only the `any` class reaches them).
+    Packed,
+    /// Every stored field of the token embedding.
+    Embedding,
+    /// Every stored field of the RMSNorm gains.
+    Norm,
+}
+
+impl Region {
+    /// Every region, in a fixed order.
+    pub const ALL: [Region; 6] = [
+        Region::Weights,
+        Region::Scales,
+        Region::Mins,
+        Region::Packed,
+        Region::Embedding,
+        Region::Norm,
+    ];
+
+    /// The region's name (`--region`, variant names, reports).
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::Weights => "weights",
+            Region::Scales => "scales",
+            Region::Mins => "mins",
+            Region::Packed => "packed",
+            Region::Embedding => "embedding",
+            Region::Norm => "norm",
+        }
+    }
+
+    /// The region by name, or an error listing the names.
+    pub fn parse(s: &str) -> Result<Region, String> {
+        Region::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Region::ALL.iter().map(|r| r.name()).collect();
+                format!("unknown region '{s}' (known: {})", known.join(", "))
+            })
+    }
+
+    /// The tensors it reaches (unless a tensor pattern replaces them).
+    pub fn tensors(self) -> TensorClass {
+        match self {
+            Region::Weights | Region::Scales | Region::Mins | Region::Packed => TensorClass::Matrix,
+            Region::Embedding => TensorClass::Embedding,
+            Region::Norm => TensorClass::Norm,
+        }
+    }
+
+    /// Whether it reaches fields of `role`.
+    pub fn reaches(self, role: Role) -> bool {
+        match self {
+            Region::Weights | Region::Embedding | Region::Norm => true,
+            Region::Scales => matches!(role, Role::Scale | Role::SubScale),
+            Region::Mins => role == Role::Min,
+            Region::Packed => role == Role::Packed,
+        }
+    }
+}
+
+impl std::fmt::Display for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether `name` matches a shell-style pattern (`*` any run, `?` one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative matcher with one backtrack point: linear in practice, never exponential.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_classified() {
+        assert_eq!(
+            TensorClass::of_hf("model.layers.3.self_attn.q_proj.weight"),
+            TensorClass::Matrix
+        );
+        assert_eq!(
+            TensorClass::of_hf("model.layers.0.mlp.down_proj.weight"),
+            TensorClass::Matrix
+        );
+        assert_eq!(
+            TensorClass::of_hf("model.layers.0.input_layernorm.weight"),
+            TensorClass::Norm
+        );
+        assert_eq!(
+            TensorClass::of_hf("model.layers.0.post_attention_layernorm.weight"),
+            TensorClass::Norm
+        );
+        assert_eq!(
+            TensorClass::of_hf("model.embed_tokens.weight"),
+            TensorClass::Embedding
+        );
+        assert_eq!(TensorClass::of_hf("lm_head.weight"), TensorClass::Matrix);
+        assert_eq!(TensorClass::of_hf("rope_freqs.weight"), TensorClass::Other);
+    }
+
+    #[test]
+    fn region_names_round_trip() {
+        for r in Region::ALL {
+            assert_eq!(Region::parse(r.name()), Ok(r));
+        }
+        assert!(Region::parse("scale").unwrap_err().contains("scales"));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("blk.*.attn_q.weight", "blk.12.attn_q.weight"));
+        assert!(!glob_match("blk.*.attn_q.weight", "blk.12.attn_k.weight"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("token_embd?weight", "token_embd.weight"));
+        assert!(glob_match("*mlp*", "model.layers.0.mlp.up_proj.weight"));
+        assert!(!glob_match("a*b", "acbx"));
+    }
+}
