@@ -12,6 +12,7 @@ pub mod evalslice;
 pub mod fsutil;
 pub mod gguf_check;
 pub mod input;
+pub mod integrity;
 pub mod inspect;
 pub mod jsonnum;
 pub mod judge;
