@@ -97,7 +97,14 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
-        Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
+        Command::Export { model, to, out, variant } => super::quant::export(project, &model, to, &out, &variant),
+        Command::Corrupt { model, out, seed, count, rate, bits, region, tensors } => {
+            let args = super::integrity::CorruptArgs { model: &model, out: &out, seed, count, rate: rate.as_deref(), bits, region, tensors: tensors.as_deref() };
+            super::integrity::corrupt(&args)
+        }
+        Command::Manifest { model, out } => super::integrity::write_manifest(&model, &out),
+        Command::Verify { model, manifest, json } => super::integrity::verify_model(&model, &manifest, json),
+        Command::Health { model, json } => super::integrity::health(&model, json),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
         Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp } } => {

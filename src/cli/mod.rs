@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod commands;
 mod gh;
+mod integrity;
 mod oracle;
 mod quant;
 mod train;
@@ -161,8 +162,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Export a registered model (or a GGUF file) as it is stored: GGUF with complete
-    /// llama metadata and tokenizer, or a Hugging Face folder (f32 safetensors).
+    /// Export a registered model (or a GGUF file), as stored or as a variant: GGUF with
+    /// complete llama metadata and tokenizer, or a Hugging Face folder (f32 safetensors).
     Export {
         /// Model name from configs/models.toml, or a path to a .gguf file.
         #[arg(long)]
@@ -173,6 +174,74 @@ pub enum Command {
         /// The file (gguf) or folder (safetensors) to write.
         #[arg(long)]
         out: PathBuf,
+        /// The variant to write (default: the model as stored): a storage type, a seeded
+        /// corruption, or both (`q4_0+flip-exp-msb@count=1~3`).
+        #[arg(long, default_value = "base")]
+        variant: String,
+    },
+    /// Write a copy of a model (GGUF, .safetensors, or a Hugging Face folder) with seeded
+    /// bit flips in its tensor data, and the flip list beside it (`OUT.flips.json`; for a
+    /// folder, beside its model.safetensors). Flips in quantized blocks change the stored
+    /// f16 scales, mins and packed values themselves.
+    Corrupt {
+        /// GGUF file, .safetensors file, model folder, or hf://ORG/REPO[@REV][/FILE].
+        #[arg(long)]
+        model: String,
+        /// The damaged file (or folder, for a folder) to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed and input give the same bytes.
+        #[arg(long)]
+        seed: u64,
+        /// Number of flips.
+        #[arg(long, conflicts_with = "rate", required_unless_present = "rate")]
+        count: Option<u64>,
+        /// Flips per billion weights of the region (e.g. 1e6).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Bit class: sign, exponent, exponent-msb, mantissa, mantissa-low, any.
+        #[arg(long, default_value = "any", value_parser = crate::transform::flip::BitClass::parse)]
+        bits: crate::transform::flip::BitClass,
+        /// Region: weights (the matrices), scales, mins, packed (their quantized blocks'
+        /// fields), embedding, norm.
+        #[arg(long, default_value = "weights", value_parser = crate::transform::flip::Region::parse)]
+        region: crate::transform::flip::Region,
+        /// Only tensors whose stored or Hugging Face name matches this pattern (`*`, `?`),
+        /// instead of the region's tensors; the region still picks the fields.
+        #[arg(long)]
+        tensors: Option<String>,
+    },
+    /// Record the SHA-256 of a model's files and of every tensor's stored bytes.
+    Manifest {
+        /// GGUF file, .safetensors file, model folder, or hf://….
+        #[arg(long)]
+        model: String,
+        /// The manifest to write (JSON, groundtruth-manifest/1).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a model against its manifest: exit 0 intact, 1 naming every changed file and
+    /// tensor, 2 bad input.
+    Verify {
+        /// The model the manifest was made of.
+        #[arg(long)]
+        model: String,
+        /// The manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every tensor's values without a reference: NaN/infinity, all zero, or a
+    /// magnitude absurd next to the tensor's own median. Exit 0 healthy, 1 flagged.
+    Health {
+        /// GGUF file, .safetensors file, model folder, or hf://….
+        #[arg(long)]
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print what a GGUF file holds: metadata, tensor types and shapes, per-tensor
     /// statistics and SHA-256, and whether candle and gguf-rs read it the same way.

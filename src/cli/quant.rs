@@ -82,13 +82,18 @@ fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) {
     }
 }
 
-pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path) -> Result<u8> {
+pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path, variant: &str) -> Result<u8> {
+    let variant = Variant::parse(variant).map_err(anyhow::Error::msg).with_context(|| "flag --variant")?;
     let (base, _) = resolve(project, model)?;
     match to {
         ExportFormat::Gguf => {
             refuse_existing_dir(out)?;
-            export_variant(&base, Variant::Base, out)?;
+            let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
+            crate::subject::export_weights(&base, variant, &weights, out)?;
             println!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
+            for n in notes {
+                println!("  {n}");
+            }
         }
         ExportFormat::Safetensors => {
             // Only the byte vocabulary has a tokenizer.json form here (the safetensors file
@@ -96,9 +101,13 @@ pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Pat
             if !base.export_meta.as_ref().is_ok_and(|m| is_byte_vocab(m)) {
                 bail!("{}: only a byte-level vocabulary can be written as tokenizer.json; export it to gguf instead", base.model);
             }
-            let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone())]);
-            crate::model::save_hf_folder(out, &base.weights, Some(&crate::tokenizer::ByteTokenizer::hf_tokenizer_json()), &meta)?;
+            let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
+            let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone()), ("groundtruth.variant".to_string(), variant.to_string())]);
+            crate::model::save_hf_folder(out, &weights, Some(&crate::tokenizer::ByteTokenizer::hf_tokenizer_json()), &meta)?;
             println!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&out.join("model.safetensors"))?);
+            for n in notes {
+                println!("  {n}");
+            }
         }
     }
     Ok(EXIT_HOLDS)

@@ -166,13 +166,16 @@ pub fn stored_gguf(project: &Project, entry: &ModelEntry) -> Option<std::path::P
     }
 }
 
-/// Writes `variant` of `base` as a GGUF at `path` (what `groundtruth quantize` and
-/// `groundtruth export` do); returns the weights written and the fallbacks taken.
+/// Writes `variant` of `base` (a storage type or a seeded corruption) as a GGUF at `path`
+/// (what `groundtruth quantize` does); returns the weights written and the fallbacks taken.
 pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
     let (weights, fallbacks) = match variant {
         Variant::Base => (base.weights.clone(), vec![]),
         Variant::Convert(d) => crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
-        Variant::Corrupt(..) => return Err(invalid(format!("{} {variant}: a corruption is not exported", base.model))),
+        // A damaged file is something users take away too (to test their own loaders).
+        // Without evaluation tokens a swap of embedding rows has nothing to pick from and
+        // says so.
+        Variant::Corrupt(..) => (crate::transform::apply(&base.weights, &variant, &[]).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?.0, vec![]),
     };
     export_weights(base, variant, &weights, path)?;
     Ok((weights, fallbacks))
