@@ -89,7 +89,8 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         crate::gguf_check::check_gguf(model)?;
         entry.gguf = Some(GgufSource { file: abs(model), sha256: None, fetch: None });
     } else {
-        return Err(CheckError::Model(format!("{}: no such file or folder", model.display())));
+        let why = crate::fsutil::require_regular_file(model).err().map_or_else(|| "no such file or folder".to_string(), |e| e.source.to_string());
+        return Err(CheckError::Model(format!("{}: {why}", model.display())));
     }
     let claims = load_dir(&project.claims_dir().join("check"))?;
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
@@ -97,7 +98,10 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
     let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
-    judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
+    let limits = judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
+    // Before any case runs: an oracle that does not fit the model is one line, not an
+    // error per case after minutes of model work.
+    crate::oracle::check_for(&oracle, oracle_path, &limits)?;
     let subject = judge.loaded_subject(CHECKPOINT, Variant::Base).map_err(CheckError::Model)?;
     let storage = Storage { checkpoint: subject.storage_type().to_string(), oracle: oracle.model.weights.clone() };
     if subject.identity_sha256 == oracle.model.sha256 {

@@ -75,7 +75,7 @@ pub fn load(root: &Path, file: &Path) -> Result<EvalSlice, EvalError> {
         return Err(invalid(1, format!("field 'perplexity.ctx' must be even and ≥ 4 and 'chunks' ≥ 1 (ctx {}, chunks {})", p.ctx, p.chunks)));
     }
     let corpus = root.join(&p.corpus);
-    let data = std::fs::read(&corpus).map_err(|source| FsError { path: corpus.clone(), source })?;
+    let data = crate::fsutil::read_bounded(&corpus, crate::fsutil::MAX_CORPUS_BYTES)?;
     let got = crate::fsutil::sha256_hex(&data);
     if got != p.corpus_sha256 {
         return Err(invalid(1, format!("field 'perplexity.corpus_sha256': {} has SHA-256 {got}, not the pinned {}", corpus.display(), p.corpus_sha256)));

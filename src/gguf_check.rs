@@ -468,6 +468,9 @@ pub fn check_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
         file: path.to_path_buf(),
         source,
     };
+    // Every bound below is the file's size, so it must be a regular file: a device or FIFO
+    // reports size 0 whatever it streams.
+    crate::fsutil::require_regular_file(path).map_err(|e| io(e.source))?;
     let f = std::fs::File::open(path).map_err(io)?;
     let file_size = f.metadata().map_err(io)?.len();
     let mut r = parse::Reader::new(BufReader::new(f), file_size, path);

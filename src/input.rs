@@ -1,7 +1,11 @@
 //! Reading the project's TOML and JSON inputs strictly, with errors that name the file and
-//! the line (TOML) or the field path (JSON). One error type for every such file.
+//! the line (TOML) or the field path (JSON). One error type for every such file, and the
+//! one strict JSON reader every JSON input goes through: a document followed by anything
+//! but whitespace (a second document, trailing text) is refused, and messages quote file
+//! content only as a short excerpt.
 
-use crate::fsutil::{line_of, read_text, FsError};
+use crate::excerpt::one_line;
+use crate::fsutil::{line_of, read_bounded, read_text, FsError};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +42,15 @@ impl InputError {
     pub fn invalid(file: &Path, line: usize, msg: impl Into<String>) -> InputError {
         InputError::Invalid { file: file.to_path_buf(), line, msg: msg.into() }
     }
+
+    /// The message without the file name, for errors that name the file themselves.
+    pub fn detail(&self) -> String {
+        match self {
+            InputError::Fs(e) => e.source.to_string(),
+            InputError::Invalid { line, msg, .. } => format!("line {line}: {msg}"),
+            InputError::Schema { field, msg, .. } => format!("field '{field}': {msg}"),
+        }
+    }
 }
 
 /// Reads a TOML file into `T`; returns the text too, for later line lookups.
@@ -48,11 +61,50 @@ pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<(T, String), InputE
 
 /// Parses TOML text; `file` is only used in messages.
 pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, InputError> {
-    toml::from_str(text).map_err(|e| InputError::invalid(file, e.span().map(|s| line_of(text, s.start)).unwrap_or(1), e.message()))
+    toml::from_str(text).map_err(|e| InputError::invalid(file, e.span().map(|s| line_of(text, s.start)).unwrap_or(1), one_line(e.message())))
 }
 
-/// Parses JSON bytes into `T`, naming the offending field's path on error.
+/// Reads a JSON file of at most `limit` bytes into `T` (see [`parse_json`]).
+pub fn read_json<T: DeserializeOwned>(file: &Path, limit: u64) -> Result<T, InputError> {
+    parse_json(&read_bounded(file, limit)?, file)
+}
+
+/// Parses one JSON document into `T`, naming the offending field's path on error;
+/// anything after the document but whitespace is an error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T, InputError> {
+    // The path names keys from the file, so it is quoted like any file content.
+    let schema = |field: String, msg: String| InputError::Schema { file: file.to_path_buf(), field: crate::excerpt::excerpt(&field), msg: one_line(&msg) };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| InputError::Schema { file: file.to_path_buf(), field: e.path().to_string(), msg: e.inner().to_string() })
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| schema(e.path().to_string(), e.inner().to_string()))?;
+    de.end().map_err(|e| InputError::invalid(file, e.line(), format!("trailing content after the JSON document (column {})", e.column())))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        a: u32,
+    }
+
+    #[test]
+    fn json_with_trailing_content_is_refused() {
+        let p = Path::new("x.json");
+        assert!(parse_json::<Doc>(b"{\"a\": 1}\n  \n", p).is_ok());
+        for bad in [&b"{\"a\": 1} {\"a\": 2}"[..], b"{\"a\": 1}\ngarbage", b"{\"a\": 1}]"] {
+            let e = parse_json::<Doc>(bad, p).unwrap_err().to_string();
+            assert!(e.starts_with("x.json:") && e.contains("trailing content"), "{e}");
+        }
+    }
+
+    #[test]
+    fn messages_quote_content_briefly() {
+        let long = format!("{{\"b{}\": 1}}", "x".repeat(1 << 20));
+        let e = parse_json::<Doc>(long.as_bytes(), Path::new("x.json")).unwrap_err().to_string();
+        assert!(e.len() < 2000, "{} bytes", e.len());
+    }
 }

@@ -9,6 +9,7 @@ pub mod claim;
 pub mod builtin;
 pub mod cli;
 pub mod evalslice;
+pub mod excerpt;
 pub mod fsutil;
 pub mod gguf_check;
 pub mod input;

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = groundtruth::cli::Cli::parse();
-    match groundtruth::cli::execute(cli) {
+    let result = groundtruth::cli::execute(cli).and_then(|code| groundtruth::cli::out::flush().map(|()| code).map_err(anyhow::Error::from));
+    match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            // One line: the chain of causes joined, so the file and the field stay visible.
-            eprintln!("groundtruth: {}", groundtruth::cli::one_line(&e));
-            ExitCode::from(groundtruth::plan::EXIT_BAD_INPUT)
-        }
+        Err(e) => match groundtruth::cli::out::report(&e) {
+            None => ExitCode::from(groundtruth::cli::out::EXIT_BROKEN_PIPE),
+            Some(line) => {
+                groundtruth::cli::out::note(format_args!("groundtruth: {line}\n"));
+                ExitCode::from(groundtruth::plan::EXIT_BAD_INPUT)
+            }
+        },
     }
 }

@@ -108,6 +108,8 @@ fn ggml_from_code(code: u32) -> Option<GgmlDType> {
 impl StoredFile {
     /// Reads `path`: GGUF by its magic, safetensors by its `.safetensors` name.
     pub fn read(path: &Path) -> Result<StoredFile, StoredError> {
+        // A device or FIFO has no size to trust: only regular files are read whole.
+        crate::fsutil::require_regular_file(path)?;
         let bytes = std::fs::read(path).map_err(|source| crate::fsutil::FsError {
             path: path.to_path_buf(),
             source,

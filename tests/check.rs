@@ -5,13 +5,10 @@
 mod common;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use common::hostile::{edit, repo, rewrite, stderr, tiny_folder};
 use common::smollm2;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn check(model: &Path, oracle: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundtruth"))
@@ -36,21 +33,6 @@ fn verdict(o: &Output) -> (Option<i32>, String) {
     (o.status.code(), v["verdict"].as_str().unwrap_or("").to_string())
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tiny_folder(dir: &Path) -> PathBuf {
-    let out = dir.join("tiny");
-    let o = Command::new(env!("CARGO_BIN_EXE_groundtruth"))
-        .args(["--root", env!("CARGO_MANIFEST_DIR"), "materialize", "--model", "tiny-seeded", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
-}
-
 /// Byte range of a tensor's data in a safetensors file.
 fn safetensors_range(path: &Path, name: &str) -> (usize, usize) {
     let bytes = std::fs::read(path).unwrap();
@@ -60,17 +42,11 @@ fn safetensors_range(path: &Path, name: &str) -> (usize, usize) {
     (8 + n + offs[0].as_u64().unwrap() as usize, 8 + n + offs[1].as_u64().unwrap() as usize)
 }
 
-fn edit(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
-    let mut b = std::fs::read(path).unwrap();
-    f(&mut b);
-    std::fs::write(path, b).unwrap();
-}
-
 #[test]
 fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let oracle = repo().join("oracles/tiny-seeded/f32.json");
-    let good = tiny_folder(dir.path());
+    let good = tiny_folder(dir.path(), "tiny");
     let o = check(&good, &oracle);
     assert_eq!(verdict(&o), (Some(0), "pass".into()));
     // The clean folder passes the parity claims the faults below fail (CK-8, CK-9).
@@ -78,7 +54,7 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     assert!(["CK-8", "CK-9", "CK-10", "CK-13"].iter().all(|id| outcome_of(&clean, id) == "pass"), "{clean:?}");
 
     // One flipped exponent bit (bit 30 of an f32) in a layer matrix.
-    let flipped = tiny_folder(&dir.path().join("flip"));
+    let flipped = tiny_folder(dir.path(), "flip");
     let st = flipped.join("model.safetensors");
     let (start, _) = safetensors_range(&st, "model.layers.0.mlp.down_proj.weight");
     edit(&st, |b| b[start + 4 * 100 + 3] ^= 0x40);
@@ -89,7 +65,7 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     // A zeroed final norm weight. (Swapped embedding rows or a wrong norm epsilon are no
     // planted faults for this random model: its argmax just repeats the input token through
     // the tied embedding, which a consistent row swap or a rescaling leaves unchanged.)
-    let norm = tiny_folder(&dir.path().join("norm"));
+    let norm = tiny_folder(dir.path(), "norm");
     let st = norm.join("model.safetensors");
     let (start, end) = safetensors_range(&st, "model.norm.weight");
     edit(&st, |b| b[start..end].fill(0));
@@ -98,7 +74,7 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     assert_eq!(outcome_of(&outcomes(&o), "CK-9"), "fail");
 
     // A truncated weights file: bad input, one line naming it.
-    let cut = tiny_folder(&dir.path().join("cut"));
+    let cut = tiny_folder(dir.path(), "cut");
     edit(&cut.join("model.safetensors"), |b| b.truncate(b.len() / 2));
     let o = check(&cut, &oracle);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -136,21 +112,6 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let o = check(&dir.path().join("nope.gguf"), &oracle);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.gguf"), "{}", stderr(&o));
-}
-
-/// Rewrites a GGUF with candle's writer: metadata edited, tensors mapped.
-fn rewrite(src: &Path, dst: &Path, meta: impl Fn(&str, &gguf_file::Value) -> gguf_file::Value, tensor: impl Fn(&str, QTensor) -> QTensor) {
-    let mut f = std::fs::File::open(src).unwrap();
-    let content = gguf_file::Content::read(&mut f).unwrap();
-    let mut keys: Vec<&String> = content.metadata.keys().collect();
-    keys.sort();
-    let metadata: Vec<(String, gguf_file::Value)> = keys.iter().map(|k| (k.to_string(), meta(k, &content.metadata[*k]))).collect();
-    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-    let tensors: Vec<(String, QTensor)> = names.iter().map(|n| (n.clone(), tensor(n, content.tensor(&mut f, n, &candle_core::Device::Cpu).unwrap()))).collect();
-    let mut out = std::fs::File::create(dst).unwrap();
-    let m: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let t: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    gguf_file::write(&mut out, &m, &t).unwrap();
 }
 
 /// Exchanges the `n` bytes at `x` with the `n` bytes at `y` (the ranges must not overlap).

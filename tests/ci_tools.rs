@@ -50,6 +50,7 @@ fn oracle_says_what_to_install_and_keeps_only_an_oracle_that_meets_the_contract(
     let e = one_line_error(&oracle("- 2.4.6 -", &good, "o.json"));
     assert!(
         e.contains("llama-cpp-python==0.3.36")
+            && e.contains("(missing llama-cpp-python==0.3.36, gguf==0.19.0)")
             && e.contains("pip install -r")
             && e.contains("requirements-oracle-llamacpp.txt")
             && e.contains("GROUNDTRUTH_PYTHON"),

@@ -51,6 +51,8 @@ fn outside_any_project_the_built_in_one_runs_smoke_and_check_and_writes_under_th
             "tiny",
             "--oracle",
             oracle.to_str().unwrap(),
+            "--out",
+            "gt",
         ],
     ));
     assert_eq!(
@@ -64,6 +66,13 @@ fn outside_any_project_the_built_in_one_runs_smoke_and_check_and_writes_under_th
         text(&c.stdout).contains("verdict: pass"),
         "{}",
         text(&c.stdout)
+    );
+    // --out: what `groundtruth ticket --report gt/report.json` reads, and the page.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.path().join("gt/report.json")).unwrap()).unwrap();
+    assert_eq!(report["suite"], "check");
+    assert!(
+        cwd.path().join("gt/report.html").is_file() && cwd.path().join("gt/summary.md").is_file()
     );
 }
 

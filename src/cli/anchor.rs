@@ -84,7 +84,7 @@ pub(super) fn run_script(python: &Path, script: &Path, args: &[String]) -> Resul
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("{}: last output line is not JSON: {line:?}", script.display()))
+    crate::input::parse_json(line.as_bytes(), script).with_context(|| format!("{}: last output line is not JSON: '{}'", script.display(), crate::excerpt::excerpt(line)))
 }
 
 /// A positive finite tokens/s figure `key` from a script's JSON, with the runtime it names.

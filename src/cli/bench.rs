@@ -47,7 +47,7 @@ fn llama_cpp(project: &Project, python: &Path, model: &Path, plan: &Plan) -> Res
     if !plan.scoring {
         args.push("--no-prefill".into());
     }
-    eprintln!("measuring llama.cpp on the same shapes ({} {})…", python.display(), script.display());
+    errln!("measuring llama.cpp on the same shapes ({} {})…", python.display(), script.display());
     let doc = run_script(python, &script, &args)?;
     Ok(Reference {
         prefill: plan.scoring.then(|| live(&doc, "prefill_logits_all", &script)).transpose()?,
@@ -63,7 +63,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     }
     // Before anything touches rayon's global pool, which gemm and the engine share.
     if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
-        eprintln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
+        errln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
     }
     let m = load_model(&path)?;
     let add_bos = m.tokenizer.add_bos();
@@ -125,18 +125,18 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
             "decode_vs_llama_cpp": ratio(decode.rate(), ref_decode),
             "load_average_1min_after_reference": reference.as_ref().map(|_| load_average()),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(EXIT_HOLDS);
     }
-    println!("model:   {} ({})", path.display(), m.about);
-    println!("path:    {}", m.llama.numerical_path());
-    println!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
+    outln!("model:   {} ({})", path.display(), m.about);
+    outln!("path:    {}", m.llama.numerical_path());
+    outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
     if let Some((r, source)) = &scored {
-        print!("{}", describe(r, source, add_bos));
-        println!("scoring: {:.1} tokens/s {}", r.tokens_per_s, compare(r.tokens_per_s, ref_prefill, Some(&LLAMA_CPP_PREFILL), "--with-llama-cpp"));
+        out!("{}", describe(r, source, add_bos));
+        outln!("scoring: {:.1} tokens/s {}", r.tokens_per_s, compare(r.tokens_per_s, ref_prefill, Some(&LLAMA_CPP_PREFILL), "--with-llama-cpp"));
     }
     if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
-        println!(
+        outln!(
             "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s {}",
             plan.prompts.min(all.len()),
             plan.tokens,
@@ -145,10 +145,10 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     }
     if reference.is_some() {
         let after = load_average();
-        println!("machine: 1-minute load average {after} after llama.cpp's run");
+        outln!("machine: 1-minute load average {after} after llama.cpp's run");
         for l in [&load, &after] {
             if let Some(w) = super::anchor::contention_warning(l, threads) {
-                println!("{w}");
+                outln!("{w}");
                 break;
             }
         }

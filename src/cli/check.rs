@@ -14,20 +14,20 @@ pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, ti
     if let Some(dir) = out {
         crate::report::write_run(dir, &report)?;
         super::commands::append_step_summary(&report)?;
-        eprintln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());
+        errln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?);
+        outln!("{}", serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?);
     } else {
-        println!("checkpoint stored as {}: {}\n", storage.checkpoint, storage.judged_as());
-        print!("{}", verdict_table(&report));
+        outln!("checkpoint stored as {}: {}\n", storage.checkpoint, storage.judged_as());
+        out!("{}", verdict_table(&report));
     }
     if let Some(dir) = tickets {
         for case in &report.cases {
             if let Some(md) = ticket_markdown(case, &report.environment) {
                 let path = dir.join(ticket_file_name(&case.name));
                 crate::fsutil::atomic_write(&path, md.as_bytes())?;
-                eprintln!("ticket: {}", path.display());
+                errln!("ticket: {}", path.display());
             }
         }
     }

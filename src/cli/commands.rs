@@ -40,8 +40,9 @@ pub(super) fn model_path(arg: &str) -> Result<PathBuf> {
 }
 
 /// A file named by `flag` that must exist: one line naming it and the flag when it does not.
+/// A device or FIFO is let through: its reader bounds what it reads (`fsutil::read_bounded`).
 pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
-    if !p.is_file() {
+    if !p.exists() || p.is_dir() {
         anyhow::bail!("{}: no such file; --{flag} takes {what}", p.display());
     }
     Ok(())
@@ -51,7 +52,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
     match command {
         Command::Init { dir } => {
             let n = crate::builtin::init(&dir)?;
-            println!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
+            outln!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
             Ok(EXIT_HOLDS)
         }
         Command::Run { suite, filter, exact, out, junit } => {
@@ -74,9 +75,9 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             }
             let tickets = crate::report::dedup_tickets(&r);
             for t in &tickets {
-                println!("{}\n---\n", t.markdown);
+                outln!("{}\n---\n", t.markdown);
             }
-            eprintln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
+            errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
         Command::Check { model, oracle, json, ticket, out } => {
@@ -91,7 +92,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
             let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
             for file in hub::fetch(entry, &HubEnv::from_env()).map_err(anyhow::Error::msg)? {
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
             Ok(EXIT_HOLDS)
         }
@@ -116,11 +117,11 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
-            print!("{}", crate::model::ladder_table(&ladder.rungs));
+            out!("{}", crate::model::ladder_table(&ladder.rungs));
             let recipes = project.path(crate::train::RECIPES_FILE);
             if recipes.is_file() {
-                println!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
-                print!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
+                outln!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
+                out!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
             }
             Ok(EXIT_HOLDS)
         }
@@ -179,15 +180,15 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
         crate::fsutil::atomic_write(file, crate::report::junit_xml(&rep).as_bytes())?;
     }
     append_step_summary(&rep)?;
-    print!("{}", summary_matrix(&rep));
-    println!("\nreport: {}", out.join("report.json").display());
-    println!("page:   {}", out.join("report.html").display());
+    out!("{}", summary_matrix(&rep));
+    outln!("\nreport: {}", out.join("report.json").display());
+    outln!("page:   {}", out.join("report.html").display());
     for t in tickets {
-        println!("ticket: {}", t.display());
+        outln!("ticket: {}", t.display());
     }
     let code = exit_code(&rep);
     if code == crate::plan::EXIT_NOTHING_JUDGED {
-        eprintln!("groundtruth: nothing was judged (every case skipped)");
+        errln!("groundtruth: nothing was judged (every case skipped)");
     }
     Ok(code)
 }
@@ -215,15 +216,15 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
         Some(s) => {
             let plan = plan(project, s)?;
             for c in &plan.cases {
-                println!("{}", c.name);
+                outln!("{}", c.name);
             }
-            eprintln!("{} case(s) in suite '{s}'", plan.cases.len());
+            errln!("{} case(s) in suite '{s}'", plan.cases.len());
         }
         None => {
             let claims = load_dir(&project.claims_dir())?;
             for r in &claims {
                 let c = &r.claim;
-                println!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
+                outln!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
             }
         }
     }
@@ -236,24 +237,25 @@ fn render(project: &Project, check: bool) -> Result<u8> {
     claims.extend(load_dir(&project.claims_dir().join("check"))?);
     let md = claims_markdown(&claims);
     let path = project.claims_dir().join("CLAIMS.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = crate::fsutil::read_text(&path).unwrap_or_default();
     if check {
         if current == md {
             return Ok(EXIT_HOLDS);
         }
-        eprintln!("{}: stale; run `groundtruth claims render`", path.display());
+        errln!("{}: stale; run `groundtruth claims render`", path.display());
         return Ok(EXIT_FALSIFIED);
     }
     crate::fsutil::atomic_write(&path, md.as_bytes())?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     Ok(EXIT_HOLDS)
 }
 
 fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
     let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
     let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-    crate::subject::materialize_seeded(project, entry, out)?;
+    // The folder appears whole or not at all.
+    crate::fsutil::write_dir_atomic(out, |tmp| crate::subject::materialize_seeded(project, entry, tmp).map(|_| ()))?;
     let st = out.join("model.safetensors");
-    println!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
+    outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
     Ok(EXIT_HOLDS)
 }

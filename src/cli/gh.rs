@@ -127,22 +127,17 @@ pub(super) fn file_tickets(
 ) -> Result<u8> {
     let tickets = dedup_tickets(report);
     if tickets.is_empty() {
-        eprintln!("no falsified case in the report: nothing to file");
+        errln!("no falsified case in the report: nothing to file");
         return Ok(EXIT_HOLDS);
     }
     let open = open_issues(repo)?;
-    let fresh: Vec<&Ticket> = tickets
-        .iter()
-        .filter(
-            |t| match open.iter().find(|(_, body)| body.contains(&t.fingerprint)) {
-                Some((n, _)) => {
-                    println!("skip  {}  already open as #{n}: {}", t.fingerprint, t.title);
-                    false
-                }
-                None => true,
-            },
-        )
-        .collect();
+    let mut fresh: Vec<&Ticket> = Vec::new();
+    for t in &tickets {
+        match open.iter().find(|(_, body)| body.contains(&t.fingerprint)) {
+            Some((n, _)) => outln!("skip  {}  already open as #{n}: {}", t.fingerprint, t.title),
+            None => fresh.push(t),
+        }
+    }
     let mut labels: Vec<&str> = std::iter::once(LABEL)
         .chain(fresh.iter().map(|t| t.kind.as_str()))
         .collect();
@@ -194,10 +189,10 @@ pub(super) fn file_tickets(
         );
         let url = run_or_print(&args, dry_run)?;
         if !dry_run {
-            println!("filed {}  {}", t.fingerprint, url.trim());
+            outln!("filed {}  {}", t.fingerprint, url.trim());
         }
     }
-    eprintln!(
+    errln!(
         "{} ticket(s): {} {}, {} already open",
         tickets.len(),
         fresh.len(),
@@ -213,7 +208,7 @@ pub(super) fn file_tickets(
 
 fn run_or_print(args: &[String], dry_run: bool) -> Result<String> {
     if dry_run {
-        println!("{}", shell_line(&gh_program(), args));
+        outln!("{}", shell_line(&gh_program(), args));
         return Ok(String::new());
     }
     gh(args)

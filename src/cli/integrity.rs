@@ -39,8 +39,8 @@ pub(super) fn corrupt(a: &CorruptArgs) -> Result<u8> {
     target.tensors = a.tensors.map(str::to_string);
     let (list, damaged) = write_corrupted(&input, a.out, &target, severity, a.seed)?;
     let sha = list.output.as_ref().map(|o| o.sha256.as_str()).unwrap_or_default();
-    println!("wrote {} (sha256 {sha})", damaged.display());
-    println!(
+    outln!("wrote {} (sha256 {sha})", damaged.display());
+    outln!(
         "{} flip(s): bits {} in region {}{}, {}, seed {} ({} eligible bits over {} weights)",
         list.flips.len(),
         list.bits,
@@ -51,12 +51,12 @@ pub(super) fn corrupt(a: &CorruptArgs) -> Result<u8> {
         list.eligible_bits,
         list.weights
     );
-    println!("flip list: {}", crate::transform::flip::flips_path(&damaged).display());
+    outln!("flip list: {}", crate::transform::flip::flips_path(&damaged).display());
     for line in list.describe().iter().take(10) {
-        println!("  {line}");
+        outln!("  {line}");
     }
     if list.flips.len() > 10 {
-        println!("  … {} more in the flip list", list.flips.len() - 10);
+        outln!("  … {} more in the flip list", list.flips.len() - 10);
     }
     Ok(EXIT_HOLDS)
 }
@@ -66,7 +66,7 @@ pub(super) fn write_manifest(model: &str, out: &Path) -> Result<u8> {
     let json = serde_json::to_string_pretty(&m)?;
     crate::fsutil::atomic_write(out, json.as_bytes())?;
     let tensors: usize = m.files.iter().map(|f| f.tensors.len()).sum();
-    println!("wrote {} ({} file(s), {tensors} tensor(s))", out.display(), m.files.len());
+    outln!("wrote {} ({} file(s), {tensors} tensor(s))", out.display(), m.files.len());
     Ok(EXIT_HOLDS)
 }
 
@@ -75,17 +75,17 @@ pub(super) fn verify_model(model: &str, manifest_path: &Path, json: bool) -> Res
     let m = crate::integrity::manifest::read_manifest(manifest_path)?;
     let v = verify(&model_path(model)?, &m)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "intact": v.intact(), "changes": v.changes, "unlisted": v.unlisted }))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "intact": v.intact(), "changes": v.changes, "unlisted": v.unlisted }))?);
     } else {
         for c in &v.changes {
-            println!("changed: {c}");
+            outln!("changed: {c}");
         }
         for u in &v.unlisted {
-            println!("not in the manifest (not judged): {u}");
+            outln!("not in the manifest (not judged): {u}");
         }
         match v.intact() {
-            true => println!("intact: every file and tensor the manifest lists has its recorded SHA-256"),
-            false => println!("{} change(s); tensors changed: {}", v.changes.len(), v.changed_tensors().join(", ")),
+            true => outln!("intact: every file and tensor the manifest lists has its recorded SHA-256"),
+            false => outln!("{} change(s); tensors changed: {}", v.changes.len(), v.changed_tensors().join(", ")),
         }
     }
     Ok(if v.intact() { EXIT_HOLDS } else { EXIT_FALSIFIED })
@@ -95,12 +95,12 @@ pub(super) fn health(model: &str, json: bool) -> Result<u8> {
     let file = StoredFile::read(&StoredFile::model_file(&model_path(model)?)?)?;
     let flagged = health_check_file(&file)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "healthy": flagged.is_empty(), "tensors": file.tensors.len(), "flagged": flagged }))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "healthy": flagged.is_empty(), "tensors": file.tensors.len(), "flagged": flagged }))?);
     } else {
         for h in &flagged {
-            println!("{}: {}", h.tensor, h.finding);
+            outln!("{}: {}", h.tensor, h.finding);
         }
-        println!("{} of {} tensor(s) flagged ({})", flagged.len(), file.tensors.len(), file.path.display());
+        outln!("{} of {} tensor(s) flagged ({})", flagged.len(), file.tensors.len(), file.path.display());
     }
     Ok(if flagged.is_empty() { EXIT_HOLDS } else { EXIT_FALSIFIED })
 }

@@ -1,5 +1,29 @@
 //! The `groundtruth` command line: thin, every subcommand calls the library.
 
+/// `print!` to standard output through [`out::write`]; `?` on its error.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` to standard output through [`out::write`]; `?` on its error.
+macro_rules! outln {
+    () => {
+        $crate::cli::out::write(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `eprintln!` that never panics (see [`out::note`]).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::out::note(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod anchor;
 mod bench;
 mod check;
@@ -7,6 +31,7 @@ mod commands;
 mod gh;
 mod integrity;
 mod oracle;
+pub mod out;
 mod quant;
 mod train;
 mod ppl;

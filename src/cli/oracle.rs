@@ -131,12 +131,15 @@ fn check_packages(python: &Path, runtime: OracleRuntime, requirements: &Path) ->
         .map(|((n, v), _)| format!("{n}=={v}"))
         .collect();
     if !missing.is_empty() {
+        let lacks = match missing.len() == pins.len() {
+            true => "none of them".to_string(),
+            false => format!("only some of them (missing {})", missing.join(", ")),
+        };
         bail!(
-            "--runtime {} needs the Python packages {} in {}, which lacks {}; install them with `{}{} -m pip install -r {}`, or pass --python (or set GROUNDTRUTH_PYTHON) to an interpreter that has them",
+            "--runtime {} needs the Python packages {} and {} has {lacks}; install them with `{}{} -m pip install -r {}`, or pass --python (or set GROUNDTRUTH_PYTHON) to an interpreter that has them",
             runtime.name(),
             pins.iter().map(|(n, v)| format!("{n}=={v}")).collect::<Vec<_>>().join(", "),
             python.display(),
-            missing.join(", "),
             runtime.install_env(),
             python.display(),
             requirements.display()
@@ -144,7 +147,7 @@ fn check_packages(python: &Path, runtime: OracleRuntime, requirements: &Path) ->
     }
     for ((n, want), got) in pins.iter().zip(&have) {
         if let Some(got) = got.as_deref().filter(|g| g != want) {
-            eprintln!("groundtruth: warning: {} has {n} {got}, not the pinned {want}: the oracle records the version it ran", python.display());
+            errln!("groundtruth: warning: {} has {n} {got}, not the pinned {want}: the oracle records the version it ran", python.display());
         }
     }
     Ok(())
@@ -288,7 +291,7 @@ pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
     })();
     let _ = std::fs::remove_file(&tmp);
     let oracle = result?;
-    println!(
+    outln!(
         "wrote {}: {} cases, runtime {} ({}), model.sha256 {}{}",
         req.out.display(),
         oracle.cases.len(),

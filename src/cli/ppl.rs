@@ -31,9 +31,12 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
         let kind = format!("GGUF, weights {}", info.predominant_type(&w));
         (w, Box::new(t), kind)
     } else {
+        // Neither: say why (missing, or a device, FIFO or socket).
+        crate::fsutil::require_regular_file(path)?;
         bail!("{}: no such file or folder", path.display());
     };
     let c = &weights.config;
+    crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size).with_context(|| format!("{}", path.display()))?;
     let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
     let llama = Llama::load(&weights, &LoadOptions::default()).with_context(|| format!("{}", path.display()))?;
     Ok(Loaded { llama, tokenizer, about })
@@ -42,7 +45,7 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
 /// The text to score: a file, or the `configs/eval.toml` slice (what oracles score).
 pub(super) fn read_text(project: &Project, file: Option<&Path>) -> Result<(String, String)> {
     match file {
-        Some(f) => Ok((std::fs::read_to_string(f).with_context(|| format!("{}: not a readable UTF-8 text file", f.display()))?, f.display().to_string())),
+        Some(f) => Ok((crate::fsutil::read_text_bounded(f, crate::judge::ppl::MAX_PPL_TEXT_BYTES)?, f.display().to_string())),
         None => {
             let eval = project.path(crate::project::EVAL_FILE);
             let s = EvalSlice::load(&eval, &project.root)?;
@@ -62,6 +65,9 @@ pub(super) fn chunk_bar() -> indicatif::ProgressBar {
 pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usize, chunks: Option<usize>, base: Option<&Path>, json: bool) -> Result<u8> {
     let oracle = base.map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display()))).transpose()?;
     let m = load_model(model)?;
+    if let (Some(o), Some(b)) = (&oracle, base) {
+        crate::oracle::check_for(o, b, &crate::oracle::ModelLimits::of(m.llama.config())).with_context(|| format!("--base {}", b.display()))?;
+    }
     let (text, source) = read_text(project, text)?;
     let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
@@ -85,18 +91,18 @@ pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usi
             "oracle_perplexity": vs,
             "kl": kl,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(EXIT_HOLDS);
     }
-    println!("model:  {} ({})", model.display(), m.about);
-    println!("path:   {}", m.llama.numerical_path());
-    print!("{}", describe(&r, &source, add_bos));
+    outln!("model:  {} ({})", model.display(), m.about);
+    outln!("path:   {}", m.llama.numerical_path());
+    out!("{}", describe(&r, &source, add_bos));
     if let Some(v) = &vs {
-        println!("{v}");
+        outln!("{v}");
     }
     if let (Some(k), Some(b)) = (&kl, base) {
-        println!("\nagainst {} (oracle top-k plus one bucket for the rest, {} teacher-forced positions):", b.display(), k.n);
-        print!("{}", kl_table(k));
+        outln!("\nagainst {} (oracle top-k plus one bucket for the rest, {} teacher-forced positions):", b.display(), k.n);
+        out!("{}", kl_table(k));
     }
     Ok(EXIT_HOLDS)
 }

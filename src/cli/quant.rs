@@ -56,30 +56,31 @@ pub(super) fn quantize(project: &Project, model: &str, to: &str, out: &Path) -> 
     refuse_existing_dir(out)?;
     let (base, _) = resolve(project, model)?;
     let (weights, fallbacks) = export_variant(&base, variant, out)?;
-    println!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
-    println!("{} {} → {to}, {} tensors", base.model, base.weights_type, weights.tensors.len());
-    print_fallbacks(&fallbacks, weights.tensors.values().filter(|w| w.shape().len() == 2).count());
-    println!(
+    outln!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
+    outln!("{} {} → {to}, {} tensors", base.model, base.weights_type, weights.tensors.len());
+    print_fallbacks(&fallbacks, weights.tensors.values().filter(|w| w.shape().len() == 2).count())?;
+    outln!(
         "\nper-tensor error (true RMSE of the dequantized values against the {} parent; relative = RMSE / RMS of the parent; \
          bound = llama.cpp test-quantize-fns' threshold carried to this tensor's scale):",
         base.weights_type
     );
     for e in tensor_errors(&base.weights, &weights)? {
         let flag = if e.rmse <= e.bound { "" } else { "  ABOVE BOUND" };
-        println!("  {:48} {:5} rmse {:.3e} (bound {:.3e})  relative {:.3e}  max |Δ| {:.3e}{flag}", e.tensor, e.dtype, e.rmse, e.bound, e.relative, e.max_abs);
+        outln!("  {:48} {:5} rmse {:.3e} (bound {:.3e})  relative {:.3e}  max |Δ| {:.3e}{flag}", e.tensor, e.dtype, e.rmse, e.bound, e.relative, e.max_abs);
     }
     Ok(EXIT_HOLDS)
 }
 
-fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) {
+fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) -> Result<()> {
     if fallbacks.is_empty() {
-        println!("every one of the {matrices} matrices took the requested type");
-        return;
+        outln!("every one of the {matrices} matrices took the requested type");
+        return Ok(());
     }
-    println!("{} of {matrices} matrices fell back (rows not a whole number of blocks; llama.cpp's fallbacks):", fallbacks.len());
+    outln!("{} of {matrices} matrices fell back (rows not a whole number of blocks; llama.cpp's fallbacks):", fallbacks.len());
     for (key, names) in group_fallbacks(fallbacks) {
-        println!("  {key}: {} ({})", names.len(), names.join(", "));
+        outln!("  {key}: {} ({})", names.len(), names.join(", "));
     }
+    Ok(())
 }
 
 pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path, variant: &str) -> Result<u8> {
@@ -90,9 +91,9 @@ pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Pat
             refuse_existing_dir(out)?;
             let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
             crate::subject::export_weights(&base, variant, &weights, out)?;
-            println!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
+            outln!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
             for n in notes {
-                println!("  {n}");
+                outln!("  {n}");
             }
         }
         ExportFormat::Safetensors => {
@@ -103,10 +104,13 @@ pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Pat
             }
             let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
             let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone()), ("groundtruth.variant".to_string(), variant.to_string())]);
-            crate::model::save_hf_folder(out, &weights, Some(&crate::tokenizer::ByteTokenizer::hf_tokenizer_json()), &meta)?;
-            println!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&out.join("model.safetensors"))?);
+            // Assembled in a temporary folder and renamed whole: a failure (a full disk)
+            // leaves no folder with weights but no tokenizer.json.
+            let tokenizer = crate::tokenizer::ByteTokenizer::hf_tokenizer_json();
+            crate::fsutil::write_dir_atomic(out, |tmp| crate::model::save_hf_folder(tmp, &weights, Some(&tokenizer), &meta))?;
+            outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&out.join("model.safetensors"))?);
             for n in notes {
-                println!("  {n}");
+                outln!("  {n}");
             }
         }
     }
@@ -122,13 +126,13 @@ fn is_byte_vocab(meta: &[(String, candle_core::quantized::gguf_file::Value)]) ->
 pub(super) fn inspect(file: &Path, json: bool) -> Result<u8> {
     let insp = crate::inspect::inspect(file)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&insp)?);
+        outln!("{}", serde_json::to_string_pretty(&insp)?);
     } else {
-        print!("{}", insp.render());
+        out!("{}", insp.render());
     }
     let bad = crate::inspect::checks::bad_tensors(&insp);
     for b in &bad {
-        eprintln!("groundtruth: {}: {b}", file.display());
+        errln!("groundtruth: {}: {b}", file.display());
     }
     if let Some(why) = &insp.reader_failure {
         anyhow::bail!("{}: gguf-rs's reading could not be compared with candle's: {why}", file.display());

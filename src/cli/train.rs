@@ -91,7 +91,7 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     opts.stop_after = a.stop_after;
     opts.progress = true;
     opts.device = device;
-    eprintln!(
+    errln!(
         "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {} threads",
         spec.config.param_count(),
         spec.corpus.path.display(),
@@ -106,12 +106,12 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     let t0 = std::time::Instant::now();
     let s = tr::train(&spec, &data, &opts)?;
     let val = s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}"));
-    println!("step {}/{}: train loss {:.4}, validation loss {val}, unigram entropy (train) {:.4}, ln(vocab) {:.4}", s.step, s.steps, s.final_train_loss, s.unigram_entropy_train, s.ln_vocab);
-    println!("weights sha256 {}", s.weights_sha256);
+    outln!("step {}/{}: train loss {:.4}, validation loss {val}, unigram entropy (train) {:.4}, ln(vocab) {:.4}", s.step, s.steps, s.final_train_loss, s.unigram_entropy_train, s.ln_vocab);
+    outln!("weights sha256 {}", s.weights_sha256);
     if let Some(f) = &s.model_file_sha256 {
-        println!("model.safetensors sha256 {f}");
+        outln!("model.safetensors sha256 {f}");
     }
-    println!(
+    outln!(
         "{:.1} s wall, {:.0} training tokens/s; wrote {}",
         t0.elapsed().as_secs_f64(),
         s.tokens_per_second,
@@ -128,10 +128,10 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
     let threads = candle_core::utils::get_num_threads();
     let mm = tr::bench::matmul_gflops();
-    println!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
-    println!("machine: 1-minute load average {} (timings are noisy on a shared machine)", super::bench::load_average());
-    println!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    outln!("f32 matmul (candle, {threads} threads, best of 1024³/2048×512×2048 products): {mm:.1} GFLOP/s");
+    outln!("machine: 1-minute load average {} (timings are noisy on a shared machine)", super::bench::load_average());
+    outln!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | ratio |");
+    outln!("|---|---:|---|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
     for name in rungs.split(',') {
         let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
@@ -147,7 +147,7 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
             }
             (None, None) => ("-".into(), "-".into()),
         };
-        println!(
+        outln!(
             "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {:.0}% | {theirs} | {ratio} |",
             rung.config.param_count(),
             r.tokens_per_second,
@@ -159,11 +159,11 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
         }
     }
     for n in notes {
-        println!("{n}");
+        outln!("{n}");
     }
     let load = super::bench::load_average();
     if let Some(w) = with_pytorch.as_ref().and_then(|_| super::anchor::contention_warning(&load, threads)) {
-        println!("{w}");
+        outln!("{w}");
     }
     Ok(EXIT_HOLDS)
 }
@@ -199,7 +199,7 @@ fn pytorch(project: &Project, python: &std::path::Path, s: &PytorchShape<'_>) ->
         "--threads".into(),
         s.threads.to_string(),
     ];
-    eprintln!("measuring PyTorch on {} ({} {})…", s.rung, python.display(), script.display());
+    errln!("measuring PyTorch on {} ({} {})…", s.rung, python.display(), script.display());
     let doc = super::anchor::run_script(python, &script, &args);
     let _ = std::fs::remove_file(&cfg);
     super::anchor::live(&doc?, "tokens_per_s", &script)
@@ -219,12 +219,12 @@ pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
             let path = project.path(&rel);
             let sha = crate::fsutil::sha256_hex(json.as_bytes());
             if *check {
-                let current = std::fs::read(&path).unwrap_or_default();
+                let current = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).unwrap_or_default();
                 if current == json.as_bytes() && sha == recipes.tokenizer.sha256 {
-                    println!("{}: up to date (sha256 {sha})", path.display());
+                    outln!("{}: up to date (sha256 {sha})", path.display());
                     return Ok(EXIT_HOLDS);
                 }
-                eprintln!(
+                errln!(
                     "{}: differs from a fresh build (sha256 {sha}); registered {}",
                     path.display(),
                     recipes.tokenizer.sha256
@@ -232,9 +232,9 @@ pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
                 return Ok(EXIT_FALSIFIED);
             }
             crate::fsutil::atomic_write(&path, json.as_bytes())?;
-            println!("wrote {} (sha256 {sha})", path.display());
+            outln!("wrote {} (sha256 {sha})", path.display());
             if sha != recipes.tokenizer.sha256 {
-                eprintln!(
+                errln!(
                     "note: {} registers sha256 {}; update it if this build is intended",
                     tr::RECIPES_FILE,
                     recipes.tokenizer.sha256

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::digest::{Fnv, Scalar};
+use crate::excerpt::excerpt;
 
 /// A reader that knows its position and how many bytes the file has left.
 pub(crate) struct Reader<R> {
@@ -221,7 +222,8 @@ fn alignment(metadata: &[MetaEntry]) -> Result<(u64, u64), (u64, Fault)> {
         MetaValue::Int(ValueKind::I8 | ValueKind::I16 | ValueKind::I32, v) if *v >= 0 => *v as u64,
         other => {
             return bad(format!(
-                "is {other:?}; candle honours only non-negative 8- to 32-bit integers"
+                "is {}; candle honours only non-negative 8- to 32-bit integers",
+                excerpt(format!("{other:?}"))
             ))
         }
     };
@@ -280,25 +282,27 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         let at = r.pos;
         let raw = r.string(|| "metadata key".into())?;
         let key = String::from_utf8_lossy(&raw).into_owned();
+        // Messages quote the key only as a short excerpt: it is file content.
+        let shown = excerpt(&raw);
         if !keys.insert(candle_name(&raw)) {
-            return Err(r.fail(at, Fault::DuplicateKey(key)));
+            return Err(r.fail(at, Fault::DuplicateKey(shown)));
         }
         let ty_at = r.pos;
-        let ty = r.u32(|| format!("value type of '{key}'"))?;
+        let ty = r.u32(|| format!("value type of '{shown}'"))?;
         let kind = ValueKind::from_code(ty).ok_or_else(|| {
             r.fail(
                 ty_at,
                 Fault::UnknownValueType {
-                    what: format!("'{key}'"),
+                    what: format!("'{shown}'"),
                     ty,
                 },
             )
         })?;
         let value = if kind == ValueKind::Array {
-            let (elem, len, digest) = r.array(&key, 1)?;
+            let (elem, len, digest) = r.array(&shown, 1)?;
             MetaValue::Array { elem, len, digest }
         } else {
-            meta_value(kind, r.scalar(kind, &key)?)
+            meta_value(kind, r.scalar(kind, &shown)?)
         };
         metadata.push(MetaEntry {
             key,
@@ -315,26 +319,27 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         // The name candle will look the tensor up by (trailing NULs trimmed), so that what
         // this check accepts is what candle reads.
         let name = candle_name(&raw);
+        let shown = excerpt(&name);
         if !names.insert(name.clone()) {
-            return Err(r.fail(at, Fault::DuplicateTensor(name)));
+            return Err(r.fail(at, Fault::DuplicateTensor(shown)));
         }
         let nd_at = r.pos;
-        let n_dims = r.u32(|| format!("dimension count of tensor '{name}'"))?;
+        let n_dims = r.u32(|| format!("dimension count of tensor '{shown}'"))?;
         // ggml tensors have 1 to 4 dimensions; candle cannot read a 0-dimensional one.
         if n_dims == 0 || n_dims > 4 {
-            return Err(r.fail(nd_at, Fault::TooManyDims { name, n_dims }));
+            return Err(r.fail(nd_at, Fault::TooManyDims { name: shown, n_dims }));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for i in 0..n_dims {
-            dims.push(r.u64(|| format!("dimension {i} of tensor '{name}'"))?);
+            dims.push(r.u64(|| format!("dimension {i} of tensor '{shown}'"))?);
         }
         let ty_at = r.pos;
-        let code = r.u32(|| format!("type of tensor '{name}'"))?;
+        let code = r.u32(|| format!("type of tensor '{shown}'"))?;
         let ty = GgmlType::from_code(code).ok_or_else(|| {
             r.fail(
                 ty_at,
                 Fault::UnknownGgmlType {
-                    name: name.clone(),
+                    name: shown.clone(),
                     ty: code,
                 },
             )
@@ -343,13 +348,13 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             return Err(r.fail(
                 ty_at,
                 Fault::UnreadableGgmlType {
-                    name,
+                    name: shown,
                     ty: code,
                     label: "Q8_1",
                 },
             ));
         }
-        let offset = r.u64(|| format!("offset of tensor '{name}'"))?;
+        let offset = r.u64(|| format!("offset of tensor '{shown}'"))?;
         raw_tensors.push(RawTensor {
             name,
             ty,
@@ -370,7 +375,7 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             return Err(r.fail(
                 t.at,
                 Fault::Misaligned {
-                    name: t.name,
+                    name: excerpt(&t.name),
                     offset: t.offset,
                     alignment,
                 },
@@ -382,7 +387,7 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             return Err(r.fail(
                 t.at,
                 Fault::PastEof {
-                    name: t.name,
+                    name: excerpt(&t.name),
                     start,
                     end,
                     file_size,
@@ -414,7 +419,7 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
 /// whose rows are not whole blocks.
 fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
     let overflow = |what| Fault::ShapeOverflow {
-        name: t.name.clone(),
+        name: excerpt(&t.name),
         dims: t.dims.clone(),
         what,
     };
@@ -428,7 +433,7 @@ fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
     let dim0 = t.dims.first().copied().unwrap_or(1);
     if dim0 % block != 0 {
         return Err(Fault::NotBlockMultiple {
-            name: t.name.clone(),
+            name: excerpt(&t.name),
             dim0,
             ty: t.ty,
             block,
@@ -454,10 +459,10 @@ fn check_overlaps(tensors: &[TensorEntry], data_start: u64) -> Result<(), (u64, 
         let ((a_start, a_end, a), (b_start, b_end, b)) = (w[0], w[1]);
         if b_start < a_end {
             let fault = Fault::Overlap {
-                a: tensors[a].name.clone(),
+                a: excerpt(&tensors[a].name),
                 a_start,
                 a_end,
-                b: tensors[b].name.clone(),
+                b: excerpt(&tensors[b].name),
                 b_start,
                 b_end,
             };

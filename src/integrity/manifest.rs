@@ -143,6 +143,8 @@ impl Verdict {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, FsError> {
+    // A device or FIFO has no size to trust: only regular files are read whole.
+    crate::fsutil::require_regular_file(path)?;
     std::fs::read(path).map_err(|source| FsError { path: path.to_path_buf(), source })
 }
 
@@ -204,7 +206,7 @@ pub fn manifest(model: &Path) -> Result<Manifest, IntegrityError> {
 
 /// Reads a manifest, refusing another format.
 pub fn read_manifest(path: &Path) -> Result<Manifest, IntegrityError> {
-    let m: Manifest = crate::input::parse_json(&read(path)?, path)?;
+    let m: Manifest = crate::input::read_json(path, crate::fsutil::MAX_TEXT_BYTES)?;
     if m.format != MANIFEST_FORMAT {
         return Err(crate::input::InputError::Schema { file: path.into(), field: "format".into(), msg: format!("'{}', expected '{MANIFEST_FORMAT}'", m.format) }.into());
     }
@@ -251,6 +253,9 @@ pub fn verify(model: &Path, m: &Manifest) -> Result<Verdict, IntegrityError> {
     }
     for entry in &m.files {
         let path = if single { model.to_path_buf() } else { model.join(&entry.path) };
+        if path.exists() {
+            crate::fsutil::require_regular_file(&path)?;
+        }
         match std::fs::read(&path) {
             Ok(bytes) => changes.extend(file_changes(entry, &bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => changes.push(Change::MissingFile { file: entry.path.clone() }),

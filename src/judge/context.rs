@@ -75,6 +75,8 @@ pub struct Judge {
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
     pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, String>>,
     verdicts: Memo<String, Arc<CaseRecord>>,
+    hashes: Memo<std::path::PathBuf, Result<String, String>>,
+    intervals: Memo<String, Option<(f64, f64)>>,
     pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
     pub(crate) continuations: Memo<(String, Variant), Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
@@ -99,6 +101,8 @@ impl Judge {
             rows: Memo::new(),
             drift: Memo::new(),
             verdicts: Memo::new(),
+            hashes: Memo::new(),
+            intervals: Memo::new(),
             nll: Memo::new(),
             continuations: Memo::new(),
             files: Memo::new(),
@@ -118,10 +122,16 @@ impl Judge {
         self
     }
 
-    /// Loads a model's stored weights now, so a file that cannot be read is reported once.
-    pub fn preload(&self, model: &str) -> Result<(), String> {
+    /// Loads a model's stored weights now, so a file that cannot be read is reported once,
+    /// and checks that its tokenizer produces only ids its embedding has; returns the
+    /// limits an oracle of the model must respect.
+    pub fn preload(&self, model: &str) -> Result<crate::oracle::ModelLimits, String> {
         match self.base(model) {
-            Ok(_) => Ok(()),
+            Ok(b) => {
+                let file = b.files.last().map_or(model, |f| f.path.as_str());
+                crate::tokenizer::check_fits(b.tokenizer.as_ref(), b.weights.config.vocab_size).map_err(|e| format!("{file}: {e}"))?;
+                Ok(crate::oracle::ModelLimits::of(&b.weights.config))
+            }
             Err(super::Stop::Error(m)) => Err(m),
             Err(super::Stop::Skip(r)) => Err(r.to_string()),
         }
@@ -145,6 +155,23 @@ impl Judge {
         Ok(FileHash { path: self.project.display(p), sha256: sha })
     }
 
+    /// The seeded bootstrap 95% interval of the mean of `values` (1000 resamples), computed
+    /// once per run for each distinct set of values: every claim on one variant's KL, and
+    /// every precondition, asks for the same one.
+    pub(crate) fn kl_mean_interval(&self, values: &[f64]) -> Option<(f64, f64)> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+        let key = crate::fsutil::sha256_hex(&bytes);
+        self.intervals.get_or(&key, || crate::stats::bootstrap_mean_interval(values, self.seed, 1000))
+    }
+
+    /// The hash of an input the run only reads (a claims file), computed once per run:
+    /// every case hashes its claims file, and with many claims (a precondition judges each
+    /// registered one) that file is large.
+    pub(crate) fn hash_input(&self, p: &Path) -> Result<FileHash, Stop> {
+        let sha = self.hashes.get_or(&p.to_path_buf(), || crate::fsutil::sha256_file(p).map_err(|e| e.to_string())).map_err(Stop::Error)?;
+        Ok(FileHash { path: self.project.display(p), sha256: sha })
+    }
+
     pub(crate) fn base(&self, model: &str) -> Result<Arc<Base>, Stop> {
         let entry = self.entry(model)?;
         Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, &self.registry, entry).map(Arc::new))?)
@@ -158,19 +185,21 @@ impl Judge {
         Ok(self.subjects.get_or(&(model.to_string(), variant, quantized), || derive(&base, variant, &used, matmul).map(Arc::new))?)
     }
 
-    /// The model's oracle and its hash, or `None` when it has none.
+    /// The model's oracle and its hash, or `None` when it has none. The oracle is checked
+    /// against the model (ids in its vocabulary, cases within its context) before any
+    /// model work uses it.
     pub(crate) fn oracle(&self, model: &str) -> Result<Option<Arc<(Oracle, FileHash)>>, Stop> {
         let Some(rel) = self.entry(model)?.oracle.clone() else { return Ok(None) };
+        let limits = crate::oracle::ModelLimits::of(&self.base(model)?.weights.config);
         let path = self.project.path(&rel);
         let r = self.oracles.get_or(&rel, || {
             let o = crate::oracle::read(&path).map_err(|e| e.to_string())?;
-            if o.runtime.name.to_ascii_lowercase().starts_with("groundtruth") {
-                return Err(format!("{}: made by groundtruth's own runtime: an oracle must come from an independent runtime", path.display()));
-            }
             let h = self.hash_file(&path).map_err(|_| format!("{}: cannot hash", path.display()))?;
             Ok(Arc::new((o, h)))
         });
-        r.map(Some).map_err(Stop::Error)
+        let o = r.map_err(Stop::Error)?;
+        crate::oracle::check_for(&o.0, &path, &limits).map_err(|e| Stop::Error(e.to_string()))?;
+        Ok(Some(o))
     }
 
     pub(crate) fn prompt_set(&self, file: &str) -> Result<Arc<Vec<Prompt>>, Stop> {

@@ -60,7 +60,7 @@ impl Judge {
     }
 
     fn dispatch(&self, case: &Case, files: &mut Vec<crate::report::FileHash>) -> Result<Outcome, Stop> {
-        files.push(self.hash_file(&case.claim.file)?);
+        files.push(self.hash_input(&case.claim.file)?);
         match case.claim.claim.kind {
             ClaimKind::TokenizerParity => self.tokenizer_parity(case, files),
             ClaimKind::GreedyParity => self.greedy_parity(case, files),

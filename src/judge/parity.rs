@@ -6,7 +6,7 @@ use crate::claim::{Case, Statistic};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
 use crate::report::FileHash;
-use crate::stats::{bootstrap_mean_interval, compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
+use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
 use crate::subject::Subject;
 use super::ppl::{perplexity, EvalSlice};
 use std::sync::Arc;
@@ -217,7 +217,7 @@ impl Judge {
         let mut ev = self.evidence(case, observed, stats.n, subject);
         ev.also = stats.table().into_iter().filter(|(n, _)| *n != stat.name()).map(|(n, v)| (n.to_string(), v)).collect();
         if stat == Statistic::KlMean {
-            ev.interval = bootstrap_mean_interval(&stats.kl_values, self.seed, 1000);
+            ev.interval = self.kl_mean_interval(&stats.kl_values);
         }
         ev
     }

@@ -22,12 +22,28 @@ use crate::oracle::Oracle;
 use crate::stats::{compare_to_oracle, log_softmax, quantile, SetStats};
 use crate::tokenizer::TextTokenizer;
 
+/// Texts larger than this are refused by `groundtruth ppl --text`: the whole text is
+/// tokenized at once, which costs tens of times its size in memory (wikitext-2's test
+/// split, what llama.cpp's figures use, is 1.3 MB).
+pub const MAX_PPL_TEXT_BYTES: u64 = 16 << 20;
+
 /// Why perplexity could not be computed: one line naming the input.
 #[derive(Debug, thiserror::Error)]
 pub enum PplError {
     /// The context length cannot be scored llama.cpp's way.
     #[error("ctx {0}: must be even and at least 4")]
     Ctx(usize),
+    /// The context length is longer than the model's.
+    #[error("ctx {ctx}: longer than the model's context of {context} tokens")]
+    CtxAboveContext {
+        /// Asked for.
+        ctx: usize,
+        /// The model's `max_position_embeddings`.
+        context: usize,
+    },
+    /// Zero chunks were asked for.
+    #[error("chunks 0: at least one chunk must be scored")]
+    NoChunks,
     /// The text is shorter than the contexts asked for.
     #[error("the text tokenizes to {tokens} tokens, fewer than {chunks} chunk(s) of {ctx}")]
     TooShort {
@@ -96,6 +112,13 @@ pub fn perplexity_with(
 ) -> Result<PplResult, PplError> {
     if ctx < 4 || !ctx.is_multiple_of(2) {
         return Err(PplError::Ctx(ctx));
+    }
+    let context = llama.config().max_position_embeddings;
+    if ctx > context {
+        return Err(PplError::CtxAboveContext { ctx, context });
+    }
+    if chunks == Some(0) {
+        return Err(PplError::NoChunks);
     }
     let tokens = tok.encode_plain(text).map_err(|e| PplError::Tokenize(e.to_string()))?;
     let available = tokens.len() / ctx;

@@ -61,7 +61,7 @@ struct FixtureFile {
 
 fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, String> {
     let path = dir.join(&f.file);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| e.to_string())?;
     if sha256_hex(&bytes) != f.sha256 {
         return Err(format!("{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)", path.display()));
     }
@@ -82,8 +82,7 @@ impl Judge {
         let dir = self.project.path(FIXTURE_DIR);
         let manifest_path = dir.join("manifest.json");
         files.push(self.hash_file(&manifest_path)?);
-        let text = crate::fsutil::read_text(&manifest_path).map_err(|e| Stop::Error(e.to_string()))?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|e| Stop::Error(format!("{}: {e}", manifest_path.display())))?;
+        let m: Manifest = crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| Stop::Error(e.to_string()))?;
         if m.format != FORMAT || m.block != ty.block_size() {
             return Err(Stop::Error(format!("{}: format '{}' block {} (expected {FORMAT}, block {})", manifest_path.display(), m.format, m.block, ty.block_size())));
         }

@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{CandleContext, Result};
-use super::layers::{softmax_last, Linear, MatmulPath, Mode, Rope};
+use super::layers::{softmax_last, Linear, MatmulPath, Mode, RopeTable};
 use super::weights::Weights;
 
 /// Multi-head attention whose `kv_heads` key/value heads are shared by groups of query
@@ -35,13 +35,13 @@ impl Attention {
         })
     }
 
-    /// `x`: `(batch, seq, hidden)` at absolute positions `offset..offset + seq`; `mask`:
-    /// `(seq, offset + seq)` or `None` when `seq == 1`; `cache`: this layer's slot.
+    /// `x`: `(batch, seq, hidden)` at absolute positions `offset..offset + seq`, `rope`
+    /// that range's table; `mask`: `(seq, offset + seq)` or `None` when `seq == 1`;
+    /// `cache`: this layer's slot.
     pub(crate) fn forward(
         &self,
         x: &Tensor,
-        rope: &Rope,
-        offset: usize,
+        rope: &RopeTable,
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mode: Mode,
@@ -52,8 +52,8 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, offset, mode)?;
-        let mut k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, offset, mode)?;
+        let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, mode)?;
+        let mut k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, mode)?;
         let mut v = split(self.v.forward(x)?, self.kv_heads)?;
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.as_ref() {

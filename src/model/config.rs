@@ -5,6 +5,27 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ModelError, Result};
 
+/// The largest sizes a config may declare (checked by [`LlamaConfig::validate`]). They are
+/// far above any model the harness runs (Llama 3 405B: hidden 16384, intermediate 53248,
+/// 126 layers, 128 heads, vocabulary 128256; the longest contexts are 10M tokens), so only
+/// a damaged or hostile file reaches them; within them every size product fits in 64 bits.
+/// A file must also hold every tensor these sizes imply before anything is allocated from
+/// them (see [`super::Weights::check_complete`]).
+pub mod limits {
+    /// `vocab_size`.
+    pub const VOCAB: usize = 1 << 22;
+    /// `hidden_size`.
+    pub const HIDDEN: usize = 1 << 16;
+    /// `intermediate_size`.
+    pub const INTERMEDIATE: usize = 1 << 18;
+    /// `num_hidden_layers`.
+    pub const LAYERS: usize = 1 << 10;
+    /// `num_attention_heads` (and so `num_key_value_heads`).
+    pub const HEADS: usize = 1 << 10;
+    /// `max_position_embeddings`.
+    pub const CONTEXT: usize = 1 << 24;
+}
+
 /// Llama-family hyper-parameters (RMSNorm, RoPE, SwiGLU, grouped-query attention).
 ///
 /// `head_dim` is always `hidden_size / num_attention_heads`; configs that set a different
@@ -63,23 +84,27 @@ struct HfConfigRaw {
     mlp_bias: Option<bool>,
 }
 
-/// Token ids may be a number, null, or (Llama 3) a list; the first entry stands for a list.
-fn token_id(field: &'static str, v: Option<serde_json::Value>) -> Result<Option<u32>> {
+/// Token ids may be a number, null, or (Llama 3) a list; the first entry stands for a list,
+/// and every entry must be an id below `vocab_size`.
+fn token_id(field: &'static str, v: Option<serde_json::Value>, vocab_size: usize) -> Result<Option<u32>> {
     let bad = |reason: String| ModelError::Config { field, reason };
-    let v = match v {
+    let items = match v {
         None | Some(serde_json::Value::Null) => return Ok(None),
-        Some(serde_json::Value::Array(items)) => match items.into_iter().next() {
-            None => return Ok(None),
-            Some(first) => first,
-        },
-        Some(v) => v,
+        Some(serde_json::Value::Array(items)) => items,
+        Some(v) => vec![v],
     };
-    let n = v
-        .as_u64()
-        .ok_or_else(|| bad(format!("expected a token id, got {v}")))?;
-    u32::try_from(n)
-        .map(Some)
-        .map_err(|_| bad(format!("{n} does not fit in u32")))
+    let mut ids = Vec::with_capacity(items.len());
+    for v in &items {
+        let id = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad(format!("expected a token id, got {}", crate::excerpt::excerpt(v.to_string()))))?;
+        if id as usize >= vocab_size {
+            return Err(bad(format!("{id} is not below vocab_size {vocab_size}")));
+        }
+        ids.push(id);
+    }
+    Ok(ids.first().copied())
 }
 
 impl LlamaConfig {
@@ -91,17 +116,20 @@ impl LlamaConfig {
     /// Checks every invariant the model relies on; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
-        for (field, v) in [
-            ("vocab_size", self.vocab_size),
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("max_position_embeddings", self.max_position_embeddings),
+        for (field, v, max) in [
+            ("vocab_size", self.vocab_size, limits::VOCAB),
+            ("hidden_size", self.hidden_size, limits::HIDDEN),
+            ("intermediate_size", self.intermediate_size, limits::INTERMEDIATE),
+            ("num_hidden_layers", self.num_hidden_layers, limits::LAYERS),
+            ("num_attention_heads", self.num_attention_heads, limits::HEADS),
+            ("num_key_value_heads", self.num_key_value_heads, limits::HEADS),
+            ("max_position_embeddings", self.max_position_embeddings, limits::CONTEXT),
         ] {
             if v == 0 {
                 return bad(field, "must be positive".into());
+            }
+            if v > max {
+                return bad(field, format!("{v} is above the limit of {max}"));
             }
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
@@ -222,21 +250,21 @@ impl LlamaConfig {
     /// activations, a `head_dim` other than `hidden_size / num_attention_heads`).
     /// Missing optional fields take `transformers`' `LlamaConfig` defaults.
     pub fn from_hf_json(text: &str, path: &std::path::Path) -> Result<Self> {
-        let raw: HfConfigRaw = serde_json::from_str(text).map_err(|e| ModelError::Parse {
+        let raw: HfConfigRaw = crate::input::parse_json(text.as_bytes(), path).map_err(|e| ModelError::Parse {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: e.detail(),
         })?;
         let unsupported = |what: String| ModelError::Unsupported {
             what: format!("{what} in `{}`", path.display()),
         };
         if let Some(mt) = &raw.model_type {
             if mt != "llama" && mt != "mistral" && mt != "smollm" {
-                return Err(unsupported(format!("model_type \"{mt}\"")));
+                return Err(unsupported(format!("model_type \"{}\"", crate::excerpt::excerpt(mt))));
             }
         }
         if let Some(act) = &raw.hidden_act {
             if act != "silu" {
-                return Err(unsupported(format!("hidden_act \"{act}\"")));
+                return Err(unsupported(format!("hidden_act \"{}\"", crate::excerpt::excerpt(act))));
             }
         }
         if raw.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
@@ -245,6 +273,8 @@ impl LlamaConfig {
         if raw.attention_bias == Some(true) || raw.mlp_bias == Some(true) {
             return Err(unsupported("attention_bias/mlp_bias".into()));
         }
+        // Every message names the file: a field alone does not say which config is wrong.
+        let in_file = |e: ModelError| ModelError::Parse { path: path.to_path_buf(), reason: e.to_string() };
         let cfg = LlamaConfig {
             vocab_size: raw.vocab_size,
             hidden_size: raw.hidden_size,
@@ -257,8 +287,8 @@ impl LlamaConfig {
             max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
             // transformers' LlamaConfig defaults to untied.
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-            bos_token_id: token_id("bos_token_id", raw.bos_token_id)?,
-            eos_token_id: token_id("eos_token_id", raw.eos_token_id)?,
+            bos_token_id: token_id("bos_token_id", raw.bos_token_id, raw.vocab_size).map_err(in_file)?,
+            eos_token_id: token_id("eos_token_id", raw.eos_token_id, raw.vocab_size).map_err(in_file)?,
         };
         if let Some(hd) = raw.head_dim {
             if cfg.num_attention_heads != 0 && hd != cfg.head_dim() {
@@ -268,7 +298,7 @@ impl LlamaConfig {
                 )));
             }
         }
-        cfg.validate()?;
+        cfg.validate().map_err(in_file)?;
         Ok(cfg)
     }
 }
@@ -321,6 +351,32 @@ pub(crate) mod tests {
         c.num_attention_heads = 4;
         c.num_key_value_heads = 4;
         assert!(c.validate().unwrap_err().to_string().contains("odd"));
+    }
+
+    #[test]
+    fn sizes_above_the_limits_and_token_ids_outside_the_vocabulary_are_refused() {
+        for (field, set) in [
+            ("vocab_size", &(|c: &mut LlamaConfig| c.vocab_size = limits::VOCAB + 1) as &dyn Fn(&mut LlamaConfig)),
+            ("num_hidden_layers", &|c: &mut LlamaConfig| c.num_hidden_layers = 1 << 31),
+            ("max_position_embeddings", &|c: &mut LlamaConfig| c.max_position_embeddings = usize::MAX),
+            ("hidden_size", &|c: &mut LlamaConfig| c.hidden_size = 1 << 20),
+        ] {
+            let mut c = tiny(true);
+            set(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("above the limit"), "{e}");
+        }
+        let json = tiny(true).to_hf_json();
+        for (ids, ok) in [("[2, 3]", true), ("[1, 2, 1000000000]", false), ("[1, 2.5]", false), ("96", false)] {
+            let text = json.replace("\"eos_token_id\": 2", &format!("\"eos_token_id\": {ids}"));
+            let r = LlamaConfig::from_hf_json(&text, Path::new("c.json"));
+            assert_eq!(r.is_ok(), ok, "{ids}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("c.json") && e.to_string().contains("eos_token_id"), "{e}");
+            }
+        }
+        let e = LlamaConfig::from_hf_json(&format!("{json}{{}}"), Path::new("c.json")).unwrap_err().to_string();
+        assert!(e.contains("trailing content"), "{e}");
     }
 
     #[test]

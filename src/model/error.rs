@@ -29,13 +29,13 @@ pub enum ModelError {
         name: String,
     },
     /// A tensor the config does not expect is present.
-    #[error("unexpected tensor `{name}`")]
+    #[error("unexpected tensor `{}`", crate::excerpt::excerpt(name))]
     UnexpectedTensor {
         /// HF tensor name.
         name: String,
     },
     /// A tensor has the wrong shape for the config.
-    #[error("tensor `{name}` has shape {got:?}, config requires {expected:?}")]
+    #[error("tensor `{}` has shape {got:?}, config requires {expected:?}", crate::excerpt::excerpt(name))]
     ShapeMismatch {
         /// HF tensor name.
         name: String,
@@ -64,7 +64,7 @@ pub enum ModelError {
         reason: String,
     },
     /// A safetensors file is malformed or holds a tensor we cannot use.
-    #[error("read safetensors `{path}`{}: {reason}", tensor.as_ref().map(|t| format!(" tensor `{t}`")).unwrap_or_default())]
+    #[error("read safetensors `{path}`{}: {reason}", tensor.as_ref().map(|t| format!(" tensor `{}`", crate::excerpt::excerpt(t))).unwrap_or_default())]
     Safetensors {
         /// The file.
         path: PathBuf,
@@ -74,7 +74,7 @@ pub enum ModelError {
         reason: String,
     },
     /// A GGUF file is malformed or lacks a key we need.
-    #[error("read gguf `{path}` key `{key}`: {reason}")]
+    #[error("read gguf `{path}` key `{}`: {reason}", crate::excerpt::excerpt(key))]
     Gguf {
         /// The file.
         path: PathBuf,
@@ -128,6 +128,12 @@ pub enum ModelError {
         /// Why no candidate fits.
         reason: String,
     },
+}
+
+impl From<crate::fsutil::FsError> for ModelError {
+    fn from(e: crate::fsutil::FsError) -> Self {
+        ModelError::Io { op: "write", path: e.path, source: e.source }
+    }
 }
 
 /// Shorthand used across the model module.

@@ -18,6 +18,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device};
 
 use super::atomic::write_atomic;
+use crate::excerpt::excerpt;
 use super::config::LlamaConfig;
 use super::error::{io_err, ModelError, Result};
 use super::rope_layout::RopeLayout;
@@ -131,13 +132,25 @@ impl Meta<'_> {
             _ => None,
         };
         n.map(Some)
-            .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {v:?}")))
+            .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", excerpt(format!("{v:?}")))))
     }
 
     fn req_usize(&self, key: &str) -> Result<usize> {
+        self.opt_usize(key)?.ok_or_else(|| self.err(key, "missing"))
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         self.uint(key)?
-            .map(|n| n as usize)
-            .ok_or_else(|| self.err(key, "missing"))
+            .map(|n| usize::try_from(n).map_err(|_| self.err(key, format!("{n} does not fit in usize"))))
+            .transpose()
+    }
+
+    /// A token id: must fit in u32 (the id type); [`LlamaConfig::validate`] checks it
+    /// against the vocabulary.
+    fn token_id(&self, key: &str) -> Result<Option<u32>> {
+        self.uint(key)?
+            .map(|n| u32::try_from(n).map_err(|_| self.err(key, format!("{n} is not a token id (above u32)"))))
+            .transpose()
     }
 
     /// Floats are f32 in GGUF; going through their shortest decimal form turns the
@@ -147,7 +160,7 @@ impl Meta<'_> {
             None => Ok(None),
             Some(Value::F32(x)) => Ok(format!("{x}").parse::<f64>().ok()),
             Some(Value::F64(x)) => Ok(Some(*x)),
-            Some(v) => Err(self.err(key, format!("expected a float, got {v:?}"))),
+            Some(v) => Err(self.err(key, format!("expected a float, got {}", excerpt(format!("{v:?}"))))),
         }
     }
 }
@@ -160,7 +173,7 @@ pub fn config_from_metadata(path: &Path, map: &BTreeMap<String, Value>, vocab: u
 fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
     match m.map.get("general.architecture") {
         Some(Value::String(a)) if a == "llama" => {}
-        Some(v) => return Err(m.err("general.architecture", format!("{v:?} is not \"llama\""))),
+        Some(v) => return Err(m.err("general.architecture", format!("{} is not \"llama\"", excerpt(format!("{v:?}"))))),
         None => return Err(m.err("general.architecture", "missing")),
     }
     let heads = m.req_usize("llama.attention.head_count")?;
@@ -170,20 +183,25 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
         intermediate_size: m.req_usize("llama.feed_forward_length")?,
         num_hidden_layers: m.req_usize("llama.block_count")?,
         num_attention_heads: heads,
-        num_key_value_heads: m
-            .uint("llama.attention.head_count_kv")?
-            .map_or(heads, |n| n as usize),
+        num_key_value_heads: m.opt_usize("llama.attention.head_count_kv")?.unwrap_or(heads),
         rms_norm_eps: m
             .float("llama.attention.layer_norm_rms_epsilon")?
             .unwrap_or(1e-5),
         rope_theta: m.float("llama.rope.freq_base")?.unwrap_or(10_000.0),
-        max_position_embeddings: m.uint("llama.context_length")?.map_or(2048, |n| n as usize),
+        max_position_embeddings: m.opt_usize("llama.context_length")?.unwrap_or(2048),
         tie_word_embeddings: tied,
-        bos_token_id: m.uint("tokenizer.ggml.bos_token_id")?.map(|n| n as u32),
-        eos_token_id: m.uint("tokenizer.ggml.eos_token_id")?.map(|n| n as u32),
+        bos_token_id: m.token_id("tokenizer.ggml.bos_token_id")?,
+        eos_token_id: m.token_id("tokenizer.ggml.eos_token_id")?,
     };
     cfg.validate()
         .map_err(|e| m.err("llama.*", e.to_string()))?;
+    // The vocabulary is the embedding's row count; a declared size that contradicts it is
+    // refused. (A token list of another length is what the `structure` claims measure, so
+    // such a file still loads for them; commands that tokenize refuse a tokenizer whose
+    // ids the embedding lacks, see `tokenizer::check_fits`.)
+    if let Some(n) = m.opt_usize("llama.vocab_size")?.filter(|&n| n != vocab) {
+        return Err(m.err("llama.vocab_size", format!("{n} is not token_embd.weight's {vocab} rows")));
+    }
     if let Some(rd) = m.uint("llama.rope.dimension_count")? {
         if rd as usize != cfg.head_dim() {
             return Err(m.err(
@@ -202,12 +220,14 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
 /// Embeddings are tied when `output.weight` is absent; the vocabulary size is the row
 /// count of `token_embd.weight`. Errors name the file and the key or tensor.
 pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
-    let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
     let gerr = |key: &str, reason: String| ModelError::Gguf {
         path: path.to_path_buf(),
         key: key.into(),
         reason,
     };
+    // candle trusts the header's counts and lengths; the bounded check goes first.
+    crate::gguf_check::check_gguf(path).map_err(|e| gerr("header", e.to_string()))?;
+    let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| gerr("header", e.to_string()))?;
     let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();
     let meta = Meta {

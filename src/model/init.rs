@@ -14,11 +14,20 @@ use crate::rng::SeededRng;
 /// written as a literal so no libm call is involved.
 pub const INIT_HALF_WIDTH: f32 = 0.034_641_016;
 
+/// The most parameters a seeded model may have (4 GiB of f32; the ladder's largest rung
+/// has 350M): a seeded model's size comes from a config alone, with no file to hold it.
+pub const MAX_SEEDED_PARAMS: u64 = 1 << 30;
+
 /// Fresh weights for `cfg`: matrices uniform in `[-a, a)` with `a = 0.02·√3` (std 0.02),
 /// norm gains 1.0. Each tensor draws from its own stream (`seed` mixed with its name), so
 /// adding a tensor, a layer or a tied head never shifts the values of the others.
 pub fn seeded(cfg: &LlamaConfig, seed: u64) -> Result<Weights> {
     cfg.validate()?;
+    if cfg.param_count() > MAX_SEEDED_PARAMS {
+        return Err(super::error::ModelError::Unsupported {
+            what: format!("a seeded model of {} parameters (at most {MAX_SEEDED_PARAMS})", cfg.param_count()),
+        });
+    }
     let mut tensors = BTreeMap::new();
     for (name, shape) in expected_shapes(cfg) {
         let n: usize = shape.iter().product();

@@ -110,7 +110,7 @@ impl Ladder {
 
 /// Reads and solves a ladder file.
 pub fn load_ladder(path: &Path) -> Result<Ladder> {
-    let text = std::fs::read_to_string(path).map_err(io_err("read", path))?;
+    let text = crate::fsutil::read_text(path).map_err(|e| io_err("read", path)(e.source))?;
     parse_ladder(&text, path)
 }
 

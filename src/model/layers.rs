@@ -139,66 +139,92 @@ pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     }
 }
 
-/// Precomputed RoPE cosines and sines for positions `0..max_position_embeddings`.
+/// RoPE's frequencies. The cosine and sine table is built per forward pass for exactly
+/// the positions that pass runs ([`Rope::table`]), so memory follows the sequences
+/// actually run, never the context length a file declares. Each entry is computed the same
+/// way whatever range it is built for, so results are bit-identical to a table
+/// precomputed for every position.
 #[derive(Debug, Clone)]
 pub(crate) struct Rope {
-    /// `(max_pos, head_dim / 2)`.
-    pub(crate) cos: Tensor,
-    pub(crate) sin: Tensor,
+    /// `theta^(-2i/d)` for `i` in `0..head_dim / 2`, in f64.
+    inv: Vec<f64>,
     pub(crate) layout: RopeLayout,
+    pub(crate) device: Device,
+    pub(crate) dtype: DType,
+}
+
+/// Cosines and sines `(seq, head_dim / 2)` for the positions of one forward pass.
+#[derive(Debug, Clone)]
+pub(crate) struct RopeTable {
+    cos: Tensor,
+    sin: Tensor,
+    layout: RopeLayout,
 }
 
 impl Rope {
-    /// Frequencies `theta^(-2i/d)` are computed in f64 and rounded once to `dtype`.
-    pub(crate) fn new(
-        head_dim: usize,
-        theta: f64,
-        max_pos: usize,
-        layout: RopeLayout,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<Self> {
+    /// Frequencies `theta^(-2i/d)` are computed in f64; table entries are rounded once to
+    /// `dtype`.
+    pub(crate) fn new(head_dim: usize, theta: f64, layout: RopeLayout, device: &Device, dtype: DType) -> Self {
         let half = head_dim / 2;
-        let inv: Vec<f64> = (0..half)
-            .map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64))
-            .collect();
-        let mut cos = Vec::with_capacity(max_pos * half);
-        let mut sin = Vec::with_capacity(max_pos * half);
-        for p in 0..max_pos {
-            for f in &inv {
+        let inv = (0..half).map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64)).collect();
+        Self { inv, layout, device: device.clone(), dtype }
+    }
+
+    /// f64 cosines and sines, row-major `(len, head_dim / 2)`, of positions `start..start + len`.
+    fn angles(&self, start: usize, len: usize) -> (Vec<f64>, Vec<f64>) {
+        let n = len * self.inv.len();
+        let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for p in start..start + len {
+            for f in &self.inv {
                 let a = p as f64 * f;
                 cos.push(a.cos());
                 sin.push(a.sin());
             }
         }
-        // f64 → f32 rounds each value once, exactly as `as f32` did.
-        Ok(Self {
-            cos: Tensor::from_vec(cos, (max_pos, half), device)?.to_dtype(dtype)?,
-            sin: Tensor::from_vec(sin, (max_pos, half), device)?.to_dtype(dtype)?,
-            layout,
+        (cos, sin)
+    }
+
+    /// The table for positions `start..start + len`, as tensors on the model's device.
+    pub(crate) fn table(&self, start: usize, len: usize) -> Result<RopeTable> {
+        let (cos, sin) = self.angles(start, len);
+        let shape = (len, self.inv.len());
+        // f64 → f32 rounds each value once, exactly as `as f32` does.
+        Ok(RopeTable {
+            cos: Tensor::from_vec(cos, shape, &self.device)?.to_dtype(self.dtype)?,
+            sin: Tensor::from_vec(sin, shape, &self.device)?.to_dtype(self.dtype)?,
+            layout: self.layout,
         })
     }
 
-    /// Rotates `x` of shape `(batch, heads, seq, head_dim)` for positions
-    /// `offset..offset + seq`.
-    pub(crate) fn apply(&self, x: &Tensor, offset: usize, mode: Mode) -> Result<Tensor> {
+    /// The same table as f32 host buffers (the CPU engine's).
+    pub(crate) fn host_table(&self, start: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+        let (cos, sin) = self.angles(start, len);
+        (cos.into_iter().map(|v| v as f32).collect(), sin.into_iter().map(|v| v as f32).collect())
+    }
+}
+
+impl RopeTable {
+    /// Rotates `x` of shape `(batch, heads, seq, head_dim)` for the table's positions.
+    pub(crate) fn apply(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, h, t, d) = x.dims4()?;
-        let cos = self.cos.narrow(0, offset, t)?;
-        let sin = self.sin.narrow(0, offset, t)?;
+        let (cos, sin) = (&self.cos, &self.sin);
+        if cos.dim(0)? != t {
+            return Err(super::error::ModelError::BadInput { reason: format!("a RoPE table of {} positions applied to {t}", cos.dim(0)?) });
+        }
         let x = x.contiguous()?;
         match (mode, self.layout) {
             (Mode::Fast, RopeLayout::Neox) => {
-                candle_nn::rotary_emb::rope(&x, &cos, &sin).ctx("rope")
+                candle_nn::rotary_emb::rope(&x, cos, sin).ctx("rope")
             }
             (Mode::Fast, RopeLayout::Interleaved) => {
-                candle_nn::rotary_emb::rope_i(&x, &cos, &sin).ctx("rope_i")
+                candle_nn::rotary_emb::rope_i(&x, cos, sin).ctx("rope_i")
             }
             (Mode::Differentiable, layout) if super::autograd::supported(&x) => {
-                super::autograd::rope(&x, &cos, &sin, layout).ctx("rope (differentiable)")
+                super::autograd::rope(&x, cos, sin, layout).ctx("rope (differentiable)")
             }
             (Mode::Differentiable, RopeLayout::Neox) => {
-                let cos = Tensor::cat(&[&cos, &cos], 1)?;
-                let sin = Tensor::cat(&[&sin, &sin], 1)?;
+                let cos = Tensor::cat(&[cos, cos], 1)?;
+                let sin = Tensor::cat(&[sin, sin], 1)?;
                 let x1 = x.narrow(D::Minus1, 0, d / 2)?;
                 let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
                 let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
@@ -253,12 +279,28 @@ mod tests {
     use crate::testutil::max_abs_diff as max_diff;
 
     #[test]
+    fn a_table_for_some_positions_equals_those_rows_of_a_whole_table() {
+        // Bit for bit: each entry is computed the same way whatever range it is built for,
+        // so building per pass changes no result.
+        let rope = Rope::new(16, 10_000.0, RopeLayout::Neox, &Device::Cpu, DType::F32);
+        let whole = rope.table(0, 40).unwrap();
+        let part = rope.table(17, 23).unwrap();
+        for (a, b) in [(&whole.cos, &part.cos), (&whole.sin, &part.sin)] {
+            let a: Vec<Vec<f32>> = a.narrow(0, 17, 23).unwrap().to_vec2().unwrap();
+            let b: Vec<Vec<f32>> = b.to_vec2().unwrap();
+            assert_eq!(a, b);
+        }
+        let (cos, _) = rope.host_table(17, 23);
+        assert_eq!(cos, part.cos.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    }
+
+    #[test]
     fn differentiable_ops_match_fused_ones() {
         let x = rand(&[2, 3, 5, 8], 1);
         for layout in [RopeLayout::Neox, RopeLayout::Interleaved] {
-            let rope = Rope::new(8, 10_000.0, 16, layout, &Device::Cpu, DType::F32).unwrap();
-            let fast = rope.apply(&x, 3, Mode::Fast).unwrap();
-            let slow = rope.apply(&x, 3, Mode::Differentiable).unwrap();
+            let rope = Rope::new(8, 10_000.0, layout, &Device::Cpu, DType::F32).table(3, 5).unwrap();
+            let fast = rope.apply(&x, Mode::Fast).unwrap();
+            let slow = rope.apply(&x, Mode::Differentiable).unwrap();
             assert!(max_diff(&fast, &slow) < 1e-5, "{layout:?}");
         }
         let w = Weight::Float(rand(&[8], 2));

@@ -135,14 +135,7 @@ impl Llama {
             blocks,
             norm: RmsNorm::load(weights.get("model.norm.weight")?, eps, dev, dtype)?,
             lm_head,
-            rope: Rope::new(
-                cfg.head_dim(),
-                cfg.rope_theta,
-                cfg.max_position_embeddings,
-                weights.rope,
-                dev,
-                dtype,
-            )?,
+            rope: Rope::new(cfg.head_dim(), cfg.rope_theta, weights.rope, dev, dtype),
             device: dev.clone(),
             dtype,
             engine: false,
@@ -283,6 +276,7 @@ impl Llama {
             None
         };
         let h = self.config.hidden_size;
+        let rope = self.rope.table(offset, t)?;
         let mut x = self
             .embed
             .index_select(&ids.flatten_all()?, 0)
@@ -292,8 +286,7 @@ impl Llama {
             let slot = cache.as_mut().map(|c| &mut c.layers[l]);
             let a = block.attn.forward(
                 &block.input_norm.forward(&x, mode)?,
-                &self.rope,
-                offset,
+                &rope,
                 mask.as_ref(),
                 slot,
                 mode,

@@ -16,6 +16,7 @@ mod layers;
 mod llama;
 mod rope_layout;
 mod safetensors_io;
+mod safetensors_read;
 mod train_support;
 mod weights;
 
@@ -23,7 +24,7 @@ mod weights;
 mod tests;
 
 pub use cache::KvCache;
-pub use config::LlamaConfig;
+pub use config::{limits, LlamaConfig};
 pub use error::{ModelError, Result};
 pub use gguf_io::{config_from_metadata, gguf_to_hf, hf_to_gguf, load_gguf, save_gguf, save_gguf_in_order, GgufInfo};
 pub use init::{seeded, INIT_HALF_WIDTH};
@@ -34,5 +35,6 @@ pub use layers::MatmulPath;
 pub use llama::{Llama, LoadOptions};
 pub use rope_layout::RopeLayout;
 pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};
+pub(crate) use safetensors_read::read_file as read_safetensors;
 pub use train_support::{lm_loss, TrainableLlama};
 pub use weights::{expected_names, expected_shapes, ggml_type_code, ggml_type_name, Weight, Weights};

@@ -2,7 +2,6 @@
 //! deterministically and atomically ([`save_hf_folder`]) and read back ([`load_hf_folder`]).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -78,26 +77,29 @@ fn serialize(w: &Weights, meta: &BTreeMap<String, String>) -> Result<Vec<u8>> {
 }
 
 /// The safetensors files of a folder: `model.safetensors`, or the shards named by
-/// `model.safetensors.index.json`.
+/// `model.safetensors.index.json` (plain file names inside the folder, nothing else).
 fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let single = dir.join("model.safetensors");
     if single.exists() {
         return Ok(vec![single]);
     }
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
     let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index).map_err(io_err("read", &index))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Parse {
+    let parsed: Index = crate::input::read_json(&index, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| ModelError::Parse {
         path: index.clone(),
-        reason: e.to_string(),
+        reason: e.detail(),
     })?;
-    let map = v
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::Parse {
+    let files: std::collections::BTreeSet<&str> = parsed.weight_map.values().map(String::as_str).collect();
+    let plain = |f: &str| !f.is_empty() && !f.contains(['/', '\\']) && f != "." && f != ".." && f.ends_with(".safetensors");
+    if let Some(f) = files.iter().find(|f| !plain(f)) {
+        return Err(ModelError::Parse {
             path: index.clone(),
-            reason: "no object field `weight_map`".into(),
-        })?;
-    let files: std::collections::BTreeSet<&str> = map.values().filter_map(|f| f.as_str()).collect();
+            reason: format!("shard '{}' is not a .safetensors file name inside the folder", crate::excerpt::excerpt(f)),
+        });
+    }
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 
@@ -106,11 +108,12 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 /// dropped. Errors name the file and tensor.
 pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
     let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("read", &cfg_path))?;
+    let text = crate::fsutil::read_text(&cfg_path).map_err(|e| io_err("read", &cfg_path)(e.source))?;
     let config = LlamaConfig::from_hf_json(&text, &cfg_path)?;
     let mut tensors = BTreeMap::new();
     for file in shard_files(dir)? {
-        let bytes = std::fs::read(&file).map_err(io_err("read", &file))?;
+        // Strict header (no duplicate keys), read only as far as it says, before the crate.
+        let bytes = super::safetensors_read::read_file(&file)?;
         let err = |tensor: Option<&str>, reason: String| ModelError::Safetensors {
             path: file.clone(),
             tensor: tensor.map(str::to_string),
@@ -135,7 +138,9 @@ pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
                 .and_then(|t| t.to_dtype(DType::F32))
                 .map_err(|e| err(Some(name), e.to_string()))?;
-            tensors.insert(name.to_string(), Weight::Float(t));
+            if tensors.insert(name.to_string(), Weight::Float(t)).is_some() {
+                return Err(err(Some(name), "is stored in more than one shard".into()));
+            }
         }
     }
     if config.tie_word_embeddings {
@@ -156,30 +161,6 @@ pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
 
 /// The `__metadata__` of `dir/model.safetensors`, reading only the header.
 pub fn read_hf_metadata(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let path = dir.join("model.safetensors");
-    let bad = |reason: String| ModelError::Safetensors {
-        path: path.clone(),
-        tensor: None,
-        reason,
-    };
-    let mut f = std::fs::File::open(&path).map_err(io_err("open", &path))?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(io_err("read", &path))?;
-    let len = u64::from_le_bytes(len);
-    if len > 100_000_000 {
-        return Err(bad(format!("header length {len} is implausible")));
-    }
-    let mut header = vec![0u8; len as usize];
-    f.read_exact(&mut header).map_err(io_err("read", &path))?;
-    let v: serde_json::Value = serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
-    let mut out = BTreeMap::new();
-    if let Some(m) = v.get("__metadata__").and_then(|m| m.as_object()) {
-        for (k, val) in m {
-            let s = val
-                .as_str()
-                .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
-            out.insert(k.clone(), s.to_string());
-        }
-    }
-    Ok(out)
+    let header = super::safetensors_read::header(&dir.join("model.safetensors"))?;
+    Ok(header.metadata.into_iter().collect())
 }

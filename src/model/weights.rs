@@ -159,17 +159,21 @@ pub struct Weights {
 
 /// The tensors a config requires, with their shapes, by HF name.
 pub fn expected_shapes(cfg: &LlamaConfig) -> BTreeMap<String, Vec<usize>> {
+    expected_tensors(cfg).collect()
+}
+
+/// The tensors a config requires and their shapes, generated one at a time (globals
+/// first, then layer by layer): a config that declares more layers than a file holds costs
+/// nothing before its first missing tensor is found.
+pub fn expected_tensors(cfg: &LlamaConfig) -> impl Iterator<Item = (String, Vec<usize>)> + '_ {
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     let kv = cfg.num_key_value_heads * cfg.head_dim();
-    let mut m = BTreeMap::new();
-    m.insert("model.embed_tokens.weight".to_string(), vec![v, h]);
-    m.insert("model.norm.weight".to_string(), vec![h]);
+    let mut globals = vec![("model.embed_tokens.weight".to_string(), vec![v, h]), ("model.norm.weight".to_string(), vec![h])];
     if !cfg.tie_word_embeddings {
-        m.insert("lm_head.weight".to_string(), vec![v, h]);
+        globals.push(("lm_head.weight".to_string(), vec![v, h]));
     }
-    for l in 0..cfg.num_hidden_layers {
-        let p = format!("model.layers.{l}");
-        for (name, shape) in [
+    let layers = (0..cfg.num_hidden_layers).flat_map(move |l| {
+        [
             ("self_attn.q_proj", vec![h, h]),
             ("self_attn.k_proj", vec![kv, h]),
             ("self_attn.v_proj", vec![kv, h]),
@@ -179,11 +183,11 @@ pub fn expected_shapes(cfg: &LlamaConfig) -> BTreeMap<String, Vec<usize>> {
             ("mlp.down_proj", vec![h, i]),
             ("input_layernorm", vec![h]),
             ("post_attention_layernorm", vec![h]),
-        ] {
-            m.insert(format!("{p}.{name}.weight"), shape);
-        }
-    }
-    m
+        ]
+        .into_iter()
+        .map(move |(name, shape)| (format!("model.layers.{l}.{name}.weight"), shape))
+    });
+    globals.into_iter().chain(layers)
 }
 
 /// The HF tensor names a config requires, sorted.
@@ -202,19 +206,27 @@ impl Weights {
     }
 
     /// Checks the config and that the tensors are exactly the expected names and shapes.
+    /// The expected tensors are checked one at a time against those present, so the work
+    /// and memory are bounded by what was actually loaded, whatever the config declares.
     pub fn check_complete(&self) -> Result<()> {
         self.config.validate()?;
-        let expected = expected_shapes(&self.config);
-        for (name, shape) in &expected {
-            let w = self.get(name)?;
-            if &w.shape() != shape {
+        let mut n_expected = 0;
+        for (name, shape) in expected_tensors(&self.config) {
+            let w = self.get(&name)?;
+            if w.shape() != shape {
                 return Err(ModelError::ShapeMismatch {
-                    name: name.clone(),
-                    expected: shape.clone(),
+                    name,
+                    expected: shape,
                     got: w.shape(),
                 });
             }
+            n_expected += 1;
         }
+        if n_expected == self.tensors.len() {
+            return Ok(());
+        }
+        // Every expected tensor is present, so this set is no larger than what was loaded.
+        let expected = expected_shapes(&self.config);
         if let Some(extra) = self.tensors.keys().find(|k| !expected.contains_key(*k)) {
             return Err(ModelError::UnexpectedTensor {
                 name: extra.clone(),
@@ -327,6 +339,14 @@ mod tests {
             e.contains("lm_head.weight") && e.contains("[64, 96]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_config_declaring_more_layers_than_loaded_fails_at_the_first_missing_tensor() {
+        let mut w = seeded(&tiny(false), 1).unwrap();
+        w.config.num_hidden_layers = crate::model::config::limits::LAYERS;
+        let e = w.check_complete().unwrap_err().to_string();
+        assert!(e.contains("model.layers.2.self_attn.q_proj.weight"), "{e}");
     }
 
     #[test]

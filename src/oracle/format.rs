@@ -1,9 +1,39 @@
 //! The `groundtruth-oracle/1` format, exactly as `shared/contracts/oracle-format.md` says.
 
+use crate::excerpt::excerpt;
 use serde::{Deserialize, Serialize};
 
 /// The format tag every oracle carries.
 pub const FORMAT: &str = "groundtruth-oracle/1";
+
+/// The storage types `model.weights` may name: ggml's type names as llama.cpp writes
+/// them (what [`crate::model::ggml_type_name`] gives), `f32` for float checkpoints.
+pub const STORAGE_TYPES: [&str; 15] = ["f32", "f16", "bf16", "q8_0", "q8_1", "q5_1", "q5_0", "q4_1", "q4_0", "q8_k", "q6_k", "q5_k", "q4_k", "q3_k", "q2_k"];
+
+/// Longest `prompt` or `text` of a case, in bytes: tokenizing text costs tens of times its
+/// size in memory, and a prompt this long is already longer than any context the harness
+/// runs (about 250k tokens).
+pub const MAX_CASE_TEXT_BYTES: usize = 1 << 20;
+
+/// Longest case id: ids name cases, report rows and ticket files.
+pub const MAX_CASE_ID_CHARS: usize = 64;
+
+/// The facts about a model an oracle must be consistent with before any model work:
+/// its ids must be rows of the embedding and its sequences must fit the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelLimits {
+    /// Rows of the embedding (`vocab_size`).
+    pub vocab_size: usize,
+    /// The longest sequence the model runs (`max_position_embeddings`).
+    pub context: usize,
+}
+
+impl ModelLimits {
+    /// The limits of a model with this config.
+    pub fn of(config: &crate::model::LlamaConfig) -> ModelLimits {
+        ModelLimits { vocab_size: config.vocab_size, context: config.max_position_embeddings }
+    }
+}
 
 /// What a trusted runtime produced for a model on a fixed prompt set.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,13 +144,22 @@ impl Oracle {
     /// Checks the rules the contract states beyond the schema; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.format != FORMAT {
-            return Err(format!("field 'format': expected '{FORMAT}', found '{}'", self.format));
+            return Err(format!("field 'format': expected '{FORMAT}', found '{}'", excerpt(&self.format)));
         }
         if !is_sha256(&self.model.sha256) {
             return Err("field 'model.sha256': not 64 lowercase hex digits".into());
         }
+        if !STORAGE_TYPES.contains(&self.model.weights.as_str()) {
+            return Err(format!("field 'model.weights': '{}' is not a storage type ({})", excerpt(&self.model.weights), STORAGE_TYPES.join(", ")));
+        }
+        if self.runtime.name.trim().to_ascii_lowercase().starts_with("groundtruth") {
+            return Err(format!(
+                "field 'runtime.name': '{}' is groundtruth's own runtime; an oracle must come from an independent runtime",
+                excerpt(&self.runtime.name)
+            ));
+        }
         if self.decoding.strategy != "greedy" {
-            return Err(format!("field 'decoding.strategy': only 'greedy' in version 1, found '{}'", self.decoding.strategy));
+            return Err(format!("field 'decoding.strategy': only 'greedy' in version 1, found '{}'", excerpt(&self.decoding.strategy)));
         }
         if self.top_k == 0 {
             return Err("field 'top_k': must be at least 1".into());
@@ -133,6 +172,10 @@ impl Oracle {
         }
         let mut ids = std::collections::BTreeSet::new();
         for (i, c) in self.cases.iter().enumerate() {
+            let id_ok = !c.id.is_empty() && c.id.len() <= MAX_CASE_ID_CHARS && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+            if !id_ok {
+                return Err(format!("field 'cases[{i}].id': '{}' is not 1 to {MAX_CASE_ID_CHARS} ASCII letters, digits, '_' or '-'", excerpt(&c.id)));
+            }
             if !ids.insert(c.id.as_str()) {
                 return Err(format!("field 'cases[{i}].id': duplicate id '{}'", c.id));
             }
@@ -146,7 +189,7 @@ impl Oracle {
                 return Err("field 'perplexity.text_sha256': not 64 lowercase hex digits".into());
             }
             if p.scored != "second-half" {
-                return Err(format!("field 'perplexity.scored': only 'second-half' is defined, found '{}'", p.scored));
+                return Err(format!("field 'perplexity.scored': only 'second-half' is defined, found '{}'", excerpt(&p.scored)));
             }
             if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0) {
                 return Err("field 'perplexity': ctx ≥ 2, chunks ≥ 1, n_scored ≥ 1 and a finite ppl ≥ 1 are required".into());
@@ -175,6 +218,11 @@ impl Oracle {
         if c.prompt_tokens.is_empty() {
             return Err("prompt_tokens': empty".into());
         }
+        for (field, text) in [("prompt", &c.prompt), ("text", &c.text)] {
+            if text.len() > MAX_CASE_TEXT_BYTES {
+                return Err(format!("{field}': {} bytes, more than the {MAX_CASE_TEXT_BYTES}-byte limit", text.len()));
+            }
+        }
         if c.tokens.is_empty() || c.tokens.len() > self.decoding.max_new_tokens {
             return Err(format!("tokens': length {} outside 1..={}", c.tokens.len(), self.decoding.max_new_tokens));
         }
@@ -202,6 +250,44 @@ impl Oracle {
                     return Err(format!("top_logprobs[{i}][{j}]' {at}: token {id} listed twice"));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the oracle against the model it is judged with, before any model work: every
+    /// token id (prompt, continuation, top log-probabilities) is a row of the embedding,
+    /// `top_k` does not exceed the vocabulary, and every case (prompt plus
+    /// `max_new_tokens`) and the perplexity context fit the model's context. The error
+    /// names the field.
+    pub fn validate_for(&self, model: &ModelLimits) -> Result<(), String> {
+        let vocab = model.vocab_size;
+        if self.top_k > vocab {
+            return Err(format!("field 'top_k': {} is more than the model's {vocab}-token vocabulary", self.top_k));
+        }
+        let out_of_vocab = |field: String, id: u32| format!("field '{field}': token id {id} is outside the model's {vocab}-token vocabulary");
+        for (i, c) in self.cases.iter().enumerate() {
+            for (field, ids) in [("prompt_tokens", &c.prompt_tokens), ("tokens", &c.tokens)] {
+                if let Some((j, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
+                    return Err(out_of_vocab(format!("cases[{i}].{field}[{j}]"), id));
+                }
+            }
+            for (j, entry) in c.top_logprobs.iter().enumerate() {
+                if let Some((k, &(id, _))) = entry.iter().enumerate().find(|(_, (id, _))| *id as usize >= vocab) {
+                    return Err(out_of_vocab(format!("cases[{i}].top_logprobs[{j}][{k}]"), id));
+                }
+            }
+            let needed = c.prompt_tokens.len().saturating_add(self.decoding.max_new_tokens);
+            if needed > model.context {
+                return Err(format!(
+                    "field 'cases[{i}]': {} prompt tokens plus max_new_tokens {} exceed the model's context of {} tokens",
+                    c.prompt_tokens.len(),
+                    self.decoding.max_new_tokens,
+                    model.context
+                ));
+            }
+        }
+        if let Some(p) = self.perplexity.as_ref().filter(|p| p.ctx > model.context) {
+            return Err(format!("field 'perplexity.ctx': {} exceeds the model's context of {} tokens", p.ctx, model.context));
         }
         Ok(())
     }

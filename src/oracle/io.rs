@@ -1,11 +1,12 @@
 //! Reading and writing oracle files: strict, bounded, atomic.
 
-use super::format::Oracle;
-use crate::fsutil::{atomic_write, FsError};
+use super::format::{ModelLimits, Oracle};
+use crate::fsutil::{atomic_write, read_bounded, FsError};
 use std::path::{Path, PathBuf};
 
-/// Oracle files larger than this are refused before reading (a 200-prompt oracle is ~1 MB).
-pub const MAX_ORACLE_BYTES: u64 = 256 << 20;
+/// Oracle files larger than this are refused once that many bytes have been read (a
+/// 200-prompt oracle is about 1 MB); parsing one costs about twice its size.
+pub const MAX_ORACLE_BYTES: u64 = 64 << 20;
 
 /// Why an oracle could not be read or written. Messages name the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -31,25 +32,24 @@ pub enum OracleError {
         /// What is wrong, starting with the field.
         msg: String,
     },
-    /// Larger than [`MAX_ORACLE_BYTES`].
-    #[error("{}: {size} bytes is larger than the {MAX_ORACLE_BYTES}-byte limit for oracle files", file.display())]
-    TooLarge {
-        /// The oracle file.
-        file: PathBuf,
-        /// Its size.
-        size: u64,
-    },
 }
 
-/// Reads and validates an oracle.
+/// Reads and validates an oracle (at most [`MAX_ORACLE_BYTES`], counted as read).
 pub fn read(path: &Path) -> Result<Oracle, OracleError> {
-    let fs = |source| FsError { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(fs)?.len();
-    if size > MAX_ORACLE_BYTES {
-        return Err(OracleError::TooLarge { file: path.to_path_buf(), size });
-    }
-    let bytes = std::fs::read(path).map_err(fs)?;
-    parse(&bytes, path)
+    parse(&read_bounded(path, MAX_ORACLE_BYTES)?, path)
+}
+
+/// Reads an oracle and checks it against the model it will be judged with
+/// ([`Oracle::validate_for`]).
+pub fn read_for(path: &Path, model: &ModelLimits) -> Result<Oracle, OracleError> {
+    let oracle = read(path)?;
+    check_for(&oracle, path, model)?;
+    Ok(oracle)
+}
+
+/// [`Oracle::validate_for`] as an error naming the file.
+pub fn check_for(oracle: &Oracle, path: &Path, model: &ModelLimits) -> Result<(), OracleError> {
+    oracle.validate_for(model).map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })
 }
 
 /// Parses and validates oracle JSON; `path` is only used in messages.
@@ -74,6 +74,7 @@ pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::MAX_CASE_TEXT_BYTES;
 
     const EXAMPLE: &str = r#"{
   "format": "groundtruth-oracle/1",
@@ -163,6 +164,42 @@ mod tests {
     fn unsorted_top_logprobs_name_the_case_and_position() {
         let e = err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]"));
         assert!(e.contains("cases[0].top_logprobs[1][1]' (case 'capital', position 1): not sorted"), "{e}");
+    }
+
+    #[test]
+    fn storage_type_case_ids_runtime_and_text_sizes_are_checked() {
+        assert!(err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weights\": \"q9_9\"")).contains("field 'model.weights': 'q9_9'"));
+        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"\"")).contains("cases[0].id"));
+        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"../x\"")).contains("cases[0].id"));
+        assert!(err(&EXAMPLE.replace("\"name\": \"llama.cpp\"", "\"name\": \"groundtruth\"")).contains("runtime.name"));
+        let long = EXAMPLE.replace("\"The capital of France is\"", &format!("\"{}\"", "x".repeat(MAX_CASE_TEXT_BYTES + 1)));
+        assert!(err(&long).contains("cases[0].prompt'"));
+    }
+
+    #[test]
+    fn an_oracle_must_fit_the_model_it_is_judged_with() {
+        let o = parse(EXAMPLE.as_bytes(), Path::new("x.json")).unwrap();
+        let smol = ModelLimits { vocab_size: 49152, context: 8192 };
+        assert_eq!(o.validate_for(&smol), Ok(()));
+        let e = o.validate_for(&ModelLimits { vocab_size: 5000, context: 8192 }).unwrap_err();
+        assert!(e.contains("cases[0].tokens[0]") && e.contains("7042"), "{e}");
+        let mut far = o.clone();
+        far.cases[0].top_logprobs[0][1].0 = 9000;
+        let e = far.validate_for(&ModelLimits { vocab_size: 8000, context: 8192 }).unwrap_err();
+        assert!(e.contains("cases[0].top_logprobs[0][1]"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 36 }).unwrap_err();
+        assert!(e.contains("5 prompt tokens plus max_new_tokens 32"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 256 }).unwrap_err();
+        assert!(e.contains("perplexity.ctx"), "{e}");
+        let e = o.validate_for(&ModelLimits { vocab_size: 8, context: 8192 }).unwrap_err();
+        assert!(e.contains("top_k"), "{e}");
+    }
+
+    #[test]
+    fn trailing_content_and_oversized_files_are_refused() {
+        assert!(err(&format!("{EXAMPLE}\n{{}}")).contains("trailing content"));
+        let e = read(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("more than 67108864 bytes"), "{e}");
     }
 
     #[test]

@@ -295,7 +295,7 @@ pub fn run_plots(out: &Path, report: &Report) -> Vec<Plot> {
                 ))
             })
             .max();
-        if let Some(svg) = newest.and_then(|(_, p)| std::fs::read_to_string(p).ok()) {
+        if let Some(svg) = newest.and_then(|(_, p)| crate::fsutil::read_text(&p).ok()) {
             plots.push(Plot {
                 title: format!("Training loss of {m}"),
                 svg,

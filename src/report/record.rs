@@ -112,9 +112,12 @@ pub enum ReportError {
     },
 }
 
-/// Reads `report.json`.
+/// Reports larger than this are refused (a run of 25,000 cases writes about 50 MB).
+pub const MAX_REPORT_BYTES: u64 = 128 << 20;
+
+/// Reads `report.json` (at most [`MAX_REPORT_BYTES`]).
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
-    let bytes = std::fs::read(path).map_err(|source| FsError { path: path.to_path_buf(), source })?;
+    let bytes = crate::fsutil::read_bounded(path, MAX_REPORT_BYTES)?;
     let r: Report = crate::input::parse_json(&bytes, path).map_err(|e| match e {
         crate::input::InputError::Schema { file, field, msg } => ReportError::Schema { file, field, msg },
         other => ReportError::Schema { file: path.to_path_buf(), field: String::new(), msg: other.to_string() },

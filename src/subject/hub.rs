@@ -165,7 +165,7 @@ impl HubRef {
             self.revision.len() == 40 && self.revision.chars().all(|c| c.is_ascii_hexdigit());
         let commit = match is_commit {
             true => self.revision.clone(),
-            false => std::fs::read_to_string(dir.join("refs").join(&self.revision))
+            false => crate::fsutil::read_text(&dir.join("refs").join(&self.revision))
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| format!("<commit of refs/{}>", self.revision)),
         };

@@ -28,6 +28,12 @@ pub enum SubjectError {
     Invalid(String),
 }
 
+impl From<crate::fsutil::FsError> for SubjectError {
+    fn from(e: crate::fsutil::FsError) -> Self {
+        invalid(e)
+    }
+}
+
 fn invalid(e: impl std::fmt::Display) -> SubjectError {
     SubjectError::Invalid(e.to_string())
 }
@@ -233,12 +239,13 @@ fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base
     let weights = load_hf_folder(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
     let tok_path = dir.join("tokenizer.json");
     let tokenizer = HfTokenizer::from_file(&tok_path).map_err(invalid)?;
+    crate::tokenizer::check_fits(&tokenizer, weights.config.vocab_size).map_err(|e| invalid(format!("{}: {e}", tok_path.display())))?;
     let file_sha256 = sha256_file(&st).map_err(invalid)?;
     let mut files = vec![hash(project, &dir.join("config.json"))?, FileHash { path: project.display(&st), sha256: file_sha256.clone() }];
     files.push(hash(project, &tok_path)?);
     // Only the byte vocabulary has a GGUF form here; any other tokenizer.json would need
     // its merges and pre-tokenizer translated, which nothing checks yet.
-    let is_bytes = std::fs::read_to_string(&tok_path).is_ok_and(|t| t == ByteTokenizer::hf_tokenizer_json());
+    let is_bytes = crate::fsutil::read_text(&tok_path).is_ok_and(|t| t == ByteTokenizer::hf_tokenizer_json());
     let export_meta = match is_bytes {
         true => Ok(ByteTokenizer::gguf_metadata()),
         false => Err(format!("{}: only the byte-level tokenizer can be written to GGUF", tok_path.display())),

@@ -69,7 +69,11 @@ impl HfTokenizer {
 
     /// Loads `file` (a `tokenizer.json`).
     pub fn from_file(file: &Path) -> Result<Self, TokenizerError> {
-        let tok = tokenizers::Tokenizer::from_file(file).map_err(|e| load_err(file, e))?;
+        let bytes = crate::fsutil::read_bounded(file, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| load_err(file, e.source))?;
+        // The JSON must be well-formed before the library sees it: tokenizers 0.23 panics
+        // (`expect("Helper")` in its decoder deserializer) on a file cut inside `decoder`.
+        crate::input::parse_json::<serde::de::IgnoredAny>(&bytes, file).map_err(|e| load_err(file, e.detail()))?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| load_err(file, crate::excerpt::one_line(&e.to_string())))?;
         Ok(Self::new(tok))
     }
 
@@ -80,14 +84,12 @@ impl HfTokenizer {
         let mut me = Self::from_file(&folder.join("tokenizer.json"))?;
         let cfg_file = folder.join("tokenizer_config.json");
         if cfg_file.is_file() {
-            let text = std::fs::read_to_string(&cfg_file).map_err(|e| load_err(&cfg_file, e))?;
-            let cfg: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| load_err(&cfg_file, e))?;
+            let cfg: serde_json::Value = crate::input::read_json(&cfg_file, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| load_err(&cfg_file, e.detail()))?;
             let id_of = |key: &str| -> Result<Option<u32>, TokenizerError> {
                 match config_token(&cfg, key) {
                     None => Ok(None),
                     Some(t) => me.tok.token_to_id(&t).map(Some).ok_or_else(|| {
-                        load_err(&cfg_file, format!("{key} '{t}' is not in tokenizer.json"))
+                        load_err(&cfg_file, format!("{key} '{}' is not in tokenizer.json", crate::excerpt::excerpt(&t)))
                     }),
                 }
             };

@@ -16,4 +16,4 @@ pub(crate) use byte::gpt2_byte_chars;
 pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use pretok::{llama_cpp_pre, LlamaCppPre, KNOWN_PRE};
-pub use text::{TextTokenizer, TokenizerError};
+pub use text::{check_fits, TextTokenizer, TokenizerError};

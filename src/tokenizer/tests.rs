@@ -259,6 +259,20 @@ fn hf_tokenizer_errors_name_the_file() {
     );
 }
 
+/// Regression (tests/hostile_props.rs found it): tokenizers 0.23 panics on a
+/// `tokenizer.json` cut inside its `decoder` object; every cut must be an error.
+#[test]
+fn a_truncated_tokenizer_json_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = ByteTokenizer::hf_tokenizer_json();
+    let p = dir.path().join("tokenizer.json");
+    for cut in [json.find("\"decoder\"").unwrap() + 12, 0, 1, json.len() / 2, json.len() - 1] {
+        std::fs::write(&p, &json.as_bytes()[..cut]).unwrap();
+        let err = HfTokenizer::from_file(&p).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{cut}: {err}");
+    }
+}
+
 #[test]
 fn gguf_tokenizer_rejects_a_broken_file() {
     let dir = tempfile::tempdir().unwrap();

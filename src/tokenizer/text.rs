@@ -37,6 +37,14 @@ pub enum TokenizerError {
         /// The vocabulary size.
         vocab_size: usize,
     },
+    /// The tokenizer can produce ids that are not rows of the model's embedding.
+    #[error("the tokenizer's ids reach {tokenizer}, the model's embedding has {model} rows")]
+    LargerThanModel {
+        /// The tokenizer's largest id + 1.
+        tokenizer: usize,
+        /// The model's `vocab_size`.
+        model: usize,
+    },
 }
 
 /// A tokenizer as the harness sees it: text in, ids out, and back.
@@ -68,6 +76,15 @@ pub trait TextTokenizer: Send + Sync {
 
 /// Checks every id is in the vocabulary, because the `tokenizers` library silently drops
 /// ids it does not know, which would hide a model emitting garbage ids.
+/// Checks that every id `tok` can produce is a row of a `model_vocab`-row embedding (a
+/// model may have more rows than its tokenizer uses, never fewer).
+pub fn check_fits(tok: &dyn TextTokenizer, model_vocab: usize) -> Result<(), TokenizerError> {
+    match tok.vocab_size() {
+        n if n > model_vocab => Err(TokenizerError::LargerThanModel { tokenizer: n, model: model_vocab }),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_ids(ids: &[u32], vocab_size: usize) -> Result<(), TokenizerError> {
     match ids.iter().position(|&id| id as usize >= vocab_size) {
         Some(pos) => Err(TokenizerError::IdOutOfRange {

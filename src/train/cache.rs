@@ -17,7 +17,7 @@ use super::error::TrainError;
 use super::recipe::{Recipe, RECIPES_FILE};
 use super::spec::TrainSpec;
 use super::trainer::{train, RunOptions, RunSummary};
-use crate::fsutil::{read_text, sha256_file};
+use crate::fsutil::sha256_file;
 use crate::project::Project;
 use crate::report::FileHash;
 use crate::subject::Memo;
@@ -96,10 +96,9 @@ fn cached_or_train(dir: &Path, spec: &TrainSpec, recipe: &Recipe) -> Result<RunS
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    let text = read_text(&summary_path)?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Invalid {
+    crate::input::read_json(&summary_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| TrainError::Invalid {
         file: summary_path.clone(),
-        msg: e.to_string(),
+        msg: e.detail(),
     })
 }
 

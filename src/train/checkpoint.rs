@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::error::TrainError;
 use super::metrics::MetricsRow;
 use super::optim::{AdamW, AdamWParams, Moments};
-use crate::fsutil::{atomic_write, sha256_file, FsError};
+use crate::fsutil::{atomic_write, sha256_file};
 use crate::model::{load_hf_folder, read_hf_metadata, save_hf_folder, Weights};
 
 /// Value of `format` in `trainer_state.json`.
@@ -37,14 +37,6 @@ pub struct TrainerState {
     pub metrics: Vec<MetricsRow>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| {
-        TrainError::Fs(FsError {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-}
 
 fn invalid(file: &Path, msg: String) -> TrainError {
     TrainError::Invalid {
@@ -68,42 +60,22 @@ pub fn write_checkpoint(
     opt: &AdamW,
     metrics: &[MetricsRow],
 ) -> Result<(), TrainError> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp.{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    save_hf_folder(&tmp, weights, Some(tokenizer_json), metadata)?;
-    atomic_write(&tmp.join("optimizer.safetensors"), &optimizer_bytes(opt)?)?;
-    let step = metadata
-        .get("groundtruth.step")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(opt.t);
-    let state = TrainerState {
-        format: STATE_FORMAT.into(),
-        step,
-        optimizer_t: opt.t,
-        model_sha256: sha256_file(&tmp.join("model.safetensors"))?,
-        optimizer_sha256: sha256_file(&tmp.join("optimizer.safetensors"))?,
-        metrics: metrics.to_vec(),
-    };
-    let text = serde_json::to_string_pretty(&state).map_err(|e| invalid(&tmp, e.to_string()))?;
-    atomic_write(&tmp.join("trainer_state.json"), text.as_bytes())?;
-    if dir.exists() {
-        let old = parent.join(format!(".{name}.old.{}", std::process::id()));
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-        std::fs::rename(&tmp, dir).map_err(io(dir))?;
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    } else {
-        std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    }
-    // The renames survive a crash once the parent folder is synced (best effort, as in fsutil).
-    let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
-    Ok(())
+    crate::fsutil::write_dir_atomic(dir, |tmp| -> Result<(), TrainError> {
+        save_hf_folder(tmp, weights, Some(tokenizer_json), metadata)?;
+        atomic_write(&tmp.join("optimizer.safetensors"), &optimizer_bytes(opt)?)?;
+        let step = metadata.get("groundtruth.step").and_then(|s| s.parse().ok()).unwrap_or(opt.t);
+        let state = TrainerState {
+            format: STATE_FORMAT.into(),
+            step,
+            optimizer_t: opt.t,
+            model_sha256: sha256_file(&tmp.join("model.safetensors"))?,
+            optimizer_sha256: sha256_file(&tmp.join("optimizer.safetensors"))?,
+            metrics: metrics.to_vec(),
+        };
+        let text = serde_json::to_string_pretty(&state).map_err(|e| invalid(tmp, e.to_string()))?;
+        atomic_write(&tmp.join("trainer_state.json"), text.as_bytes())?;
+        Ok(())
+    })
 }
 
 /// A checkpoint read back: weights, metadata, optimizer and state, hashes verified.
@@ -124,9 +96,7 @@ pub struct Checkpoint {
 /// one recorded in `trainer_state.json` is an error naming it.
 pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, TrainError> {
     let state_path = dir.join("trainer_state.json");
-    let text = crate::fsutil::read_text(&state_path)?;
-    let state: TrainerState =
-        serde_json::from_str(&text).map_err(|e| invalid(&state_path, e.to_string()))?;
+    let state: TrainerState = crate::input::read_json(&state_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| invalid(&state_path, e.detail()))?;
     if state.format != STATE_FORMAT {
         return Err(invalid(
             &state_path,
@@ -148,7 +118,7 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
     let weights = load_hf_folder(dir)?;
     let metadata = read_hf_metadata(dir)?;
     let opt_path = dir.join("optimizer.safetensors");
-    let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
+    let bytes = crate::model::read_safetensors(&opt_path)?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(&opt_path, e.to_string()))?;
     let mut state_map = BTreeMap::new();
     for name in weights.tensors.keys() {

@@ -8,6 +8,7 @@
 //! functions of the step).
 
 use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -234,7 +235,8 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             // Without a terminal the bar is invisible: a log line per evaluation instead,
             // and the CSV so far, so a long run can be followed from a file.
             if opts.progress && bar.is_hidden() {
-                eprintln!("step {step}/{}: {message}", h.steps);
+                // Progress on standard error is best effort: a closed stream must not stop training.
+                let _ = writeln!(std::io::stderr(), "step {step}/{}: {message}", h.steps);
             }
             atomic_write(
                 &opts.out.join("metrics.csv"),

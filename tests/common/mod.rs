@@ -2,6 +2,7 @@
 //! a claims file against the registry.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod installed;
 mod need;
 pub use need::need_file;

@@ -28,8 +28,8 @@ pub(crate) struct Heads {
     pub(crate) dim: usize,
 }
 
-/// Rotates each `dim`-wide head of each row in place; row `i` is at position `pos(i)`.
-/// `cos`/`sin` are the `(max_pos, dim / 2)` tables.
+/// Rotates each `dim`-wide head of each row in place; row `i` takes row `pos(i)` of the
+/// `(positions, dim / 2)` tables `cos`/`sin`.
 pub(crate) fn rope(x: &mut [f32], width: usize, dim: usize, pos: impl Fn(usize) -> usize, cos: &[f32], sin: &[f32], layout: RopeLayout) {
     let half = dim / 2;
     for (i, row) in x.chunks_exact_mut(width).enumerate() {

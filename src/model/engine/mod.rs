@@ -72,8 +72,8 @@ pub(crate) fn supports(llama: &Llama) -> bool {
     f32_cpu(&llama.embed)
         && f32_cpu(&llama.norm.weight)
         && lin(&llama.lm_head)
-        && f32_cpu(&llama.rope.cos)
-        && f32_cpu(&llama.rope.sin)
+        && llama.rope.device.is_cpu()
+        && llama.rope.dtype == candle_core::DType::F32
         && llama.blocks.iter().all(|b| {
             [&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.o, &b.mlp.gate, &b.mlp.up, &b.mlp.down].into_iter().all(lin)
                 && f32_cpu(&b.input_norm.weight)
@@ -122,8 +122,9 @@ pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Opt
         dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
     }
     drop(embed);
-    let (cos, sin) = (Held::new(&m.rope.cos)?, Held::new(&m.rope.sin)?);
-    let pos = |i: usize| offset + i % t;
+    // Rows of the table are the positions offset..offset + t of this pass.
+    let (cos, sin) = m.rope.host_table(offset, t);
+    let pos = |i: usize| i % t;
     let mut xn = vec![0f32; rows * h];
     let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
     let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
@@ -133,8 +134,8 @@ pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Opt
         rms_norm(&x, &blk.input_norm, &mut xn)?;
         let (wq, wk, wv) = (HeldMat::new(&blk.attn.q)?, HeldMat::new(&blk.attn.k)?, HeldMat::new(&blk.attn.v)?);
         matmul_many(&xn, &[wq.mat(), wk.mat(), wv.mat()], &mut [&mut q, &mut k, &mut v], false);
-        rope(&mut q, h, heads.dim, pos, cos.get(), sin.get(), m.rope.layout);
-        rope(&mut k, kvw, heads.dim, pos, cos.get(), sin.get(), m.rope.layout);
+        rope(&mut q, h, heads.dim, pos, &cos, &sin, m.rope.layout);
+        rope(&mut k, kvw, heads.dim, pos, &cos, &sin, m.rope.layout);
         match cache.as_deref_mut() {
             Some(c) => {
                 let slots = &mut c.host[l];
