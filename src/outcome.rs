@@ -198,6 +198,9 @@ pub struct Evidence {
     pub comparison: Option<Comparison>,
     /// How the numbers were computed (runtime path, dtype, threads).
     pub path: String,
+    /// Every flipped bit, for a bit-flip variant (tensor, block or element, bit, values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flips: Option<crate::transform::flip::FlipList>,
 }
 
 impl Evidence {
@@ -261,7 +264,7 @@ mod tests {
     use super::*;
 
     fn ev(observed: f64, expect: Expect) -> Evidence {
-        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, path: "test".into() }
+        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, path: "test".into(), flips: None }
     }
 
     #[test]

@@ -142,3 +142,35 @@ fn export_writes_a_corrupted_variant_instead_of_refusing_it() {
     assert_eq!(v["changes"].as_array().unwrap().len(), 1, "one tensor changed, nothing else: {v}");
     assert_eq!(bin(&["health", "--model", s(&damaged)]).status.code(), Some(1));
 }
+
+#[test]
+fn export_composes_a_storage_type_with_flips_in_its_quantized_blocks() {
+    // q8_0+flip-exp-msb:scales@count=1~3: quantize, then flip one Q8_0 block scale's
+    // exponent MSB. Against the plain q8_0 export exactly one tensor differs, the one the
+    // flip list names, and the same variant written twice is the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let (q, a, b) = (dir.path().join("q8.gguf"), dir.path().join("a.gguf"), dir.path().join("b.gguf"));
+    let variant = "q8_0+flip-exp-msb:scales@count=1~3";
+    assert_eq!(bin(&["export", "--model", "tiny-seeded", "--variant", "q8_0", "--out", s(&q)]).status.code(), Some(0));
+    for out in [&a, &b] {
+        let o = bin(&["export", "--model", "tiny-seeded", "--variant", variant, "--out", s(out)]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same seed, same bytes");
+    let list = flips(&a);
+    let f = &list["flips"][0];
+    assert_eq!((list["flips"].as_array().unwrap().len(), f["dtype"].as_str(), f["field"].as_str(), f["bit"].as_u64()), (1, Some("q8_0"), Some("d"), Some(14)), "{list}");
+    let m = dir.path().join("q8.manifest.json");
+    assert_eq!(bin(&["manifest", "--model", s(&q), "--out", s(&m)]).status.code(), Some(0));
+    let o = bin(&["verify", "--model", s(&a), "--manifest", s(&m), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{v}");
+    // The GGUF names the tensor by its llama.cpp name; the flip list by the Hugging Face one.
+    let gguf_name = changes[0]["tensor"].as_str().unwrap();
+    assert_eq!(groundtruth::model::gguf_to_hf(gguf_name).as_deref(), f["tensor"].as_str(), "{v}");
+    let o = bin(&["export", "--model", "tiny-seeded", "--variant", "q8_0+flip-exp-msb@count=0", "--out", s(&dir.path().join("z.gguf"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!dir.path().join("z.gguf").exists());
+}

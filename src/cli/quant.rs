@@ -86,15 +86,13 @@ fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) -> Result<()> {
 pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path, variant: &str) -> Result<u8> {
     let variant = Variant::parse(variant).map_err(anyhow::Error::msg).with_context(|| "flag --variant")?;
     let (base, _) = resolve(project, model)?;
-    match to {
+    let crate::transform::Applied { weights, notes, flips } = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
+    let written = match to {
         ExportFormat::Gguf => {
             refuse_existing_dir(out)?;
-            let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
             crate::subject::export_weights(&base, variant, &weights, out)?;
             outln!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
-            for n in notes {
-                outln!("  {n}");
-            }
+            out.to_path_buf()
         }
         ExportFormat::Safetensors => {
             // Only the byte vocabulary has a tokenizer.json form here (the safetensors file
@@ -102,17 +100,24 @@ pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Pat
             if !base.export_meta.as_ref().is_ok_and(|m| is_byte_vocab(m)) {
                 bail!("{}: only a byte-level vocabulary can be written as tokenizer.json; export it to gguf instead", base.model);
             }
-            let (weights, notes) = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
             let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone()), ("groundtruth.variant".to_string(), variant.to_string())]);
             // Assembled in a temporary folder and renamed whole: a failure (a full disk)
             // leaves no folder with weights but no tokenizer.json.
             let tokenizer = crate::tokenizer::ByteTokenizer::hf_tokenizer_json();
             crate::fsutil::write_dir_atomic(out, |tmp| crate::model::save_hf_folder(tmp, &weights, Some(&tokenizer), &meta))?;
-            outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&out.join("model.safetensors"))?);
-            for n in notes {
-                outln!("  {n}");
-            }
+            let st = out.join("model.safetensors");
+            outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
+            st
         }
+    };
+    for n in notes {
+        outln!("  {n}");
+    }
+    if let Some(list) = flips {
+        // The flips name tensors as the model holds them in memory (Hugging Face names).
+        let path = crate::transform::flip::flips_path(&written);
+        crate::fsutil::atomic_write(&path, serde_json::to_string_pretty(&list)?.as_bytes())?;
+        outln!("flip list: {}", path.display());
     }
     Ok(EXIT_HOLDS)
 }

@@ -100,6 +100,7 @@ impl Judge {
             also: vec![],
             comparison: None,
             path: path.to_string(),
+            flips: None,
         }
     }
 }

@@ -19,7 +19,7 @@ const DEFAULT_MAX_NEW: usize = 32;
 impl Judge {
     pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         self.parent_holds(&case.model)?;
-        let parent = self.subject(&case.model, Variant::Base, false)?;
+        let parent = self.subject(&case.model, case.variant.parent(), false)?;
         let subject = self.subject(&case.model, case.variant, false)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
@@ -27,7 +27,8 @@ impl Judge {
         }
         let stats = self.drift_stats(&case.model, case.variant)?;
         let mut ev = self.set_evidence(case, &stats, &subject);
-        ev.path = format!("{} vs parent {} on the same path", ev.path, parent.weights_type);
+        ev.path = format!("{} vs parent {} ({}) on the same path", ev.path, case.variant.parent(), parent.weights_type);
+        ev.flips = subject.flips.clone();
         match case.claim.claim.bound.statistic {
             Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
             Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
@@ -39,17 +40,17 @@ impl Judge {
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
     /// once per run (several claims bound statistics of the same comparison).
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
-        let a = self.rows(model, Variant::Base)?;
+        let a = self.rows(model, variant.parent())?;
         let b = self.rows(model, variant)?;
         self.drift
             .get_or(&(model.to_string(), variant), || distribution_stats(&a, &b))
-            .map_err(|e| Stop::Error(format!("{model} base as the reference for {variant}: {e}")))
+            .map_err(|e| Stop::Error(format!("{model} {} as the reference for {variant}: {e}", variant.parent())))
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
         files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
-        let p = self.slice_nll(&case.model, Variant::Base)?;
+        let p = self.slice_nll(&case.model, case.variant.parent())?;
         let q = self.slice_nll(&case.model, case.variant)?;
         let (pp, pq) = (perplexity(&p), perplexity(&q));
         ev.observed = pq / pp;
@@ -67,7 +68,7 @@ impl Judge {
     }
 
     fn divergence_evidence(&self, case: &Case, ev: &mut Evidence) -> Result<(), Stop> {
-        let a = self.continuations(&case.model, Variant::Base)?;
+        let a = self.continuations(&case.model, case.variant.parent())?;
         let b = self.continuations(&case.model, case.variant)?;
         let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();

@@ -19,10 +19,7 @@ impl Judge {
         files.push(file.hash.clone());
         let cfg = &base.weights.config;
         let stat = case.claim.claim.bound.statistic;
-        let want = match case.variant {
-            Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
-            Variant::Base | Variant::Corrupt(..) => None,
-        };
+        let want = case.variant.storage().map(crate::transform::ggml_dtype);
         let problems = match stat {
             Statistic::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
             Statistic::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),

@@ -31,7 +31,18 @@ impl Severity {
     pub fn name(self) -> String {
         match self {
             Severity::Count(n) => format!("count={n}"),
-            Severity::Rate(r) => format!("rate={r}"),
+            Severity::Rate(r) => {
+                // 1e6 reads better than 1000000 in variant names; parse accepts both.
+                let (mut m, mut k) = (r, 0);
+                while m % 10 == 0 && m > 0 {
+                    m /= 10;
+                    k += 1;
+                }
+                match k {
+                    0..=2 => format!("rate={r}"),
+                    _ => format!("rate={m}e{k}"),
+                }
+            }
         }
     }
 
