@@ -27,6 +27,7 @@ pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod stored;
+pub mod sweep;
 pub mod subject;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -113,6 +113,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             super::bench::eval(project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(project, &action),
+        Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
         Command::Ppl { model, text, ctx, chunks, base, json } => super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json),
         Command::Ladder { config } => {

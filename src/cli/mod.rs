@@ -33,6 +33,7 @@ mod integrity;
 mod oracle;
 pub mod out;
 mod quant;
+mod sweep;
 mod train;
 mod ppl;
 
@@ -311,6 +312,12 @@ pub enum Command {
     /// Train a ladder rung deterministically (same seed and inputs: bit-identical weights),
     /// writing a Hugging Face folder, checkpoints, metrics.csv and loss.svg to --out.
     Train(TrainArgs),
+    /// Severity sweeps.
+    Sweep {
+        /// What to sweep.
+        #[command(subcommand)]
+        action: SweepAction,
+    },
     /// Benchmarks.
     Bench {
         /// What to measure.
@@ -386,6 +393,41 @@ pub struct TrainArgs {
     /// cpu, or cuda (needs a build with the `cuda` feature and a GPU; else exit 2).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+/// `sweep` actions.
+#[derive(Debug, Subcommand)]
+pub enum SweepAction {
+    /// Seeded bit flips at several rates, per bit class, over several seeds: perplexity
+    /// ratio, mean/p99 KL and top-1 agreement against the clean model over the evaluation
+    /// slice; writes points.csv, summary.csv and two SVG plots (PPL ratio − 1 and mean KL
+    /// against rate, log axes, one line per bit class, the seeds' spread as a band).
+    Corrupt {
+        /// Model name from configs/models.toml, or a path to a .gguf file.
+        #[arg(long)]
+        model: String,
+        /// Comma-separated rates in flips per billion weights of the region (1e3,1e4,1e5).
+        #[arg(long, value_delimiter = ',', required = true)]
+        rates: Vec<String>,
+        /// Comma-separated bit classes (one line each).
+        #[arg(long, value_delimiter = ',', default_value = "exponent-msb,exponent,sign,mantissa,mantissa-low", value_parser = crate::transform::flip::BitClass::parse)]
+        bits: Vec<crate::transform::flip::BitClass>,
+        /// Region the flips land in.
+        #[arg(long, default_value = "weights", value_parser = crate::transform::flip::Region::parse)]
+        region: crate::transform::flip::Region,
+        /// Seeds per point (0, 1, …).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Convert to this storage type first and flip its stored bytes (q4_0, q8_0, …).
+        #[arg(long)]
+        storage: Option<String>,
+        /// Windows of the evaluation slice scored per point (of configs/eval.toml's).
+        #[arg(long, default_value_t = 2)]
+        chunks: usize,
+        /// Folder for the CSV files and plots (default: the output folder's sweeps/MODEL).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `bench` actions.

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// A registered model by name, or a GGUF file given by path (registered on the fly under
 /// its file stem, with its own hash).
-fn resolve(project: &Project, model: &str) -> Result<(Base, Vec<ModelEntry>)> {
+pub(super) fn resolve(project: &Project, model: &str) -> Result<(Base, Vec<ModelEntry>)> {
     let mut reg = registry::load(&project.path(MODELS_FILE))?;
     let entry = match reg.iter().find(|m| m.name == model) {
         Some(e) => e.clone(),

@@ -63,6 +63,16 @@ impl Severity {
     }
 }
 
+impl Severity {
+    /// A rate alone (`1e6`), as `--rates` lists them.
+    pub fn parse_rate(s: &str) -> Result<u64, String> {
+        match parse_integer(s) {
+            Some(0) | None => Err(format!("rate '{s}': expected a whole number of flips per billion weights ≥ 1 (1000, 1e6)")),
+            Some(n) => Ok(n),
+        }
+    }
+}
+
 /// `123` or `1e6` / `25e3` as an exact integer.
 fn parse_integer(s: &str) -> Option<u64> {
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
