@@ -52,7 +52,15 @@ impl Judge {
         files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
         let p = self.slice_nll(&case.model, case.variant.parent())?;
         let q = self.slice_nll(&case.model, case.variant)?;
-        let (pp, pq) = (perplexity(&p), perplexity(&q));
+        let pp = perplexity(&p);
+        if !pp.is_finite() {
+            return Err(Stop::Error(format!("{} {}: the parent's perplexity over the slice is {pp}", case.model, case.variant.parent())));
+        }
+        // A variant whose logits are NaN or infinite cannot score a token: its perplexity is
+        // infinite (as `compare_full` makes such a position's KL infinite), not unmeasured.
+        let broken = q.iter().filter(|x| !x.is_finite()).count();
+        let pq = if broken == 0 { perplexity(&q) } else { f64::INFINITY };
+        ev.also.push(("ppl_nonfinite_tokens".to_string(), broken as f64));
         ev.observed = pq / pp;
         ev.n = q.len();
         ev.interval = None;
