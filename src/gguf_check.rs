@@ -187,6 +187,16 @@ pub enum Fault {
         /// `elements` or `bytes`.
         what: &'static str,
     },
+    /// A dimension of zero: no data. candle reads such a tensor through a slice of its
+    /// block type made from an empty byte buffer, whose pointer is not aligned for it
+    /// (undefined behaviour; `cargo fuzz` found it), and no model has one.
+    #[error("tensor '{name}' shape {dims:?} has a zero dimension (an empty tensor)")]
+    EmptyTensor {
+        /// Tensor name.
+        name: String,
+        /// Dimensions as on disk.
+        dims: Vec<u64>,
+    },
     /// Rows that are not whole quantization blocks.
     #[error(
         "tensor '{name}' first dimension {dim0} is not a multiple of the {ty:?} block size {block}"

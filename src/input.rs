@@ -64,6 +64,52 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Inp
     toml::from_str(text).map_err(|e| InputError::invalid(file, e.span().map(|s| line_of(text, s.start)).unwrap_or(1), one_line(e.message())))
 }
 
+/// Any JSON value, parsed only to check it: every string is decoded (valid UTF-8, valid
+/// escapes, no lone surrogates), unlike [`serde::de::IgnoredAny`], which skips strings
+/// unread. For handing a document to a library that panics on what it cannot decode.
+pub struct WellFormed;
+
+impl<'de> serde::Deserialize<'de> for WellFormed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WellFormed, D::Error> {
+        d.deserialize_any(WellFormedVisitor)
+    }
+}
+
+struct WellFormedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for WellFormedVisitor {
+    type Value = WellFormed;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_unit<E>(self) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<WellFormed, A::Error> {
+        while seq.next_element::<WellFormed>()?.is_some() {}
+        Ok(WellFormed)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<WellFormed, A::Error> {
+        while map.next_entry::<WellFormed, WellFormed>()?.is_some() {}
+        Ok(WellFormed)
+    }
+}
+
 /// Reads a JSON file of at most `limit` bytes into `T` (see [`parse_json`]).
 pub fn read_json<T: DeserializeOwned>(file: &Path, limit: u64) -> Result<T, InputError> {
     parse_json(&read_bounded(file, limit)?, file)
@@ -98,6 +144,17 @@ mod tests {
         for bad in [&b"{\"a\": 1} {\"a\": 2}"[..], b"{\"a\": 1}\ngarbage", b"{\"a\": 1}]"] {
             let e = parse_json::<Doc>(bad, p).unwrap_err().to_string();
             assert!(e.starts_with("x.json:") && e.contains("trailing content"), "{e}");
+        }
+    }
+
+    #[test]
+    fn well_formed_decodes_every_string() {
+        let p = Path::new("t.json");
+        assert!(parse_json::<WellFormed>(br#"{"a": [1, -2, 2.5, "x\u00e9", null, true, {"b": {}}]}"#, p).is_ok());
+        for bad in [&b"{\"type\": \"B\x8e\x8beLevel\"}"[..], br#"{"a": "\udfff"}"#, br#"{"a": "\q"}"#] {
+            assert!(parse_json::<WellFormed>(bad, p).is_err(), "{}", String::from_utf8_lossy(bad));
+            // serde's IgnoredAny skips strings unread and accepts what a decoder rejects.
+            assert!(bad == br#"{"a": "\q"}"# || parse_json::<serde::de::IgnoredAny>(bad, p).is_ok());
         }
     }
 

@@ -429,6 +429,9 @@ fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= i64::MAX as u64 && t.dims.iter().all(|&d| d <= i64::MAX as u64))
         .ok_or_else(|| overflow("elements"))?;
+    if elements == 0 {
+        return Err(Fault::EmptyTensor { name: excerpt(&t.name), dims: t.dims.clone() });
+    }
     let (block, type_size) = t.ty.block();
     let dim0 = t.dims.first().copied().unwrap_or(1);
     if dim0 % block != 0 {

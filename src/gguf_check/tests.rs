@@ -344,6 +344,13 @@ fn planted_faults_are_rejected() {
             |f| matches!(f, Fault::ShapeOverflow { what: "bytes", .. }),
         ),
         (
+            // Regression (cargo fuzz, target gguf): candle made an unaligned slice of an
+            // empty tensor's data (a debug-build panic, undefined behaviour otherwise).
+            "empty tensor",
+            Box::new(move |b| put_u64(b, a_dim0, 0)),
+            |f| matches!(f, Fault::EmptyTensor { .. }),
+        ),
+        (
             "partial block",
             Box::new(move |b| put_u64(b, b_dim0, 48)),
             |f| {

@@ -70,9 +70,11 @@ impl HfTokenizer {
     /// Loads `file` (a `tokenizer.json`).
     pub fn from_file(file: &Path) -> Result<Self, TokenizerError> {
         let bytes = crate::fsutil::read_bounded(file, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| load_err(file, e.source))?;
-        // The JSON must be well-formed before the library sees it: tokenizers 0.23 panics
-        // (`expect("Helper")` in its decoder deserializer) on a file cut inside `decoder`.
-        crate::input::parse_json::<serde::de::IgnoredAny>(&bytes, file).map_err(|e| load_err(file, e.detail()))?;
+        // The JSON must be well-formed, every string decodable, before the library sees it:
+        // tokenizers 0.23 panics (`expect("Helper")` in its decoder deserializer) on a file
+        // cut inside `decoder` (found by tests/hostile_props.rs) and on a string there that
+        // is not UTF-8 or holds a lone surrogate (found by `cargo fuzz`).
+        crate::input::parse_json::<crate::input::WellFormed>(&bytes, file).map_err(|e| load_err(file, e.detail()))?;
         let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| load_err(file, crate::excerpt::one_line(&e.to_string())))?;
         Ok(Self::new(tok))
     }

@@ -271,6 +271,16 @@ fn a_truncated_tokenizer_json_is_an_error_not_a_panic() {
         let err = HfTokenizer::from_file(&p).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json"), "{cut}: {err}");
     }
+    // Regression (cargo fuzz, target safetensors_folder): a decoder string that is not
+    // UTF-8, or a lone surrogate, made the library panic the same way.
+    let level = json.find("\"ByteLevel\"").unwrap() + 2;
+    for bad in [&b"\x8e\x8b"[..], b"\\udfff"] {
+        let mut b = json.as_bytes().to_vec();
+        b.splice(level..level + 2, bad.iter().copied());
+        std::fs::write(&p, &b).unwrap();
+        let err = HfTokenizer::from_file(&p).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+    }
 }
 
 #[test]
