@@ -2,9 +2,11 @@
 //! tensor ([`manifest`], [`verify`]) and a health check of each tensor's values against
 //! its own statistics ([`health`]).
 
+pub mod catch;
 pub mod health;
 pub mod manifest;
 
+pub use catch::{catch_rates, CatchRate};
 pub use health::{check_file as health_check_file, check_values, check_weights, Finding, TensorHealth, ABSURD_RATIO};
 pub use manifest::{manifest, verify, Change, Manifest, Verdict, MANIFEST_FORMAT};
 
