@@ -170,6 +170,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// A file a result depends on, with its hash: what reports and tickets cite.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct FileHash {
+    /// Path as given (relative to the project root when inside it).
+    pub path: String,
+    /// SHA-256, or a note when the file is generated in memory.
+    pub sha256: String,
+}
+
 /// Lowercase hex SHA-256 of a file, streamed so large models are not read into memory.
 pub fn sha256_file(path: &Path) -> Result<String, FsError> {
     let mut f = std::fs::File::open(path).map_err(at(path))?;

@@ -9,46 +9,70 @@ use crate::fsutil::{line_of, read_bounded, read_text, FsError};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// Why an input file could not be used.
+/// Why an input file could not be used: unreadable, or a problem at a place in it. The one
+/// error type of every project input (claims, suites, registry, prompts, configs, oracles,
+/// reports), so every message reads `file:line: message` or `file: field 'f': message`.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be read.
     #[error(transparent)]
     Fs(#[from] FsError),
     /// The file breaks its schema or a rule between fields.
-    #[error("{}:{line}: {msg}", file.display())]
+    #[error("{}{at}: {msg}", file.display())]
     Invalid {
         /// The file.
         file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        msg: String,
-    },
-    /// JSON that breaks its schema, with the path of the offending field.
-    #[error("{}: field '{field}': {msg}", file.display())]
-    Schema {
-        /// The file.
-        file: PathBuf,
-        /// Dotted path of the field.
-        field: String,
+        /// Where in it.
+        at: At,
         /// What is wrong.
         msg: String,
     },
 }
 
+/// Where in an input file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// The file as a whole (the message names the field when there is one).
+    File,
+    /// A 1-based line (TOML).
+    Line(usize),
+    /// The dotted path of a field (JSON).
+    Field(String),
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::File => Ok(()),
+            At::Line(n) => write!(f, ":{n}"),
+            At::Field(field) => write!(f, ": field '{field}'"),
+        }
+    }
+}
+
 impl InputError {
     /// A rule broken at `line` of `file`.
     pub fn invalid(file: &Path, line: usize, msg: impl Into<String>) -> InputError {
-        InputError::Invalid { file: file.to_path_buf(), line, msg: msg.into() }
+        InputError::Invalid { file: file.to_path_buf(), at: At::Line(line), msg: msg.into() }
+    }
+
+    /// A field of `file` that breaks its schema.
+    pub fn field(file: &Path, field: impl Into<String>, msg: impl Into<String>) -> InputError {
+        InputError::Invalid { file: file.to_path_buf(), at: At::Field(field.into()), msg: msg.into() }
+    }
+
+    /// A rule `file` breaks (the message names the field).
+    pub fn file(file: &Path, msg: impl Into<String>) -> InputError {
+        InputError::Invalid { file: file.to_path_buf(), at: At::File, msg: msg.into() }
     }
 
     /// The message without the file name, for errors that name the file themselves.
     pub fn detail(&self) -> String {
         match self {
             InputError::Fs(e) => e.source.to_string(),
-            InputError::Invalid { line, msg, .. } => format!("line {line}: {msg}"),
-            InputError::Schema { field, msg, .. } => format!("field '{field}': {msg}"),
+            InputError::Invalid { at: At::Line(line), msg, .. } => format!("line {line}: {msg}"),
+            InputError::Invalid { at: At::Field(field), msg, .. } => format!("field '{field}': {msg}"),
+            InputError::Invalid { at: At::File, msg, .. } => msg.clone(),
         }
     }
 }
@@ -119,7 +143,7 @@ pub fn read_json<T: DeserializeOwned>(file: &Path, limit: u64) -> Result<T, Inpu
 /// anything after the document but whitespace is an error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T, InputError> {
     // The path names keys from the file, so it is quoted like any file content.
-    let schema = |field: String, msg: String| InputError::Schema { file: file.to_path_buf(), field: crate::excerpt::excerpt(&field), msg: one_line(&msg) };
+    let schema = |field: String, msg: String| InputError::field(file, crate::excerpt::excerpt(&field), one_line(&msg));
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| schema(e.path().to_string(), e.inner().to_string()))?;
     de.end().map_err(|e| InputError::invalid(file, e.line(), format!("trailing content after the JSON document (column {})", e.column())))?;

@@ -4,18 +4,19 @@
 //! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
 #![warn(missing_docs)]
 
-pub mod checkpoint;
+pub mod check;
 pub mod claim;
 pub mod builtin;
 pub mod cli;
-pub mod evalslice;
 pub mod excerpt;
+pub mod flipspec;
 pub mod fsutil;
-pub mod gguf_check;
+pub mod gguf_guard;
 pub mod input;
 pub mod integrity;
 pub mod inspect;
 pub mod jsonnum;
+pub mod memo;
 pub mod judge;
 pub mod model;
 pub mod oracle;
@@ -25,6 +26,7 @@ pub mod project;
 pub mod prompts;
 pub mod report;
 pub mod rng;
+pub mod run;
 pub mod stats;
 pub mod stored;
 pub mod sweep;

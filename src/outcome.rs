@@ -3,7 +3,8 @@
 //! `Pass` and `Fail` always carry [`Evidence`]; `Skip` always carries a [`SkipReason`];
 //! there is no catch-all arm anywhere these are matched.
 
-use crate::claim::{Expect, Op, Statistic};
+use crate::claim::{Expect, Op};
+use crate::stats::Statistic;
 use crate::stats::Divergence;
 use serde::{Deserialize, Serialize};
 
@@ -76,11 +77,11 @@ impl Outcome {
         // A NaN would fail an ordinary claim but "confirm" a registered negative one: neither
         // is a measurement, so it is an error.
         if evidence.observed.is_nan() {
-            return Outcome::Error { message: format!("{} is NaN: nothing was measured ({})", evidence.statistic.name(), evidence.path) };
+            return Outcome::Error { message: format!("{} is NaN: nothing was measured ({})", evidence.statistic.name(), evidence.numerical_path) };
         }
         // "0 mismatches among 0 tokens" is no evidence of anything, for either expectation.
         if evidence.n == 0 {
-            return Outcome::Error { message: format!("{} over zero samples: nothing was measured ({})", evidence.statistic.name(), evidence.path) };
+            return Outcome::Error { message: format!("{} over zero samples: nothing was measured ({})", evidence.statistic.name(), evidence.numerical_path) };
         }
         let holds = evidence.bound_holds();
         let as_registered = match evidence.expect {
@@ -196,8 +197,10 @@ pub struct Evidence {
     /// Text and token comparison, for parity claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
-    /// How the numbers were computed (runtime path, dtype, threads).
-    pub path: String,
+    /// How the numbers were computed, in words (runtime, dtype, matmul kind, threads, what
+    /// was compared with what).
+    #[serde(rename = "numerical_path", alias = "path")]
+    pub numerical_path: String,
     /// Every flipped bit, for a bit-flip variant (tensor, block or element, bit, values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flips: Option<crate::transform::flip::FlipList>,
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     fn ev(observed: f64, expect: Expect) -> Evidence {
-        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, path: "test".into(), flips: None }
+        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, numerical_path: "test".into(), flips: None }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! hash them. Both formats are validated before any range is trusted (the bounded GGUF
 //! parser, the safetensors crate's own header check).
 
-use crate::gguf_check::GgufError;
+use crate::gguf_guard::GgufError;
 use crate::model::{ggml_type_code, gguf_to_hf};
 use candle_core::quantized::GgmlDType;
 use std::ops::Range;
@@ -134,7 +134,7 @@ impl StoredFile {
     fn gguf(path: &Path, bytes: Vec<u8>) -> Result<StoredFile, StoredError> {
         // The bounded parser reads from a file; a copy in a temporary file would double
         // the I/O, and the caller read these very bytes from `path`, so parse the bytes.
-        let summary = crate::gguf_check::check_gguf_bytes(&bytes, path)?;
+        let summary = crate::gguf_guard::check_gguf_bytes(&bytes, path)?;
         let data_start = summary.data_start as usize;
         let mut tensors: Vec<StoredTensor> = summary
             .tensors

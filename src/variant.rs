@@ -3,7 +3,7 @@
 //! A closed set, parsed strictly, so a typo in a claim is an error and not a case that
 //! silently runs on the unchanged model.
 
-use crate::transform::flip::{BitClass, Region, Severity};
+use crate::flipspec::{BitClass, Region, Severity};
 use std::fmt;
 
 /// Storage types a subject can be converted to.

@@ -7,7 +7,7 @@ mod common;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use common::hostile::{edit, repo, rewrite, stderr, tiny_folder};
 use common::smollm2;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn check(model: &Path, oracle: &Path) -> Output {
@@ -49,6 +49,12 @@ fn tiny_checkpoint_holds_and_planted_faults_are_falsified_or_rejected() {
     let good = tiny_folder(dir.path(), "tiny");
     let o = check(&good, &oracle);
     assert_eq!(verdict(&o), (Some(0), "pass".into()));
+    // The table a user reads, whole; measured values vary with the CPU's float rounding.
+    let table = Command::new(env!("CARGO_BIN_EXE_groundtruth")).args(["--root", env!("CARGO_MANIFEST_DIR"), "check", "--model"]).arg(&good).arg("--oracle").arg(&oracle).output().unwrap();
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    insta::with_settings!({filters => vec![(r"(\| `[^`]+` \| )[-0-9.e]+( \|)", "$1[observed]$2")]}, {
+        insta::assert_snapshot!("check_table_tiny", String::from_utf8_lossy(&table.stdout));
+    });
     // The clean folder passes the parity claims the faults below fail (CK-8, CK-9).
     let clean = outcomes(&o);
     assert!(["CK-8", "CK-9", "CK-10", "CK-13"].iter().all(|id| outcome_of(&clean, id) == "pass"), "{clean:?}");
@@ -123,7 +129,7 @@ fn swap_ranges(b: &mut [u8], x: usize, y: usize, n: usize) {
 }
 
 fn tensor_range(path: &Path, name: &str) -> (usize, usize) {
-    let s = groundtruth::gguf_check::check_gguf(path).unwrap();
+    let s = groundtruth::gguf_guard::validate_gguf(path).unwrap();
     let t = s.tensors.iter().find(|t| t.name == name).unwrap();
     ((s.data_start + t.offset) as usize, t.n_bytes as usize)
 }

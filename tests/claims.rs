@@ -5,49 +5,45 @@
 //! error instead); a falsified one prints its evidence and ticket path.
 
 use groundtruth::outcome::Outcome;
-use groundtruth::plan::{plan, report, EXIT_BAD_INPUT};
+use groundtruth::plan::{plan, Execution, EXIT_BAD_INPUT};
 use groundtruth::project::Project;
-use groundtruth::report::{merge_run, ticket_file_name, ticket_markdown, write_run, CaseRecord, Environment};
+use groundtruth::report::{Environment, Reporter, RunFiles, Tickets};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let project = Project::from_manifest();
     let suite = std::env::var("GROUNDTRUTH_SUITE").unwrap_or_else(|_| "ci".into());
     let plan = match plan(&project, &suite) {
-        Ok(p) => p,
+        Ok(p) => Arc::new(p),
         Err(e) => {
             eprintln!("groundtruth: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
     let out = project.out_dir();
-    let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
-    let env = Environment::current();
+    let planned: Vec<String> = plan.cases.iter().map(|c| c.name.clone()).collect();
+    let tickets = Tickets { dir: out.join("tickets"), environment: Environment::current() };
+    let ticket_paths: Vec<String> = plan.cases.iter().map(|c| tickets.path(&c.name).display().to_string()).collect();
+    // nextest's processes of one run merge into one report; anything else writes its own.
+    let merge_plan = std::env::var_os("NEXTEST_RUN_ID").map(|_| planned);
+    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(tickets), Box::new(RunFiles { out: out.clone(), merge_plan })];
+    let run = Arc::new(Execution::new(plan.clone(), plan.cases.len(), reporters));
     let trials: Vec<Trial> = plan
         .cases
         .iter()
         .cloned()
-        .map(|case| {
-            let (judge, records, out, env) = (plan.judge.clone(), records.clone(), out.clone(), env.clone());
-            let kind = case.claim.claim.kind.name();
-            Trial::ignorable_test(case.name.clone(), move || {
-                let rec = judge.run(&case);
-                let result = match &rec.outcome {
-                    Outcome::Pass(_) => Ok(Completion::Completed),
-                    Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
-                    Outcome::Fail(ev) => {
-                        let path = out.join("tickets").join(ticket_file_name(&rec.name));
-                        let md = ticket_markdown(&rec, &env).unwrap_or_default();
-                        let written = groundtruth::fsutil::atomic_write(&path, md.as_bytes()).map(|_| path.display().to_string());
-                        Err(Failed::from(format!("falsified: {}\nticket: {}", ev.summary(), written.unwrap_or_else(|e| format!("not written: {e}")))))
-                    }
-                    Outcome::Error { message } => Err(Failed::from(format!("error: {message}"))),
-                };
-                records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
-                result
+        .zip(ticket_paths)
+        .map(|(case, ticket)| {
+            let run = run.clone();
+            let kind = case.claim.kind.name();
+            Trial::ignorable_test(case.name.clone(), move || match run.case(&case).outcome {
+                Outcome::Pass(_) => Ok(Completion::Completed),
+                Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
+                Outcome::Fail(ev) => Err(Failed::from(format!("falsified: {}\nticket: {ticket}", ev.summary()))),
+                Outcome::Error { message } => Err(Failed::from(format!("error: {message}"))),
             })
             .with_kind(kind)
         })
@@ -56,20 +52,15 @@ fn main() -> ExitCode {
     if args.list {
         return conclusion.exit_code();
     }
-    let cases = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
-    let judged = cases.iter().filter(|c| matches!(c.outcome, Outcome::Pass(_) | Outcome::Fail(_))).count();
-    let partial = args.filter.is_some() || !args.skip.is_empty() || std::env::var_os("NEXTEST").is_some();
-    let planned: Vec<String> = plan.cases.iter().map(|c| c.name.clone()).collect();
-    let rep = report(&suite, cases, planned.len());
-    // nextest's processes of one run merge into one report; anything else writes its own.
-    let written = match std::env::var_os("NEXTEST_RUN_ID") {
-        Some(_) => merge_run(&out, rep, &planned).map(|_| ()),
-        None => write_run(&out, &rep).map(|_| ()),
+    let rep = match run.finish() {
+        Ok(rep) => rep,
+        Err(e) => {
+            eprintln!("groundtruth: report not written: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
     };
-    if let Err(e) = written {
-        eprintln!("groundtruth: report not written: {e}");
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
+    let judged = rep.cases.iter().filter(|c| matches!(c.outcome, Outcome::Pass(_) | Outcome::Fail(_))).count();
+    let partial = args.filter.is_some() || !args.skip.is_empty() || std::env::var_os("NEXTEST").is_some();
     eprintln!("groundtruth: report {}", out.join("report.json").display());
     if judged == 0 && !partial {
         eprintln!("groundtruth: suite '{suite}' judged no case (all skipped): refusing to pass a run that executed nothing");

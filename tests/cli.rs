@@ -126,6 +126,11 @@ fn quantize_writes_gguf_names_fallbacks_and_inspects_clean() {
     let report = String::from_utf8_lossy(&i.stdout);
     assert_eq!(i.status.code(), Some(0), "{report}");
     assert!(report.contains("general.file_type = 14") && report.contains("15 q5_0") && report.contains("candle and gguf-rs agree"), "{report}");
+    // What a user reads, whole: the file's own path is the only thing that varies.
+    let file = regex_escape(&out.display().to_string());
+    insta::with_settings!({filters => vec![(file.as_str(), "[FILE]")]}, {
+        insta::assert_snapshot!("inspect_q4_k", report);
+    });
     let j = run(p.path(), &["inspect", "--json", out.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["tensor_count"], 20);
@@ -264,4 +269,9 @@ fn ppl_scores_an_exported_gguf_against_its_oracle_and_rejects_bad_input_in_one_l
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+/// `s` as a regular expression matching itself.
+fn regex_escape(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' { c.to_string() } else { format!("\\{c}") }).collect()
 }

@@ -196,7 +196,7 @@ fn special_files_are_read_within_bounds() {
 
 /// The byte offset of a GGUF's first tensor info (its name length) and first metadata key.
 fn header_offsets(path: &Path) -> (u64, u64) {
-    let s = groundtruth::gguf_check::check_gguf(path).unwrap();
+    let s = groundtruth::gguf_guard::validate_gguf(path).unwrap();
     (s.tensors[0].header_offset, s.metadata[0].header_offset)
 }
 

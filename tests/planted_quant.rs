@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::quantized::gguf_file::Value;
 use common::{claim, judge_all, labels, register_gguf, registered, registered_on, setup, tiny_weights};
-use groundtruth::inspect::{checks, inspect};
+use groundtruth::inspect::{findings, inspect};
 use groundtruth::model::{save_gguf, RopeLayout};
 use groundtruth::outcome::{Outcome, SkipReason};
 use groundtruth::tokenizer::ByteTokenizer;
@@ -42,7 +42,7 @@ fn a_wrong_scale_in_one_block_fails_reference_agreement() {
     let ev = recs[0].outcome.evidence().unwrap();
     assert_eq!(ev.observed, 1.0);
     assert!(ev.also.contains(&("blocks_differing[tiny-seeded]".to_string(), 1.0)), "{:?}", ev.also);
-    assert!(ev.path.contains("tiny-seeded block 3"), "{}", ev.path);
+    assert!(ev.numerical_path.contains("tiny-seeded block 3"), "{}", ev.numerical_path);
 }
 
 #[test]
@@ -135,9 +135,9 @@ fn structure_claims_fail_on_what_a_broken_converter_writes() {
         }
     });
     assert_eq!(labels(&recs), ["pass", "fail", "fail", "fail", "pass", "pass"], "{recs:#?}");
-    assert!(recs[1].outcome.evidence().unwrap().path.contains("declared q8_0"), "{:?}", recs[1].outcome);
-    assert!(recs[2].outcome.evidence().unwrap().path.contains("every value is zero"), "{:?}", recs[2].outcome);
-    assert!(recs[3].outcome.evidence().unwrap().path.contains("257 entries"), "{:?}", recs[3].outcome);
+    assert!(recs[1].outcome.evidence().unwrap().numerical_path.contains("declared q8_0"), "{:?}", recs[1].outcome);
+    assert!(recs[2].outcome.evidence().unwrap().numerical_path.contains("every value is zero"), "{:?}", recs[2].outcome);
+    assert!(recs[3].outcome.evidence().unwrap().numerical_path.contains("257 entries"), "{:?}", recs[3].outcome);
 }
 
 /// Renames `from` to `to` (same length) in a GGUF's header.
@@ -161,11 +161,11 @@ fn a_renamed_or_changed_tensor_is_a_layout_and_round_trip_mismatch() {
     b[n - 4] ^= 0x40;
     std::fs::write(&changed, b).unwrap();
     let (a, r, c) = (inspect(&ok).unwrap(), inspect(&renamed).unwrap(), inspect(&changed).unwrap());
-    assert!(checks::layout_mismatches(&a, &a).is_empty() && checks::tensor_mismatches(&a, &a).is_empty());
-    assert_eq!(checks::layout_mismatches(&a, &r).len(), 1);
-    assert_eq!(checks::tensor_mismatches(&a, &r).len(), 2, "one missing, one new");
-    assert!(checks::layout_mismatches(&a, &c).is_empty());
-    assert_eq!(checks::tensor_mismatches(&a, &c), ["blk.1.ffn_down.weight: stored bytes differ"]);
+    assert!(findings::layout_mismatches(&a, &a).is_empty() && findings::tensor_mismatches(&a, &a).is_empty());
+    assert_eq!(findings::layout_mismatches(&a, &r).len(), 1);
+    assert_eq!(findings::tensor_mismatches(&a, &r).len(), 2, "one missing, one new");
+    assert!(findings::layout_mismatches(&a, &c).is_empty());
+    assert_eq!(findings::tensor_mismatches(&a, &c), ["blk.1.ffn_down.weight: stored bytes differ"]);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! loss is falsified, a missing corpus skips with its reason. (Each check's measurement is
 //! shown failing on its own planted fault in src/train/tests.rs.)
 
+mod common;
+
 use groundtruth::claim::{expand, parse_str, Case};
 use groundtruth::judge::Judge;
 use groundtruth::model::LlamaConfig;
@@ -105,8 +107,8 @@ fn judge(root: &Path, toml: &str) -> Vec<CaseRecord> {
     let cases: Vec<Case> = expand(&claims, &names, |_| Ok(vec![])).unwrap();
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, toml).unwrap();
-    let judge = Judge::new(project, reg, claims, "planted", 1);
-    cases.iter().map(|c| judge.run(c)).collect()
+    let judge = Judge::new(project.clone(), reg, claims, 1);
+    common::judge_in_order(groundtruth::plan::Plan::new(project, "planted", cases, judge))
 }
 
 fn observed(r: &CaseRecord) -> f64 {

@@ -11,10 +11,10 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     let path = common::scratch().join("model.gguf");
     std::fs::write(&path, data).expect("write input");
-    if groundtruth::gguf_check::check_gguf(&path).is_err() {
+    if groundtruth::gguf_guard::validate_gguf(&path).is_err() {
         return;
     }
-    let _ = groundtruth::gguf_check::cross_check_with_gguf_rs(&path);
+    let _ = groundtruth::gguf_guard::cross_check_with_gguf_rs(&path);
     let Ok((weights, info)) = groundtruth::model::load_gguf(&path) else {
         return;
     };

@@ -3,7 +3,9 @@
 //! Expansion reads only metadata (claims, suites, the prompt set, the model registry),
 //! never weights, so listing thousands of cases stays instant.
 
-use super::load::{ClaimError, Registered};
+use super::kind::CaseShape;
+use super::load::ClaimError;
+use super::spec::ClaimSpec;
 use crate::variant::Variant;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ pub struct Case {
     /// Stable name: `kind/model/variant/scope/claim-id`.
     pub name: String,
     /// The claim it tests.
-    pub claim: Arc<Registered>,
+    pub claim: Arc<ClaimSpec>,
     /// Model name from the registry.
     pub model: String,
     /// How the subject derives from the model.
@@ -41,38 +43,37 @@ impl Case {
 /// Expands claims into cases. `known_models` validates model names; `prompt_ids`
 /// loads the ids of a prompt file (default `configs/prompts.toml`).
 pub fn expand(
-    claims: &[Registered],
+    claims: &[ClaimSpec],
     known_models: &[String],
     mut prompt_ids: impl FnMut(&str) -> Result<Vec<String>, String>,
 ) -> Result<Vec<Case>, ClaimError> {
     let mut cases = Vec::new();
-    for r in claims {
+    for c in claims {
         // A retired claim stays on record but is no longer run (schema: `retired`).
-        if r.claim.retired.is_some() {
+        if c.retired.is_some() {
             continue;
         }
-        let rc = Arc::new(r.clone());
-        let c = &r.claim;
-        let fail = |msg: String| ClaimError::Invalid { file: r.file.clone(), line: r.line, msg: format!("claim '{}': {msg}", c.id) };
-        let prompts: Vec<Option<String>> = if c.kind.per_prompt() {
-            let file = c.prompts.as_deref().unwrap_or(crate::project::DEFAULT_PROMPTS);
-            prompt_ids(file).map_err(|e| fail(format!("field 'prompts': {e}")))?.into_iter().map(Some).collect()
-        } else {
-            vec![None]
+        let rc = Arc::new(c.clone());
+        let fail = |msg: String| ClaimError::invalid(&c.file, c.line, format!("claim '{}': {msg}", c.id));
+        let shape = c.kind.claim_kind().cases();
+        let prompts: Vec<Option<String>> = match shape {
+            CaseShape::PerPrompt => {
+                let file = c.prompts.as_deref().unwrap_or(crate::project::DEFAULT_PROMPTS);
+                prompt_ids(file).map_err(|e| fail(format!("field 'prompts': {e}")))?.into_iter().map(Some).collect()
+            }
+            CaseShape::PerVariant | CaseShape::PerChain => vec![None],
         };
-        for model in &c.subjects.models {
+        let heads: Vec<(Variant, Vec<Variant>)> = match (shape, c.variants.first()) {
+            (CaseShape::PerChain, Some(first)) => vec![(*first, c.variants.clone())],
+            (CaseShape::PerChain | CaseShape::PerPrompt | CaseShape::PerVariant, _) => c.variants.iter().map(|v| (*v, vec![])).collect(),
+        };
+        for model in &c.models {
             if !known_models.contains(model) {
                 return Err(fail(format!("field 'subjects.models': model '{model}' is not in configs/models.toml")));
             }
-            let variants =
-                c.subjects.variants.iter().map(|v| Variant::parse(v)).collect::<Result<Vec<_>, _>>().map_err(|e| fail(format!("field 'subjects.variants': {e}")))?;
-            let heads: Vec<(Variant, Vec<Variant>)> = match (c.kind.per_chain(), variants.first()) {
-                (true, Some(first)) => vec![(*first, variants.clone())],
-                _ => variants.iter().map(|v| (*v, vec![])).collect(),
-            };
-            for (variant, chain) in heads {
+            for (variant, chain) in &heads {
                 for p in &prompts {
-                    let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant, prompt: p.clone(), chain: chain.clone() };
+                    let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant: *variant, prompt: p.clone(), chain: chain.clone() };
                     let name = format!("{}/{model}/{variant}/{}/{}", c.kind.name(), case.scope(), c.id);
                     cases.push(Case { name, ..case });
                 }
@@ -82,7 +83,7 @@ pub fn expand(
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(ClaimError::Invalid { file: Path::new("claims").to_path_buf(), line: 1, msg: format!("case name '{}' is generated twice", w[0]) });
+        return Err(ClaimError::invalid(Path::new("claims"), 1, format!("case name '{}' is generated twice", w[0])));
     }
     Ok(cases)
 }
@@ -105,7 +106,7 @@ mod tests {
         let text = claim("A", "") + &claim("B", "retired = \"2026-11-28: superseded\"");
         let claims = crate::claim::parse_str(&text, Path::new("x.toml")).unwrap();
         let cases = expand(&claims, &["m".to_string()], |_| Ok(vec![])).unwrap();
-        let ids: Vec<&str> = cases.iter().map(|c| c.claim.claim.id.as_str()).collect();
+        let ids: Vec<&str> = cases.iter().map(|c| c.claim.id.as_str()).collect();
         assert_eq!(ids, ["A"]);
     }
 }

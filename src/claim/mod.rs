@@ -1,14 +1,18 @@
-//! Pre-registered claims: the schema ([`Claim`]), loading, suites, expansion into
-//! [`Case`]s and the rendered `CLAIMS.md`.
+//! Pre-registered claims: the file schema ([`Claim`], as written), the resolved and typed
+//! claim ([`ClaimSpec`], what judges read), loading, suites, expansion into [`Case`]s and
+//! the rendered `CLAIMS.md`.
 
 mod expand;
+mod kind;
 mod load;
 mod render;
 mod schema;
-mod statistic;
+mod spec;
 pub mod suite;
 
 pub use expand::{expand, Case};
-pub use load::{load_dir, load_file, parse_str, ClaimError, Registered};
+pub use kind::{CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, StoredAs, TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE};
+pub use load::{load_dir, load_file, parse_str, ClaimError};
 pub use render::claims_markdown;
-pub use schema::{STORAGE_TYPES, STORED_AS_ORACLE, Basis, Bound, Claim, ClaimFile, ClaimKind, Compare, Expect, Op, Statistic, Subjects, TrainCheck};
+pub use schema::{Basis, Bound, Claim, ClaimFile, Expect, Op, Subjects};
+pub use spec::ClaimSpec;

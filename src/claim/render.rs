@@ -1,11 +1,11 @@
 //! `claims/CLAIMS.md`: the registered claims rendered for people, from the TOML.
 
-use super::load::Registered;
+use super::spec::ClaimSpec;
 use super::schema::Expect;
 use std::fmt::Write;
 
 /// Renders every claim as Markdown, grouped by file, in registration order.
-pub fn claims_markdown(claims: &[Registered]) -> String {
+pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
     let mut out = String::from(
         "# Registered claims\n\n\
          Generated from `claims/*.toml` by `groundtruth claims render`; do not edit by hand \
@@ -23,7 +23,8 @@ pub fn claims_markdown(claims: &[Registered]) -> String {
             let _ = write!(out, "\n## `{file}`\n");
             current_file = Some(file);
         }
-        let c = &r.claim;
+        // Rendered from the claim as written, so the page shows what the file says.
+        let c = r.as_written();
         let expect = match c.expect {
             Expect::Hold => "holds",
             Expect::Fail => "fails (registered negative claim)",

@@ -1,11 +1,13 @@
-//! The claim file schema: what a pre-registered claim says, parsed strictly.
+//! The claim file schema: what a pre-registered claim says as written, parsed strictly
+//! (the first of two stages: [`super::ClaimSpec`] is the claim resolved and typed).
 //!
 //! Every enum here is closed: an unknown kind, statistic or operator is a parse error
 //! that names the file and line, never a claim that silently matches nothing.
 
 use serde::{Deserialize, Serialize};
 
-pub use super::statistic::Statistic;
+use super::kind::{ClaimKind, Compare, TrainCheck};
+use crate::stats::Statistic;
 
 /// A `claims/*.toml` file: a list of `[[claim]]` tables.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,172 +70,6 @@ pub struct Claim {
     pub retired: Option<String>,
 }
 
-/// What a claim compares.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimKind {
-    /// The harness's tokenization of each prompt equals the oracle's `prompt_tokens`.
-    TokenizerParity,
-    /// Free-running greedy decoding reproduces the oracle's tokens (exact-match).
-    GreedyParity,
-    /// Teacher-forced distributions match the oracle's (exact-match: same weights file).
-    OracleParity,
-    /// Teacher-forced distributions of a variant stay near the oracle's.
-    OracleDrift,
-    /// A quantized variant stays near its f32/stored parent.
-    QuantDrift,
-    /// A corrupted variant moves away from its parent (the damage is detected).
-    CorruptionDetect,
-    /// Two runtime paths of the same model agree.
-    Consistency,
-    /// Building the same subject twice gives bit-identical weights and logits.
-    Determinism,
-    /// A chain of quantized variants (more bits first) drifts no more as bits increase.
-    QuantOrder,
-    /// candle's quantized bytes equal llama.cpp's reference quantizer's on the same input.
-    ReferenceAgreement,
-    /// A file written, read back and written again (or converted between formats)
-    /// keeps every tensor.
-    RoundTrip,
-    /// The GGUF file of a subject is well-formed and says what it is.
-    Structure,
-    /// The harness's own training behaves (init loss, overfitting, gradients, reload,
-    /// sampling, seeds, learning, reproducibility); which property is `check`.
-    TrainSanity,
-}
-
-impl ClaimKind {
-    /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 13] = [
-        ClaimKind::TokenizerParity,
-        ClaimKind::GreedyParity,
-        ClaimKind::OracleParity,
-        ClaimKind::OracleDrift,
-        ClaimKind::QuantDrift,
-        ClaimKind::CorruptionDetect,
-        ClaimKind::Consistency,
-        ClaimKind::Determinism,
-        ClaimKind::QuantOrder,
-        ClaimKind::ReferenceAgreement,
-        ClaimKind::RoundTrip,
-        ClaimKind::Structure,
-        ClaimKind::TrainSanity,
-    ];
-
-    /// The snake_case name used in files and case names.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClaimKind::TokenizerParity => "tokenizer_parity",
-            ClaimKind::GreedyParity => "greedy_parity",
-            ClaimKind::OracleParity => "oracle_parity",
-            ClaimKind::OracleDrift => "oracle_drift",
-            ClaimKind::QuantDrift => "quant_drift",
-            ClaimKind::CorruptionDetect => "corruption_detect",
-            ClaimKind::Consistency => "consistency",
-            ClaimKind::Determinism => "determinism",
-            ClaimKind::QuantOrder => "quant_order",
-            ClaimKind::ReferenceAgreement => "reference_agreement",
-            ClaimKind::RoundTrip => "round_trip",
-            ClaimKind::Structure => "structure",
-            ClaimKind::TrainSanity => "train_sanity",
-        }
-    }
-
-    /// Exact-match kinds judge only the very file the oracle was made from.
-    pub fn is_exact_match(self) -> bool {
-        match self {
-            ClaimKind::GreedyParity | ClaimKind::OracleParity => true,
-            ClaimKind::TokenizerParity
-            | ClaimKind::OracleDrift
-            | ClaimKind::QuantDrift
-            | ClaimKind::CorruptionDetect
-            | ClaimKind::Consistency
-            | ClaimKind::Determinism
-            | ClaimKind::QuantOrder
-            | ClaimKind::ReferenceAgreement
-            | ClaimKind::RoundTrip
-            | ClaimKind::Structure
-            | ClaimKind::TrainSanity => false,
-        }
-    }
-
-    /// Whether the kind yields one case per prompt (else one per model × variant).
-    pub fn per_prompt(self) -> bool {
-        match self {
-            ClaimKind::TokenizerParity | ClaimKind::GreedyParity => true,
-            ClaimKind::OracleParity
-            | ClaimKind::OracleDrift
-            | ClaimKind::QuantDrift
-            | ClaimKind::CorruptionDetect
-            | ClaimKind::Consistency
-            | ClaimKind::Determinism
-            | ClaimKind::QuantOrder
-            | ClaimKind::ReferenceAgreement
-            | ClaimKind::RoundTrip
-            | ClaimKind::Structure
-            | ClaimKind::TrainSanity => false,
-        }
-    }
-
-    /// Whether the kind judges its whole variant list in one case (a chain), rather than
-    /// one case per variant.
-    pub fn per_chain(self) -> bool {
-        match self {
-            ClaimKind::QuantOrder => true,
-            ClaimKind::TokenizerParity
-            | ClaimKind::GreedyParity
-            | ClaimKind::OracleParity
-            | ClaimKind::OracleDrift
-            | ClaimKind::QuantDrift
-            | ClaimKind::CorruptionDetect
-            | ClaimKind::Consistency
-            | ClaimKind::Determinism
-            | ClaimKind::ReferenceAgreement
-            | ClaimKind::RoundTrip
-            | ClaimKind::Structure => false,
-            | ClaimKind::TrainSanity => false,
-        }
-    }
-
-    /// Whether the kind reads the model's oracle.
-    pub fn needs_oracle(self) -> bool {
-        match self {
-            ClaimKind::TokenizerParity | ClaimKind::GreedyParity | ClaimKind::OracleParity | ClaimKind::OracleDrift => true,
-            ClaimKind::QuantDrift
-            | ClaimKind::CorruptionDetect
-            | ClaimKind::Consistency
-            | ClaimKind::Determinism
-            | ClaimKind::QuantOrder
-            | ClaimKind::ReferenceAgreement
-            | ClaimKind::RoundTrip
-            | ClaimKind::Structure
-            | ClaimKind::TrainSanity => false,
-        }
-    }
-
-    /// The statistics that this kind can bound.
-    pub fn statistics(self) -> &'static [Statistic] {
-        use Statistic::*;
-        match self {
-            ClaimKind::TokenizerParity => &[TokenMismatches],
-            ClaimKind::GreedyParity => &[GreedyMatch, GreedyMatchOrTie],
-            ClaimKind::OracleParity | ClaimKind::OracleDrift => {
-                &[Top1Agreement, TopkOverlap, KlMean, KlMedian, KlP99, KlMax, MaxAbsLogprobDelta, PplRelDiff, ConfigMismatches]
-            }
-            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => {
-                &[Top1Agreement, KlMean, KlMedian, KlP99, KlMax, RmsDp, PplRatio, FirstDivergenceMean]
-            }
-            ClaimKind::Consistency => &[MaxAbsLogitDelta, KlMean, KlMedian, KlP99, KlMax, Top1Agreement],
-            ClaimKind::Determinism => &[BitMismatches],
-            ClaimKind::QuantOrder => &[KlOrderViolations, Top1MismatchExcess],
-            ClaimKind::ReferenceAgreement => &[BlockMismatches],
-            ClaimKind::RoundTrip => &[TensorMismatches],
-            ClaimKind::Structure => &[ConfigMismatches, DtypeMismatches, BadTensors, LayoutMismatches, ReaderDisagreements],
-            ClaimKind::TrainSanity => &[LossGapNats, FinalLoss, RelGradError, BitMismatches, UnigramMarginNats, ValLossDelta],
-        }
-    }
-}
-
 /// The models and variants a claim is about.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -247,107 +83,6 @@ pub struct Subjects {
 
 fn base_only() -> Vec<String> {
     vec!["base".to_string()]
-}
-
-/// The storage types a `stored_as` list may name (the matrices' dominant GGML type).
-pub const STORAGE_TYPES: [&str; 13] = ["f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0", "q3_k", "q2_k"];
-
-/// `stored_as = ["oracle"]`: the oracle's own storage type.
-pub const STORED_AS_ORACLE: &str = "oracle";
-
-/// What a `consistency` claim (two runtime paths) or a `round_trip` claim (two files)
-/// compares.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compare {
-    /// Incremental decoding with the KV cache vs full recomputation.
-    KvCache,
-    /// A batch of several sequences vs each sequence alone.
-    Batch,
-    /// candle's quantized-activation matmul vs dequantized f32 weights.
-    QuantMatmul,
-    /// The same subject on a CUDA device vs the CPU (skipped without one).
-    Cuda,
-    /// GGUF written, read back and written again: every tensor's bytes identical.
-    GgufReimport,
-    /// safetensors → GGUF → safetensors: every tensor's dequantized values identical.
-    SafetensorsGguf,
-}
-
-impl Compare {
-    /// The kind this comparison belongs to.
-    pub fn kind(self) -> ClaimKind {
-        match self {
-            Compare::KvCache | Compare::Batch | Compare::QuantMatmul | Compare::Cuda => ClaimKind::Consistency,
-            Compare::GgufReimport | Compare::SafetensorsGguf => ClaimKind::RoundTrip,
-        }
-    }
-
-    /// The snake_case name used in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compare::KvCache => "kv_cache",
-            Compare::Batch => "batch",
-            Compare::QuantMatmul => "quant_matmul",
-            Compare::Cuda => "cuda",
-            Compare::GgufReimport => "gguf_reimport",
-            Compare::SafetensorsGguf => "safetensors_gguf",
-        }
-    }
-}
-
-/// Which property of training a `train_sanity` claim checks (the procedures' parameters
-/// live in `configs/recipes.toml`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum TrainCheck {
-    /// Validation loss of the seeded init against `ln(vocab)`.
-    InitLoss,
-    /// The architecture drives the loss on a short repeated text to near zero.
-    Overfit,
-    /// Backpropagation against central finite differences (f64).
-    GradCheck,
-    /// Save → reload keeps every weight bit and the loss.
-    Reload,
-    /// Seeded sampling repeats itself.
-    Sampling,
-    /// Two trainings with one seed give the same weights.
-    SeedHash,
-    /// Held-out loss below the training text's unigram entropy.
-    BeatsUnigram,
-    /// Final validation loss reproduces the registered one.
-    ValLossRepro,
-    /// A fresh training of the model's recipe gives the committed folder's weights.
-    ReproducesCommitted,
-}
-
-impl TrainCheck {
-    /// The snake_case name used in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrainCheck::InitLoss => "init_loss",
-            TrainCheck::Overfit => "overfit",
-            TrainCheck::GradCheck => "grad_check",
-            TrainCheck::Reload => "reload",
-            TrainCheck::Sampling => "sampling",
-            TrainCheck::SeedHash => "seed_hash",
-            TrainCheck::BeatsUnigram => "beats_unigram",
-            TrainCheck::ValLossRepro => "val_loss_repro",
-            TrainCheck::ReproducesCommitted => "reproduces_committed",
-        }
-    }
-
-    /// The one statistic the check measures.
-    pub fn statistic(self) -> Statistic {
-        match self {
-            TrainCheck::InitLoss => Statistic::LossGapNats,
-            TrainCheck::Overfit => Statistic::FinalLoss,
-            TrainCheck::GradCheck => Statistic::RelGradError,
-            TrainCheck::Reload | TrainCheck::Sampling | TrainCheck::SeedHash | TrainCheck::ReproducesCommitted => Statistic::BitMismatches,
-            TrainCheck::BeatsUnigram => Statistic::UnigramMarginNats,
-            TrainCheck::ValLossRepro => Statistic::ValLossDelta,
-        }
-    }
 }
 
 /// The falsification criterion: `statistic op value`.
@@ -471,13 +206,6 @@ mod tests {
     fn nan_never_holds() {
         for op in [Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq] {
             assert!(!op.holds(f64::NAN, 1.0));
-        }
-    }
-
-    #[test]
-    fn every_kind_has_statistics() {
-        for k in ClaimKind::ALL {
-            assert!(!k.statistics().is_empty(), "{}", k.name());
         }
     }
 }

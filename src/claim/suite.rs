@@ -1,7 +1,8 @@
 //! Suites (`suites/*.toml`): named selections of claims by id or kind.
 
-use super::load::{ClaimError, Registered};
-use super::schema::ClaimKind;
+use super::kind::ClaimKind;
+use super::load::ClaimError;
+use super::spec::ClaimSpec;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -25,7 +26,7 @@ pub struct Suite {
 /// Reads `suites/<name>.toml`.
 pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(ClaimError::Invalid { file: suites_dir.join(name), line: 1, msg: format!("suite name '{name}' is not a plain name") });
+        return Err(ClaimError::invalid(&suites_dir.join(name), 1, format!("suite name '{name}' is not a plain name")));
     }
     let file = suites_dir.join(format!("{name}.toml"));
     if !file.is_file() && suites_dir.is_dir() {
@@ -33,23 +34,23 @@ pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
             .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_string)).collect())
             .unwrap_or_default();
         names.sort();
-        return Err(ClaimError::Invalid { file, line: 1, msg: format!("no suite '{name}' (the suites are {})", names.join(", ")) });
+        return Err(ClaimError::invalid(&file, 1, format!("no suite '{name}' (the suites are {})", names.join(", "))));
     }
     Ok(crate::input::read_toml(&file)?.0)
 }
 
 /// The claims a suite selects, in registration order. An id that names no claim is an error.
-pub fn select(suite: &Suite, suite_file: &Path, all: &[Registered]) -> Result<Vec<Registered>, ClaimError> {
+pub fn select(suite: &Suite, suite_file: &Path, all: &[ClaimSpec]) -> Result<Vec<ClaimSpec>, ClaimError> {
     for id in suite.claims.iter().chain(&suite.exclude) {
-        if !all.iter().any(|r| &r.claim.id == id) {
-            return Err(ClaimError::Invalid { file: suite_file.to_path_buf(), line: 1, msg: format!("claim id '{id}' is not registered in claims/") });
+        if !all.iter().any(|r| &r.id == id) {
+            return Err(ClaimError::invalid(suite_file, 1, format!("claim id '{id}' is not registered in claims/")));
         }
     }
     Ok(all
         .iter()
-        .filter(|r| suite.claims.contains(&r.claim.id) || suite.kinds.contains(&r.claim.kind))
-        .filter(|r| !suite.exclude.contains(&r.claim.id))
-        .filter(|r| r.claim.retired.is_none())
+        .filter(|r| suite.claims.contains(&r.id) || suite.kinds.contains(&r.kind.claim_kind()))
+        .filter(|r| !suite.exclude.contains(&r.id))
+        .filter(|r| r.retired.is_none())
         .cloned()
         .collect())
 }

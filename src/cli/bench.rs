@@ -6,8 +6,8 @@
 
 use super::anchor::{compare, live, run_script, Live, LLAMA_CPP_DECODE, LLAMA_CPP_PREFILL};
 use super::ppl::{chunk_bar, describe, load_model, read_text};
-use crate::judge::eval::argmax;
-use crate::judge::ppl::perplexity_with;
+use crate::run::argmax;
+use crate::run::{perplexity_with, EvalSlice};
 use crate::model::KvCache;
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
@@ -69,7 +69,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     let add_bos = m.tokenizer.add_bos();
     let scored = if plan.scoring {
         let (text, source) = read_text(project, None)?;
-        let slice = crate::judge::ppl::EvalSlice::load(&project.path(crate::project::EVAL_FILE), &project.root)?;
+        let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
         let bar = chunk_bar();
         let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), add_bos, &mut |c, n, ppl| {
             bar.set_length(n as u64);
@@ -87,13 +87,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     let mut decode = Timing::default();
     let mut prefill = Timing::default();
     for p in all.iter().take(plan.prompts) {
-        let mut ids = m.tokenizer.encode(&p.text).with_context(|| format!("tokenize prompt '{}'", p.id))?;
-        if add_bos {
-            ids.insert(0, m.tokenizer.bos().context("the tokenizer says add_bos but has no BOS id")?);
-        }
-        if ids.is_empty() {
-            bail!("prompt '{}' tokenizes to nothing", p.id);
-        }
+        let ids = crate::run::prompt_tokens(m.tokenizer.as_ref(), &p.text, &p.id)?;
         let (pre, dec) = greedy_timed(&m.llama, &ids, plan.tokens)?;
         prefill.add(ids.len(), pre);
         decode.add(plan.tokens.saturating_sub(1), dec);

@@ -1,19 +1,25 @@
 //! `groundtruth check`: verdict table or JSON, tickets on request.
 
-use crate::checkpoint::{check, Storage};
+use crate::check::{judge_checkpoint, Storage};
 use crate::outcome::{fmt_num, Outcome};
 use crate::plan::exit_code;
 use crate::project::Project;
-use crate::report::{ticket_file_name, ticket_markdown, Report};
+use crate::report::{ticket_file_name, Environment, Report, Reporter, RunFiles, StepSummary, Tickets};
 use anyhow::Result;
 use std::path::Path;
 
 pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>, out: Option<&Path>) -> Result<u8> {
-    let (report, storage) = check(project, model, oracle)?;
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    if let Some(dir) = out {
+        reporters.push(Box::new(RunFiles { out: dir.to_path_buf(), merge_plan: None }));
+        reporters.push(Box::new(StepSummary));
+    }
+    if let Some(dir) = tickets {
+        reporters.push(Box::new(Tickets { dir: dir.to_path_buf(), environment: Environment::current() }));
+    }
+    let (report, storage) = judge_checkpoint(project, model, oracle, reporters)?;
     let code = exit_code(&report);
     if let Some(dir) = out {
-        crate::report::write_run(dir, &report)?;
-        super::commands::append_step_summary(&report)?;
         errln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());
     }
     if json {
@@ -22,13 +28,9 @@ pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, ti
         outln!("checkpoint stored as {}: {}\n", storage.checkpoint, storage.judged_as());
         out!("{}", verdict_table(&report));
     }
-    if let Some(dir) = tickets {
-        for case in &report.cases {
-            if let Some(md) = ticket_markdown(case, &report.environment) {
-                let path = dir.join(ticket_file_name(&case.name));
-                crate::fsutil::atomic_write(&path, md.as_bytes())?;
-                errln!("ticket: {}", path.display());
-            }
+    for case in report.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
+        if let Some(dir) = tickets {
+            errln!("ticket: {}", dir.join(ticket_file_name(&case.name)).display());
         }
     }
     Ok(code)

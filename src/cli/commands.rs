@@ -2,9 +2,11 @@
 
 use super::{BenchAction, ClaimsAction, Cli, Command};
 use crate::claim::{claims_markdown, load_dir};
-use crate::plan::{exit_code, plan, report, EXIT_FALSIFIED, EXIT_HOLDS};
+use crate::outcome::Outcome;
+use crate::plan::{exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
-use crate::report::{read_report, summary_matrix, write_run};
+use crate::report::{read_report, summary_matrix, ticket_file_name, Event, Junit, ReportError, Reporter, RunFiles, StepSummary};
+use std::sync::Arc;
 use crate::subject::hub::{self, HubEnv};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -151,7 +153,7 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
         crate::project::Origin::Flag => format!(" --root '{}'", project.root.display()),
         crate::project::Origin::Marker(_) | crate::project::Origin::BuiltIn | crate::project::Origin::Given => String::new(),
     };
-    let plan = crate::plan::plan_with(project, suite, Some(format!("groundtruth{root_flag} run --suite {suite} --exact '{{case}}'")))?;
+    let plan = Arc::new(crate::plan::plan_with(project, suite, Some(format!("groundtruth{root_flag} run --suite {suite} --exact '{{case}}'")))?);
     let cases: Vec<_> = plan.cases.iter().filter(|c| select.keeps(&c.name)).collect();
     match select {
         Select::All => {}
@@ -159,33 +161,18 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
         Select::Exact(e) if cases.is_empty() => anyhow::bail!("suite '{suite}': no case is named '{e}' (`groundtruth claims list --suite {suite}` lists them)"),
         Select::Contains(_) | Select::Exact(_) => {}
     }
-    let judge = &plan.judge;
-    let bar = indicatif::ProgressBar::new(cases.len() as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    let mut records = Vec::new();
-    for case in cases {
-        bar.set_message(case.name.clone());
-        let rec = judge.run(case);
-        if !matches!(rec.outcome, crate::outcome::Outcome::Pass(_)) {
-            bar.println(format!("{:5} {}  {}", rec.outcome.label(), rec.name, describe(&rec.outcome)));
-        }
-        records.push(rec);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    // A filtered run's report holds its own cases only, marked partial.
-    let rep = report(suite, records, plan.cases.len());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
-    let tickets = write_run(&out, &rep)?;
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Progress::new(cases.len())), Box::new(RunFiles { out: out.clone(), merge_plan: None }), Box::new(StepSummary)];
     if let Some(file) = junit {
-        crate::fsutil::atomic_write(file, crate::report::junit_xml(&rep).as_bytes())?;
+        reporters.push(Box::new(Junit { file: file.to_path_buf() }));
     }
-    append_step_summary(&rep)?;
+    // A filtered run's report holds its own cases only, marked partial.
+    let rep = crate::plan::execute(plan.clone(), &cases, reporters)?;
     out!("{}", summary_matrix(&rep));
     outln!("\nreport: {}", out.join("report.json").display());
     outln!("page:   {}", out.join("report.html").display());
-    for t in tickets {
-        outln!("ticket: {}", t.display());
+    for c in rep.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
+        outln!("ticket: {}", out.join("tickets").join(ticket_file_name(&c.name)).display());
     }
     let code = exit_code(&rep);
     if code == crate::plan::EXIT_NOTHING_JUDGED {
@@ -194,14 +181,31 @@ fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, juni
     Ok(code)
 }
 
-/// Appends the summary to `$GITHUB_STEP_SUMMARY` when GitHub Actions sets it, so the
-/// matrix shows on the job's page.
-pub(super) fn append_step_summary(rep: &crate::report::Report) -> Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(()) };
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{} ($GITHUB_STEP_SUMMARY)", path.display()))?;
-    f.write_all(format!("{}\n", summary_matrix(rep)).as_bytes()).with_context(|| format!("{} ($GITHUB_STEP_SUMMARY)", path.display()))?;
-    Ok(())
+/// The progress bar of `groundtruth run`; a case that does not pass is printed above it.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        Progress(bar)
+    }
+}
+
+impl Reporter for Progress {
+    fn on(&self, event: &Event<'_>) -> Result<(), ReportError> {
+        match event {
+            Event::Started { case, .. } => self.0.set_message(case.name.clone()),
+            Event::Finished { record } => {
+                if !matches!(record.outcome, Outcome::Pass(_)) {
+                    self.0.println(format!("{:5} {}  {}", record.outcome.label(), record.name, describe(&record.outcome)));
+                }
+                self.0.inc(1);
+            }
+            Event::Done { .. } => self.0.finish_and_clear(),
+        }
+        Ok(())
+    }
 }
 
 fn describe(o: &crate::outcome::Outcome) -> String {
@@ -223,8 +227,7 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
         }
         None => {
             let claims = load_dir(&project.claims_dir())?;
-            for r in &claims {
-                let c = &r.claim;
+            for c in &claims {
                 outln!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
             }
         }

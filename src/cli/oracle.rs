@@ -6,7 +6,7 @@
 
 use super::commands::{given_file, model_path};
 use super::OracleRuntime;
-use crate::gguf_check::GgmlType;
+use crate::gguf_guard::GgmlType;
 use crate::plan::EXIT_HOLDS;
 use crate::project::{Project, DEFAULT_PROMPTS, EVAL_FILE};
 use crate::subject::hub;
@@ -176,7 +176,7 @@ fn weights_name(t: GgmlType) -> &'static str {
 
 /// The storage type holding most of a GGUF's weights (by element count).
 fn dominant_type(gguf: &Path) -> Result<&'static str> {
-    let summary = crate::gguf_check::check_gguf(gguf)?;
+    let summary = crate::gguf_guard::validate_gguf(gguf)?;
     let mut totals: Vec<(GgmlType, u64)> = Vec::new();
     for t in &summary.tensors {
         let n: u64 = t.dims.iter().product();

@@ -1,7 +1,7 @@
 //! `groundtruth ppl`: llama.cpp-compatible perplexity of a text, and with `--base` the
 //! KL statistics llama.cpp's `--kl-divergence` prints, against an oracle.
 
-use crate::judge::ppl::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
+use crate::run::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
 use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions};
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
@@ -25,7 +25,7 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
         let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
         (w, Box::new(t), "Hugging Face folder".into())
     } else if path.is_file() {
-        crate::gguf_check::check_gguf(path)?;
+        crate::gguf_guard::validate_gguf(path)?;
         let (w, info) = load_gguf(path).with_context(|| format!("{}", path.display()))?;
         let t = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).with_context(|| format!("{}", path.display()))?;
         let kind = format!("GGUF, weights {}", info.predominant_type(&w));
@@ -45,10 +45,10 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
 /// The text to score: a file, or the `configs/eval.toml` slice (what oracles score).
 pub(super) fn read_text(project: &Project, file: Option<&Path>) -> Result<(String, String)> {
     match file {
-        Some(f) => Ok((crate::fsutil::read_text_bounded(f, crate::judge::ppl::MAX_PPL_TEXT_BYTES)?, f.display().to_string())),
+        Some(f) => Ok((crate::fsutil::read_text_bounded(f, crate::run::MAX_PPL_TEXT_BYTES)?, f.display().to_string())),
         None => {
             let eval = project.path(crate::project::EVAL_FILE);
-            let s = EvalSlice::load(&eval, &project.root)?;
+            let s = EvalSlice::load(&project.root, &eval)?;
             Ok((s.text, format!("{} slice of {}", crate::project::EVAL_FILE, s.corpus.display())))
         }
     }

@@ -135,7 +135,7 @@ pub(super) fn inspect(file: &Path, json: bool) -> Result<u8> {
     } else {
         out!("{}", insp.render());
     }
-    let bad = crate::inspect::checks::bad_tensors(&insp);
+    let bad = crate::inspect::findings::bad_tensors(&insp);
     for b in &bad {
         errln!("groundtruth: {}: {b}", file.display());
     }

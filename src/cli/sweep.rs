@@ -56,7 +56,7 @@ pub(super) fn sweep(project: &Project, action: SweepAction) -> Result<u8> {
         Some(d) => crate::transform::convert(&base.weights, d).with_context(|| format!("{model} {}", d.name()))?.0,
         None => base.weights.clone(),
     };
-    let slice = crate::evalslice::load(&project.root, &project.path(crate::evalslice::EVAL_FILE))?;
+    let slice = crate::run::EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
     let reference = Reference::new(&parent, base.tokenizer.as_ref(), &slice, chunks)?;
     let total = spec.bits.len() as u64 * spec.rates.len() as u64 * spec.seeds;
     let bar = indicatif::ProgressBar::new(total);

@@ -1,18 +1,18 @@
 //! `groundtruth inspect`: what a GGUF file holds ([`Inspection`]), read by two independent
 //! readers (candle's and gguf-rs) that must agree, and the structure checks the
-//! `structure` claims count ([`checks`]).
+//! `structure` claims count ([`findings`]).
 //!
-//! The bounded parser ([`crate::gguf_check::check_gguf`]) runs first, so a hostile file is
+//! The bounded parser ([`crate::gguf_guard::validate_gguf`]) runs first, so a hostile file is
 //! refused with one line naming the byte and the fault before either reader touches it.
 
-pub mod checks;
+pub mod findings;
 mod readers;
 mod tensor_stats;
 
 pub use readers::reader_disagreements;
 pub use tensor_stats::TensorStats;
 
-use crate::gguf_check::check_gguf;
+use crate::gguf_guard::validate_gguf;
 use crate::model::ggml_type_name;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub enum InspectError {
     /// The file is not a well-formed GGUF (the bounded parser's verdict).
     #[error(transparent)]
-    Malformed(#[from] crate::gguf_check::GgufError),
+    Malformed(#[from] crate::gguf_guard::GgufError),
     /// A reader failed on a file the bounded parser accepted.
     #[error("{}: {reader}: {msg}", file.display())]
     Reader {
@@ -116,7 +116,7 @@ pub fn render_value(v: &Value) -> String {
 
 /// Reads `path` with the bounded parser, candle and gguf-rs; summarizes every tensor.
 pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
-    let summary = check_gguf(path)?;
+    let summary = validate_gguf(path)?;
     let candle_err = |msg: String| InspectError::Reader { file: path.to_path_buf(), reader: "candle", msg };
     let mut f = std::fs::File::open(path).map_err(|e| candle_err(e.to_string()))?;
     let content = Content::read(&mut f).map_err(|e| candle_err(e.to_string()))?;

@@ -208,7 +208,7 @@ pub fn manifest(model: &Path) -> Result<Manifest, IntegrityError> {
 pub fn read_manifest(path: &Path) -> Result<Manifest, IntegrityError> {
     let m: Manifest = crate::input::read_json(path, crate::fsutil::MAX_TEXT_BYTES)?;
     if m.format != MANIFEST_FORMAT {
-        return Err(crate::input::InputError::Schema { file: path.into(), field: "format".into(), msg: format!("'{}', expected '{MANIFEST_FORMAT}'", m.format) }.into());
+        return Err(crate::input::InputError::field(path, "format", format!("'{}', expected '{MANIFEST_FORMAT}'", m.format)).into());
     }
     Ok(m)
 }
@@ -249,7 +249,7 @@ pub fn verify(model: &Path, m: &Manifest) -> Result<Verdict, IntegrityError> {
     let single = !model.is_dir();
     if single && m.files.len() != 1 {
         let msg = format!("lists {} files (a model folder's); --model names a single file", m.files.len());
-        return Err(crate::input::InputError::Schema { file: model.into(), field: "files".into(), msg }.into());
+        return Err(crate::input::InputError::field(model, "files", msg).into());
     }
     for entry in &m.files {
         let path = if single { model.to_path_buf() } else { model.join(&entry.path) };

@@ -1,38 +1,34 @@
 //! Two runtime paths of one subject must agree; two builds of one subject must be identical.
 
-use super::eval::{logits, logits_batched, logits_incremental, max_abs_delta};
-use super::{Judge, Stop};
 use super::drift::distribution_stats;
-use crate::claim::{Case, Compare, Statistic};
+use super::{Context, Judge, Stop};
+use crate::claim::{Case, Paths};
+use crate::fsutil::FileHash;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::run::{logits, logits_batched, logits_incremental, EvalSeq, Runtime};
+use crate::stats::{max_abs_delta, PathStat};
 use crate::subject::{derive, load_base};
 
 impl Judge {
-    pub(super) fn consistency(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("consistency claim without 'compare'".into()))?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+    pub(super) fn consistency(&self, case: &Case, paths: Paths, stat: PathStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         let seqs = self.seqs(&case.model)?;
-        let full: Vec<Vec<Vec<f32>>> = seqs.iter().map(|s| logits(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?;
-        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match compare {
-            Compare::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
-            Compare::Batch => {
+        let full = all_logits(&subject.llama, &seqs)?;
+        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match paths {
+            Paths::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
+            Paths::Batch => {
                 let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
                 (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
             }
-            Compare::Cuda => (cuda_logits(&subject, &seqs)?, "CUDA device vs CPU"),
-            Compare::QuantMatmul => {
+            Paths::Cuda => (all_logits(&self.subject(&case.model, case.variant, Runtime::CUDA_F32)?.llama, &seqs)?, "CUDA device vs CPU"),
+            Paths::QuantMatmul => {
                 // A model stored in f32 has nothing for the quantized path to multiply: comparing
                 // f32 with f32 would pass vacuously.
                 if !subject.weights.tensors.values().any(|w| matches!(w, crate::model::Weight::Quant(_))) {
-                    return Err(Stop::Error(format!("{} {}: no quantized weights, quant_matmul would compare f32 with f32", case.model, case.variant)));
+                    return Err(Stop::rule(format!("{} {}: no quantized weights, quant_matmul would compare f32 with f32", case.model, case.variant)));
                 }
-                let q = self.subject(&case.model, case.variant, true)?;
-                (seqs.iter().map(|s| logits(&q.llama, &s.tokens)).collect::<Result<_, _>>()?, "quantized matmul vs dequantized f32 matmul")
-            }
-            Compare::GgufReimport | Compare::SafetensorsGguf => {
-                return Err(Stop::Error(format!("compare '{}' is not a comparison of runtime paths", compare.name())))
+                (all_logits(&self.subject(&case.model, case.variant, Runtime::CPU_QUANTIZED)?.llama, &seqs)?, "quantized matmul vs dequantized f32 matmul")
             }
         };
         let mut worst = 0.0f64;
@@ -44,17 +40,20 @@ impl Judge {
         }
         // The worst logit of millions is one view; the distributions (the first path as the
         // reference) are another, and a claim may bound either; the evidence shows both.
-        let stats = distribution_stats(&full, &other).map_err(|e| Stop::Error(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
-        let mut ev = if case.claim.claim.bound.statistic == Statistic::MaxAbsLogitDelta {
-            let mut ev = self.evidence_for(case, worst, n, &subject.path);
-            ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            ev
-        } else {
-            let mut ev = self.set_evidence(case, &stats, &subject);
-            ev.also.insert(0, (Statistic::MaxAbsLogitDelta.name().to_string(), worst));
-            ev
+        let stats = distribution_stats(&full, &other).map_err(|e| Stop::rule(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
+        let mut ev = match stat {
+            PathStat::MaxAbsLogitDelta => {
+                let mut ev = self.evidence_for(case, worst, n, &subject.path);
+                ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                ev
+            }
+            PathStat::Dist(d) => {
+                let mut ev = self.set_evidence(case, &stats, Some(d), &subject);
+                ev.also.insert(0, (crate::stats::Statistic::MaxAbsLogitDelta.name().to_string(), worst));
+                ev
+            }
         };
-        ev.path = format!("{what}; {}", ev.path);
+        ev.numerical_path = format!("{what}; {}", ev.numerical_path);
         Ok(Outcome::judge(ev))
     }
 
@@ -66,9 +65,10 @@ impl Judge {
         let used: Vec<u32> = seqs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let build = || -> Result<(String, Vec<Vec<Vec<f32>>>, String, Vec<FileHash>), Stop> {
             let base = load_base(&self.project, &self.registry, entry)?;
-            let s = derive(&base, case.variant, &used, crate::model::MatmulPath::F32)?;
-            let sha = s.weights.sha256().map_err(|e| Stop::Error(e.to_string()))?;
-            let rows = seqs.iter().map(|q| logits(&s.llama, &q.tokens)).collect::<Result<_, _>>()?;
+            let options = Runtime::CPU_F32.load_options().map_err(crate::run::RunError::Unavailable)?;
+            let s = derive(&base, case.variant, &used, &options)?;
+            let sha = s.weights.sha256().or_stop()?;
+            let rows = all_logits(&s.llama, &seqs)?;
             Ok((sha, rows, s.path.clone(), s.files.clone()))
         };
         let (sha_a, rows_a, path, f) = build()?;
@@ -88,7 +88,7 @@ impl Judge {
     }
 
     pub(super) fn evidence_for(&self, case: &Case, observed: f64, n: usize, path: &str) -> crate::outcome::Evidence {
-        let c = &case.claim.claim;
+        let c = &case.claim;
         crate::outcome::Evidence {
             statistic: c.bound.statistic,
             observed,
@@ -99,21 +99,13 @@ impl Judge {
             interval: None,
             also: vec![],
             comparison: None,
-            path: path.to_string(),
+            numerical_path: path.to_string(),
             flips: None,
         }
     }
 }
 
-/// The subject's logits on CUDA device 0; without the `cuda` feature or a device, a skip
-/// with that reason (never a pass).
-fn cuda_logits(subject: &crate::subject::Subject, seqs: &[super::eval::EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
-    let no_device = |why: String| Stop::Skip(crate::outcome::SkipReason::NoDevice { device: format!("CUDA device: {why}") });
-    if !cfg!(feature = "cuda") {
-        return Err(no_device("built without the cuda feature: cargo test --release --features cuda".into()));
-    }
-    let device = candle_core::Device::new_cuda(0).map_err(|e| no_device(e.to_string()))?;
-    let llama = crate::model::Llama::load(&subject.weights, &crate::model::LoadOptions { matmul: crate::model::MatmulPath::F32, device, ..Default::default() })
-        .map_err(|e| Stop::Error(format!("load on cuda: {e}")))?;
-    seqs.iter().map(|s| logits(&llama, &s.tokens).map_err(Stop::from)).collect()
+/// Full-recompute logits of every sequence.
+fn all_logits(llama: &crate::model::Llama, seqs: &[EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
+    Ok(seqs.iter().map(|s| logits(llama, &s.tokens)).collect::<Result<_, _>>()?)
 }

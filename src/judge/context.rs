@@ -1,21 +1,21 @@
 //! The state shared by the cases of one run.
 
-use super::eval::{eval_seqs, logits, EvalSeq};
-use super::Stop;
-use crate::claim::Registered;
-use crate::model::MatmulPath;
+use super::{Context, JudgeError, Stop};
+use crate::claim::ClaimSpec;
 use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
-use crate::report::{CaseRecord, FileHash};
+use crate::run::{eval_seqs, logits, EvalSeq, Runtime};
+use crate::fsutil::FileHash;
 use crate::subject::registry::ModelEntry;
-use crate::subject::{derive, load_base, Base, Memo, Subject, SubjectError};
+use crate::memo::Memo;
+use crate::subject::{derive, load_base, Base, Subject, SubjectError};
 use crate::variant::Variant;
 use std::path::Path;
 use std::sync::Arc;
 
-type Shared<T> = Result<Arc<T>, String>;
+type Shared<T> = Result<Arc<T>, JudgeError>;
 
 /// Which skips a run allows.
 ///
@@ -60,38 +60,33 @@ impl SkipPolicy {
 pub struct Judge {
     pub(crate) project: Project,
     pub(crate) registry: Vec<ModelEntry>,
-    pub(crate) claims: Vec<Registered>,
-    pub(crate) suite: String,
-    /// The command that reruns a case, when not the claims harness (`{case}` is replaced).
-    pub(crate) reproduce: Option<String>,
+    pub(crate) claims: Vec<ClaimSpec>,
     /// Seed of seeded steps (bootstrap resampling).
     pub seed: u64,
     /// Whose files are judged, and so which skips are allowed.
     pub(crate) policy: SkipPolicy,
     bases: Memo<String, Result<Arc<Base>, SubjectError>>,
-    subjects: Memo<(String, Variant, bool), Result<Arc<Subject>, SubjectError>>,
+    subjects: Memo<(String, Variant, Runtime), Result<Arc<Subject>, SubjectError>>,
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
-    pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, String>>,
-    verdicts: Memo<String, Arc<CaseRecord>>,
-    hashes: Memo<std::path::PathBuf, Result<String, String>>,
+    pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, JudgeError>>,
+    verdicts: Memo<String, Arc<super::Verdict>>,
+    hashes: Memo<std::path::PathBuf, Result<String, JudgeError>>,
     intervals: Memo<String, Option<(f64, f64)>>,
-    pub(crate) nll: Memo<(String, Variant), Shared<Vec<f64>>>,
+    pub(crate) ppl: Memo<(String, Variant), Shared<crate::run::PplResult>>,
     pub(crate) continuations: Memo<(String, Variant), Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
-    eval: Memo<(), Shared<crate::evalslice::EvalSlice>>,
+    eval: Memo<(), Shared<crate::run::EvalSlice>>,
 }
 
 impl Judge {
     /// A judge for `claims` (all registered claims: preconditions may name any of them).
-    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<Registered>, suite: &str, seed: u64) -> Judge {
+    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<ClaimSpec>, seed: u64) -> Judge {
         Judge {
             project,
             registry,
             claims,
-            suite: suite.to_string(),
-            reproduce: None,
             seed,
             policy: SkipPolicy::Registered { forbid: false },
             bases: Memo::new(),
@@ -103,17 +98,11 @@ impl Judge {
             verdicts: Memo::new(),
             hashes: Memo::new(),
             intervals: Memo::new(),
-            nll: Memo::new(),
+            ppl: Memo::new(),
             continuations: Memo::new(),
             files: Memo::new(),
             eval: Memo::new(),
         }
-    }
-
-    /// Sets the one-line command that reruns a case (`{case}` stands for its name).
-    pub fn with_reproduce(mut self, command: impl Into<String>) -> Judge {
-        self.reproduce = Some(command.into());
-        self
     }
 
     /// Sets which skips this run allows (see [`SkipPolicy`]).
@@ -132,26 +121,26 @@ impl Judge {
                 crate::tokenizer::check_fits(b.tokenizer.as_ref(), b.weights.config.vocab_size).map_err(|e| format!("{file}: {e}"))?;
                 Ok(crate::oracle::ModelLimits::of(&b.weights.config))
             }
-            Err(super::Stop::Error(m)) => Err(m),
-            Err(super::Stop::Skip(r)) => Err(r.to_string()),
+            Err(Stop::Error(e)) => Err(e.chain()),
+            Err(Stop::Skip(r)) => Err(r.to_string()),
         }
     }
 
     /// A model's variant as the cases see it, for callers outside the judge (a failure as
     /// one line).
     pub(crate) fn loaded_subject(&self, model: &str, variant: Variant) -> Result<Arc<Subject>, String> {
-        self.subject(model, variant, false).map_err(|e| match e {
-            super::Stop::Error(m) => m,
-            super::Stop::Skip(r) => r.to_string(),
+        self.subject(model, variant, Runtime::CPU_F32).map_err(|e| match e {
+            Stop::Error(e) => e.chain(),
+            Stop::Skip(r) => r.to_string(),
         })
     }
 
     pub(crate) fn entry(&self, model: &str) -> Result<&ModelEntry, Stop> {
-        self.registry.iter().find(|m| m.name == model).ok_or_else(|| Stop::Error(format!("model '{model}' is not registered")))
+        self.registry.iter().find(|m| m.name == model).ok_or_else(|| Stop::rule(format!("model '{model}' is not registered")))
     }
 
     pub(crate) fn hash_file(&self, p: &Path) -> Result<FileHash, Stop> {
-        let sha = crate::fsutil::sha256_file(p).map_err(|e| Stop::Error(e.to_string()))?;
+        let sha = crate::fsutil::sha256_file(p).or_stop()?;
         Ok(FileHash { path: self.project.display(p), sha256: sha })
     }
 
@@ -168,7 +157,7 @@ impl Judge {
     /// every case hashes its claims file, and with many claims (a precondition judges each
     /// registered one) that file is large.
     pub(crate) fn hash_input(&self, p: &Path) -> Result<FileHash, Stop> {
-        let sha = self.hashes.get_or(&p.to_path_buf(), || crate::fsutil::sha256_file(p).map_err(|e| e.to_string())).map_err(Stop::Error)?;
+        let sha = self.hashes.get_or(&p.to_path_buf(), || crate::fsutil::sha256_file(p).map_err(|e| JudgeError::failed("", e)))?;
         Ok(FileHash { path: self.project.display(p), sha256: sha })
     }
 
@@ -177,12 +166,13 @@ impl Judge {
         Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, &self.registry, entry).map(Arc::new))?)
     }
 
-    /// The subject for a variant, F32 matmul unless `quantized`.
-    pub(crate) fn subject(&self, model: &str, variant: Variant, quantized: bool) -> Result<Arc<Subject>, Stop> {
+    /// The subject for a variant, loaded for `runtime` (a runtime whose device is missing
+    /// is a skip, never a pass).
+    pub(crate) fn subject(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Subject>, Stop> {
+        let options = runtime.load_options().map_err(crate::run::RunError::Unavailable)?;
         let base = self.base(model)?;
         let used = self.used_tokens(model)?;
-        let matmul = if quantized { MatmulPath::Quantized } else { MatmulPath::F32 };
-        Ok(self.subjects.get_or(&(model.to_string(), variant, quantized), || derive(&base, variant, &used, matmul).map(Arc::new))?)
+        Ok(self.subjects.get_or(&(model.to_string(), variant, runtime), || derive(&base, variant, &used, &options).map(Arc::new))?)
     }
 
     /// The model's oracle and its hash, or `None` when it has none. The oracle is checked
@@ -193,18 +183,18 @@ impl Judge {
         let limits = crate::oracle::ModelLimits::of(&self.base(model)?.weights.config);
         let path = self.project.path(&rel);
         let r = self.oracles.get_or(&rel, || {
-            let o = crate::oracle::read(&path).map_err(|e| e.to_string())?;
-            let h = self.hash_file(&path).map_err(|_| format!("{}: cannot hash", path.display()))?;
-            Ok(Arc::new((o, h)))
+            let o = crate::oracle::read(&path).map_err(|e| JudgeError::failed("", e))?;
+            let sha = crate::fsutil::sha256_file(&path).map_err(|e| JudgeError::failed("", e))?;
+            Ok(Arc::new((o, FileHash { path: self.project.display(&path), sha256: sha })))
         });
-        let o = r.map_err(Stop::Error)?;
-        crate::oracle::check_for(&o.0, &path, &limits).map_err(|e| Stop::Error(e.to_string()))?;
+        let o = r?;
+        crate::oracle::check_for(&o.0, &path, &limits).or_stop()?;
         Ok(Some(o))
     }
 
     pub(crate) fn prompt_set(&self, file: &str) -> Result<Arc<Vec<Prompt>>, Stop> {
         let path = self.project.path(file);
-        self.prompts.get_or(&file.to_string(), || crate::prompts::load(&path).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
+        Ok(self.prompts.get_or(&file.to_string(), || crate::prompts::load(&path).map(Arc::new).map_err(|e| JudgeError::failed("", e)))?)
     }
 
     /// The model's evaluation sequences (its oracle's, else the default prompt set).
@@ -212,7 +202,7 @@ impl Judge {
         let base = self.base(model)?;
         let oracle = self.oracle(model)?;
         let prompts = self.prompt_set(crate::project::DEFAULT_PROMPTS)?;
-        eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref()).map_err(Stop::Error)
+        Ok(eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref())?)
     }
 
     fn used_tokens(&self, model: &str) -> Result<Vec<u32>, Stop> {
@@ -221,26 +211,25 @@ impl Judge {
 
     /// Full-recompute logits of the evaluation sequences' compared rows, F32 path, cached.
     pub(crate) fn rows(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
-        let subject = self.subject(model, variant, false)?;
+        let subject = self.subject(model, variant, Runtime::CPU_F32)?;
         let seqs = self.seqs(model)?;
-        self.rows
-            .get_or(&(model.to_string(), variant), || {
-                seqs.iter()
-                    .map(|s| logits(&subject.llama, &s.tokens).map(|r| r[s.start..].to_vec()).map_err(|e| format!("{model} {variant}: forward: {e}")))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Arc::new)
-            })
-            .map_err(Stop::Error)
+        let rows = self.rows.get_or(&(model.to_string(), variant), || {
+            seqs.iter()
+                .map(|s| logits(&subject.llama, &s.tokens).map(|r| r[s.start..].to_vec()).map_err(|e| JudgeError::failed(format!("{model} {variant}: forward"), e)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Arc::new)
+        });
+        Ok(rows?)
     }
 
     /// The evaluation slice of `configs/eval.toml`.
-    pub(crate) fn eval_slice(&self) -> Result<Arc<crate::evalslice::EvalSlice>, Stop> {
-        let file = self.project.path(crate::evalslice::EVAL_FILE);
-        self.eval.get_or(&(), || crate::evalslice::load(&self.project.root, &file).map(Arc::new).map_err(|e| e.to_string())).map_err(Stop::Error)
+    pub(crate) fn eval_slice(&self) -> Result<Arc<crate::run::EvalSlice>, Stop> {
+        let file = self.project.path(crate::project::EVAL_FILE);
+        Ok(self.eval.get_or(&(), || crate::run::EvalSlice::load(&self.project.root, &file).map(Arc::new).map_err(|e| JudgeError::failed("", e)))?)
     }
 
     /// Judges another case (a precondition) once per run.
-    pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<CaseRecord> {
-        self.verdicts.get_or(&case.name, || Arc::new(self.run(case)))
+    pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<super::Verdict> {
+        self.verdicts.get_or(&case.name, || Arc::new(self.judge(case)))
     }
 }

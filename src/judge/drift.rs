@@ -1,13 +1,12 @@
 //! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
 //! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
-use super::eval::{greedy, logits};
-use super::{Judge, Stop};
-use crate::claim::{Case, ClaimKind, Statistic};
-use crate::evalslice::perplexity;
+use crate::run::{greedy, perplexity, PplResult, Runtime};
+use super::{Judge, JudgeError, Stop};
+use crate::claim::{Case, ClaimKind, ClaimSpec};
 use crate::outcome::{Evidence, Outcome, SkipReason};
-use crate::report::FileHash;
-use crate::stats::{compare_full, first_difference, log_softmax, SetStats};
+use crate::fsutil::FileHash;
+use crate::stats::{compare_full, first_difference, log_softmax, ParentStat, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
 
@@ -17,22 +16,26 @@ const DRIFT_TOP_K: usize = 10;
 const DEFAULT_MAX_NEW: usize = 32;
 
 impl Judge {
-    pub(super) fn drift(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn drift(&self, case: &Case, stat: ParentStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         self.parent_holds(&case.model)?;
-        let parent = self.subject(&case.model, case.variant.parent(), false)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let parent = self.subject(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
         }
         let stats = self.drift_stats(&case.model, case.variant)?;
-        let mut ev = self.set_evidence(case, &stats, &subject);
-        ev.path = format!("{} vs parent {} ({}) on the same path", ev.path, case.variant.parent(), parent.weights_type);
+        let bound = match stat {
+            ParentStat::Dist(d) => Some(d),
+            ParentStat::PplRatio | ParentStat::FirstDivergenceMean => None,
+        };
+        let mut ev = self.set_evidence(case, &stats, bound, &subject);
+        ev.numerical_path = format!("{} vs parent {} ({}) on the same path", ev.numerical_path, case.variant.parent(), parent.weights_type);
         ev.flips = subject.flips.clone();
-        match case.claim.claim.bound.statistic {
-            Statistic::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
-            Statistic::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
-            _ => {}
+        match stat {
+            ParentStat::PplRatio => self.ppl_evidence(case, &mut ev, files)?,
+            ParentStat::FirstDivergenceMean => self.divergence_evidence(case, &mut ev)?,
+            ParentStat::Dist(_) => {}
         }
         Ok(Outcome::judge(ev))
     }
@@ -42,32 +45,32 @@ impl Judge {
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant) -> Result<SetStats, Stop> {
         let a = self.rows(model, variant.parent())?;
         let b = self.rows(model, variant)?;
-        self.drift
-            .get_or(&(model.to_string(), variant), || distribution_stats(&a, &b))
-            .map_err(|e| Stop::Error(format!("{model} {} as the reference for {variant}: {e}", variant.parent())))
+        let stats = self.drift.get_or(&(model.to_string(), variant), || {
+            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} {} as the reference for {variant}: {e}", variant.parent())))
+        });
+        Ok(stats?)
     }
 
     fn ppl_evidence(&self, case: &Case, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
-        files.push(self.hash_file(&self.project.path(crate::evalslice::EVAL_FILE))?);
-        let p = self.slice_nll(&case.model, case.variant.parent())?;
-        let q = self.slice_nll(&case.model, case.variant)?;
-        let pp = perplexity(&p);
-        if !pp.is_finite() {
-            return Err(Stop::Error(format!("{} {}: the parent's perplexity over the slice is {pp}", case.model, case.variant.parent())));
+        files.push(self.hash_file(&self.project.path(crate::project::EVAL_FILE))?);
+        let p = self.slice_ppl(&case.model, case.variant.parent())?;
+        let q = self.slice_ppl(&case.model, case.variant)?;
+        if !p.ppl.is_finite() {
+            return Err(Stop::rule(format!("{} {}: the parent's perplexity over the slice is {}", case.model, case.variant.parent(), p.ppl)));
         }
         // A variant whose logits are NaN or infinite cannot score a token: its perplexity is
         // infinite (as `compare_full` makes such a position's KL infinite), not unmeasured.
-        let broken = q.iter().filter(|x| !x.is_finite()).count();
-        let pq = if broken == 0 { perplexity(&q) } else { f64::INFINITY };
+        let broken = q.nll.iter().filter(|x| !x.is_finite()).count();
+        let (pp, pq) = (p.ppl, if broken == 0 { q.ppl } else { f64::INFINITY });
         ev.also.push(("ppl_nonfinite_tokens".to_string(), broken as f64));
         ev.observed = pq / pp;
-        ev.n = q.len();
+        ev.n = q.n_scored;
         ev.interval = None;
         ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{}; perplexity over configs/eval.toml's slice (sha256 {}…, {} × {} tokens, second half of each scored)",
-            ev.path,
+            ev.numerical_path,
             &slice.text_sha256[..12],
             slice.chunks,
             slice.ctx
@@ -88,24 +91,18 @@ impl Judge {
         ev.interval = None;
         ev.also.push(("first_divergence_min".to_string(), firsts.iter().min().map_or(f64::NAN, |&m| m as f64)));
         ev.also.push(("continuations_identical".to_string(), identical as f64));
-        ev.path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.path);
+        ev.numerical_path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.numerical_path);
         Ok(())
     }
 
-    /// Negative log-likelihoods of the scored tokens of the evaluation slice, cached.
-    fn slice_nll(&self, model: &str, variant: Variant) -> Result<Arc<Vec<f64>>, Stop> {
+    /// Perplexity of the evaluation slice, llama.cpp's way (BOS as the tokenizer says), cached.
+    fn slice_ppl(&self, model: &str, variant: Variant) -> Result<Arc<PplResult>, Stop> {
         let slice = self.eval_slice()?;
-        let subject = self.subject(model, variant, false)?;
-        self.nll
+        let subject = self.subject(model, variant, Runtime::CPU_F32)?;
+        let tok = subject.tokenizer.as_ref();
+        self.ppl
             .get_or(&(model.to_string(), variant), || {
-                let mut nll = Vec::new();
-                for chunk in slice.chunks(subject.tokenizer.as_ref())? {
-                    let rows = logits(&subject.llama, &chunk).map_err(|e| format!("{model} {variant}: forward: {e}"))?;
-                    for i in slice.scored() {
-                        nll.push(-log_softmax(&rows[i])[chunk[i + 1] as usize]);
-                    }
-                }
-                Ok(Arc::new(nll))
+                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
             })
             .map_err(Stop::Error)
     }
@@ -113,7 +110,7 @@ impl Judge {
     /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
     /// the model has an oracle), cached.
     fn continuations(&self, model: &str, variant: Variant) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
-        let subject = self.subject(model, variant, false)?;
+        let subject = self.subject(model, variant, Runtime::CPU_F32)?;
         let oracle = self.oracle(model)?;
         let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
             Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
@@ -122,7 +119,7 @@ impl Judge {
         let eos = subject.tokenizer.eos();
         self.continuations
             .get_or(&(model.to_string(), variant), || {
-                prompts.iter().map(|p| greedy(&subject.llama, p, max_new, eos).map_err(|e| format!("{model} {variant}: greedy: {e}"))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| JudgeError::failed(format!("{model} {variant}: greedy"), e))).collect::<Result<Vec<_>, _>>().map(Arc::new)
             })
             .map_err(Stop::Error)
     }
@@ -145,32 +142,28 @@ impl Judge {
 
     /// Judges the registered claim `r` on (model, variant) once, as a precondition:
     /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
-    pub(crate) fn require(&self, r: &crate::claim::Registered, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
+    pub(crate) fn require(&self, r: &ClaimSpec, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
         let pre = Case {
-            name: format!("{}/{model}/{variant}/all/{}", r.claim.kind.name(), r.claim.id),
+            name: format!("{}/{model}/{variant}/all/{}", r.kind.name(), r.id),
             claim: Arc::new(r.clone()),
             model: model.to_string(),
             variant,
             prompt: None,
             chain: vec![],
         };
-        let id = &r.claim.id;
+        let id = &r.id;
         match &self.verdict_of(&pre).outcome {
             Outcome::Pass(_) => Ok(()),
             Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
             Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} check {id} skipped: {reason}") })),
-            Outcome::Error { message } => Err(Stop::Error(format!("{who} check {id}: {message}"))),
+            Outcome::Error { message } => Err(Stop::rule(format!("{who} check {id}: {message}"))),
         }
     }
 }
 
 /// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
-fn parent_preconditions<'a>(claims: &'a [crate::claim::Registered], model: &str) -> Vec<&'a crate::claim::Registered> {
-    claims
-        .iter()
-        .filter(|r| r.claim.kind == ClaimKind::OracleParity && r.claim.retired.is_none() && r.claim.subjects.models.iter().any(|m| m == model))
-        .filter(|r| r.claim.subjects.variants.iter().any(|v| v == "base"))
-        .collect()
+fn parent_preconditions<'a>(claims: &'a [ClaimSpec], model: &str) -> Vec<&'a ClaimSpec> {
+    claims.iter().filter(|r| r.kind.claim_kind() == ClaimKind::OracleParity && r.retired.is_none() && r.covers(model, Variant::Base)).collect()
 }
 
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the

@@ -1,9 +1,10 @@
 //! The GGUF file of a subject, written once per run and inspected once: what `structure`
 //! and `round_trip` claims look at.
 
-use super::{Judge, Stop};
+use super::{Judge, JudgeError, Stop};
+use crate::run::Runtime;
 use crate::inspect::{inspect, Inspection};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::subject::{export_weights, stored_gguf};
 use crate::variant::Variant;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ impl Judge {
         // Otherwise the subject's weights, already converted (drift claims share them).
         let subject = match stored {
             Some(_) => None,
-            None => Some(self.subject(model, variant, false)?),
+            None => Some(self.subject(model, variant, Runtime::CPU_F32)?),
         };
         let key = (model.to_string(), variant);
         self.files
@@ -40,12 +41,12 @@ impl Judge {
                     (Some(p), _) => (p, vec![]),
                     (None, Some(subject)) => {
                         let p = self.project.out_dir().join("gguf").join(model).join(format!("{variant}.gguf"));
-                        export_weights(&base, variant, &subject.weights, &p).map_err(|e| e.to_string())?;
+                        export_weights(&base, variant, &subject.weights, &p).map_err(|e| JudgeError::failed("", e))?;
                         (p, subject.notes.clone())
                     }
-                    (None, None) => return Err(format!("{model} {variant}: no file and no subject")),
+                    (None, None) => return Err(JudgeError::Rule(format!("{model} {variant}: no file and no subject"))),
                 };
-                let insp = inspect(&path).map_err(|e| e.to_string())?;
+                let insp = inspect(&path).map_err(|e| JudgeError::failed("", e))?;
                 let hash = FileHash { path: self.project.display(&path), sha256: insp.sha256.clone() };
                 Ok(Arc::new(VariantFile { path, hash, insp, notes }))
             })

@@ -6,7 +6,7 @@
 mod consistency;
 mod context;
 mod drift;
-pub mod eval;
+mod error;
 mod files;
 mod order;
 mod parity;
@@ -14,86 +14,58 @@ mod reference;
 mod roundtrip;
 mod structure;
 mod train;
-pub mod ppl;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
-pub(crate) use parity::stored_as_matches;
+pub use error::{chain, JudgeError};
+pub(crate) use error::{Context, Stop};
 pub use reference::{differing_blocks, FIXTURE_DIR};
 
-use crate::claim::{Case, ClaimKind};
+use crate::claim::{Case, Kind};
+use crate::fsutil::FileHash;
 use crate::outcome::Outcome;
-use crate::report::CaseRecord;
 use std::time::Instant;
 
+/// What judging one case gave: the outcome (with its evidence), every file involved,
+/// hashed, and the wall time. The runner turns it into a report's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Pass, fail, skip or error.
+    pub outcome: Outcome,
+    /// Every file involved, hashed, sorted.
+    pub files: Vec<FileHash>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
 impl Judge {
-    /// Runs one case and records its outcome, evidence and every file involved.
-    pub fn run(&self, case: &Case) -> CaseRecord {
+    /// Judges one case.
+    pub fn judge(&self, case: &Case) -> Verdict {
         let t0 = Instant::now();
         let mut files = Vec::new();
         let outcome = self.policy.enforce(match self.dispatch(case, &mut files) {
             Ok(o) => o,
             Err(Stop::Skip(r)) => Outcome::Skip(r),
-            Err(Stop::Error(message)) => Outcome::Error { message },
+            Err(Stop::Error(e)) => Outcome::Error { message: e.chain() },
         });
         files.sort();
         files.dedup();
-        let c = &case.claim.claim;
-        CaseRecord {
-            name: case.name.clone(),
-            claim_id: c.id.clone(),
-            kind: c.kind.name().into(),
-            statement: c.statement.trim().into(),
-            criterion: c.bound.render(),
-            registered_at: format!("{}:{}", self.project.display(&case.claim.file), case.claim.line),
-            basis: c.basis,
-            model: case.model.clone(),
-            variant: case.variant.to_string(),
-            scope: case.scope(),
-            outcome,
-            files,
-            seconds: t0.elapsed().as_secs_f64(),
-            reproduce: match &self.reproduce {
-                Some(cmd) => cmd.replace("{case}", &case.name),
-                None => format!("GROUNDTRUTH_SUITE={} cargo test --release --test claims -- --exact '{}'", self.suite, case.name),
-            },
-        }
+        Verdict { outcome, files, seconds: t0.elapsed().as_secs_f64() }
     }
 
-    fn dispatch(&self, case: &Case, files: &mut Vec<crate::report::FileHash>) -> Result<Outcome, Stop> {
+    fn dispatch(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         files.push(self.hash_input(&case.claim.file)?);
-        match case.claim.claim.kind {
-            ClaimKind::TokenizerParity => self.tokenizer_parity(case, files),
-            ClaimKind::GreedyParity => self.greedy_parity(case, files),
-            ClaimKind::OracleParity | ClaimKind::OracleDrift => self.oracle_parity(case, files),
-            ClaimKind::QuantDrift | ClaimKind::CorruptionDetect => self.drift(case, files),
-            ClaimKind::Consistency => self.consistency(case, files),
-            ClaimKind::Determinism => self.determinism(case, files),
-            ClaimKind::QuantOrder => self.quant_order(case, files),
-            ClaimKind::ReferenceAgreement => self.reference_agreement(case, files),
-            ClaimKind::RoundTrip => self.round_trip(case, files),
-            ClaimKind::Structure => self.structure(case, files),
-            ClaimKind::TrainSanity => self.train_sanity(case, files),
+        match &case.claim.kind {
+            Kind::TokenizerParity => self.tokenizer_parity(case, files),
+            Kind::GreedyParity { stored_as, tie_margin } => self.greedy_parity(case, stored_as, *tie_margin, files),
+            Kind::OracleParity { stored_as, stat } | Kind::OracleDrift { stored_as, stat } => self.oracle_parity(case, stored_as, *stat, files),
+            Kind::QuantDrift(stat) | Kind::CorruptionDetect(stat) => self.drift(case, *stat, files),
+            Kind::Consistency(paths, stat) => self.consistency(case, *paths, *stat, files),
+            Kind::Determinism => self.determinism(case, files),
+            Kind::QuantOrder(stat) => self.quant_order(case, *stat, files),
+            Kind::ReferenceAgreement => self.reference_agreement(case, files),
+            Kind::RoundTrip(via) => self.round_trip(case, *via, files),
+            Kind::Structure(stat) => self.structure(case, *stat, files),
+            Kind::TrainSanity(check) => self.train_sanity(case, *check, files),
         }
-    }
-}
-
-/// Why a case stopped before a verdict.
-pub(crate) enum Stop {
-    Skip(crate::outcome::SkipReason),
-    Error(String),
-}
-
-impl From<crate::subject::SubjectError> for Stop {
-    fn from(e: crate::subject::SubjectError) -> Stop {
-        match e {
-            crate::subject::SubjectError::Missing { path, fetch } => Stop::Skip(crate::outcome::SkipReason::ModelMissing { path, fetch }),
-            crate::subject::SubjectError::Invalid(m) => Stop::Error(m),
-        }
-    }
-}
-
-impl From<candle_core::Error> for Stop {
-    fn from(e: candle_core::Error) -> Stop {
-        Stop::Error(format!("candle: {e}"))
     }
 }

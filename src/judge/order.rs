@@ -7,18 +7,16 @@
 //! skips instead of passing vacuously.
 
 use super::{Judge, Stop};
-use crate::claim::{Case, ClaimKind, Statistic};
+use crate::run::Runtime;
+use crate::claim::{Case, Kind};
+use crate::stats::{ChainStat, ParentStat};
 use crate::outcome::{Outcome, SkipReason};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::variant::Variant;
 
-/// The statistics measured on the same teacher-forced positions as the chain itself: a
-/// head's perplexity or free-running bounds are other measurements (and far costlier).
-const TEACHER_FORCED: [Statistic; 6] = [Statistic::KlMean, Statistic::KlMedian, Statistic::KlP99, Statistic::KlMax, Statistic::Top1Agreement, Statistic::RmsDp];
-
 impl Judge {
-    pub(super) fn quant_order(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let Some(&head) = case.chain.first() else { return Err(Stop::Error("quant_order case without a chain".into())) };
+    pub(super) fn quant_order(&self, case: &Case, stat: ChainStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+        let Some(&head) = case.chain.first() else { return Err(Stop::rule("quant_order case without a chain")) };
         self.parent_holds(&case.model)?;
         self.head_holds(&case.model, head)?;
         let mut kl = Vec::with_capacity(case.chain.len());
@@ -26,7 +24,7 @@ impl Judge {
         let mut mismatches = Vec::with_capacity(case.chain.len());
         let mut n = 0;
         for &v in &case.chain {
-            let subject = self.subject(&case.model, v, false)?;
+            let subject = self.subject(&case.model, v, Runtime::CPU_F32)?;
             files.extend(subject.files.iter().cloned());
             let s = self.drift_stats(&case.model, v)?;
             n = s.n;
@@ -35,10 +33,9 @@ impl Judge {
             mismatches.push(((1.0 - s.top1_agreement) * s.n as f64).round());
         }
         let pairs = (0..case.chain.len()).flat_map(|i| (i + 1..case.chain.len()).map(move |j| (i, j)));
-        let observed = match case.claim.claim.bound.statistic {
-            Statistic::KlOrderViolations => order_violations(&kl, &bits) as f64,
-            Statistic::Top1MismatchExcess => pairs.map(|(i, j)| mismatches[i] - mismatches[j]).fold(f64::NEG_INFINITY, f64::max),
-            other => return Err(Stop::Error(format!("statistic {} is not a quant_order statistic", other.name()))),
+        let observed = match stat {
+            ChainStat::KlOrderViolations => order_violations(&kl, &bits) as f64,
+            ChainStat::Top1MismatchExcess => pairs.map(|(i, j)| mismatches[i] - mismatches[j]).fold(f64::NEG_INFINITY, f64::max),
         };
         let mut ev = self.evidence_for(case, observed, n, "");
         for (i, v) in case.chain.iter().enumerate() {
@@ -47,19 +44,20 @@ impl Judge {
             ev.also.push((format!("top1_mismatches[{v}]"), mismatches[i]));
         }
         let chain: Vec<String> = case.chain.iter().map(|v| v.to_string()).collect();
-        ev.path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
+        ev.numerical_path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
         Ok(Outcome::judge(ev))
     }
 
     /// Every registered, unretired teacher-forced `quant_drift` claim on (model, head) must
-    /// pass, and there must be at least one.
+    /// pass, and there must be at least one. Teacher-forced: measured on the same positions
+    /// as the chain itself; a head's perplexity or free-running bounds are other
+    /// measurements (and far costlier).
     fn head_holds(&self, model: &str, head: Variant) -> Result<(), Stop> {
         let name = head.to_string();
         let own: Vec<_> = self
             .claims
             .iter()
-            .filter(|r| r.claim.kind == ClaimKind::QuantDrift && r.claim.retired.is_none() && TEACHER_FORCED.contains(&r.claim.bound.statistic))
-            .filter(|r| r.claim.subjects.models.iter().any(|m| m == model) && r.claim.subjects.variants.contains(&name))
+            .filter(|r| matches!(r.kind, Kind::QuantDrift(ParentStat::Dist(_))) && r.retired.is_none() && r.covers(model, head))
             .collect();
         if own.is_empty() {
             return Err(Stop::Skip(SkipReason::PreconditionNotEstablished { what: format!("no quant_drift claim is registered for {model} {name}, so nothing shows it is not broken itself") }));

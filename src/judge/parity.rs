@@ -1,26 +1,26 @@
 //! Claims against an oracle: tokenizer, greedy continuation, teacher-forced distributions.
 
-use super::eval::greedy;
-use super::{Judge, SkipPolicy, Stop};
-use crate::claim::{Case, Statistic};
+use crate::run::{greedy, Runtime};
+use super::{Context, Judge, SkipPolicy, Stop};
+use crate::claim::{Case, StoredAs};
 use crate::oracle::{ModelConfig, Oracle, OracleCase};
 use crate::outcome::{Comparison, Evidence, Outcome, SkipReason};
-use crate::report::FileHash;
-use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Divergence, SetStats};
+use crate::fsutil::FileHash;
+use crate::stats::{compare_to_oracle, first_divergence, log_softmax, Dist, Divergence, OracleStat, SetStats};
 use crate::subject::Subject;
-use super::ppl::{perplexity, EvalSlice};
+use crate::run::perplexity;
 use std::sync::Arc;
 
 impl Judge {
     fn need_oracle(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Arc<(Oracle, FileHash)>, Stop> {
-        let o = self.oracle(&case.model)?.ok_or_else(|| Stop::Error(format!("model '{}' has no oracle in configs/models.toml", case.model)))?;
+        let o = self.oracle(&case.model)?.ok_or_else(|| Stop::rule(format!("model '{}' has no oracle in configs/models.toml", case.model)))?;
         files.push(o.1.clone());
         Ok(o)
     }
 
     fn oracle_case<'a>(oracle: &'a Oracle, case: &Case) -> Result<&'a OracleCase, Stop> {
         let id = case.prompt.as_deref().unwrap_or_default();
-        oracle.case(id).ok_or_else(|| Stop::Error(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
+        oracle.case(id).ok_or_else(|| Stop::rule(format!("oracle has no case '{id}' (regenerate it from configs/prompts.toml)")))
     }
 
     /// Whether the claim judges this subject. A claim with `stored_as` judges checkpoints
@@ -30,14 +30,15 @@ impl Judge {
     /// checkpoint under `check` may be a variant (skipped); a registered model must be that
     /// file, so a mismatch is an error: a skip there would hide a broken checkout, a changed
     /// seed or a training that no longer reproduces.
-    fn applies(&self, subject: &Subject, oracle: &Oracle, claim: &crate::claim::Claim) -> Result<(), Stop> {
-        if !claim.stored_as.is_empty() {
+    fn applies(&self, subject: &Subject, oracle: &Oracle, case: &Case, stored_as: &StoredAs) -> Result<(), Stop> {
+        let claim = &case.claim;
+        if *stored_as != StoredAs::Unrestricted {
             let stored = subject.storage_type();
-            if !stored_as_matches(&claim.stored_as, stored, &oracle.model.weights) {
-                return Err(Stop::Error(format!(
+            if !stored_as.selects(stored, &oracle.model.weights) {
+                return Err(Stop::rule(format!(
                     "claim {} judges checkpoints stored as {} (the oracle's model is {}); {} {} stores its matrices as {stored}",
                     claim.id,
-                    claim.stored_as.join(", "),
+                    stored_as.names().join(", "),
                     oracle.model.weights,
                     subject.model,
                     subject.variant
@@ -45,7 +46,7 @@ impl Judge {
             }
             return Ok(());
         }
-        if !claim.kind.is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
+        if !claim.kind.claim_kind().is_exact_match() || subject.identity_sha256 == oracle.model.sha256 {
             return Ok(());
         }
         match self.policy {
@@ -53,7 +54,7 @@ impl Judge {
                 subject_sha256: subject.identity_sha256.clone(),
                 oracle_sha256: oracle.model.sha256.clone(),
             })),
-            SkipPolicy::Registered { .. } => Err(Stop::Error(format!(
+            SkipPolicy::Registered { .. } => Err(Stop::rule(format!(
                 "model '{}' {}: sha256 {} is not its oracle's model.sha256 {}: an exact-match claim judges only the file the oracle was made from (registered file, seed or training changed? regenerate the oracle or fix configs/models.toml)",
                 subject.model, subject.variant, subject.identity_sha256, oracle.model.sha256
             ))),
@@ -71,12 +72,12 @@ impl Judge {
     pub(super) fn tokenizer_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         let tok = subject.tokenizer.as_ref();
-        let mut ours = tok.encode(&oc.prompt).map_err(|e| Stop::Error(format!("tokenize '{}': {e}", oc.id)))?;
+        let mut ours = tok.encode(&oc.prompt).context(format!("tokenize '{}'", oc.id))?;
         if o.0.decoding.add_bos {
-            ours.insert(0, tok.bos().ok_or_else(|| Stop::Error("oracle says add_bos but the tokenizer has no BOS".into()))?);
+            ours.insert(0, tok.bos().ok_or_else(|| Stop::rule("oracle says add_bos but the tokenizer has no BOS"))?);
         }
         let theirs = &oc.prompt_tokens;
         let mismatches = ours.iter().zip(theirs).filter(|(a, b)| a != b).count() + ours.len().abs_diff(theirs.len());
@@ -92,29 +93,30 @@ impl Judge {
             subject_pieces: pieces(tok, &ours),
             divergence: first_divergence(theirs, &ours, &[], |_| None, None),
         });
-        ev.path = "harness tokenizer vs oracle prompt_tokens".into();
+        ev.numerical_path = "harness tokenizer vs oracle prompt_tokens".into();
         Ok(Outcome::judge(ev))
     }
 
-    pub(super) fn greedy_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    /// Free-running greedy tokens against the oracle's; a first divergence is forgiven
+    /// only where both margins are within `tie_margin` (`greedy_match_or_tie`; the loader
+    /// requires it there and refuses it elsewhere, so `None` means exact match).
+    pub(super) fn greedy_parity(&self, case: &Case, stored_as: &StoredAs, tie_margin: Option<f64>, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
         let oc = Self::oracle_case(&o.0, case)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
-        let claim = &case.claim.claim;
-        self.applies(&subject, &o.0, claim)?;
-        if claim.bound.statistic == Statistic::GreedyMatchOrTie && claim.tie_margin.is_none() {
-            return Err(Stop::Error(format!("claim {} forgives near-ties but registers no tie_margin", claim.id)));
-        }
+        self.applies(&subject, &o.0, case, stored_as)?;
         let eos = subject.tokenizer.eos();
-        let ours = greedy(&subject.llama, &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
+        let generation = greedy(&subject.llama, subject.tokenizer.as_ref(), &oc.prompt_tokens, o.0.decoding.max_new_tokens, eos)?;
+        let ours = generation.tokens;
         let rows = self.rows(&case.model, case.variant)?;
         let idx = o.0.cases.iter().position(|c| c.id == oc.id).unwrap_or(0);
-        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), claim.tie_margin);
-        let observed = match (div.position, claim.bound.statistic) {
+        let div: Divergence = first_divergence(&oc.tokens, &ours, &oc.top_logprobs, |p| rows.get(idx).and_then(|r| r.get(p)).map(|row| log_softmax(row)), tie_margin);
+        // `near_tie` is measured only under a registered margin.
+        let observed = match (div.position, div.near_tie) {
             (None, _) => 1.0,
-            (Some(_), Statistic::GreedyMatchOrTie) if div.near_tie == Some(true) => 1.0,
-            (Some(_), _) => 0.0,
+            (Some(_), Some(true)) => 1.0,
+            (Some(_), Some(false) | None) => 0.0,
         };
         let mut ev = self.evidence(case, observed, oc.tokens.len(), &subject);
         // This prompt's own teacher-forced statistics, so a per-case ticket shows them.
@@ -125,7 +127,7 @@ impl Judge {
         // The margins at the first divergence, next to the registered ε they were held to.
         let margins = [("divergence_reference_margin", div.reference_margin), ("divergence_subject_margin", div.subject_margin), ("tie_margin", div.tie_margin)];
         ev.also.extend(margins.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))));
-        let text = subject.tokenizer.decode(&ours).unwrap_or_else(|e| format!("(undecodable: {e})"));
+        let text = generation.text;
         ev.comparison = Some(Comparison {
             prompt: oc.prompt.clone(),
             reference_text: oc.text.clone(),
@@ -141,7 +143,7 @@ impl Judge {
 
     /// Teacher-forced comparison with the oracle over all its cases.
     pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
-        let o = self.oracle(model)?.ok_or_else(|| Stop::Error(format!("model '{model}' has no oracle")))?;
+        let o = self.oracle(model)?.ok_or_else(|| Stop::rule(format!("model '{model}' has no oracle")))?;
         let rows = self.rows(model, subject_variant)?;
         let mut positions = Vec::new();
         for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
@@ -152,18 +154,19 @@ impl Judge {
         Ok((SetStats::of(&positions), o))
     }
 
-    pub(super) fn oracle_parity(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn oracle_parity(&self, case: &Case, stored_as: &StoredAs, stat: OracleStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let o = self.need_oracle(case, files)?;
-        let subject = self.subject(&case.model, case.variant, false)?;
+        let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
-        self.applies(&subject, &o.0, &case.claim.claim)?;
-        match case.claim.claim.bound.statistic {
-            Statistic::PplRelDiff => return self.ppl_parity(case, &o.0, &subject, files),
-            Statistic::ConfigMismatches => return self.config_parity(case, &o.0, &o.1, &subject),
-            _ => {}
+        self.applies(&subject, &o.0, case, stored_as)?;
+        match stat {
+            OracleStat::PplRelDiff => self.ppl_parity(case, &o.0, &subject, files),
+            OracleStat::ConfigMismatches => self.config_parity(case, &o.0, &o.1, &subject),
+            OracleStat::Dist(d) => {
+                let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
+                Ok(Outcome::judge(self.set_evidence(case, &stats, Some(d), &subject)))
+            }
         }
-        let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
-        Ok(Outcome::judge(self.set_evidence(case, &stats, &subject)))
     }
 
     /// The checkpoint's hyperparameters against the oracle's `model.config`, key by key.
@@ -175,10 +178,10 @@ impl Judge {
         let ours = ModelConfig::of_llama(&subject.weights.config);
         let (compared, differ) = want.mismatches(&ours);
         if !differ.is_empty() && subject.identity_sha256 == oracle.model.sha256 {
-            return Err(Stop::Error(format!("{}: field 'model.config' disagrees with the oracle's own model file: {}", oracle_file.path, differ.join("; "))));
+            return Err(Stop::rule(format!("{}: field 'model.config' disagrees with the oracle's own model file: {}", oracle_file.path, differ.join("; "))));
         }
         let mut ev = self.evidence(case, differ.len() as f64, compared, subject);
-        ev.path = match differ.is_empty() {
+        ev.numerical_path = match differ.is_empty() {
             true => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them: all equal"),
             false => format!("the {compared} keys of the oracle's model.config, as the checkpoint's loader reads them; differing: {}", differ.join("; ")),
         };
@@ -187,13 +190,13 @@ impl Judge {
 
     /// Perplexity over the oracle's text, scored as llama.cpp scored it for the oracle.
     fn ppl_parity(&self, case: &Case, oracle: &Oracle, subject: &Subject, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::Error("the oracle has no perplexity record".into()))?;
+        let want = oracle.perplexity.as_ref().ok_or_else(|| Stop::rule("the oracle has no perplexity record"))?;
         let eval_file = self.project.path(crate::project::EVAL_FILE);
         files.push(self.hash_file(&eval_file)?);
-        let slice = EvalSlice::load(&eval_file, &self.project.root).map_err(|e| Stop::Error(e.to_string()))?;
+        let slice = self.eval_slice()?;
         files.push(self.hash_file(&slice.corpus)?);
         if slice.text_sha256 != want.text_sha256 {
-            return Err(Stop::Error(format!(
+            return Err(Stop::rule(format!(
                 "{}: the slice's sha256 {} is not the oracle's perplexity text {}; the numbers are not comparable",
                 self.project.display(&eval_file),
                 slice.text_sha256,
@@ -201,9 +204,9 @@ impl Judge {
             )));
         }
         let add_bos = oracle.decoding.add_bos;
-        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).map_err(|e| Stop::Error(format!("perplexity: {e}")))?;
+        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).context("perplexity")?;
         if r.n_scored != want.n_scored {
-            return Err(Stop::Error(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
+            return Err(Stop::rule(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
         }
         let observed = (r.ppl - want.ppl).abs() / want.ppl;
         let mut ev = self.evidence(case, observed, r.n_scored, subject);
@@ -211,12 +214,14 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, subject: &Subject) -> Evidence {
-        let stat = case.claim.claim.bound.statistic;
-        let observed = stats.get(stat).unwrap_or(f64::NAN);
+    /// Evidence from a teacher-forced comparison: `bound` is the aggregate the claim bounds
+    /// (`None`: another statistic, measured by the caller, with every aggregate alongside).
+    pub(crate) fn set_evidence(&self, case: &Case, stats: &SetStats, bound: Option<Dist>, subject: &Subject) -> Evidence {
+        let observed = bound.map_or(f64::NAN, |d| stats.get(d));
         let mut ev = self.evidence(case, observed, stats.n, subject);
-        ev.also = stats.table().into_iter().filter(|(n, _)| *n != stat.name()).map(|(n, v)| (n.to_string(), v)).collect();
-        if stat == Statistic::KlMean {
+        let own = bound.map(|d| d.statistic().name());
+        ev.also = stats.table().into_iter().filter(|(n, _)| Some(*n) != own).map(|(n, v)| (n.to_string(), v)).collect();
+        if bound == Some(Dist::KlMean) {
             ev.interval = self.kl_mean_interval(&stats.kl_values);
         }
         ev
@@ -229,29 +234,18 @@ fn pieces(tok: &dyn crate::tokenizer::TextTokenizer, ids: &[u32]) -> Vec<String>
     ids.iter().map(|&t| tok.decode(&[t]).unwrap_or_else(|e| format!("(undecodable: {e})"))).collect()
 }
 
-/// Whether a checkpoint stored as `stored` is one a claim's `stored_as` list selects, the
-/// oracle's model being stored as `oracle_weights`. A checkpoint in the oracle's own type
-/// is the same model: only `oracle` selects it, never a requantization band that happens
-/// to list its type.
-pub(crate) fn stored_as_matches(stored_as: &[String], stored: &str, oracle_weights: &str) -> bool {
-    match stored_as {
-        [only] if only == crate::claim::STORED_AS_ORACLE => stored == oracle_weights,
-        types => stored != oracle_weights && types.iter().any(|t| t == stored),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::stored_as_matches;
+    use crate::claim::StoredAs;
 
     #[test]
     fn a_checkpoint_is_judged_as_what_it_is() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(stored_as_matches(&s(&["oracle"]), "q4_1", "q4_1"));
-        assert!(!stored_as_matches(&s(&["oracle"]), "q8_0", "q4_1"));
-        assert!(stored_as_matches(&s(&["q8_0"]), "q8_0", "q4_1"));
+        let types = |v: &[&str]| StoredAs::Types(v.iter().map(|x| x.to_string()).collect());
+        assert!(StoredAs::OraclesOwn.selects("q4_1", "q4_1"));
+        assert!(!StoredAs::OraclesOwn.selects("q8_0", "q4_1"));
+        assert!(types(&["q8_0"]).selects("q8_0", "q4_1"));
         // The oracle's own type is parity, not the 4-bit requantization band.
-        assert!(!stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "q4_1"));
-        assert!(stored_as_matches(&s(&["q4_k", "q4_1", "q4_0"]), "q4_1", "f32"));
+        assert!(!types(&["q4_k", "q4_1", "q4_0"]).selects("q4_1", "q4_1"));
+        assert!(types(&["q4_k", "q4_1", "q4_0"]).selects("q4_1", "f32"));
     }
 }

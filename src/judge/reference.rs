@@ -6,11 +6,11 @@
 //! model. A model set's input is first checked against the model's own rows as the
 //! harness loads them, so the fixture cannot silently go stale.
 
-use super::{Judge, Stop};
+use super::{Context, Judge, JudgeError, Stop};
 use crate::claim::Case;
 use crate::fsutil::sha256_hex;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::transform::ggml_dtype;
 use crate::variant::Variant;
 use candle_core::quantized::QTensor;
@@ -59,11 +59,11 @@ struct FixtureFile {
     sha256: String,
 }
 
-fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, String> {
+fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, Stop> {
     let path = dir.join(&f.file);
-    let bytes = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| e.to_string())?;
+    let bytes = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
     if sha256_hex(&bytes) != f.sha256 {
-        return Err(format!("{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)", path.display()));
+        return Err(Stop::rule(format!("{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)", path.display())));
     }
     Ok(bytes)
 }
@@ -76,39 +76,39 @@ pub fn differing_blocks(ours: &[u8], theirs: &[u8], block_bytes: usize) -> Vec<u
 
 impl Judge {
     pub(super) fn reference_agreement(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let Variant::Convert(d) = case.variant else { return Err(Stop::Error(format!("{} has no reference quantizer", case.variant))) };
+        let Variant::Convert(d) = case.variant else { return Err(Stop::rule(format!("{} has no reference quantizer", case.variant))) };
         let ty = ggml_dtype(d);
         let tname = d.name();
         let dir = self.project.path(FIXTURE_DIR);
         let manifest_path = dir.join("manifest.json");
         files.push(self.hash_file(&manifest_path)?);
-        let m: Manifest = crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| Stop::Error(e.to_string()))?;
+        let m: Manifest = crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
         if m.format != FORMAT || m.block != ty.block_size() {
-            return Err(Stop::Error(format!("{}: format '{}' block {} (expected {FORMAT}, block {})", manifest_path.display(), m.format, m.block, ty.block_size())));
+            return Err(Stop::rule(format!("{}: format '{}' block {} (expected {FORMAT}, block {})", manifest_path.display(), m.format, m.block, ty.block_size())));
         }
         let sets: Vec<&FixtureSet> = m.sets.iter().filter(|s| s.model.as_deref().is_none_or(|x| x == case.model)).collect();
         if !sets.iter().any(|s| s.model.as_deref() == Some(case.model.as_str())) {
-            return Err(Stop::Error(format!("{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)", manifest_path.display(), case.model)));
+            return Err(Stop::rule(format!("{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)", manifest_path.display(), case.model)));
         }
         let block_bytes = ty.type_size();
         let (mut differ, mut blocks) = (0usize, 0usize);
         let mut also = Vec::new();
         let mut first_bad = Vec::new();
         for s in sets {
-            let bad = |msg: String| Stop::Error(format!("{}: set '{}': {msg}", manifest_path.display(), s.name));
-            let input = read_checked(&dir, &s.input).map_err(Stop::Error)?;
+            let bad = |msg: String| Stop::rule(format!("{}: set '{}': {msg}", manifest_path.display(), s.name));
+            let input = read_checked(&dir, &s.input)?;
             let values: Vec<f32> = input.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
                 return Err(bad(format!("{} values, manifest says {} (a whole number of {}-value blocks)", values.len(), s.n_values, m.block)));
             }
             if s.model.is_some() {
                 self.check_rows(&case.model, &s.rows, &values).map_err(|e| match e {
-                    Stop::Error(msg) => bad(msg),
-                    skip => skip,
+                    Stop::Error(e) => Stop::Error(JudgeError::failed(format!("{}: set '{}'", manifest_path.display(), s.name), e)),
+                    Stop::Skip(r) => Stop::Skip(r),
                 })?;
             }
             let out = s.outputs.get(tname).ok_or_else(|| bad(format!("no {tname} output")))?;
-            let theirs = read_checked(&dir, out).map_err(Stop::Error)?;
+            let theirs = read_checked(&dir, out)?;
             let t = Tensor::from_vec(values.clone(), (values.len() / m.block, m.block), &Device::Cpu)?;
             let ours = QTensor::quantize(&t, ty)?.data()?.into_owned();
             let d = differing_blocks(&ours, &theirs, block_bytes);
@@ -119,7 +119,7 @@ impl Judge {
         }
         let mut ev = self.evidence_for(case, differ as f64, blocks, "");
         ev.also = also;
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{} QTensor::quantize vs gguf-py {} (gguf.quants, a port of ggml's quantize_row_{tname}_ref), {blocks} blocks of {} bytes{}",
             env!("GROUNDTRUTH_DEP_VERSIONS").split(", ").next().unwrap_or("candle"),
             m.generator.get("gguf").map(String::as_str).unwrap_or("?"),
@@ -134,16 +134,16 @@ impl Judge {
         let base = self.base(model)?;
         let mut ours = Vec::with_capacity(values.len());
         for spec in rows {
-            let t = base.weights.get(&spec.tensor).map_err(|e| Stop::Error(e.to_string()))?.to_f32_tensor(&Device::Cpu).map_err(|e| Stop::Error(e.to_string()))?;
+            let t = base.weights.get(&spec.tensor).or_stop()?.to_f32_tensor(&Device::Cpu).or_stop()?;
             for &r in &spec.rows {
-                let row = t.get(r).and_then(|x| x.to_vec1::<f32>()).map_err(|e| Stop::Error(format!("{} row {r}: {e}", spec.tensor)))?;
+                let row = t.get(r).and_then(|x| x.to_vec1::<f32>()).map_err(|e| Stop::rule(format!("{} row {r}: {e}", spec.tensor)))?;
                 ours.extend(row);
             }
         }
         let same = ours.len() == values.len() && ours.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits());
         if !same {
             let at = ours.iter().zip(values).position(|(a, b)| a.to_bits() != b.to_bits()).unwrap_or(ours.len().min(values.len()));
-            return Err(Stop::Error(format!("input differs from the model's rows at value {at} ({} values here, {} in the fixture): regenerate with ci/gen_quant_fixtures.py", ours.len(), values.len())));
+            return Err(Stop::rule(format!("input differs from the model's rows at value {at} ({} values here, {} in the fixture): regenerate with ci/gen_quant_fixtures.py", ours.len(), values.len())));
         }
         Ok(())
     }

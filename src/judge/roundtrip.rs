@@ -1,35 +1,35 @@
 //! `round_trip`: writing a subject, reading it back and writing it again keeps every
 //! tensor — GGUF → reimport → GGUF byte for byte, and safetensors ↔ GGUF value for value.
 
-use super::{Judge, Stop};
-use crate::claim::{Case, Compare};
+use super::{Context, Judge, Stop};
+use crate::run::Runtime;
+use crate::claim::{Case, RoundTrip};
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::transform::{declared_type, export_gguf, Source};
 use candle_core::Device;
 use std::collections::BTreeMap;
 
 impl Judge {
-    pub(super) fn round_trip(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let compare = case.claim.claim.compare.ok_or_else(|| Stop::Error("round_trip claim without 'compare'".into()))?;
+    pub(super) fn round_trip(&self, case: &Case, via: RoundTrip, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
         let scratch = self.project.out_dir().join("roundtrip").join(&case.model).join(case.variant.to_string());
-        let (mismatches, n, path, also) = match compare {
-            Compare::GgufReimport => {
+        let (mismatches, n, path, also) = match via {
+            RoundTrip::GgufReimport => {
                 let first = self.variant_file(&case.model, case.variant)?;
                 files.push(first.hash.clone());
-                let (weights, info) = load_gguf(&first.path).map_err(|e| Stop::Error(e.to_string()))?;
-                let declared = crate::inspect::checks::file_type(&first.insp).and_then(declared_type);
+                let (weights, info) = load_gguf(&first.path).or_stop()?;
+                let declared = crate::inspect::findings::file_type(&first.insp).and_then(declared_type);
                 let again = scratch.join("reimported.gguf");
-                let summary = crate::gguf_check::check_gguf(&first.path).map_err(|e| Stop::Error(e.to_string()))?;
+                let summary = crate::gguf_guard::validate_gguf(&first.path).or_stop()?;
                 let metadata: Vec<_> = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
                 let order: Vec<String> = summary.tensors.into_iter().map(|t| t.name).collect();
                 let source = Source { metadata: &metadata, tensor_order: Some(&order) };
-                export_gguf(&again, &case.model, &weights, source, declared).map_err(|e| Stop::Error(format!("{}: {e}", again.display())))?;
-                let second = crate::inspect::inspect(&again).map_err(|e| Stop::Error(e.to_string()))?;
+                export_gguf(&again, &case.model, &weights, source, declared).context(again.display())?;
+                let second = crate::inspect::inspect(&again).or_stop()?;
                 files.push(FileHash { path: self.project.display(&again), sha256: second.sha256.clone() });
-                let differ = crate::inspect::checks::tensor_mismatches(&first.insp, &second);
+                let differ = crate::inspect::findings::tensor_mismatches(&first.insp, &second);
                 let order_same = first.insp.tensors.iter().map(|t| &t.name).eq(second.tensors.iter().map(|t| &t.name));
                 let also = vec![
                     ("whole_file_identical".to_string(), (first.insp.sha256 == second.sha256) as u8 as f64),
@@ -38,19 +38,19 @@ impl Judge {
                 let path = format!("{} → load_gguf → export_gguf → {}: per-tensor type, shape and SHA-256 of the stored bytes{}", first.hash.path, self.project.display(&again), quote(&differ));
                 (differ.len(), first.insp.tensor_count, path, also)
             }
-            Compare::SafetensorsGguf => {
-                let subject = self.subject(&case.model, case.variant, false)?;
+            RoundTrip::SafetensorsGguf => {
+                let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
                 files.extend(subject.files.iter().cloned());
                 let source = base.export_source()?;
                 let folder = scratch.join("hf");
-                save_hf_folder(&folder, &subject.weights, None, &BTreeMap::new()).map_err(|e| Stop::Error(e.to_string()))?;
-                let from_st = load_hf_folder(&folder).map_err(|e| Stop::Error(e.to_string()))?;
+                save_hf_folder(&folder, &subject.weights, None, &BTreeMap::new()).or_stop()?;
+                let from_st = load_hf_folder(&folder).or_stop()?;
                 let gguf = scratch.join("from-safetensors.gguf");
-                export_gguf(&gguf, &case.model, &from_st, source, None).map_err(|e| Stop::Error(e.to_string()))?;
-                let (from_gguf, _) = load_gguf(&gguf).map_err(|e| Stop::Error(e.to_string()))?;
+                export_gguf(&gguf, &case.model, &from_st, source, None).or_stop()?;
+                let (from_gguf, _) = load_gguf(&gguf).or_stop()?;
                 files.push(self.hash_file(&gguf)?);
-                let st_differ = value_mismatches(&subject.weights, &from_st).map_err(Stop::Error)?;
-                let gguf_differ = value_mismatches(&subject.weights, &from_gguf).map_err(Stop::Error)?;
+                let st_differ = value_mismatches(&subject.weights, &from_st).map_err(Stop::rule)?;
+                let gguf_differ = value_mismatches(&subject.weights, &from_gguf).map_err(Stop::rule)?;
                 let mut differ: Vec<String> = st_differ.iter().chain(&gguf_differ).cloned().collect();
                 differ.sort();
                 differ.dedup();
@@ -58,7 +58,6 @@ impl Judge {
                 let path = format!("{} {} → safetensors (f32) → GGUF → load: dequantized values compared bit for bit{}", case.model, case.variant, quote(&differ));
                 (differ.len(), subject.weights.tensors.len(), path, also)
             }
-            other => return Err(Stop::Error(format!("compare '{}' is not a round trip", other.name()))),
         };
         let mut ev = self.evidence_for(case, mismatches as f64, n, &path);
         ev.also = also;

@@ -3,43 +3,42 @@
 //! its parent's file, and two independent readers agreeing on all of it.
 
 use super::{Judge, Stop};
-use crate::claim::{Case, Statistic};
-use crate::inspect::checks;
+use crate::claim::Case;
+use crate::stats::FileStat;
+use crate::inspect::findings;
 use crate::outcome::Outcome;
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::variant::Variant;
 
 /// Problems quoted in the evidence; the statistic counts them all.
 const QUOTED: usize = 5;
 
 impl Judge {
-    pub(super) fn structure(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn structure(&self, case: &Case, stat: FileStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
         let file = self.variant_file(&case.model, case.variant)?;
         files.push(file.hash.clone());
         let cfg = &base.weights.config;
-        let stat = case.claim.claim.bound.statistic;
         let want = case.variant.storage().map(crate::transform::ggml_dtype);
         let problems = match stat {
-            Statistic::ConfigMismatches => checks::config_mismatches(&file.insp, cfg),
-            Statistic::DtypeMismatches => checks::dtype_mismatches(&file.insp, cfg, want),
-            Statistic::BadTensors => checks::bad_tensors(&file.insp),
-            Statistic::ReaderDisagreements => match &file.insp.reader_failure {
+            FileStat::ConfigMismatches => findings::config_mismatches(&file.insp, cfg),
+            FileStat::DtypeMismatches => findings::dtype_mismatches(&file.insp, cfg, want),
+            FileStat::BadTensors => findings::bad_tensors(&file.insp),
+            FileStat::ReaderDisagreements => match &file.insp.reader_failure {
                 // A read that failed compared nothing: an error, never a disagreement.
-                Some(why) => return Err(Stop::Error(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
+                Some(why) => return Err(Stop::rule(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
                 None => file.insp.reader_disagreements.clone(),
             },
-            Statistic::LayoutMismatches => {
+            FileStat::LayoutMismatches => {
                 let parent = self.variant_file(&case.model, Variant::Base)?;
                 files.push(parent.hash.clone());
-                checks::layout_mismatches(&parent.insp, &file.insp)
+                findings::layout_mismatches(&parent.insp, &file.insp)
             }
-            other => return Err(Stop::Error(format!("statistic {} is not a structure check", other.name()))),
         };
         let mut ev = self.evidence_for(case, problems.len() as f64, file.insp.tensor_count, "");
         let quoted: Vec<&str> = problems.iter().take(QUOTED).map(String::as_str).collect();
         let more = problems.len().saturating_sub(QUOTED);
-        ev.path = format!(
+        ev.numerical_path = format!(
             "{} ({} tensors, {}) read by candle and gguf-rs{}{}{}",
             file.hash.path,
             file.insp.tensor_count,

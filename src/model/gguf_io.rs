@@ -24,6 +24,22 @@ use super::error::{io_err, ModelError, Result};
 use super::rope_layout::RopeLayout;
 use super::weights::{ggml_type_name, Weight, Weights};
 
+/// A GGUF metadata value as a non-negative integer, whatever its integer width (`None` for
+/// a negative number or another type).
+pub fn value_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::U8(x) => Some(u64::from(*x)),
+        Value::U16(x) => Some(u64::from(*x)),
+        Value::U32(x) => Some(u64::from(*x)),
+        Value::U64(x) => Some(*x),
+        Value::I8(x) => u64::try_from(*x).ok(),
+        Value::I16(x) => u64::try_from(*x).ok(),
+        Value::I32(x) => u64::try_from(*x).ok(),
+        Value::I64(x) => u64::try_from(*x).ok(),
+        Value::F32(_) | Value::F64(_) | Value::Bool(_) | Value::String(_) | Value::Array(_) => None,
+    }
+}
+
 /// What a GGUF file says besides the tensors.
 #[derive(Debug, Clone)]
 pub struct GgufInfo {
@@ -120,18 +136,8 @@ impl Meta<'_> {
             None => return Ok(None),
             Some(v) => v,
         };
-        let n = match v {
-            Value::U8(x) => Some(u64::from(*x)),
-            Value::U16(x) => Some(u64::from(*x)),
-            Value::U32(x) => Some(u64::from(*x)),
-            Value::U64(x) => Some(*x),
-            Value::I8(x) => u64::try_from(*x).ok(),
-            Value::I16(x) => u64::try_from(*x).ok(),
-            Value::I32(x) => u64::try_from(*x).ok(),
-            Value::I64(x) => u64::try_from(*x).ok(),
-            _ => None,
-        };
-        n.map(Some)
+        value_u64(v)
+            .map(Some)
             .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", excerpt(format!("{v:?}")))))
     }
 
@@ -226,7 +232,7 @@ pub fn load_gguf(path: &Path) -> Result<(Weights, GgufInfo)> {
         reason,
     };
     // candle trusts the header's counts and lengths; the bounded check goes first.
-    crate::gguf_check::check_gguf(path).map_err(|e| gerr("header", e.to_string()))?;
+    crate::gguf_guard::validate_gguf(path).map_err(|e| gerr("header", e.to_string()))?;
     let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| gerr("header", e.to_string()))?;
     let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();

@@ -27,7 +27,7 @@ pub(crate) enum Mode {
 }
 
 /// How projection matrices are multiplied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MatmulPath {
     /// Dequantize quantized weights to f32 at load; on this CPU it is the fast path.
     #[default]

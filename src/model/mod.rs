@@ -26,7 +26,7 @@ mod tests;
 pub use cache::KvCache;
 pub use config::{limits, LlamaConfig};
 pub use error::{ModelError, Result};
-pub use gguf_io::{config_from_metadata, gguf_to_hf, hf_to_gguf, load_gguf, save_gguf, save_gguf_in_order, GgufInfo};
+pub use gguf_io::{config_from_metadata, gguf_to_hf, value_u64, hf_to_gguf, load_gguf, save_gguf, save_gguf_in_order, GgufInfo};
 pub use init::{seeded, INIT_HALF_WIDTH};
 pub use ladder::{
     ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary,

@@ -2,6 +2,7 @@
 
 use super::format::{ModelLimits, Oracle};
 use crate::fsutil::{atomic_write, read_bounded, FsError};
+use crate::input::InputError;
 use std::path::{Path, PathBuf};
 
 /// Oracle files larger than this are refused once that many bytes have been read (a
@@ -14,24 +15,25 @@ pub enum OracleError {
     /// Unreadable or unwritable.
     #[error(transparent)]
     Fs(#[from] FsError),
-    /// Not JSON, or not the contract's schema.
-    #[error("{}: field '{field}': {msg}", file.display())]
-    Schema {
+    /// Not JSON, not the contract's schema, or well-formed JSON that breaks a rule of the
+    /// contract (the message starts with the field).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The oracle could not be serialised.
+    #[error("{}: {source}", file.display())]
+    Serialize {
         /// The oracle file.
         file: PathBuf,
-        /// Dotted path of the offending field.
-        field: String,
-        /// What serde said.
-        msg: String,
+        /// serde's error.
+        source: serde_json::Error,
     },
-    /// Well-formed JSON that breaks a rule of the contract.
-    #[error("{}: {msg}", file.display())]
-    Contract {
-        /// The oracle file.
-        file: PathBuf,
-        /// What is wrong, starting with the field.
-        msg: String,
-    },
+}
+
+impl OracleError {
+    /// `file` breaks a rule of the contract (`msg` starts with the field).
+    pub fn contract(file: &Path, msg: impl Into<String>) -> OracleError {
+        OracleError::Input(InputError::file(file, msg))
+    }
 }
 
 /// Reads and validates an oracle (at most [`MAX_ORACLE_BYTES`], counted as read).
@@ -49,23 +51,20 @@ pub fn read_for(path: &Path, model: &ModelLimits) -> Result<Oracle, OracleError>
 
 /// [`Oracle::validate_for`] as an error naming the file.
 pub fn check_for(oracle: &Oracle, path: &Path, model: &ModelLimits) -> Result<(), OracleError> {
-    oracle.validate_for(model).map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })
+    oracle.validate_for(model).map_err(|msg| OracleError::contract(path, msg))
 }
 
 /// Parses and validates oracle JSON; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Oracle, OracleError> {
-    let oracle: Oracle = crate::input::parse_json(bytes, path).map_err(|e| match e {
-        crate::input::InputError::Schema { file, field, msg } => OracleError::Schema { file, field, msg },
-        other => OracleError::Contract { file: path.to_path_buf(), msg: other.to_string() },
-    })?;
-    oracle.validate().map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })?;
+    let oracle: Oracle = crate::input::parse_json(bytes, path)?;
+    oracle.validate().map_err(|msg| OracleError::contract(path, msg))?;
     Ok(oracle)
 }
 
 /// Validates, then writes atomically (pretty JSON, trailing newline).
 pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
-    oracle.validate().map_err(|msg| OracleError::Contract { file: path.to_path_buf(), msg })?;
-    let mut text = serde_json::to_string_pretty(oracle).map_err(|e| OracleError::Contract { file: path.to_path_buf(), msg: e.to_string() })?;
+    oracle.validate().map_err(|msg| OracleError::contract(path, msg))?;
+    let mut text = serde_json::to_string_pretty(oracle).map_err(|source| OracleError::Serialize { file: path.to_path_buf(), source })?;
     text.push('\n');
     atomic_write(path, text.as_bytes())?;
     Ok(())

@@ -222,7 +222,7 @@ fn failed_section(h: &mut String, report: &Report) {
             "observed",
             format!("<strong>{}</strong>", esc(&ev.summary())),
         );
-        row("numerical path", esc(&ev.path));
+        row("numerical path", esc(&ev.numerical_path));
         for (name, v) in &ev.also {
             row(name, esc(&fmt_num(*v)));
         }
@@ -388,7 +388,8 @@ fn sweep_svg(report: &Report) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::claim::{Expect, Op, Statistic};
+    use crate::claim::{Expect, Op};
+    use crate::stats::Statistic;
     use crate::outcome::{Evidence, SkipReason};
 
     /// A report with a pass (Q8_0 drift), a falsified greedy parity case and a skip.
@@ -409,7 +410,7 @@ pub(crate) mod tests {
             interval: None,
             also: vec![("top1_agreement".into(), 0.97)],
             comparison: None,
-            path: "candle f32".into(),
+            numerical_path: "candle f32".into(),
             flips: None,
         });
         let mut skip = pass.clone();

@@ -94,3 +94,30 @@ pub fn summary_matrix(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ticket::tests::{env, failed_case};
+    use super::*;
+    use crate::outcome::{Evidence, SkipReason};
+    use crate::report::{CaseRecord, REPORT_FORMAT};
+
+    fn case(model: &str, variant: &str, outcome: Outcome) -> CaseRecord {
+        CaseRecord { name: format!("quant_drift/{model}/{variant}/all/X"), model: model.into(), variant: variant.into(), kind: "quant_drift".into(), outcome, ..failed_case() }
+    }
+
+    #[test]
+    fn the_summary_matrix_reads_as_it_did() {
+        let Outcome::Fail(ev) = failed_case().outcome else { unreachable!("the fixture fails") };
+        let kl = |v: f64| Outcome::Pass(Evidence { statistic: crate::stats::Statistic::KlMean, observed: v, also: vec![("top1_agreement".into(), 0.98), ("ppl_ratio".into(), 1.001)], ..ev.clone() });
+        let cases = vec![
+            case("smollm2-135m", "base", Outcome::Pass(ev.clone())),
+            case("smollm2-135m", "q8_0", kl(0.0012)),
+            case("smollm2-135m", "q4_0", Outcome::Fail(ev.clone())),
+            case("tiny_1m", "base", Outcome::Skip(SkipReason::NoDevice { device: "CUDA device: built without the cuda feature".into() })),
+            case("tiny_1m", "q8_0", Outcome::Error { message: "configs/eval.toml:3: field 'perplexity.ctx' must be even".into() }),
+        ];
+        let report = Report { format: REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "r".into(), planned: 7, partial: true, cases };
+        insta::assert_snapshot!(summary_matrix(&report));
+    }
+}

@@ -1,22 +1,16 @@
 //! The report record: one JSON document per run, every case in it.
 
 use super::environment::Environment;
-use crate::fsutil::{atomic_write, FsError};
+use crate::claim::Case;
+use crate::fsutil::{atomic_write, FileHash, FsError};
+use crate::input::InputError;
+use crate::judge::Verdict;
 use crate::outcome::Outcome;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Format tag of `report.json`.
 pub const REPORT_FORMAT: &str = "groundtruth-report/1";
-
-/// A file a case read, with its hash.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct FileHash {
-    /// Path as given (relative to the project root when inside it).
-    pub path: String,
-    /// SHA-256, or a note when the file is generated in memory.
-    pub sha256: String,
-}
 
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +44,30 @@ pub struct CaseRecord {
     pub seconds: f64,
     /// One line that reruns only this case.
     pub reproduce: String,
+}
+
+impl CaseRecord {
+    /// The record of `case` judged as `verdict`: `registered_at` names the claim's file and
+    /// line as the reader should see them, `reproduce` is the one line that reruns it.
+    pub fn new(case: &Case, verdict: Verdict, registered_at: String, reproduce: String) -> CaseRecord {
+        let c = &case.claim;
+        CaseRecord {
+            name: case.name.clone(),
+            claim_id: c.id.clone(),
+            kind: c.kind.name().into(),
+            statement: c.statement.trim().into(),
+            criterion: c.bound.render(),
+            registered_at,
+            basis: c.basis,
+            model: case.model.clone(),
+            variant: case.variant.to_string(),
+            scope: case.scope(),
+            outcome: verdict.outcome,
+            files: verdict.files,
+            seconds: verdict.seconds,
+            reproduce,
+        }
+    }
 }
 
 /// A run.
@@ -101,14 +119,15 @@ pub enum ReportError {
     #[error(transparent)]
     Fs(#[from] FsError),
     /// Not a report.
-    #[error("{}: field '{field}': {msg}", file.display())]
-    Schema {
-        /// The file.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The report could not be serialised.
+    #[error("{}: {source}", file.display())]
+    Serialize {
+        /// The file it was for.
         file: PathBuf,
-        /// Offending field.
-        field: String,
-        /// What is wrong.
-        msg: String,
+        /// serde's error.
+        source: serde_json::Error,
     },
 }
 
@@ -118,12 +137,9 @@ pub const MAX_REPORT_BYTES: u64 = 128 << 20;
 /// Reads `report.json` (at most [`MAX_REPORT_BYTES`]).
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
     let bytes = crate::fsutil::read_bounded(path, MAX_REPORT_BYTES)?;
-    let r: Report = crate::input::parse_json(&bytes, path).map_err(|e| match e {
-        crate::input::InputError::Schema { file, field, msg } => ReportError::Schema { file, field, msg },
-        other => ReportError::Schema { file: path.to_path_buf(), field: String::new(), msg: other.to_string() },
-    })?;
+    let r: Report = crate::input::parse_json(&bytes, path)?;
     if r.format != REPORT_FORMAT {
-        return Err(ReportError::Schema { file: path.to_path_buf(), field: "format".into(), msg: format!("expected '{REPORT_FORMAT}'") });
+        return Err(InputError::field(path, "format", format!("expected '{REPORT_FORMAT}'")).into());
     }
     Ok(r)
 }
@@ -132,7 +148,7 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
 /// `out`, each atomically; tickets of cases that do not fail in this report are removed, so
 /// the folder never shows a failure the report does not hold.
 pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
-    let json = serde_json::to_string_pretty(report).map_err(|e| ReportError::Schema { file: out.join("report.json"), field: String::new(), msg: e.to_string() })?;
+    let json = serde_json::to_string_pretty(report).map_err(|source| ReportError::Serialize { file: out.join("report.json"), source })?;
     atomic_write(&out.join("report.json"), format!("{json}\n").as_bytes())?;
     atomic_write(&out.join("summary.md"), super::summary_matrix(report).as_bytes())?;
     let page = super::html::report_html(report, &super::html::run_plots(out, report));

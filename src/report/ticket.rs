@@ -42,7 +42,7 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     let _ = writeln!(md, "| basis | {} |", case.basis.describe());
     let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
-    let _ = writeln!(md, "| numerical path | {} |", ev.path);
+    let _ = writeln!(md, "| numerical path | {} |", ev.numerical_path);
     for (name, value) in &ev.also {
         let _ = writeln!(md, "| {name} | {} |", fmt_num(*value));
     }
@@ -170,8 +170,9 @@ pub fn dedup_tickets(report: &Report) -> Vec<Ticket> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::claim::{Expect, Op, Statistic};
-    use crate::report::FileHash;
+    use crate::claim::{Expect, Op};
+    use crate::stats::Statistic;
+    use crate::fsutil::FileHash;
     use crate::stats::Divergence;
 
     pub(crate) fn env() -> Environment {
@@ -216,7 +217,7 @@ pub(crate) mod tests {
                     subject_pieces: vec![" Lyon".into(), ".".into(), "\n".into()],
                     divergence: Divergence { position: Some(0), reference_margin: Some(2.75), subject_margin: Some(1.5), tie_margin: Some(0.8), near_tie: Some(false) },
                 }),
-                path: "candle f32 (dequantized q4_1), cpu".into(),
+                numerical_path: "candle f32 (dequantized q4_1), cpu".into(),
                 flips: None,
             }),
             files: vec![FileHash { path: "oracles/smollm2-135m-instruct/q4_1.json".into(), sha256: "ab".repeat(32) }],

@@ -204,6 +204,27 @@ pub fn first_divergence(
     Divergence { position: Some(p), reference_margin, subject_margin, tie_margin, near_tie }
 }
 
+/// Largest |a − b| over two sets of rows, and how many values were compared
+/// (NaN-propagating: a NaN is never "close"; rows of different counts are infinitely far).
+pub fn max_abs_delta(a: &[Vec<f32>], b: &[Vec<f32>]) -> (f64, usize) {
+    let mut worst = 0.0f64;
+    let mut n = 0;
+    for (ra, rb) in a.iter().zip(b) {
+        for (&x, &y) in ra.iter().zip(rb) {
+            let d = (x as f64 - y as f64).abs();
+            if d.is_nan() {
+                return (f64::NAN, n);
+            }
+            worst = worst.max(d);
+            n += 1;
+        }
+    }
+    if a.len() != b.len() {
+        return (f64::INFINITY, n);
+    }
+    (worst, n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

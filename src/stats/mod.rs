@@ -2,7 +2,9 @@
 //! distributions, their aggregates, and free-running divergence.
 
 mod compare;
+mod statistic;
 mod summary;
 
-pub use compare::{compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax, max_or_nan, top_k, Divergence, PositionCompare};
+pub use compare::{compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax, max_abs_delta, max_or_nan, top_k, Divergence, PositionCompare};
 pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};
+pub use statistic::{Better, ChainStat, Dist, FileStat, Info, Measurement, OracleStat, ParentStat, PathStat, Role, Statistic, Unit};

@@ -1,7 +1,7 @@
 //! Aggregates over positions: mean, median, p99, max, agreement rates, bootstrap interval.
 
 use super::compare::{max_or_nan, PositionCompare};
-use crate::claim::Statistic;
+use super::statistic::Dist;
 use serde::{Deserialize, Serialize};
 
 /// Linear-interpolation quantile of sorted values (numpy's default); NaN when empty.
@@ -87,54 +87,23 @@ impl SetStats {
         }
     }
 
-    /// The value of a statistic this set measures; `None` for statistics it does not.
-    pub fn get(&self, s: Statistic) -> Option<f64> {
-        match s {
-            Statistic::KlMean => Some(self.kl.mean),
-            Statistic::KlMedian => Some(self.kl.median),
-            Statistic::KlP99 => Some(self.kl.p99),
-            Statistic::KlMax => Some(self.kl.max),
-            Statistic::Top1Agreement => Some(self.top1_agreement),
-            Statistic::TopkOverlap => Some(self.topk_overlap),
-            Statistic::MaxAbsLogprobDelta => Some(self.max_abs_logprob_delta),
-            Statistic::RmsDp => Some(self.rms_dp),
-            Statistic::TokenMismatches
-            | Statistic::GreedyMatch
-            | Statistic::GreedyMatchOrTie
-            | Statistic::MaxAbsLogitDelta
-            | Statistic::BitMismatches
-            | Statistic::PplRatio
-            | Statistic::FirstDivergenceMean
-            | Statistic::KlOrderViolations
-            | Statistic::Top1MismatchExcess
-            | Statistic::BlockMismatches
-            | Statistic::TensorMismatches
-            | Statistic::ConfigMismatches
-            | Statistic::DtypeMismatches
-            | Statistic::BadTensors
-            | Statistic::LayoutMismatches
-            | Statistic::ReaderDisagreements
-            | Statistic::LossGapNats
-            | Statistic::FinalLoss
-            | Statistic::RelGradError
-            | Statistic::UnigramMarginNats
-            | Statistic::ValLossDelta
-            | Statistic::PplRelDiff => None,
+    /// The value of one aggregate.
+    pub fn get(&self, d: Dist) -> f64 {
+        match d {
+            Dist::KlMean => self.kl.mean,
+            Dist::KlMedian => self.kl.median,
+            Dist::KlP99 => self.kl.p99,
+            Dist::KlMax => self.kl.max,
+            Dist::Top1Agreement => self.top1_agreement,
+            Dist::TopkOverlap => self.topk_overlap,
+            Dist::MaxAbsLogprobDelta => self.max_abs_logprob_delta,
+            Dist::RmsDp => self.rms_dp,
         }
     }
 
-    /// All statistics of the set as name → value, for reports.
+    /// All aggregates of the set as name → value, for reports.
     pub fn table(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("kl_mean", self.kl.mean),
-            ("kl_median", self.kl.median),
-            ("kl_p99", self.kl.p99),
-            ("kl_max", self.kl.max),
-            ("top1_agreement", self.top1_agreement),
-            ("topk_overlap", self.topk_overlap),
-            ("max_abs_logprob_delta", self.max_abs_logprob_delta),
-            ("rms_dp", self.rms_dp),
-        ]
+        Dist::ALL.iter().map(|&d| (d.statistic().name(), self.get(d))).collect()
     }
 }
 

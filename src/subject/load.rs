@@ -2,9 +2,9 @@
 
 use super::registry::ModelEntry;
 use crate::fsutil::sha256_file;
-use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, MatmulPath, Weights};
+use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, Weights};
 use crate::project::{models_cache, Project};
-use crate::report::FileHash;
+use crate::fsutil::FileHash;
 use crate::tokenizer::{ByteTokenizer, GgufTokenizer, HfTokenizer, TextTokenizer};
 use crate::variant::Variant;
 use candle_core::quantized::gguf_file::Value;
@@ -198,7 +198,7 @@ pub fn export_weights(base: &Base, variant: Variant, weights: &Weights, path: &P
 }
 
 fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {
-    let summary = crate::gguf_check::check_gguf(path).map_err(invalid)?;
+    let summary = crate::gguf_guard::validate_gguf(path).map_err(invalid)?;
     let (weights, info) = load_gguf(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
     let export_meta = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
     let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
@@ -257,10 +257,10 @@ fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
     Ok(FileHash { path: project.display(p), sha256: sha256_file(p).map_err(invalid)? })
 }
 
-/// Derives and loads a variant of `base` for one matmul path.
-pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], matmul: MatmulPath) -> Result<Subject, SubjectError> {
+/// Derives a variant of `base` and loads it with `options` (device, matmul path, dtype).
+pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], options: &LoadOptions) -> Result<Subject, SubjectError> {
     let crate::transform::Applied { weights, notes, flips } = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
-    let llama = Llama::load(&weights, &LoadOptions { matmul, ..LoadOptions::default() })
+    let llama = Llama::load(&weights, options)
         .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
     let (identity_sha256, weights_type) = match variant {
         Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),

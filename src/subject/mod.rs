@@ -1,10 +1,8 @@
 //! Subjects: a registered model ([`registry`]) resolved to weights, a tokenizer and a
-//! runtime ([`Subject`]), cached per process ([`Memo`]).
+//! runtime ([`Subject`]).
 
 pub mod hub;
 mod load;
-mod memo;
 pub mod registry;
 
 pub use load::{derive, export_variant, export_weights, load_base, materialize_seeded, stored_gguf, Base, Subject, SubjectError};
-pub use memo::Memo;

@@ -1,9 +1,8 @@
 //! Measuring one sweep: the clean parent's distributions over the evaluation slice once
 //! ([`Reference`]), then each (bit class, rate, seed) point's damage against it ([`run`]).
 
-use crate::evalslice::{perplexity, EvalSlice};
-use crate::judge::eval::logits;
 use crate::model::{LoadOptions, Llama, Weights};
+use crate::run::{logits, EvalSlice};
 use crate::stats::{compare_full, log_softmax, PositionCompare, SetStats};
 use crate::tokenizer::TextTokenizer;
 use crate::transform::flip::{corrupt_weights, BitClass, FlipError, Region, Severity, Target};
@@ -113,19 +112,42 @@ fn nll(rows: &[Vec<Vec<f32>>], chunks: &[Vec<u32>], scored: &std::ops::Range<usi
 /// Perplexity where any non-finite log-likelihood (a NaN or infinite logit) makes it infinite:
 /// a model that cannot score a token has no finite perplexity.
 fn ppl_or_inf(nll: &[f64]) -> f64 {
-    match nll.iter().all(|x| x.is_finite()) {
-        true => perplexity(nll),
+    match nll.iter().all(|x| x.is_finite()) && !nll.is_empty() {
+        true => (nll.iter().sum::<f64>() / nll.len() as f64).exp(),
         false => f64::INFINITY,
     }
+}
+
+/// The first `chunks` windows of `ctx` tokens of the slice, llama.cpp's way (as
+/// `run::perplexity` scores them): the first token of each replaced by BOS when the
+/// tokenizer adds one; rows `ctx/2 .. ctx-1` are scored.
+fn windows(tok: &dyn TextTokenizer, slice: &EvalSlice, chunks: usize) -> Result<Vec<Vec<u32>>, SweepError> {
+    let ids = tok.encode_plain(&slice.text).map_err(|e| SweepError::Slice(format!("tokenize the evaluation slice: {e}")))?;
+    let n = chunks.clamp(1, slice.chunks);
+    if ids.len() < n * slice.ctx {
+        return Err(SweepError::Slice(format!("the evaluation slice tokenizes to {} tokens, fewer than {n} × {}", ids.len(), slice.ctx)));
+    }
+    let bos = match tok.add_bos() {
+        true => Some(tok.bos().ok_or_else(|| SweepError::Slice("the tokenizer adds BOS but has no BOS id".into()))?),
+        false => None,
+    };
+    Ok((0..n)
+        .map(|c| {
+            let mut w = ids[c * slice.ctx..(c + 1) * slice.ctx].to_vec();
+            if let Some(b) = bos {
+                w[0] = b;
+            }
+            w
+        })
+        .collect())
 }
 
 impl Reference {
     /// Runs the clean `parent` over `chunks` of `slice` (`chunks` of its windows, fewer
     /// than the slice holds to keep a sweep cheap).
     pub fn new(parent: &Weights, tok: &dyn TextTokenizer, slice: &EvalSlice, chunks: usize) -> Result<Reference, SweepError> {
-        let mut all = slice.chunks(tok).map_err(SweepError::Slice)?;
-        all.truncate(chunks.max(1));
-        let scored = slice.scored();
+        let all = windows(tok, slice, chunks)?;
+        let scored = slice.ctx / 2..slice.ctx - 1;
         let llama = Llama::load(parent, &LoadOptions::default()).map_err(|e| model_err("the clean parent")(format!("load: {e}")))?;
         let rows = scored_rows(&llama, &all, &scored, "the clean parent")?;
         let ppl = ppl_or_inf(&nll(&rows, &all, &scored));

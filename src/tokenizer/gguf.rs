@@ -244,14 +244,14 @@ impl GgufTokenizer {
         })
     }
 
-    /// Validates `path` with [`crate::gguf_check::check_gguf`], reads its metadata with
+    /// Validates `path` with [`crate::gguf_guard::validate_gguf`], reads its metadata with
     /// candle, and builds the tokenizer from it.
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
         let load = |msg: String| TokenizerError::Load {
             file: path.to_path_buf(),
             msg,
         };
-        crate::gguf_check::check_gguf(path)?;
+        crate::gguf_guard::validate_gguf(path)?;
         let mut f = std::fs::File::open(path).map_err(|e| load(e.to_string()))?;
         let content = candle_core::quantized::gguf_file::Content::read(&mut f)
             .map_err(|e| load(e.to_string()))?;

@@ -13,9 +13,9 @@ pub enum TokenizerError {
         /// What is wrong with it.
         msg: String,
     },
-    /// A GGUF file failed [`crate::gguf_check::check_gguf`].
+    /// A GGUF file failed [`crate::gguf_guard::validate_gguf`].
     #[error(transparent)]
-    Gguf(#[from] crate::gguf_check::GgufError),
+    Gguf(#[from] crate::gguf_guard::GgufError),
     /// GGUF tokenizer metadata is missing, mistyped or inconsistent.
     #[error("gguf tokenizer metadata: {0}")]
     Metadata(String),

@@ -19,8 +19,8 @@ use super::spec::TrainSpec;
 use super::trainer::{train, RunOptions, RunSummary};
 use crate::fsutil::sha256_file;
 use crate::project::Project;
-use crate::report::FileHash;
-use crate::subject::Memo;
+use crate::fsutil::FileHash;
+use crate::memo::Memo;
 
 /// A finished run in the cache.
 #[derive(Debug, Clone)]
@@ -96,10 +96,7 @@ fn cached_or_train(dir: &Path, spec: &TrainSpec, recipe: &Recipe) -> Result<RunS
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    crate::input::read_json(&summary_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| TrainError::Invalid {
-        file: summary_path.clone(),
-        msg: e.detail(),
-    })
+    Ok(crate::input::read_json(&summary_path, crate::fsutil::MAX_TEXT_BYTES)?)
 }
 
 /// The tokenized split of `spec`'s corpus, computed once per process per corpus,

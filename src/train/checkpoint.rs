@@ -39,10 +39,7 @@ pub struct TrainerState {
 
 
 fn invalid(file: &Path, msg: String) -> TrainError {
-    TrainError::Invalid {
-        file: file.to_path_buf(),
-        msg,
-    }
+    TrainError::invalid(file.to_path_buf(), msg)
 }
 
 /// `checkpoint-000300`.
@@ -176,12 +173,6 @@ fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
         .iter()
         .map(|(n, b, k)| TensorView::new(Dtype::F32, vec![*k], b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrainError::Invalid {
-            file: PathBuf::from("optimizer.safetensors"),
-            msg: e.to_string(),
-        })?;
-    safetensors::serialize(views, None).map_err(|e| TrainError::Invalid {
-        file: PathBuf::from("optimizer.safetensors"),
-        msg: e.to_string(),
-    })
+        .map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))?;
+    safetensors::serialize(views, None).map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))
 }

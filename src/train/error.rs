@@ -21,13 +21,8 @@ pub enum TrainError {
         source: candle_core::Error,
     },
     /// A recipe, ladder or checkpoint file breaks its schema (file and field named).
-    #[error("{}: {msg}", file.display())]
-    Invalid {
-        /// The file.
-        file: PathBuf,
-        /// What is wrong, naming the field.
-        msg: String,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// The pieces of a run do not fit (hyper-parameters, tokenizer vs model, lengths).
     #[error("{0}")]
     Spec(String),
@@ -73,5 +68,12 @@ impl<T> Ctx<T> for candle_core::Result<T> {
             op: op.to_string(),
             source,
         })
+    }
+}
+
+impl TrainError {
+    /// `file` breaks its schema; `msg` names the field.
+    pub fn invalid(file: impl AsRef<std::path::Path>, msg: impl Into<String>) -> TrainError {
+        TrainError::Input(crate::input::InputError::file(file.as_ref(), msg))
     }
 }

@@ -14,7 +14,6 @@ mod loss;
 mod metrics;
 mod optim;
 mod recipe;
-mod sample;
 mod sanity;
 mod spec;
 mod trainer;
@@ -39,7 +38,6 @@ pub use recipe::{
     load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
     TokenizerSpec, RECIPES_FILE,
 };
-pub use sample::{draw, sample, uniform_f64};
 pub use sanity::{
     grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load,
     weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,

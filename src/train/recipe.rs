@@ -279,10 +279,7 @@ fn is_sha256(s: &str) -> bool {
 
 /// Parses recipes TOML; `path` labels errors (with the line where serde knows it).
 pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
-    let invalid = |msg: String| TrainError::Invalid {
-        file: PathBuf::from(path),
-        msg,
-    };
+    let invalid = |msg: String| TrainError::invalid(PathBuf::from(path), msg);
     let raw: RecipesFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         invalid(format!("line {line}: {}", e.message()))

@@ -288,10 +288,10 @@ impl SamplingCheck {
 }
 
 /// Draws two samples with `seed` and one with `seed + 1`.
-pub fn sampling_mismatches(
-    sample: &mut dyn FnMut(u64) -> Result<Vec<u32>, TrainError>,
+pub fn sampling_mismatches<E>(
+    sample: &mut dyn FnMut(u64) -> Result<Vec<u32>, E>,
     seed: u64,
-) -> Result<SamplingCheck, TrainError> {
+) -> Result<SamplingCheck, E> {
     let a = sample(seed)?;
     let b = sample(seed)?;
     let c = sample(seed.wrapping_add(1))?;

@@ -79,10 +79,7 @@ impl TrainSpec {
         let recipe = recipes
             .get(name)
             .cloned()
-            .ok_or_else(|| TrainError::Invalid {
-                file: project.path(RECIPES_FILE),
-                msg: format!("no recipe named `{name}`"),
-            })?;
+            .ok_or_else(|| TrainError::invalid(project.path(RECIPES_FILE), format!("no recipe named `{name}`")))?;
         let corpus =
             super::cache::corpus_for(&project.path(&recipe.corpus), &recipe.corpus_sha256)?;
         let spec = Self::for_rung(project, &recipes, &recipe.rung, recipe.hyper, corpus)?;
@@ -101,10 +98,7 @@ impl TrainSpec {
         let ladder = load_ladder(&project.path(LADDER_FILE))?;
         let config = ladder
             .rung(rung)
-            .ok_or_else(|| TrainError::Invalid {
-                file: project.path(LADDER_FILE),
-                msg: format!("no rung named `{rung}`"),
-            })?
+            .ok_or_else(|| TrainError::invalid(project.path(LADDER_FILE), format!("no rung named `{rung}`")))?
             .config
             .clone();
         let json = Arc::new(frozen_tokenizer(project, recipes)?);
@@ -195,18 +189,12 @@ pub fn frozen_tokenizer(project: &Project, recipes: &Recipes) -> Result<String, 
     let rel = ladder
         .vocabulary
         .tokenizer
-        .ok_or_else(|| TrainError::Invalid {
-            file: project.path(LADDER_FILE),
-            msg: "field `vocabulary.tokenizer` is not set".into(),
-        })?;
+        .ok_or_else(|| TrainError::invalid(project.path(LADDER_FILE), "field `vocabulary.tokenizer` is not set"))?;
     let path = project.path(&rel);
     let text = read_text(&path)?;
     let sha = sha256_hex(text.as_bytes());
     if sha != recipes.tokenizer.sha256 {
-        return Err(TrainError::Invalid {
-            file: path,
-            msg: format!("sha256 {sha} is not the {} registered in {RECIPES_FILE} (rebuild with `groundtruth tokenizer build`)", recipes.tokenizer.sha256),
-        });
+        return Err(TrainError::invalid(path, format!("sha256 {sha} is not the {} registered in {RECIPES_FILE} (rebuild with `groundtruth tokenizer build`)", recipes.tokenizer.sha256)));
     }
     Ok(text)
 }

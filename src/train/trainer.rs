@@ -168,12 +168,9 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
                 .filter(|k| want.get(*k) != ck.metadata.get(*k))
                 .collect();
             if !differing.is_empty() {
-                return Err(TrainError::Invalid {
-                    file: dir.join("model.safetensors"),
-                    msg: format!(
+                return Err(TrainError::invalid(dir.join("model.safetensors"), format!(
                         "checkpoint was made by a different run: metadata {differing:?} differ"
-                    ),
-                });
+                    )));
             }
             (
                 ck.weights,
@@ -305,16 +302,10 @@ fn write_reports(
         spec.rung, spec.hyper.seed, s.steps, tps
     );
     let svg = loss_svg(&title, metrics, s.ln_vocab, s.unigram_entropy_train).map_err(|msg| {
-        TrainError::Invalid {
-            file: out.join("loss.svg"),
-            msg,
-        }
+        TrainError::invalid(out.join("loss.svg"), msg)
     })?;
     atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::Invalid {
-        file: out.join("train_summary.json"),
-        msg: e.to_string(),
-    })?;
+    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::invalid(out.join("train_summary.json"), e.to_string()))?;
     // Written last: its presence marks a finished run.
     atomic_write(&out.join("train_summary.json"), json.as_bytes())?;
     Ok(())

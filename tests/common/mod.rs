@@ -13,8 +13,9 @@ pub fn smollm2() -> Option<PathBuf> {
     need_file(&groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
 }
 
-use groundtruth::claim::{expand, load_dir, parse_str, Case, Registered};
+use groundtruth::claim::{expand, load_dir, parse_str, Case, ClaimSpec};
 use groundtruth::judge::{Judge, SkipPolicy};
+use groundtruth::plan::{Execution, Plan};
 use groundtruth::project::{Project, MODELS_FILE};
 use groundtruth::report::CaseRecord;
 use groundtruth::subject::registry::{self, ModelEntry};
@@ -64,7 +65,7 @@ pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, 
 }
 
 /// Every claim registered in the checkout's `claims/` and `claims/check/`.
-pub fn registered_claims() -> Vec<Registered> {
+pub fn registered_claims() -> Vec<ClaimSpec> {
     let dir = Project::from_manifest().claims_dir();
     let mut all = load_dir(&dir).unwrap();
     all.extend(load_dir(&dir.join("check")).unwrap());
@@ -75,7 +76,7 @@ pub fn registered_claims() -> Vec<Registered> {
 /// of its own subjects: the same kind, statement, bound and rationale, judged on a planted
 /// subject registered under another name.
 pub fn registered_on(id: &str, models: &[&str], variants: Option<&[&str]>) -> String {
-    let mut c = registered_claims().into_iter().find(|r| r.claim.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).claim;
+    let mut c = registered_claims().into_iter().find(|r| r.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).as_written();
     c.subjects.models = models.iter().map(|m| m.to_string()).collect();
     if let Some(v) = variants {
         c.subjects.variants = v.iter().map(|m| m.to_string()).collect();
@@ -85,7 +86,7 @@ pub fn registered_on(id: &str, models: &[&str], variants: Option<&[&str]>) -> St
 
 /// The registered claim `id`, as TOML, exactly as registered.
 pub fn registered(id: &str) -> String {
-    let c = registered_claims().into_iter().find(|r| r.claim.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).claim;
+    let c = registered_claims().into_iter().find(|r| r.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).as_written();
     toml::to_string(&groundtruth::claim::ClaimFile { claim: vec![c] }).unwrap()
 }
 
@@ -110,9 +111,16 @@ pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edi
     })
     .unwrap();
     let mut known = claims.clone();
-    known.extend(registered_claims().into_iter().filter(|r| !claims.iter().any(|c| c.claim.id == r.claim.id)));
-    let judge = Judge::new(project, reg, known, "planted", 1).with_policy(policy);
-    cases.iter().map(|c| judge.run(c)).collect()
+    known.extend(registered_claims().into_iter().filter(|r| !claims.iter().any(|c| c.id == r.id)));
+    let judge = Judge::new(project.clone(), reg, known, 1).with_policy(policy);
+    judge_in_order(Plan::new(project, "planted", cases, judge))
+}
+
+/// Every case of `plan`, judged in order through the runner, with no reporter.
+pub fn judge_in_order(plan: Plan) -> Vec<CaseRecord> {
+    let plan = std::sync::Arc::new(plan);
+    let run = Execution::new(plan.clone(), plan.cases.len(), vec![]);
+    plan.cases.iter().map(|c| run.case(c)).collect()
 }
 
 pub fn labels(records: &[CaseRecord]) -> Vec<&'static str> {

@@ -5,6 +5,7 @@
 //! of a quantized block). Integer fields (packed quantized values, K-quant sub-scales)
 //! have no sign, exponent or mantissa: only [`BitClass::Any`] reaches them.
 
+use crate::flipspec::BitClass;
 use serde::Serialize;
 
 /// The float formats a stored field can have.
@@ -77,60 +78,7 @@ impl FieldFormat {
     }
 }
 
-/// A class of bits, by the role they play in a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BitClass {
-    /// The sign bit: the value's magnitude is kept.
-    Sign,
-    /// Any exponent bit: the value is scaled by a power of two (×2^±1 … ×2^±128 in f32).
-    Exponent,
-    /// The exponent's top bit only: 0 → 1 scales by 2^128 (f32) or 2^16 (f16), the flips
-    /// the fault-injection literature finds behind almost all damage.
-    ExponentMsb,
-    /// Any mantissa bit: the value changes by less than a factor of two.
-    Mantissa,
-    /// The lower half of the mantissa (f32 bits 0..=10: a relative change ≤ 2^-13; f16
-    /// bits 0..=4: ≤ 2^-6; bf16 bits 0..=2: ≤ 2^-5).
-    MantissaLow,
-    /// Every stored bit, integer fields included: a uniformly random flip in memory.
-    Any,
-}
-
 impl BitClass {
-    /// Every class, in a fixed order (for listings and sweeps).
-    pub const ALL: [BitClass; 6] = [
-        BitClass::Sign,
-        BitClass::Exponent,
-        BitClass::ExponentMsb,
-        BitClass::Mantissa,
-        BitClass::MantissaLow,
-        BitClass::Any,
-    ];
-
-    /// The class's name (`--bits`, reports, plots).
-    pub fn name(self) -> &'static str {
-        match self {
-            BitClass::Sign => "sign",
-            BitClass::Exponent => "exponent",
-            BitClass::ExponentMsb => "exponent-msb",
-            BitClass::Mantissa => "mantissa",
-            BitClass::MantissaLow => "mantissa-low",
-            BitClass::Any => "any",
-        }
-    }
-
-    /// The class by name, or an error listing the names.
-    pub fn parse(s: &str) -> Result<BitClass, String> {
-        BitClass::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| {
-                let known: Vec<&str> = BitClass::ALL.iter().map(|c| c.name()).collect();
-                format!("unknown bit class '{s}' (known: {})", known.join(", "))
-            })
-    }
-
     /// The bits it selects in each format.
     pub fn mask(self) -> BitMask {
         BitMask {
@@ -152,12 +100,6 @@ impl BitClass {
             BitClass::MantissaLow => ones(m / 2),
             BitClass::Any => ones(w),
         }
-    }
-}
-
-impl std::fmt::Display for BitClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -248,13 +190,6 @@ mod tests {
         assert_eq!(fd.to_f64() / d.to_f64(), 65536.0);
     }
 
-    #[test]
-    fn names_round_trip_and_unknown_names_list_the_known() {
-        for c in BitClass::ALL {
-            assert_eq!(BitClass::parse(c.name()), Ok(c));
-        }
-        assert!(BitClass::parse("exp").unwrap_err().contains("exponent-msb"));
-    }
 
     #[test]
     fn nth_set_bit_walks_the_mask() {

@@ -8,8 +8,9 @@
 
 use super::bits::{nth_set_bit, BitMask};
 use super::layout::{layout, BlockLayout};
-use super::region::{glob_match, Region, TensorClass};
-use super::severity::Severity;
+use super::region::{glob_match, TensorClass};
+use crate::flipspec::Region;
+use crate::flipspec::Severity;
 use crate::model::ggml_type_name;
 use crate::rng::SeededRng;
 use candle_core::quantized::GgmlDType;

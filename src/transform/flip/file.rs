@@ -3,7 +3,7 @@
 //! its header, parses as before, and differs from the original in exactly the listed bits.
 
 use super::engine::{apply, plan, FlipError, Target, TensorMeta};
-use super::severity::Severity;
+use crate::flipspec::Severity;
 use super::list::{FileId, FlipList};
 use crate::fsutil::{atomic_write, sha256_hex};
 use crate::stored::{StoredError, StoredFile};

@@ -2,7 +2,7 @@
 //! carried in a case's evidence.
 
 use super::engine::{Flip, Plan, Target};
-use super::severity::Severity;
+use crate::flipspec::Severity;
 use serde::{Deserialize, Serialize};
 
 /// The format tag of a flip list.

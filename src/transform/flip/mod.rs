@@ -13,11 +13,11 @@ mod severity;
 mod tests;
 mod weights;
 
-pub use bits::{BitClass, BitMask, FieldFormat, FloatFormat};
+pub use crate::flipspec::{BitClass, Region, Severity};
+pub use bits::{BitMask, FieldFormat, FloatFormat};
 pub use engine::{apply, plan, Flip, FlipError, Plan, Site, Target, TensorMeta};
 pub use file::{corrupt_file, flips_path, write_corrupted, CorruptFileError};
 pub use layout::{layout, BlockLayout, FieldRun, Role};
 pub use list::{FileId, FlipList, FLIPS_FORMAT};
-pub use region::{glob_match, Region, TensorClass};
-pub use severity::Severity;
+pub use region::{glob_match, TensorClass};
 pub use weights::{corrupt_weights, tensor_metas};

@@ -2,6 +2,7 @@
 //! ([`Region`]), and how a tensor name is classified ([`TensorClass`]).
 
 use super::layout::Role;
+use crate::flipspec::Region;
 use serde::Serialize;
 
 /// What a tensor is, by its Hugging Face name (GGUF names are mapped first).
@@ -37,60 +38,7 @@ impl TensorClass {
     }
 }
 
-/// Where flips may land.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Region {
-    /// Every stored field of the matrices ([`TensorClass::Matrix`]): float weights, or a
-    /// quantized block's scales, mins and packed values alike.
-    Weights,
-    /// The scales of the matrices' quantized blocks (the f16 `d`; K-quants' packed
-    /// sub-scales too, which only the `any` class reaches).
-    Scales,
-    /// The f16 minimums of the matrices' quantized blocks (`m`, `dmin`).
-    Mins,
-    /// The packed quantized values of the matrices' blocks (only the `any` class reaches them).
-    Packed,
-    /// Every stored field of the token embedding.
-    Embedding,
-    /// Every stored field of the RMSNorm gains.
-    Norm,
-}
-
 impl Region {
-    /// Every region, in a fixed order.
-    pub const ALL: [Region; 6] = [
-        Region::Weights,
-        Region::Scales,
-        Region::Mins,
-        Region::Packed,
-        Region::Embedding,
-        Region::Norm,
-    ];
-
-    /// The region's name (`--region`, variant names, reports).
-    pub fn name(self) -> &'static str {
-        match self {
-            Region::Weights => "weights",
-            Region::Scales => "scales",
-            Region::Mins => "mins",
-            Region::Packed => "packed",
-            Region::Embedding => "embedding",
-            Region::Norm => "norm",
-        }
-    }
-
-    /// The region by name, or an error listing the names.
-    pub fn parse(s: &str) -> Result<Region, String> {
-        Region::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Region::ALL.iter().map(|r| r.name()).collect();
-                format!("unknown region '{s}' (known: {})", known.join(", "))
-            })
-    }
-
     /// The tensors it reaches (unless a tensor pattern replaces them).
     pub fn tensors(self) -> TensorClass {
         match self {
@@ -108,12 +56,6 @@ impl Region {
             Region::Mins => role == Role::Min,
             Region::Packed => role == Role::Packed,
         }
-    }
-}
-
-impl std::fmt::Display for Region {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -171,13 +113,6 @@ mod tests {
         assert_eq!(TensorClass::of_hf("rope_freqs.weight"), TensorClass::Other);
     }
 
-    #[test]
-    fn region_names_round_trip() {
-        for r in Region::ALL {
-            assert_eq!(Region::parse(r.name()), Ok(r));
-        }
-        assert!(Region::parse("scale").unwrap_err().contains("scales"));
-    }
 
     #[test]
     fn globs() {

@@ -3,7 +3,7 @@
 //! tensor rebuilt from them, in the same storage type.
 
 use super::engine::{apply, plan, FlipError, Target, TensorMeta};
-use super::severity::Severity;
+use crate::flipspec::Severity;
 use super::list::FlipList;
 use crate::model::{ModelError, Weight, Weights};
 use crate::transform::weight_type;

@@ -3,10 +3,12 @@
 //! own type it is the same model and meets parity bounds; a requantization to type T
 //! meets the bands registered for T; a type with no band is refused, never passed.
 
-use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind};
-use crate::judge::{stored_as_matches, Judge, SkipPolicy};
+use crate::claim::{expand, load_dir, Case, ClaimError, ClaimKind, StoredAs};
+use crate::judge::{Judge, SkipPolicy};
 use crate::oracle::{ModelConfig, Oracle, OracleError};
-use crate::plan::{report, RUN_SEED};
+use crate::plan::{execute, Plan, RUN_SEED};
+use crate::report::{ReportError, Reporter};
+use std::sync::Arc;
 use crate::project::Project;
 use crate::report::Report;
 use crate::subject::registry::{FolderSource, GgufSource, ModelEntry};
@@ -27,10 +29,13 @@ pub enum CheckError {
     Oracle(#[from] OracleError),
     /// A hostile or truncated GGUF.
     #[error(transparent)]
-    Gguf(#[from] crate::gguf_check::GgufError),
+    Gguf(#[from] crate::gguf_guard::GgufError),
     /// The check claims.
     #[error(transparent)]
     Claims(#[from] ClaimError),
+    /// A reporter could not write its output.
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// No claim is registered for the checkpoint's storage type.
     #[error("{model}: stored as {stored} (the oracle's model is {oracle}), and no band is registered for {stored} in claims/check/ (registered: {registered}); nothing would judge it")]
     NoBand {
@@ -64,8 +69,8 @@ impl Storage {
     }
 }
 
-/// Judges `model` (GGUF file or HF folder) against `oracle`.
-pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Report, Storage), CheckError> {
+/// Judges `model` (GGUF file or HF folder) against `oracle`, telling `reporters` as it goes.
+pub fn judge_checkpoint(project: &Project, model: &Path, oracle_path: &Path, reporters: Vec<Box<dyn Reporter>>) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let mut entry = ModelEntry {
@@ -86,7 +91,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         entry.folder = Some(FolderSource { path: abs(model), sha256: None, recipe: None });
     } else if model.is_file() {
         // Hostile files are refused here, before candle allocates anything from their counts.
-        crate::gguf_check::check_gguf(model)?;
+        crate::gguf_guard::validate_gguf(model)?;
         entry.gguf = Some(GgufSource { file: abs(model), sha256: None, fetch: None });
     } else {
         let why = crate::fsutil::require_regular_file(model).err().map_or_else(|| "no such file or folder".to_string(), |e| e.source.to_string());
@@ -96,7 +101,7 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
     let rerun = format!("groundtruth check --model '{}' --oracle '{}'  # case {{case}}", abs(model), abs(oracle_path));
-    let judge = Judge::new(project.clone(), vec![entry], claims, "check", RUN_SEED).with_reproduce(rerun).with_policy(SkipPolicy::UserCheckpoint);
+    let judge = Judge::new(project.clone(), vec![entry], claims, RUN_SEED).with_policy(SkipPolicy::UserCheckpoint);
     // A checkpoint that cannot be loaded is bad input: one line, not one error per case.
     let limits = judge.preload(CHECKPOINT).map_err(CheckError::Model)?;
     // Before any case runs: an oracle that does not fit the model is one line, not an
@@ -108,14 +113,16 @@ pub fn check(project: &Project, model: &Path, oracle_path: &Path) -> Result<(Rep
         own_file_agrees(&oracle, oracle_path, &ModelConfig::of_llama(&subject.weights.config), subject.tokenizer.eos())?;
     }
     let selected = select(cases, &storage, model)?;
-    Ok((report("check", selected.iter().map(|c| judge.run(c)).collect(), selected.len()), storage))
+    let plan = Arc::new(Plan { project: project.clone(), suite: "check".into(), cases: selected, judge: Arc::new(judge), reproduce: rerun });
+    let cases: Vec<&Case> = plan.cases.iter().collect();
+    Ok((execute(plan.clone(), &cases, reporters)?, storage))
 }
 
 /// The oracle made from this very file must describe it: its `model.config` must be the
 /// file's and its continuations must end at the file's EOS. Otherwise the oracle is
 /// broken (exit 2), not the checkpoint falsified.
 fn own_file_agrees(oracle: &Oracle, path: &Path, ours: &ModelConfig, eos: Option<u32>) -> Result<(), OracleError> {
-    let contract = |msg: String| OracleError::Contract { file: path.to_path_buf(), msg };
+    let contract = |msg: String| OracleError::contract(path, msg);
     if let Some(want) = &oracle.model.config {
         let (_, differ) = want.mismatches(ours);
         if !differ.is_empty() {
@@ -131,10 +138,10 @@ fn own_file_agrees(oracle: &Oracle, path: &Path, ours: &ModelConfig, eos: Option
 /// The cases whose claims judge a checkpoint of this storage type; an error when the type
 /// is not the oracle's and no drift band names it.
 fn select(cases: Vec<Case>, storage: &Storage, model: &Path) -> Result<Vec<Case>, CheckError> {
-    let fits = |c: &Case| c.claim.claim.stored_as.is_empty() || stored_as_matches(&c.claim.claim.stored_as, &storage.checkpoint, &storage.oracle);
-    let banded = cases.iter().any(|c| c.claim.claim.kind == ClaimKind::OracleDrift && !c.claim.claim.stored_as.is_empty() && fits(c));
+    let fits = |c: &Case| c.claim.kind.stored_as().selects(&storage.checkpoint, &storage.oracle);
+    let banded = cases.iter().any(|c| c.claim.kind.claim_kind() == ClaimKind::OracleDrift && *c.claim.kind.stored_as() != StoredAs::Unrestricted && fits(c));
     if storage.checkpoint != storage.oracle && !banded {
-        let mut registered: Vec<&str> = cases.iter().flat_map(|c| c.claim.claim.stored_as.iter().map(String::as_str)).filter(|t| *t != crate::claim::STORED_AS_ORACLE).collect();
+        let mut registered: Vec<String> = cases.iter().flat_map(|c| c.claim.kind.stored_as().names()).filter(|t| t != crate::claim::STORED_AS_ORACLE).collect();
         registered.sort_unstable();
         registered.dedup();
         return Err(CheckError::NoBand { model: model.display().to_string(), stored: storage.checkpoint.clone(), oracle: storage.oracle.clone(), registered: registered.join(", ") });
@@ -153,7 +160,7 @@ mod tests {
     }
 
     fn ids(cases: &[Case]) -> Vec<String> {
-        let mut v: Vec<String> = cases.iter().map(|c| c.claim.claim.id.clone()).collect();
+        let mut v: Vec<String> = cases.iter().map(|c| c.claim.id.clone()).collect();
         v.dedup();
         v
     }

@@ -1,6 +1,8 @@
-//! llama.cpp-compatible perplexity ([`perplexity`]) over a fixed text slice
-//! ([`EvalSlice`], `configs/eval.toml`), and llama.cpp-style KL statistics against an
-//! oracle's teacher-forced top-k ([`oracle_kl`]).
+//! llama.cpp-compatible perplexity ([`perplexity`]): the one scoring rule every claim
+//! (`ppl_rel_diff` against an oracle, `ppl_ratio` against a parent) and every command
+//! (`ppl`, `bench eval`) uses, usually over the evaluation slice ([`super::EvalSlice`]);
+//! and llama.cpp-style KL statistics against an oracle's teacher-forced top-k
+//! ([`oracle_kl`]).
 //!
 //! The scoring rule is llama.cpp's `tools/perplexity/perplexity.cpp`, as
 //! `ci/oracle_llamacpp.py` reproduced it for the oracle's `perplexity` record: tokenize
@@ -12,11 +14,11 @@
 
 use std::time::Instant;
 
-use candle_core::{CpuStorage, Device, Storage, Tensor};
+use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::eval::{eval_seqs, logits};
+use super::{eval_seqs, logits};
 use crate::model::{Llama, ModelError};
 use crate::oracle::Oracle;
 use crate::stats::{compare_to_oracle, log_softmax, quantile, SetStats};
@@ -66,6 +68,9 @@ pub enum PplError {
     /// candle failed while moving logits.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// Running the model failed.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
 }
 
 /// The outcome of [`perplexity`].
@@ -135,7 +140,7 @@ pub fn perplexity_with(
         if let Some(b) = bos {
             chunk[0] = b;
         }
-        let input = Tensor::new(chunk.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        let input = Tensor::new(chunk.as_slice(), llama.device())?.unsqueeze(0)?;
         // Rows for positions first..ctx; the last one predicts past the chunk and is unused.
         let logits = llama.forward_from(&input, None, first)?;
         let vocab = logits.dim(2)?;
@@ -179,8 +184,6 @@ fn row_nll(row: &[f32], target: u32) -> f64 {
     max + sum.ln() - row.get(target as usize).map_or(f64::NEG_INFINITY, |&l| l as f64)
 }
 
-pub use crate::evalslice::EvalSlice;
-
 /// llama.cpp's `--kl-divergence` summary, computed against an oracle's top-k
 /// (KL over the top-k plus one bucket for the rest, per the oracle contract).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -202,7 +205,7 @@ pub struct KlReport {
 
 /// Teacher-forces `llama` over the oracle's cases and summarises the comparison.
 pub fn oracle_kl(llama: &Llama, tok: &dyn TextTokenizer, oracle: &Oracle) -> Result<KlReport, PplError> {
-    let seqs = eval_seqs(Some(oracle), &[], tok).map_err(PplError::Tokenize)?;
+    let seqs = eval_seqs(Some(oracle), &[], tok)?;
     let mut positions = Vec::new();
     for (case, seq) in oracle.cases.iter().zip(&seqs) {
         let rows = logits(llama, &seq.tokens)?;

@@ -1,7 +1,13 @@
-//! Resolving raw inputs (claims, suite, registry, prompts) into the plan a run executes.
+//! Resolving raw inputs (claims, suite, registry, prompts) into the [`Plan`] a run
+//! executes, and executing it ([`execute`]): one loop for `groundtruth run`, the claims
+//! harness and `groundtruth check`, telling [`Reporter`](crate::report::Reporter)s what happens.
 
-use crate::claim::{self, Case, Registered};
-use crate::judge::{Judge, SkipPolicy};
+mod execute;
+
+pub use execute::{execute, Execution};
+
+use crate::claim::{self, Case, ClaimSpec};
+use crate::judge::{Judge, SkipPolicy, Verdict};
 use crate::project::{Project, MODELS_FILE};
 use crate::report::{CaseRecord, Environment, Report, REPORT_FORMAT};
 use crate::subject::registry;
@@ -37,12 +43,30 @@ pub enum PlanError {
 
 /// What a run executes.
 pub struct Plan {
+    /// Where the claims, registry and outputs are.
+    pub project: Project,
     /// Suite name.
     pub suite: String,
     /// The cases, in registration order.
     pub cases: Vec<Case>,
     /// Shared state for judging them.
     pub judge: Arc<Judge>,
+    /// The one-line command that reruns a case (`{case}` stands for its name).
+    pub reproduce: String,
+}
+
+impl Plan {
+    /// A plan of `cases` judged by `judge`, rerun through the claims harness.
+    pub fn new(project: Project, suite: &str, cases: Vec<Case>, judge: Judge) -> Plan {
+        let reproduce = harness_command(suite);
+        Plan { project, suite: suite.into(), cases, judge: Arc::new(judge), reproduce }
+    }
+
+    /// The report's record of `case`, judged as `verdict`.
+    pub fn record(&self, case: &Case, verdict: Verdict) -> CaseRecord {
+        let registered_at = format!("{}:{}", self.project.display(&case.claim.file), case.claim.line);
+        CaseRecord::new(case, verdict, registered_at, self.reproduce.replace("{case}", &case.name))
+    }
 }
 
 /// Loads claims, the suite, the registry and prompt ids, and expands the cases.
@@ -56,7 +80,7 @@ pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>) -> R
     let all = claim::load_dir(&project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
-    let selected: Vec<Registered> = claim::suite::select(&suite_def, &suite_file, &all)?;
+    let selected: Vec<ClaimSpec> = claim::suite::select(&suite_def, &suite_file, &all)?;
     let registry = registry::load(&project.path(MODELS_FILE))?;
     let names: Vec<String> = registry.iter().map(|m| m.name.clone()).collect();
     let cases = claim::expand(&selected, &names, |file| {
@@ -65,12 +89,14 @@ pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>) -> R
     if cases.is_empty() {
         return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
     }
-    let judge = Judge::new(project.clone(), registry, all, suite, RUN_SEED).with_policy(SkipPolicy::from_env());
-    let judge = Arc::new(match reproduce {
-        Some(cmd) => judge.with_reproduce(cmd),
-        None => judge,
-    });
-    Ok(Plan { suite: suite.into(), cases, judge })
+    let judge = Arc::new(Judge::new(project.clone(), registry, all, RUN_SEED).with_policy(SkipPolicy::from_env()));
+    let reproduce = reproduce.unwrap_or_else(|| harness_command(suite));
+    Ok(Plan { project: project.clone(), suite: suite.into(), cases, judge, reproduce })
+}
+
+/// The command that reruns one case of `suite` through the claims harness.
+fn harness_command(suite: &str) -> String {
+    format!("GROUNDTRUTH_SUITE={suite} cargo test --release --test claims -- --exact '{{case}}'")
 }
 
 /// The report of a run's records, out of `planned` cases in the plan.

@@ -1,4 +1,4 @@
-//! A bounded, independent pre-validation of GGUF files ([`check_gguf`]) run before candle
+//! A bounded, independent pre-validation of GGUF files ([`validate_gguf`]) run before candle
 //! parses them.
 //!
 //! candle's reader trusts much of what the file says (it caps counts at 2^30 but still
@@ -442,7 +442,7 @@ pub struct TensorEntry {
     pub header_offset: u64,
 }
 
-/// What [`check_gguf`] found in a valid file.
+/// What [`validate_gguf`] found in a valid file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GgufSummary {
     /// File size in bytes.
@@ -473,7 +473,7 @@ impl GgufSummary {
 
 /// Checks `path` is a well-formed GGUF v2/v3 file whose header and tensor ranges candle can
 /// read without trusting anything unchecked, and summarizes it.
-pub fn check_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
+pub fn validate_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
     let io = |source| GgufError::Io {
         file: path.to_path_buf(),
         source,

@@ -1,8 +1,8 @@
 //! [`cross_check_with_gguf_rs`]: reads a file with the gguf-rs crate, an independent second
-//! reader, and compares everything it reports with [`super::check_gguf`]'s summary.
+//! reader, and compares everything it reports with [`super::validate_gguf`]'s summary.
 
 use super::digest::{Fnv, Scalar};
-use super::{check_gguf, MetaValue, ValueKind};
+use super::{validate_gguf, MetaValue, ValueKind};
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -82,11 +82,11 @@ fn to_scalar(kind: ValueKind, v: &Json) -> Result<Scalar, String> {
     })
 }
 
-/// Runs [`check_gguf`] on `path` and, only if it passes, reads the file again with gguf-rs
+/// Runs [`validate_gguf`] on `path` and, only if it passes, reads the file again with gguf-rs
 /// and compares version, counts, alignment, data start, every metadata key and value, and
 /// every tensor's name, type, shape and offset. Returns the first disagreement.
 pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), String> {
-    let ours = check_gguf(path).map_err(|e| e.to_string())?;
+    let ours = validate_gguf(path).map_err(|e| e.to_string())?;
     let file = path.display();
     let path_str = path
         .to_str()

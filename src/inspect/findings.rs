@@ -2,28 +2,14 @@
 //! a claim's statistic is the number of lines and its evidence can quote them.
 
 use super::{Inspection, TensorInfo};
-use crate::model::{expected_shapes, ggml_type_name, hf_to_gguf, LlamaConfig};
+use crate::model::{expected_shapes, ggml_type_name, hf_to_gguf, value_u64, LlamaConfig};
 use crate::transform::{declared_type, storage_type};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 
-fn uint(v: &Value) -> Option<u64> {
-    match v {
-        Value::U8(x) => Some(u64::from(*x)),
-        Value::U16(x) => Some(u64::from(*x)),
-        Value::U32(x) => Some(u64::from(*x)),
-        Value::U64(x) => Some(*x),
-        Value::I8(x) => u64::try_from(*x).ok(),
-        Value::I16(x) => u64::try_from(*x).ok(),
-        Value::I32(x) => u64::try_from(*x).ok(),
-        Value::I64(x) => u64::try_from(*x).ok(),
-        _ => None,
-    }
-}
-
 /// The file's `general.file_type`, if it is an unsigned integer.
 pub fn file_type(insp: &Inspection) -> Option<u32> {
-    insp.metadata.get("general.file_type").and_then(uint).and_then(|n| u32::try_from(n).ok())
+    insp.metadata.get("general.file_type").and_then(value_u64).and_then(|n| u32::try_from(n).ok())
 }
 
 /// Architecture metadata that disagrees with `cfg` (a required key missing counts too).
@@ -45,7 +31,7 @@ pub fn config_mismatches(insp: &Inspection, cfg: &LlamaConfig) -> Vec<String> {
         ("llama.vocab_size", cfg.vocab_size, false),
     ];
     for (key, want, required) in ints {
-        match insp.metadata.get(key).map(|v| (uint(v), v)) {
+        match insp.metadata.get(key).map(|v| (value_u64(v), v)) {
             None if required => out.push(format!("{key} is missing (config: {want})")),
             None => {}
             Some((Some(n), _)) if n == want as u64 => {}

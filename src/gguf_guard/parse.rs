@@ -1,4 +1,4 @@
-//! The byte-level header walk behind [`super::check_gguf`]: every length is checked against
+//! The byte-level header walk behind [`super::validate_gguf`]: every length is checked against
 //! the bytes left before anything is allocated or read.
 
 use super::{

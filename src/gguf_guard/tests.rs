@@ -1,4 +1,4 @@
-//! `check_gguf` on a small file written by candle, with planted faults, random mutations
+//! `validate_gguf` on a small file written by candle, with planted faults, random mutations
 //! and truncations; and the real model against candle and gguf-rs when it is present.
 
 use super::*;
@@ -15,7 +15,7 @@ fn small() -> &'static (Vec<u8>, GgufSummary) {
         let path = dir.path().join("small.gguf");
         write_small(&path, &[]);
         let bytes = std::fs::read(&path).unwrap();
-        let summary = check_gguf(&path).unwrap();
+        let summary = validate_gguf(&path).unwrap();
         (bytes, summary)
     })
 }
@@ -90,12 +90,12 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// Runs `check_gguf` on `bytes` in a temporary file.
+/// Runs `validate_gguf` on `bytes` in a temporary file.
 fn check_bytes(bytes: &[u8]) -> (Result<GgufSummary, GgufError>, tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mutant.gguf");
     std::fs::write(&path, bytes).unwrap();
-    (check_gguf(&path), dir, path)
+    (validate_gguf(&path), dir, path)
 }
 
 fn fault_of(bytes: &[u8]) -> (Fault, String) {
@@ -152,7 +152,7 @@ fn small_file_agrees_with_candle_and_gguf_rs() {
     let path = dir.path().join("small.gguf");
     std::fs::write(&path, &small().0).unwrap();
     cross_check_with_gguf_rs(&path).unwrap();
-    let s = check_gguf(&path).unwrap();
+    let s = validate_gguf(&path).unwrap();
     let mut f = std::fs::File::open(&path).unwrap();
     let content = gguf_file::Content::read(&mut f).unwrap();
     assert_eq!(content.tensor_data_offset, s.data_start);
@@ -171,7 +171,7 @@ fn gguf_rs_disagreement_is_reported() {
     let nested =
         gguf_file::Value::Array(vec![gguf_file::Value::Array(vec![gguf_file::Value::U8(1)])]);
     write_small(&path, &[("test.nested", nested)]);
-    assert!(check_gguf(&path).is_ok());
+    assert!(validate_gguf(&path).is_ok());
     let err = cross_check_with_gguf_rs(&path).unwrap_err();
     assert!(err.contains("gguf-rs"), "{err}");
 }
@@ -185,7 +185,7 @@ fn deep_nesting_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deep.gguf");
     write_small(&path, &[("test.deep", v)]);
-    let err = check_gguf(&path).unwrap_err();
+    let err = validate_gguf(&path).unwrap_err();
     assert!(matches!(err.fault(), Some(Fault::TooDeep { .. })), "{err}");
 }
 
@@ -409,7 +409,7 @@ fn every_truncation_is_rejected() {
     );
 }
 
-/// If `check_gguf` accepts a file, candle must read its header and every tensor, and
+/// If `validate_gguf` accepts a file, candle must read its header and every tensor, and
 /// gguf-rs must not panic on it.
 fn accepted_file_is_safe_for_candle(path: &Path, s: &GgufSummary) {
     let mut f = std::fs::File::open(path).unwrap();
@@ -482,7 +482,7 @@ fn block_table_matches_candle() {
 #[test]
 fn real_model_passes_and_agrees_with_gguf_rs() {
     let Some(path) = crate::testutil::smollm2_gguf() else { return };
-    let s = check_gguf(&path).unwrap();
+    let s = validate_gguf(&path).unwrap();
     assert_eq!((s.version, s.tensors.len(), s.alignment), (3, 272, 32));
     assert!(matches!(
         s.get("tokenizer.ggml.tokens"),

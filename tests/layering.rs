@@ -1,0 +1,141 @@
+//! The floors of the house: no module of `src/` imports one that stands above it in the
+//! data flow, so every arrow runs one way and no cycle crosses folders.
+//!
+//! fsutil/rng → model/tokenizer → transform/oracle/stats → claim → run → judge → report →
+//! the drivers (plan, check) → cli. Test code is exempt (a tokenizer test may read an
+//! oracle file to compare with).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Each top-level module's floor; a module may import its own floor and those below.
+const FLOORS: &[(&str, u8)] = &[
+    ("fsutil", 0),
+    ("rng", 0),
+    ("jsonnum", 0),
+    ("input", 0),
+    ("memo", 0),
+    ("project", 0),
+    ("excerpt", 0),
+    ("builtin", 0),
+    ("gguf_guard", 1),
+    ("variant", 1),
+    ("flipspec", 1),
+    ("prompts", 1),
+    ("model", 2),
+    ("tokenizer", 2),
+    ("stored", 3),
+    ("transform", 3),
+    ("integrity", 3),
+    ("oracle", 3),
+    ("stats", 3),
+    ("inspect", 3),
+    ("train", 3),
+    ("subject", 4),
+    ("claim", 5),
+    ("run", 6),
+    ("sweep", 6),
+    ("outcome", 7),
+    ("judge", 8),
+    ("report", 9),
+    ("plan", 10),
+    ("check", 10),
+    ("cli", 11),
+];
+
+fn floor(module: &str) -> Option<u8> {
+    FLOORS.iter().find(|(m, _)| *m == module).map(|(_, f)| *f)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            // Test folders and fixtures are not part of the floors.
+            if !matches!(p.file_name().and_then(|n| n.to_str()), Some("tests" | "testdata" | "snapshots")) {
+                rust_files(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") && p.file_name().is_some_and(|n| n != "tests.rs" && n != "testutil.rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The text of a file without its `#[cfg(test)]` items (by convention they close the file).
+fn production_code(text: &str) -> &str {
+    match text.find("#[cfg(test)]\nmod ") {
+        Some(i) => &text[..i],
+        None => text,
+    }
+}
+
+/// The top-level modules a piece of code names through `crate::`.
+fn imports(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String { s.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            out.push(ident(rest));
+            continue;
+        };
+        // `crate::{a::{B, C}, d}`: the first name of each item at depth 0.
+        let (mut depth, mut start) = (0usize, 0usize);
+        for (j, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    out.push(ident(&group[start..j]));
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(ident(&group[start..j]));
+                    start = j + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    out.retain(|m| m.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    out
+}
+
+#[test]
+fn no_module_imports_one_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut upward: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        if matches!(first.as_str(), "lib" | "main") {
+            continue;
+        }
+        let Some(own) = floor(&first) else {
+            unknown.push(first);
+            continue;
+        };
+        let text = std::fs::read_to_string(f).unwrap();
+        for m in imports(production_code(&text)) {
+            match floor(&m) {
+                Some(theirs) if theirs > own => upward.entry(format!("{} ({own})", rel.display())).or_default().push(format!("{m} ({theirs})")),
+                Some(_) => {}
+                None => unknown.push(format!("{m} (named in {})", rel.display())),
+            }
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    assert!(unknown.is_empty(), "modules without a floor in FLOORS: {unknown:?}");
+    assert!(upward.is_empty(), "imports that run up the floors:\n{upward:#?}");
+}
+
+#[test]
+fn the_scanner_sees_grouped_and_plain_imports() {
+    let code = "use crate::{claim::{Case, Kind}, report};\nfn f() { crate::judge::x(); }\n#[cfg(test)]\nmod tests { use crate::cli; }";
+    assert_eq!(imports(production_code(code)), ["claim", "report", "judge"]);
+}
