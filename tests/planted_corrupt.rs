@@ -37,7 +37,7 @@ fn a_flipped_block_scale_leaves_the_band_and_a_low_mantissa_flip_of_it_does_not(
     for r in &recs {
         assert_eq!(r.outcome.label(), "pass", "{}: {:?}", r.name, r.outcome);
         let ev = r.outcome.evidence().unwrap();
-        assert!(ev.path.contains("vs parent q8_0"), "judged against the Q8_0 parent, not f32: {}", ev.path);
+        assert!(ev.numerical_path.contains("vs parent q8_0"), "judged against the Q8_0 parent, not f32: {}", ev.numerical_path);
         let f = &ev.flips.as_ref().unwrap().flips[0];
         assert_eq!((f.dtype.as_str(), f.field.as_str(), f.bit, f.new / f.old), ("q8_0", "d", 14, 65536.0), "{}", r.name);
     }
