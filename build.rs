@@ -31,7 +31,7 @@ fn main() {
 /// The project files built into the binary, so an installed `groundtruth` works outside
 /// its checkout: every file under these folders (dotfiles and editor temporaries
 /// skipped), plus the single files after them.
-const BUILTIN_DIRS: [&str; 7] = ["claims", "suites", "configs", "oracles", "data", "models", "tests/fixtures/quant-ref"];
+const BUILTIN_DIRS: [&str; 8] = ["claims", "suites", "configs", "oracles", "data", "models", "tests/fixtures/quant-ref", "tests/fixtures/metrics"];
 const BUILTIN_FILES: [&str; 7] = [
     "groundtruth.toml",
     "docs/oracle-format.md",

@@ -22,7 +22,7 @@ name = "micro"
 description = "fuzz seed"
 seeded = { seed = 1, config = "configs/micro.json" }
 TOML
-for t in gguf safetensors_folder oracle_json claims_toml; do mkdir -p "$here/corpus/$t"; done
+for t in gguf safetensors_folder oracle_json claims_toml records_jsonl; do mkdir -p "$here/corpus/$t"; done
 "$bin" --root "$root" export --model micro --out "$here/corpus/gguf/micro-f32.gguf" > /dev/null
 "$bin" --root "$root" quantize --model micro --to q8_0 --out "$here/corpus/gguf/micro-q8_0.gguf" > /dev/null
 "$bin" --root "$root" materialize --model micro --out "$root/folder" > /dev/null
@@ -43,4 +43,5 @@ cat > "$here/corpus/oracle_json/small.json" <<'JSON'
 JSON
 for f in "$repo"/oracles/*/*.json; do cp "$f" "$here/corpus/oracle_json/$(basename "$(dirname "$f")")-$(basename "$f")"; done
 for f in "$repo"/claims/*.toml "$repo"/claims/check/*.toml; do cp "$f" "$here/corpus/claims_toml/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+cp "$repo/tests/fixtures/metrics/handmade.jsonl" "$here/corpus/records_jsonl/handmade.jsonl"
 ls -l "$here"/corpus/*

@@ -20,15 +20,21 @@ pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
 
 /// Deserializes one f64.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    d.deserialize_any(F64Visitor)
+    d.deserialize_any(F64Visitor { words: true })
 }
 
-struct F64Visitor;
+/// `words`: whether the strings `inf`, `-inf`, `NaN` stand for those values.
+struct F64Visitor {
+    words: bool,
+}
 
 impl<'de> Visitor<'de> for F64Visitor {
     type Value = f64;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a number or one of \"inf\", \"-inf\", \"NaN\"")
+        match self.words {
+            true => f.write_str("a number or one of \"inf\", \"-inf\", \"NaN\""),
+            false => f.write_str("a number"),
+        }
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
         Ok(v)
@@ -40,6 +46,9 @@ impl<'de> Visitor<'de> for F64Visitor {
         Ok(v as f64)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        if !self.words {
+            return Err(E::invalid_type(de::Unexpected::Str(v), &self));
+        }
         match v {
             "inf" => Ok(f64::INFINITY),
             "-inf" => Ok(f64::NEG_INFINITY),
@@ -50,6 +59,31 @@ impl<'de> Visitor<'de> for F64Visitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<f64, A::Error> {
         let (_, text): (String, String) = map.next_entry()?.ok_or_else(|| de::Error::custom("empty number"))?;
         text.parse().map_err(|_| de::Error::custom(format!("'{text}' is not a number")))
+    }
+}
+
+/// Plain JSON numbers read to the exact f64 their text denotes (serde_json's own float
+/// parser may land one ulp off; here the decimal text is parsed by Rust's correctly
+/// rounded parser), so a value written and read back is the same bits. Strings are refused.
+pub mod exact {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    struct Exact(#[serde(deserialize_with = "one")] f64);
+
+    /// One number.
+    pub fn one<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        d.deserialize_any(super::F64Visitor { words: false })
+    }
+
+    /// An optional number (absent or `null`: `None`; use with `#[serde(default)]`).
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(Option::<Exact>::deserialize(d)?.map(|e| e.0))
+    }
+
+    /// An optional list of numbers.
+    pub fn option_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
+        Ok(Option::<Vec<Exact>>::deserialize(d)?.map(|v| v.into_iter().map(|e| e.0).collect()))
     }
 }
 

@@ -31,6 +31,10 @@ const FLOORS: &[(&str, u8)] = &[
     ("stats", 3),
     ("inspect", 3),
     ("train", 3),
+    // Trace metrics (tags, records, SF/SC scores, bootstrap intervals) and the arithmetic
+    // problems SFT learns from: below subject and train's SFT, above stats.
+    ("metrics", 3),
+    ("problems", 3),
     ("subject", 4),
     ("claim", 5),
     ("run", 6),

@@ -98,6 +98,22 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             }
             Ok(EXIT_HOLDS)
         }
+        Command::Metrics { records, config, out, json, per_record } => {
+            let req = super::metrics::Request { records: &records, config: config.as_deref(), out: out.as_deref(), json, per_record: per_record.as_deref() };
+            super::metrics::run(project, &req)
+        }
+        Command::Study { rungs, variants, problems, seed, levels, max_new_tokens, out } => {
+            let list = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect() };
+            let levels: Vec<u8> = list(&levels).iter().map(|l| l.parse::<u8>().map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))).collect::<Result<_>>()?;
+            let (rungs, variants) = (list(&rungs), list(&variants));
+            let req = super::study::Request { rungs: &rungs, variants: &variants, problems, seed, levels: &levels, max_new_tokens, out: &out };
+            super::study::run(project, &req)
+        }
+        Command::Generate { model, args } => super::generate::run(project, &model_path(&model)?, &args),
+        Command::Reproduce { registered, id, tickets, records_out } => {
+            let req = super::reproduce::Request { registered: &registered, id: id.as_deref(), tickets: tickets.as_deref(), records_out: records_out.as_deref() };
+            super::reproduce::run(project, &req)
+        }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
         Command::Export { model, to, out, variant } => super::quant::export(project, &model, to, &out, &variant),

@@ -28,11 +28,16 @@ mod anchor;
 mod bench;
 mod check;
 mod commands;
+mod generate;
 mod gh;
 mod integrity;
+mod metrics;
 mod oracle;
 pub mod out;
 mod quant;
+mod reproduce;
+mod sft;
+mod study;
 mod sweep;
 mod train;
 mod ppl;
@@ -303,6 +308,83 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Structural fidelity (SF), semantic correctness (SC) and theater (SF and not SC) of
+    /// reasoning traces in a GenerationRecord JSONL file, per model x variant, with seeded
+    /// bootstrap intervals. Exit 0, or 2 on a bad line (file and line named, nothing written).
+    Metrics {
+        /// The records (one JSON object a line).
+        #[arg(long)]
+        records: PathBuf,
+        /// Tags, answer rule, tolerance and bootstrap (default: the project's configs/metrics.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the JSON report instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Write each record's verdict (SF, SC, broken rules, answer) as JSONL here.
+        #[arg(long)]
+        per_record: Option<PathBuf>,
+    },
+    /// Generate GenerationRecord JSONL: a model (GGUF file or Hugging Face folder, or a
+    /// variant of it) continues held-out arithmetic problems (configs/sft.toml), greedy or
+    /// with seeded sampling; each record carries per-token entropies and top-1
+    /// probabilities. `groundtruth metrics` scores the file.
+    Generate {
+        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json.
+        #[arg(long)]
+        model: String,
+        /// Variant, problems, decoding and output.
+        #[command(flatten)]
+        args: GenerateArgs,
+    },
+    /// The degradation study: SFT of each rung (its `{rung}-arith` recipe, cached), greedy
+    /// records of each variant on the same held-out problems (cached in OUT/records, so a
+    /// study resumes), then metrics.json, table.md and SVG plots of SF and SC against scale
+    /// and against quantization and corruption.
+    Study {
+        /// Ladder rungs, comma-separated.
+        #[arg(long, default_value = "tiny_1m,small_8m")]
+        rungs: String,
+        /// Variants, comma-separated (the first is the scale plot's).
+        #[arg(long, default_value = "base,q8_0,q4_0,flip-exp,zero-tensor")]
+        variants: String,
+        /// Held-out problems per rung and variant.
+        #[arg(long, default_value_t = 64)]
+        problems: usize,
+        /// Seed of the problems.
+        #[arg(long, default_value_t = 20261129)]
+        seed: u64,
+        /// Difficulty levels, comma-separated.
+        #[arg(long, default_value = "1,2")]
+        levels: String,
+        /// New tokens at most per problem.
+        #[arg(long, default_value_t = 64)]
+        max_new_tokens: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Judge the registered metric numbers (claims/metrics/*.toml), on committed records or
+    /// on records generated fresh from a seeded SFT: each must reproduce within its
+    /// registered tolerance, or its bound must be supported by the bootstrap interval. Exit 0 when all behave as registered, 1 (with a ticket each) when one does
+    /// not, 2 on bad input, 3 when nothing was judged.
+    Reproduce {
+        /// Registered-numbers files (default: every claims/metrics/*.toml).
+        #[arg(long)]
+        registered: Vec<PathBuf>,
+        /// Only the number with this id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Also write each ticket to DIR/ID.md.
+        #[arg(long)]
+        tickets: Option<PathBuf>,
+        /// Also write the records generated for numbers with `generate` to DIR.
+        #[arg(long)]
+        records_out: Option<PathBuf>,
+    },
     /// Print the model ladder: rung, target, realized parameters, shape.
     Ladder {
         /// Ladder file.
@@ -393,6 +475,66 @@ pub struct TrainArgs {
     /// cpu, or cuda (needs a build with the `cuda` feature and a GPU; else exit 2).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Supervised fine-tuning on arithmetic traces instead of pretraining: the loss on the
+    /// completion only, the tags and an end token appended to the vocabulary. `--recipe`
+    /// then names a recipe of configs/sft.toml.
+    #[arg(long)]
+    pub sft: bool,
+    /// SFT: the trained Hugging Face folder to fine-tune (default: the recipe's base).
+    #[arg(long, requires = "sft")]
+    pub from: Option<PathBuf>,
+    /// SFT: the file whose [problems] and end_token define the data (default configs/sft.toml).
+    #[arg(long, requires = "sft")]
+    pub problems: Option<PathBuf>,
+    /// SFT: difficulty levels, comma-separated (default the recipe's).
+    #[arg(long, requires = "sft")]
+    pub levels: Option<String>,
+}
+
+/// `groundtruth generate` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// Variant applied to the model before generating (base, q8_0, q4_0, flip-exp:SEED, …);
+    /// also the records' variant label.
+    #[arg(long, default_value = "base")]
+    pub variant: String,
+    /// Model label in the records (default: the file or folder name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Held-out problems to generate on.
+    #[arg(long)]
+    pub problems: usize,
+    /// Seed of the problems and of the sampling.
+    #[arg(long)]
+    pub seed: u64,
+    /// Difficulty levels, comma-separated.
+    #[arg(long, default_value = "1,2")]
+    pub levels: String,
+    /// The file whose [problems] defines the problem space (default configs/sft.toml).
+    #[arg(long)]
+    pub problems_file: Option<PathBuf>,
+    /// Seeded sampling (default greedy): temperature 0.3, top-k 25, top-p 0.8, repetition
+    /// penalty 1.3 unless given.
+    #[arg(long)]
+    pub sample: bool,
+    /// Sampling temperature.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Sampling top-k.
+    #[arg(long)]
+    pub top_k: Option<u64>,
+    /// Sampling top-p.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Repetition penalty.
+    #[arg(long)]
+    pub repetition_penalty: Option<f64>,
+    /// New tokens at most per problem.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: u64,
+    /// The records file to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `sweep` actions.

@@ -2,7 +2,7 @@
 //! KL statistics llama.cpp's `--kl-divergence` prints, against an oracle.
 
 use crate::run::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
-use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions};
+use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions, Weights};
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
 use crate::tokenizer::{GgufTokenizer, HfTokenizer, TextTokenizer};
@@ -17,9 +17,17 @@ pub(super) struct Loaded {
     pub(super) about: String,
 }
 
-/// Loads a GGUF file (checked before candle reads it) or a Hugging Face folder on the
-/// f32 path; errors name the file.
-pub(super) fn load_model(path: &Path) -> Result<Loaded> {
+/// A model's weights and tokenizer read from a path, before any runtime is built from them.
+pub(super) struct Read {
+    pub(super) weights: Weights,
+    pub(super) tokenizer: Box<dyn TextTokenizer>,
+    /// Storage type and architecture, in words.
+    pub(super) about: String,
+}
+
+/// Reads a GGUF file (checked before candle reads it) or a Hugging Face folder; errors
+/// name the file.
+pub(super) fn load_weights(path: &Path) -> Result<Read> {
     let (weights, tokenizer, kind): (_, Box<dyn TextTokenizer>, String) = if path.is_dir() {
         let w = load_hf_folder(path).with_context(|| format!("{}", path.display()))?;
         let t = HfTokenizer::from_folder(path).with_context(|| format!("{}", path.display()))?;
@@ -38,6 +46,12 @@ pub(super) fn load_model(path: &Path) -> Result<Loaded> {
     let c = &weights.config;
     crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size).with_context(|| format!("{}", path.display()))?;
     let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
+    Ok(Read { weights, tokenizer, about })
+}
+
+/// [`load_weights`] and the f32-path runtime of them.
+pub(super) fn load_model(path: &Path) -> Result<Loaded> {
+    let Read { weights, tokenizer, about } = load_weights(path)?;
     let llama = Llama::load(&weights, &LoadOptions::default()).with_context(|| format!("{}", path.display()))?;
     Ok(Loaded { llama, tokenizer, about })
 }

@@ -29,6 +29,9 @@ fn cuda() -> Result<Device> {
 
 /// `groundtruth train`.
 pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
+    if a.sft {
+        return super::sft::sft(project, a);
+    }
     let device = device(&a.device)?;
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
     let (rung, mut hyper, corpus, eval_every) = match &a.recipe {

@@ -14,6 +14,9 @@ mod reference;
 mod roundtrip;
 mod structure;
 mod train;
+pub mod registered;
+#[cfg(test)]
+mod registered_tests;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
 pub use error::{chain, JudgeError};

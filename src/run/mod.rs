@@ -1,15 +1,18 @@
 //! Running a model: teacher-forced logits of every position ([`logits`]), generation
 //! ([`generate`]: greedy and seeded sampling, with per-token entropies), llama.cpp's
 //! perplexity over one evaluation slice with one tokenization rule ([`perplexity`]), and
-//! the [`Runtime`] that computes them. One place, used by judges, commands and studies.
+//! the [`Runtime`] that computes them, and the GenerationRecords of arithmetic problems
+//! ([`generate_records`]). One place, used by judges, commands and studies.
 
 mod generate;
 mod logits;
+mod records;
 mod ppl;
 mod runtime;
 mod slice;
 
 pub use generate::{argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler, Sampling, StopReason};
+pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
 pub use logits::{eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq};
 pub use ppl::{oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES};
 pub use runtime::{Device, Runtime, Unavailable};

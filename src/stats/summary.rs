@@ -115,9 +115,7 @@ pub fn bootstrap_mean_interval(values: &[f64], seed: u64, reps: usize) -> Option
     }
     let mut rng = crate::rng::SeededRng::new(seed);
     let n = values.len();
-    let mut means: Vec<f64> = (0..reps)
-        .map(|_| (0..n).map(|_| values[(rng.next_u64() % n as u64) as usize]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means = super::bootstrap::replicates(n, reps, &mut rng, &mut |idx| idx.iter().map(|&i| values[i]).sum::<f64>() / n as f64);
     means.sort_by(f64::total_cmp);
     Some((quantile(&means, 0.025), quantile(&means, 0.975)))
 }

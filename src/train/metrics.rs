@@ -32,12 +32,17 @@ impl MetricsRow {
     }
 }
 
-/// `metrics.csv`: one line per step, validation loss empty where not evaluated.
-pub fn metrics_csv(rows: &[MetricsRow], tokens_per_step: u64) -> String {
+/// `metrics.csv`: one line per step, validation loss empty where not evaluated. A step's
+/// throughput is its own tokens (the growth of the running count; SFT batches differ in
+/// length) over its seconds.
+pub fn metrics_csv(rows: &[MetricsRow]) -> String {
     let mut s = String::from(
         "step,lr,train_loss,val_loss,grad_norm,tokens,step_seconds,tokens_per_second\n",
     );
+    let mut before = 0;
     for r in rows {
+        let tokens_per_step = r.tokens - before;
+        before = r.tokens;
         let val = r.val_loss.map(|v| format!("{v:.6}")).unwrap_or_default();
         s.push_str(&format!(
             "{},{:.6e},{:.6},{val},{:.6},{},{:.4},{:.1}\n",
@@ -140,6 +145,26 @@ pub fn loss_svg(
     Ok(out)
 }
 
+/// A finished run's reports in `out`: `metrics.csv`, `loss.svg` (titled `title`, with the
+/// uniform `ln_vocab` and unigram `unigram` references) and the summary as pretty JSON in
+/// `summary_file`, written last: its presence marks a finished run.
+pub fn write_run_reports<S: Serialize>(
+    out: &std::path::Path,
+    rows: &[MetricsRow],
+    title: &str,
+    (ln_vocab, unigram): (f64, f64),
+    summary_file: &str,
+    summary: &S,
+) -> Result<(), super::error::TrainError> {
+    use super::error::TrainError;
+    crate::fsutil::atomic_write(&out.join("metrics.csv"), metrics_csv(rows).as_bytes())?;
+    let svg = loss_svg(title, rows, ln_vocab, unigram).map_err(|msg| TrainError::invalid(out.join("loss.svg"), msg))?;
+    crate::fsutil::atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| TrainError::invalid(out.join(summary_file), e.to_string()))?;
+    crate::fsutil::atomic_write(&out.join(summary_file), json.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,7 +185,7 @@ mod tests {
 
     #[test]
     fn csv_has_a_line_per_step_and_blank_unevaluated_validation() {
-        let csv = metrics_csv(&rows(), 64);
+        let csv = metrics_csv(&rows());
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 6);
         assert_eq!(lines[1], "1,1.000000e-3,9.000000,,1.000000,64,0.5000,128.0");

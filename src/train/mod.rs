@@ -1,4 +1,5 @@
-//! Deterministic pretraining of ladder rungs ([`train`]), the frozen byte-level BPE
+//! Deterministic pretraining of ladder rungs ([`train`]) and supervised fine-tuning on
+//! arithmetic traces ([`sft`]), the frozen byte-level BPE
 //! tokenizer they share ([`train_bpe`]), the recipes ([`Recipe`]) and the checks that the
 //! training itself is sane.
 
@@ -15,9 +16,15 @@ mod metrics;
 mod optim;
 mod recipe;
 mod sanity;
+mod sft;
+mod sft_config;
+mod sft_data;
+mod sft_vocab;
 mod spec;
 mod trainer;
 
+#[cfg(test)]
+mod sft_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,9 +46,13 @@ pub use recipe::{
     TokenizerSpec, RECIPES_FILE,
 };
 pub use sanity::{
-    grad_check, loss_of, overfit, reload_check, sampling_mismatches, save_and_load,
+    grad_check, grad_check_loss, loss_of, overfit, reload_check, sampling_mismatches, save_and_load,
     weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,
 };
+pub use sft::{sft, SftOptions, SftSpec, SftSummary, SFT_FORMAT};
+pub use sft_config::{SftConfig, SftHyper, SftRecipe, SFT_FILE};
+pub use sft_data::{mask, masked_eval_loss, masked_loss, Example, Masked};
+pub use sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
 pub use spec::{
     build_tokenizer, frozen_tokenizer, versions, TrainSpec, CHECKPOINT_FORMAT, LADDER_FILE,
 };

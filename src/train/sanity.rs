@@ -133,13 +133,25 @@ pub fn grad_check(
     spec: &GradCheckSpec,
     hook: Option<GradHook>,
 ) -> Result<GradCheckReport, TrainError> {
+    let batch = |m: &Llama| batch_loss(m, tokens, spec.batch, spec.seq_len);
+    grad_check_loss(config, spec, &batch, hook)
+}
+
+/// [`grad_check`] of any loss of the model (the SFT's masked loss uses it): backprop
+/// against central differences of `loss` itself, coordinates chosen as there.
+pub fn grad_check_loss(
+    config: &LlamaConfig,
+    spec: &GradCheckSpec,
+    loss_of_model: &dyn Fn(&Llama) -> Result<Tensor, TrainError>,
+    hook: Option<GradHook>,
+) -> Result<GradCheckReport, TrainError> {
     let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, &Device::Cpu, DType::F64)?;
     let loss = || -> Result<f64, TrainError> {
-        batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+        loss_of_model(model.model())?
             .to_scalar::<f64>()
             .ctx("loss")
     };
-    let mut grads = batch_loss(model.model(), tokens, spec.batch, spec.seq_len)?
+    let mut grads = loss_of_model(model.model())?
         .backward()
         .ctx("backward")?;
     if let Some(h) = hook {

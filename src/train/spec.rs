@@ -162,7 +162,7 @@ impl TrainSpec {
 }
 
 /// Compact JSON, struct fields in declaration order (a plain struct cannot fail to serialize).
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 

@@ -19,7 +19,7 @@ use super::data::{sample_batch, unigram_entropy, Data};
 use super::error::{Ctx, TrainError};
 use super::lm_head::linear_cross_entropy;
 use super::loss::row_losses;
-use super::metrics::{loss_svg, metrics_csv, MetricsRow};
+use super::metrics::{metrics_csv, write_run_reports, MetricsRow};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::spec::TrainSpec;
 use crate::fsutil::{atomic_write, sha256_file};
@@ -237,7 +237,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             }
             atomic_write(
                 &opts.out.join("metrics.csv"),
-                metrics_csv(&metrics, tokens_per_step).as_bytes(),
+                metrics_csv(&metrics).as_bytes(),
             )?;
         }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
@@ -293,25 +293,14 @@ fn write_reports(
     s: &RunSummary,
 ) -> Result<(), TrainError> {
     let tps = (spec.hyper.batch * spec.hyper.seq_len) as u64;
-    atomic_write(
-        &out.join("metrics.csv"),
-        metrics_csv(metrics, tps).as_bytes(),
-    )?;
     let title = format!(
         "{} · seed {} · {} steps × {} tokens",
         spec.rung, spec.hyper.seed, s.steps, tps
     );
-    let svg = loss_svg(&title, metrics, s.ln_vocab, s.unigram_entropy_train).map_err(|msg| {
-        TrainError::invalid(out.join("loss.svg"), msg)
-    })?;
-    atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(s).map_err(|e| TrainError::invalid(out.join("train_summary.json"), e.to_string()))?;
-    // Written last: its presence marks a finished run.
-    atomic_write(&out.join("train_summary.json"), json.as_bytes())?;
-    Ok(())
+    write_run_reports(out, metrics, &title, (s.ln_vocab, s.unigram_entropy_train), "train_summary.json", s)
 }
 
-fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

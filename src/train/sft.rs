@@ -1,0 +1,334 @@
+//! [`sft`]: supervised fine-tuning of a trained model on arithmetic traces — the SFT
+//! vocabulary (tags and end token appended), seeded batches of train-split problems, the
+//! loss on the completion only, AdamW with warmup + cosine and clipping, the held-out
+//! loss before, during and after, and a Hugging Face folder that loads like any other.
+//!
+//! Same spec, same machine: bit-identical weights (batches are functions of seed and
+//! step; the new rows of the seed; nothing reads a clock into the arithmetic).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use super::data::unigram_entropy;
+use super::error::{Ctx, TrainError};
+use super::metrics::{write_run_reports, MetricsRow};
+use super::optim::{lr_at, AdamW, AdamWParams};
+use super::sft_config::SftHyper;
+use super::sft_data::{masked_eval_loss, masked_loss, Example};
+use super::sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
+use super::spec::{json, versions};
+use super::trainer::progress_bar;
+use crate::fsutil::{atomic_write, sha256_file, sha256_hex};
+use crate::metrics::Tags;
+use crate::model::{save_hf_folder, TrainableLlama, Weights};
+use crate::problems::{ProblemSpace, Split};
+use crate::tokenizer::HfTokenizer;
+
+/// Value of `groundtruth.format` in SFT checkpoint metadata.
+pub const SFT_FORMAT: &str = "groundtruth-sft/1";
+
+/// Everything that determines an SFT checkpoint.
+#[derive(Debug, Clone)]
+pub struct SftSpec {
+    /// Recipe name (or `cli`).
+    pub name: String,
+    /// What the base is (a registered model name or a folder), for metadata.
+    pub base_label: String,
+    /// SHA-256 of the base's `model.safetensors`.
+    pub base_sha256: String,
+    /// The base weights.
+    pub base: Weights,
+    /// The base's `tokenizer.json` (its ids are the embedding's rows).
+    pub base_tokenizer_json: Arc<String>,
+    /// The trace tags.
+    pub tags: Tags,
+    /// The end token.
+    pub end_token: String,
+    /// The problem space and split.
+    pub space: ProblemSpace,
+    /// Levels trained on (and evaluated on).
+    pub levels: Vec<u8>,
+    /// Hyper-parameters.
+    pub hyper: SftHyper,
+    /// Held-out problems of the validation loss.
+    pub eval_problems: usize,
+}
+
+impl SftSpec {
+    /// The tokens appended to the vocabulary, in id order: the four tags, then the end token.
+    pub fn specials(&self) -> Vec<&str> {
+        let mut v = self.tags.in_order().to_vec();
+        v.push(&self.end_token);
+        v
+    }
+
+    /// Checks the pieces fit (hyper-parameters, levels, a base of float weights).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.hyper
+            .validate()
+            .map_err(|m| TrainError::Spec(format!("sft '{}': {m}", self.name)))?;
+        self.space.validate().map_err(TrainError::Spec)?;
+        if self.levels.is_empty()
+            || self
+                .levels
+                .iter()
+                .any(|&l| l == 0 || l > self.space.max_level)
+        {
+            return Err(TrainError::Spec(format!(
+                "sft '{}': levels {:?} are not in 1..={}",
+                self.name, self.levels, self.space.max_level
+            )));
+        }
+        if self.eval_problems == 0 {
+            return Err(TrainError::Spec(format!(
+                "sft '{}': eval_problems must be at least 1",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The checkpoint metadata at `step`: base, data, tags, hyper-parameters, versions.
+    /// No time, host or path, so equal runs write equal bytes.
+    pub fn metadata(&self, step: u64, tokenizer_sha256: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("groundtruth.format".into(), SFT_FORMAT.into()),
+            ("groundtruth.sft.recipe".into(), self.name.clone()),
+            ("groundtruth.sft.base".into(), self.base_label.clone()),
+            (
+                "groundtruth.sft.base_sha256".into(),
+                self.base_sha256.clone(),
+            ),
+            (
+                "groundtruth.sft.base_tokenizer_sha256".into(),
+                sha256_hex(self.base_tokenizer_json.as_bytes()),
+            ),
+            ("groundtruth.sft.hyper".into(), json(&self.hyper)),
+            ("groundtruth.sft.levels".into(), json(&self.levels)),
+            ("groundtruth.sft.problems".into(), json(&self.space)),
+            ("groundtruth.sft.tags".into(), json(&self.tags)),
+            ("groundtruth.sft.end_token".into(), self.end_token.clone()),
+            (
+                "groundtruth.sft.eval_problems".into(),
+                self.eval_problems.to_string(),
+            ),
+            ("groundtruth.seed".into(), self.hyper.seed.to_string()),
+            ("groundtruth.step".into(), step.to_string()),
+            (
+                "groundtruth.tokenizer_sha256".into(),
+                tokenizer_sha256.to_string(),
+            ),
+            ("groundtruth.versions".into(), versions()),
+        ])
+    }
+
+    /// The cache key: the final metadata plus the harness's source fingerprint.
+    pub fn key(&self) -> String {
+        let m = serde_json::to_string(&self.metadata(self.hyper.steps, "")).unwrap_or_default();
+        sha256_hex(format!("{m}\nsource {}", env!("GROUNDTRUTH_SOURCE_HASH")).as_bytes())[..16]
+            .to_string()
+    }
+}
+
+/// What an SFT run produced (`sft_summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftSummary {
+    /// Recipe.
+    pub recipe: String,
+    /// Base label.
+    pub base: String,
+    /// Base `model.safetensors` SHA-256.
+    pub base_sha256: String,
+    /// Steps.
+    pub steps: u64,
+    /// Completion-only loss on the held-out problems before any step.
+    pub val_loss_before: f64,
+    /// The same after the last step.
+    pub final_val_loss: f64,
+    /// Loss of the last step's batch.
+    pub final_train_loss: f64,
+    /// Ids of the tags and the end token.
+    pub special_ids: Vec<u32>,
+    /// SHA-256 of the SFT `tokenizer.json`.
+    pub tokenizer_sha256: String,
+    /// [`Weights::sha256`] of the final weights.
+    pub weights_sha256: String,
+    /// SHA-256 of the final `model.safetensors`.
+    pub model_file_sha256: String,
+    /// Seconds in training steps.
+    pub train_seconds: f64,
+    /// Completion and prompt tokens per second over the steps.
+    pub tokens_per_second: f64,
+}
+
+/// How an SFT run is carried out (none of it changes the weights).
+#[derive(Debug, Clone)]
+pub struct SftOptions {
+    /// Output folder: the model as a Hugging Face folder, `metrics.csv`, `loss.svg`, `sft_summary.json`.
+    pub out: PathBuf,
+    /// Steps between held-out evaluations (the last step is always evaluated).
+    pub eval_every: u64,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Where to train.
+    pub device: Device,
+}
+
+/// Fine-tunes `spec` as `opts` says; see the module docs.
+pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> {
+    spec.validate()?;
+    let h = spec.hyper;
+    let vocab = spec.base.config.vocab_size;
+    let (tok_json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
+    let end = *ids
+        .last()
+        .ok_or_else(|| TrainError::Spec("no end token".into()))?;
+    let tok = HfTokenizer::new(
+        tokenizers::Tokenizer::from_bytes(tok_json.as_bytes())
+            .map_err(|e| TrainError::Tokenizer(e.to_string()))?,
+    );
+    let tok_sha = sha256_hex(tok_json.as_bytes());
+    let example = |p: &crate::problems::Problem| Example::of(p, &tok, &spec.tags, end);
+    let held = spec
+        .space
+        .problems(Split::HeldOut, &spec.levels, spec.eval_problems, h.seed)
+        .map_err(TrainError::Spec)?;
+    let eval: Vec<Example> = held.iter().map(example).collect::<Result<_, _>>()?;
+    let weights = extend_weights(&spec.base, ids.len(), end, h.seed)?;
+    let model = TrainableLlama::new(&weights, &opts.device)?;
+    let params = AdamWParams {
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+    };
+    let mut opt = AdamW::new(model.vars(), params);
+    let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
+    let bar = progress_bar(opts.progress, h.steps, 0);
+    let (mut rows, mut seconds, mut tokens, mut unigram_tokens) =
+        (Vec::new(), 0f64, 0u64, Vec::new());
+    for step in 1..=h.steps {
+        let batch: Vec<Example> = (0..h.batch)
+            .map(|i| {
+                spec.space
+                    .train_example(&spec.levels, h.seed, step, i)
+                    .map_err(TrainError::Spec)
+                    .and_then(|p| example(&p))
+            })
+            .collect::<Result<_, _>>()?;
+        if unigram_tokens.len() < 50_000 {
+            unigram_tokens.extend(
+                batch
+                    .iter()
+                    .flat_map(|e| e.tokens[e.prompt_len..].iter().copied()),
+            );
+        }
+        let t0 = Instant::now();
+        let loss = masked_loss(model.model(), &batch, end)?;
+        let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
+        if !value.is_finite() {
+            return Err(TrainError::Diverged {
+                step,
+                what: format!("loss {value}"),
+            });
+        }
+        let grads = loss.backward().ctx("backward")?;
+        let info = opt.step(
+            model.vars(),
+            &grads,
+            lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
+            h.grad_clip,
+        )?;
+        drop(grads);
+        let dt = t0.elapsed().as_secs_f64();
+        seconds += dt;
+        tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
+        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
+            .then(|| masked_eval_loss(model.model(), &eval, end, h.batch))
+            .transpose()?;
+        let row = MetricsRow {
+            step,
+            lr: lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
+            train_loss: value,
+            grad_norm: info.grad_norm,
+            val_loss,
+            tokens,
+            seconds: dt,
+        };
+        bar.set_message(format!(
+            "loss {value:.4}{}",
+            row.val_loss
+                .map(|v| format!(" held-out {v:.4}"))
+                .unwrap_or_default()
+        ));
+        if opts.progress && bar.is_hidden() && row.val_loss.is_some() {
+            eprintln!(
+                "sft step {step}/{}: loss {value:.4} held-out {:.4}",
+                h.steps,
+                row.val_loss.unwrap_or(f64::NAN)
+            );
+        }
+        bar.inc(1);
+        rows.push(row);
+    }
+    bar.finish_and_clear();
+    let snap = model.snapshot()?;
+    save_hf_folder(
+        &opts.out,
+        &snap,
+        Some(&tok_json),
+        &spec.metadata(h.steps, &tok_sha),
+    )?;
+    atomic_write(
+        &opts.out.join("tokenizer_config.json"),
+        tokenizer_config(&spec.end_token).as_bytes(),
+    )?;
+    let last = rows
+        .last()
+        .ok_or_else(|| TrainError::Spec("no step ran".into()))?;
+    let summary = SftSummary {
+        recipe: spec.name.clone(),
+        base: spec.base_label.clone(),
+        base_sha256: spec.base_sha256.clone(),
+        steps: h.steps,
+        val_loss_before,
+        final_val_loss: last.val_loss.unwrap_or(f64::NAN),
+        final_train_loss: last.train_loss,
+        special_ids: ids,
+        tokenizer_sha256: tok_sha,
+        weights_sha256: snap.sha256()?,
+        model_file_sha256: sha256_file(&opts.out.join("model.safetensors"))?,
+        train_seconds: seconds,
+        tokens_per_second: tokens as f64 / seconds.max(1e-9),
+    };
+    write_reports(
+        &opts.out,
+        spec,
+        &rows,
+        &summary,
+        unigram_entropy(&unigram_tokens),
+        weights.config.vocab_size,
+    )?;
+    Ok(summary)
+}
+
+fn write_reports(
+    out: &Path,
+    spec: &SftSpec,
+    rows: &[MetricsRow],
+    s: &SftSummary,
+    unigram: f64,
+    vocab: usize,
+) -> Result<(), TrainError> {
+    let title = format!(
+        "SFT {} from {} · seed {} · {} steps × {} problems",
+        spec.name, spec.base_label, spec.hyper.seed, s.steps, spec.hyper.batch
+    );
+    write_run_reports(out, rows, &title, ((vocab as f64).ln(), unigram), "sft_summary.json", s)
+}
