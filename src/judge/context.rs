@@ -71,6 +71,9 @@ pub struct Judge {
     prompts: Memo<String, Shared<Vec<Prompt>>>,
     rows: Memo<(String, Variant), Shared<Vec<Vec<Vec<f32>>>>>,
     pub(crate) drift: Memo<(String, Variant), Result<crate::stats::SetStats, JudgeError>>,
+    /// Teacher-forced statistics against the oracle per subject: every `oracle_parity`
+    /// claim on one subject (and every precondition that re-judges one) reads the same.
+    pub(crate) parity: Memo<(String, Variant), Arc<crate::stats::SetStats>>,
     verdicts: Memo<String, Arc<super::Verdict>>,
     hashes: Memo<std::path::PathBuf, Result<String, JudgeError>>,
     intervals: Memo<String, Option<(f64, f64)>>,
@@ -95,6 +98,7 @@ impl Judge {
             prompts: Memo::new(),
             rows: Memo::new(),
             drift: Memo::new(),
+            parity: Memo::new(),
             verdicts: Memo::new(),
             hashes: Memo::new(),
             intervals: Memo::new(),

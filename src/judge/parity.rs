@@ -141,17 +141,21 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    /// Teacher-forced comparison with the oracle over all its cases.
-    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<(SetStats, Arc<(Oracle, FileHash)>), Stop> {
+    /// Teacher-forced comparison with the oracle over all its cases, computed once per run
+    /// for each subject: with many registered parity claims (each drift case's precondition
+    /// judges every one on its parent) recomputing it per claim cost minutes.
+    pub(crate) fn oracle_stats(&self, model: &str, subject_variant: crate::variant::Variant) -> Result<Arc<SetStats>, Stop> {
         let o = self.oracle(model)?.ok_or_else(|| Stop::rule(format!("model '{model}' has no oracle")))?;
         let rows = self.rows(model, subject_variant)?;
-        let mut positions = Vec::new();
-        for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
-            for (entry, row) in oc.top_logprobs.iter().zip(r) {
-                positions.push(compare_to_oracle(entry, &log_softmax(row)));
+        Ok(self.parity.get_or(&(model.to_string(), subject_variant), || {
+            let mut positions = Vec::new();
+            for (oc, r) in o.0.cases.iter().zip(rows.iter()) {
+                for (entry, row) in oc.top_logprobs.iter().zip(r) {
+                    positions.push(compare_to_oracle(entry, &log_softmax(row)));
+                }
             }
-        }
-        Ok((SetStats::of(&positions), o))
+            Arc::new(SetStats::of(&positions))
+        }))
     }
 
     pub(super) fn oracle_parity(&self, case: &Case, stored_as: &StoredAs, stat: OracleStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
@@ -163,7 +167,7 @@ impl Judge {
             OracleStat::PplRelDiff => self.ppl_parity(case, &o.0, &subject, files),
             OracleStat::ConfigMismatches => self.config_parity(case, &o.0, &o.1, &subject),
             OracleStat::Dist(d) => {
-                let (stats, _) = self.oracle_stats(&case.model, case.variant)?;
+                let stats = self.oracle_stats(&case.model, case.variant)?;
                 Ok(Outcome::judge(self.set_evidence(case, &stats, Some(d), &subject)))
             }
         }
@@ -237,6 +241,20 @@ fn pieces(tok: &dyn crate::tokenizer::TextTokenizer, ids: &[u32]) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use crate::claim::StoredAs;
+
+    /// Every parity claim on a subject, and every precondition re-judging one, reads one
+    /// comparison: recomputing it per claim made 25k registered claims cost minutes.
+    #[test]
+    fn the_oracle_comparison_is_computed_once_per_subject() {
+        let project = crate::project::Project::from_manifest();
+        let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE)).unwrap();
+        let judge = super::Judge::new(project, registry, Vec::new(), 1);
+        let base = crate::variant::Variant::Base;
+        let stats = || judge.oracle_stats("tiny-seeded", base).unwrap_or_else(|_| panic!("tiny-seeded has no comparison"));
+        let (first, again) = (stats(), stats());
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "the comparison was computed twice");
+        assert!(first.n > 0, "compared no positions");
+    }
 
     #[test]
     fn a_checkpoint_is_judged_as_what_it_is() {
