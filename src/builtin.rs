@@ -18,11 +18,6 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
     }
 }
 
-/// The built-in bytes of `rel` (a path relative to the project root), if any.
-pub fn get(rel: &str) -> Option<&'static [u8]> {
-    FILES.iter().find(|(p, _)| *p == rel).map(|(_, b)| *b)
-}
-
 /// The folder holding the unpacked built-in project, unpacked now if it is missing or
 /// incomplete. Concurrent processes each unpack into a folder of their own and rename it
 /// into place; the first rename wins and the others use it.
@@ -90,6 +85,11 @@ pub enum InitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The built-in bytes of `rel` (a path relative to the project root), if any.
+    fn get(rel: &str) -> Option<&'static [u8]> {
+        FILES.iter().find(|(p, _)| *p == rel).map(|(_, b)| *b)
+    }
 
     #[test]
     fn the_table_holds_what_a_run_reads_and_matches_the_checkout() {

@@ -1,22 +1,42 @@
 //! groundtruth: a harness that tries to falsify claims about tiny language models and the
 //! tools that convert, quantize, corrupt and run them.
 //!
-//! Data flow: [`claim`] → cases → [`subject`] → transform → run → [`stats`] → [`outcome`] → [`report`].
+//! Data flow: [`claim`] → cases → [`subject`] → [`transform`] → [`run`] → [`stats`] →
+//! [`outcome`] → [`report`].
+//!
+//! # Using it as a library
+//!
+//! [`Project`] finds a project; [`plan()`] resolves its claims, a suite and the model
+//! registry into a [`Plan`] of [`Case`]s; [`execute`] judges them, telling each
+//! [`Reporter`] every [`Event`]; a case ends in an [`Outcome`], a pass or fail carrying its
+//! [`Evidence`]; [`Report`] is what `report.json` holds. [`judge_checkpoint`] judges any
+//! checkpoint against an oracle and [`inspect()`] reads what a GGUF file holds. The
+//! toolkits — [`model`], [`tokenizer`], [`transform`], [`oracle`], [`run`] — are public
+//! too; the leaf helpers (bounded input, quoting, the built-in project, the memo) are not.
 #![warn(missing_docs)]
+
+pub use check::judge_checkpoint;
+pub use claim::{Case, ClaimSpec};
+pub use inspect::{inspect, Inspection};
+pub use judge::{Judge, Verdict};
+pub use outcome::{Evidence, Outcome};
+pub use plan::{execute, plan, Plan};
+pub use project::Project;
+pub use report::{Event, Report, Reporter};
 
 pub mod check;
 pub mod claim;
-pub mod builtin;
+pub(crate) mod builtin;
 pub mod cli;
-pub mod excerpt;
+pub(crate) mod excerpt;
 pub mod flipspec;
 pub mod fsutil;
 pub mod gguf_guard;
-pub mod input;
+pub(crate) mod input;
 pub mod integrity;
 pub mod inspect;
-pub mod jsonnum;
-pub mod memo;
+pub(crate) mod jsonnum;
+pub(crate) mod memo;
 pub mod judge;
 pub mod metrics;
 pub mod model;

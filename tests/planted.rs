@@ -213,6 +213,13 @@ fn ppl_parity_passes_on_the_oracle_and_fails_on_a_shifted_or_differently_scored_
     let recs = judge_all(&rule.root, &op5, |_| {});
     let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
     assert!(message.contains("scored 2040 tokens"), "{message}");
+    // An oracle scored with BOS where the tokenizer adds none used another tokenization
+    // rule: an error naming it, never a comparison.
+    let bos = setup();
+    edit_oracle(&bos.root, |o| o.decoding.add_bos = true);
+    let recs = judge_all(&bos.root, &op5, |_| {});
+    let Outcome::Error { message } = &recs[0].outcome else { panic!("{:?}", recs[0].outcome) };
+    assert!(message.contains("add_bos true") && message.contains("tokenization rule"), "{message}");
     // No perplexity record at all fails closed.
     let none = setup();
     edit_oracle(&none.root, |o| o.perplexity = None);

@@ -71,7 +71,7 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         let (text, source) = read_text(project, None)?;
         let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
         let bar = chunk_bar();
-        let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), add_bos, &mut |c, n, ppl| {
+        let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), &mut |c, n, ppl| {
             bar.set_length(n as u64);
             bar.set_position(c as u64);
             bar.set_message(format!("ppl {ppl:.4}"));

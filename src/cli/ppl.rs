@@ -85,7 +85,7 @@ pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usi
     let (text, source) = read_text(project, text)?;
     let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
-    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, add_bos, &mut |c, n, ppl| {
+    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, &mut |c, n, ppl| {
         bar.set_length(n as u64);
         bar.set_position(c as u64);
         bar.set_message(format!("ppl {ppl:.4}"));

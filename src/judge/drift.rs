@@ -102,7 +102,7 @@ impl Judge {
         let tok = subject.tokenizer.as_ref();
         self.ppl
             .get_or(&(model.to_string(), variant), || {
-                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks), tok.add_bos()).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
+                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks)).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
             })
             .map_err(Stop::Error)
     }

@@ -207,8 +207,16 @@ impl Judge {
                 want.text_sha256
             )));
         }
-        let add_bos = oracle.decoding.add_bos;
-        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks), add_bos).context("perplexity")?;
+        // One tokenization rule: BOS as the tokenizer says. An oracle scored the other way
+        // measured something else, so comparing with it would be meaningless.
+        let add_bos = subject.tokenizer.add_bos();
+        if oracle.decoding.add_bos != add_bos {
+            return Err(Stop::rule(format!(
+                "the oracle's perplexity was scored with add_bos {}, but {} {}'s tokenizer says add_bos {add_bos}: a different tokenization rule",
+                oracle.decoding.add_bos, case.model, case.variant
+            )));
+        }
+        let r = perplexity(&subject.llama, subject.tokenizer.as_ref(), &slice.text, want.ctx, Some(want.chunks)).context("perplexity")?;
         if r.n_scored != want.n_scored {
             return Err(Stop::rule(format!("scored {} tokens, the oracle scored {}: a different scoring rule", r.n_scored, want.n_scored)));
         }

@@ -7,8 +7,8 @@
 //! The scoring rule is llama.cpp's `tools/perplexity/perplexity.cpp`, as
 //! `ci/oracle_llamacpp.py` reproduced it for the oracle's `perplexity` record: tokenize
 //! the text without parsing special tokens; split it into `chunks` contexts of `ctx`
-//! tokens (`tokens[c·ctx .. (c+1)·ctx]`); when the model adds BOS, the chunk's first token
-//! is replaced by BOS; run each chunk from an empty cache and score the positions
+//! tokens (`tokens[c·ctx .. (c+1)·ctx]`); when the tokenizer adds BOS (its `add_bos`, as
+//! llama.cpp asks the model's vocabulary), the chunk's first token is replaced by BOS; run each chunk from an empty cache and score the positions
 //! `ctx/2 .. ctx−2` against the next token (`ctx − 1 − ctx/2` tokens a chunk: 255 for
 //! 512); ppl = exp(mean NLL), NLL in f64.
 
@@ -101,8 +101,10 @@ pub struct PplResult {
 
 /// Perplexity of `text` under `llama`, llama.cpp's way (module docs). `chunks: None`
 /// uses every whole context the text holds, as llama.cpp does by default.
-pub fn perplexity(llama: &Llama, tok: &dyn TextTokenizer, text: &str, ctx: usize, chunks: Option<usize>, add_bos: bool) -> Result<PplResult, PplError> {
-    perplexity_with(llama, tok, text, ctx, chunks, add_bos, &mut |_, _, _| {})
+/// Whether BOS is added is the tokenizer's to say, never the caller's: one tokenization
+/// rule for every claim and command.
+pub fn perplexity(llama: &Llama, tok: &dyn TextTokenizer, text: &str, ctx: usize, chunks: Option<usize>) -> Result<PplResult, PplError> {
+    perplexity_with(llama, tok, text, ctx, chunks, &mut |_, _, _| {})
 }
 
 /// [`perplexity`], calling `progress(chunk, chunks, running_ppl)` after each chunk.
@@ -112,7 +114,6 @@ pub fn perplexity_with(
     text: &str,
     ctx: usize,
     chunks: Option<usize>,
-    add_bos: bool,
     progress: &mut dyn FnMut(usize, usize, f64),
 ) -> Result<PplResult, PplError> {
     if ctx < 4 || !ctx.is_multiple_of(2) {
@@ -131,7 +132,7 @@ pub fn perplexity_with(
     if n_chunks == 0 || n_chunks > available {
         return Err(PplError::TooShort { tokens: tokens.len(), chunks: n_chunks.max(1), ctx });
     }
-    let bos = if add_bos { Some(tok.bos().ok_or(PplError::NoBos)?) } else { None };
+    let bos = if tok.add_bos() { Some(tok.bos().ok_or(PplError::NoBos)?) } else { None };
     let first = ctx / 2;
     let t0 = Instant::now();
     let mut nll = Vec::with_capacity(n_chunks * (ctx - 1 - first));
@@ -255,7 +256,7 @@ mod tests {
     fn scores_the_second_half_of_each_chunk_like_llama_cpp() {
         let m = tiny();
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(3);
-        let r = perplexity(&m, &ByteTokenizer, &text, 16, Some(4), false).unwrap();
+        let r = perplexity(&m, &ByteTokenizer, &text, 16, Some(4)).unwrap();
         assert_eq!((r.n_scored, r.chunks, r.n_text_tokens), (4 * 7, 4, text.len()));
         // The same numbers from full logits and the rule written out.
         let mut nll = Vec::new();
@@ -272,9 +273,9 @@ mod tests {
         assert!((r.ppl - (nll.iter().sum::<f64>() / nll.len() as f64).exp()).abs() < 1e-3 * r.ppl);
         assert_eq!(r.text_sha256, crate::fsutil::sha256_hex(text.as_bytes()));
         // Every whole context by default; too few tokens and odd contexts are errors.
-        assert_eq!(perplexity(&m, &ByteTokenizer, &text, 16, None, false).unwrap().chunks, text.len() / 16);
-        assert!(matches!(perplexity(&m, &ByteTokenizer, "short", 16, None, false), Err(PplError::TooShort { .. })));
-        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 15, None, false), Err(PplError::Ctx(15))));
-        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 16, Some(99), false), Err(PplError::TooShort { .. })));
+        assert_eq!(perplexity(&m, &ByteTokenizer, &text, 16, None).unwrap().chunks, text.len() / 16);
+        assert!(matches!(perplexity(&m, &ByteTokenizer, "short", 16, None), Err(PplError::TooShort { .. })));
+        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 15, None), Err(PplError::Ctx(15))));
+        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 16, Some(99)), Err(PplError::TooShort { .. })));
     }
 }
