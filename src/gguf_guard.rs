@@ -488,6 +488,12 @@ pub fn validate_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
     Ok(summary)
 }
 
+/// [`check_gguf`] on bytes already in memory (read from `path`, which errors name).
+pub fn check_gguf_bytes(bytes: &[u8], path: &Path) -> Result<GgufSummary, GgufError> {
+    let mut r = parse::Reader::new(bytes, bytes.len() as u64, path);
+    parse::header(&mut r)
+}
+
 pub(crate) fn invalid(file: &Path, offset: u64, fault: Fault) -> GgufError {
     GgufError::Invalid {
         file: file.to_path_buf(),

@@ -201,6 +201,9 @@ pub struct Evidence {
     /// was compared with what).
     #[serde(rename = "numerical_path", alias = "path")]
     pub numerical_path: String,
+    /// Every flipped bit, for a bit-flip variant (tensor, block or element, bit, values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flips: Option<crate::transform::flip::FlipList>,
 }
 
 impl Evidence {
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     fn ev(observed: f64, expect: Expect) -> Evidence {
-        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, numerical_path: "test".into() }
+        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, numerical_path: "test".into(), flips: None }
     }
 
     #[test]

@@ -116,7 +116,14 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
-        Command::Export { model, to, out } => super::quant::export(project, &model, to, &out),
+        Command::Export { model, to, out, variant } => super::quant::export(project, &model, to, &out, &variant),
+        Command::Corrupt { model, out, seed, count, rate, bits, region, tensors } => {
+            let args = super::integrity::CorruptArgs { model: &model, out: &out, seed, count, rate: rate.as_deref(), bits, region, tensors: tensors.as_deref() };
+            super::integrity::corrupt(&args)
+        }
+        Command::Manifest { model, out } => super::integrity::write_manifest(&model, &out),
+        Command::Verify { model, manifest, json } => super::integrity::verify_model(&model, &manifest, json),
+        Command::Health { model, json } => super::integrity::health(&model, json),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
         Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp, device, precision } } => {
@@ -125,6 +132,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             super::bench::eval(project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(project, &action),
+        Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
         Command::Ppl { model, text, ctx, chunks, base, json, device, precision } => {
             let runtime = crate::runtime::Runtime { device: device.model_device(), precision: precision.unwrap_or_default() };

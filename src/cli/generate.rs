@@ -67,7 +67,7 @@ pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u
         .map(|p| loaded.tokenizer.encode(&p.prompt()))
         .collect::<Result<Vec<_>, _>>()?
         .concat();
-    let (weights, notes) = crate::transform::apply(&loaded.weights, &variant, &used)
+    let crate::transform::Applied { weights, notes, .. } = crate::transform::apply(&loaded.weights, &variant, &used)
         .with_context(|| format!("{}: variant {variant}", model.display()))?;
     let llama = Llama::load(&weights, &LoadOptions::default())
         .with_context(|| format!("{}", model.display()))?;

@@ -30,6 +30,7 @@ mod check;
 mod commands;
 mod generate;
 mod gh;
+mod integrity;
 mod metrics;
 mod oracle;
 pub mod out;
@@ -37,6 +38,7 @@ mod quant;
 mod reproduce;
 mod sft;
 mod study;
+mod sweep;
 mod train;
 mod ppl;
 
@@ -197,8 +199,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Export a registered model (or a GGUF file) as it is stored: GGUF with complete
-    /// llama metadata and tokenizer, or a Hugging Face folder (f32 safetensors).
+    /// Export a registered model (or a GGUF file), as stored or as a variant: GGUF with
+    /// complete llama metadata and tokenizer, or a Hugging Face folder (f32 safetensors).
     Export {
         /// Model name from configs/models.toml, or a path to a .gguf file.
         #[arg(long)]
@@ -209,6 +211,74 @@ pub enum Command {
         /// The file (gguf) or folder (safetensors) to write.
         #[arg(long)]
         out: PathBuf,
+        /// The variant to write (default: the model as stored): a storage type, a seeded
+        /// corruption, or both (`q4_0+flip-exp-msb@count=1~3`).
+        #[arg(long, default_value = "base")]
+        variant: String,
+    },
+    /// Write a copy of a model (GGUF, .safetensors, or a Hugging Face folder) with seeded
+    /// bit flips in its tensor data, and the flip list beside it (`OUT.flips.json`; for a
+    /// folder, beside its model.safetensors). Flips in quantized blocks change the stored
+    /// f16 scales, mins and packed values themselves.
+    Corrupt {
+        /// GGUF file, .safetensors file, model folder, or hf://ORG/REPO[@REV][/FILE].
+        #[arg(long)]
+        model: String,
+        /// The damaged file (or folder, for a folder) to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed and input give the same bytes.
+        #[arg(long)]
+        seed: u64,
+        /// Number of flips.
+        #[arg(long, conflicts_with = "rate", required_unless_present = "rate")]
+        count: Option<u64>,
+        /// Flips per billion weights of the region (e.g. 1e6).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Bit class: sign, exponent, exponent-msb, mantissa, mantissa-low, any.
+        #[arg(long, default_value = "any", value_parser = crate::transform::flip::BitClass::parse)]
+        bits: crate::transform::flip::BitClass,
+        /// Region: weights (the matrices), scales, mins, packed (their quantized blocks'
+        /// fields), embedding, norm.
+        #[arg(long, default_value = "weights", value_parser = crate::transform::flip::Region::parse)]
+        region: crate::transform::flip::Region,
+        /// Only tensors whose stored or Hugging Face name matches this pattern (`*`, `?`),
+        /// instead of the region's tensors; the region still picks the fields.
+        #[arg(long)]
+        tensors: Option<String>,
+    },
+    /// Record the SHA-256 of a model's files and of every tensor's stored bytes.
+    Manifest {
+        /// GGUF file, .safetensors file, model folder, or hf://….
+        #[arg(long)]
+        model: String,
+        /// The manifest to write (JSON, groundtruth-manifest/1).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a model against its manifest: exit 0 intact, 1 naming every changed file and
+    /// tensor, 2 bad input.
+    Verify {
+        /// The model the manifest was made of.
+        #[arg(long)]
+        model: String,
+        /// The manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every tensor's values without a reference: NaN/infinity, all zero, or a
+    /// magnitude absurd next to the tensor's own median. Exit 0 healthy, 1 flagged.
+    Health {
+        /// GGUF file, .safetensors file, model folder, or hf://….
+        #[arg(long)]
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print what a GGUF file holds: metadata, tensor types and shapes, per-tensor
     /// statistics and SHA-256, and whether candle and gguf-rs read it the same way.
@@ -336,6 +406,12 @@ pub enum Command {
     /// Train a ladder rung deterministically (same seed and inputs: bit-identical weights),
     /// writing a Hugging Face folder, checkpoints, metrics.csv and loss.svg to --out.
     Train(TrainArgs),
+    /// Severity sweeps.
+    Sweep {
+        /// What to sweep.
+        #[command(subcommand)]
+        action: SweepAction,
+    },
     /// Benchmarks.
     Bench {
         /// What to measure.
@@ -475,6 +551,41 @@ pub struct GenerateArgs {
     /// The records file to write.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `sweep` actions.
+#[derive(Debug, Subcommand)]
+pub enum SweepAction {
+    /// Seeded bit flips at several rates, per bit class, over several seeds: perplexity
+    /// ratio, mean/p99 KL and top-1 agreement against the clean model over the evaluation
+    /// slice; writes points.csv, summary.csv and two SVG plots (PPL ratio − 1 and mean KL
+    /// against rate, log axes, one line per bit class, the seeds' spread as a band).
+    Corrupt {
+        /// Model name from configs/models.toml, or a path to a .gguf file.
+        #[arg(long)]
+        model: String,
+        /// Comma-separated rates in flips per billion weights of the region (1e3,1e4,1e5).
+        #[arg(long, value_delimiter = ',', required = true)]
+        rates: Vec<String>,
+        /// Comma-separated bit classes (one line each).
+        #[arg(long, value_delimiter = ',', default_value = "exponent-msb,exponent,sign,mantissa,mantissa-low", value_parser = crate::transform::flip::BitClass::parse)]
+        bits: Vec<crate::transform::flip::BitClass>,
+        /// Region the flips land in.
+        #[arg(long, default_value = "weights", value_parser = crate::transform::flip::Region::parse)]
+        region: crate::transform::flip::Region,
+        /// Seeds per point (0, 1, …).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Convert to this storage type first and flip its stored bytes (q4_0, q8_0, …).
+        #[arg(long)]
+        storage: Option<String>,
+        /// Windows of the evaluation slice scored per point (of configs/eval.toml's).
+        #[arg(long, default_value_t = 2)]
+        chunks: usize,
+        /// Folder for the CSV files and plots (default: the output folder's sweeps/MODEL).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `bench` actions.

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// A registered model by name, or a GGUF file given by path (registered on the fly under
 /// its file stem, with its own hash).
-fn resolve(project: &Project, model: &str) -> Result<(Base, Vec<ModelEntry>)> {
+pub(super) fn resolve(project: &Project, model: &str) -> Result<(Base, Vec<ModelEntry>)> {
     let mut reg = registry::load(&project.path(MODELS_FILE))?;
     let entry = match reg.iter().find(|m| m.name == model) {
         Some(e) => e.clone(),
@@ -83,13 +83,16 @@ fn print_fallbacks(fallbacks: &[Fallback], matrices: usize) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path) -> Result<u8> {
+pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Path, variant: &str) -> Result<u8> {
+    let variant = Variant::parse(variant).map_err(anyhow::Error::msg).with_context(|| "flag --variant")?;
     let (base, _) = resolve(project, model)?;
-    match to {
+    let crate::transform::Applied { weights, notes, flips } = crate::transform::apply(&base.weights, &variant, &[]).with_context(|| format!("{} {variant}", base.model))?;
+    let written = match to {
         ExportFormat::Gguf => {
             refuse_existing_dir(out)?;
-            export_variant(&base, Variant::Base, out)?;
+            crate::subject::export_weights(&base, variant, &weights, out)?;
             outln!("wrote {} (sha256 {})", out.display(), crate::fsutil::sha256_file(out)?);
+            out.to_path_buf()
         }
         ExportFormat::Safetensors => {
             // Only the byte vocabulary has a tokenizer.json form here (the safetensors file
@@ -97,13 +100,24 @@ pub(super) fn export(project: &Project, model: &str, to: ExportFormat, out: &Pat
             if !base.export_meta.as_ref().is_ok_and(|m| is_byte_vocab(m)) {
                 bail!("{}: only a byte-level vocabulary can be written as tokenizer.json; export it to gguf instead", base.model);
             }
-            let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone())]);
+            let meta = BTreeMap::from([("groundtruth.exported_from".to_string(), base.file_sha256.clone()), ("groundtruth.variant".to_string(), variant.to_string())]);
             // Assembled in a temporary folder and renamed whole: a failure (a full disk)
             // leaves no folder with weights but no tokenizer.json.
             let tokenizer = crate::tokenizer::ByteTokenizer::hf_tokenizer_json();
-            crate::fsutil::write_dir_atomic(out, |tmp| crate::model::save_hf_folder(tmp, &base.weights, Some(&tokenizer), &meta))?;
-            outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&out.join("model.safetensors"))?);
+            crate::fsutil::write_dir_atomic(out, |tmp| crate::model::save_hf_folder(tmp, &weights, Some(&tokenizer), &meta))?;
+            let st = out.join("model.safetensors");
+            outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
+            st
         }
+    };
+    for n in notes {
+        outln!("  {n}");
+    }
+    if let Some(list) = flips {
+        // The flips name tensors as the model holds them in memory (Hugging Face names).
+        let path = crate::transform::flip::flips_path(&written);
+        crate::fsutil::atomic_write(&path, serde_json::to_string_pretty(&list)?.as_bytes())?;
+        outln!("flip list: {}", path.display());
     }
     Ok(EXIT_HOLDS)
 }

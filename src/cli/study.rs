@@ -94,7 +94,7 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                 all.extend(records);
                 continue;
             }
-            let (w, _) = crate::transform::apply(&weights, variant, &used)
+            let crate::transform::Applied { weights: w, .. } = crate::transform::apply(&weights, variant, &used)
                 .with_context(|| format!("{rung}: variant {variant}"))?;
             let llama = Llama::load(&w, &LoadOptions::default())
                 .with_context(|| format!("{rung}: variant {variant}"))?;

@@ -113,6 +113,7 @@ impl Judge {
             also: vec![],
             comparison: None,
             numerical_path: path.to_string(),
+            flips: None,
         }
     }
 }

@@ -28,7 +28,7 @@ impl Judge {
         if case.variant != Variant::Base {
             self.parent_holds(&case.model)?;
         }
-        let parent = self.subject(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let parent = self.subject(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         if let Some(o) = self.oracle(&case.model)? {
             files.push(o.1.clone());
@@ -40,9 +40,10 @@ impl Judge {
         };
         let mut ev = self.set_evidence(case, &stats, bound, &subject);
         ev.numerical_path = match runtime == Runtime::CPU_F32 {
-            true => format!("{} vs parent {} on the same path", ev.numerical_path, parent.weights_type),
-            false => format!("{} [runtime {}] vs parent {} on the CPU in f32 ({})", ev.numerical_path, runtime.name(), parent.weights_type, parent.path),
+            true => format!("{} vs parent {} ({}) on the same path", ev.numerical_path, case.variant.parent(), parent.weights_type),
+            false => format!("{} [runtime {}] vs parent {} ({}) on the CPU in f32 ({})", ev.numerical_path, runtime.name(), case.variant.parent(), parent.weights_type, parent.path),
         };
+        ev.flips = subject.flips.clone();
         match stat {
             ParentStat::PplRatio => self.ppl_evidence(case, runtime, &mut ev, files)?,
             ParentStat::FirstDivergenceMean => self.divergence_evidence(case, runtime, &mut ev)?,
@@ -54,10 +55,10 @@ impl Judge {
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
     /// once per run (several claims bound statistics of the same comparison).
     pub(crate) fn drift_stats(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<SetStats, Stop> {
-        let a = self.rows(model, Variant::Base, Runtime::CPU_F32)?;
+        let a = self.rows(model, variant.parent(), Runtime::CPU_F32)?;
         let b = self.rows(model, variant, runtime)?;
         let stats = self.drift.get_or(&(model.to_string(), variant, runtime), || {
-            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} base as the reference for {variant} on {}: {e}", runtime.name())))
+            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} {} as the reference for {variant} on {}: {e}", variant.parent(), runtime.name())))
         });
         Ok(stats?)
     }
@@ -65,9 +66,16 @@ impl Judge {
     fn ppl_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
         files.push(self.hash_file(&self.project.path(crate::project::EVAL_FILE))?);
-        let p = self.slice_ppl(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let p = self.slice_ppl(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
         let q = self.slice_ppl(&case.model, case.variant, runtime)?;
-        let (pp, pq) = (p.ppl, q.ppl);
+        if !p.ppl.is_finite() {
+            return Err(Stop::rule(format!("{} {}: the parent's perplexity over the slice is {}", case.model, case.variant.parent(), p.ppl)));
+        }
+        // A variant whose logits are NaN or infinite cannot score a token: its perplexity is
+        // infinite (as `compare_full` makes such a position's KL infinite), not unmeasured.
+        let broken = q.nll.iter().filter(|x| !x.is_finite()).count();
+        let (pp, pq) = (p.ppl, if broken == 0 { q.ppl } else { f64::INFINITY });
+        ev.also.push(("ppl_nonfinite_tokens".to_string(), broken as f64));
         ev.observed = pq / pp;
         ev.n = q.n_scored;
         ev.interval = None;
@@ -83,7 +91,7 @@ impl Judge {
     }
 
     fn divergence_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence) -> Result<(), Stop> {
-        let a = self.continuations(&case.model, Variant::Base, Runtime::CPU_F32)?;
+        let a = self.continuations(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
         let b = self.continuations(&case.model, case.variant, runtime)?;
         let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();

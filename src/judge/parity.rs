@@ -260,7 +260,7 @@ mod tests {
         let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE)).unwrap();
         let judge = super::Judge::new(project, registry, Vec::new(), 1);
         let base = crate::variant::Variant::Base;
-        let stats = || judge.oracle_stats("tiny-seeded", base, Runtime::CPU_F32).unwrap_or_else(|_| panic!("tiny-seeded has no comparison"));
+        let stats = || judge.oracle_stats("tiny-seeded", base, crate::run::Runtime::CPU_F32).unwrap_or_else(|_| panic!("tiny-seeded has no comparison"));
         let (first, again) = (stats(), stats());
         assert!(std::sync::Arc::ptr_eq(&first, &again), "the comparison was computed twice");
         assert!(first.n > 0, "compared no positions");

@@ -19,10 +19,7 @@ impl Judge {
         let file = self.variant_file(&case.model, case.variant)?;
         files.push(file.hash.clone());
         let cfg = &base.weights.config;
-        let want = match case.variant {
-            Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
-            Variant::Base | Variant::Corrupt(..) => None,
-        };
+        let want = case.variant.storage().map(crate::transform::ggml_dtype);
         let problems = match stat {
             FileStat::ConfigMismatches => findings::config_mismatches(&file.insp, cfg),
             FileStat::DtypeMismatches => findings::dtype_mismatches(&file.insp, cfg, want),

@@ -121,7 +121,7 @@ mod tests {
     use crate::report::{CaseRecord, Environment};
 
     fn case(variant: &str, stat: Statistic, observed: f64, also: Vec<(String, f64)>) -> CaseRecord {
-        let ev = Evidence { statistic: stat, observed, op: Op::Le, bound: 1.0, expect: Expect::Hold, n: 10, interval: None, also, comparison: None, numerical_path: String::new() };
+        let ev = Evidence { statistic: stat, observed, op: Op::Le, bound: 1.0, expect: Expect::Hold, n: 10, interval: None, also, comparison: None, numerical_path: String::new(), flips: None };
         CaseRecord {
             name: format!("quant_drift/m/{variant}/all/X"),
             claim_id: "X".into(),

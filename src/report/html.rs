@@ -411,6 +411,7 @@ pub(crate) mod tests {
             also: vec![("top1_agreement".into(), 0.97)],
             comparison: None,
             numerical_path: "candle f32".into(),
+            flips: None,
         });
         let mut skip = pass.clone();
         skip.name = "quant_drift/smollm2-135m/q4_0/all/SQ-2".into();

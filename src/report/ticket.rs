@@ -220,6 +220,7 @@ pub(crate) mod tests {
                     divergence: Divergence { position: Some(0), reference_margin: Some(2.75), subject_margin: Some(1.5), tie_margin: Some(0.8), near_tie: Some(false) },
                 }),
                 numerical_path: "candle f32 (dequantized q4_1), cpu".into(),
+                flips: None,
             }),
             files: vec![FileHash { path: "oracles/smollm2-135m-instruct/q4_1.json".into(), sha256: "ab".repeat(32) }],
             seconds: 1.0,

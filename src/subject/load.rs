@@ -89,6 +89,8 @@ pub struct Subject {
     pub path: String,
     /// Fallbacks and damage applied by the variant.
     pub notes: Vec<String>,
+    /// Every flipped bit of a bit-flip variant.
+    pub flips: Option<crate::transform::flip::FlipList>,
 }
 
 impl Subject {
@@ -172,13 +174,16 @@ pub fn stored_gguf(project: &Project, entry: &ModelEntry) -> Option<std::path::P
     }
 }
 
-/// Writes `variant` of `base` as a GGUF at `path` (what `groundtruth quantize` and
-/// `groundtruth export` do); returns the weights written and the fallbacks taken.
+/// Writes `variant` of `base` (a storage type or a seeded corruption) as a GGUF at `path`
+/// (what `groundtruth quantize` does); returns the weights written and the fallbacks taken.
 pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
     let (weights, fallbacks) = match variant {
         Variant::Base => (base.weights.clone(), vec![]),
         Variant::Convert(d) => crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
-        Variant::Corrupt(..) => return Err(invalid(format!("{} {variant}: a corruption is not exported", base.model))),
+        // A damaged file is something users take away too (to test their own loaders).
+        // Without evaluation tokens a swap of embedding rows has nothing to pick from and
+        // says so.
+        Variant::Corrupt(..) | Variant::Flip { .. } => (crate::transform::apply(&base.weights, &variant, &[]).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?.weights, vec![]),
     };
     export_weights(base, variant, &weights, path)?;
     Ok((weights, fallbacks))
@@ -187,10 +192,8 @@ pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Wei
 /// Writes already derived `weights` of `variant` as a GGUF at `path`, with the base's
 /// tokenizer, provenance and tensor order, declared as the variant's storage type.
 pub fn export_weights(base: &Base, variant: Variant, weights: &Weights, path: &Path) -> Result<(), SubjectError> {
-    let declared = match variant {
-        Variant::Convert(d) => Some(crate::transform::ggml_dtype(d)),
-        Variant::Base | Variant::Corrupt(..) => None,
-    };
+    // A variant declares the type it converted to; its flips do not change the type.
+    let declared = variant.storage().map(crate::transform::ggml_dtype);
     crate::transform::export_gguf(path, &base.model, weights, base.export_source()?, declared).map_err(|e| invalid(format!("{}: {e}", path.display())))
 }
 
@@ -256,13 +259,14 @@ fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
 
 /// Derives a variant of `base` and loads it with `options` (device, matmul path, dtype).
 pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], options: &LoadOptions) -> Result<Subject, SubjectError> {
-    let (weights, notes) = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
+    let crate::transform::Applied { weights, notes, flips } = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
     let llama = Llama::load(&weights, options)
         .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
     let (identity_sha256, weights_type) = match variant {
         Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),
         Variant::Convert(d) => (weights.sha256().map_err(invalid)?, d.name().to_string()),
-        Variant::Corrupt(..) => (weights.sha256().map_err(invalid)?, base.weights_type.clone()),
+        Variant::Corrupt(..) | Variant::Flip { storage: None, .. } => (weights.sha256().map_err(invalid)?, base.weights_type.clone()),
+        Variant::Flip { storage: Some(d), .. } => (weights.sha256().map_err(invalid)?, d.name().to_string()),
     };
     let path = format!("weights {weights_type}; {} ({})", llama.numerical_path(), candle_version());
     Ok(Subject {
@@ -276,6 +280,7 @@ pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], options: &Load
         files: base.files.clone(),
         path,
         notes,
+        flips,
     })
 }
 
