@@ -79,26 +79,21 @@ pub fn assert_bad_input(o: &Output, needles: &[&str]) {
 
 /// tiny-seeded as a Hugging Face folder at `dir/name`.
 pub fn tiny_folder(dir: &Path, name: &str) -> PathBuf {
-    let out = dir.join(name);
-    let o = Command::new(bin())
-        .arg("--root")
-        .arg(repo())
-        .args(["materialize", "--model", "tiny-seeded", "--out"])
-        .arg(&out)
-        .env("GROUNDTRUTH_OUT", dir.join("out"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
+    write_tiny(dir, name, "materialize")
 }
 
 /// tiny-seeded exported as an f32 GGUF at `dir/name`.
 pub fn tiny_gguf(dir: &Path, name: &str) -> PathBuf {
+    write_tiny(dir, name, "export")
+}
+
+/// tiny-seeded written to `dir/name` by `command` (`materialize` or `export`).
+fn write_tiny(dir: &Path, name: &str, command: &str) -> PathBuf {
     let out = dir.join(name);
     let o = Command::new(bin())
         .arg("--root")
         .arg(repo())
-        .args(["export", "--model", "tiny-seeded", "--out"])
+        .args([command, "--model", "tiny-seeded", "--out"])
         .arg(&out)
         .env("GROUNDTRUTH_OUT", dir.join("out"))
         .output()
