@@ -6,7 +6,7 @@ mod atomic;
 mod attention;
 mod autograd;
 mod cache;
-mod config;
+pub(crate) mod config;
 mod engine;
 mod error;
 mod gguf_io;

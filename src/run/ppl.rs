@@ -235,19 +235,12 @@ mod tests {
     use crate::tokenizer::ByteTokenizer;
 
     fn tiny() -> Llama {
+        // The model tests' tiny config, with a byte vocabulary and no special tokens.
         let cfg = crate::model::LlamaConfig {
             vocab_size: 256,
-            hidden_size: 64,
-            intermediate_size: 96,
-            num_hidden_layers: 2,
-            num_attention_heads: 4,
-            num_key_value_heads: 2,
-            rms_norm_eps: 1e-5,
-            rope_theta: 10_000.0,
-            max_position_embeddings: 64,
-            tie_word_embeddings: true,
             bos_token_id: None,
             eos_token_id: None,
+            ..crate::model::config::tests::tiny(true)
         };
         Llama::load(&seeded(&cfg, 3).unwrap(), &LoadOptions::default()).unwrap()
     }
