@@ -196,24 +196,17 @@ fn flips_in_quantized_blocks_act_on_the_stored_scale() {
         ("d", 14, 65536.0),
         "{f:?}"
     );
-    let before = q
-        .get(&f.tensor)
-        .unwrap()
-        .to_f32_tensor(&candle_core::Device::Cpu)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let after = damaged
-        .get(&f.tensor)
-        .unwrap()
-        .to_f32_tensor(&candle_core::Device::Cpu)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let dequantized = |w: &Weights| {
+        w.get(&f.tensor)
+            .unwrap()
+            .to_f32_tensor(&candle_core::Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (before, after) = (dequantized(&q), dequantized(&damaged));
     let block = f.block.unwrap() as usize;
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
         let want = if i / 32 == block { a * 65536.0 } else { *a };
