@@ -5,7 +5,14 @@ fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut versions = Vec::new();
-    for krate in ["candle-core", "candle-nn", "candle-transformers", "tokenizers", "gguf-rs", "safetensors"] {
+    for krate in [
+        "candle-core",
+        "candle-nn",
+        "candle-transformers",
+        "tokenizers",
+        "gguf-rs",
+        "safetensors",
+    ] {
         let needle = format!("name = \"{krate}\"\nversion = \"");
         let v = lock
             .find(&needle)
@@ -14,7 +21,10 @@ fn main() {
             .unwrap_or("unknown");
         versions.push(format!("{krate} {v}"));
     }
-    println!("cargo:rustc-env=GROUNDTRUTH_DEP_VERSIONS={}", versions.join(", "));
+    println!(
+        "cargo:rustc-env=GROUNDTRUTH_DEP_VERSIONS={}",
+        versions.join(", ")
+    );
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rv = std::process::Command::new(rustc)
         .arg("--version")
@@ -24,14 +34,26 @@ fn main() {
         .unwrap_or_else(|| "rustc unknown".into());
     println!("cargo:rustc-env=GROUNDTRUTH_RUSTC={}", rv.trim());
     println!("cargo:rerun-if-changed=src");
-    println!("cargo:rustc-env=GROUNDTRUTH_SOURCE_HASH={:016x}", source_hash());
+    println!(
+        "cargo:rustc-env=GROUNDTRUTH_SOURCE_HASH={:016x}",
+        source_hash()
+    );
     builtin_table();
 }
 
 /// The project files built into the binary, so an installed `groundtruth` works outside
 /// its checkout: every file under these folders (dotfiles and editor temporaries
 /// skipped), plus the single files after them.
-const BUILTIN_DIRS: [&str; 8] = ["claims", "suites", "configs", "oracles", "data", "models", "tests/fixtures/quant-ref", "tests/fixtures/metrics"];
+const BUILTIN_DIRS: [&str; 8] = [
+    "claims",
+    "suites",
+    "configs",
+    "oracles",
+    "data",
+    "models",
+    "tests/fixtures/quant-ref",
+    "tests/fixtures/metrics",
+];
 const BUILTIN_FILES: [&str; 7] = [
     "groundtruth.toml",
     "docs/oracle-format.md",
@@ -47,7 +69,9 @@ const BUILTIN_FILES: [&str; 7] = [
 /// table (the name of the folder the files are unpacked into). Rewritten only when it
 /// changes, so an unchanged tree does not recompile the crate.
 fn builtin_table() {
-    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let mut files: Vec<String> = Vec::new();
     for dir in BUILTIN_DIRS {
         if root.join(dir).is_dir() {
@@ -68,10 +92,16 @@ fn builtin_table() {
         let abs = root.join(f);
         let bytes = std::fs::read(&abs).unwrap_or_else(|e| panic!("{}: {e}", abs.display()));
         fnv1a(&mut h, f.as_bytes(), &bytes);
-        code.push_str(&format!("    ({f:?}, include_bytes!({:?})),\n", abs.display().to_string()));
+        code.push_str(&format!(
+            "    ({f:?}, include_bytes!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
-    code.push_str(&format!("];\n/// FNV-1a of every path and its bytes.\npub const HASH: &str = \"{h:016x}\";\n"));
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin_files.rs");
+    code.push_str(&format!(
+        "];\n/// FNV-1a of every path and its bytes.\npub const HASH: &str = \"{h:016x}\";\n"
+    ));
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("builtin_files.rs");
     if std::fs::read_to_string(&out).ok().as_deref() != Some(code.as_str()) {
         std::fs::write(&out, code).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     }
@@ -79,7 +109,9 @@ fn builtin_table() {
 
 /// Relative paths of the files under `root/dir`, recursively.
 fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return };
+    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || name.ends_with('~') || name.ends_with(".tmp") {
@@ -99,7 +131,9 @@ fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>)
 /// reuses numbers an older build produced.
 fn source_hash() -> u64 {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {

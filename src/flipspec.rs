@@ -57,7 +57,6 @@ impl BitClass {
                 format!("unknown bit class '{s}' (known: {})", known.join(", "))
             })
     }
-
 }
 
 impl std::fmt::Display for BitClass {
@@ -119,7 +118,6 @@ impl Region {
                 format!("unknown region '{s}' (known: {})", known.join(", "))
             })
     }
-
 }
 
 impl std::fmt::Display for Region {
@@ -138,7 +136,6 @@ pub enum Severity {
 }
 
 impl Severity {
-
     /// `count=N` or `rate=R`, as variant names and reports write it.
     pub fn name(self) -> String {
         match self {
@@ -179,7 +176,9 @@ impl Severity {
     /// A rate alone (`1e6`), as `--rates` lists them.
     pub fn parse_rate(s: &str) -> Result<u64, String> {
         match parse_integer(s) {
-            Some(0) | None => Err(format!("rate '{s}': expected a whole number of flips per billion weights ≥ 1 (1000, 1e6)")),
+            Some(0) | None => Err(format!(
+                "rate '{s}': expected a whole number of flips per billion weights ≥ 1 (1000, 1e6)"
+            )),
             Some(n) => Ok(n),
         }
     }
@@ -219,7 +218,15 @@ mod tests {
         assert_eq!(Severity::parse("count=3"), Ok(Severity::Count(3)));
         assert_eq!(Severity::parse("rate=1e6"), Ok(Severity::Rate(1_000_000)));
         assert_eq!(Severity::parse("rate=25e3"), Ok(Severity::Rate(25_000)));
-        for bad in ["count=0", "count=-1", "rate=1.5", "rate=", "flips=3", "count", "rate=1e99"] {
+        for bad in [
+            "count=0",
+            "count=-1",
+            "rate=1.5",
+            "rate=",
+            "flips=3",
+            "count",
+            "rate=1e99",
+        ] {
             assert!(Severity::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Severity::Count(7).name(), "count=7");

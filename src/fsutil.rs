@@ -18,7 +18,10 @@ pub struct FsError {
 }
 
 fn at(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
-    move |source| FsError { path: path.to_path_buf(), source }
+    move |source| FsError {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The folder `path` lives in (`.` for a bare file name) and its file name.
@@ -27,7 +30,10 @@ fn split(path: &Path) -> (PathBuf, String) {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     (dir, name)
 }
 
@@ -53,16 +59,32 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let me = std::process::id().to_string();
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = [".tmp.", ".old."].iter().find_map(|k| file.strip_prefix(&format!(".{name}{k}"))) else { continue };
-        let Some((pid, n)) = rest.split_once('.') else { continue };
-        let ours = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        let Some(rest) = [".tmp.", ".old."]
+            .iter()
+            .find_map(|k| file.strip_prefix(&format!(".{name}{k}")))
+        else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('.') else {
+            continue;
+        };
+        let ours = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit());
         if ours && pid != me && !Path::new("/proc").join(pid).exists() {
             let p = e.path();
-            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
         }
     }
 }
@@ -70,7 +92,11 @@ pub fn remove_stale_temporaries(dir: &Path, name: &str) {
 /// Creates the missing ancestors of `dir`; returns the ones it created, outermost first,
 /// so that a failed command can remove them again.
 fn create_missing(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
-    let mut missing: Vec<PathBuf> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
     missing.reverse();
     std::fs::create_dir_all(dir).map_err(at(dir))?;
     Ok(missing)
@@ -116,16 +142,29 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 /// (an older version of the same output): a folder holding anything else (a mistyped
 /// `--out ~`) is refused, never deleted. When `fill` or a rename fails, the temporary
 /// folder, and any folder created for it, are removed and `dir` is left as it was.
-pub fn write_dir_atomic<E: From<FsError>>(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
+pub fn write_dir_atomic<E: From<FsError>>(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
     let (parent, name) = split(dir);
     if dir.exists() && !dir.is_dir() {
-        let source = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not a folder");
-        return Err(FsError { path: dir.to_path_buf(), source }.into());
+        let source = std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "exists and is not a folder",
+        );
+        return Err(FsError {
+            path: dir.to_path_buf(),
+            source,
+        }
+        .into());
     }
     let created = create_missing(&parent)?;
     remove_stale_temporaries(&parent, &name);
     let tmp = temporary(&parent, &name);
-    let result = std::fs::create_dir(&tmp).map_err(|e| E::from(at(&tmp)(e))).and_then(|_| fill(&tmp)).and_then(|_| replace_dir(&tmp, dir).map_err(E::from));
+    let result = std::fs::create_dir(&tmp)
+        .map_err(|e| E::from(at(&tmp)(e)))
+        .and_then(|_| fill(&tmp))
+        .and_then(|_| replace_dir(&tmp, dir).map_err(E::from));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
         remove_created(&created);
@@ -136,7 +175,8 @@ pub fn write_dir_atomic<E: From<FsError>>(dir: &Path, fill: impl FnOnce(&Path) -
 /// The names of a folder's entries.
 fn entries(dir: &Path) -> Result<std::collections::BTreeSet<std::ffi::OsString>, FsError> {
     let list = std::fs::read_dir(dir).map_err(at(dir))?;
-    list.map(|e| e.map(|e| e.file_name()).map_err(at(dir))).collect()
+    list.map(|e| e.map(|e| e.file_name()).map_err(at(dir)))
+        .collect()
 }
 
 /// Moves the finished folder `tmp` to `dir`, replacing an older `dir` that holds nothing
@@ -145,10 +185,19 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), FsError> {
     let (parent, name) = split(dir);
     if dir.exists() {
         let new = entries(tmp)?;
-        let foreign: Vec<String> = entries(dir)?.difference(&new).map(|n| n.to_string_lossy().into_owned()).collect();
+        let foreign: Vec<String> = entries(dir)?
+            .difference(&new)
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         if !foreign.is_empty() {
-            let msg = format!("exists and holds files this command does not write ({}): refusing to replace it", crate::excerpt::excerpt(foreign.join(", ")));
-            return Err(FsError { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg) });
+            let msg = format!(
+                "exists and holds files this command does not write ({}): refusing to replace it",
+                crate::excerpt::excerpt(foreign.join(", "))
+            );
+            return Err(FsError {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, msg),
+            });
         }
         let old = sibling(&parent, &name, "old");
         std::fs::rename(dir, &old).map_err(at(dir))?;
@@ -216,7 +265,11 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     // A regular file's size is only a hint for the first allocation, never a bound.
     let hint = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(hint.saturating_add(1)).unwrap_or(cap).clamp(8192.min(cap), cap));
+    let mut buf: Vec<u8> = Vec::with_capacity(
+        usize::try_from(hint.saturating_add(1))
+            .unwrap_or(cap)
+            .clamp(8192.min(cap), cap),
+    );
     loop {
         if buf.len() == buf.capacity() {
             if buf.len() >= cap {
@@ -245,7 +298,10 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
     }
     if buf.len() as u64 > limit {
         let msg = format!("more than {limit} bytes (the limit for this kind of file)");
-        return Err(FsError { path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::FileTooLarge, msg) });
+        return Err(FsError {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::FileTooLarge, msg),
+        });
     }
     Ok(buf)
 }
@@ -259,8 +315,14 @@ pub fn read_text(path: &Path) -> Result<String, FsError> {
 pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, FsError> {
     let bytes = read_bounded(path, limit)?;
     String::from_utf8(bytes).map_err(|e| {
-        let msg = format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to());
-        FsError { path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, msg) }
+        let msg = format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        );
+        FsError {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
+        }
     })
 }
 
@@ -271,13 +333,24 @@ pub fn require_regular_file(path: &Path) -> Result<(), FsError> {
     if meta.is_file() {
         return Ok(());
     }
-    let what = if meta.is_dir() { "a folder" } else { "not a regular file (a device, FIFO or socket)" };
-    Err(FsError { path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("is {what}")) })
+    let what = if meta.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file (a device, FIFO or socket)"
+    };
+    Err(FsError {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("is {what}")),
+    })
 }
 
 /// 1-based line number of a byte offset in `text`, for error messages.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -290,7 +363,10 @@ mod tests {
         let p = dir.path().join("a/b/out.json");
         atomic_write(&p, b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
-        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
@@ -303,28 +379,47 @@ mod tests {
         let e = read_bounded(&p, 99_999).unwrap_err();
         assert_eq!(e.source.kind(), std::io::ErrorKind::FileTooLarge);
         // /dev/zero reports size 0 and never ends.
-        let e = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string();
+        let e = read_bounded(Path::new("/dev/zero"), 1 << 20)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/dev/zero: more than 1048576 bytes"), "{e}");
         std::fs::write(&p, b"ok\xff").unwrap();
         assert!(read_text(&p).unwrap_err().to_string().contains("not UTF-8"));
         assert!(require_regular_file(Path::new("/dev/null")).is_err());
-        assert!(require_regular_file(dir.path()).unwrap_err().to_string().contains("folder"));
+        assert!(require_regular_file(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("folder"));
     }
 
     #[test]
     fn stale_temporaries_of_dead_writers_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let dead = u32::MAX; // above any pid_max
-        let names = [format!(".x.gguf.tmp.{dead}.0"), format!(".x.gguf.old.{dead}.3"), format!(".x.gguf.tmp.{}.9", std::process::id()), ".x.gguf.tmp.abc.0".into(), format!(".y.gguf.tmp.{dead}.0")];
+        let names = [
+            format!(".x.gguf.tmp.{dead}.0"),
+            format!(".x.gguf.old.{dead}.3"),
+            format!(".x.gguf.tmp.{}.9", std::process::id()),
+            ".x.gguf.tmp.abc.0".into(),
+            format!(".y.gguf.tmp.{dead}.0"),
+        ];
         for n in &names {
             std::fs::write(dir.path().join(n), b"partial").unwrap();
         }
         std::fs::create_dir(dir.path().join(format!(".x.gguf.tmp.{dead}.1"))).unwrap();
         atomic_write(&dir.path().join("x.gguf"), b"whole").unwrap();
-        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         left.sort();
         // Ours (alive), not of our naming, another file's, and the file itself remain.
-        let mut want = vec![names[2].clone(), names[3].clone(), names[4].clone(), "x.gguf".to_string()];
+        let mut want = vec![
+            names[2].clone(),
+            names[3].clone(),
+            names[4].clone(),
+            "x.gguf".to_string(),
+        ];
         want.sort();
         assert_eq!(left, want);
     }
@@ -337,14 +432,23 @@ mod tests {
         std::fs::create_dir_all(&target).unwrap();
         std::fs::write(target.join("keep"), b"").unwrap();
         assert!(atomic_write(&target, b"x").is_err());
-        assert_eq!(std::fs::read_dir(target.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(target.parent().unwrap()).unwrap().count(),
+            1
+        );
         let nested = dir.path().join("q/r/s");
         let r: Result<(), FsError> = write_dir_atomic(&nested, |tmp| {
             std::fs::write(tmp.join("half"), b"1").unwrap();
-            Err(FsError { path: tmp.to_path_buf(), source: std::io::Error::other("disk full") })
+            Err(FsError {
+                path: tmp.to_path_buf(),
+                source: std::io::Error::other("disk full"),
+            })
         });
         assert!(r.is_err());
-        assert!(!dir.path().join("q").exists(), "created parents are removed again");
+        assert!(
+            !dir.path().join("q").exists(),
+            "created parents are removed again"
+        );
     }
 
     #[test]
@@ -355,23 +459,39 @@ mod tests {
         std::fs::write(target.join("config.json"), b"old").unwrap();
         let fill = |tmp: &Path| std::fs::write(tmp.join("config.json"), b"{}").map_err(at(tmp));
         write_dir_atomic::<FsError>(&target, fill).unwrap();
-        let names: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["config.json"]);
         assert_eq!(std::fs::read(target.join("config.json")).unwrap(), b"{}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary or old folder left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary or old folder left"
+        );
         // A folder with anything else in it is not ours to replace.
         std::fs::write(target.join("notes.txt"), b"mine").unwrap();
-        let e = write_dir_atomic::<FsError>(&target, fill).unwrap_err().to_string();
+        let e = write_dir_atomic::<FsError>(&target, fill)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("notes.txt") && e.contains("refusing"), "{e}");
         assert_eq!(std::fs::read(target.join("notes.txt")).unwrap(), b"mine");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary is gone");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the temporary is gone"
+        );
         std::fs::write(dir.path().join("file"), b"").unwrap();
         assert!(write_dir_atomic::<FsError>(&dir.path().join("file"), |_| Ok(())).is_err());
     }
 
     #[test]
     fn sha256_known_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -53,26 +53,48 @@ impl std::fmt::Display for At {
 impl InputError {
     /// A rule broken at `line` of `file`.
     pub fn invalid(file: &Path, line: usize, msg: impl Into<String>) -> InputError {
-        InputError::Invalid { file: file.to_path_buf(), at: At::Line(line), msg: msg.into() }
+        InputError::Invalid {
+            file: file.to_path_buf(),
+            at: At::Line(line),
+            msg: msg.into(),
+        }
     }
 
     /// A field of `file` that breaks its schema.
     pub fn field(file: &Path, field: impl Into<String>, msg: impl Into<String>) -> InputError {
-        InputError::Invalid { file: file.to_path_buf(), at: At::Field(field.into()), msg: msg.into() }
+        InputError::Invalid {
+            file: file.to_path_buf(),
+            at: At::Field(field.into()),
+            msg: msg.into(),
+        }
     }
 
     /// A rule `file` breaks (the message names the field).
     pub fn file(file: &Path, msg: impl Into<String>) -> InputError {
-        InputError::Invalid { file: file.to_path_buf(), at: At::File, msg: msg.into() }
+        InputError::Invalid {
+            file: file.to_path_buf(),
+            at: At::File,
+            msg: msg.into(),
+        }
     }
 
     /// The message without the file name, for errors that name the file themselves.
     pub fn detail(&self) -> String {
         match self {
             InputError::Fs(e) => e.source.to_string(),
-            InputError::Invalid { at: At::Line(line), msg, .. } => format!("line {line}: {msg}"),
-            InputError::Invalid { at: At::Field(field), msg, .. } => format!("field '{field}': {msg}"),
-            InputError::Invalid { at: At::File, msg, .. } => msg.clone(),
+            InputError::Invalid {
+                at: At::Line(line),
+                msg,
+                ..
+            } => format!("line {line}: {msg}"),
+            InputError::Invalid {
+                at: At::Field(field),
+                msg,
+                ..
+            } => format!("field '{field}': {msg}"),
+            InputError::Invalid {
+                at: At::File, msg, ..
+            } => msg.clone(),
         }
     }
 }
@@ -85,7 +107,13 @@ pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<(T, String), InputE
 
 /// Parses TOML text; `file` is only used in messages.
 pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, InputError> {
-    toml::from_str(text).map_err(|e| InputError::invalid(file, e.span().map(|s| line_of(text, s.start)).unwrap_or(1), one_line(e.message())))
+    toml::from_str(text).map_err(|e| {
+        InputError::invalid(
+            file,
+            e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            one_line(e.message()),
+        )
+    })
 }
 
 /// Any JSON value, parsed only to check it: every string is decoded (valid UTF-8, valid
@@ -143,10 +171,22 @@ pub fn read_json<T: DeserializeOwned>(file: &Path, limit: u64) -> Result<T, Inpu
 /// anything after the document but whitespace is an error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T, InputError> {
     // The path names keys from the file, so it is quoted like any file content.
-    let schema = |field: String, msg: String| InputError::field(file, crate::excerpt::excerpt(&field), one_line(&msg));
+    let schema = |field: String, msg: String| {
+        InputError::field(file, crate::excerpt::excerpt(&field), one_line(&msg))
+    };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| schema(e.path().to_string(), e.inner().to_string()))?;
-    de.end().map_err(|e| InputError::invalid(file, e.line(), format!("trailing content after the JSON document (column {})", e.column())))?;
+    let value = serde_path_to_error::deserialize(&mut *de)
+        .map_err(|e| schema(e.path().to_string(), e.inner().to_string()))?;
+    de.end().map_err(|e| {
+        InputError::invalid(
+            file,
+            e.line(),
+            format!(
+                "trailing content after the JSON document (column {})",
+                e.column()
+            ),
+        )
+    })?;
     Ok(value)
 }
 
@@ -165,27 +205,50 @@ mod tests {
     fn json_with_trailing_content_is_refused() {
         let p = Path::new("x.json");
         assert!(parse_json::<Doc>(b"{\"a\": 1}\n  \n", p).is_ok());
-        for bad in [&b"{\"a\": 1} {\"a\": 2}"[..], b"{\"a\": 1}\ngarbage", b"{\"a\": 1}]"] {
+        for bad in [
+            &b"{\"a\": 1} {\"a\": 2}"[..],
+            b"{\"a\": 1}\ngarbage",
+            b"{\"a\": 1}]",
+        ] {
             let e = parse_json::<Doc>(bad, p).unwrap_err().to_string();
-            assert!(e.starts_with("x.json:") && e.contains("trailing content"), "{e}");
+            assert!(
+                e.starts_with("x.json:") && e.contains("trailing content"),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn well_formed_decodes_every_string() {
         let p = Path::new("t.json");
-        assert!(parse_json::<WellFormed>(br#"{"a": [1, -2, 2.5, "x\u00e9", null, true, {"b": {}}]}"#, p).is_ok());
-        for bad in [&b"{\"type\": \"B\x8e\x8beLevel\"}"[..], br#"{"a": "\udfff"}"#, br#"{"a": "\q"}"#] {
-            assert!(parse_json::<WellFormed>(bad, p).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(parse_json::<WellFormed>(
+            br#"{"a": [1, -2, 2.5, "x\u00e9", null, true, {"b": {}}]}"#,
+            p
+        )
+        .is_ok());
+        for bad in [
+            &b"{\"type\": \"B\x8e\x8beLevel\"}"[..],
+            br#"{"a": "\udfff"}"#,
+            br#"{"a": "\q"}"#,
+        ] {
+            assert!(
+                parse_json::<WellFormed>(bad, p).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
             // serde's IgnoredAny skips strings unread and accepts what a decoder rejects.
-            assert!(bad == br#"{"a": "\q"}"# || parse_json::<serde::de::IgnoredAny>(bad, p).is_ok());
+            assert!(
+                bad == br#"{"a": "\q"}"# || parse_json::<serde::de::IgnoredAny>(bad, p).is_ok()
+            );
         }
     }
 
     #[test]
     fn messages_quote_content_briefly() {
         let long = format!("{{\"b{}\": 1}}", "x".repeat(1 << 20));
-        let e = parse_json::<Doc>(long.as_bytes(), Path::new("x.json")).unwrap_err().to_string();
+        let e = parse_json::<Doc>(long.as_bytes(), Path::new("x.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.len() < 2000, "{} bytes", e.len());
     }
 }

@@ -53,12 +53,17 @@ impl<'de> Visitor<'de> for F64Visitor {
             "inf" => Ok(f64::INFINITY),
             "-inf" => Ok(f64::NEG_INFINITY),
             "NaN" => Ok(f64::NAN),
-            other => other.parse().map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
+            other => other
+                .parse()
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<f64, A::Error> {
-        let (_, text): (String, String) = map.next_entry()?.ok_or_else(|| de::Error::custom("empty number"))?;
-        text.parse().map_err(|_| de::Error::custom(format!("'{text}' is not a number")))
+        let (_, text): (String, String) = map
+            .next_entry()?
+            .ok_or_else(|| de::Error::custom("empty number"))?;
+        text.parse()
+            .map_err(|_| de::Error::custom(format!("'{text}' is not a number")))
     }
 }
 
@@ -106,7 +111,10 @@ pub mod pairs {
 
     /// Deserializes name/value pairs.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
-        Ok(Vec::<Pair>::deserialize(d)?.into_iter().map(|Pair(n, x)| (n, x)).collect())
+        Ok(Vec::<Pair>::deserialize(d)?
+            .into_iter()
+            .map(|Pair(n, x)| (n, x))
+            .collect())
     }
 }
 
@@ -123,7 +131,10 @@ mod tests {
     #[test]
     fn non_finite_values_round_trip() {
         for x in [0.5, 1e-300, f64::INFINITY, f64::NEG_INFINITY, 3.0] {
-            let t = T { x, v: vec![("a".into(), x)] };
+            let t = T {
+                x,
+                v: vec![("a".into(), x)],
+            };
             let s = serde_json::to_string(&t).unwrap();
             assert_eq!(serde_json::from_str::<T>(&s).unwrap(), t, "{s}");
         }

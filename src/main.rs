@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = groundtruth::cli::Cli::parse();
-    let result = groundtruth::cli::execute(cli).and_then(|code| groundtruth::cli::out::flush().map(|()| code).map_err(anyhow::Error::from));
+    let result = groundtruth::cli::execute(cli).and_then(|code| {
+        groundtruth::cli::out::flush()
+            .map(|()| code)
+            .map_err(anyhow::Error::from)
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => match groundtruth::cli::out::report(&e) {

@@ -13,7 +13,9 @@ pub struct Memo<K, V> {
 impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
     /// An empty cache.
     pub fn new() -> Self {
-        Memo { slots: Mutex::new(HashMap::new()) }
+        Memo {
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The value for `key`, computing it with `f` the first time.

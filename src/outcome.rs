@@ -4,8 +4,8 @@
 //! there is no catch-all arm anywhere these are matched.
 
 use crate::claim::{Expect, Op};
-use crate::stats::Statistic;
 use crate::stats::Divergence;
+use crate::stats::Statistic;
 use serde::{Deserialize, Serialize};
 
 /// What happened to one case.
@@ -54,7 +54,12 @@ impl From<Outcome> for OutcomeRecord {
             Outcome::Skip(r) => (None, Some(r), None),
             Outcome::Error { message } => (None, None, Some(message)),
         };
-        OutcomeRecord { outcome, evidence, skip, message }
+        OutcomeRecord {
+            outcome,
+            evidence,
+            skip,
+            message,
+        }
     }
 }
 
@@ -77,11 +82,23 @@ impl Outcome {
         // A NaN would fail an ordinary claim but "confirm" a registered negative one: neither
         // is a measurement, so it is an error.
         if evidence.observed.is_nan() {
-            return Outcome::Error { message: format!("{} is NaN: nothing was measured ({})", evidence.statistic.name(), evidence.numerical_path) };
+            return Outcome::Error {
+                message: format!(
+                    "{} is NaN: nothing was measured ({})",
+                    evidence.statistic.name(),
+                    evidence.numerical_path
+                ),
+            };
         }
         // "0 mismatches among 0 tokens" is no evidence of anything, for either expectation.
         if evidence.n == 0 {
-            return Outcome::Error { message: format!("{} over zero samples: nothing was measured ({})", evidence.statistic.name(), evidence.numerical_path) };
+            return Outcome::Error {
+                message: format!(
+                    "{} over zero samples: nothing was measured ({})",
+                    evidence.statistic.name(),
+                    evidence.numerical_path
+                ),
+            };
         }
         let holds = evidence.bound_holds();
         let as_registered = match evidence.expect {
@@ -154,15 +171,22 @@ pub enum SkipReason {
 impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SkipReason::ModelMissing { path, fetch } => write!(f, "model file not found at {path}: run {fetch}"),
-            SkipReason::NotTheOracleFile { subject_sha256, oracle_sha256 } => write!(
+            SkipReason::ModelMissing { path, fetch } => {
+                write!(f, "model file not found at {path}: run {fetch}")
+            }
+            SkipReason::NotTheOracleFile {
+                subject_sha256,
+                oracle_sha256,
+            } => write!(
                 f,
                 "subject sha256 {} is not the oracle's {}: a variant, judged by drift claims only",
                 short(subject_sha256),
                 short(oracle_sha256)
             ),
             SkipReason::PreconditionFailed { what } => write!(f, "precondition failed: {what}"),
-            SkipReason::PreconditionNotEstablished { what } => write!(f, "precondition not established: {what}"),
+            SkipReason::PreconditionNotEstablished { what } => {
+                write!(f, "precondition not established: {what}")
+            }
             SkipReason::NoDevice { device } => write!(f, "no {device}"),
         }
     }
@@ -192,7 +216,11 @@ pub struct Evidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
     /// Other statistics measured alongside, name → value.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::jsonnum::pairs")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::jsonnum::pairs"
+    )]
     pub also: Vec<(String, f64)>,
     /// Text and token comparison, for parity claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +242,10 @@ impl Evidence {
 
     /// `kl_mean = 0.0123 (bound <= 0.01, n = 320)`.
     pub fn summary(&self) -> String {
-        let interval = self.interval.map(|(lo, hi)| format!(", 95% CI [{}, {}]", fmt_num(lo), fmt_num(hi))).unwrap_or_default();
+        let interval = self
+            .interval
+            .map(|(lo, hi)| format!(", 95% CI [{}, {}]", fmt_num(lo), fmt_num(hi)))
+            .unwrap_or_default();
         format!(
             "{} = {} (bound {} {}, n = {}{interval})",
             self.statistic.name(),
@@ -267,7 +298,19 @@ mod tests {
     use super::*;
 
     fn ev(observed: f64, expect: Expect) -> Evidence {
-        Evidence { statistic: Statistic::KlMean, observed, op: Op::Le, bound: 0.01, expect, n: 10, interval: None, also: vec![], comparison: None, numerical_path: "test".into(), flips: None }
+        Evidence {
+            statistic: Statistic::KlMean,
+            observed,
+            op: Op::Le,
+            bound: 0.01,
+            expect,
+            n: 10,
+            interval: None,
+            also: vec![],
+            comparison: None,
+            numerical_path: "test".into(),
+            flips: None,
+        }
     }
 
     #[test]
@@ -287,7 +330,10 @@ mod tests {
             let mut e = ev(0.0, expect);
             e.n = 0;
             let o = Outcome::judge(e);
-            assert!(matches!(&o, Outcome::Error { message } if message.contains("zero samples")), "{o:?}");
+            assert!(
+                matches!(&o, Outcome::Error { message } if message.contains("zero samples")),
+                "{o:?}"
+            );
         }
     }
 
@@ -295,8 +341,12 @@ mod tests {
     fn outcomes_round_trip_through_json() {
         for o in [
             Outcome::judge(ev(0.001, Expect::Hold)),
-            Outcome::Skip(SkipReason::NoDevice { device: "cuda".into() }),
-            Outcome::Error { message: "x".into() },
+            Outcome::Skip(SkipReason::NoDevice {
+                device: "cuda".into(),
+            }),
+            Outcome::Error {
+                message: "x".into(),
+            },
         ] {
             let text = serde_json::to_string(&o).unwrap();
             assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), o, "{text}");

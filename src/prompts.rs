@@ -33,8 +33,19 @@ pub fn load(file: &Path) -> Result<Vec<Prompt>, PromptError> {
     }
     let mut ids = std::collections::BTreeSet::new();
     for p in &parsed.prompt {
-        if p.id.is_empty() || !p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(invalid(1, format!("prompt id '{}' must be ASCII letters, digits, '_' or '-'", p.id)));
+        if p.id.is_empty()
+            || !p
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                1,
+                format!(
+                    "prompt id '{}' must be ASCII letters, digits, '_' or '-'",
+                    p.id
+                ),
+            ));
         }
         if !ids.insert(p.id.clone()) {
             return Err(invalid(1, format!("duplicate prompt id '{}'", p.id)));

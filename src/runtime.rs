@@ -101,7 +101,10 @@ pub struct ParseRuntimeError(String);
 
 impl Runtime {
     /// CPU, f32: the runtime of every claim that names none.
-    pub const CPU: Runtime = Runtime { device: DeviceSpec::Cpu, precision: Precision::F32 };
+    pub const CPU: Runtime = Runtime {
+        device: DeviceSpec::Cpu,
+        precision: Precision::F32,
+    };
 
     /// The name a claim uses and a case name carries after `@`: `cpu`, `cuda`, `cpu-bf16`,
     /// `cuda-bf16`. No ordinal: two identical GPUs compute the same numbers.
@@ -132,7 +135,10 @@ impl Runtime {
     pub fn on_gpu(self, gpu: DeviceSpec) -> Option<Runtime> {
         match (self.device, gpu) {
             (DeviceSpec::Cpu, _) => Some(self),
-            (DeviceSpec::Cuda(_), DeviceSpec::Cuda(n)) => Some(Runtime { device: DeviceSpec::Cuda(n), ..self }),
+            (DeviceSpec::Cuda(_), DeviceSpec::Cuda(n)) => Some(Runtime {
+                device: DeviceSpec::Cuda(n),
+                ..self
+            }),
             (DeviceSpec::Cuda(_), DeviceSpec::Cpu) => None,
         }
     }
@@ -194,7 +200,10 @@ mod tests {
         }
         assert_eq!(Runtime::default(), Runtime::CPU);
         let cuda = Runtime::parse_label("cuda-bf16").unwrap();
-        assert_eq!(cuda.on_gpu(DeviceSpec::Cuda(3)).map(|r| r.device), Some(DeviceSpec::Cuda(3)));
+        assert_eq!(
+            cuda.on_gpu(DeviceSpec::Cuda(3)).map(|r| r.device),
+            Some(DeviceSpec::Cuda(3))
+        );
         assert_eq!(cuda.on_gpu(DeviceSpec::Cpu), None);
         assert_eq!(Runtime::CPU.on_gpu(DeviceSpec::Cpu), Some(Runtime::CPU));
         assert_eq!(Runtime::CPU.on_gpu(DeviceSpec::Cuda(1)), Some(Runtime::CPU));

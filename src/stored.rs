@@ -209,7 +209,8 @@ impl StoredFile {
     /// blocks are copied out and dequantized by candle.
     pub fn values(&self, t: &StoredTensor) -> Result<Option<Vec<f32>>, candle_core::Error> {
         let bytes = &self.bytes[t.range.clone()];
-        let float = |w: usize, f: fn(&[u8]) -> f32| Ok(Some(bytes.chunks_exact(w).map(f).collect()));
+        let float =
+            |w: usize, f: fn(&[u8]) -> f32| Ok(Some(bytes.chunks_exact(w).map(f).collect()));
         match t.dtype {
             None => Ok(None),
             Some(GgmlDType::F32) => float(4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
@@ -218,13 +219,28 @@ impl StoredFile {
             Some(q) => {
                 let dims: Vec<usize> = t.shape.iter().map(|d| *d as usize).collect();
                 let elems: usize = dims.iter().product();
-                if elems % q.block_size() != 0 || bytes.len() != elems / q.block_size() * q.type_size() {
-                    candle_core::bail!("{} bytes do not hold {elems} {} elements", bytes.len(), crate::model::ggml_type_name(q));
+                if elems % q.block_size() != 0
+                    || bytes.len() != elems / q.block_size() * q.type_size()
+                {
+                    candle_core::bail!(
+                        "{} bytes do not hold {elems} {} elements",
+                        bytes.len(),
+                        crate::model::ggml_type_name(q)
+                    );
                 }
                 // candle reads the blocks through a pointer cast: hand it its own allocation.
                 let owned = bytes.to_vec();
-                let qt = candle_core::quantized::ggml_file::qtensor_from_ggml(q, &owned, dims, &candle_core::Device::Cpu)?;
-                Ok(Some(qt.dequantize(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?))
+                let qt = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                    q,
+                    &owned,
+                    dims,
+                    &candle_core::Device::Cpu,
+                )?;
+                Ok(Some(
+                    qt.dequantize(&candle_core::Device::Cpu)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                ))
             }
         }
     }

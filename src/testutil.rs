@@ -10,7 +10,10 @@ pub(crate) use need::need_file;
 
 /// The fetched SmolLM2-135M-Instruct Q4_1 GGUF, or `None` (see [`need_file`]).
 pub(crate) fn smollm2_gguf() -> Option<std::path::PathBuf> {
-    need_file(&crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
+    need_file(
+        &crate::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "ci/fetch-models.sh",
+    )
 }
 
 /// Largest |a − b| over all elements, in f64 (any float dtype; shapes must match).
@@ -30,6 +33,13 @@ pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 pub(crate) fn seeded_var(shape: impl Into<Shape>, seed: u64, scale: f32, dtype: DType) -> Var {
     let shape = shape.into();
     let mut r = SeededRng::new(seed);
-    let v: Vec<f32> = (0..shape.elem_count()).map(|_| r.uniform_sym(scale)).collect();
-    Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).and_then(|t| t.to_dtype(dtype)).unwrap()).unwrap()
+    let v: Vec<f32> = (0..shape.elem_count())
+        .map(|_| r.uniform_sym(scale))
+        .collect();
+    Var::from_tensor(
+        &Tensor::from_vec(v, shape, &Device::Cpu)
+            .and_then(|t| t.to_dtype(dtype))
+            .unwrap(),
+    )
+    .unwrap()
 }

@@ -109,7 +109,11 @@ const CORRUPTIONS: [(Corruption, &str); 5] = [
 impl DType {
     /// The lowercase name used in variant names and reports.
     pub fn name(self) -> &'static str {
-        DTYPES.iter().find(|(d, _)| *d == self).map(|(_, n)| *n).unwrap_or("?")
+        DTYPES
+            .iter()
+            .find(|(d, _)| *d == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
 
     /// Whether candle stores it as a block-quantized `QTensor`.
@@ -121,7 +125,11 @@ impl DType {
 impl Corruption {
     /// The name used in variant names.
     pub fn name(self) -> &'static str {
-        CORRUPTIONS.iter().find(|(c, _)| *c == self).map(|(_, n)| *n).unwrap_or("?")
+        CORRUPTIONS
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
 }
 
@@ -137,14 +145,24 @@ impl Variant {
             return Ok(Variant::Convert(d));
         }
         if let Some((storage, flip)) = s.split_once('+') {
-            let d = dtype_named(storage).ok_or_else(|| format!("variant '{s}': '{storage}' before '+' is not a storage type (known: {})", dtype_names()))?;
+            let d = dtype_named(storage).ok_or_else(|| {
+                format!(
+                    "variant '{s}': '{storage}' before '+' is not a storage type (known: {})",
+                    dtype_names()
+                )
+            })?;
             return parse_flip(s, Some(d), flip);
         }
         if s.contains('@') {
             return parse_flip(s, None, s);
         }
         let (head, seed) = match s.split_once('~') {
-            Some((h, seed)) => (h, seed.parse::<u64>().map_err(|_| format!("variant '{s}': seed '{seed}' is not an unsigned integer"))?),
+            Some((h, seed)) => (
+                h,
+                seed.parse::<u64>().map_err(|_| {
+                    format!("variant '{s}': seed '{seed}' is not an unsigned integer")
+                })?,
+            ),
             None => (s, 0),
         };
         if let Some((c, _)) = CORRUPTIONS.iter().find(|(_, n)| *n == head) {
@@ -167,8 +185,13 @@ impl Variant {
     /// weights as stored.
     pub fn parent(&self) -> Variant {
         match self {
-            Variant::Flip { storage: Some(d), .. } => Variant::Convert(*d),
-            Variant::Flip { storage: None, .. } | Variant::Base | Variant::Convert(_) | Variant::Corrupt(..) => Variant::Base,
+            Variant::Flip {
+                storage: Some(d), ..
+            } => Variant::Convert(*d),
+            Variant::Flip { storage: None, .. }
+            | Variant::Base
+            | Variant::Convert(_)
+            | Variant::Corrupt(..) => Variant::Base,
         }
     }
 
@@ -197,7 +220,11 @@ fn dtype_named(s: &str) -> Option<DType> {
 }
 
 fn dtype_names() -> String {
-    DTYPES.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    DTYPES
+        .iter()
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The bit class as variant names spell it: the short forms (`exp-msb`), the
@@ -215,23 +242,48 @@ fn bits_name(b: BitClass) -> &'static str {
 
 /// `flip-BITS[:REGION]@SEVERITY[~SEED]` (whole variant `s`, for messages).
 fn parse_flip(s: &str, storage: Option<DType>, flip: &str) -> Result<Variant, String> {
-    let grammar = "[DTYPE+]flip-BITS[:REGION]@SEVERITY[~SEED], e.g. q4_0+flip-exp-msb:scales@count=1~3";
-    let body = flip.strip_prefix("flip-").ok_or_else(|| format!("variant '{s}': expected {grammar}"))?;
+    let grammar =
+        "[DTYPE+]flip-BITS[:REGION]@SEVERITY[~SEED], e.g. q4_0+flip-exp-msb:scales@count=1~3";
+    let body = flip
+        .strip_prefix("flip-")
+        .ok_or_else(|| format!("variant '{s}': expected {grammar}"))?;
     let (body, seed) = match body.rsplit_once('~') {
-        Some((b, seed)) => (b, seed.parse::<u64>().map_err(|_| format!("variant '{s}': seed '{seed}' is not an unsigned integer"))?),
+        Some((b, seed)) => (
+            b,
+            seed.parse::<u64>()
+                .map_err(|_| format!("variant '{s}': seed '{seed}' is not an unsigned integer"))?,
+        ),
         None => (body, 0),
     };
-    let (head, severity) = body.split_once('@').ok_or_else(|| format!("variant '{s}': no severity (@count=N or @rate=R); expected {grammar}"))?;
+    let (head, severity) = body.split_once('@').ok_or_else(|| {
+        format!("variant '{s}': no severity (@count=N or @rate=R); expected {grammar}")
+    })?;
     let severity = Severity::parse(severity).map_err(|e| format!("variant '{s}': {e}"))?;
     let (bits, region) = match head.split_once(':') {
-        Some((b, r)) => (b, Region::parse(r).map_err(|e| format!("variant '{s}': {e}"))?),
+        Some((b, r)) => (
+            b,
+            Region::parse(r).map_err(|e| format!("variant '{s}': {e}"))?,
+        ),
         None => (head, Region::Weights),
     };
     let bits = BitClass::ALL
         .into_iter()
         .find(|c| bits_name(*c) == bits || c.name() == bits)
-        .ok_or_else(|| format!("variant '{s}': unknown bit class '{bits}' (known: {})", BitClass::ALL.map(bits_name).join(", ")))?;
-    Ok(Variant::Flip { storage, spec: FlipSpec { bits, region, severity }, seed })
+        .ok_or_else(|| {
+            format!(
+                "variant '{s}': unknown bit class '{bits}' (known: {})",
+                BitClass::ALL.map(bits_name).join(", ")
+            )
+        })?;
+    Ok(Variant::Flip {
+        storage,
+        spec: FlipSpec {
+            bits,
+            region,
+            severity,
+        },
+        seed,
+    })
 }
 
 impl fmt::Display for Variant {
@@ -241,7 +293,11 @@ impl fmt::Display for Variant {
             Variant::Convert(d) => f.write_str(d.name()),
             Variant::Corrupt(c, 0) => f.write_str(c.name()),
             Variant::Corrupt(c, seed) => write!(f, "{}~{seed}", c.name()),
-            Variant::Flip { storage, spec, seed } => {
+            Variant::Flip {
+                storage,
+                spec,
+                seed,
+            } => {
                 if let Some(d) = storage {
                     write!(f, "{}+", d.name())?;
                 }
@@ -265,25 +321,83 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in ["base", "f16", "bf16", "q8_0", "q4_1", "q2_k", "flip-exp", "flip-exp~7", "zero-tensor", "scale-norm"] {
+        for s in [
+            "base",
+            "f16",
+            "bf16",
+            "q8_0",
+            "q4_1",
+            "q2_k",
+            "flip-exp",
+            "flip-exp~7",
+            "zero-tensor",
+            "scale-norm",
+        ] {
             assert_eq!(Variant::parse(s).unwrap().to_string(), s);
         }
     }
 
     #[test]
     fn flip_variants_compose_with_a_storage_type_and_round_trip() {
-        for s in ["flip-exp-msb@count=1", "q4_0+flip-exp-msb@count=1~3", "q8_0+flip-any:scales@rate=1e6~2", "flip-mantissa-low:embedding@rate=25e3", "f16+flip-sign:norm@count=4"] {
+        for s in [
+            "flip-exp-msb@count=1",
+            "q4_0+flip-exp-msb@count=1~3",
+            "q8_0+flip-any:scales@rate=1e6~2",
+            "flip-mantissa-low:embedding@rate=25e3",
+            "f16+flip-sign:norm@count=4",
+        ] {
             assert_eq!(Variant::parse(s).unwrap().to_string(), s);
         }
         let v = Variant::parse("q4_0+flip-exponent-msb:scales@count=1~3").unwrap();
-        assert_eq!(v, Variant::Flip { storage: Some(DType::Q4_0), spec: FlipSpec { bits: BitClass::ExponentMsb, region: Region::Scales, severity: Severity::Count(1) }, seed: 3 });
+        assert_eq!(
+            v,
+            Variant::Flip {
+                storage: Some(DType::Q4_0),
+                spec: FlipSpec {
+                    bits: BitClass::ExponentMsb,
+                    region: Region::Scales,
+                    severity: Severity::Count(1)
+                },
+                seed: 3
+            }
+        );
         assert_eq!(v.to_string(), "q4_0+flip-exp-msb:scales@count=1~3");
-        assert_eq!((v.parent(), v.is_corruption(), v.is_quantized(), v.is_dtype_change()), (Variant::Convert(DType::Q4_0), true, true, false));
-        assert_eq!(Variant::parse("flip-mantissa@rate=1000000").unwrap().to_string(), "flip-mantissa@rate=1e6");
-        assert_eq!(Variant::parse("flip-exp@count=2").unwrap().parent(), Variant::Base);
+        assert_eq!(
+            (
+                v.parent(),
+                v.is_corruption(),
+                v.is_quantized(),
+                v.is_dtype_change()
+            ),
+            (Variant::Convert(DType::Q4_0), true, true, false)
+        );
+        assert_eq!(
+            Variant::parse("flip-mantissa@rate=1000000")
+                .unwrap()
+                .to_string(),
+            "flip-mantissa@rate=1e6"
+        );
+        assert_eq!(
+            Variant::parse("flip-exp@count=2").unwrap().parent(),
+            Variant::Base
+        );
         // The legacy names keep their meaning: without '@' they are the fixed corruptions.
-        assert_eq!(Variant::parse("flip-exp").unwrap(), Variant::Corrupt(Corruption::FlipExponent, 0));
-        for bad in ["q9_0+flip-exp@count=1", "q4_0+flip-exp", "q4_0+zero-tensor", "flip-exp@", "flip-exp@count=0", "flip-exps@count=1", "flip-exp:scale@count=1", "flip-exp@count=1~x", "q4_0+base", "flip@count=1"] {
+        assert_eq!(
+            Variant::parse("flip-exp").unwrap(),
+            Variant::Corrupt(Corruption::FlipExponent, 0)
+        );
+        for bad in [
+            "q9_0+flip-exp@count=1",
+            "q4_0+flip-exp",
+            "q4_0+zero-tensor",
+            "flip-exp@",
+            "flip-exp@count=0",
+            "flip-exps@count=1",
+            "flip-exp:scale@count=1",
+            "flip-exp@count=1~x",
+            "q4_0+base",
+            "flip@count=1",
+        ] {
             assert!(Variant::parse(bad).is_err(), "{bad}");
         }
     }

@@ -25,11 +25,24 @@ fn main() -> ExitCode {
     };
     let out = project.out_dir();
     let planned: Vec<String> = plan.cases.iter().map(|c| c.name.clone()).collect();
-    let tickets = Tickets { dir: out.join("tickets"), environment: Environment::current() };
-    let ticket_paths: Vec<String> = plan.cases.iter().map(|c| tickets.path(&c.name).display().to_string()).collect();
+    let tickets = Tickets {
+        dir: out.join("tickets"),
+        environment: Environment::current(),
+    };
+    let ticket_paths: Vec<String> = plan
+        .cases
+        .iter()
+        .map(|c| tickets.path(&c.name).display().to_string())
+        .collect();
     // nextest's processes of one run merge into one report; anything else writes its own.
     let merge_plan = std::env::var_os("NEXTEST_RUN_ID").map(|_| planned);
-    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(tickets), Box::new(RunFiles { out: out.clone(), merge_plan })];
+    let reporters: Vec<Box<dyn Reporter>> = vec![
+        Box::new(tickets),
+        Box::new(RunFiles {
+            out: out.clone(),
+            merge_plan,
+        }),
+    ];
     let run = Arc::new(Execution::new(plan.clone(), plan.cases.len(), reporters));
     let trials: Vec<Trial> = plan
         .cases
@@ -42,7 +55,10 @@ fn main() -> ExitCode {
             Trial::ignorable_test(case.name.clone(), move || match run.case(&case).outcome {
                 Outcome::Pass(_) => Ok(Completion::Completed),
                 Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
-                Outcome::Fail(ev) => Err(Failed::from(format!("falsified: {}\nticket: {ticket}", ev.summary()))),
+                Outcome::Fail(ev) => Err(Failed::from(format!(
+                    "falsified: {}\nticket: {ticket}",
+                    ev.summary()
+                ))),
                 Outcome::Error { message } => Err(Failed::from(format!("error: {message}"))),
             })
             .with_kind(kind)
@@ -59,8 +75,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let judged = rep.cases.iter().filter(|c| matches!(c.outcome, Outcome::Pass(_) | Outcome::Fail(_))).count();
-    let partial = args.filter.is_some() || !args.skip.is_empty() || std::env::var_os("NEXTEST").is_some();
+    let judged = rep
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Pass(_) | Outcome::Fail(_)))
+        .count();
+    let partial =
+        args.filter.is_some() || !args.skip.is_empty() || std::env::var_os("NEXTEST").is_some();
     eprintln!("groundtruth: report {}", out.join("report.json").display());
     if judged == 0 && !partial {
         eprintln!("groundtruth: suite '{suite}' judged no case (all skipped): refusing to pass a run that executed nothing");

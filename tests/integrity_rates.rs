@@ -34,7 +34,8 @@ fn within(r: &CatchRate, (lo, hi): (f64, f64)) -> bool {
 
 #[test]
 fn the_manifest_catches_every_single_flip_and_the_health_check_each_class_within_its_band() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny_1m/model.safetensors");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny_1m/model.safetensors");
     let mut file = StoredFile::read(&path).unwrap();
     let clean = file.bytes.clone();
     let rates = catch_rates(&mut file, &BitClass::ALL, Region::Weights, SEEDS).unwrap();
@@ -42,9 +43,25 @@ fn the_manifest_catches_every_single_flip_and_the_health_check_each_class_within
     let total: usize = rates.iter().map(|r| r.flips).sum();
     assert!(total >= 1000, "{total} flips");
     for r in &rates {
-        println!("{:<13} flips {:>4}  manifest {:.3}  health {:.3}", r.bits.name(), r.flips, r.manifest_rate(), r.health_rate());
-        assert_eq!(r.manifest_caught, r.flips, "{}: the manifest missed a flip", r.bits);
-        assert!(within(r, band(r.bits)), "{}: health catch rate {} outside {:?}", r.bits, r.health_rate(), band(r.bits));
+        println!(
+            "{:<13} flips {:>4}  manifest {:.3}  health {:.3}",
+            r.bits.name(),
+            r.flips,
+            r.manifest_rate(),
+            r.health_rate()
+        );
+        assert_eq!(
+            r.manifest_caught, r.flips,
+            "{}: the manifest missed a flip",
+            r.bits
+        );
+        assert!(
+            within(r, band(r.bits)),
+            "{}: health catch rate {} outside {:?}",
+            r.bits,
+            r.health_rate(),
+            band(r.bits)
+        );
     }
     // The bands can fail: the exponent-MSB band rejects what the sign class measured,
     // and the sign band rejects what the exponent-MSB class measured.

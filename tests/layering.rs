@@ -58,10 +58,16 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.unwrap().path();
         if p.is_dir() {
             // Test folders and fixtures are not part of the floors.
-            if !matches!(p.file_name().and_then(|n| n.to_str()), Some("tests" | "testdata" | "snapshots")) {
+            if !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("tests" | "testdata" | "snapshots")
+            ) {
                 rust_files(&p, out);
             }
-        } else if p.extension().is_some_and(|x| x == "rs") && p.file_name().is_some_and(|n| n != "tests.rs" && n != "testutil.rs") {
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && p.file_name()
+                .is_some_and(|n| n != "tests.rs" && n != "testutil.rs")
+        {
             out.push(p);
         }
     }
@@ -77,7 +83,12 @@ fn production_code(text: &str) -> &str {
 
 /// The top-level modules a piece of code names through `crate::`.
 fn imports(code: &str) -> Vec<String> {
-    let ident = |s: &str| -> String { s.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    let ident = |s: &str| -> String {
+        s.trim()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut out = Vec::new();
     let mut rest = code;
     while let Some(i) = rest.find("crate::") {
@@ -117,7 +128,14 @@ fn no_module_imports_one_above_it() {
     let mut unknown = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
         if matches!(first.as_str(), "lib" | "main") {
             continue;
         }
@@ -128,7 +146,10 @@ fn no_module_imports_one_above_it() {
         let text = std::fs::read_to_string(f).unwrap();
         for m in imports(production_code(&text)) {
             match floor(&m) {
-                Some(theirs) if theirs > own => upward.entry(format!("{} ({own})", rel.display())).or_default().push(format!("{m} ({theirs})")),
+                Some(theirs) if theirs > own => upward
+                    .entry(format!("{} ({own})", rel.display()))
+                    .or_default()
+                    .push(format!("{m} ({theirs})")),
                 Some(_) => {}
                 None => unknown.push(format!("{m} (named in {})", rel.display())),
             }
@@ -136,8 +157,14 @@ fn no_module_imports_one_above_it() {
     }
     unknown.sort();
     unknown.dedup();
-    assert!(unknown.is_empty(), "modules without a floor in FLOORS: {unknown:?}");
-    assert!(upward.is_empty(), "imports that run up the floors:\n{upward:#?}");
+    assert!(
+        unknown.is_empty(),
+        "modules without a floor in FLOORS: {unknown:?}"
+    );
+    assert!(
+        upward.is_empty(),
+        "imports that run up the floors:\n{upward:#?}"
+    );
 }
 
 #[test]

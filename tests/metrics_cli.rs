@@ -223,10 +223,16 @@ fn the_registered_numbers_reproduce() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
     // MR-10..16 fine-tune tiny_1m (cached per source version) and generate 64 records.
-    for id in ["MR-1", "MR-2", "MR-3", "MR-4", "MR-5", "MR-10", "MR-11", "MR-12", "MR-14", "MR-15", "MR-16"] {
+    for id in [
+        "MR-1", "MR-2", "MR-3", "MR-4", "MR-5", "MR-10", "MR-11", "MR-12", "MR-14", "MR-15",
+        "MR-16",
+    ] {
         assert!(out.contains(&format!("ok   {id} ")), "{id}: {out}");
     }
-    assert!(out.contains("MR-12") && out.contains("registered negative claim: violated as predicted"), "{out}");
+    assert!(
+        out.contains("MR-12") && out.contains("registered negative claim: violated as predicted"),
+        "{out}"
+    );
     assert!(out.contains("MR-13    retired: "), "{out}");
     assert!(!out.contains("FAIL"), "{out}");
 }

@@ -108,7 +108,9 @@ fn judge(root: &Path, toml: &str) -> Vec<CaseRecord> {
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, toml).unwrap();
     let judge = Judge::new(project.clone(), reg, claims, 1);
-    common::judge_in_order(groundtruth::plan::Plan::new(project, "planted", cases, judge))
+    common::judge_in_order(groundtruth::plan::Plan::new(
+        project, "planted", cases, judge,
+    ))
 }
 
 fn observed(r: &CaseRecord) -> f64 {
@@ -213,5 +215,8 @@ fn a_missing_corpus_is_an_error_naming_it() {
     let Outcome::Error { message } = &r[0].outcome else {
         panic!("{:?}", r[0].outcome)
     };
-    assert!(message.contains("micro.txt") && message.contains("no such file"), "{message}");
+    assert!(
+        message.contains("micro.txt") && message.contains("no such file"),
+        "{message}"
+    );
 }

@@ -5,7 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(records) = groundtruth::metrics::parse_records(data, std::path::Path::new("fuzz.jsonl")) else {
+    let Ok(records) = groundtruth::metrics::parse_records(data, std::path::Path::new("fuzz.jsonl"))
+    else {
         return;
     };
     let mut cfg = groundtruth::metrics::MetricsConfig::default();

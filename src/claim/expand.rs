@@ -39,7 +39,12 @@ impl Case {
     pub fn scope(&self) -> String {
         match (&self.prompt, self.chain.is_empty()) {
             (Some(p), _) => p.clone(),
-            (None, false) => self.chain.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
+            (None, false) => self
+                .chain
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("+"),
             (None, true) => "all".into(),
         }
     }
@@ -59,28 +64,55 @@ pub fn expand(
             continue;
         }
         let rc = Arc::new(c.clone());
-        let fail = |msg: String| ClaimError::invalid(&c.file, c.line, format!("claim '{}': {msg}", c.id));
+        let fail =
+            |msg: String| ClaimError::invalid(&c.file, c.line, format!("claim '{}': {msg}", c.id));
         let shape = c.kind.claim_kind().cases();
         let prompts: Vec<Option<String>> = match shape {
             CaseShape::PerPrompt => {
-                let file = c.prompts.as_deref().unwrap_or(crate::project::DEFAULT_PROMPTS);
-                prompt_ids(file).map_err(|e| fail(format!("field 'prompts': {e}")))?.into_iter().map(Some).collect()
+                let file = c
+                    .prompts
+                    .as_deref()
+                    .unwrap_or(crate::project::DEFAULT_PROMPTS);
+                prompt_ids(file)
+                    .map_err(|e| fail(format!("field 'prompts': {e}")))?
+                    .into_iter()
+                    .map(Some)
+                    .collect()
             }
             CaseShape::PerVariant | CaseShape::PerChain => vec![None],
         };
         let heads: Vec<(Variant, Vec<Variant>)> = match (shape, c.variants.first()) {
             (CaseShape::PerChain, Some(first)) => vec![(*first, c.variants.clone())],
-            (CaseShape::PerChain | CaseShape::PerPrompt | CaseShape::PerVariant, _) => c.variants.iter().map(|v| (*v, vec![])).collect(),
+            (CaseShape::PerChain | CaseShape::PerPrompt | CaseShape::PerVariant, _) => {
+                c.variants.iter().map(|v| (*v, vec![])).collect()
+            }
         };
         for model in &c.models {
             if !known_models.contains(model) {
-                return Err(fail(format!("field 'subjects.models': model '{model}' is not in configs/models.toml")));
+                return Err(fail(format!(
+                    "field 'subjects.models': model '{model}' is not in configs/models.toml"
+                )));
             }
             for (variant, chain) in &heads {
                 for &runtime in &c.runtimes {
                     for p in &prompts {
-                        let case = Case { name: String::new(), claim: rc.clone(), model: model.clone(), variant: *variant, prompt: p.clone(), chain: chain.clone(), runtime };
-                        let name = case_name(c.kind.name(), model, *variant, &case.scope(), &c.id, runtime);
+                        let case = Case {
+                            name: String::new(),
+                            claim: rc.clone(),
+                            model: model.clone(),
+                            variant: *variant,
+                            prompt: p.clone(),
+                            chain: chain.clone(),
+                            runtime,
+                        };
+                        let name = case_name(
+                            c.kind.name(),
+                            model,
+                            *variant,
+                            &case.scope(),
+                            &c.id,
+                            runtime,
+                        );
                         cases.push(Case { name, ..case });
                     }
                 }
@@ -90,13 +122,24 @@ pub fn expand(
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(ClaimError::invalid(Path::new("claims"), 1, format!("case name '{}' is generated twice", w[0])));
+        return Err(ClaimError::invalid(
+            Path::new("claims"),
+            1,
+            format!("case name '{}' is generated twice", w[0]),
+        ));
     }
     Ok(cases)
 }
 
 /// `kind/model/variant/scope/claim-id[@runtime]`.
-pub fn case_name(kind: &str, model: &str, variant: Variant, scope: &str, id: &str, runtime: Runtime) -> String {
+pub fn case_name(
+    kind: &str,
+    model: &str,
+    variant: Variant,
+    scope: &str,
+    id: &str,
+    runtime: Runtime,
+) -> String {
     match runtime == Runtime::CPU {
         true => format!("{kind}/{model}/{variant}/{scope}/{id}"),
         false => format!("{kind}/{model}/{variant}/{scope}/{id}@{}", runtime.label()),

@@ -61,18 +61,34 @@ impl ClaimKind {
     fn row(self) -> Row {
         use CaseShape::{PerChain, PerPrompt, PerVariant};
         use Measurement as M;
-        let row = |name, measurement, cases, exact_match, on_runtime| Row { name, measurement, cases, exact_match, on_runtime };
+        let row = |name, measurement, cases, exact_match, on_runtime| Row {
+            name,
+            measurement,
+            cases,
+            exact_match,
+            on_runtime,
+        };
         match self {
-            ClaimKind::TokenizerParity => row("tokenizer_parity", M::Tokenization, PerPrompt, false, false),
+            ClaimKind::TokenizerParity => {
+                row("tokenizer_parity", M::Tokenization, PerPrompt, false, false)
+            }
             ClaimKind::GreedyParity => row("greedy_parity", M::Greedy, PerPrompt, true, true),
             ClaimKind::OracleParity => row("oracle_parity", M::Oracle, PerVariant, true, true),
             ClaimKind::OracleDrift => row("oracle_drift", M::Oracle, PerVariant, false, true),
             ClaimKind::QuantDrift => row("quant_drift", M::Parent, PerVariant, false, true),
-            ClaimKind::CorruptionDetect => row("corruption_detect", M::Parent, PerVariant, false, false),
+            ClaimKind::CorruptionDetect => {
+                row("corruption_detect", M::Parent, PerVariant, false, false)
+            }
             ClaimKind::Consistency => row("consistency", M::Paths, PerVariant, false, false),
             ClaimKind::Determinism => row("determinism", M::Builds, PerVariant, false, false),
             ClaimKind::QuantOrder => row("quant_order", M::Chain, PerChain, false, false),
-            ClaimKind::ReferenceAgreement => row("reference_agreement", M::ReferenceQuantizer, PerVariant, false, false),
+            ClaimKind::ReferenceAgreement => row(
+                "reference_agreement",
+                M::ReferenceQuantizer,
+                PerVariant,
+                false,
+                false,
+            ),
             ClaimKind::RoundTrip => row("round_trip", M::RoundTrip, PerVariant, false, false),
             ClaimKind::Structure => row("structure", M::File, PerVariant, false, false),
             ClaimKind::TrainSanity => row("train_sanity", M::Training, PerVariant, false, false),
@@ -286,7 +302,10 @@ impl TrainCheck {
 }
 
 /// The storage types a `stored_as` list may name (the matrices' dominant GGML type).
-pub const STORAGE_TYPES: [&str; 13] = ["f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0", "q3_k", "q2_k"];
+pub const STORAGE_TYPES: [&str; 13] = [
+    "f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0", "q3_k",
+    "q2_k",
+];
 
 /// `stored_as = ["oracle"]`: the oracle's own storage type.
 pub const STORED_AS_ORACLE: &str = "oracle";
@@ -402,13 +421,36 @@ impl Kind {
     /// The fields a claim file states besides kind and bound, as this kind holds them.
     pub fn fields(&self) -> Fields<'_> {
         const UNRESTRICTED: &StoredAs = &StoredAs::Unrestricted;
-        let none = Fields { stored_as: UNRESTRICTED, compare: None, check: None, tie_margin: None };
+        let none = Fields {
+            stored_as: UNRESTRICTED,
+            compare: None,
+            check: None,
+            tie_margin: None,
+        };
         match self {
-            Kind::GreedyParity { stored_as, tie_margin } => Fields { stored_as, tie_margin: *tie_margin, ..none },
-            Kind::OracleParity { stored_as, .. } | Kind::OracleDrift { stored_as, .. } => Fields { stored_as, ..none },
-            Kind::Consistency(p, _) => Fields { compare: Some(p.compare()), ..none },
-            Kind::RoundTrip(r) => Fields { compare: Some(r.compare()), ..none },
-            Kind::TrainSanity(check) => Fields { check: Some(*check), ..none },
+            Kind::GreedyParity {
+                stored_as,
+                tie_margin,
+            } => Fields {
+                stored_as,
+                tie_margin: *tie_margin,
+                ..none
+            },
+            Kind::OracleParity { stored_as, .. } | Kind::OracleDrift { stored_as, .. } => {
+                Fields { stored_as, ..none }
+            }
+            Kind::Consistency(p, _) => Fields {
+                compare: Some(p.compare()),
+                ..none
+            },
+            Kind::RoundTrip(r) => Fields {
+                compare: Some(r.compare()),
+                ..none
+            },
+            Kind::TrainSanity(check) => Fields {
+                check: Some(*check),
+                ..none
+            },
             Kind::TokenizerParity
             | Kind::QuantDrift(_)
             | Kind::CorruptionDetect(_)

@@ -13,7 +13,10 @@ pub type ClaimError = crate::input::InputError;
 
 /// Every claim of a folder (`*.toml`, sorted by file name), ids unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FsError { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| FsError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -24,12 +27,24 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
         all.extend(load_file(f)?);
     }
     if all.is_empty() {
-        return Err(ClaimError::invalid(dir, 1, "no claims found (expected *.toml files with [[claim]] tables)"));
+        return Err(ClaimError::invalid(
+            dir,
+            1,
+            "no claims found (expected *.toml files with [[claim]] tables)",
+        ));
     }
     let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
     for r in &all {
         if let Some((f, l)) = seen.insert(r.id.clone(), (r.file.clone(), r.line)) {
-            return Err(invalid(&r.file, r.line, format!("duplicate claim id '{}' (first at {}:{l})", r.id, f.display())));
+            return Err(invalid(
+                &r.file,
+                r.line,
+                format!(
+                    "duplicate claim id '{}' (first at {}:{l})",
+                    r.id,
+                    f.display()
+                ),
+            ));
         }
     }
     Ok(all)
@@ -52,7 +67,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Vec<ClaimSpec>, ClaimError> 
         .map(|(i, claim)| {
             let line = headers.get(i).copied().unwrap_or(1);
             let id = claim.id.clone();
-            ClaimSpec::resolve(claim, file.to_path_buf(), line).map_err(|msg| invalid(file, line, format!("claim '{id}': {msg}")))
+            ClaimSpec::resolve(claim, file.to_path_buf(), line)
+                .map_err(|msg| invalid(file, line, format!("claim '{id}': {msg}")))
         })
         .collect()
 }
@@ -86,7 +102,9 @@ basis = "prior"
 "#;
 
     fn err(text: &str) -> String {
-        parse_str(text, Path::new("claims/x.toml")).unwrap_err().to_string()
+        parse_str(text, Path::new("claims/x.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -119,7 +137,10 @@ basis = "prior"
     #[test]
     fn statistic_must_fit_kind() {
         let e = err(&GOOD.replace("kl_mean", "token_mismatches"));
-        assert!(e.starts_with("claims/x.toml:2: claim 'QD-1': field 'bound.statistic'"), "{e}");
+        assert!(
+            e.starts_with("claims/x.toml:2: claim 'QD-1': field 'bound.statistic'"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -132,14 +153,22 @@ basis = "prior"
     #[test]
     fn train_sanity_needs_a_check_that_measures_its_statistic() {
         let ts = GOOD
-            .replace("kind = \"quant_drift\"", "kind = \"train_sanity\"\ncheck = \"init_loss\"")
+            .replace(
+                "kind = \"quant_drift\"",
+                "kind = \"train_sanity\"\ncheck = \"init_loss\"",
+            )
             .replace("variants = [\"q8_0\"]", "variants = [\"base\"]")
             .replace("kl_mean", "loss_gap_nats");
         assert!(parse_str(&ts, Path::new("claims/x.toml")).is_ok());
-        assert!(err(&ts.replace("check = \"init_loss\"\n", "")).contains("field 'check' is required"));
+        assert!(
+            err(&ts.replace("check = \"init_loss\"\n", "")).contains("field 'check' is required")
+        );
         assert!(err(&ts.replace("init_loss", "overfit")).contains("measures 'final_loss'"));
         assert!(err(&ts.replace("\"base\"", "\"q8_0\"")).contains("trained model itself"));
-        assert!(err(&GOOD.replace("registered", "check = \"reload\"\nregistered")).contains("only allowed for kind 'train_sanity'"));
+        assert!(
+            err(&GOOD.replace("registered", "check = \"reload\"\nregistered"))
+                .contains("only allowed for kind 'train_sanity'")
+        );
         assert!(err(&ts.replace("init_loss", "vibes")).contains("vibes"));
     }
 
@@ -149,22 +178,33 @@ basis = "prior"
         assert!(e.contains("basis"), "{e}");
         let e = err(&GOOD.replace("\"prior\"", "\"guessed\""));
         assert!(e.contains("guessed"), "{e}");
-        let observed = parse_str(&GOOD.replace("\"prior\"", "\"observed\""), Path::new("claims/x.toml")).unwrap();
+        let observed = parse_str(
+            &GOOD.replace("\"prior\"", "\"observed\""),
+            Path::new("claims/x.toml"),
+        )
+        .unwrap();
         assert_eq!(observed[0].basis, super::super::schema::Basis::Observed);
     }
 
     #[test]
     fn stored_as_is_closed_and_fits_the_kind() {
-        let drift = GOOD.replace("quant_drift", "oracle_drift").replace("\"q8_0\"]", "\"base\"]");
+        let drift = GOOD
+            .replace("quant_drift", "oracle_drift")
+            .replace("\"q8_0\"]", "\"base\"]");
         let with = |s: &str| drift.replace("registered", &format!("stored_as = {s}\nregistered"));
         assert!(parse_str(&with("[\"q8_0\", \"q4_k\"]"), Path::new("claims/x.toml")).is_ok());
         assert!(err(&with("[\"q9_9\"]")).contains("not a storage type"));
         assert!(err(&with("[\"oracle\"]")).contains("not a storage type"));
         assert!(err(&with("[\"q8_0\", \"q8_0\"]")).contains("listed twice"));
-        let parity = drift.replace("oracle_drift", "oracle_parity").replace("registered", "stored_as = [\"oracle\"]\nregistered");
+        let parity = drift
+            .replace("oracle_drift", "oracle_parity")
+            .replace("registered", "stored_as = [\"oracle\"]\nregistered");
         assert!(parse_str(&parity, Path::new("claims/x.toml")).is_ok());
         assert!(err(&parity.replace("[\"oracle\"]", "[\"q8_0\"]")).contains("takes [\"oracle\"]"));
-        assert!(err(&GOOD.replace("registered", "stored_as = [\"q8_0\"]\nregistered")).contains("only allowed for"));
+        assert!(
+            err(&GOOD.replace("registered", "stored_as = [\"q8_0\"]\nregistered"))
+                .contains("only allowed for")
+        );
     }
 
     #[test]
@@ -172,32 +212,70 @@ basis = "prior"
         let g = GOOD
             .replace("quant_drift", "greedy_parity")
             .replace("\"q8_0\"]", "\"base\"]")
-            .replace("statistic = \"kl_mean\", op = \"<=\", value = 0.01", "statistic = \"greedy_match_or_tie\", op = \">=\", value = 1");
+            .replace(
+                "statistic = \"kl_mean\", op = \"<=\", value = 0.01",
+                "statistic = \"greedy_match_or_tie\", op = \">=\", value = 1",
+            );
         assert!(err(&g).contains("field 'tie_margin' is required"));
-        assert!(parse_str(&g.replace("registered", "tie_margin = 0.05\nregistered"), Path::new("claims/x.toml")).is_ok());
-        assert!(err(&g.replace("registered", "tie_margin = -1.0\nregistered")).contains("tie_margin"));
+        assert!(parse_str(
+            &g.replace("registered", "tie_margin = 0.05\nregistered"),
+            Path::new("claims/x.toml")
+        )
+        .is_ok());
+        assert!(
+            err(&g.replace("registered", "tie_margin = -1.0\nregistered")).contains("tie_margin")
+        );
         // A retired claim keeps what it was registered with.
-        assert!(parse_str(&g.replace("registered", "retired = \"2026-11-28: superseded\"\nregistered"), Path::new("claims/x.toml")).is_ok());
-        assert!(err(&GOOD.replace("registered", "tie_margin = 0.05\nregistered")).contains("only allowed with statistic"));
+        assert!(parse_str(
+            &g.replace(
+                "registered",
+                "retired = \"2026-11-28: superseded\"\nregistered"
+            ),
+            Path::new("claims/x.toml")
+        )
+        .is_ok());
+        assert!(
+            err(&GOOD.replace("registered", "tie_margin = 0.05\nregistered"))
+                .contains("only allowed with statistic")
+        );
     }
 
     #[test]
     fn missing_field_is_an_error() {
-        let e = err(&GOOD.replace("rationale = \"llama.cpp reports 0.0014 for Q8_0 on an 8B model\"\n", ""));
+        let e = err(&GOOD.replace(
+            "rationale = \"llama.cpp reports 0.0014 for Q8_0 on an 8B model\"\n",
+            "",
+        ));
         assert!(e.contains("rationale"), "{e}");
     }
 
     #[test]
     fn runtimes_are_typed_once_each_and_only_where_a_judge_runs_the_subject() {
         let with = |rt: &str| GOOD.replace("basis", &format!("runtimes = [{rt}]\nbasis"));
-        let ok = parse_str(&with("\"cpu\", \"cuda\", \"cuda-bf16\""), Path::new("claims/x.toml")).unwrap();
-        assert_eq!(ok[0].runtimes.iter().map(|r| r.label()).collect::<Vec<_>>(), ["cpu", "cuda", "cuda-bf16"]);
-        assert_eq!(parse_str(GOOD, Path::new("claims/x.toml")).unwrap()[0].runtimes, [crate::runtime::Runtime::CPU]);
+        let ok = parse_str(
+            &with("\"cpu\", \"cuda\", \"cuda-bf16\""),
+            Path::new("claims/x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok[0].runtimes.iter().map(|r| r.label()).collect::<Vec<_>>(),
+            ["cpu", "cuda", "cuda-bf16"]
+        );
+        assert_eq!(
+            parse_str(GOOD, Path::new("claims/x.toml")).unwrap()[0].runtimes,
+            [crate::runtime::Runtime::CPU]
+        );
         assert!(err(&with("\"cuda:1\"")).contains("the GPU ordinal is the run's --device"));
         assert!(err(&with("\"gpu\"")).contains("expected cpu, cuda"));
         assert!(err(&with("\"cuda\", \"cuda\"")).contains("'cuda' is listed twice"));
-        let structure = with("\"cuda\"").replace("quant_drift", "structure").replace("kl_mean", "bad_tensors");
-        assert!(err(&structure).contains("kind 'structure' does not run the subject"), "{}", err(&structure));
+        let structure = with("\"cuda\"")
+            .replace("quant_drift", "structure")
+            .replace("kl_mean", "bad_tensors");
+        assert!(
+            err(&structure).contains("kind 'structure' does not run the subject"),
+            "{}",
+            err(&structure)
+        );
         // The base against itself on the CPU measures nothing; on another runtime it is
         // that runtime's drift.
         let base = |rt: &str| with(rt).replace("[\"q8_0\"]", "[\"base\"]");

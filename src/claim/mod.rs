@@ -11,7 +11,10 @@ mod spec;
 pub mod suite;
 
 pub use expand::{case_name, expand, Case};
-pub use kind::{CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, StoredAs, TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE};
+pub use kind::{
+    CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, StoredAs, TrainCheck,
+    STORAGE_TYPES, STORED_AS_ORACLE,
+};
 pub use load::{load_dir, load_file, parse_str, ClaimError};
 pub use render::claims_markdown;
 pub use schema::{Basis, Bound, Claim, ClaimFile, Expect, Op, Subjects};

@@ -1,7 +1,7 @@
 //! `claims/CLAIMS.md`: the registered claims rendered for people, from the TOML.
 
-use super::spec::ClaimSpec;
 use super::schema::Expect;
+use super::spec::ClaimSpec;
 use std::fmt::Write;
 
 /// Renders every claim as Markdown, grouped by file, in registration order.
@@ -16,9 +16,22 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
     );
     let mut current_file = None;
     for r in claims {
-        let name = r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let parent = r.file.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let file = if parent == "claims" { name } else { format!("{parent}/{name}") };
+        let name = r
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = r
+            .file
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = if parent == "claims" {
+            name
+        } else {
+            format!("{parent}/{name}")
+        };
         if current_file.as_deref() != Some(file.as_str()) {
             let _ = write!(out, "\n## `{file}`\n");
             current_file = Some(file);
@@ -47,10 +60,20 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
             let _ = writeln!(out, "- **checks:** {}", check.name());
         }
         if let Some(cmp) = c.compare {
-            let _ = writeln!(out, "- **compares:** {}", serde_json::to_string(&cmp).unwrap_or_default().trim_matches('"'));
+            let _ = writeln!(
+                out,
+                "- **compares:** {}",
+                serde_json::to_string(&cmp)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            );
         }
         if !c.stored_as.is_empty() {
-            let _ = writeln!(out, "- **judges checkpoints stored as:** {}", c.stored_as.join(", "));
+            let _ = writeln!(
+                out,
+                "- **judges checkpoints stored as:** {}",
+                c.stored_as.join(", ")
+            );
         }
         if let Some(m) = c.tie_margin {
             let _ = writeln!(out, "- **near-tie margin:** {m} nats (both sides)");

@@ -103,7 +103,6 @@ pub struct Bound {
     pub value: f64,
 }
 
-
 /// Comparison operator of a bound.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Op {
@@ -159,7 +158,12 @@ impl Bound {
 
     /// `kl_mean <= 0.01`, for messages and tickets.
     pub fn render(&self) -> String {
-        format!("{} {} {}", self.statistic.name(), self.op.symbol(), self.value)
+        format!(
+            "{} {} {}",
+            self.statistic.name(),
+            self.op.symbol(),
+            self.value
+        )
     }
 }
 

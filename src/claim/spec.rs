@@ -2,7 +2,9 @@
 //! needs, typed: the kind with its parameters ([`Kind`]), parsed variants, where it was
 //! registered. Every rule between fields is checked here, once.
 
-use super::kind::{ClaimKind, Compare, Compared, Kind, StoredAs, TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE};
+use super::kind::{
+    ClaimKind, Compare, Compared, Kind, StoredAs, TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE,
+};
 use super::schema::{Basis, Bound, Claim, Expect, Subjects};
 use crate::runtime::Runtime;
 use crate::stats::{Measurement, Role, Statistic};
@@ -49,7 +51,11 @@ impl ClaimSpec {
     /// Resolves `c`, registered at `file:line`; the error is the broken rule, naming the field.
     pub fn resolve(c: Claim, file: PathBuf, line: usize) -> Result<ClaimSpec, String> {
         check_text(&c)?;
-        let role = c.bound.statistic.role_in(c.kind.measurement()).ok_or_else(|| not_measured(&c))?;
+        let role = c
+            .bound
+            .statistic
+            .role_in(c.kind.measurement())
+            .ok_or_else(|| not_measured(&c))?;
         if !c.bound.value.is_finite() {
             return Err("field 'bound.value' must be finite".into());
         }
@@ -86,7 +92,10 @@ impl ClaimSpec {
             id: self.id.clone(),
             kind: self.kind.claim_kind(),
             statement: self.statement.clone(),
-            subjects: Subjects { models: self.models.clone(), variants: self.variants.iter().map(Variant::to_string).collect() },
+            subjects: Subjects {
+                models: self.models.clone(),
+                variants: self.variants.iter().map(Variant::to_string).collect(),
+            },
             prompts: self.prompts.clone(),
             compare: fields.compare,
             check: fields.check,
@@ -112,7 +121,10 @@ impl ClaimSpec {
 }
 
 fn check_text(c: &Claim) -> Result<(), String> {
-    let id_ok = !c.id.is_empty() && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+    let id_ok = !c.id.is_empty()
+        && c.id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
     if !id_ok {
         return Err("field 'id' must be non-empty ASCII letters, digits, '-' or '_'".into());
     }
@@ -126,7 +138,12 @@ fn check_text(c: &Claim) -> Result<(), String> {
 
 fn not_measured(c: &Claim) -> String {
     let allowed: Vec<_> = c.kind.statistics().iter().map(|s| s.name()).collect();
-    format!("field 'bound.statistic': '{}' is not measured by kind '{}' (allowed: {})", c.bound.statistic.name(), c.kind.name(), allowed.join(", "))
+    format!(
+        "field 'bound.statistic': '{}' is not measured by kind '{}' (allowed: {})",
+        c.bound.statistic.name(),
+        c.kind.name(),
+        allowed.join(", ")
+    )
 }
 
 /// The `compare` field: required by, and only allowed for, the kinds it belongs to.
@@ -136,11 +153,23 @@ fn compared(c: &Claim) -> Result<Option<Compared>, String> {
         Compared::Files(_) => ClaimKind::RoundTrip,
     };
     match c.compare {
-        None if matches!(c.kind.measurement(), Measurement::Paths | Measurement::RoundTrip) => {
-            Err(format!("field 'compare' is required for kind '{}'", c.kind.name()))
+        None if matches!(
+            c.kind.measurement(),
+            Measurement::Paths | Measurement::RoundTrip
+        ) =>
+        {
+            Err(format!(
+                "field 'compare' is required for kind '{}'",
+                c.kind.name()
+            ))
         }
         None => Ok(None),
-        Some(cmp) if owner(cmp) != c.kind => Err(format!("field 'compare': '{}' belongs to kind '{}', not '{}'", cmp.name(), owner(cmp).name(), c.kind.name())),
+        Some(cmp) if owner(cmp) != c.kind => Err(format!(
+            "field 'compare': '{}' belongs to kind '{}', not '{}'",
+            cmp.name(),
+            owner(cmp).name(),
+            c.kind.name()
+        )),
         Some(cmp) => Ok(Some(cmp.resolve())),
     }
 }
@@ -148,7 +177,9 @@ fn compared(c: &Claim) -> Result<Option<Compared>, String> {
 /// The `check` field: required by `train_sanity` (whose statistic it fixes), refused elsewhere.
 fn train_check(c: &Claim) -> Result<Option<TrainCheck>, String> {
     match (c.kind, c.check) {
-        (ClaimKind::TrainSanity, None) => Err("field 'check' is required for kind 'train_sanity'".into()),
+        (ClaimKind::TrainSanity, None) => {
+            Err("field 'check' is required for kind 'train_sanity'".into())
+        }
         (ClaimKind::TrainSanity, Some(check)) => {
             if c.bound.statistic != check.statistic() {
                 return Err(format!(
@@ -158,13 +189,20 @@ fn train_check(c: &Claim) -> Result<Option<TrainCheck>, String> {
                     c.bound.statistic.name()
                 ));
             }
-            if c.subjects.variants.iter().any(|v| !Variant::parse(v).is_ok_and(|v| v == Variant::Base)) {
+            if c.subjects
+                .variants
+                .iter()
+                .any(|v| !Variant::parse(v).is_ok_and(|v| v == Variant::Base))
+            {
                 return Err("field 'subjects.variants': kind 'train_sanity' is about the trained model itself (variants = [\"base\"])".into());
             }
             Ok(Some(check))
         }
         (_, None) => Ok(None),
-        (k, Some(_)) => Err(format!("field 'check' is only allowed for kind 'train_sanity', not '{}'", k.name())),
+        (k, Some(_)) => Err(format!(
+            "field 'check' is only allowed for kind 'train_sanity', not '{}'",
+            k.name()
+        )),
     }
 }
 
@@ -227,7 +265,10 @@ fn variants(c: &Claim) -> Result<Vec<Variant>, String> {
 fn runtimes(c: &Claim) -> Result<Vec<Runtime>, String> {
     let r = &c.runtimes;
     if let Some((_, dup)) = r.iter().enumerate().find(|(i, x)| r[..*i].contains(x)) {
-        return Err(format!("field 'runtimes': '{}' is listed twice", dup.label()));
+        return Err(format!(
+            "field 'runtimes': '{}' is listed twice",
+            dup.label()
+        ));
     }
     if let Some(other) = r.iter().find(|x| **x != Runtime::CPU) {
         if !c.kind.runs_on_runtime() {
@@ -253,7 +294,10 @@ fn check_chain(c: &Claim) -> Result<(), String> {
         return Err(format!("field 'subjects.variants': kind '{}' orders a chain of at least two variants, found {}", c.kind.name(), v.len()));
     }
     if let Some(dup) = v.iter().enumerate().find(|(i, x)| v[..*i].contains(x)) {
-        return Err(format!("field 'subjects.variants': '{}' is listed twice", dup.1));
+        return Err(format!(
+            "field 'subjects.variants': '{}' is listed twice",
+            dup.1
+        ));
     }
     Ok(())
 }
@@ -262,22 +306,44 @@ fn check_chain(c: &Claim) -> Result<(), String> {
 fn check_variant(c: &Claim, v: &str, variant: Variant) -> Result<(), String> {
     let fail = |why: String| Err(format!("field 'subjects.variants': {why}"));
     match c.kind {
-        ClaimKind::CorruptionDetect if !variant.is_corruption() => fail(format!("'{v}' is not a corruption (kind corruption_detect)")),
+        ClaimKind::CorruptionDetect if !variant.is_corruption() => fail(format!(
+            "'{v}' is not a corruption (kind corruption_detect)"
+        )),
         // The base on another runtime against the base on the CPU is a runtime's drift;
         // the base on the CPU against itself would measure nothing.
-        ClaimKind::QuantDrift if variant == Variant::Base && !c.runtimes.is_empty() && !c.runtimes.contains(&Runtime::CPU) => Ok(()),
-        ClaimKind::QuantDrift if !variant.is_dtype_change() => fail(format!("'{v}' is not a quantization (kind quant_drift)")),
-        ClaimKind::Consistency if c.compare == Some(Compare::QuantMatmul) && (variant.is_dtype_change() && !variant.is_quantized()) => {
-            fail(format!("'{v}' has no quantized weights to compare (compare = quant_matmul)"))
+        ClaimKind::QuantDrift
+            if variant == Variant::Base
+                && !c.runtimes.is_empty()
+                && !c.runtimes.contains(&Runtime::CPU) =>
+        {
+            Ok(())
         }
-        ClaimKind::QuantOrder if !variant.is_dtype_change() => fail(format!("'{v}' is not a quantization (kind quant_order)")),
+        ClaimKind::QuantDrift if !variant.is_dtype_change() => {
+            fail(format!("'{v}' is not a quantization (kind quant_drift)"))
+        }
+        ClaimKind::Consistency
+            if c.compare == Some(Compare::QuantMatmul)
+                && (variant.is_dtype_change() && !variant.is_quantized()) =>
+        {
+            fail(format!(
+                "'{v}' has no quantized weights to compare (compare = quant_matmul)"
+            ))
+        }
+        ClaimKind::QuantOrder if !variant.is_dtype_change() => {
+            fail(format!("'{v}' is not a quantization (kind quant_order)"))
+        }
         ClaimKind::ReferenceAgreement if !crate::transform::has_reference_quantizer(&variant) => {
-            fail(format!("'{v}' has no reference quantizer fixture (q4_0, q4_1, q5_0, q5_1, q8_0)"))
+            fail(format!(
+                "'{v}' has no reference quantizer fixture (q4_0, q4_1, q5_0, q5_1, q8_0)"
+            ))
         }
-        ClaimKind::Structure | ClaimKind::RoundTrip if variant.is_corruption() => {
-            fail(format!("'{v}' is a corruption; kind '{}' takes base or a storage type", c.kind.name()))
-        }
-        ClaimKind::Structure if variant == Variant::Base && c.bound.statistic == Statistic::LayoutMismatches => {
+        ClaimKind::Structure | ClaimKind::RoundTrip if variant.is_corruption() => fail(format!(
+            "'{v}' is a corruption; kind '{}' takes base or a storage type",
+            c.kind.name()
+        )),
+        ClaimKind::Structure
+            if variant == Variant::Base && c.bound.statistic == Statistic::LayoutMismatches =>
+        {
             fail("'base' compared with itself proves nothing (statistic layout_mismatches)".into())
         }
         ClaimKind::TokenizerParity
@@ -299,33 +365,74 @@ fn check_variant(c: &Claim, v: &str, variant: Variant) -> Result<(), String> {
 /// The typed kind, from the pieces already checked: the statistic's role in the kind's
 /// measurement, the comparison, the training check and the checkpoint selection. Each
 /// `else` is unreachable after those checks and kept as an error, never a guess.
-fn kind(c: &Claim, role: Role, compared: Option<Compared>, check: Option<TrainCheck>, stored_as: StoredAs) -> Result<Kind, String> {
-    let mismatch = || format!("field 'bound.statistic': '{}' has no role in kind '{}'", c.bound.statistic.name(), c.kind.name());
-    let oracle = || if let Role::Oracle(s) = role { Ok(s) } else { Err(mismatch()) };
-    let parent = || if let Role::Parent(s) = role { Ok(s) } else { Err(mismatch()) };
+fn kind(
+    c: &Claim,
+    role: Role,
+    compared: Option<Compared>,
+    check: Option<TrainCheck>,
+    stored_as: StoredAs,
+) -> Result<Kind, String> {
+    let mismatch = || {
+        format!(
+            "field 'bound.statistic': '{}' has no role in kind '{}'",
+            c.bound.statistic.name(),
+            c.kind.name()
+        )
+    };
+    let oracle = || {
+        if let Role::Oracle(s) = role {
+            Ok(s)
+        } else {
+            Err(mismatch())
+        }
+    };
+    let parent = || {
+        if let Role::Parent(s) = role {
+            Ok(s)
+        } else {
+            Err(mismatch())
+        }
+    };
     Ok(match c.kind {
         ClaimKind::TokenizerParity => Kind::TokenizerParity,
-        ClaimKind::GreedyParity => Kind::GreedyParity { stored_as, tie_margin: c.tie_margin },
-        ClaimKind::OracleParity => Kind::OracleParity { stored_as, stat: oracle()? },
-        ClaimKind::OracleDrift => Kind::OracleDrift { stored_as, stat: oracle()? },
+        ClaimKind::GreedyParity => Kind::GreedyParity {
+            stored_as,
+            tie_margin: c.tie_margin,
+        },
+        ClaimKind::OracleParity => Kind::OracleParity {
+            stored_as,
+            stat: oracle()?,
+        },
+        ClaimKind::OracleDrift => Kind::OracleDrift {
+            stored_as,
+            stat: oracle()?,
+        },
         ClaimKind::QuantDrift => Kind::QuantDrift(parent()?),
         ClaimKind::CorruptionDetect => Kind::CorruptionDetect(parent()?),
         ClaimKind::Consistency => {
-            let (Role::Paths(stat), Some(Compared::Paths(paths))) = (role, compared) else { return Err(mismatch()) };
+            let (Role::Paths(stat), Some(Compared::Paths(paths))) = (role, compared) else {
+                return Err(mismatch());
+            };
             Kind::Consistency(paths, stat)
         }
         ClaimKind::Determinism => Kind::Determinism,
         ClaimKind::QuantOrder => {
-            let Role::Chain(stat) = role else { return Err(mismatch()) };
+            let Role::Chain(stat) = role else {
+                return Err(mismatch());
+            };
             Kind::QuantOrder(stat)
         }
         ClaimKind::ReferenceAgreement => Kind::ReferenceAgreement,
         ClaimKind::RoundTrip => {
-            let Some(Compared::Files(r)) = compared else { return Err(mismatch()) };
+            let Some(Compared::Files(r)) = compared else {
+                return Err(mismatch());
+            };
             Kind::RoundTrip(r)
         }
         ClaimKind::Structure => {
-            let Role::File(stat) = role else { return Err(mismatch()) };
+            let Role::File(stat) = role else {
+                return Err(mismatch());
+            };
             Kind::Structure(stat)
         }
         ClaimKind::TrainSanity => Kind::TrainSanity(check.ok_or_else(mismatch)?),
@@ -359,7 +466,12 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("claims");
         let mut files: Vec<PathBuf> = Vec::new();
         for dir in [root.clone(), root.join("check")] {
-            files.extend(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "toml")));
+            files.extend(
+                std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml")),
+            );
         }
         assert!(files.len() > 5);
         for f in files {
@@ -377,9 +489,23 @@ mod tests {
         let text = "[[claim]]\nid = \"X\"\nkind = \"consistency\"\ncompare = \"kv_cache\"\nstatement = \"s\"\nsubjects = { models = [\"m\"] }\n\
                     bound = { statistic = \"kl_max\", op = \"<=\", value = 1e-6 }\nrationale = \"r\"\nregistered = \"2026-11-28\"\nbasis = \"prior\"\n";
         let spec = &crate::claim::parse_str(text, Path::new("x.toml")).unwrap()[0];
-        assert_eq!(spec.kind, Kind::Consistency(super::super::kind::Paths::KvCache, crate::stats::PathStat::Dist(crate::stats::Dist::KlMax)));
+        assert_eq!(
+            spec.kind,
+            Kind::Consistency(
+                super::super::kind::Paths::KvCache,
+                crate::stats::PathStat::Dist(crate::stats::Dist::KlMax)
+            )
+        );
         assert_eq!(spec.variants, vec![Variant::Base]);
-        let e = crate::claim::parse_str(&text.replace("kv_cache", "gguf_reimport"), Path::new("x.toml")).unwrap_err().to_string();
-        assert!(e.contains("'gguf_reimport' belongs to kind 'round_trip', not 'consistency'"), "{e}");
+        let e = crate::claim::parse_str(
+            &text.replace("kv_cache", "gguf_reimport"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'gguf_reimport' belongs to kind 'round_trip', not 'consistency'"),
+            "{e}"
+        );
     }
 }

@@ -25,25 +25,54 @@ pub struct Suite {
 
 /// Reads `suites/<name>.toml`.
 pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(ClaimError::invalid(&suites_dir.join(name), 1, format!("suite name '{name}' is not a plain name")));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ClaimError::invalid(
+            &suites_dir.join(name),
+            1,
+            format!("suite name '{name}' is not a plain name"),
+        ));
     }
     let file = suites_dir.join(format!("{name}.toml"));
     if !file.is_file() && suites_dir.is_dir() {
         let mut names: Vec<String> = std::fs::read_dir(suites_dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_string)).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_suffix(".toml"))
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
-        return Err(ClaimError::invalid(&file, 1, format!("no suite '{name}' (the suites are {})", names.join(", "))));
+        return Err(ClaimError::invalid(
+            &file,
+            1,
+            format!("no suite '{name}' (the suites are {})", names.join(", ")),
+        ));
     }
     Ok(crate::input::read_toml(&file)?.0)
 }
 
 /// The claims a suite selects, in registration order. An id that names no claim is an error.
-pub fn select(suite: &Suite, suite_file: &Path, all: &[ClaimSpec]) -> Result<Vec<ClaimSpec>, ClaimError> {
+pub fn select(
+    suite: &Suite,
+    suite_file: &Path,
+    all: &[ClaimSpec],
+) -> Result<Vec<ClaimSpec>, ClaimError> {
     for id in suite.claims.iter().chain(&suite.exclude) {
         if !all.iter().any(|r| &r.id == id) {
-            return Err(ClaimError::invalid(suite_file, 1, format!("claim id '{id}' is not registered in claims/")));
+            return Err(ClaimError::invalid(
+                suite_file,
+                1,
+                format!("claim id '{id}' is not registered in claims/"),
+            ));
         }
     }
     Ok(all

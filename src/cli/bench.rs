@@ -6,11 +6,11 @@
 
 use super::anchor::{compare, live, run_script, Live, LLAMA_CPP_DECODE, LLAMA_CPP_PREFILL};
 use super::ppl::{chunk_bar, describe, load_model, read_text};
-use crate::run::argmax;
-use crate::run::{perplexity_with, EvalSlice};
 use crate::model::KvCache;
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
+use crate::run::argmax;
+use crate::run::{perplexity_with, EvalSlice};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
@@ -44,28 +44,60 @@ struct Reference {
 /// Runs `ci/bench_llamacpp.py` with `python` on the shapes of `plan`.
 fn llama_cpp(project: &Project, python: &Path, model: &Path, plan: &Plan) -> Result<Reference> {
     let script = project.path("ci/bench_llamacpp.py");
-    let mut args = vec!["--json".to_string(), "--model".into(), model.display().to_string(), "--threads".into(), plan.threads.to_string()];
-    args.extend(["--prompts".into(), plan.prompts.to_string(), "--tokens".into(), plan.tokens.to_string()]);
+    let mut args = vec![
+        "--json".to_string(),
+        "--model".into(),
+        model.display().to_string(),
+        "--threads".into(),
+        plan.threads.to_string(),
+    ];
+    args.extend([
+        "--prompts".into(),
+        plan.prompts.to_string(),
+        "--tokens".into(),
+        plan.tokens.to_string(),
+    ]);
     if !plan.scoring {
         args.push("--no-prefill".into());
     }
-    errln!("measuring llama.cpp on the same shapes ({} {})…", python.display(), script.display());
+    errln!(
+        "measuring llama.cpp on the same shapes ({} {})…",
+        python.display(),
+        script.display()
+    );
     let doc = run_script(python, &script, &args)?;
     Ok(Reference {
-        prefill: plan.scoring.then(|| live(&doc, "prefill_logits_all", &script)).transpose()?,
-        decode: (plan.prompts > 0).then(|| live(&doc, "decode", &script)).transpose()?,
+        prefill: plan
+            .scoring
+            .then(|| live(&doc, "prefill_logits_all", &script))
+            .transpose()?,
+        decode: (plan.prompts > 0)
+            .then(|| live(&doc, "decode", &script))
+            .transpose()?,
     })
 }
 
 /// Runs `groundtruth bench eval`.
 pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: bool) -> Result<u8> {
-    let path: PathBuf = model.map(Path::to_path_buf).unwrap_or_else(|| crate::project::models_cache().join(SMOLLM2));
+    let path: PathBuf = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| crate::project::models_cache().join(SMOLLM2));
     if !path.exists() {
-        bail!("model file not found: {}: run ci/fetch-models.sh", path.display());
+        bail!(
+            "model file not found: {}: run ci/fetch-models.sh",
+            path.display()
+        );
     }
     // Before anything touches rayon's global pool, which gemm and the engine share.
-    if rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build_global().is_err() {
-        errln!("groundtruth: the thread pool was already running; measuring with {} threads", rayon::current_num_threads());
+    if rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build_global()
+        .is_err()
+    {
+        errln!(
+            "groundtruth: the thread pool was already running; measuring with {} threads",
+            rayon::current_num_threads()
+        );
     }
     let m = load_model(&path, plan.runtime)?;
     let add_bos = m.tokenizer.add_bos();
@@ -73,11 +105,18 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         let (text, source) = read_text(project, None)?;
         let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
         let bar = chunk_bar();
-        let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, slice.ctx, Some(slice.chunks), &mut |c, n, ppl| {
-            bar.set_length(n as u64);
-            bar.set_position(c as u64);
-            bar.set_message(format!("ppl {ppl:.4}"));
-        })
+        let r = perplexity_with(
+            &m.llama,
+            m.tokenizer.as_ref(),
+            &text,
+            slice.ctx,
+            Some(slice.chunks),
+            &mut |c, n, ppl| {
+                bar.set_length(n as u64);
+                bar.set_position(c as u64);
+                bar.set_message(format!("ppl {ppl:.4}"));
+            },
+        )
         .with_context(|| format!("{}: perplexity", path.display()))?;
         bar.finish_and_clear();
         Some((r, source))
@@ -95,7 +134,11 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         decode.add(plan.tokens.saturating_sub(1), dec);
     }
     let load = load_average();
-    let reference = plan.llama_cpp.as_deref().map(|py| llama_cpp(project, py, &path, plan)).transpose()?;
+    let reference = plan
+        .llama_cpp
+        .as_deref()
+        .map(|py| llama_cpp(project, py, &path, plan))
+        .transpose()?;
     let (ref_prefill, ref_decode) = match &reference {
         Some(r) => (r.prefill.as_ref(), r.decode.as_ref()),
         None => (None, None),
@@ -103,7 +146,9 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     let threads = rayon::current_num_threads();
     if json {
         let ppl = scored.as_ref().map(|(r, _)| r);
-        let ratio = |ours: Option<f64>, theirs: Option<&Live>| ours.zip(theirs).map(|(o, t)| o / t.tokens_per_s);
+        let ratio = |ours: Option<f64>, theirs: Option<&Live>| {
+            ours.zip(theirs).map(|(o, t)| o / t.tokens_per_s)
+        };
         let doc = serde_json::json!({
             "model": path.display().to_string(),
             "path": m.llama.numerical_path(),
@@ -129,7 +174,16 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
     outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
     if let Some((r, source)) = &scored {
         out!("{}", describe(r, source, add_bos));
-        outln!("scoring: {:.1} tokens/s {}", r.tokens_per_s, compare(r.tokens_per_s, ref_prefill, Some(&LLAMA_CPP_PREFILL), "--with-llama-cpp"));
+        outln!(
+            "scoring: {:.1} tokens/s {}",
+            r.tokens_per_s,
+            compare(
+                r.tokens_per_s,
+                ref_prefill,
+                Some(&LLAMA_CPP_PREFILL),
+                "--with-llama-cpp"
+            )
+        );
     }
     if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
         outln!(
@@ -154,7 +208,10 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
 
 /// The 1-minute load average, or `?` where /proc/loadavg cannot be read.
 pub(super) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into())
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 #[derive(Default)]

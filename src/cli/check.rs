@@ -4,33 +4,67 @@ use crate::check::{judge_checkpoint, Storage};
 use crate::outcome::{fmt_num, Outcome};
 use crate::plan::exit_code;
 use crate::project::Project;
-use crate::report::{ticket_file_name, Environment, Report, Reporter, RunFiles, StepSummary, Tickets};
+use crate::report::{
+    ticket_file_name, Environment, Report, Reporter, RunFiles, StepSummary, Tickets,
+};
 use anyhow::Result;
 use std::path::Path;
 
-pub(super) fn run(project: &Project, model: &Path, oracle: &Path, json: bool, tickets: Option<&Path>, out: Option<&Path>, gpu: crate::device::DeviceSpec) -> Result<u8> {
+pub(super) fn run(
+    project: &Project,
+    model: &Path,
+    oracle: &Path,
+    json: bool,
+    tickets: Option<&Path>,
+    out: Option<&Path>,
+    gpu: crate::device::DeviceSpec,
+) -> Result<u8> {
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
     if let Some(dir) = out {
-        reporters.push(Box::new(RunFiles { out: dir.to_path_buf(), merge_plan: None }));
+        reporters.push(Box::new(RunFiles {
+            out: dir.to_path_buf(),
+            merge_plan: None,
+        }));
         reporters.push(Box::new(StepSummary));
     }
     if let Some(dir) = tickets {
-        reporters.push(Box::new(Tickets { dir: dir.to_path_buf(), environment: Environment::current() }));
+        reporters.push(Box::new(Tickets {
+            dir: dir.to_path_buf(),
+            environment: Environment::current(),
+        }));
     }
     let (report, storage) = judge_checkpoint(project, model, oracle, reporters, gpu)?;
     let code = exit_code(&report);
     if let Some(dir) = out {
-        errln!("report: {}\npage:   {}", dir.join("report.json").display(), dir.join("report.html").display());
+        errln!(
+            "report: {}\npage:   {}",
+            dir.join("report.json").display(),
+            dir.join("report.html").display()
+        );
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&verdict_json(&report, &storage, code))?
+        );
     } else {
-        outln!("checkpoint stored as {}: {}\n", storage.checkpoint, storage.judged_as());
+        outln!(
+            "checkpoint stored as {}: {}\n",
+            storage.checkpoint,
+            storage.judged_as()
+        );
         out!("{}", verdict_table(&report));
     }
-    for case in report.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
+    for case in report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+    {
         if let Some(dir) = tickets {
-            errln!("ticket: {}", dir.join(ticket_file_name(&case.name)).display());
+            errln!(
+                "ticket: {}",
+                dir.join(ticket_file_name(&case.name)).display()
+            );
         }
     }
     Ok(code)
@@ -73,16 +107,28 @@ fn verdict_json(report: &Report, storage: &Storage, code: u8) -> serde_json::Val
 }
 
 fn verdict_table(report: &Report) -> String {
-    let mut out = String::from("| outcome | claim | case | observed | bound |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| outcome | claim | case | observed | bound |\n|---|---|---|---|---|\n");
     for c in &report.cases {
         let (observed, bound) = match &c.outcome {
-            Outcome::Pass(e) | Outcome::Fail(e) => (fmt_num(e.observed), format!("{} {}", e.op.symbol(), fmt_num(e.bound))),
+            Outcome::Pass(e) | Outcome::Fail(e) => (
+                fmt_num(e.observed),
+                format!("{} {}", e.op.symbol(), fmt_num(e.bound)),
+            ),
             Outcome::Skip(r) => (format!("skipped: {r}"), c.criterion.clone()),
             Outcome::Error { message } => (format!("error: {message}"), c.criterion.clone()),
         };
-        out.push_str(&format!("| {} | {} | `{}` | {observed} | {bound} |\n", c.outcome.label(), c.claim_id, c.scope));
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {observed} | {bound} |\n",
+            c.outcome.label(),
+            c.claim_id,
+            c.scope
+        ));
     }
     let (p, f, s, e) = report.counts();
-    out.push_str(&format!("\nverdict: {} ({p} passed, {f} falsified, {s} skipped, {e} errors)\n", verdict_word(exit_code(report))));
+    out.push_str(&format!(
+        "\nverdict: {} ({p} passed, {f} falsified, {s} skipped, {e} errors)\n",
+        verdict_word(exit_code(report))
+    ));
     out
 }

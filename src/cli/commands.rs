@@ -5,11 +5,14 @@ use crate::claim::{claims_markdown, load_dir};
 use crate::outcome::Outcome;
 use crate::plan::{exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
-use crate::report::{read_report, summary_matrix, ticket_file_name, Event, Junit, ReportError, Reporter, RunFiles, StepSummary};
-use std::sync::Arc;
+use crate::report::{
+    read_report, summary_matrix, ticket_file_name, Event, Junit, ReportError, Reporter, RunFiles,
+    StepSummary,
+};
 use crate::subject::hub::{self, HubEnv};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Runs a parsed command line; the exit code follows the documented table.
 pub fn execute(cli: Cli) -> Result<u8> {
@@ -20,7 +23,10 @@ pub fn execute(cli: Cli) -> Result<u8> {
 /// A file of the project that is not there: the message says which project was used and
 /// how to point at another, once.
 fn explain_missing(project: &Project, e: anyhow::Error) -> anyhow::Error {
-    let not_found = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound));
+    let not_found = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    });
     let line = super::one_line(&e);
     if not_found && line.contains(&project.root.display().to_string()) {
         return anyhow::anyhow!("{line} ({})", project.where_to_look());
@@ -57,19 +63,46 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             outln!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
             Ok(EXIT_HOLDS)
         }
-        Command::Run { suite, filter, exact, out, junit, device } => {
+        Command::Run {
+            suite,
+            filter,
+            exact,
+            out,
+            junit,
+            device,
+        } => {
             let select = match (filter, exact) {
                 (Some(f), _) => Select::Contains(f),
                 (None, Some(e)) => Select::Exact(e),
                 (None, None) => Select::All,
             };
-            run(project, &suite, &select, out.as_deref(), junit.as_deref(), device)
+            run(
+                project,
+                &suite,
+                &select,
+                out.as_deref(),
+                junit.as_deref(),
+                device,
+            )
         }
-        Command::Claims { action: ClaimsAction::List { suite } } => list(project, suite.as_deref()),
-        Command::Claims { action: ClaimsAction::Render { check } } => render(project, check),
-        Command::Ticket { report, gh, repo, dry_run } => {
+        Command::Claims {
+            action: ClaimsAction::List { suite },
+        } => list(project, suite.as_deref()),
+        Command::Claims {
+            action: ClaimsAction::Render { check },
+        } => render(project, check),
+        Command::Ticket {
+            report,
+            gh,
+            repo,
+            dry_run,
+        } => {
             let path = report.unwrap_or_else(|| project.out_dir().join("report.json"));
-            given_file(&path, "report", "the report.json that `groundtruth run` or `groundtruth check --out` writes")?;
+            given_file(
+                &path,
+                "report",
+                "the report.json that `groundtruth run` or `groundtruth check --out` writes",
+            )?;
             let r = read_report(&path)?;
             if gh {
                 let dir = path.parent().unwrap_or(Path::new(".")).join("issues");
@@ -82,61 +115,224 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
             Ok(EXIT_HOLDS)
         }
-        Command::Check { model, oracle, json, ticket, out, device } => {
-            given_file(&oracle, "oracle", "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes")?;
-            super::check::run(project, &model_path(&model)?, &oracle, json, ticket.as_deref(), out.as_deref(), device.run_gpu())
+        Command::Check {
+            model,
+            oracle,
+            json,
+            ticket,
+            out,
+            device,
+        } => {
+            given_file(
+                &oracle,
+                "oracle",
+                "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes",
+            )?;
+            super::check::run(
+                project,
+                &model_path(&model)?,
+                &oracle,
+                json,
+                ticket.as_deref(),
+                out.as_deref(),
+                device.run_gpu(),
+            )
         }
-        Command::Oracle { runtime, model, prompts, out, model_id, weights, no_perplexity, python } => {
-            let req = super::oracle::Request { runtime, model: &model, prompts: prompts.as_deref(), out: &out, model_id: model_id.as_deref(), weights: weights.as_deref(), perplexity: !no_perplexity, python: python.as_deref() };
+        Command::Oracle {
+            runtime,
+            model,
+            prompts,
+            out,
+            model_id,
+            weights,
+            no_perplexity,
+            python,
+        } => {
+            let req = super::oracle::Request {
+                runtime,
+                model: &model,
+                prompts: prompts.as_deref(),
+                out: &out,
+                model_id: model_id.as_deref(),
+                weights: weights.as_deref(),
+                perplexity: !no_perplexity,
+                python: python.as_deref(),
+            };
             super::oracle::run(project, &req)
         }
         Command::Hub { model } => {
-            let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
-            let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
+            let registry =
+                crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
+            let entry = registry
+                .iter()
+                .find(|m| m.name == model)
+                .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
             for file in hub::fetch(entry, &HubEnv::from_env()).map_err(anyhow::Error::msg)? {
                 outln!("{}", file.display());
             }
             Ok(EXIT_HOLDS)
         }
-        Command::Metrics { records, config, out, json, per_record } => {
-            let req = super::metrics::Request { records: &records, config: config.as_deref(), out: out.as_deref(), json, per_record: per_record.as_deref() };
+        Command::Metrics {
+            records,
+            config,
+            out,
+            json,
+            per_record,
+        } => {
+            let req = super::metrics::Request {
+                records: &records,
+                config: config.as_deref(),
+                out: out.as_deref(),
+                json,
+                per_record: per_record.as_deref(),
+            };
             super::metrics::run(project, &req)
         }
-        Command::Study { rungs, variants, problems, seed, levels, max_new_tokens, out } => {
-            let list = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect() };
-            let levels: Vec<u8> = list(&levels).iter().map(|l| l.parse::<u8>().map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))).collect::<Result<_>>()?;
+        Command::Study {
+            rungs,
+            variants,
+            problems,
+            seed,
+            levels,
+            max_new_tokens,
+            out,
+        } => {
+            let list = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            };
+            let levels: Vec<u8> = list(&levels)
+                .iter()
+                .map(|l| {
+                    l.parse::<u8>()
+                        .map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))
+                })
+                .collect::<Result<_>>()?;
             let (rungs, variants) = (list(&rungs), list(&variants));
-            let req = super::study::Request { rungs: &rungs, variants: &variants, problems, seed, levels: &levels, max_new_tokens, out: &out };
+            let req = super::study::Request {
+                rungs: &rungs,
+                variants: &variants,
+                problems,
+                seed,
+                levels: &levels,
+                max_new_tokens,
+                out: &out,
+            };
             super::study::run(project, &req)
         }
-        Command::Generate { model, args } => super::generate::run(project, &model_path(&model)?, &args),
-        Command::Reproduce { registered, id, tickets, records_out } => {
-            let req = super::reproduce::Request { registered: &registered, id: id.as_deref(), tickets: tickets.as_deref(), records_out: records_out.as_deref() };
+        Command::Generate { model, args } => {
+            super::generate::run(project, &model_path(&model)?, &args)
+        }
+        Command::Reproduce {
+            registered,
+            id,
+            tickets,
+            records_out,
+        } => {
+            let req = super::reproduce::Request {
+                registered: &registered,
+                id: id.as_deref(),
+                tickets: tickets.as_deref(),
+                records_out: records_out.as_deref(),
+            };
             super::reproduce::run(project, &req)
         }
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
-        Command::Export { model, to, out, variant } => super::quant::export(project, &model, to, &out, &variant),
-        Command::Corrupt { model, out, seed, count, rate, bits, region, tensors } => {
-            let args = super::integrity::CorruptArgs { model: &model, out: &out, seed, count, rate: rate.as_deref(), bits, region, tensors: tensors.as_deref() };
+        Command::Export {
+            model,
+            to,
+            out,
+            variant,
+        } => super::quant::export(project, &model, to, &out, &variant),
+        Command::Corrupt {
+            model,
+            out,
+            seed,
+            count,
+            rate,
+            bits,
+            region,
+            tensors,
+        } => {
+            let args = super::integrity::CorruptArgs {
+                model: &model,
+                out: &out,
+                seed,
+                count,
+                rate: rate.as_deref(),
+                bits,
+                region,
+                tensors: tensors.as_deref(),
+            };
             super::integrity::corrupt(&args)
         }
         Command::Manifest { model, out } => super::integrity::write_manifest(&model, &out),
-        Command::Verify { model, manifest, json } => super::integrity::verify_model(&model, &manifest, json),
+        Command::Verify {
+            model,
+            manifest,
+            json,
+        } => super::integrity::verify_model(&model, &manifest, json),
         Command::Health { model, json } => super::integrity::health(&model, json),
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
-        Command::Bench { action: BenchAction::Eval { model, threads, tokens, prompts, no_scoring, json, with_llama_cpp, device, precision } } => {
-            let runtime = crate::runtime::Runtime { device: device.model_device(), precision: precision.unwrap_or_default() };
-            let plan = super::bench::Plan { threads, tokens, prompts, scoring: !no_scoring, llama_cpp: with_llama_cpp, runtime };
+        Command::Bench {
+            action:
+                BenchAction::Eval {
+                    model,
+                    threads,
+                    tokens,
+                    prompts,
+                    no_scoring,
+                    json,
+                    with_llama_cpp,
+                    device,
+                    precision,
+                },
+        } => {
+            let runtime = crate::runtime::Runtime {
+                device: device.model_device(),
+                precision: precision.unwrap_or_default(),
+            };
+            let plan = super::bench::Plan {
+                threads,
+                tokens,
+                prompts,
+                scoring: !no_scoring,
+                llama_cpp: with_llama_cpp,
+                runtime,
+            };
             super::bench::eval(project, model.as_deref(), &plan, json)
         }
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
-        Command::Ppl { model, text, ctx, chunks, base, json, device, precision } => {
-            let runtime = crate::runtime::Runtime { device: device.model_device(), precision: precision.unwrap_or_default() };
-            super::ppl::run(project, &model_path(&model)?, text.as_deref(), ctx, chunks, base.as_deref(), json, runtime)
+        Command::Ppl {
+            model,
+            text,
+            ctx,
+            chunks,
+            base,
+            json,
+            device,
+            precision,
+        } => {
+            let runtime = crate::runtime::Runtime {
+                device: device.model_device(),
+                precision: precision.unwrap_or_default(),
+            };
+            super::ppl::run(
+                project,
+                &model_path(&model)?,
+                text.as_deref(),
+                ctx,
+                chunks,
+                base.as_deref(),
+                json,
+                runtime,
+            )
         }
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
@@ -144,7 +340,10 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             let recipes = project.path(crate::train::RECIPES_FILE);
             if recipes.is_file() {
                 outln!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
-                out!("{}", crate::train::recipes_table(&crate::train::load_recipes(&recipes)?));
+                out!(
+                    "{}",
+                    crate::train::recipes_table(&crate::train::load_recipes(&recipes)?)
+                );
             }
             Ok(EXIT_HOLDS)
         }
@@ -168,33 +367,75 @@ impl Select {
     }
 }
 
-fn run(project: &Project, suite: &str, select: &Select, out: Option<&Path>, junit: Option<&Path>, device: super::DeviceArg) -> Result<u8> {
+fn run(
+    project: &Project,
+    suite: &str,
+    select: &Select,
+    out: Option<&Path>,
+    junit: Option<&Path>,
+    device: super::DeviceArg,
+) -> Result<u8> {
     let root_flag = match project.origin {
         crate::project::Origin::Flag => format!(" --root '{}'", project.root.display()),
-        crate::project::Origin::Marker(_) | crate::project::Origin::BuiltIn | crate::project::Origin::Given => String::new(),
+        crate::project::Origin::Marker(_)
+        | crate::project::Origin::BuiltIn
+        | crate::project::Origin::Given => String::new(),
     };
-    let device_flag = device.device.map(|d| format!(" --device {d}")).unwrap_or_default();
-    let rerun = format!("groundtruth{root_flag} run --suite {suite}{device_flag} --exact '{{case}}'");
-    let plan = Arc::new(crate::plan::plan_with(project, suite, Some(rerun), device.run_gpu())?);
-    let cases: Vec<_> = plan.cases.iter().filter(|c| select.keeps(&c.name)).collect();
+    let device_flag = device
+        .device
+        .map(|d| format!(" --device {d}"))
+        .unwrap_or_default();
+    let rerun =
+        format!("groundtruth{root_flag} run --suite {suite}{device_flag} --exact '{{case}}'");
+    let plan = Arc::new(crate::plan::plan_with(
+        project,
+        suite,
+        Some(rerun),
+        device.run_gpu(),
+    )?);
+    let cases: Vec<_> = plan
+        .cases
+        .iter()
+        .filter(|c| select.keeps(&c.name))
+        .collect();
     match select {
         Select::All => {}
         Select::Contains(f) if cases.is_empty() => anyhow::bail!("suite '{suite}': no case name contains '{f}' (`groundtruth claims list --suite {suite}` lists them)"),
         Select::Exact(e) if cases.is_empty() => anyhow::bail!("suite '{suite}': no case is named '{e}' (`groundtruth claims list --suite {suite}` lists them)"),
         Select::Contains(_) | Select::Exact(_) => {}
     }
-    let out = out.map(Path::to_path_buf).unwrap_or_else(|| project.out_dir());
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Progress::new(cases.len())), Box::new(RunFiles { out: out.clone(), merge_plan: None }), Box::new(StepSummary)];
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project.out_dir());
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![
+        Box::new(Progress::new(cases.len())),
+        Box::new(RunFiles {
+            out: out.clone(),
+            merge_plan: None,
+        }),
+        Box::new(StepSummary),
+    ];
     if let Some(file) = junit {
-        reporters.push(Box::new(Junit { file: file.to_path_buf() }));
+        reporters.push(Box::new(Junit {
+            file: file.to_path_buf(),
+        }));
     }
     // A filtered run's report holds its own cases only, marked partial.
     let rep = crate::plan::execute(plan.clone(), &cases, reporters)?;
     out!("{}", summary_matrix(&rep));
     outln!("\nreport: {}", out.join("report.json").display());
     outln!("page:   {}", out.join("report.html").display());
-    for c in rep.cases.iter().filter(|c| matches!(c.outcome, Outcome::Fail(_))) {
-        outln!("ticket: {}", out.join("tickets").join(ticket_file_name(&c.name)).display());
+    for c in rep
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+    {
+        outln!(
+            "ticket: {}",
+            out.join("tickets")
+                .join(ticket_file_name(&c.name))
+                .display()
+        );
     }
     let code = exit_code(&rep);
     if code == crate::plan::EXIT_NOTHING_JUDGED {
@@ -209,7 +450,10 @@ struct Progress(indicatif::ProgressBar);
 impl Progress {
     fn new(total: usize) -> Progress {
         let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         Progress(bar)
     }
 }
@@ -220,7 +464,12 @@ impl Reporter for Progress {
             Event::Started { case, .. } => self.0.set_message(case.name.clone()),
             Event::Finished { record } => {
                 if !matches!(record.outcome, Outcome::Pass(_)) {
-                    self.0.println(format!("{:5} {}  {}", record.outcome.label(), record.name, describe(&record.outcome)));
+                    self.0.println(format!(
+                        "{:5} {}  {}",
+                        record.outcome.label(),
+                        record.name,
+                        describe(&record.outcome)
+                    ));
                 }
                 self.0.inc(1);
             }
@@ -250,7 +499,13 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
         None => {
             let claims = load_dir(&project.claims_dir())?;
             for c in &claims {
-                outln!("{:6} {:18} {:28} {}", c.id, c.kind.name(), c.bound.render(), c.statement.trim());
+                outln!(
+                    "{:6} {:18} {:28} {}",
+                    c.id,
+                    c.kind.name(),
+                    c.bound.render(),
+                    c.statement.trim()
+                );
             }
         }
     }
@@ -278,10 +533,19 @@ fn render(project: &Project, check: bool) -> Result<u8> {
 
 fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
     let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
-    let entry = registry.iter().find(|m| m.name == model).with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
+    let entry = registry
+        .iter()
+        .find(|m| m.name == model)
+        .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
     // The folder appears whole or not at all.
-    crate::fsutil::write_dir_atomic(out, |tmp| crate::subject::materialize_seeded(project, entry, tmp).map(|_| ()))?;
+    crate::fsutil::write_dir_atomic(out, |tmp| {
+        crate::subject::materialize_seeded(project, entry, tmp).map(|_| ())
+    })?;
     let st = out.join("model.safetensors");
-    outln!("wrote {} (model.safetensors sha256 {})", out.display(), crate::fsutil::sha256_file(&st)?);
+    outln!(
+        "wrote {} (model.safetensors sha256 {})",
+        out.display(),
+        crate::fsutil::sha256_file(&st)?
+    );
     Ok(EXIT_HOLDS)
 }

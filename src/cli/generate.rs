@@ -67,8 +67,9 @@ pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u
         .map(|p| loaded.tokenizer.encode(&p.prompt()))
         .collect::<Result<Vec<_>, _>>()?
         .concat();
-    let crate::transform::Applied { weights, notes, .. } = crate::transform::apply(&loaded.weights, &variant, &used)
-        .with_context(|| format!("{}: variant {variant}", model.display()))?;
+    let crate::transform::Applied { weights, notes, .. } =
+        crate::transform::apply(&loaded.weights, &variant, &used)
+            .with_context(|| format!("{}: variant {variant}", model.display()))?;
     let llama = Llama::load(&weights, &LoadOptions::default())
         .with_context(|| format!("{}", model.display()))?;
     let label = a.label.clone().unwrap_or_else(|| {

@@ -30,7 +30,10 @@ pub(super) fn corrupt(a: &CorruptArgs) -> Result<u8> {
     .map_err(anyhow::Error::msg)?;
     let input = model_path(a.model)?;
     if input.is_dir() && a.out.is_file() {
-        bail!("{}: is a file; a model folder is corrupted into a folder", a.out.display());
+        bail!(
+            "{}: is a file; a model folder is corrupted into a folder",
+            a.out.display()
+        );
     }
     if !input.is_dir() && a.out.is_dir() {
         bail!("{}: is a folder; give the file to write", a.out.display());
@@ -38,20 +41,30 @@ pub(super) fn corrupt(a: &CorruptArgs) -> Result<u8> {
     let mut target = Target::class(a.bits, a.region);
     target.tensors = a.tensors.map(str::to_string);
     let (list, damaged) = write_corrupted(&input, a.out, &target, severity, a.seed)?;
-    let sha = list.output.as_ref().map(|o| o.sha256.as_str()).unwrap_or_default();
+    let sha = list
+        .output
+        .as_ref()
+        .map(|o| o.sha256.as_str())
+        .unwrap_or_default();
     outln!("wrote {} (sha256 {sha})", damaged.display());
     outln!(
         "{} flip(s): bits {} in region {}{}, {}, seed {} ({} eligible bits over {} weights)",
         list.flips.len(),
         list.bits,
         list.region,
-        list.tensors.as_deref().map(|t| format!(" (tensors {t})")).unwrap_or_default(),
+        list.tensors
+            .as_deref()
+            .map(|t| format!(" (tensors {t})"))
+            .unwrap_or_default(),
         list.severity,
         list.seed,
         list.eligible_bits,
         list.weights
     );
-    outln!("flip list: {}", crate::transform::flip::flips_path(&damaged).display());
+    outln!(
+        "flip list: {}",
+        crate::transform::flip::flips_path(&damaged).display()
+    );
     for line in list.describe().iter().take(10) {
         outln!("  {line}");
     }
@@ -66,16 +79,29 @@ pub(super) fn write_manifest(model: &str, out: &Path) -> Result<u8> {
     let json = serde_json::to_string_pretty(&m)?;
     crate::fsutil::atomic_write(out, json.as_bytes())?;
     let tensors: usize = m.files.iter().map(|f| f.tensors.len()).sum();
-    outln!("wrote {} ({} file(s), {tensors} tensor(s))", out.display(), m.files.len());
+    outln!(
+        "wrote {} ({} file(s), {tensors} tensor(s))",
+        out.display(),
+        m.files.len()
+    );
     Ok(EXIT_HOLDS)
 }
 
 pub(super) fn verify_model(model: &str, manifest_path: &Path, json: bool) -> Result<u8> {
-    super::commands::given_file(manifest_path, "manifest", "a manifest that `groundtruth manifest` wrote")?;
+    super::commands::given_file(
+        manifest_path,
+        "manifest",
+        "a manifest that `groundtruth manifest` wrote",
+    )?;
     let m = crate::integrity::manifest::read_manifest(manifest_path)?;
     let v = verify(&model_path(model)?, &m)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "intact": v.intact(), "changes": v.changes, "unlisted": v.unlisted }))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "intact": v.intact(), "changes": v.changes, "unlisted": v.unlisted })
+            )?
+        );
     } else {
         for c in &v.changes {
             outln!("changed: {c}");
@@ -84,23 +110,47 @@ pub(super) fn verify_model(model: &str, manifest_path: &Path, json: bool) -> Res
             outln!("not in the manifest (not judged): {u}");
         }
         match v.intact() {
-            true => outln!("intact: every file and tensor the manifest lists has its recorded SHA-256"),
-            false => outln!("{} change(s); tensors changed: {}", v.changes.len(), v.changed_tensors().join(", ")),
+            true => {
+                outln!("intact: every file and tensor the manifest lists has its recorded SHA-256")
+            }
+            false => outln!(
+                "{} change(s); tensors changed: {}",
+                v.changes.len(),
+                v.changed_tensors().join(", ")
+            ),
         }
     }
-    Ok(if v.intact() { EXIT_HOLDS } else { EXIT_FALSIFIED })
+    Ok(if v.intact() {
+        EXIT_HOLDS
+    } else {
+        EXIT_FALSIFIED
+    })
 }
 
 pub(super) fn health(model: &str, json: bool) -> Result<u8> {
     let file = StoredFile::read(&StoredFile::model_file(&model_path(model)?)?)?;
     let flagged = health_check_file(&file)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "healthy": flagged.is_empty(), "tensors": file.tensors.len(), "flagged": flagged }))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "healthy": flagged.is_empty(), "tensors": file.tensors.len(), "flagged": flagged })
+            )?
+        );
     } else {
         for h in &flagged {
             outln!("{}: {}", h.tensor, h.finding);
         }
-        outln!("{} of {} tensor(s) flagged ({})", flagged.len(), file.tensors.len(), file.path.display());
+        outln!(
+            "{} of {} tensor(s) flagged ({})",
+            flagged.len(),
+            file.tensors.len(),
+            file.path.display()
+        );
     }
-    Ok(if flagged.is_empty() { EXIT_HOLDS } else { EXIT_FALSIFIED })
+    Ok(if flagged.is_empty() {
+        EXIT_HOLDS
+    } else {
+        EXIT_FALSIFIED
+    })
 }

@@ -34,13 +34,13 @@ mod integrity;
 mod metrics;
 mod oracle;
 pub mod out;
+mod ppl;
 mod quant;
 mod reproduce;
 mod sft;
 mod study;
 mod sweep;
 mod train;
-mod ppl;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

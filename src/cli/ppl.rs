@@ -1,10 +1,10 @@
 //! `groundtruth ppl`: llama.cpp-compatible perplexity of a text, and with `--base` the
 //! KL statistics llama.cpp's `--kl-divergence` prints, against an oracle.
 
-use crate::run::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
 use crate::model::{load_gguf, load_hf_folder, Llama, LoadOptions, Weights};
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
+use crate::run::{oracle_kl, perplexity_with, EvalSlice, KlReport, PplResult};
 use crate::runtime::Runtime;
 use crate::tokenizer::{GgufTokenizer, HfTokenizer, TextTokenizer};
 use anyhow::{bail, Context, Result};
@@ -36,7 +36,8 @@ pub(super) fn load_weights(path: &Path) -> Result<Read> {
     } else if path.is_file() {
         crate::gguf_guard::validate_gguf(path)?;
         let (w, info) = load_gguf(path).with_context(|| format!("{}", path.display()))?;
-        let t = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).with_context(|| format!("{}", path.display()))?;
+        let t = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect())
+            .with_context(|| format!("{}", path.display()))?;
         let kind = format!("GGUF, weights {}", info.predominant_type(&w));
         (w, Box::new(t), kind)
     } else {
@@ -45,9 +46,17 @@ pub(super) fn load_weights(path: &Path) -> Result<Read> {
         bail!("{}: no such file or folder", path.display());
     };
     let c = &weights.config;
-    crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size).with_context(|| format!("{}", path.display()))?;
-    let about = format!("{kind}; {} layers, hidden {}, vocab {}", c.num_hidden_layers, c.hidden_size, c.vocab_size);
-    Ok(Read { weights, tokenizer, about })
+    crate::tokenizer::check_fits(tokenizer.as_ref(), c.vocab_size)
+        .with_context(|| format!("{}", path.display()))?;
+    let about = format!(
+        "{kind}; {} layers, hidden {}, vocab {}",
+        c.num_hidden_layers, c.hidden_size, c.vocab_size
+    );
+    Ok(Read {
+        weights,
+        tokenizer,
+        about,
+    })
 }
 
 /// [`load_weights`] on the f32 path, on `runtime`'s device and in its precision (bf16:
@@ -55,20 +64,45 @@ pub(super) fn load_weights(path: &Path) -> Result<Read> {
 pub(super) fn load_model(path: &Path, runtime: Runtime) -> Result<Loaded> {
     // Opened first, so a missing GPU is one line before any file work.
     let device = super::train::open_device(runtime.device)?;
-    let Read { weights, tokenizer, about } = load_weights(path)?;
-    let mut llama = Llama::load(&weights, &LoadOptions { device, ..LoadOptions::default() }).with_context(|| format!("{}", path.display()))?;
+    let Read {
+        weights,
+        tokenizer,
+        about,
+    } = load_weights(path)?;
+    let mut llama = Llama::load(
+        &weights,
+        &LoadOptions {
+            device,
+            ..LoadOptions::default()
+        },
+    )
+    .with_context(|| format!("{}", path.display()))?;
     llama.set_autocast(runtime.precision.autocast());
-    Ok(Loaded { llama, tokenizer, about })
+    Ok(Loaded {
+        llama,
+        tokenizer,
+        about,
+    })
 }
 
 /// The text to score: a file, or the `configs/eval.toml` slice (what oracles score).
 pub(super) fn read_text(project: &Project, file: Option<&Path>) -> Result<(String, String)> {
     match file {
-        Some(f) => Ok((crate::fsutil::read_text_bounded(f, crate::run::MAX_PPL_TEXT_BYTES)?, f.display().to_string())),
+        Some(f) => Ok((
+            crate::fsutil::read_text_bounded(f, crate::run::MAX_PPL_TEXT_BYTES)?,
+            f.display().to_string(),
+        )),
         None => {
             let eval = project.path(crate::project::EVAL_FILE);
             let s = EvalSlice::load(&project.root, &eval)?;
-            Ok((s.text, format!("{} slice of {}", crate::project::EVAL_FILE, s.corpus.display())))
+            Ok((
+                s.text,
+                format!(
+                    "{} slice of {}",
+                    crate::project::EVAL_FILE,
+                    s.corpus.display()
+                ),
+            ))
         }
     }
 }
@@ -76,29 +110,63 @@ pub(super) fn read_text(project: &Project, file: Option<&Path>) -> Result<(Strin
 /// A progress bar over chunks, showing the running perplexity.
 pub(super) fn chunk_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} chunks {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} chunks {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     bar
 }
 
 /// Runs `groundtruth ppl`.
-pub(super) fn run(project: &Project, model: &Path, text: Option<&Path>, ctx: usize, chunks: Option<usize>, base: Option<&Path>, json: bool, runtime: Runtime) -> Result<u8> {
-    let oracle = base.map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display()))).transpose()?;
+pub(super) fn run(
+    project: &Project,
+    model: &Path,
+    text: Option<&Path>,
+    ctx: usize,
+    chunks: Option<usize>,
+    base: Option<&Path>,
+    json: bool,
+    runtime: Runtime,
+) -> Result<u8> {
+    let oracle = base
+        .map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display())))
+        .transpose()?;
     let m = load_model(model, runtime)?;
     if let (Some(o), Some(b)) = (&oracle, base) {
-        crate::oracle::check_for(o, b, &crate::oracle::ModelLimits::of(m.llama.config())).with_context(|| format!("--base {}", b.display()))?;
+        crate::oracle::check_for(o, b, &crate::oracle::ModelLimits::of(m.llama.config()))
+            .with_context(|| format!("--base {}", b.display()))?;
     }
     let (text, source) = read_text(project, text)?;
     let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
-    let r = perplexity_with(&m.llama, m.tokenizer.as_ref(), &text, ctx, chunks, &mut |c, n, ppl| {
-        bar.set_length(n as u64);
-        bar.set_position(c as u64);
-        bar.set_message(format!("ppl {ppl:.4}"));
-    })
+    let r = perplexity_with(
+        &m.llama,
+        m.tokenizer.as_ref(),
+        &text,
+        ctx,
+        chunks,
+        &mut |c, n, ppl| {
+            bar.set_length(n as u64);
+            bar.set_position(c as u64);
+            bar.set_message(format!("ppl {ppl:.4}"));
+        },
+    )
     .with_context(|| format!("{}: perplexity of {source}", model.display()))?;
     bar.finish_and_clear();
-    let kl = oracle.as_ref().map(|o| oracle_kl(&m.llama, m.tokenizer.as_ref(), o)).transpose().with_context(|| format!("{}: teacher-forced run over the oracle's cases", model.display()))?;
-    let vs = oracle.as_ref().and_then(|o| o.perplexity.as_ref()).map(|p| OraclePpl::of(p, &r));
+    let kl = oracle
+        .as_ref()
+        .map(|o| oracle_kl(&m.llama, m.tokenizer.as_ref(), o))
+        .transpose()
+        .with_context(|| {
+            format!(
+                "{}: teacher-forced run over the oracle's cases",
+                model.display()
+            )
+        })?;
+    let vs = oracle
+        .as_ref()
+        .and_then(|o| o.perplexity.as_ref())
+        .map(|p| OraclePpl::of(p, &r));
     if json {
         let doc = serde_json::json!({
             "model": model.display().to_string(),
@@ -147,16 +215,32 @@ struct OraclePpl {
 
 impl OraclePpl {
     fn of(p: &crate::oracle::Perplexity, r: &PplResult) -> OraclePpl {
-        let comparable = p.text_sha256 == r.text_sha256 && p.ctx == r.ctx && p.chunks == r.chunks && p.n_scored == r.n_scored;
-        OraclePpl { ppl: p.ppl, n_scored: p.n_scored, comparable, rel_diff: (r.ppl - p.ppl).abs() / p.ppl }
+        let comparable = p.text_sha256 == r.text_sha256
+            && p.ctx == r.ctx
+            && p.chunks == r.chunks
+            && p.n_scored == r.n_scored;
+        OraclePpl {
+            ppl: p.ppl,
+            n_scored: p.n_scored,
+            comparable,
+            rel_diff: (r.ppl - p.ppl).abs() / p.ppl,
+        }
     }
 }
 
 impl std::fmt::Display for OraclePpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.comparable {
-            true => write!(f, "oracle: PPL = {:.4} over the same {} tokens; |Δ|/PPL = {:.5}", self.ppl, self.n_scored, self.rel_diff),
-            false => write!(f, "oracle: PPL = {:.4} over {} tokens of another text or chunking: not comparable", self.ppl, self.n_scored),
+            true => write!(
+                f,
+                "oracle: PPL = {:.4} over the same {} tokens; |Δ|/PPL = {:.5}",
+                self.ppl, self.n_scored, self.rel_diff
+            ),
+            false => write!(
+                f,
+                "oracle: PPL = {:.4} over {} tokens of another text or chunking: not comparable",
+                self.ppl, self.n_scored
+            ),
         }
     }
 }
@@ -165,8 +249,20 @@ impl std::fmt::Display for OraclePpl {
 fn kl_table(k: &KlReport) -> String {
     let mut out = format!("Mean    KLD: {:10.6}\n", k.kld_mean);
     for (name, v) in &k.kld_percentiles {
-        out.push_str(&format!("{:<7} KLD: {v:10.6}\n", if name == "max" { "Maximum" } else if name == "min" { "Minimum" } else { name.as_str() }));
+        out.push_str(&format!(
+            "{:<7} KLD: {v:10.6}\n",
+            if name == "max" {
+                "Maximum"
+            } else if name == "min" {
+                "Minimum"
+            } else {
+                name.as_str()
+            }
+        ));
     }
-    out.push_str(&format!("Same top p: {:6.3} %\nRMS Δp    : {:6.3} %\n", k.same_top_p, k.rms_dp));
+    out.push_str(&format!(
+        "Same top p: {:6.3} %\nRMS Δp    : {:6.3} %\n",
+        k.same_top_p, k.rms_dp
+    ));
     out
 }

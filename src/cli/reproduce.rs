@@ -232,8 +232,9 @@ fn generated(
     let mut out = Vec::new();
     for v in variants {
         let variant = Variant::parse(v).map_err(|e| anyhow!("variant '{}': {e}", excerpt(v)))?;
-        let crate::transform::Applied { weights: w, .. } = crate::transform::apply(&weights, &variant, &used)
-            .with_context(|| format!("{}: variant {variant}", g.sft))?;
+        let crate::transform::Applied { weights: w, .. } =
+            crate::transform::apply(&weights, &variant, &used)
+                .with_context(|| format!("{}: variant {variant}", g.sft))?;
         let llama = Llama::load(&w, &LoadOptions::default())
             .with_context(|| format!("{}: variant {variant}", g.sft))?;
         errln!("generating {} records of {}/{v}", problems.len(), g.sft);

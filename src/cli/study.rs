@@ -94,8 +94,9 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                 all.extend(records);
                 continue;
             }
-            let crate::transform::Applied { weights: w, .. } = crate::transform::apply(&weights, variant, &used)
-                .with_context(|| format!("{rung}: variant {variant}"))?;
+            let crate::transform::Applied { weights: w, .. } =
+                crate::transform::apply(&weights, variant, &used)
+                    .with_context(|| format!("{rung}: variant {variant}"))?;
             let llama = Llama::load(&w, &LoadOptions::default())
                 .with_context(|| format!("{rung}: variant {variant}"))?;
             let bar = indicatif::ProgressBar::new(problems.len() as u64)

@@ -1,8 +1,8 @@
 //! `groundtruth train`, `groundtruth bench train` and `groundtruth tokenizer build`.
 
 use super::{BenchAction, TokenizerAction, TrainArgs};
-use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::device::{DeviceError, DeviceSpec};
+use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
 use crate::train::{self as tr, Hyper, RunOptions, TrainSpec};
 use anyhow::{Context, Result};
@@ -23,7 +23,12 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
         return super::sft::sft(project, a);
     }
     let recipes = tr::load_recipes(&project.path(tr::RECIPES_FILE))?;
-    let mut runtime = a.recipe.as_deref().and_then(|n| recipes.get(n)).map(|r| r.runtime).unwrap_or_default();
+    let mut runtime = a
+        .recipe
+        .as_deref()
+        .and_then(|n| recipes.get(n))
+        .map(|r| r.runtime)
+        .unwrap_or_default();
     runtime.device = a.device.device.unwrap_or(runtime.device);
     runtime.precision = a.precision.unwrap_or(runtime.precision);
     // Opened first, so a missing GPU is one line before any corpus or tokenizer work.
@@ -118,37 +123,95 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
 
 /// `groundtruth bench train` (`bench eval` lives in `super::bench`).
 pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
-    let BenchAction::Train { rungs, steps, warmup_steps, batch, seq_len, with_pytorch, device, precision } = action else {
+    let BenchAction::Train {
+        rungs,
+        steps,
+        warmup_steps,
+        batch,
+        seq_len,
+        with_pytorch,
+        device,
+        precision,
+    } = action
+    else {
         anyhow::bail!("bench eval is not a training benchmark");
     };
     let device = device.model_device();
-    let runtime = tr::Runtime { device, precision: *precision };
+    let runtime = tr::Runtime {
+        device,
+        precision: *precision,
+    };
     let dev = open_device(device)?;
     let ladder = crate::model::load_ladder(&project.path(tr::LADDER_FILE))?;
     let threads = candle_core::utils::get_num_threads();
     let mm_dtype = precision.autocast().unwrap_or(candle_core::DType::F32);
     let mm = tr::bench::matmul_gflops_on(&dev, mm_dtype);
-    outln!("{} matmul (candle on {device}, best of the benchmark's products): {mm:.1} GFLOP/s", mm_dtype.as_str());
-    outln!("runtime: {runtime} ({}); {threads} CPU threads", precision.describe());
-    outln!("machine: 1-minute load average {} (timings are noisy on a shared machine)", super::bench::load_average());
+    outln!(
+        "{} matmul (candle on {device}, best of the benchmark's products): {mm:.1} GFLOP/s",
+        mm_dtype.as_str()
+    );
+    outln!(
+        "runtime: {runtime} ({}); {threads} CPU threads",
+        precision.describe()
+    );
+    outln!(
+        "machine: 1-minute load average {} (timings are noisy on a shared machine)",
+        super::bench::load_average()
+    );
     outln!("MFU: 6·N·T model FLOP/s over the measured matmul rate above, for both columns");
     outln!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | PyTorch MFU | ratio |");
     outln!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
     for name in rungs.split(',') {
-        let rung = ladder.rung(name).with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
-        let r = tr::bench::train_throughput(&rung.config, *batch, *seq_len, *warmup_steps, *steps, runtime)?;
+        let rung = ladder
+            .rung(name)
+            .with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
+        let r = tr::bench::train_throughput(
+            &rung.config,
+            *batch,
+            *seq_len,
+            *warmup_steps,
+            *steps,
+            runtime,
+        )?;
         let n = rung.config.param_count() as f64;
         let mfu = |tps: f64| format!("{:.1}%", 100.0 * 6.0 * n * tps / (mm * 1e9));
-        let shape = PytorchShape { rung: name, config: &rung.config, batch: *batch, seq_len: *seq_len, warmup: *warmup_steps, steps: *steps, threads, runtime };
-        let reference = with_pytorch.as_deref().map(|py| pytorch(project, py, &shape)).transpose()?;
+        let shape = PytorchShape {
+            rung: name,
+            config: &rung.config,
+            batch: *batch,
+            seq_len: *seq_len,
+            warmup: *warmup_steps,
+            steps: *steps,
+            threads,
+            runtime,
+        };
+        let reference = with_pytorch
+            .as_deref()
+            .map(|py| pytorch(project, py, &shape))
+            .transpose()?;
         // The stored PyTorch figures were measured on this project's CPU machine.
-        let stored = if device.is_cuda() { None } else { super::anchor::pytorch_stored(name) };
+        let stored = if device.is_cuda() {
+            None
+        } else {
+            super::anchor::pytorch_stored(name)
+        };
         let (theirs, their_mfu, ratio) = match (&reference, stored) {
-            (Some(l), _) => (format!("{:.0} (measured now)", l.tokens_per_s), mfu(l.tokens_per_s), format!("{:.2}", r.tokens_per_second / l.tokens_per_s)),
+            (Some(l), _) => (
+                format!("{:.0} (measured now)", l.tokens_per_s),
+                mfu(l.tokens_per_s),
+                format!("{:.2}", r.tokens_per_second / l.tokens_per_s),
+            ),
             (None, Some(s)) => {
-                notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, None, Some(&s), "--with-pytorch")));
-                (format!("{:.0} (stored)", s.tokens_per_s), "-".into(), "-".into())
+                notes.push(format!(
+                    "{name}: {}",
+                    super::anchor::compare(r.tokens_per_second, None, Some(&s), "--with-pytorch")
+                ));
+                (
+                    format!("{:.0} (stored)", s.tokens_per_s),
+                    "-".into(),
+                    "-".into(),
+                )
             }
             (None, None) => ("-".into(), "-".into(), "-".into()),
         };
@@ -160,14 +223,20 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
             mfu(r.tokens_per_second),
         );
         if let Some(l) = &reference {
-            notes.push(format!("{name}: {}", super::anchor::compare(r.tokens_per_second, Some(l), None, "--with-pytorch")));
+            notes.push(format!(
+                "{name}: {}",
+                super::anchor::compare(r.tokens_per_second, Some(l), None, "--with-pytorch")
+            ));
         }
     }
     for n in notes {
         outln!("{n}");
     }
     let load = super::bench::load_average();
-    if let Some(w) = with_pytorch.as_ref().and_then(|_| super::anchor::contention_warning(&load, threads)) {
+    if let Some(w) = with_pytorch
+        .as_ref()
+        .and_then(|_| super::anchor::contention_warning(&load, threads))
+    {
         outln!("{w}");
     }
     Ok(EXIT_HOLDS)
@@ -187,9 +256,17 @@ struct PytorchShape<'a> {
 
 /// Runs `ci/bench_pytorch_train.py` with `python` on the rung's config (written next to the
 /// output folder, removed afterwards) and the same batch, sequence length, steps and threads.
-fn pytorch(project: &Project, python: &std::path::Path, s: &PytorchShape<'_>) -> Result<super::anchor::Live> {
+fn pytorch(
+    project: &Project,
+    python: &std::path::Path,
+    s: &PytorchShape<'_>,
+) -> Result<super::anchor::Live> {
     let script = project.path("ci/bench_pytorch_train.py");
-    let cfg = project.out_dir().join("tmp").join(format!("bench-train-{}-{}.json", s.rung, std::process::id()));
+    let cfg = project.out_dir().join("tmp").join(format!(
+        "bench-train-{}-{}.json",
+        s.rung,
+        std::process::id()
+    ));
     crate::fsutil::atomic_write(&cfg, s.config.to_hf_json().as_bytes())?;
     let args: Vec<String> = vec![
         "--config".into(),
@@ -205,11 +282,20 @@ fn pytorch(project: &Project, python: &std::path::Path, s: &PytorchShape<'_>) ->
         "--threads".into(),
         s.threads.to_string(),
         "--device".into(),
-        if s.runtime.device.is_cuda() { "cuda".into() } else { "cpu".into() },
+        if s.runtime.device.is_cuda() {
+            "cuda".into()
+        } else {
+            "cpu".into()
+        },
         "--precision".into(),
         s.runtime.precision.to_string(),
     ];
-    errln!("measuring PyTorch on {} ({} {})…", s.rung, python.display(), script.display());
+    errln!(
+        "measuring PyTorch on {} ({} {})…",
+        s.rung,
+        python.display(),
+        script.display()
+    );
     let doc = super::anchor::run_script(python, &script, &args);
     let _ = std::fs::remove_file(&cfg);
     super::anchor::live(&doc?, "tokens_per_s", &script)
@@ -229,7 +315,8 @@ pub fn tokenizer(project: &Project, action: &TokenizerAction) -> Result<u8> {
             let path = project.path(&rel);
             let sha = crate::fsutil::sha256_hex(json.as_bytes());
             if *check {
-                let current = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).unwrap_or_default();
+                let current = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES)
+                    .unwrap_or_default();
                 if current == json.as_bytes() && sha == recipes.tokenizer.sha256 {
                     outln!("{}: up to date (sha256 {sha})", path.display());
                     return Ok(EXIT_HOLDS);

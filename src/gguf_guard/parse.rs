@@ -327,7 +327,13 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         let n_dims = r.u32(|| format!("dimension count of tensor '{shown}'"))?;
         // ggml tensors have 1 to 4 dimensions; candle cannot read a 0-dimensional one.
         if n_dims == 0 || n_dims > 4 {
-            return Err(r.fail(nd_at, Fault::TooManyDims { name: shown, n_dims }));
+            return Err(r.fail(
+                nd_at,
+                Fault::TooManyDims {
+                    name: shown,
+                    n_dims,
+                },
+            ));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for i in 0..n_dims {
@@ -430,7 +436,10 @@ fn tensor_bytes(t: &RawTensor) -> Result<u64, Fault> {
         .filter(|&n| n <= i64::MAX as u64 && t.dims.iter().all(|&d| d <= i64::MAX as u64))
         .ok_or_else(|| overflow("elements"))?;
     if elements == 0 {
-        return Err(Fault::EmptyTensor { name: excerpt(&t.name), dims: t.dims.clone() });
+        return Err(Fault::EmptyTensor {
+            name: excerpt(&t.name),
+            dims: t.dims.clone(),
+        });
     }
     let (block, type_size) = t.ty.block();
     let dim0 = t.dims.first().copied().unwrap_or(1);

@@ -278,9 +278,11 @@ fn planted_faults_are_rejected() {
         ("n_dims 9", Box::new(move |b| put_u32(b, a_nd, 9)), |f| {
             matches!(f, Fault::TooManyDims { n_dims: 9, .. })
         }),
-        ("n_dims 0 (candle cannot read a scalar)", Box::new(move |b| put_u32(b, a_nd, 0)), |f| {
-            matches!(f, Fault::TooManyDims { n_dims: 0, .. })
-        }),
+        (
+            "n_dims 0 (candle cannot read a scalar)",
+            Box::new(move |b| put_u32(b, a_nd, 0)),
+            |f| matches!(f, Fault::TooManyDims { n_dims: 0, .. }),
+        ),
         (
             "misaligned offset",
             Box::new(move |b| put_u64(b, b_off, 64 + 4)),
@@ -481,7 +483,9 @@ fn block_table_matches_candle() {
 
 #[test]
 fn real_model_passes_and_agrees_with_gguf_rs() {
-    let Some(path) = crate::testutil::smollm2_gguf() else { return };
+    let Some(path) = crate::testutil::smollm2_gguf() else {
+        return;
+    };
     let s = validate_gguf(&path).unwrap();
     assert_eq!((s.version, s.tensors.len(), s.alignment), (3, 272, 32));
     assert!(matches!(
@@ -494,4 +498,3 @@ fn real_model_passes_and_agrees_with_gguf_rs() {
     assert_eq!(content.tensor_data_offset, s.data_start);
     assert_eq!(content.metadata.len(), s.metadata.len());
 }
-

@@ -94,7 +94,9 @@ fn rendered<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S
 /// Renders a metadata value in one short line.
 pub fn render_value(v: &Value) -> String {
     match v {
-        Value::String(s) if s.chars().count() > 60 => format!("{:?}…", s.chars().take(60).collect::<String>()),
+        Value::String(s) if s.chars().count() > 60 => {
+            format!("{:?}…", s.chars().take(60).collect::<String>())
+        }
         Value::String(s) => format!("{s:?}"),
         Value::Array(a) => match a.first() {
             Some(first) => format!("[{:?}; {}]", first.value_type(), a.len()),
@@ -117,7 +119,11 @@ pub fn render_value(v: &Value) -> String {
 /// Reads `path` with the bounded parser, candle and gguf-rs; summarizes every tensor.
 pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     let summary = validate_gguf(path)?;
-    let candle_err = |msg: String| InspectError::Reader { file: path.to_path_buf(), reader: "candle", msg };
+    let candle_err = |msg: String| InspectError::Reader {
+        file: path.to_path_buf(),
+        reader: "candle",
+        msg,
+    };
     let mut f = std::fs::File::open(path).map_err(|e| candle_err(e.to_string()))?;
     let content = Content::read(&mut f).map_err(|e| candle_err(e.to_string()))?;
     let metadata: BTreeMap<String, Value> = content.metadata.clone().into_iter().collect();
@@ -127,16 +133,29 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     };
     let architecture = metadata
         .iter()
-        .filter(|(k, v)| (k.starts_with("general.") || (!arch.is_empty() && k.starts_with(&format!("{arch}.")))) && !matches!(v, Value::Array(_)))
+        .filter(|(k, v)| {
+            (k.starts_with("general.") || (!arch.is_empty() && k.starts_with(&format!("{arch}."))))
+                && !matches!(v, Value::Array(_))
+        })
         .map(|(k, v)| (k.clone(), render_value(v)))
         .collect();
     let mut tensors = Vec::with_capacity(summary.tensors.len());
-    let mut raw: Vec<(candle_core::quantized::GgmlDType, Vec<u8>)> = Vec::with_capacity(summary.tensors.len());
+    let mut raw: Vec<(candle_core::quantized::GgmlDType, Vec<u8>)> =
+        Vec::with_capacity(summary.tensors.len());
     let mut dtypes = BTreeMap::new();
     for t in &summary.tensors {
-        let q = content.tensor(&mut f, &t.name, &Device::Cpu).map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?;
-        let bytes = q.data().map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?.into_owned();
-        let values = q.dequantize(&Device::Cpu).and_then(|v| v.flatten_all()).and_then(|v| v.to_vec1::<f32>()).map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?;
+        let q = content
+            .tensor(&mut f, &t.name, &Device::Cpu)
+            .map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?;
+        let bytes = q
+            .data()
+            .map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?
+            .into_owned();
+        let values = q
+            .dequantize(&Device::Cpu)
+            .and_then(|v| v.flatten_all())
+            .and_then(|v| v.to_vec1::<f32>())
+            .map_err(|e| candle_err(format!("tensor '{}': {e}", t.name)))?;
         let dtype = ggml_type_name(q.dtype()).to_string();
         *dtypes.entry(dtype.clone()).or_insert(0) += 1;
         tensors.push(TensorInfo {
@@ -149,10 +168,11 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         });
         raw.push((q.dtype(), bytes));
     }
-    let (reader_disagreements, reader_failure) = match reader_disagreements(path, &metadata, &tensors, &raw) {
-        Ok(d) => (d, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
+    let (reader_disagreements, reader_failure) =
+        match reader_disagreements(path, &metadata, &tensors, &raw) {
+            Ok(d) => (d, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
     let sha256 = crate::fsutil::sha256_file(path).map_err(|e| candle_err(e.to_string()))?;
     Ok(Inspection {
         file: path.display().to_string(),
@@ -174,14 +194,25 @@ impl Inspection {
     /// The human-readable report `groundtruth inspect` prints.
     pub fn render(&self) -> String {
         use std::fmt::Write;
-        let mut out = format!("{}\n  sha256 {}\n  {} bytes, GGUF v{}, {} metadata keys, {} tensors\n", self.file, self.sha256, self.size, self.version, self.metadata_count, self.tensor_count);
-        let types: Vec<String> = self.dtypes.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        let mut out = format!(
+            "{}\n  sha256 {}\n  {} bytes, GGUF v{}, {} metadata keys, {} tensors\n",
+            self.file, self.sha256, self.size, self.version, self.metadata_count, self.tensor_count
+        );
+        let types: Vec<String> = self
+            .dtypes
+            .iter()
+            .map(|(t, n)| format!("{n} {t}"))
+            .collect();
         let _ = writeln!(out, "  dtypes: {}", types.join(", "));
         out.push_str("\nmetadata:\n");
         for (k, v) in &self.architecture {
             let _ = writeln!(out, "  {k} = {v}");
         }
-        for (k, v) in self.metadata.iter().filter(|(k, _)| !self.architecture.contains_key(*k)) {
+        for (k, v) in self
+            .metadata
+            .iter()
+            .filter(|(k, _)| !self.architecture.contains_key(*k))
+        {
             let _ = writeln!(out, "  {k} = {}", render_value(v));
         }
         out.push_str("\ntensors:\n  name | dtype | shape | min | max | mean | std | nan | inf | zeros | sha256\n");
@@ -210,7 +241,10 @@ impl Inspection {
         match self.reader_disagreements.len() {
             0 => out.push_str("\nreaders: candle and gguf-rs agree on every key and tensor\n"),
             n => {
-                let _ = writeln!(out, "\nreaders: {n} disagreement(s) between candle and gguf-rs:");
+                let _ = writeln!(
+                    out,
+                    "\nreaders: {n} disagreement(s) between candle and gguf-rs:"
+                );
                 for d in &self.reader_disagreements {
                     let _ = writeln!(out, "  {d}");
                 }

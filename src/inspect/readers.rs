@@ -25,11 +25,15 @@ fn same(v: &Value, j: &Json) -> bool {
         Value::I64(x) => j.as_i64() == Some(*x),
         Value::F32(x) if !x.is_finite() => j.is_null(),
         Value::F64(x) if !x.is_finite() => j.is_null(),
-        Value::F32(x) => j.as_f64().is_some_and(|y| (y as f32).to_bits() == x.to_bits()),
+        Value::F32(x) => j
+            .as_f64()
+            .is_some_and(|y| (y as f32).to_bits() == x.to_bits()),
         Value::F64(x) => j.as_f64().is_some_and(|y| y.to_bits() == x.to_bits()),
         Value::Bool(x) => j.as_bool() == Some(*x),
         Value::String(s) => j.as_str() == Some(s.as_str()),
-        Value::Array(a) => j.as_array().is_some_and(|b| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))),
+        Value::Array(a) => j
+            .as_array()
+            .is_some_and(|b| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))),
     }
 }
 
@@ -37,26 +41,53 @@ fn same(v: &Value, j: &Json) -> bool {
 /// file order and their stored `raw` bytes), one line each. A read that fails (gguf-rs
 /// refusing the file, the file not reopening, a short read) is an `Err`: it compared
 /// nothing, so it must not count as a disagreement (which a negative claim would welcome).
-pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, tensors: &[TensorInfo], raw: &[(GgmlDType, Vec<u8>)]) -> Result<Vec<String>, String> {
-    let path_str = path.to_str().ok_or("path is not UTF-8, which gguf-rs needs")?;
-    let model = gguf_rs::get_gguf_container_array_size(path_str, u64::MAX).and_then(|mut c| c.decode()).map_err(|e| format!("gguf-rs cannot read the file: {e}"))?;
+pub fn reader_disagreements(
+    path: &Path,
+    metadata: &BTreeMap<String, Value>,
+    tensors: &[TensorInfo],
+    raw: &[(GgmlDType, Vec<u8>)],
+) -> Result<Vec<String>, String> {
+    let path_str = path
+        .to_str()
+        .ok_or("path is not UTF-8, which gguf-rs needs")?;
+    let model = gguf_rs::get_gguf_container_array_size(path_str, u64::MAX)
+        .and_then(|mut c| c.decode())
+        .map_err(|e| format!("gguf-rs cannot read the file: {e}"))?;
     let mut out = Vec::new();
     let theirs = model.metadata();
     for (k, v) in metadata {
         match theirs.get(k) {
             None => out.push(format!("metadata '{k}': missing in gguf-rs")),
-            Some(j) if !same(v, j) => out.push(format!("metadata '{k}': {} in candle, {} in gguf-rs", super::render_value(v), short(&j.to_string()))),
+            Some(j) if !same(v, j) => out.push(format!(
+                "metadata '{k}': {} in candle, {} in gguf-rs",
+                super::render_value(v),
+                short(&j.to_string())
+            )),
             Some(_) => {}
         }
     }
-    out.extend(theirs.keys().filter(|k| !metadata.contains_key(*k)).map(|k| format!("metadata '{k}': missing in candle")));
+    out.extend(
+        theirs
+            .keys()
+            .filter(|k| !metadata.contains_key(*k))
+            .map(|k| format!("metadata '{k}': missing in candle")),
+    );
     if model.tensors().len() != tensors.len() {
-        out.push(format!("tensor count: {} in candle, {} in gguf-rs", tensors.len(), model.tensors().len()));
+        out.push(format!(
+            "tensor count: {} in candle, {} in gguf-rs",
+            tensors.len(),
+            model.tensors().len()
+        ));
     }
     let mut file = std::fs::File::open(path).map_err(|e| format!("reopening the file: {e}"))?;
-    for (i, ((ours, (dtype, bytes)), t)) in tensors.iter().zip(raw).zip(model.tensors()).enumerate() {
+    for (i, ((ours, (dtype, bytes)), t)) in tensors.iter().zip(raw).zip(model.tensors()).enumerate()
+    {
         let shape: Vec<usize> = t.shape.iter().rev().map(|&d| d as usize).collect();
-        if ours.name != t.name || ggml_type_code(*dtype) != t.kind || ours.shape != shape || bytes.len() as u64 != t.size {
+        if ours.name != t.name
+            || ggml_type_code(*dtype) != t.kind
+            || ours.shape != shape
+            || bytes.len() as u64 != t.size
+        {
             out.push(format!(
                 "tensor {i}: '{}' {} {:?} {} bytes in candle, '{}' type {} {:?} {} bytes in gguf-rs",
                 ours.name, ours.dtype, ours.shape, bytes.len(), t.name, t.kind, shape, t.size
@@ -67,9 +98,18 @@ pub fn reader_disagreements(path: &Path, metadata: &BTreeMap<String, Value>, ten
         let mut theirs = vec![0u8; bytes.len()];
         file.seek(SeekFrom::Start(at))
             .and_then(|_| file.read_exact(&mut theirs))
-            .map_err(|e| format!("tensor '{}': reading {} bytes at gguf-rs's offset {at}: {e}", t.name, bytes.len()))?;
+            .map_err(|e| {
+                format!(
+                    "tensor '{}': reading {} bytes at gguf-rs's offset {at}: {e}",
+                    t.name,
+                    bytes.len()
+                )
+            })?;
         if &theirs != bytes {
-            out.push(format!("tensor '{}': bytes at gguf-rs's offset {at} differ from candle's", t.name));
+            out.push(format!(
+                "tensor '{}': bytes at gguf-rs's offset {at} differ from candle's",
+                t.name
+            ));
         }
     }
     Ok(out)

@@ -27,7 +27,8 @@ pub struct TensorStats {
 impl TensorStats {
     /// Summarizes `values` (f64 accumulation: a 50M-element sum in f32 loses digits).
     pub fn of(values: &[f32]) -> TensorStats {
-        let (mut min, mut max, mut sum, mut sq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0.0f64);
+        let (mut min, mut max, mut sum, mut sq) =
+            (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0.0f64);
         let (mut nan, mut inf, mut zeros, mut finite) = (0, 0, 0, 0usize);
         for &v in values {
             if v.is_nan() {
@@ -52,16 +53,32 @@ impl TensorStats {
             0 => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
             n => {
                 let mean = sum / n as f64;
-                (mean, (sq / n as f64 - mean * mean).max(0.0).sqrt(), min, max)
+                (
+                    mean,
+                    (sq / n as f64 - mean * mean).max(0.0).sqrt(),
+                    min,
+                    max,
+                )
             }
         };
-        TensorStats { elems: values.len(), min, max, mean, std, nan, inf, zeros }
+        TensorStats {
+            elems: values.len(),
+            min,
+            max,
+            mean,
+            std,
+            nan,
+            inf,
+            zeros,
+        }
     }
 
     /// Why the tensor is unusable: all zero, or holding NaN or infinity.
     pub fn defect(&self) -> Option<String> {
         match (self.nan, self.inf) {
-            (0, 0) if self.elems > 0 && self.zeros == self.elems => Some("every value is zero".into()),
+            (0, 0) if self.elems > 0 && self.zeros == self.elems => {
+                Some("every value is zero".into())
+            }
             (0, 0) => None,
             (n, i) => Some(format!("{n} NaN and {i} infinite value(s)")),
         }
@@ -79,7 +96,10 @@ mod tests {
         assert_eq!((s.min, s.max, s.mean), (-1.0, 3.0, 0.75));
         assert!((s.std - (2.1875f64).sqrt()).abs() < 1e-12);
         assert!(s.defect().unwrap().contains("1 NaN"));
-        assert_eq!(TensorStats::of(&[0.0, -0.0]).defect().as_deref(), Some("every value is zero"));
+        assert_eq!(
+            TensorStats::of(&[0.0, -0.0]).defect().as_deref(),
+            Some("every value is zero")
+        );
         assert_eq!(TensorStats::of(&[0.5]).defect(), None);
     }
 }

@@ -35,21 +35,50 @@ impl CatchRate {
 }
 
 /// Seeds `0..seeds` of one flip of each class in `region` of `file`, each checked and undone.
-pub fn catch_rates(file: &mut StoredFile, classes: &[BitClass], region: Region, seeds: u64) -> Result<Vec<CatchRate>, IntegrityError> {
-    let hashes: Vec<String> = file.tensors.iter().map(|t| sha256_hex(&file.bytes[t.range.clone()])).collect();
-    let decode = |file: &StoredFile, i: usize, reason: String| IntegrityError::Decode { file: file.path.clone(), tensor: file.tensors[i].name.clone(), reason };
+pub fn catch_rates(
+    file: &mut StoredFile,
+    classes: &[BitClass],
+    region: Region,
+    seeds: u64,
+) -> Result<Vec<CatchRate>, IntegrityError> {
+    let hashes: Vec<String> = file
+        .tensors
+        .iter()
+        .map(|t| sha256_hex(&file.bytes[t.range.clone()]))
+        .collect();
+    let decode = |file: &StoredFile, i: usize, reason: String| IntegrityError::Decode {
+        file: file.path.clone(),
+        tensor: file.tensors[i].name.clone(),
+        reason,
+    };
     let mut out = Vec::new();
     for &bits in classes {
-        let mut rate = CatchRate { bits, flips: 0, manifest_caught: 0, health_caught: 0 };
+        let mut rate = CatchRate {
+            bits,
+            flips: 0,
+            manifest_caught: 0,
+            health_caught: 0,
+        };
         for seed in 0..seeds {
-            let list = corrupt_file(file, &Target::class(bits, region), Severity::Count(1), seed).map_err(|e| decode(file, 0, e.to_string()))?;
+            let list = corrupt_file(file, &Target::class(bits, region), Severity::Count(1), seed)
+                .map_err(|e| decode(file, 0, e.to_string()))?;
             let flip = &list.flips[0];
             let offset = flip.file_offset.unwrap_or_default() as usize;
-            let i = file.tensors.iter().position(|t| t.range.contains(&offset)).ok_or_else(|| decode(file, 0, format!("flip at byte {offset} lies in no tensor")))?;
+            let i = file
+                .tensors
+                .iter()
+                .position(|t| t.range.contains(&offset))
+                .ok_or_else(|| {
+                    decode(file, 0, format!("flip at byte {offset} lies in no tensor"))
+                })?;
             let t = &file.tensors[i];
             rate.flips += 1;
-            rate.manifest_caught += usize::from(sha256_hex(&file.bytes[t.range.clone()]) != hashes[i]);
-            let values = file.values(t).map_err(|e| decode(file, i, e.to_string()))?.unwrap_or_default();
+            rate.manifest_caught +=
+                usize::from(sha256_hex(&file.bytes[t.range.clone()]) != hashes[i]);
+            let values = file
+                .values(t)
+                .map_err(|e| decode(file, i, e.to_string()))?
+                .unwrap_or_default();
             rate.health_caught += usize::from(check_values(&values).is_some());
             // Undo: the next seed starts from the clean bytes.
             file.bytes[offset] ^= 1 << (flip.bit % 8);

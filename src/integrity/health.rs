@@ -69,7 +69,11 @@ pub struct TensorHealth {
 /// The largest finite magnitude over the median non-zero one (`None` without a
 /// finite non-zero value).
 pub fn magnitude_ratio(values: &[f32]) -> Option<(f64, f64)> {
-    let mut mags: Vec<f32> = values.iter().filter(|v| v.is_finite() && **v != 0.0).map(|v| v.abs()).collect();
+    let mut mags: Vec<f32> = values
+        .iter()
+        .filter(|v| v.is_finite() && **v != 0.0)
+        .map(|v| v.abs())
+        .collect();
     if mags.is_empty() {
         return None;
     }
@@ -84,20 +88,33 @@ pub fn magnitude_ratio(values: &[f32]) -> Option<(f64, f64)> {
 pub fn check_values(values: &[f32]) -> Option<Finding> {
     let s = TensorStats::of(values);
     if s.nan + s.inf > 0 {
-        return Some(Finding::NonFinite { nan: s.nan, inf: s.inf });
+        return Some(Finding::NonFinite {
+            nan: s.nan,
+            inf: s.inf,
+        });
     }
     if s.zeros == s.elems {
         return Some(Finding::AllZero);
     }
     let (max_abs, median_abs) = magnitude_ratio(values)?;
     let ratio = max_abs / median_abs;
-    (ratio > ABSURD_RATIO).then_some(Finding::Absurd { max_abs, median_abs, ratio })
+    (ratio > ABSURD_RATIO).then_some(Finding::Absurd {
+        max_abs,
+        median_abs,
+        ratio,
+    })
 }
 
 /// The health of one in-memory tensor.
 pub fn check_weight(name: &str, w: &Weight) -> Result<Option<TensorHealth>, ModelError> {
-    let values = w.to_f32_tensor(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-    Ok(check_values(&values).map(|finding| TensorHealth { tensor: name.into(), finding }))
+    let values = w
+        .to_f32_tensor(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok(check_values(&values).map(|finding| TensorHealth {
+        tensor: name.into(),
+        finding,
+    }))
 }
 
 /// Every flagged tensor of a model in memory.
@@ -115,8 +132,18 @@ pub fn check_weights(w: &Weights) -> Result<Vec<TensorHealth>, ModelError> {
 pub fn check_file(file: &StoredFile) -> Result<Vec<TensorHealth>, IntegrityError> {
     let mut out = Vec::new();
     for t in &file.tensors {
-        let Some(values) = file.values(t).map_err(|e| IntegrityError::Decode { file: file.path.clone(), tensor: t.name.clone(), reason: e.to_string() })? else { continue };
-        out.extend(check_values(&values).map(|finding| TensorHealth { tensor: t.name.clone(), finding }));
+        let Some(values) = file.values(t).map_err(|e| IntegrityError::Decode {
+            file: file.path.clone(),
+            tensor: t.name.clone(),
+            reason: e.to_string(),
+        })?
+        else {
+            continue;
+        };
+        out.extend(check_values(&values).map(|finding| TensorHealth {
+            tensor: t.name.clone(),
+            finding,
+        }));
     }
     Ok(out)
 }
@@ -128,7 +155,9 @@ mod tests {
     fn normalish(n: usize) -> Vec<f32> {
         let mut r = crate::rng::SeededRng::new(1);
         // Sum of 4 uniforms: bell-shaped, bounded, deterministic.
-        (0..n).map(|_| (0..4).map(|_| r.uniform_sym(0.05)).sum()).collect()
+        (0..n)
+            .map(|_| (0..4).map(|_| r.uniform_sym(0.05)).sum())
+            .collect()
     }
 
     #[test]
@@ -137,7 +166,10 @@ mod tests {
         assert_eq!(check_values(&v), None);
         let mut nan = v.clone();
         nan[7] = f32::NAN;
-        assert_eq!(check_values(&nan), Some(Finding::NonFinite { nan: 1, inf: 0 }));
+        assert_eq!(
+            check_values(&nan),
+            Some(Finding::NonFinite { nan: 1, inf: 0 })
+        );
         assert_eq!(check_values(&[0.0; 8]), Some(Finding::AllZero));
         let mut huge = v.clone();
         huge[100] = f32::from_bits(huge[100].to_bits() ^ (1 << 30));

@@ -107,8 +107,14 @@ impl std::fmt::Display for Change {
         match self {
             Change::MissingFile { file } => write!(f, "{file}: missing"),
             Change::Tensor { file, tensor } => write!(f, "{file}: tensor {tensor} changed"),
-            Change::Header { file } => write!(f, "{file}: header changed (metadata or tensor table)"),
-            Change::Size { file, recorded, now } => write!(f, "{file}: {now} bytes, {recorded} recorded"),
+            Change::Header { file } => {
+                write!(f, "{file}: header changed (metadata or tensor table)")
+            }
+            Change::Size {
+                file,
+                recorded,
+                now,
+            } => write!(f, "{file}: {now} bytes, {recorded} recorded"),
             Change::Padding { file } => write!(f, "{file}: padding between tensors changed"),
             Change::File { file } => write!(f, "{file}: changed"),
         }
@@ -136,7 +142,11 @@ impl Verdict {
             .iter()
             .filter_map(|c| match c {
                 Change::Tensor { tensor, .. } => Some(tensor.as_str()),
-                Change::MissingFile { .. } | Change::Header { .. } | Change::Size { .. } | Change::Padding { .. } | Change::File { .. } => None,
+                Change::MissingFile { .. }
+                | Change::Header { .. }
+                | Change::Size { .. }
+                | Change::Padding { .. }
+                | Change::File { .. } => None,
             })
             .collect()
     }
@@ -145,7 +155,10 @@ impl Verdict {
 fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     // A device or FIFO has no size to trust: only regular files are read whole.
     crate::fsutil::require_regular_file(path)?;
-    std::fs::read(path).map_err(|source| FsError { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| FsError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether a folder's file is one the manifest covers: not a manifest or a flip list.
@@ -156,10 +169,16 @@ fn is_model_file(name: &str) -> bool {
 /// The files of a model: a file itself, or a folder's files (sorted, not recursing).
 fn model_files(model: &Path) -> Result<Vec<(String, PathBuf)>, FsError> {
     if !model.is_dir() {
-        let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         return Ok(vec![(name, model.to_path_buf())]);
     }
-    let io = |source| FsError { path: model.to_path_buf(), source };
+    let io = |source| FsError {
+        path: model.to_path_buf(),
+        source,
+    };
     let mut out = Vec::new();
     for e in std::fs::read_dir(model).map_err(io)? {
         let e = e.map_err(io)?;
@@ -177,7 +196,14 @@ pub fn file_entry(name: &str, path: &Path, bytes: Vec<u8>) -> Result<FileEntry, 
     let (size, sha256) = (bytes.len() as u64, sha256_hex(&bytes));
     let is_tensor_file = bytes.starts_with(b"GGUF") || name.ends_with(".safetensors");
     if !is_tensor_file {
-        return Ok(FileEntry { path: name.into(), size, sha256, format: None, header_sha256: None, tensors: vec![] });
+        return Ok(FileEntry {
+            path: name.into(),
+            size,
+            sha256,
+            format: None,
+            header_sha256: None,
+            tensors: vec![],
+        });
     }
     let f = StoredFile::from_bytes(path, bytes)?;
     let tensors = f
@@ -192,7 +218,14 @@ pub fn file_entry(name: &str, path: &Path, bytes: Vec<u8>) -> Result<FileEntry, 
             sha256: sha256_hex(&f.bytes[t.range.clone()]),
         })
         .collect();
-    Ok(FileEntry { path: name.into(), size, sha256, format: Some(f.format), header_sha256: Some(sha256_hex(&f.bytes[..f.data_start])), tensors })
+    Ok(FileEntry {
+        path: name.into(),
+        size,
+        sha256,
+        format: Some(f.format),
+        header_sha256: Some(sha256_hex(&f.bytes[..f.data_start])),
+        tensors,
+    })
 }
 
 /// The manifest of a model file or folder.
@@ -201,14 +234,22 @@ pub fn manifest(model: &Path) -> Result<Manifest, IntegrityError> {
     for (name, path) in model_files(model)? {
         files.push(file_entry(&name, &path, read(&path)?)?);
     }
-    Ok(Manifest { format: MANIFEST_FORMAT.into(), files })
+    Ok(Manifest {
+        format: MANIFEST_FORMAT.into(),
+        files,
+    })
 }
 
 /// Reads a manifest, refusing another format.
 pub fn read_manifest(path: &Path) -> Result<Manifest, IntegrityError> {
     let m: Manifest = crate::input::read_json(path, crate::fsutil::MAX_TEXT_BYTES)?;
     if m.format != MANIFEST_FORMAT {
-        return Err(crate::input::InputError::field(path, "format", format!("'{}', expected '{MANIFEST_FORMAT}'", m.format)).into());
+        return Err(crate::input::InputError::field(
+            path,
+            "format",
+            format!("'{}', expected '{MANIFEST_FORMAT}'", m.format),
+        )
+        .into());
     }
     Ok(m)
 }
@@ -224,9 +265,18 @@ pub fn file_changes(entry: &FileEntry, bytes: &[u8]) -> Vec<Change> {
     }
     let mut out = Vec::new();
     if bytes.len() as u64 != entry.size {
-        out.push(Change::Size { file: file(), recorded: entry.size, now: bytes.len() as u64 });
+        out.push(Change::Size {
+            file: file(),
+            recorded: entry.size,
+            now: bytes.len() as u64,
+        });
     }
-    let header_end = entry.tensors.iter().map(|t| t.offset).min().unwrap_or(entry.size) as usize;
+    let header_end = entry
+        .tensors
+        .iter()
+        .map(|t| t.offset)
+        .min()
+        .unwrap_or(entry.size) as usize;
     let header_now = bytes.get(..header_end).map(sha256_hex);
     if entry.header_sha256.is_some() && header_now != entry.header_sha256 {
         out.push(Change::Header { file: file() });
@@ -234,7 +284,10 @@ pub fn file_changes(entry: &FileEntry, bytes: &[u8]) -> Vec<Change> {
     for t in &entry.tensors {
         let range = t.offset as usize..(t.offset + t.n_bytes) as usize;
         if bytes.get(range).map(sha256_hex).as_ref() != Some(&t.sha256) {
-            out.push(Change::Tensor { file: file(), tensor: t.name.clone() });
+            out.push(Change::Tensor {
+                file: file(),
+                tensor: t.name.clone(),
+            });
         }
     }
     if out.is_empty() {
@@ -248,21 +301,40 @@ pub fn verify(model: &Path, m: &Manifest) -> Result<Verdict, IntegrityError> {
     let mut changes = Vec::new();
     let single = !model.is_dir();
     if single && m.files.len() != 1 {
-        let msg = format!("lists {} files (a model folder's); --model names a single file", m.files.len());
+        let msg = format!(
+            "lists {} files (a model folder's); --model names a single file",
+            m.files.len()
+        );
         return Err(crate::input::InputError::field(model, "files", msg).into());
     }
     for entry in &m.files {
-        let path = if single { model.to_path_buf() } else { model.join(&entry.path) };
+        let path = if single {
+            model.to_path_buf()
+        } else {
+            model.join(&entry.path)
+        };
         if path.exists() {
             crate::fsutil::require_regular_file(&path)?;
         }
         match std::fs::read(&path) {
             Ok(bytes) => changes.extend(file_changes(entry, &bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => changes.push(Change::MissingFile { file: entry.path.clone() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                changes.push(Change::MissingFile {
+                    file: entry.path.clone(),
+                })
+            }
             Err(source) => return Err(FsError { path, source }.into()),
         }
     }
     let listed: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-    let unlisted = if single { vec![] } else { model_files(model)?.into_iter().map(|(n, _)| n).filter(|n| !listed.contains(&n.as_str())).collect() };
+    let unlisted = if single {
+        vec![]
+    } else {
+        model_files(model)?
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| !listed.contains(&n.as_str()))
+            .collect()
+    };
     Ok(Verdict { changes, unlisted })
 }

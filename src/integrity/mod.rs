@@ -7,7 +7,10 @@ pub mod health;
 pub mod manifest;
 
 pub use catch::{catch_rates, CatchRate};
-pub use health::{check_file as health_check_file, check_values, check_weights, Finding, TensorHealth, ABSURD_RATIO};
+pub use health::{
+    check_file as health_check_file, check_values, check_weights, Finding, TensorHealth,
+    ABSURD_RATIO,
+};
 pub use manifest::{manifest, verify, Change, Manifest, Verdict, MANIFEST_FORMAT};
 
 /// Why a manifest could not be made or checked.

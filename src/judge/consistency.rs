@@ -10,12 +10,21 @@ use crate::stats::{max_abs_delta, PathStat};
 use crate::subject::{derive, load_base};
 
 impl Judge {
-    pub(super) fn consistency(&self, case: &Case, paths: Paths, stat: PathStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn consistency(
+        &self,
+        case: &Case,
+        paths: Paths,
+        stat: PathStat,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         // The run's GPU, opened first so that a GPU that is not here skips the case before
         // any model work (opening is cached).
         let gpu = match paths {
             Paths::Cuda => {
-                let gpu = self.on_run_gpu(crate::runtime::Runtime { device: crate::device::DeviceSpec::Cuda(0), precision: crate::runtime::Precision::F32 })?;
+                let gpu = self.on_run_gpu(crate::runtime::Runtime {
+                    device: crate::device::DeviceSpec::Cuda(0),
+                    precision: crate::runtime::Precision::F32,
+                })?;
                 gpu.load_options()?;
                 Some(gpu)
             }
@@ -26,43 +35,87 @@ impl Judge {
         let seqs = self.seqs(&case.model)?;
         let full = all_logits(&subject.llama, &seqs)?;
         let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match paths {
-            Paths::KvCache => (seqs.iter().map(|s| logits_incremental(&subject.llama, &s.tokens)).collect::<Result<_, _>>()?, "KV-cache incremental vs full recomputation"),
+            Paths::KvCache => (
+                seqs.iter()
+                    .map(|s| logits_incremental(&subject.llama, &s.tokens))
+                    .collect::<Result<_, _>>()?,
+                "KV-cache incremental vs full recomputation",
+            ),
             Paths::Batch => {
                 let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
-                (logits_batched(&subject.llama, &refs, 0)?, "one right-padded batch vs one sequence at a time")
+                (
+                    logits_batched(&subject.llama, &refs, 0)?,
+                    "one right-padded batch vs one sequence at a time",
+                )
             }
             Paths::Cuda => {
-                let gpu = gpu.ok_or_else(|| Stop::rule("compare = cuda without the run's GPU".to_string()))?;
-                (all_logits(&self.subject(&case.model, case.variant, gpu)?.llama, &seqs)?, "CUDA device vs CPU")
+                let gpu = gpu.ok_or_else(|| {
+                    Stop::rule("compare = cuda without the run's GPU".to_string())
+                })?;
+                (
+                    all_logits(&self.subject(&case.model, case.variant, gpu)?.llama, &seqs)?,
+                    "CUDA device vs CPU",
+                )
             }
             Paths::QuantMatmul => {
                 // A model stored in f32 has nothing for the quantized path to multiply: comparing
                 // f32 with f32 would pass vacuously.
-                if !subject.weights.tensors.values().any(|w| matches!(w, crate::model::Weight::Quant(_))) {
-                    return Err(Stop::rule(format!("{} {}: no quantized weights, quant_matmul would compare f32 with f32", case.model, case.variant)));
+                if !subject
+                    .weights
+                    .tensors
+                    .values()
+                    .any(|w| matches!(w, crate::model::Weight::Quant(_)))
+                {
+                    return Err(Stop::rule(format!(
+                        "{} {}: no quantized weights, quant_matmul would compare f32 with f32",
+                        case.model, case.variant
+                    )));
                 }
-                (all_logits(&self.subject(&case.model, case.variant, Runtime::CPU_QUANTIZED)?.llama, &seqs)?, "quantized matmul vs dequantized f32 matmul")
+                (
+                    all_logits(
+                        &self
+                            .subject(&case.model, case.variant, Runtime::CPU_QUANTIZED)?
+                            .llama,
+                        &seqs,
+                    )?,
+                    "quantized matmul vs dequantized f32 matmul",
+                )
             }
         };
         let mut worst = 0.0f64;
         let mut n = 0;
         for (a, b) in full.iter().zip(&other) {
             let (d, k) = max_abs_delta(a, b);
-            worst = if d.is_nan() || worst.is_nan() { f64::NAN } else { worst.max(d) };
+            worst = if d.is_nan() || worst.is_nan() {
+                f64::NAN
+            } else {
+                worst.max(d)
+            };
             n += k;
         }
         // The worst logit of millions is one view; the distributions (the first path as the
         // reference) are another, and a claim may bound either; the evidence shows both.
-        let stats = distribution_stats(&full, &other).map_err(|e| Stop::rule(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
+        let stats = distribution_stats(&full, &other)
+            .map_err(|e| Stop::rule(format!("{} {} ({what}): {e}", case.model, case.variant)))?;
         let mut ev = match stat {
             PathStat::MaxAbsLogitDelta => {
                 let mut ev = self.evidence_for(case, worst, n, &subject.path);
-                ev.also = stats.table().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                ev.also = stats
+                    .table()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
                 ev
             }
             PathStat::Dist(d) => {
                 let mut ev = self.set_evidence(case, &stats, Some(d), &subject);
-                ev.also.insert(0, (crate::stats::Statistic::MaxAbsLogitDelta.name().to_string(), worst));
+                ev.also.insert(
+                    0,
+                    (
+                        crate::stats::Statistic::MaxAbsLogitDelta.name().to_string(),
+                        worst,
+                    ),
+                );
                 ev
             }
         };
@@ -72,7 +125,11 @@ impl Judge {
 
     /// Builds the subject twice from its files (no cache) and counts differing weight
     /// tensors plus differing logit bits.
-    pub(super) fn determinism(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn determinism(
+        &self,
+        case: &Case,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         let entry = self.entry(&case.model)?;
         let seqs = self.seqs(&case.model)?;
         let used: Vec<u32> = seqs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
@@ -91,7 +148,11 @@ impl Judge {
         let mut n = 1;
         for (a, b) in rows_a.iter().zip(&rows_b) {
             for (ra, rb) in a.iter().zip(b) {
-                mismatches += ra.iter().zip(rb).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                mismatches += ra
+                    .iter()
+                    .zip(rb)
+                    .filter(|(x, y)| x.to_bits() != y.to_bits())
+                    .count();
                 n += ra.len();
             }
         }
@@ -100,7 +161,13 @@ impl Judge {
         Ok(Outcome::judge(ev))
     }
 
-    pub(super) fn evidence_for(&self, case: &Case, observed: f64, n: usize, path: &str) -> crate::outcome::Evidence {
+    pub(super) fn evidence_for(
+        &self,
+        case: &Case,
+        observed: f64,
+        n: usize,
+        path: &str,
+    ) -> crate::outcome::Evidence {
         let c = &case.claim;
         crate::outcome::Evidence {
             statistic: c.bound.statistic,
@@ -120,5 +187,8 @@ impl Judge {
 
 /// Full-recompute logits of every sequence.
 fn all_logits(llama: &crate::model::Llama, seqs: &[EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
-    Ok(seqs.iter().map(|s| logits(llama, &s.tokens)).collect::<Result<_, _>>()?)
+    Ok(seqs
+        .iter()
+        .map(|s| logits(llama, &s.tokens))
+        .collect::<Result<_, _>>()?)
 }

@@ -3,14 +3,14 @@
 use super::{Context, JudgeError, Stop};
 use crate::claim::ClaimSpec;
 use crate::device::DeviceSpec;
+use crate::fsutil::FileHash;
+use crate::memo::Memo;
 use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
 use crate::run::{eval_seqs, logits, EvalSeq, Runtime};
-use crate::fsutil::FileHash;
 use crate::subject::registry::ModelEntry;
-use crate::memo::Memo;
 use crate::subject::{derive, load_base, Base, Subject, SubjectError};
 use crate::variant::Variant;
 use std::path::Path;
@@ -49,8 +49,14 @@ impl SkipPolicy {
     /// The outcome this policy lets through: a forbidden skip becomes an error.
     pub fn enforce(self, outcome: Outcome) -> Outcome {
         match (self, outcome) {
-            (SkipPolicy::Registered { forbid: true }, Outcome::Skip(r)) if !matches!(r, SkipReason::NoDevice { .. }) => {
-                Outcome::Error { message: format!("skipped while {FORBID_SKIP_VAR}=1 forbids any skip but 'no device': {r}") }
+            (SkipPolicy::Registered { forbid: true }, Outcome::Skip(r))
+                if !matches!(r, SkipReason::NoDevice { .. }) =>
+            {
+                Outcome::Error {
+                    message: format!(
+                        "skipped while {FORBID_SKIP_VAR}=1 forbids any skip but 'no device': {r}"
+                    ),
+                }
             }
             (_, o) => o,
         }
@@ -89,7 +95,12 @@ pub struct Judge {
 
 impl Judge {
     /// A judge for `claims` (all registered claims: preconditions may name any of them).
-    pub fn new(project: Project, registry: Vec<ModelEntry>, claims: Vec<ClaimSpec>, seed: u64) -> Judge {
+    pub fn new(
+        project: Project,
+        registry: Vec<ModelEntry>,
+        claims: Vec<ClaimSpec>,
+        seed: u64,
+    ) -> Judge {
         Judge {
             project,
             registry,
@@ -133,7 +144,8 @@ impl Judge {
         match self.base(model) {
             Ok(b) => {
                 let file = b.files.last().map_or(model, |f| f.path.as_str());
-                crate::tokenizer::check_fits(b.tokenizer.as_ref(), b.weights.config.vocab_size).map_err(|e| format!("{file}: {e}"))?;
+                crate::tokenizer::check_fits(b.tokenizer.as_ref(), b.weights.config.vocab_size)
+                    .map_err(|e| format!("{file}: {e}"))?;
                 Ok(crate::oracle::ModelLimits::of(&b.weights.config))
             }
             Err(Stop::Error(e)) => Err(e.chain()),
@@ -143,51 +155,83 @@ impl Judge {
 
     /// A model's variant as the cases see it, for callers outside the judge (a failure as
     /// one line).
-    pub(crate) fn loaded_subject(&self, model: &str, variant: Variant) -> Result<Arc<Subject>, String> {
-        self.subject(model, variant, Runtime::CPU_F32).map_err(|e| match e {
-            Stop::Error(e) => e.chain(),
-            Stop::Skip(r) => r.to_string(),
-        })
+    pub(crate) fn loaded_subject(
+        &self,
+        model: &str,
+        variant: Variant,
+    ) -> Result<Arc<Subject>, String> {
+        self.subject(model, variant, Runtime::CPU_F32)
+            .map_err(|e| match e {
+                Stop::Error(e) => e.chain(),
+                Stop::Skip(r) => r.to_string(),
+            })
     }
 
     pub(crate) fn entry(&self, model: &str) -> Result<&ModelEntry, Stop> {
-        self.registry.iter().find(|m| m.name == model).ok_or_else(|| Stop::rule(format!("model '{model}' is not registered")))
+        self.registry
+            .iter()
+            .find(|m| m.name == model)
+            .ok_or_else(|| Stop::rule(format!("model '{model}' is not registered")))
     }
 
     pub(crate) fn hash_file(&self, p: &Path) -> Result<FileHash, Stop> {
         let sha = crate::fsutil::sha256_file(p).or_stop()?;
-        Ok(FileHash { path: self.project.display(p), sha256: sha })
+        Ok(FileHash {
+            path: self.project.display(p),
+            sha256: sha,
+        })
     }
 
     /// The seeded bootstrap 95% interval of the mean of `values` (1000 resamples), computed
     /// once per run for each distinct set of values: every claim on one variant's KL, and
     /// every precondition, asks for the same one.
     pub(crate) fn kl_mean_interval(&self, values: &[f64]) -> Option<(f64, f64)> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect();
         let key = crate::fsutil::sha256_hex(&bytes);
-        self.intervals.get_or(&key, || crate::stats::bootstrap_mean_interval(values, self.seed, 1000))
+        self.intervals.get_or(&key, || {
+            crate::stats::bootstrap_mean_interval(values, self.seed, 1000)
+        })
     }
 
     /// The hash of an input the run only reads (a claims file), computed once per run:
     /// every case hashes its claims file, and with many claims (a precondition judges each
     /// registered one) that file is large.
     pub(crate) fn hash_input(&self, p: &Path) -> Result<FileHash, Stop> {
-        let sha = self.hashes.get_or(&p.to_path_buf(), || crate::fsutil::sha256_file(p).map_err(|e| JudgeError::failed("", e)))?;
-        Ok(FileHash { path: self.project.display(p), sha256: sha })
+        let sha = self.hashes.get_or(&p.to_path_buf(), || {
+            crate::fsutil::sha256_file(p).map_err(|e| JudgeError::failed("", e))
+        })?;
+        Ok(FileHash {
+            path: self.project.display(p),
+            sha256: sha,
+        })
     }
 
     pub(crate) fn base(&self, model: &str) -> Result<Arc<Base>, Stop> {
         let entry = self.entry(model)?;
-        Ok(self.bases.get_or(&model.to_string(), || load_base(&self.project, &self.registry, entry).map(Arc::new))?)
+        Ok(self.bases.get_or(&model.to_string(), || {
+            load_base(&self.project, &self.registry, entry).map(Arc::new)
+        })?)
     }
 
     /// The subject for a variant, loaded for `runtime` (a runtime whose device is missing
     /// is a skip, never a pass).
-    pub(crate) fn subject(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Subject>, Stop> {
+    pub(crate) fn subject(
+        &self,
+        model: &str,
+        variant: Variant,
+        runtime: Runtime,
+    ) -> Result<Arc<Subject>, Stop> {
         let options = runtime.load_options()?;
         let base = self.base(model)?;
         let used = self.used_tokens(model)?;
-        Ok(self.subjects.get_or(&(model.to_string(), variant, runtime), || derive(&base, variant, &used, &options).map(Arc::new))?)
+        Ok(self
+            .subjects
+            .get_or(&(model.to_string(), variant, runtime), || {
+                derive(&base, variant, &used, &options).map(Arc::new)
+            })?)
     }
 
     /// A case's runtime as this run executes it: a CUDA runtime on the run's GPU
@@ -201,7 +245,9 @@ impl Judge {
     pub(crate) fn on_run_gpu(&self, r: crate::runtime::Runtime) -> Result<Runtime, Stop> {
         match r.on_gpu(self.gpu) {
             Some(r) => Ok(Runtime::of(r)),
-            None => Err(Stop::Skip(SkipReason::NoDevice { device: "GPU device: --device cpu: this run uses no GPU".into() })),
+            None => Err(Stop::Skip(SkipReason::NoDevice {
+                device: "GPU device: --device cpu: this run uses no GPU".into(),
+            })),
         }
     }
 
@@ -209,13 +255,21 @@ impl Judge {
     /// against the model (ids in its vocabulary, cases within its context) before any
     /// model work uses it.
     pub(crate) fn oracle(&self, model: &str) -> Result<Option<Arc<(Oracle, FileHash)>>, Stop> {
-        let Some(rel) = self.entry(model)?.oracle.clone() else { return Ok(None) };
+        let Some(rel) = self.entry(model)?.oracle.clone() else {
+            return Ok(None);
+        };
         let limits = crate::oracle::ModelLimits::of(&self.base(model)?.weights.config);
         let path = self.project.path(&rel);
         let r = self.oracles.get_or(&rel, || {
             let o = crate::oracle::read(&path).map_err(|e| JudgeError::failed("", e))?;
             let sha = crate::fsutil::sha256_file(&path).map_err(|e| JudgeError::failed("", e))?;
-            Ok(Arc::new((o, FileHash { path: self.project.display(&path), sha256: sha })))
+            Ok(Arc::new((
+                o,
+                FileHash {
+                    path: self.project.display(&path),
+                    sha256: sha,
+                },
+            )))
         });
         let o = r?;
         crate::oracle::check_for(&o.0, &path, &limits).or_stop()?;
@@ -224,7 +278,11 @@ impl Judge {
 
     pub(crate) fn prompt_set(&self, file: &str) -> Result<Arc<Vec<Prompt>>, Stop> {
         let path = self.project.path(file);
-        Ok(self.prompts.get_or(&file.to_string(), || crate::prompts::load(&path).map(Arc::new).map_err(|e| JudgeError::failed("", e)))?)
+        Ok(self.prompts.get_or(&file.to_string(), || {
+            crate::prompts::load(&path)
+                .map(Arc::new)
+                .map_err(|e| JudgeError::failed("", e))
+        })?)
     }
 
     /// The model's evaluation sequences (its oracle's, else the default prompt set).
@@ -232,34 +290,60 @@ impl Judge {
         let base = self.base(model)?;
         let oracle = self.oracle(model)?;
         let prompts = self.prompt_set(crate::project::DEFAULT_PROMPTS)?;
-        Ok(eval_seqs(oracle.as_deref().map(|o| &o.0), &prompts, base.tokenizer.as_ref())?)
+        Ok(eval_seqs(
+            oracle.as_deref().map(|o| &o.0),
+            &prompts,
+            base.tokenizer.as_ref(),
+        )?)
     }
 
     fn used_tokens(&self, model: &str) -> Result<Vec<u32>, Stop> {
-        Ok(self.seqs(model)?.into_iter().flat_map(|s| s.tokens).collect())
+        Ok(self
+            .seqs(model)?
+            .into_iter()
+            .flat_map(|s| s.tokens)
+            .collect())
     }
 
     /// Full-recompute logits of the evaluation sequences' compared rows on `runtime`, cached.
-    pub(crate) fn rows(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
+    pub(crate) fn rows(
+        &self,
+        model: &str,
+        variant: Variant,
+        runtime: Runtime,
+    ) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
         let subject = self.subject(model, variant, runtime)?;
         let seqs = self.seqs(model)?;
-        let rows = self.rows.get_or(&(model.to_string(), variant, runtime), || {
-            seqs.iter()
-                .map(|s| logits(&subject.llama, &s.tokens).map(|r| r[s.start..].to_vec()).map_err(|e| JudgeError::failed(format!("{model} {variant}: forward"), e)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Arc::new)
-        });
+        let rows = self
+            .rows
+            .get_or(&(model.to_string(), variant, runtime), || {
+                seqs.iter()
+                    .map(|s| {
+                        logits(&subject.llama, &s.tokens)
+                            .map(|r| r[s.start..].to_vec())
+                            .map_err(|e| {
+                                JudgeError::failed(format!("{model} {variant}: forward"), e)
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Arc::new)
+            });
         Ok(rows?)
     }
 
     /// The evaluation slice of `configs/eval.toml`.
     pub(crate) fn eval_slice(&self) -> Result<Arc<crate::run::EvalSlice>, Stop> {
         let file = self.project.path(crate::project::EVAL_FILE);
-        Ok(self.eval.get_or(&(), || crate::run::EvalSlice::load(&self.project.root, &file).map(Arc::new).map_err(|e| JudgeError::failed("", e)))?)
+        Ok(self.eval.get_or(&(), || {
+            crate::run::EvalSlice::load(&self.project.root, &file)
+                .map(Arc::new)
+                .map_err(|e| JudgeError::failed("", e))
+        })?)
     }
 
     /// Judges another case (a precondition) once per run.
     pub(crate) fn verdict_of(&self, case: &crate::claim::Case) -> Arc<super::Verdict> {
-        self.verdicts.get_or(&case.name, || Arc::new(self.judge(case)))
+        self.verdicts
+            .get_or(&case.name, || Arc::new(self.judge(case)))
     }
 }

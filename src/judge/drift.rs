@@ -1,11 +1,11 @@
 //! Variant vs parent: quantization drift and corruption detection — teacher-forced on the
 //! prompt set (KL, top-1, Δp), as perplexity over the evaluation slice, and free-running.
 
-use crate::run::{greedy, perplexity, PplResult, Runtime};
 use super::{Judge, JudgeError, Stop};
 use crate::claim::{Case, ClaimKind, ClaimSpec};
-use crate::outcome::{Evidence, Outcome, SkipReason};
 use crate::fsutil::FileHash;
+use crate::outcome::{Evidence, Outcome, SkipReason};
+use crate::run::{greedy, perplexity, PplResult, Runtime};
 use crate::stats::{compare_full, first_difference, log_softmax, ParentStat, SetStats};
 use crate::variant::Variant;
 use std::sync::Arc;
@@ -18,7 +18,12 @@ const DEFAULT_MAX_NEW: usize = 32;
 impl Judge {
     /// The variant on the case's runtime against its parent (the base) on the CPU in f32:
     /// a quantization's drift, a runtime's drift (the base on `cuda`), or both at once.
-    pub(super) fn drift(&self, case: &Case, stat: ParentStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn drift(
+        &self,
+        case: &Case,
+        stat: ParentStat,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         // First, so that a case on a GPU that is not here skips before any model work.
         let runtime = self.runtime_of(case)?;
         let subject = self.subject(&case.model, case.variant, runtime)?;
@@ -40,8 +45,20 @@ impl Judge {
         };
         let mut ev = self.set_evidence(case, &stats, bound, &subject);
         ev.numerical_path = match runtime == Runtime::CPU_F32 {
-            true => format!("{} vs parent {} ({}) on the same path", ev.numerical_path, case.variant.parent(), parent.weights_type),
-            false => format!("{} [runtime {}] vs parent {} ({}) on the CPU in f32 ({})", ev.numerical_path, runtime.name(), case.variant.parent(), parent.weights_type, parent.path),
+            true => format!(
+                "{} vs parent {} ({}) on the same path",
+                ev.numerical_path,
+                case.variant.parent(),
+                parent.weights_type
+            ),
+            false => format!(
+                "{} [runtime {}] vs parent {} ({}) on the CPU in f32 ({})",
+                ev.numerical_path,
+                runtime.name(),
+                case.variant.parent(),
+                parent.weights_type,
+                parent.path
+            ),
         };
         ev.flips = subject.flips.clone();
         match stat {
@@ -54,32 +71,60 @@ impl Judge {
 
     /// Teacher-forced comparison of a variant with its parent over the evaluation sequences,
     /// once per run (several claims bound statistics of the same comparison).
-    pub(crate) fn drift_stats(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<SetStats, Stop> {
+    pub(crate) fn drift_stats(
+        &self,
+        model: &str,
+        variant: Variant,
+        runtime: Runtime,
+    ) -> Result<SetStats, Stop> {
         let a = self.rows(model, variant.parent(), Runtime::CPU_F32)?;
         let b = self.rows(model, variant, runtime)?;
-        let stats = self.drift.get_or(&(model.to_string(), variant, runtime), || {
-            distribution_stats(&a, &b).map_err(|e| JudgeError::Rule(format!("{model} {} as the reference for {variant} on {}: {e}", variant.parent(), runtime.name())))
-        });
+        let stats = self
+            .drift
+            .get_or(&(model.to_string(), variant, runtime), || {
+                distribution_stats(&a, &b).map_err(|e| {
+                    JudgeError::Rule(format!(
+                        "{model} {} as the reference for {variant} on {}: {e}",
+                        variant.parent(),
+                        runtime.name()
+                    ))
+                })
+            });
         Ok(stats?)
     }
 
-    fn ppl_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence, files: &mut Vec<FileHash>) -> Result<(), Stop> {
+    fn ppl_evidence(
+        &self,
+        case: &Case,
+        runtime: Runtime,
+        ev: &mut Evidence,
+        files: &mut Vec<FileHash>,
+    ) -> Result<(), Stop> {
         let slice = self.eval_slice()?;
         files.push(self.hash_file(&self.project.path(crate::project::EVAL_FILE))?);
         let p = self.slice_ppl(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
         let q = self.slice_ppl(&case.model, case.variant, runtime)?;
         if !p.ppl.is_finite() {
-            return Err(Stop::rule(format!("{} {}: the parent's perplexity over the slice is {}", case.model, case.variant.parent(), p.ppl)));
+            return Err(Stop::rule(format!(
+                "{} {}: the parent's perplexity over the slice is {}",
+                case.model,
+                case.variant.parent(),
+                p.ppl
+            )));
         }
         // A variant whose logits are NaN or infinite cannot score a token: its perplexity is
         // infinite (as `compare_full` makes such a position's KL infinite), not unmeasured.
         let broken = q.nll.iter().filter(|x| !x.is_finite()).count();
         let (pp, pq) = (p.ppl, if broken == 0 { q.ppl } else { f64::INFINITY });
-        ev.also.push(("ppl_nonfinite_tokens".to_string(), broken as f64));
+        ev.also
+            .push(("ppl_nonfinite_tokens".to_string(), broken as f64));
         ev.observed = pq / pp;
         ev.n = q.n_scored;
         ev.interval = None;
-        ev.also.extend([("ppl_parent".to_string(), pp), ("ppl_variant".to_string(), pq)]);
+        ev.also.extend([
+            ("ppl_parent".to_string(), pp),
+            ("ppl_variant".to_string(), pq),
+        ]);
         ev.numerical_path = format!(
             "{}; perplexity over configs/eval.toml's slice (sha256 {}…, {} × {} tokens, second half of each scored)",
             ev.numerical_path,
@@ -90,10 +135,19 @@ impl Judge {
         Ok(())
     }
 
-    fn divergence_evidence(&self, case: &Case, runtime: Runtime, ev: &mut Evidence) -> Result<(), Stop> {
+    fn divergence_evidence(
+        &self,
+        case: &Case,
+        runtime: Runtime,
+        ev: &mut Evidence,
+    ) -> Result<(), Stop> {
         let a = self.continuations(&case.model, case.variant.parent(), Runtime::CPU_F32)?;
         let b = self.continuations(&case.model, case.variant, runtime)?;
-        let firsts: Vec<usize> = a.iter().zip(b.iter()).map(|(x, y)| first_difference(x, y).unwrap_or(x.len())).collect();
+        let firsts: Vec<usize> = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| first_difference(x, y).unwrap_or(x.len()))
+            .collect();
         let identical = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
         ev.observed = firsts.iter().sum::<usize>() as f64 / firsts.len().max(1) as f64;
         if firsts.is_empty() {
@@ -101,38 +155,76 @@ impl Judge {
         }
         ev.n = firsts.len();
         ev.interval = None;
-        ev.also.push(("first_divergence_min".to_string(), firsts.iter().min().map_or(f64::NAN, |&m| m as f64)));
-        ev.also.push(("continuations_identical".to_string(), identical as f64));
+        ev.also.push((
+            "first_divergence_min".to_string(),
+            firsts.iter().min().map_or(f64::NAN, |&m| m as f64),
+        ));
+        ev.also
+            .push(("continuations_identical".to_string(), identical as f64));
         ev.numerical_path = format!("{}; free-running greedy (KV cache) from each prompt, variant vs parent; a continuation that never leaves counts its full length", ev.numerical_path);
         Ok(())
     }
 
     /// Perplexity of the evaluation slice on `runtime`, llama.cpp's way (BOS as the
     /// tokenizer says), cached.
-    fn slice_ppl(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<PplResult>, Stop> {
+    fn slice_ppl(
+        &self,
+        model: &str,
+        variant: Variant,
+        runtime: Runtime,
+    ) -> Result<Arc<PplResult>, Stop> {
         let slice = self.eval_slice()?;
         let subject = self.subject(model, variant, runtime)?;
         let tok = subject.tokenizer.as_ref();
         self.ppl
             .get_or(&(model.to_string(), variant, runtime), || {
-                perplexity(&subject.llama, tok, &slice.text, slice.ctx, Some(slice.chunks)).map(Arc::new).map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
+                perplexity(
+                    &subject.llama,
+                    tok,
+                    &slice.text,
+                    slice.ctx,
+                    Some(slice.chunks),
+                )
+                .map(Arc::new)
+                .map_err(|e| JudgeError::failed(format!("{model} {variant}: perplexity"), e))
             })
             .map_err(Stop::Error)
     }
 
     /// Greedy continuations of every prompt (the oracle's prompt tokens and length when
     /// the model has an oracle), cached.
-    fn continuations(&self, model: &str, variant: Variant, runtime: Runtime) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
+    fn continuations(
+        &self,
+        model: &str,
+        variant: Variant,
+        runtime: Runtime,
+    ) -> Result<Arc<Vec<Vec<u32>>>, Stop> {
         let subject = self.subject(model, variant, runtime)?;
         let oracle = self.oracle(model)?;
         let (prompts, max_new): (Vec<Vec<u32>>, usize) = match oracle.as_deref() {
-            Some((o, _)) => (o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(), o.decoding.max_new_tokens),
-            None => (self.seqs(model)?.into_iter().map(|s| s.tokens).collect(), DEFAULT_MAX_NEW),
+            Some((o, _)) => (
+                o.cases.iter().map(|c| c.prompt_tokens.clone()).collect(),
+                o.decoding.max_new_tokens,
+            ),
+            None => (
+                self.seqs(model)?.into_iter().map(|s| s.tokens).collect(),
+                DEFAULT_MAX_NEW,
+            ),
         };
         let eos = subject.tokenizer.eos();
         self.continuations
             .get_or(&(model.to_string(), variant, runtime), || {
-                prompts.iter().map(|p| greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos).map(|g| g.tokens).map_err(|e| JudgeError::failed(format!("{model} {variant}: greedy"), e))).collect::<Result<Vec<_>, _>>().map(Arc::new)
+                prompts
+                    .iter()
+                    .map(|p| {
+                        greedy(&subject.llama, subject.tokenizer.as_ref(), p, max_new, eos)
+                            .map(|g| g.tokens)
+                            .map_err(|e| {
+                                JudgeError::failed(format!("{model} {variant}: greedy"), e)
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Arc::new)
             })
             .map_err(Stop::Error)
     }
@@ -155,9 +247,22 @@ impl Judge {
 
     /// Judges the registered claim `r` on (model, variant) once, as a precondition:
     /// anything but a pass stops the dependent case (a skip naming `who` and `r`).
-    pub(crate) fn require(&self, r: &ClaimSpec, model: &str, variant: Variant, who: &str) -> Result<(), Stop> {
+    pub(crate) fn require(
+        &self,
+        r: &ClaimSpec,
+        model: &str,
+        variant: Variant,
+        who: &str,
+    ) -> Result<(), Stop> {
         let pre = Case {
-            name: crate::claim::case_name(r.kind.name(), model, variant, "all", &r.id, crate::runtime::Runtime::CPU),
+            name: crate::claim::case_name(
+                r.kind.name(),
+                model,
+                variant,
+                "all",
+                &r.id,
+                crate::runtime::Runtime::CPU,
+            ),
             claim: Arc::new(r.clone()),
             model: model.to_string(),
             variant,
@@ -168,8 +273,12 @@ impl Judge {
         let id = &r.id;
         match &self.verdict_of(&pre).outcome {
             Outcome::Pass(_) => Ok(()),
-            Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} fails {id} ({})", e.summary()) })),
-            Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed { what: format!("{who} check {id} skipped: {reason}") })),
+            Outcome::Fail(e) => Err(Stop::Skip(SkipReason::PreconditionFailed {
+                what: format!("{who} fails {id} ({})", e.summary()),
+            })),
+            Outcome::Skip(reason) => Err(Stop::Skip(SkipReason::PreconditionFailed {
+                what: format!("{who} check {id} skipped: {reason}"),
+            })),
             Outcome::Error { message } => Err(Stop::rule(format!("{who} check {id}: {message}"))),
         }
     }
@@ -177,17 +286,30 @@ impl Judge {
 
 /// The registered, unretired `oracle_parity` claims on `model`'s stored weights.
 fn parent_preconditions<'a>(claims: &'a [ClaimSpec], model: &str) -> Vec<&'a ClaimSpec> {
-    claims.iter().filter(|r| r.kind.claim_kind() == ClaimKind::OracleParity && r.retired.is_none() && r.covers(model, Variant::Base)).collect()
+    claims
+        .iter()
+        .filter(|r| {
+            r.kind.claim_kind() == ClaimKind::OracleParity
+                && r.retired.is_none()
+                && r.covers(model, Variant::Base)
+        })
+        .collect()
 }
 
 /// Position-by-position comparison of two runs' logits (sequences × positions × vocab), the
 /// first run's distributions as the reference. A reference with a NaN or infinite logit is
 /// an error, not a measurement: nothing can be far from or near to it.
-pub(super) fn distribution_stats(reference: &[Vec<Vec<f32>>], subject: &[Vec<Vec<f32>>]) -> Result<SetStats, String> {
+pub(super) fn distribution_stats(
+    reference: &[Vec<Vec<f32>>],
+    subject: &[Vec<Vec<f32>>],
+) -> Result<SetStats, String> {
     for (s, rows) in reference.iter().enumerate() {
         for (p, row) in rows.iter().enumerate() {
             if let Some(i) = row.iter().position(|x| !x.is_finite()) {
-                return Err(format!("reference logit {} at sequence {s}, position {p}, token {i} is not finite", row[i]));
+                return Err(format!(
+                    "reference logit {} at sequence {s}, position {p}, token {i} is not finite",
+                    row[i]
+                ));
             }
         }
     }
@@ -213,6 +335,13 @@ mod tests {
             let e = distribution_stats(&reference, &subject).unwrap_err();
             assert!(e.contains("sequence 0, position 0, token 1"), "{e}");
         }
-        assert!(distribution_stats(&subject, &subject).unwrap().kl.mean.abs() < 1e-12);
+        assert!(
+            distribution_stats(&subject, &subject)
+                .unwrap()
+                .kl
+                .mean
+                .abs()
+                < 1e-12
+        );
     }
 }

@@ -27,7 +27,10 @@ pub enum JudgeError {
 impl JudgeError {
     /// `what` failed because of `source`.
     pub fn failed(what: impl Display, source: impl Error + Send + Sync + 'static) -> JudgeError {
-        JudgeError::Failed { what: what.to_string(), source: Arc::new(source) }
+        JudgeError::Failed {
+            what: what.to_string(),
+            source: Arc::new(source),
+        }
     }
 
     /// The error and its sources in one line, `: `-separated; a source whose message its
@@ -98,7 +101,9 @@ impl<T, E: Error + Send + Sync + 'static> Context<T> for Result<T, E> {
 impl From<crate::subject::SubjectError> for Stop {
     fn from(e: crate::subject::SubjectError) -> Stop {
         match e {
-            crate::subject::SubjectError::Missing { path, fetch } => Stop::Skip(SkipReason::ModelMissing { path, fetch }),
+            crate::subject::SubjectError::Missing { path, fetch } => {
+                Stop::Skip(SkipReason::ModelMissing { path, fetch })
+            }
             crate::subject::SubjectError::Invalid(m) => Stop::rule(m),
         }
     }
@@ -107,7 +112,9 @@ impl From<crate::subject::SubjectError> for Stop {
 impl From<crate::run::RunError> for Stop {
     fn from(e: crate::run::RunError) -> Stop {
         match e {
-            crate::run::RunError::Unavailable(u) => Stop::Skip(SkipReason::NoDevice { device: format!("{}: {}", u.device, u.why) }),
+            crate::run::RunError::Unavailable(u) => Stop::Skip(SkipReason::NoDevice {
+                device: format!("{}: {}", u.device, u.why),
+            }),
             other => Stop::Error(JudgeError::failed("", other)),
         }
     }

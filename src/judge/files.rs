@@ -2,9 +2,9 @@
 //! and `round_trip` claims look at.
 
 use super::{Judge, JudgeError, Stop};
-use crate::run::Runtime;
-use crate::inspect::{inspect, Inspection};
 use crate::fsutil::FileHash;
+use crate::inspect::{inspect, Inspection};
+use crate::run::Runtime;
 use crate::subject::{export_weights, stored_gguf};
 use crate::variant::Variant;
 use std::path::PathBuf;
@@ -25,7 +25,11 @@ pub(crate) struct VariantFile {
 impl Judge {
     /// The stored file itself for the base of a GGUF-backed model; otherwise the variant
     /// exported under `<out>/gguf/<model>/<variant>.gguf`.
-    pub(crate) fn variant_file(&self, model: &str, variant: Variant) -> Result<Arc<VariantFile>, Stop> {
+    pub(crate) fn variant_file(
+        &self,
+        model: &str,
+        variant: Variant,
+    ) -> Result<Arc<VariantFile>, Stop> {
         let base = self.base(model)?;
         let entry = self.entry(model)?;
         let stored = stored_gguf(&self.project, entry).filter(|_| variant == Variant::Base);
@@ -40,15 +44,33 @@ impl Judge {
                 let (path, notes) = match (stored, &subject) {
                     (Some(p), _) => (p, vec![]),
                     (None, Some(subject)) => {
-                        let p = self.project.out_dir().join("gguf").join(model).join(format!("{variant}.gguf"));
-                        export_weights(&base, variant, &subject.weights, &p).map_err(|e| JudgeError::failed("", e))?;
+                        let p = self
+                            .project
+                            .out_dir()
+                            .join("gguf")
+                            .join(model)
+                            .join(format!("{variant}.gguf"));
+                        export_weights(&base, variant, &subject.weights, &p)
+                            .map_err(|e| JudgeError::failed("", e))?;
                         (p, subject.notes.clone())
                     }
-                    (None, None) => return Err(JudgeError::Rule(format!("{model} {variant}: no file and no subject"))),
+                    (None, None) => {
+                        return Err(JudgeError::Rule(format!(
+                            "{model} {variant}: no file and no subject"
+                        )))
+                    }
                 };
                 let insp = inspect(&path).map_err(|e| JudgeError::failed("", e))?;
-                let hash = FileHash { path: self.project.display(&path), sha256: insp.sha256.clone() };
-                Ok(Arc::new(VariantFile { path, hash, insp, notes }))
+                let hash = FileHash {
+                    path: self.project.display(&path),
+                    sha256: insp.sha256.clone(),
+                };
+                Ok(Arc::new(VariantFile {
+                    path,
+                    hash,
+                    insp,
+                    notes,
+                }))
             })
             .map_err(Stop::Error)
     }

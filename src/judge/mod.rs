@@ -11,12 +11,12 @@ mod files;
 mod order;
 mod parity;
 mod reference;
-mod roundtrip;
-mod structure;
-mod train;
 pub mod registered;
 #[cfg(test)]
 mod registered_tests;
+mod roundtrip;
+mod structure;
+mod train;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
 pub use error::{chain, JudgeError};
@@ -52,15 +52,24 @@ impl Judge {
         });
         files.sort();
         files.dedup();
-        Verdict { outcome, files, seconds: t0.elapsed().as_secs_f64() }
+        Verdict {
+            outcome,
+            files,
+            seconds: t0.elapsed().as_secs_f64(),
+        }
     }
 
     fn dispatch(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
         files.push(self.hash_input(&case.claim.file)?);
         match &case.claim.kind {
             Kind::TokenizerParity => self.tokenizer_parity(case, files),
-            Kind::GreedyParity { stored_as, tie_margin } => self.greedy_parity(case, stored_as, *tie_margin, files),
-            Kind::OracleParity { stored_as, stat } | Kind::OracleDrift { stored_as, stat } => self.oracle_parity(case, stored_as, *stat, files),
+            Kind::GreedyParity {
+                stored_as,
+                tie_margin,
+            } => self.greedy_parity(case, stored_as, *tie_margin, files),
+            Kind::OracleParity { stored_as, stat } | Kind::OracleDrift { stored_as, stat } => {
+                self.oracle_parity(case, stored_as, *stat, files)
+            }
             Kind::QuantDrift(stat) | Kind::CorruptionDetect(stat) => self.drift(case, *stat, files),
             Kind::Consistency(paths, stat) => self.consistency(case, *paths, *stat, files),
             Kind::Determinism => self.determinism(case, files),

@@ -7,16 +7,23 @@
 //! skips instead of passing vacuously.
 
 use super::{Judge, Stop};
-use crate::run::Runtime;
 use crate::claim::{Case, Kind};
-use crate::stats::{ChainStat, ParentStat};
-use crate::outcome::{Outcome, SkipReason};
 use crate::fsutil::FileHash;
+use crate::outcome::{Outcome, SkipReason};
+use crate::run::Runtime;
+use crate::stats::{ChainStat, ParentStat};
 use crate::variant::Variant;
 
 impl Judge {
-    pub(super) fn quant_order(&self, case: &Case, stat: ChainStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let Some(&head) = case.chain.first() else { return Err(Stop::rule("quant_order case without a chain")) };
+    pub(super) fn quant_order(
+        &self,
+        case: &Case,
+        stat: ChainStat,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
+        let Some(&head) = case.chain.first() else {
+            return Err(Stop::rule("quant_order case without a chain"));
+        };
         self.parent_holds(&case.model)?;
         self.head_holds(&case.model, head)?;
         let mut kl = Vec::with_capacity(case.chain.len());
@@ -32,16 +39,20 @@ impl Judge {
             bits.push(stored_bits_per_weight(&subject.weights));
             mismatches.push(((1.0 - s.top1_agreement) * s.n as f64).round());
         }
-        let pairs = (0..case.chain.len()).flat_map(|i| (i + 1..case.chain.len()).map(move |j| (i, j)));
+        let pairs =
+            (0..case.chain.len()).flat_map(|i| (i + 1..case.chain.len()).map(move |j| (i, j)));
         let observed = match stat {
             ChainStat::KlOrderViolations => order_violations(&kl, &bits) as f64,
-            ChainStat::Top1MismatchExcess => pairs.map(|(i, j)| mismatches[i] - mismatches[j]).fold(f64::NEG_INFINITY, f64::max),
+            ChainStat::Top1MismatchExcess => pairs
+                .map(|(i, j)| mismatches[i] - mismatches[j])
+                .fold(f64::NEG_INFINITY, f64::max),
         };
         let mut ev = self.evidence_for(case, observed, n, "");
         for (i, v) in case.chain.iter().enumerate() {
             ev.also.push((format!("kl_mean[{v}]"), kl[i]));
             ev.also.push((format!("bits_per_weight[{v}]"), bits[i]));
-            ev.also.push((format!("top1_mismatches[{v}]"), mismatches[i]));
+            ev.also
+                .push((format!("top1_mismatches[{v}]"), mismatches[i]));
         }
         let chain: Vec<String> = case.chain.iter().map(|v| v.to_string()).collect();
         ev.numerical_path = format!("teacher-forced drift of each of {} (more bits first) from the parent over the same {n} positions, compared pairwise", chain.join(", "));
@@ -57,7 +68,11 @@ impl Judge {
         let own: Vec<_> = self
             .claims
             .iter()
-            .filter(|r| matches!(r.kind, Kind::QuantDrift(ParentStat::Dist(_))) && r.retired.is_none() && r.covers(model, head))
+            .filter(|r| {
+                matches!(r.kind, Kind::QuantDrift(ParentStat::Dist(_)))
+                    && r.retired.is_none()
+                    && r.covers(model, head)
+            })
             .collect();
         if own.is_empty() {
             return Err(Stop::Skip(SkipReason::PreconditionNotEstablished { what: format!("no quant_drift claim is registered for {model} {name}, so nothing shows it is not broken itself") }));
@@ -118,12 +133,25 @@ mod tests {
 
     #[test]
     fn bits_per_weight_counts_the_stored_blocks() {
-        let t = candle_core::Tensor::zeros((4, 64), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-        let q = candle_core::quantized::QTensor::quantize(&t, candle_core::quantized::GgmlDType::Q8_0).unwrap();
+        let t =
+            candle_core::Tensor::zeros((4, 64), candle_core::DType::F32, &candle_core::Device::Cpu)
+                .unwrap();
+        let q =
+            candle_core::quantized::QTensor::quantize(&t, candle_core::quantized::GgmlDType::Q8_0)
+                .unwrap();
         let json = r#"{"vocab_size": 8, "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}"#;
-        let config = crate::model::LlamaConfig::from_hf_json(json, std::path::Path::new("test.json")).unwrap();
-        let mut w = crate::model::Weights { config, tensors: Default::default(), rope: crate::model::RopeLayout::Neox };
-        w.tensors.insert("a".into(), crate::model::Weight::Quant(std::sync::Arc::new(q)));
+        let config =
+            crate::model::LlamaConfig::from_hf_json(json, std::path::Path::new("test.json"))
+                .unwrap();
+        let mut w = crate::model::Weights {
+            config,
+            tensors: Default::default(),
+            rope: crate::model::RopeLayout::Neox,
+        };
+        w.tensors.insert(
+            "a".into(),
+            crate::model::Weight::Quant(std::sync::Arc::new(q)),
+        );
         assert_eq!(stored_bits_per_weight(&w), 8.5);
         w.tensors.insert("b".into(), crate::model::Weight::Float(t));
         assert_eq!(stored_bits_per_weight(&w), (8.5 + 32.0) / 2.0);

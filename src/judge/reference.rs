@@ -9,8 +9,8 @@
 use super::{Context, Judge, JudgeError, Stop};
 use crate::claim::Case;
 use crate::fsutil::sha256_hex;
-use crate::outcome::Outcome;
 use crate::fsutil::FileHash;
+use crate::outcome::Outcome;
 use crate::transform::ggml_dtype;
 use crate::variant::Variant;
 use candle_core::quantized::QTensor;
@@ -63,7 +63,10 @@ fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, Stop> {
     let path = dir.join(&f.file);
     let bytes = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
     if sha256_hex(&bytes) != f.sha256 {
-        return Err(Stop::rule(format!("{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)", path.display())));
+        return Err(Stop::rule(format!(
+            "{}: sha256 differs from manifest.json's (regenerate with ci/gen_quant_fixtures.py)",
+            path.display()
+        )));
     }
     Ok(bytes)
 }
@@ -71,45 +74,99 @@ fn read_checked(dir: &Path, f: &FixtureFile) -> Result<Vec<u8>, Stop> {
 /// Indices of the blocks whose bytes differ between `ours` and `theirs` (`block_bytes` each).
 pub fn differing_blocks(ours: &[u8], theirs: &[u8], block_bytes: usize) -> Vec<usize> {
     let n = ours.len().max(theirs.len()).div_ceil(block_bytes.max(1));
-    (0..n).filter(|&i| ours.chunks(block_bytes).nth(i) != theirs.chunks(block_bytes).nth(i)).collect()
+    (0..n)
+        .filter(|&i| ours.chunks(block_bytes).nth(i) != theirs.chunks(block_bytes).nth(i))
+        .collect()
 }
 
 impl Judge {
-    pub(super) fn reference_agreement(&self, case: &Case, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
-        let Variant::Convert(d) = case.variant else { return Err(Stop::rule(format!("{} has no reference quantizer", case.variant))) };
+    pub(super) fn reference_agreement(
+        &self,
+        case: &Case,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
+        let Variant::Convert(d) = case.variant else {
+            return Err(Stop::rule(format!(
+                "{} has no reference quantizer",
+                case.variant
+            )));
+        };
         let ty = ggml_dtype(d);
         let tname = d.name();
         let dir = self.project.path(FIXTURE_DIR);
         let manifest_path = dir.join("manifest.json");
         files.push(self.hash_file(&manifest_path)?);
-        let m: Manifest = crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
+        let m: Manifest =
+            crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
         if m.format != FORMAT || m.block != ty.block_size() {
-            return Err(Stop::rule(format!("{}: format '{}' block {} (expected {FORMAT}, block {})", manifest_path.display(), m.format, m.block, ty.block_size())));
+            return Err(Stop::rule(format!(
+                "{}: format '{}' block {} (expected {FORMAT}, block {})",
+                manifest_path.display(),
+                m.format,
+                m.block,
+                ty.block_size()
+            )));
         }
-        let sets: Vec<&FixtureSet> = m.sets.iter().filter(|s| s.model.as_deref().is_none_or(|x| x == case.model)).collect();
-        if !sets.iter().any(|s| s.model.as_deref() == Some(case.model.as_str())) {
-            return Err(Stop::rule(format!("{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)", manifest_path.display(), case.model)));
+        let sets: Vec<&FixtureSet> = m
+            .sets
+            .iter()
+            .filter(|s| s.model.as_deref().is_none_or(|x| x == case.model))
+            .collect();
+        if !sets
+            .iter()
+            .any(|s| s.model.as_deref() == Some(case.model.as_str()))
+        {
+            return Err(Stop::rule(format!(
+                "{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)",
+                manifest_path.display(),
+                case.model
+            )));
         }
         let block_bytes = ty.type_size();
         let (mut differ, mut blocks) = (0usize, 0usize);
         let mut also = Vec::new();
         let mut first_bad = Vec::new();
         for s in sets {
-            let bad = |msg: String| Stop::rule(format!("{}: set '{}': {msg}", manifest_path.display(), s.name));
+            let bad = |msg: String| {
+                Stop::rule(format!(
+                    "{}: set '{}': {msg}",
+                    manifest_path.display(),
+                    s.name
+                ))
+            };
             let input = read_checked(&dir, &s.input)?;
-            let values: Vec<f32> = input.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let values: Vec<f32> = input
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
             if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
-                return Err(bad(format!("{} values, manifest says {} (a whole number of {}-value blocks)", values.len(), s.n_values, m.block)));
+                return Err(bad(format!(
+                    "{} values, manifest says {} (a whole number of {}-value blocks)",
+                    values.len(),
+                    s.n_values,
+                    m.block
+                )));
             }
             if s.model.is_some() {
-                self.check_rows(&case.model, &s.rows, &values).map_err(|e| match e {
-                    Stop::Error(e) => Stop::Error(JudgeError::failed(format!("{}: set '{}'", manifest_path.display(), s.name), e)),
-                    Stop::Skip(r) => Stop::Skip(r),
-                })?;
+                self.check_rows(&case.model, &s.rows, &values)
+                    .map_err(|e| match e {
+                        Stop::Error(e) => Stop::Error(JudgeError::failed(
+                            format!("{}: set '{}'", manifest_path.display(), s.name),
+                            e,
+                        )),
+                        Stop::Skip(r) => Stop::Skip(r),
+                    })?;
             }
-            let out = s.outputs.get(tname).ok_or_else(|| bad(format!("no {tname} output")))?;
+            let out = s
+                .outputs
+                .get(tname)
+                .ok_or_else(|| bad(format!("no {tname} output")))?;
             let theirs = read_checked(&dir, out)?;
-            let t = Tensor::from_vec(values.clone(), (values.len() / m.block, m.block), &Device::Cpu)?;
+            let t = Tensor::from_vec(
+                values.clone(),
+                (values.len() / m.block, m.block),
+                &Device::Cpu,
+            )?;
             let ours = QTensor::quantize(&t, ty)?.data()?.into_owned();
             let d = differing_blocks(&ours, &theirs, block_bytes);
             also.push((format!("blocks_differing[{}]", s.name), d.len() as f64));
@@ -134,15 +191,31 @@ impl Judge {
         let base = self.base(model)?;
         let mut ours = Vec::with_capacity(values.len());
         for spec in rows {
-            let t = base.weights.get(&spec.tensor).or_stop()?.to_f32_tensor(&Device::Cpu).or_stop()?;
+            let t = base
+                .weights
+                .get(&spec.tensor)
+                .or_stop()?
+                .to_f32_tensor(&Device::Cpu)
+                .or_stop()?;
             for &r in &spec.rows {
-                let row = t.get(r).and_then(|x| x.to_vec1::<f32>()).map_err(|e| Stop::rule(format!("{} row {r}: {e}", spec.tensor)))?;
+                let row = t
+                    .get(r)
+                    .and_then(|x| x.to_vec1::<f32>())
+                    .map_err(|e| Stop::rule(format!("{} row {r}: {e}", spec.tensor)))?;
                 ours.extend(row);
             }
         }
-        let same = ours.len() == values.len() && ours.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = ours.len() == values.len()
+            && ours
+                .iter()
+                .zip(values)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
         if !same {
-            let at = ours.iter().zip(values).position(|(a, b)| a.to_bits() != b.to_bits()).unwrap_or(ours.len().min(values.len()));
+            let at = ours
+                .iter()
+                .zip(values)
+                .position(|(a, b)| a.to_bits() != b.to_bits())
+                .unwrap_or(ours.len().min(values.len()));
             return Err(Stop::rule(format!("input differs from the model's rows at value {at} ({} values here, {} in the fixture): regenerate with ci/gen_quant_fixtures.py", ours.len(), values.len())));
         }
         Ok(())
@@ -158,6 +231,10 @@ mod tests {
         let a = [1u8, 2, 3, 4, 5, 6];
         assert_eq!(differing_blocks(&a, &a, 2), Vec::<usize>::new());
         assert_eq!(differing_blocks(&a, &[1, 2, 0, 4, 5, 0], 2), vec![1, 2]);
-        assert_eq!(differing_blocks(&a, &a[..4], 2), vec![2], "a missing block differs");
+        assert_eq!(
+            differing_blocks(&a, &a[..4], 2),
+            vec![2],
+            "a missing block differs"
+        );
     }
 }

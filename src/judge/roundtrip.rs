@@ -2,38 +2,75 @@
 //! tensor — GGUF → reimport → GGUF byte for byte, and safetensors ↔ GGUF value for value.
 
 use super::{Context, Judge, Stop};
-use crate::run::Runtime;
 use crate::claim::{Case, RoundTrip};
+use crate::fsutil::FileHash;
 use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::outcome::Outcome;
-use crate::fsutil::FileHash;
+use crate::run::Runtime;
 use crate::transform::{declared_type, export_gguf, Source};
 use candle_core::Device;
 use std::collections::BTreeMap;
 
 impl Judge {
-    pub(super) fn round_trip(&self, case: &Case, via: RoundTrip, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn round_trip(
+        &self,
+        case: &Case,
+        via: RoundTrip,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
-        let scratch = self.project.out_dir().join("roundtrip").join(&case.model).join(case.variant.to_string());
+        let scratch = self
+            .project
+            .out_dir()
+            .join("roundtrip")
+            .join(&case.model)
+            .join(case.variant.to_string());
         let (mismatches, n, path, also) = match via {
             RoundTrip::GgufReimport => {
                 let first = self.variant_file(&case.model, case.variant)?;
                 files.push(first.hash.clone());
                 let (weights, info) = load_gguf(&first.path).or_stop()?;
-                let declared = crate::inspect::findings::file_type(&first.insp).and_then(declared_type);
+                let declared =
+                    crate::inspect::findings::file_type(&first.insp).and_then(declared_type);
                 let again = scratch.join("reimported.gguf");
                 let summary = crate::gguf_guard::validate_gguf(&first.path).or_stop()?;
-                let metadata: Vec<_> = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
+                let metadata: Vec<_> = summary
+                    .metadata
+                    .iter()
+                    .filter_map(|e| {
+                        info.metadata
+                            .get(&e.key)
+                            .map(|v| (e.key.clone(), v.clone()))
+                    })
+                    .collect();
                 let order: Vec<String> = summary.tensors.into_iter().map(|t| t.name).collect();
-                let source = Source { metadata: &metadata, tensor_order: Some(&order) };
-                export_gguf(&again, &case.model, &weights, source, declared).context(again.display())?;
+                let source = Source {
+                    metadata: &metadata,
+                    tensor_order: Some(&order),
+                };
+                export_gguf(&again, &case.model, &weights, source, declared)
+                    .context(again.display())?;
                 let second = crate::inspect::inspect(&again).or_stop()?;
-                files.push(FileHash { path: self.project.display(&again), sha256: second.sha256.clone() });
+                files.push(FileHash {
+                    path: self.project.display(&again),
+                    sha256: second.sha256.clone(),
+                });
                 let differ = crate::inspect::findings::tensor_mismatches(&first.insp, &second);
-                let order_same = first.insp.tensors.iter().map(|t| &t.name).eq(second.tensors.iter().map(|t| &t.name));
+                let order_same = first
+                    .insp
+                    .tensors
+                    .iter()
+                    .map(|t| &t.name)
+                    .eq(second.tensors.iter().map(|t| &t.name));
                 let also = vec![
-                    ("whole_file_identical".to_string(), (first.insp.sha256 == second.sha256) as u8 as f64),
-                    ("tensor_order_identical".to_string(), order_same as u8 as f64),
+                    (
+                        "whole_file_identical".to_string(),
+                        (first.insp.sha256 == second.sha256) as u8 as f64,
+                    ),
+                    (
+                        "tensor_order_identical".to_string(),
+                        order_same as u8 as f64,
+                    ),
                 ];
                 let path = format!("{} → load_gguf → export_gguf → {}: per-tensor type, shape and SHA-256 of the stored bytes{}", first.hash.path, self.project.display(&again), quote(&differ));
                 (differ.len(), first.insp.tensor_count, path, also)
@@ -50,11 +87,22 @@ impl Judge {
                 let (from_gguf, _) = load_gguf(&gguf).or_stop()?;
                 files.push(self.hash_file(&gguf)?);
                 let st_differ = value_mismatches(&subject.weights, &from_st).map_err(Stop::rule)?;
-                let gguf_differ = value_mismatches(&subject.weights, &from_gguf).map_err(Stop::rule)?;
-                let mut differ: Vec<String> = st_differ.iter().chain(&gguf_differ).cloned().collect();
+                let gguf_differ =
+                    value_mismatches(&subject.weights, &from_gguf).map_err(Stop::rule)?;
+                let mut differ: Vec<String> =
+                    st_differ.iter().chain(&gguf_differ).cloned().collect();
                 differ.sort();
                 differ.dedup();
-                let also = vec![("tensors_differing_after_safetensors".to_string(), st_differ.len() as f64), ("tensors_differing_after_gguf".to_string(), gguf_differ.len() as f64)];
+                let also = vec![
+                    (
+                        "tensors_differing_after_safetensors".to_string(),
+                        st_differ.len() as f64,
+                    ),
+                    (
+                        "tensors_differing_after_gguf".to_string(),
+                        gguf_differ.len() as f64,
+                    ),
+                ];
                 let path = format!("{} {} → safetensors (f32) → GGUF → load: dequantized values compared bit for bit{}", case.model, case.variant, quote(&differ));
                 (differ.len(), subject.weights.tensors.len(), path, also)
             }
@@ -73,9 +121,16 @@ fn value_mismatches(a: &Weights, b: &Weights) -> Result<Vec<String>, String> {
             out.push(name.clone());
             continue;
         };
-        let flat = |w: &crate::model::Weight| w.to_f32_tensor(&Device::Cpu).and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?)).map_err(|e| format!("{name}: {e}"));
+        let flat = |w: &crate::model::Weight| {
+            w.to_f32_tensor(&Device::Cpu)
+                .and_then(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
+                .map_err(|e| format!("{name}: {e}"))
+        };
         let (vx, vy) = (flat(x)?, flat(y)?);
-        if x.shape() != y.shape() || vx.len() != vy.len() || vx.iter().zip(&vy).any(|(p, q)| p.to_bits() != q.to_bits()) {
+        if x.shape() != y.shape()
+            || vx.len() != vy.len()
+            || vx.iter().zip(&vy).any(|(p, q)| p.to_bits() != q.to_bits())
+        {
             out.push(name.clone());
         }
     }
@@ -88,6 +143,14 @@ fn value_mismatches(a: &Weights, b: &Weights) -> Result<Vec<String>, String> {
 fn quote(differ: &[String]) -> String {
     match differ.len() {
         0 => String::new(),
-        n => format!("; differing ({n}): {}", differ.iter().take(5).cloned().collect::<Vec<_>>().join("; ")),
+        n => format!(
+            "; differing ({n}): {}",
+            differ
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     }
 }

@@ -4,17 +4,22 @@
 
 use super::{Judge, Stop};
 use crate::claim::Case;
-use crate::stats::FileStat;
+use crate::fsutil::FileHash;
 use crate::inspect::findings;
 use crate::outcome::Outcome;
-use crate::fsutil::FileHash;
+use crate::stats::FileStat;
 use crate::variant::Variant;
 
 /// Problems quoted in the evidence; the statistic counts them all.
 const QUOTED: usize = 5;
 
 impl Judge {
-    pub(super) fn structure(&self, case: &Case, stat: FileStat, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn structure(
+        &self,
+        case: &Case,
+        stat: FileStat,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         let base = self.base(&case.model)?;
         let file = self.variant_file(&case.model, case.variant)?;
         files.push(file.hash.clone());
@@ -26,7 +31,12 @@ impl Judge {
             FileStat::BadTensors => findings::bad_tensors(&file.insp),
             FileStat::ReaderDisagreements => match &file.insp.reader_failure {
                 // A read that failed compared nothing: an error, never a disagreement.
-                Some(why) => return Err(Stop::rule(format!("{}: gguf-rs's reading could not be compared: {why}", file.hash.path))),
+                Some(why) => {
+                    return Err(Stop::rule(format!(
+                        "{}: gguf-rs's reading could not be compared: {why}",
+                        file.hash.path
+                    )))
+                }
                 None => file.insp.reader_disagreements.clone(),
             },
             FileStat::LayoutMismatches => {
@@ -42,10 +52,27 @@ impl Judge {
             "{} ({} tensors, {}) read by candle and gguf-rs{}{}{}",
             file.hash.path,
             file.insp.tensor_count,
-            file.insp.dtypes.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", "),
-            if file.notes.is_empty() { String::new() } else { format!("; written with {}", file.notes.join("; ")) },
-            if quoted.is_empty() { String::new() } else { format!("; problems: {}", quoted.join("; ")) },
-            if more > 0 { format!("; and {more} more") } else { String::new() },
+            file.insp
+                .dtypes
+                .iter()
+                .map(|(t, n)| format!("{n} {t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if file.notes.is_empty() {
+                String::new()
+            } else {
+                format!("; written with {}", file.notes.join("; "))
+            },
+            if quoted.is_empty() {
+                String::new()
+            } else {
+                format!("; problems: {}", quoted.join("; "))
+            },
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            },
         );
         Ok(Outcome::judge(ev))
     }

@@ -4,9 +4,9 @@
 
 use super::{Context, Judge, JudgeError, Stop};
 use crate::claim::{Case, TrainCheck};
+use crate::fsutil::FileHash;
 use crate::model::{load_hf_folder, seeded, Llama, LoadOptions};
 use crate::outcome::{Evidence, Outcome};
-use crate::fsutil::FileHash;
 use crate::run::{generate, Options, Sampler, Sampling};
 use crate::tokenizer::TextTokenizer;
 use crate::train::{self as tr, Data, TrainError, TrainSpec, Trained};
@@ -61,7 +61,11 @@ impl Setup {
     }
 
     fn val_desc(&self) -> String {
-        format!("{} validation windows × {} tokens", self.windows().len(), self.spec.hyper.seq_len)
+        format!(
+            "{} validation windows × {} tokens",
+            self.windows().len(),
+            self.spec.hyper.seq_len
+        )
     }
 
     fn val_tokens(&self) -> usize {
@@ -70,7 +74,12 @@ impl Setup {
 }
 
 impl Judge {
-    pub(super) fn train_sanity(&self, case: &Case, check: TrainCheck, files: &mut Vec<FileHash>) -> Result<Outcome, Stop> {
+    pub(super) fn train_sanity(
+        &self,
+        case: &Case,
+        check: TrainCheck,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Outcome, Stop> {
         let s = self.train_setup(&case.model, files)?;
         let (observed, n, also, path): Measured = match check {
             TrainCheck::InitLoss => self.init_loss(&s)?,
@@ -80,10 +89,17 @@ impl Judge {
             TrainCheck::Sampling => self.sampling(&s, files)?,
             TrainCheck::SeedHash => self.seed_hash(case, &s, files)?,
             TrainCheck::BeatsUnigram => self.beats_unigram(&s, files)?,
-            TrainCheck::ReproducesCommitted => self.reproduces_committed(&case.model, &s.recipe, files)?,
+            TrainCheck::ReproducesCommitted => {
+                self.reproduces_committed(&case.model, &s.recipe, files)?
+            }
             TrainCheck::ValLossRepro => self.val_loss_repro(&s, files)?,
         };
-        let mut ev: Evidence = self.evidence_for(case, observed, n, &format!("train_sanity {}: {path}", check.name()));
+        let mut ev: Evidence = self.evidence_for(
+            case,
+            observed,
+            n,
+            &format!("train_sanity {}: {path}", check.name()),
+        );
         ev.also = also;
         Ok(Outcome::judge(ev))
     }
@@ -99,8 +115,14 @@ impl Judge {
         for f in [tr::RECIPES_FILE, tr::LADDER_FILE] {
             files.push(self.hash_file(&self.project.path(f))?);
         }
-        files.push(FileHash { path: format!("{} (tokenizer)", spec.rung), sha256: spec.tokenizer_sha256() });
-        files.push(FileHash { path: self.project.display(&spec.corpus.path), sha256: spec.corpus.sha256.clone() });
+        files.push(FileHash {
+            path: format!("{} (tokenizer)", spec.rung),
+            sha256: spec.tokenizer_sha256(),
+        });
+        files.push(FileHash {
+            path: self.project.display(&spec.corpus.path),
+            sha256: spec.corpus.sha256.clone(),
+        });
         let data = tr::data_for(&spec).map_err(stop)?;
         Ok(Setup { recipe, spec, data })
     }
@@ -113,10 +135,28 @@ impl Judge {
     fn init_loss(&self, s: &Setup) -> Result<Measured, Stop> {
         let h = s.spec.hyper;
         let ln_v = (s.spec.config.vocab_size as f64).ln();
-        let loss = tr::loss_of(&seeded(&s.spec.config, h.seed).map_err(|e| stop(e.into()))?, &s.windows(), h.batch).map_err(stop)?;
+        let loss = tr::loss_of(
+            &seeded(&s.spec.config, h.seed).map_err(|e| stop(e.into()))?,
+            &s.windows(),
+            h.batch,
+        )
+        .map_err(stop)?;
         let sigma2 = s.spec.config.hidden_size as f64 * 0.02f64.powi(2);
-        let also = named(&[("init_loss", loss), ("ln_vocab", ln_v), ("predicted_gap", sigma2 / 2.0)]);
-        Ok(((loss - ln_v).abs(), s.val_tokens(), also, format!("seeded init (seed {}), {}, f32 fast path", h.seed, s.val_desc())))
+        let also = named(&[
+            ("init_loss", loss),
+            ("ln_vocab", ln_v),
+            ("predicted_gap", sigma2 / 2.0),
+        ]);
+        Ok((
+            (loss - ln_v).abs(),
+            s.val_tokens(),
+            also,
+            format!(
+                "seeded init (seed {}), {}, f32 fast path",
+                h.seed,
+                s.val_desc()
+            ),
+        ))
     }
 
     /// The architecture drives the loss on a short repeated text towards zero.
@@ -127,9 +167,17 @@ impl Judge {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let tokens = s.spec.tokenizer().map_err(stop)?.encode(&text[..end]).or_stop()?;
+        let tokens = s
+            .spec
+            .tokenizer()
+            .map_err(stop)?
+            .encode(&text[..end])
+            .or_stop()?;
         let r = tr::overfit(&s.spec.config, &tokens, &o, None).map_err(stop)?;
-        let also = named(&[("first_loss", r.first_loss), ("unigram_entropy_text", tr::unigram_entropy(&tokens))]);
+        let also = named(&[
+            ("first_loss", r.first_loss),
+            ("unigram_entropy_text", tr::unigram_entropy(&tokens)),
+        ]);
         let path = format!(
             "{} architecture on the first {end} corpus bytes ({} tokens) repeated, {} steps × {} × {} tokens, lr {}",
             s.spec.rung, r.tokens, o.steps, o.batch, o.seq_len, o.lr
@@ -142,60 +190,134 @@ impl Judge {
         let g = self.recipes()?.grad_check;
         let ws = s.data.val_windows(g.seq_len);
         if ws.len() < g.batch {
-            return Err(Stop::rule(format!("validation split has {} windows of {} tokens, grad_check needs {}", ws.len(), g.seq_len, g.batch)));
+            return Err(Stop::rule(format!(
+                "validation split has {} windows of {} tokens, grad_check needs {}",
+                ws.len(),
+                g.seq_len,
+                g.batch
+            )));
         }
-        let tokens: Vec<u32> = ws[..g.batch].iter().flat_map(|w| w.iter().copied()).collect();
+        let tokens: Vec<u32> = ws[..g.batch]
+            .iter()
+            .flat_map(|w| w.iter().copied())
+            .collect();
         let r = tr::grad_check(&s.spec.config, &tokens, &g, None).map_err(stop)?;
         // Every tensor's error, so a near miss shows where it is.
-        let also = r.per_tensor.iter().map(|(name, e)| (format!("rel_error {name}"), *e)).collect();
-        Ok((r.max_rel_error, r.coords, also, format!("f64, seeded init, worst tensor {}, {} coordinates, h = {}", r.worst, r.coords, g.h)))
+        let also = r
+            .per_tensor
+            .iter()
+            .map(|(name, e)| (format!("rel_error {name}"), *e))
+            .collect();
+        Ok((
+            r.max_rel_error,
+            r.coords,
+            also,
+            format!(
+                "f64, seeded init, worst tensor {}, {} coordinates, h = {}",
+                r.worst, r.coords, g.h
+            ),
+        ))
     }
 
     /// Save → reload keeps every weight bit and the loss.
     fn reload(&self, case: &Case, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
         let t = self.trained(&s.recipe, files)?;
-        let reference = t.summary.final_val_loss.ok_or_else(|| Stop::rule("the run recorded no final validation loss"))?;
+        let reference = t
+            .summary
+            .final_val_loss
+            .ok_or_else(|| Stop::rule("the run recorded no final validation loss"))?;
         let weights = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
         let scratch = Scratch::new(self, case);
-        let r = tr::reload_check(&weights, reference, &s.windows(), s.spec.hyper.batch, &|w| tr::save_and_load(w, &scratch.0)).map_err(stop)?;
+        let r = tr::reload_check(
+            &weights,
+            reference,
+            &s.windows(),
+            s.spec.hyper.batch,
+            &|w| tr::save_and_load(w, &scratch.0),
+        )
+        .map_err(stop)?;
         let also = named(&[
             ("weight_mismatches", r.weight_mismatches as f64),
             ("loss_at_end_of_training", r.reference_loss),
             ("loss_after_reload", r.reloaded_loss),
         ]);
-        Ok((r.mismatches() as f64, weights.param_count() as usize + 1, also, format!("checkpoint → save_hf_folder → load_hf_folder; {}", s.val_desc())))
+        Ok((
+            r.mismatches() as f64,
+            weights.param_count() as usize + 1,
+            also,
+            format!(
+                "checkpoint → save_hf_folder → load_hf_folder; {}",
+                s.val_desc()
+            ),
+        ))
     }
 
     /// Seeded sampling repeats itself, and another seed gives other tokens.
     fn sampling(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
         let t = self.trained(&s.recipe, files)?;
         let c = self.recipes()?.sampling;
-        let model = Llama::load(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &LoadOptions::default()).map_err(|e| stop(e.into()))?;
+        let model = Llama::load(
+            &load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?,
+            &LoadOptions::default(),
+        )
+        .map_err(|e| stop(e.into()))?;
         let tok = s.spec.tokenizer().map_err(stop)?;
         let prompt = tok.encode(&c.prompt).or_stop()?;
-        let opts = |seed| Options { max_new: c.tokens, eos: None, sampler: Sampler::Seeded(Sampling::temperature(seed, c.temperature)) };
-        let check = tr::sampling_mismatches(&mut |seed| generate(&model, &tok, &prompt, &opts(seed)).map(|g| g.tokens), c.seed)?;
+        let opts = |seed| Options {
+            max_new: c.tokens,
+            eos: None,
+            sampler: Sampler::Seeded(Sampling::temperature(seed, c.temperature)),
+        };
+        let check = tr::sampling_mismatches(
+            &mut |seed| generate(&model, &tok, &prompt, &opts(seed)).map(|g| g.tokens),
+            c.seed,
+        )?;
         let also = named(&[
             ("same_seed_mismatches", check.same_seed_mismatches as f64),
-            ("other_seed_differs", f64::from(u8::from(check.other_seed_differs))),
+            (
+                "other_seed_differs",
+                f64::from(u8::from(check.other_seed_differs)),
+            ),
         ]);
-        Ok((check.violations() as f64, c.tokens, also, format!("{} tokens after {:?} at temperature {}, seed {}", c.tokens, c.prompt, c.temperature, c.seed)))
+        Ok((
+            check.violations() as f64,
+            c.tokens,
+            also,
+            format!(
+                "{} tokens after {:?} at temperature {}, seed {}",
+                c.tokens, c.prompt, c.temperature, c.seed
+            ),
+        ))
     }
 
     /// Two trainings with one seed give the same weights.
-    fn seed_hash(&self, case: &Case, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
+    fn seed_hash(
+        &self,
+        case: &Case,
+        s: &Setup,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Measured, Stop> {
         let t = self.trained(&s.recipe, files)?;
         let scratch = Scratch::new(self, case);
         let again = tr::train(&s.spec, &s.data, &tr::RunOptions::new(&scratch.0)).map_err(stop)?;
         let a = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
         let b = load_hf_folder(&scratch.0).map_err(|e| stop(e.into()))?;
         let diff = tr::weight_mismatches(&a, &b).map_err(stop)?;
-        let same_file = again.model_file_sha256.is_some() && again.model_file_sha256 == t.summary.model_file_sha256;
+        let same_file = again.model_file_sha256.is_some()
+            && again.model_file_sha256 == t.summary.model_file_sha256;
         let also = named(&[
-            ("weights_sha256_equal", f64::from(u8::from(again.weights_sha256 == t.summary.weights_sha256))),
+            (
+                "weights_sha256_equal",
+                f64::from(u8::from(again.weights_sha256 == t.summary.weights_sha256)),
+            ),
             ("model_file_sha256_equal", f64::from(u8::from(same_file))),
         ]);
-        let path = format!("cached run {} vs a fresh run {} ({} steps)", short(&t.summary.weights_sha256), short(&again.weights_sha256), s.spec.hyper.steps);
+        let path = format!(
+            "cached run {} vs a fresh run {} ({} steps)",
+            short(&t.summary.weights_sha256),
+            short(&again.weights_sha256),
+            s.spec.hyper.steps
+        );
         Ok((diff as f64, a.param_count() as usize, also, path))
     }
 
@@ -204,31 +326,63 @@ impl Judge {
         let val = self.trained_val_loss(s, files)?;
         let hu = tr::unigram_entropy(&s.data.train);
         let xent = tr::unigram_cross_entropy(&s.data.train, &s.data.val, s.spec.config.vocab_size);
-        let also = named(&[("val_loss", val), ("unigram_entropy_train", hu), ("unigram_xent_val_add_one", xent)]);
-        Ok((hu - val, s.val_tokens(), also, format!("trained checkpoint, {}", s.val_desc())))
+        let also = named(&[
+            ("val_loss", val),
+            ("unigram_entropy_train", hu),
+            ("unigram_xent_val_add_one", xent),
+        ]);
+        Ok((
+            hu - val,
+            s.val_tokens(),
+            also,
+            format!("trained checkpoint, {}", s.val_desc()),
+        ))
     }
 
     /// Final validation loss reproduces the registered one.
     fn val_loss_repro(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
         let t = self.trained(&s.recipe, files)?;
-        let registered = t
-            .recipe
-            .registered_val_loss
-            .ok_or_else(|| Stop::rule(format!("recipe '{}' has no `registered_val_loss` in {}", s.recipe, tr::RECIPES_FILE)))?;
-        let val = tr::loss_of(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &s.windows(), s.spec.hyper.batch).map_err(stop)?;
+        let registered = t.recipe.registered_val_loss.ok_or_else(|| {
+            Stop::rule(format!(
+                "recipe '{}' has no `registered_val_loss` in {}",
+                s.recipe,
+                tr::RECIPES_FILE
+            ))
+        })?;
+        let val = tr::loss_of(
+            &load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?,
+            &s.windows(),
+            s.spec.hyper.batch,
+        )
+        .map_err(stop)?;
         let also = named(&[("val_loss", val), ("registered_val_loss", registered)]);
-        Ok(((val - registered).abs(), s.val_tokens(), also, format!("trained checkpoint, {}", s.val_desc())))
+        Ok((
+            (val - registered).abs(),
+            s.val_tokens(),
+            also,
+            format!("trained checkpoint, {}", s.val_desc()),
+        ))
     }
 
     /// The cached checkpoint's loss on the validation windows.
     fn trained_val_loss(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<f64, Stop> {
         let t = self.trained(&s.recipe, files)?;
-        tr::loss_of(&load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?, &s.windows(), s.spec.hyper.batch).map_err(stop)
+        tr::loss_of(
+            &load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?,
+            &s.windows(),
+            s.spec.hyper.batch,
+        )
+        .map_err(stop)
     }
 
     /// A fresh training of `recipe` (the cached one) against the model's committed folder:
     /// weights that differ in any bit, plus one when the files' SHA-256 differ.
-    fn reproduces_committed(&self, model: &str, recipe: &str, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
+    fn reproduces_committed(
+        &self,
+        model: &str,
+        recipe: &str,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Measured, Stop> {
         let folder = self.entry(model)?.folder.as_ref().ok_or_else(|| Stop::rule(format!("model '{model}' has no committed folder to reproduce (configs/models.toml: `folder = {{ path, sha256, recipe }}`)")))?;
         let dir = self.project.path(&folder.path);
         let committed = self.hash_file(&dir.join("model.safetensors"))?;
@@ -242,8 +396,16 @@ impl Judge {
         Ok((
             (diff + usize::from(!same_file)) as f64,
             a.param_count() as usize + 1,
-            named(&[("weight_mismatches", diff as f64), ("model_file_sha256_equal", f64::from(u8::from(same_file)))]),
-            format!("committed {} ({}) vs a fresh training of recipe {recipe} ({})", folder.path, short(&committed.sha256), short(t.summary.model_file_sha256.as_deref().unwrap_or("?"))),
+            named(&[
+                ("weight_mismatches", diff as f64),
+                ("model_file_sha256_equal", f64::from(u8::from(same_file))),
+            ]),
+            format!(
+                "committed {} ({}) vs a fresh training of recipe {recipe} ({})",
+                folder.path,
+                short(&committed.sha256),
+                short(t.summary.model_file_sha256.as_deref().unwrap_or("?"))
+            ),
         ))
     }
 

@@ -213,9 +213,21 @@ pub fn parse_records(bytes: &[u8], file: &Path) -> Result<Vec<GenerationRecord>,
 /// A JSON error of one line, re-addressed to that line of the file.
 fn at_line(e: InputError, file: &Path, line: usize) -> InputError {
     let msg = match e {
-        InputError::Invalid { at: At::Field(field), msg, .. } if field == "." || field.is_empty() => msg,
-        InputError::Invalid { at: At::Field(field), msg, .. } => format!("field '{field}': {msg}"),
-        InputError::Invalid { at: At::Line(_) | At::File, msg, .. } => msg,
+        InputError::Invalid {
+            at: At::Field(field),
+            msg,
+            ..
+        } if field == "." || field.is_empty() => msg,
+        InputError::Invalid {
+            at: At::Field(field),
+            msg,
+            ..
+        } => format!("field '{field}': {msg}"),
+        InputError::Invalid {
+            at: At::Line(_) | At::File,
+            msg,
+            ..
+        } => msg,
         InputError::Fs(e) => e.to_string(),
     };
     // serde_json counts lines within the one line it was given: keep only the column.

@@ -21,7 +21,13 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device, dtype: DType) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        prefix: &str,
+        path: MatmulPath,
+        dev: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let cfg: &LlamaConfig = &w.config;
         let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
         Ok(Self {
@@ -101,7 +107,13 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    pub(crate) fn load(w: &Weights, prefix: &str, path: MatmulPath, dev: &Device, dtype: DType) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        prefix: &str,
+        path: MatmulPath,
+        dev: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
         Ok(Self {
             gate: lin("gate_proj")?,

@@ -86,7 +86,11 @@ struct HfConfigRaw {
 
 /// Token ids may be a number, null, or (Llama 3) a list; the first entry stands for a list,
 /// and every entry must be an id below `vocab_size`.
-fn token_id(field: &'static str, v: Option<serde_json::Value>, vocab_size: usize) -> Result<Option<u32>> {
+fn token_id(
+    field: &'static str,
+    v: Option<serde_json::Value>,
+    vocab_size: usize,
+) -> Result<Option<u32>> {
     let bad = |reason: String| ModelError::Config { field, reason };
     let items = match v {
         None | Some(serde_json::Value::Null) => return Ok(None),
@@ -98,7 +102,12 @@ fn token_id(field: &'static str, v: Option<serde_json::Value>, vocab_size: usize
         let id = v
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| bad(format!("expected a token id, got {}", crate::excerpt::excerpt(v.to_string()))))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "expected a token id, got {}",
+                    crate::excerpt::excerpt(v.to_string())
+                ))
+            })?;
         if id as usize >= vocab_size {
             return Err(bad(format!("{id} is not below vocab_size {vocab_size}")));
         }
@@ -119,11 +128,27 @@ impl LlamaConfig {
         for (field, v, max) in [
             ("vocab_size", self.vocab_size, limits::VOCAB),
             ("hidden_size", self.hidden_size, limits::HIDDEN),
-            ("intermediate_size", self.intermediate_size, limits::INTERMEDIATE),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                limits::INTERMEDIATE,
+            ),
             ("num_hidden_layers", self.num_hidden_layers, limits::LAYERS),
-            ("num_attention_heads", self.num_attention_heads, limits::HEADS),
-            ("num_key_value_heads", self.num_key_value_heads, limits::HEADS),
-            ("max_position_embeddings", self.max_position_embeddings, limits::CONTEXT),
+            (
+                "num_attention_heads",
+                self.num_attention_heads,
+                limits::HEADS,
+            ),
+            (
+                "num_key_value_heads",
+                self.num_key_value_heads,
+                limits::HEADS,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                limits::CONTEXT,
+            ),
         ] {
             if v == 0 {
                 return bad(field, "must be positive".into());
@@ -250,21 +275,28 @@ impl LlamaConfig {
     /// activations, a `head_dim` other than `hidden_size / num_attention_heads`).
     /// Missing optional fields take `transformers`' `LlamaConfig` defaults.
     pub fn from_hf_json(text: &str, path: &std::path::Path) -> Result<Self> {
-        let raw: HfConfigRaw = crate::input::parse_json(text.as_bytes(), path).map_err(|e| ModelError::Parse {
-            path: path.to_path_buf(),
-            reason: e.detail(),
-        })?;
+        let raw: HfConfigRaw =
+            crate::input::parse_json(text.as_bytes(), path).map_err(|e| ModelError::Parse {
+                path: path.to_path_buf(),
+                reason: e.detail(),
+            })?;
         let unsupported = |what: String| ModelError::Unsupported {
             what: format!("{what} in `{}`", path.display()),
         };
         if let Some(mt) = &raw.model_type {
             if mt != "llama" && mt != "mistral" && mt != "smollm" {
-                return Err(unsupported(format!("model_type \"{}\"", crate::excerpt::excerpt(mt))));
+                return Err(unsupported(format!(
+                    "model_type \"{}\"",
+                    crate::excerpt::excerpt(mt)
+                )));
             }
         }
         if let Some(act) = &raw.hidden_act {
             if act != "silu" {
-                return Err(unsupported(format!("hidden_act \"{}\"", crate::excerpt::excerpt(act))));
+                return Err(unsupported(format!(
+                    "hidden_act \"{}\"",
+                    crate::excerpt::excerpt(act)
+                )));
             }
         }
         if raw.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
@@ -274,7 +306,10 @@ impl LlamaConfig {
             return Err(unsupported("attention_bias/mlp_bias".into()));
         }
         // Every message names the file: a field alone does not say which config is wrong.
-        let in_file = |e: ModelError| ModelError::Parse { path: path.to_path_buf(), reason: e.to_string() };
+        let in_file = |e: ModelError| ModelError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
         let cfg = LlamaConfig {
             vocab_size: raw.vocab_size,
             hidden_size: raw.hidden_size,
@@ -287,8 +322,10 @@ impl LlamaConfig {
             max_position_embeddings: raw.max_position_embeddings.unwrap_or(2048),
             // transformers' LlamaConfig defaults to untied.
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-            bos_token_id: token_id("bos_token_id", raw.bos_token_id, raw.vocab_size).map_err(in_file)?,
-            eos_token_id: token_id("eos_token_id", raw.eos_token_id, raw.vocab_size).map_err(in_file)?,
+            bos_token_id: token_id("bos_token_id", raw.bos_token_id, raw.vocab_size)
+                .map_err(in_file)?,
+            eos_token_id: token_id("eos_token_id", raw.eos_token_id, raw.vocab_size)
+                .map_err(in_file)?,
         };
         if let Some(hd) = raw.head_dim {
             if cfg.num_attention_heads != 0 && hd != cfg.head_dim() {
@@ -356,10 +393,20 @@ pub(crate) mod tests {
     #[test]
     fn sizes_above_the_limits_and_token_ids_outside_the_vocabulary_are_refused() {
         for (field, set) in [
-            ("vocab_size", &(|c: &mut LlamaConfig| c.vocab_size = limits::VOCAB + 1) as &dyn Fn(&mut LlamaConfig)),
-            ("num_hidden_layers", &|c: &mut LlamaConfig| c.num_hidden_layers = 1 << 31),
-            ("max_position_embeddings", &|c: &mut LlamaConfig| c.max_position_embeddings = usize::MAX),
-            ("hidden_size", &|c: &mut LlamaConfig| c.hidden_size = 1 << 20),
+            (
+                "vocab_size",
+                &(|c: &mut LlamaConfig| c.vocab_size = limits::VOCAB + 1)
+                    as &dyn Fn(&mut LlamaConfig),
+            ),
+            ("num_hidden_layers", &|c: &mut LlamaConfig| {
+                c.num_hidden_layers = 1 << 31
+            }),
+            ("max_position_embeddings", &|c: &mut LlamaConfig| {
+                c.max_position_embeddings = usize::MAX
+            }),
+            ("hidden_size", &|c: &mut LlamaConfig| {
+                c.hidden_size = 1 << 20
+            }),
         ] {
             let mut c = tiny(true);
             set(&mut c);
@@ -367,15 +414,25 @@ pub(crate) mod tests {
             assert!(e.contains(field) && e.contains("above the limit"), "{e}");
         }
         let json = tiny(true).to_hf_json();
-        for (ids, ok) in [("[2, 3]", true), ("[1, 2, 1000000000]", false), ("[1, 2.5]", false), ("96", false)] {
+        for (ids, ok) in [
+            ("[2, 3]", true),
+            ("[1, 2, 1000000000]", false),
+            ("[1, 2.5]", false),
+            ("96", false),
+        ] {
             let text = json.replace("\"eos_token_id\": 2", &format!("\"eos_token_id\": {ids}"));
             let r = LlamaConfig::from_hf_json(&text, Path::new("c.json"));
             assert_eq!(r.is_ok(), ok, "{ids}: {r:?}");
             if let Err(e) = r {
-                assert!(e.to_string().contains("c.json") && e.to_string().contains("eos_token_id"), "{e}");
+                assert!(
+                    e.to_string().contains("c.json") && e.to_string().contains("eos_token_id"),
+                    "{e}"
+                );
             }
         }
-        let e = LlamaConfig::from_hf_json(&format!("{json}{{}}"), Path::new("c.json")).unwrap_err().to_string();
+        let e = LlamaConfig::from_hf_json(&format!("{json}{{}}"), Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("trailing content"), "{e}");
     }
 

@@ -35,7 +35,10 @@ pub enum ModelError {
         name: String,
     },
     /// A tensor has the wrong shape for the config.
-    #[error("tensor `{}` has shape {got:?}, config requires {expected:?}", crate::excerpt::excerpt(name))]
+    #[error(
+        "tensor `{}` has shape {got:?}, config requires {expected:?}",
+        crate::excerpt::excerpt(name)
+    )]
     ShapeMismatch {
         /// HF tensor name.
         name: String,
@@ -132,7 +135,11 @@ pub enum ModelError {
 
 impl From<crate::fsutil::FsError> for ModelError {
     fn from(e: crate::fsutil::FsError) -> Self {
-        ModelError::Io { op: "write", path: e.path, source: e.source }
+        ModelError::Io {
+            op: "write",
+            path: e.path,
+            source: e.source,
+        }
     }
 }
 

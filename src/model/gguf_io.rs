@@ -18,11 +18,11 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device};
 
 use super::atomic::write_atomic;
-use crate::excerpt::excerpt;
 use super::config::LlamaConfig;
 use super::error::{io_err, ModelError, Result};
 use super::rope_layout::RopeLayout;
 use super::weights::{ggml_type_name, Weight, Weights};
+use crate::excerpt::excerpt;
 
 /// A GGUF metadata value as a non-negative integer, whatever its integer width (`None` for
 /// a negative number or another type).
@@ -136,9 +136,15 @@ impl Meta<'_> {
             None => return Ok(None),
             Some(v) => v,
         };
-        value_u64(v)
-            .map(Some)
-            .ok_or_else(|| self.err(key, format!("expected a non-negative integer, got {}", excerpt(format!("{v:?}")))))
+        value_u64(v).map(Some).ok_or_else(|| {
+            self.err(
+                key,
+                format!(
+                    "expected a non-negative integer, got {}",
+                    excerpt(format!("{v:?}"))
+                ),
+            )
+        })
     }
 
     fn req_usize(&self, key: &str) -> Result<usize> {
@@ -147,7 +153,9 @@ impl Meta<'_> {
 
     fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         self.uint(key)?
-            .map(|n| usize::try_from(n).map_err(|_| self.err(key, format!("{n} does not fit in usize"))))
+            .map(|n| {
+                usize::try_from(n).map_err(|_| self.err(key, format!("{n} does not fit in usize")))
+            })
             .transpose()
     }
 
@@ -155,7 +163,10 @@ impl Meta<'_> {
     /// against the vocabulary.
     fn token_id(&self, key: &str) -> Result<Option<u32>> {
         self.uint(key)?
-            .map(|n| u32::try_from(n).map_err(|_| self.err(key, format!("{n} is not a token id (above u32)"))))
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| self.err(key, format!("{n} is not a token id (above u32)")))
+            })
             .transpose()
     }
 
@@ -166,20 +177,33 @@ impl Meta<'_> {
             None => Ok(None),
             Some(Value::F32(x)) => Ok(format!("{x}").parse::<f64>().ok()),
             Some(Value::F64(x)) => Ok(Some(*x)),
-            Some(v) => Err(self.err(key, format!("expected a float, got {}", excerpt(format!("{v:?}"))))),
+            Some(v) => Err(self.err(
+                key,
+                format!("expected a float, got {}", excerpt(format!("{v:?}"))),
+            )),
         }
     }
 }
 
 /// The llama config a GGUF's metadata declares (`vocab` and `tied` come from the tensors).
-pub fn config_from_metadata(path: &Path, map: &BTreeMap<String, Value>, vocab: usize, tied: bool) -> Result<LlamaConfig> {
+pub fn config_from_metadata(
+    path: &Path,
+    map: &BTreeMap<String, Value>,
+    vocab: usize,
+    tied: bool,
+) -> Result<LlamaConfig> {
     config_from_meta(&Meta { path, map }, vocab, tied)
 }
 
 fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
     match m.map.get("general.architecture") {
         Some(Value::String(a)) if a == "llama" => {}
-        Some(v) => return Err(m.err("general.architecture", format!("{} is not \"llama\"", excerpt(format!("{v:?}"))))),
+        Some(v) => {
+            return Err(m.err(
+                "general.architecture",
+                format!("{} is not \"llama\"", excerpt(format!("{v:?}"))),
+            ))
+        }
         None => return Err(m.err("general.architecture", "missing")),
     }
     let heads = m.req_usize("llama.attention.head_count")?;
@@ -189,7 +213,9 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
         intermediate_size: m.req_usize("llama.feed_forward_length")?,
         num_hidden_layers: m.req_usize("llama.block_count")?,
         num_attention_heads: heads,
-        num_key_value_heads: m.opt_usize("llama.attention.head_count_kv")?.unwrap_or(heads),
+        num_key_value_heads: m
+            .opt_usize("llama.attention.head_count_kv")?
+            .unwrap_or(heads),
         rms_norm_eps: m
             .float("llama.attention.layer_norm_rms_epsilon")?
             .unwrap_or(1e-5),
@@ -206,7 +232,10 @@ fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
     // such a file still loads for them; commands that tokenize refuse a tokenizer whose
     // ids the embedding lacks, see `tokenizer::check_fits`.)
     if let Some(n) = m.opt_usize("llama.vocab_size")?.filter(|&n| n != vocab) {
-        return Err(m.err("llama.vocab_size", format!("{n} is not token_embd.weight's {vocab} rows")));
+        return Err(m.err(
+            "llama.vocab_size",
+            format!("{n} is not token_embd.weight's {vocab} rows"),
+        ));
     }
     if let Some(rd) = m.uint("llama.rope.dimension_count")? {
         if rd as usize != cfg.head_dim() {
@@ -344,7 +373,12 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
 /// [`save_gguf`] with the tensors in `order` (llama.cpp names, e.g. a source file's order,
 /// as `llama-quantize` keeps it) instead of the canonical one; `order` must name exactly
 /// the config's tensors.
-pub fn save_gguf_in_order(path: &Path, weights: &Weights, extra_metadata: &[(String, Value)], file_order: Option<&[String]>) -> Result<()> {
+pub fn save_gguf_in_order(
+    path: &Path,
+    weights: &Weights,
+    extra_metadata: &[(String, Value)],
+    file_order: Option<&[String]>,
+) -> Result<()> {
     let w = weights.to_layout(RopeLayout::Interleaved)?;
     w.check_complete()?;
     let mut metadata = structural_metadata(&w.config);
@@ -394,7 +428,11 @@ pub fn save_gguf_in_order(path: &Path, weights: &Weights, extra_metadata: &[(Str
         got.sort();
         if want != got {
             return Err(ModelError::BadInput {
-                reason: format!("a tensor order of {} names is not a permutation of the config's {} tensors", given.len(), want.len()),
+                reason: format!(
+                    "a tensor order of {} names is not a permutation of the config's {} tensors",
+                    given.len(),
+                    want.len()
+                ),
             });
         }
         order = given.iter().filter_map(|g| gguf_to_hf(g)).collect();
@@ -464,7 +502,10 @@ fn empty_array_as_strings(bytes: &mut [u8], key: &str) {
     let at = needle.len();
     needle.extend_from_slice(&GGUF_TYPE_U32.to_le_bytes());
     needle.extend_from_slice(&0u64.to_le_bytes());
-    if let Some(pos) = bytes.windows(needle.len()).position(|w| w == needle.as_slice()) {
+    if let Some(pos) = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+    {
         bytes[pos + at..pos + at + 4].copy_from_slice(&GGUF_TYPE_STRING.to_le_bytes());
     }
 }

@@ -25,7 +25,10 @@ pub fn seeded(cfg: &LlamaConfig, seed: u64) -> Result<Weights> {
     cfg.validate()?;
     if cfg.param_count() > MAX_SEEDED_PARAMS {
         return Err(super::error::ModelError::Unsupported {
-            what: format!("a seeded model of {} parameters (at most {MAX_SEEDED_PARAMS})", cfg.param_count()),
+            what: format!(
+                "a seeded model of {} parameters (at most {MAX_SEEDED_PARAMS})",
+                cfg.param_count()
+            ),
         });
     }
     let mut tensors = BTreeMap::new();

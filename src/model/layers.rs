@@ -49,7 +49,12 @@ pub(crate) enum Linear {
 
 impl Linear {
     /// Builds the projection for `w` under `path` (float weights in `dtype`).
-    pub(crate) fn load(w: &Weight, path: MatmulPath, device: &Device, dtype: DType) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weight,
+        path: MatmulPath,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         match (w, path) {
             (Weight::Quant(q), MatmulPath::Quantized) => Ok(Linear::Quant(
                 QMatMul::from_arc(q.clone()).ctx("build quantized matmul")?,
@@ -95,9 +100,16 @@ impl Linear {
 /// computed there — cuBLAS accumulates bf16 products in f32 — and the result returned in
 /// `a`'s type). `to_dtype` is differentiable, so gradients come back in `a`'s type too, as
 /// under PyTorch's autocast. `None` is the plain product.
-pub(crate) fn matmul_as(a: &Tensor, b: &Tensor, cast: Option<DType>) -> candle_core::Result<Tensor> {
+pub(crate) fn matmul_as(
+    a: &Tensor,
+    b: &Tensor,
+    cast: Option<DType>,
+) -> candle_core::Result<Tensor> {
     match cast {
-        Some(dt) if dt != a.dtype() => a.to_dtype(dt)?.matmul(&b.to_dtype(dt)?)?.to_dtype(a.dtype()),
+        Some(dt) if dt != a.dtype() => a
+            .to_dtype(dt)?
+            .matmul(&b.to_dtype(dt)?)?
+            .to_dtype(a.dtype()),
         _ => a.matmul(b),
     }
 }
@@ -122,7 +134,8 @@ impl RmsNorm {
             Mode::Fast => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)
                 .ctx("rms_norm"),
             Mode::Differentiable if super::autograd::supported(x) => {
-                super::autograd::rms_norm(x, &self.weight, self.eps).ctx("rms_norm (differentiable)")
+                super::autograd::rms_norm(x, &self.weight, self.eps)
+                    .ctx("rms_norm (differentiable)")
             }
             Mode::Differentiable => {
                 let h = x.dim(D::Minus1)? as f64;
@@ -140,7 +153,9 @@ impl RmsNorm {
 pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Fast => candle_nn::ops::softmax_last_dim(x).ctx("softmax"),
-        Mode::Differentiable if super::autograd::supported(x) => super::autograd::softmax_last(x).ctx("softmax (differentiable)"),
+        Mode::Differentiable if super::autograd::supported(x) => {
+            super::autograd::softmax_last(x).ctx("softmax (differentiable)")
+        }
         Mode::Differentiable => {
             // Subtracting the row max changes nothing mathematically but keeps exp finite.
             let max = x.max_keepdim(D::Minus1)?.detach();
@@ -176,10 +191,23 @@ pub(crate) struct RopeTable {
 impl Rope {
     /// Frequencies `theta^(-2i/d)` are computed in f64; table entries are rounded once to
     /// `dtype`.
-    pub(crate) fn new(head_dim: usize, theta: f64, layout: RopeLayout, device: &Device, dtype: DType) -> Self {
+    pub(crate) fn new(
+        head_dim: usize,
+        theta: f64,
+        layout: RopeLayout,
+        device: &Device,
+        dtype: DType,
+    ) -> Self {
         let half = head_dim / 2;
-        let inv = (0..half).map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64)).collect();
-        Self { inv, layout, device: device.clone(), dtype }
+        let inv = (0..half)
+            .map(|i| theta.powf(-((2 * i) as f64) / head_dim as f64))
+            .collect();
+        Self {
+            inv,
+            layout,
+            device: device.clone(),
+            dtype,
+        }
     }
 
     /// f64 cosines and sines, row-major `(len, head_dim / 2)`, of positions `start..start + len`.
@@ -211,7 +239,10 @@ impl Rope {
     /// The same table as f32 host buffers (the CPU engine's).
     pub(crate) fn host_table(&self, start: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
         let (cos, sin) = self.angles(start, len);
-        (cos.into_iter().map(|v| v as f32).collect(), sin.into_iter().map(|v| v as f32).collect())
+        (
+            cos.into_iter().map(|v| v as f32).collect(),
+            sin.into_iter().map(|v| v as f32).collect(),
+        )
     }
 }
 
@@ -221,13 +252,13 @@ impl RopeTable {
         let (b, h, t, d) = x.dims4()?;
         let (cos, sin) = (&self.cos, &self.sin);
         if cos.dim(0)? != t {
-            return Err(super::error::ModelError::BadInput { reason: format!("a RoPE table of {} positions applied to {t}", cos.dim(0)?) });
+            return Err(super::error::ModelError::BadInput {
+                reason: format!("a RoPE table of {} positions applied to {t}", cos.dim(0)?),
+            });
         }
         let x = x.contiguous()?;
         match (mode, self.layout) {
-            (Mode::Fast, RopeLayout::Neox) => {
-                candle_nn::rotary_emb::rope(&x, cos, sin).ctx("rope")
-            }
+            (Mode::Fast, RopeLayout::Neox) => candle_nn::rotary_emb::rope(&x, cos, sin).ctx("rope"),
             (Mode::Fast, RopeLayout::Interleaved) => {
                 candle_nn::rotary_emb::rope_i(&x, cos, sin).ctx("rope_i")
             }
@@ -260,7 +291,12 @@ impl RopeTable {
 
 /// Additive causal mask `(seq, offset + seq)` in `dtype`: query `i` (absolute position
 /// `offset + i`) sees keys `0..=offset + i`.
-pub(crate) fn causal_mask(seq: usize, offset: usize, device: &Device, dtype: DType) -> Result<Tensor> {
+pub(crate) fn causal_mask(
+    seq: usize,
+    offset: usize,
+    device: &Device,
+    dtype: DType,
+) -> Result<Tensor> {
     let total = offset + seq;
     let data: Vec<f32> = (0..seq)
         .flat_map(|i| {
@@ -303,14 +339,19 @@ mod tests {
             assert_eq!(a, b);
         }
         let (cos, _) = rope.host_table(17, 23);
-        assert_eq!(cos, part.cos.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            cos,
+            part.cos.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 
     #[test]
     fn differentiable_ops_match_fused_ones() {
         let x = rand(&[2, 3, 5, 8], 1);
         for layout in [RopeLayout::Neox, RopeLayout::Interleaved] {
-            let rope = Rope::new(8, 10_000.0, layout, &Device::Cpu, DType::F32).table(3, 5).unwrap();
+            let rope = Rope::new(8, 10_000.0, layout, &Device::Cpu, DType::F32)
+                .table(3, 5)
+                .unwrap();
             let fast = rope.apply(&x, Mode::Fast).unwrap();
             let slow = rope.apply(&x, Mode::Differentiable).unwrap();
             assert!(max_diff(&fast, &slow) < 1e-5, "{layout:?}");
@@ -349,7 +390,10 @@ mod tests {
 
     #[test]
     fn mask_respects_offset() {
-        let m: Vec<Vec<f32>> = causal_mask(2, 3, &Device::Cpu, DType::F32).unwrap().to_vec2().unwrap();
+        let m: Vec<Vec<f32>> = causal_mask(2, 3, &Device::Cpu, DType::F32)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
         assert_eq!(m[0][3], 0.0);
         assert_eq!(m[0][4], f32::NEG_INFINITY);
         assert_eq!(m[1][4], 0.0);

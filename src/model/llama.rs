@@ -107,11 +107,15 @@ impl Llama {
                 // Reuse the very tensor so that gradients from both uses meet.
                 (Weight::Float(_), _) => Linear::Float(embed.clone(), None),
                 // The dequantized embedding is the output matrix already.
-                (Weight::Quant(_), MatmulPath::F32) => match Linear::load(embed_w, opts.matmul, dev, dtype)? {
-                    Linear::Float(_, blocks) => Linear::Float(embed.clone(), blocks),
-                    other => other,
-                },
-                (Weight::Quant(_), MatmulPath::Quantized) => Linear::load(embed_w, opts.matmul, dev, dtype)?,
+                (Weight::Quant(_), MatmulPath::F32) => {
+                    match Linear::load(embed_w, opts.matmul, dev, dtype)? {
+                        Linear::Float(_, blocks) => Linear::Float(embed.clone(), blocks),
+                        other => other,
+                    }
+                }
+                (Weight::Quant(_), MatmulPath::Quantized) => {
+                    Linear::load(embed_w, opts.matmul, dev, dtype)?
+                }
             }
         } else {
             Linear::load(weights.get("lm_head.weight")?, opts.matmul, dev, dtype)?
@@ -191,7 +195,12 @@ impl Llama {
     /// Logits `(batch, seq − first, vocab)` of the positions `first..seq` only, as
     /// [`Llama::forward`] computes them; the output projection (a fifth of SmolLM2's
     /// arithmetic) is skipped for the other rows. Every position still enters the cache.
-    pub fn forward_from(&self, tokens: &Tensor, cache: Option<&mut KvCache>, first: usize) -> Result<Tensor> {
+    pub fn forward_from(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        first: usize,
+    ) -> Result<Tensor> {
         self.run(tokens, cache, first, Runtime::Fast)
     }
 
@@ -206,9 +215,12 @@ impl Llama {
     /// tied): what a loss that fuses the output projection needs, so that the
     /// `(batch · seq, vocab)` logits never become a node of the autograd graph.
     pub fn forward_train_hidden(&self, tokens: &Tensor) -> Result<(Tensor, Tensor)> {
-        let w = self.lm_head.float_weight().ok_or_else(|| ModelError::Unsupported {
-            what: "training through a quantized output projection".into(),
-        })?;
+        let w = self
+            .lm_head
+            .float_weight()
+            .ok_or_else(|| ModelError::Unsupported {
+                what: "training through a quantized output projection".into(),
+            })?;
         match self.pass(tokens, None, 0, Runtime::Differentiable, false)? {
             Pass::Hidden(x) => Ok((x, w.clone())),
             Pass::Logits(_) => unreachable!("the differentiable path never runs on the engine"),
@@ -228,13 +240,22 @@ impl Llama {
             );
         }
         if self.engine {
-            let blocks = self.blocks.first().is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
+            let blocks = self
+                .blocks
+                .first()
+                .is_some_and(|b| matches!(&b.mlp.up, Linear::Float(_, Some(_))));
             let rows = super::engine::QUANT_MAX_ROWS;
-            let how = if blocks { format!("gemm above {rows} rows, Q4/Q8-block matvec up to {rows}") } else { "gemm".into() };
+            let how = if blocks {
+                format!("gemm above {rows} rows, Q4/Q8-block matvec up to {rows}")
+            } else {
+                "gemm".into()
+            };
             format!("groundtruth f32 CPU engine: weights dequantized exactly, f32 activations ({how}); {threads} threads")
         } else {
             let mm = match &self.lm_head {
-                Linear::Quant(_) => "candle quantized matmul (activations rounded to q8)".to_string(),
+                Linear::Quant(_) => {
+                    "candle quantized matmul (activations rounded to q8)".to_string()
+                }
                 Linear::Float(..) => format!("candle {} matmul", self.dtype.as_str()),
             };
             format!("{mm} on {:?}; {threads} threads", self.device)
@@ -242,7 +263,13 @@ impl Llama {
     }
 
     /// The forward pass on a chosen runtime (tests compare them).
-    pub(crate) fn run(&self, tokens: &Tensor, cache: Option<&mut KvCache>, first: usize, runtime: Runtime) -> Result<Tensor> {
+    pub(crate) fn run(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        first: usize,
+        runtime: Runtime,
+    ) -> Result<Tensor> {
         match self.pass(tokens, cache, first, runtime, true)? {
             Pass::Logits(l) => Ok(l),
             Pass::Hidden(_) => unreachable!("logits were asked for"),
@@ -250,7 +277,14 @@ impl Llama {
     }
 
     /// Logits of rows `first..` (or, without `logits`, their final-norm hidden states).
-    fn pass(&self, tokens: &Tensor, mut cache: Option<&mut KvCache>, first: usize, runtime: Runtime, logits: bool) -> Result<Pass> {
+    fn pass(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        first: usize,
+        runtime: Runtime,
+        logits: bool,
+    ) -> Result<Pass> {
         let (b, t) = tokens.dims2().map_err(|_| ModelError::BadInput {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
@@ -290,7 +324,11 @@ impl Llama {
         let mode = match runtime {
             Runtime::Fast if self.engine && cast.is_none() && logits => {
                 let logits = super::engine::forward(self, &id_list, b, t, cache, first)?;
-                return Ok(Pass::Logits(Tensor::from_vec(logits, (b, t - first, self.config.vocab_size), &self.device)?));
+                return Ok(Pass::Logits(Tensor::from_vec(
+                    logits,
+                    (b, t - first, self.config.vocab_size),
+                    &self.device,
+                )?));
             }
             Runtime::Fast | Runtime::Candle => Mode::Fast,
             Runtime::Differentiable => Mode::Differentiable,
@@ -327,7 +365,9 @@ impl Llama {
                 cast,
             )?;
             x = (x + a)?;
-            let m = block.mlp.forward(&block.post_norm.forward(&x, mode)?, cast)?;
+            let m = block
+                .mlp
+                .forward(&block.post_norm.forward(&x, mode)?, cast)?;
             x = (x + m)?;
         }
         if let Some(c) = cache {
@@ -337,7 +377,12 @@ impl Llama {
         if !logits {
             return Ok(Pass::Hidden(x));
         }
-        Ok(Pass::Logits(self.lm_head.forward(&x, cast)?.to_dtype(self.dtype).ctx("logits")?))
+        Ok(Pass::Logits(
+            self.lm_head
+                .forward(&x, cast)?
+                .to_dtype(self.dtype)
+                .ctx("logits")?,
+        ))
     }
 }
 

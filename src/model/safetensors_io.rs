@@ -88,16 +88,29 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
         weight_map: BTreeMap<String, String>,
     }
     let index = dir.join("model.safetensors.index.json");
-    let parsed: Index = crate::input::read_json(&index, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| ModelError::Parse {
-        path: index.clone(),
-        reason: e.detail(),
-    })?;
-    let files: std::collections::BTreeSet<&str> = parsed.weight_map.values().map(String::as_str).collect();
-    let plain = |f: &str| !f.is_empty() && !f.contains(['/', '\\']) && f != "." && f != ".." && f.ends_with(".safetensors");
+    let parsed: Index =
+        crate::input::read_json(&index, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| {
+            ModelError::Parse {
+                path: index.clone(),
+                reason: e.detail(),
+            }
+        })?;
+    let files: std::collections::BTreeSet<&str> =
+        parsed.weight_map.values().map(String::as_str).collect();
+    let plain = |f: &str| {
+        !f.is_empty()
+            && !f.contains(['/', '\\'])
+            && f != "."
+            && f != ".."
+            && f.ends_with(".safetensors")
+    };
     if let Some(f) = files.iter().find(|f| !plain(f)) {
         return Err(ModelError::Parse {
             path: index.clone(),
-            reason: format!("shard '{}' is not a .safetensors file name inside the folder", crate::excerpt::excerpt(f)),
+            reason: format!(
+                "shard '{}' is not a .safetensors file name inside the folder",
+                crate::excerpt::excerpt(f)
+            ),
         });
     }
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
@@ -108,7 +121,8 @@ fn shard_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 /// dropped. Errors name the file and tensor.
 pub fn load_hf_folder(dir: &Path) -> Result<Weights> {
     let cfg_path = dir.join("config.json");
-    let text = crate::fsutil::read_text(&cfg_path).map_err(|e| io_err("read", &cfg_path)(e.source))?;
+    let text =
+        crate::fsutil::read_text(&cfg_path).map_err(|e| io_err("read", &cfg_path)(e.source))?;
     let config = LlamaConfig::from_hf_json(&text, &cfg_path)?;
     let mut tensors = BTreeMap::new();
     for file in shard_files(dir)? {

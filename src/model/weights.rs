@@ -91,10 +91,7 @@ impl Weight {
     /// on trainable variables stays differentiable with respect to them.
     pub fn to_tensor(&self, device: &Device, dtype: DType) -> Result<Tensor> {
         match self {
-            Weight::Float(t) => t
-                .to_dtype(dtype)?
-                .to_device(device)
-                .ctx("convert weight"),
+            Weight::Float(t) => t.to_dtype(dtype)?.to_device(device).ctx("convert weight"),
             Weight::Quant(q) => q
                 .dequantize(device)
                 .and_then(|t| t.to_dtype(dtype))
@@ -168,7 +165,10 @@ pub fn expected_shapes(cfg: &LlamaConfig) -> BTreeMap<String, Vec<usize>> {
 pub fn expected_tensors(cfg: &LlamaConfig) -> impl Iterator<Item = (String, Vec<usize>)> + '_ {
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     let kv = cfg.num_key_value_heads * cfg.head_dim();
-    let mut globals = vec![("model.embed_tokens.weight".to_string(), vec![v, h]), ("model.norm.weight".to_string(), vec![h])];
+    let mut globals = vec![
+        ("model.embed_tokens.weight".to_string(), vec![v, h]),
+        ("model.norm.weight".to_string(), vec![h]),
+    ];
     if !cfg.tie_word_embeddings {
         globals.push(("lm_head.weight".to_string(), vec![v, h]));
     }

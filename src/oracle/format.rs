@@ -8,7 +8,10 @@ pub const FORMAT: &str = "groundtruth-oracle/1";
 
 /// The storage types `model.weights` may name: ggml's type names as llama.cpp writes
 /// them (what [`crate::model::ggml_type_name`] gives), `f32` for float checkpoints.
-pub const STORAGE_TYPES: [&str; 15] = ["f32", "f16", "bf16", "q8_0", "q8_1", "q5_1", "q5_0", "q4_1", "q4_0", "q8_k", "q6_k", "q5_k", "q4_k", "q3_k", "q2_k"];
+pub const STORAGE_TYPES: [&str; 15] = [
+    "f32", "f16", "bf16", "q8_0", "q8_1", "q5_1", "q5_0", "q4_1", "q4_0", "q8_k", "q6_k", "q5_k",
+    "q4_k", "q3_k", "q2_k",
+];
 
 /// Longest `prompt` or `text` of a case, in bytes: tokenizing text costs tens of times its
 /// size in memory, and a prompt this long is already longer than any context the harness
@@ -31,7 +34,10 @@ pub struct ModelLimits {
 impl ModelLimits {
     /// The limits of a model with this config.
     pub fn of(config: &crate::model::LlamaConfig) -> ModelLimits {
-        ModelLimits { vocab_size: config.vocab_size, context: config.max_position_embeddings }
+        ModelLimits {
+            vocab_size: config.vocab_size,
+            context: config.max_position_embeddings,
+        }
     }
 }
 
@@ -144,22 +150,38 @@ impl Oracle {
     /// Checks the rules the contract states beyond the schema; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.format != FORMAT {
-            return Err(format!("field 'format': expected '{FORMAT}', found '{}'", excerpt(&self.format)));
+            return Err(format!(
+                "field 'format': expected '{FORMAT}', found '{}'",
+                excerpt(&self.format)
+            ));
         }
         if !is_sha256(&self.model.sha256) {
             return Err("field 'model.sha256': not 64 lowercase hex digits".into());
         }
         if !STORAGE_TYPES.contains(&self.model.weights.as_str()) {
-            return Err(format!("field 'model.weights': '{}' is not a storage type ({})", excerpt(&self.model.weights), STORAGE_TYPES.join(", ")));
+            return Err(format!(
+                "field 'model.weights': '{}' is not a storage type ({})",
+                excerpt(&self.model.weights),
+                STORAGE_TYPES.join(", ")
+            ));
         }
-        if self.runtime.name.trim().to_ascii_lowercase().starts_with("groundtruth") {
+        if self
+            .runtime
+            .name
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("groundtruth")
+        {
             return Err(format!(
                 "field 'runtime.name': '{}' is groundtruth's own runtime; an oracle must come from an independent runtime",
                 excerpt(&self.runtime.name)
             ));
         }
         if self.decoding.strategy != "greedy" {
-            return Err(format!("field 'decoding.strategy': only 'greedy' in version 1, found '{}'", excerpt(&self.decoding.strategy)));
+            return Err(format!(
+                "field 'decoding.strategy': only 'greedy' in version 1, found '{}'",
+                excerpt(&self.decoding.strategy)
+            ));
         }
         if self.top_k == 0 {
             return Err("field 'top_k': must be at least 1".into());
@@ -168,18 +190,24 @@ impl Oracle {
             return Err("field 'cases': empty".into());
         }
         if let Some(cfg) = &self.model.config {
-            cfg.validate().map_err(|m| format!("field 'model.config.{m}"))?;
+            cfg.validate()
+                .map_err(|m| format!("field 'model.config.{m}"))?;
         }
         let mut ids = std::collections::BTreeSet::new();
         for (i, c) in self.cases.iter().enumerate() {
-            let id_ok = !c.id.is_empty() && c.id.len() <= MAX_CASE_ID_CHARS && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+            let id_ok = !c.id.is_empty()
+                && c.id.len() <= MAX_CASE_ID_CHARS
+                && c.id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
             if !id_ok {
                 return Err(format!("field 'cases[{i}].id': '{}' is not 1 to {MAX_CASE_ID_CHARS} ASCII letters, digits, '_' or '-'", excerpt(&c.id)));
             }
             if !ids.insert(c.id.as_str()) {
                 return Err(format!("field 'cases[{i}].id': duplicate id '{}'", c.id));
             }
-            self.validate_case(c).map_err(|m| format!("field 'cases[{i}].{m}"))?;
+            self.validate_case(c)
+                .map_err(|m| format!("field 'cases[{i}].{m}"))?;
         }
         if let Some(eos) = self.model.config.as_ref().and_then(|c| c.eos_token_id) {
             self.check_eos(eos)?;
@@ -189,9 +217,13 @@ impl Oracle {
                 return Err("field 'perplexity.text_sha256': not 64 lowercase hex digits".into());
             }
             if p.scored != "second-half" {
-                return Err(format!("field 'perplexity.scored': only 'second-half' is defined, found '{}'", excerpt(&p.scored)));
+                return Err(format!(
+                    "field 'perplexity.scored': only 'second-half' is defined, found '{}'",
+                    excerpt(&p.scored)
+                ));
             }
-            if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0) {
+            if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0)
+            {
                 return Err("field 'perplexity': ctx ≥ 2, chunks ≥ 1, n_scored ≥ 1 and a finite ppl ≥ 1 are required".into());
             }
         }
@@ -203,7 +235,12 @@ impl Oracle {
     /// names the case and the position.
     pub fn check_eos(&self, eos: u32) -> Result<(), String> {
         for (i, c) in self.cases.iter().enumerate() {
-            if let Some(p) = c.tokens.iter().position(|&t| t == eos).filter(|&p| p + 1 < c.tokens.len()) {
+            if let Some(p) = c
+                .tokens
+                .iter()
+                .position(|&t| t == eos)
+                .filter(|&p| p + 1 < c.tokens.len())
+            {
                 return Err(format!(
                     "field 'cases[{i}].tokens[{p}]' (case '{}', position {p}): the continuation goes on for {} more token(s) after EOS {eos}",
                     c.id,
@@ -220,34 +257,56 @@ impl Oracle {
         }
         for (field, text) in [("prompt", &c.prompt), ("text", &c.text)] {
             if text.len() > MAX_CASE_TEXT_BYTES {
-                return Err(format!("{field}': {} bytes, more than the {MAX_CASE_TEXT_BYTES}-byte limit", text.len()));
+                return Err(format!(
+                    "{field}': {} bytes, more than the {MAX_CASE_TEXT_BYTES}-byte limit",
+                    text.len()
+                ));
             }
         }
         if c.tokens.is_empty() || c.tokens.len() > self.decoding.max_new_tokens {
-            return Err(format!("tokens': length {} outside 1..={}", c.tokens.len(), self.decoding.max_new_tokens));
+            return Err(format!(
+                "tokens': length {} outside 1..={}",
+                c.tokens.len(),
+                self.decoding.max_new_tokens
+            ));
         }
         if c.top_logprobs.len() != c.tokens.len() {
-            return Err(format!("top_logprobs': {} entries for {} tokens", c.top_logprobs.len(), c.tokens.len()));
+            return Err(format!(
+                "top_logprobs': {} entries for {} tokens",
+                c.top_logprobs.len(),
+                c.tokens.len()
+            ));
         }
         for (i, entry) in c.top_logprobs.iter().enumerate() {
             let at = format!("(case '{}', position {i})", c.id);
             if entry.is_empty() || entry.len() > self.top_k {
-                return Err(format!("top_logprobs[{i}]' {at}: {} entries, expected 1..={}", entry.len(), self.top_k));
+                return Err(format!(
+                    "top_logprobs[{i}]' {at}: {} entries, expected 1..={}",
+                    entry.len(),
+                    self.top_k
+                ));
             }
             if entry[0].0 != c.tokens[i] {
-                return Err(format!("top_logprobs[{i}][0]' {at}: id {} is not the generated token {}", entry[0].0, c.tokens[i]));
+                return Err(format!(
+                    "top_logprobs[{i}][0]' {at}: id {} is not the generated token {}",
+                    entry[0].0, c.tokens[i]
+                ));
             }
             let mut seen = std::collections::BTreeSet::new();
             for (j, &(id, lp)) in entry.iter().enumerate() {
                 // 1e-6 of slack: a runtime's float32 log-softmax can round the top entry just above 0.
                 if !lp.is_finite() || lp > 1e-6 {
-                    return Err(format!("top_logprobs[{i}][{j}]' {at}: log-probability {lp} is not finite and ≤ 0"));
+                    return Err(format!(
+                        "top_logprobs[{i}][{j}]' {at}: log-probability {lp} is not finite and ≤ 0"
+                    ));
                 }
                 if j > 0 && lp > entry[j - 1].1 + 1e-9 {
                     return Err(format!("top_logprobs[{i}][{j}]' {at}: not sorted most likely first ({lp} after {})", entry[j - 1].1));
                 }
                 if !seen.insert(id) {
-                    return Err(format!("top_logprobs[{i}][{j}]' {at}: token {id} listed twice"));
+                    return Err(format!(
+                        "top_logprobs[{i}][{j}]' {at}: token {id} listed twice"
+                    ));
                 }
             }
         }
@@ -262,21 +321,39 @@ impl Oracle {
     pub fn validate_for(&self, model: &ModelLimits) -> Result<(), String> {
         let vocab = model.vocab_size;
         if self.top_k > vocab {
-            return Err(format!("field 'top_k': {} is more than the model's {vocab}-token vocabulary", self.top_k));
+            return Err(format!(
+                "field 'top_k': {} is more than the model's {vocab}-token vocabulary",
+                self.top_k
+            ));
         }
-        let out_of_vocab = |field: String, id: u32| format!("field '{field}': token id {id} is outside the model's {vocab}-token vocabulary");
+        let out_of_vocab = |field: String, id: u32| {
+            format!(
+                "field '{field}': token id {id} is outside the model's {vocab}-token vocabulary"
+            )
+        };
         for (i, c) in self.cases.iter().enumerate() {
             for (field, ids) in [("prompt_tokens", &c.prompt_tokens), ("tokens", &c.tokens)] {
-                if let Some((j, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
+                if let Some((j, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= vocab)
+                {
                     return Err(out_of_vocab(format!("cases[{i}].{field}[{j}]"), id));
                 }
             }
             for (j, entry) in c.top_logprobs.iter().enumerate() {
-                if let Some((k, &(id, _))) = entry.iter().enumerate().find(|(_, (id, _))| *id as usize >= vocab) {
-                    return Err(out_of_vocab(format!("cases[{i}].top_logprobs[{j}][{k}]"), id));
+                if let Some((k, &(id, _))) = entry
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (id, _))| *id as usize >= vocab)
+                {
+                    return Err(out_of_vocab(
+                        format!("cases[{i}].top_logprobs[{j}][{k}]"),
+                        id,
+                    ));
                 }
             }
-            let needed = c.prompt_tokens.len().saturating_add(self.decoding.max_new_tokens);
+            let needed = c
+                .prompt_tokens
+                .len()
+                .saturating_add(self.decoding.max_new_tokens);
             if needed > model.context {
                 return Err(format!(
                     "field 'cases[{i}]': {} prompt tokens plus max_new_tokens {} exceed the model's context of {} tokens",
@@ -287,12 +364,17 @@ impl Oracle {
             }
         }
         if let Some(p) = self.perplexity.as_ref().filter(|p| p.ctx > model.context) {
-            return Err(format!("field 'perplexity.ctx': {} exceeds the model's context of {} tokens", p.ctx, model.context));
+            return Err(format!(
+                "field 'perplexity.ctx': {} exceeds the model's context of {} tokens",
+                p.ctx, model.context
+            ));
         }
         Ok(())
     }
 }
 
 fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    s.len() == 64
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }

@@ -51,20 +51,30 @@ pub fn read_for(path: &Path, model: &ModelLimits) -> Result<Oracle, OracleError>
 
 /// [`Oracle::validate_for`] as an error naming the file.
 pub fn check_for(oracle: &Oracle, path: &Path, model: &ModelLimits) -> Result<(), OracleError> {
-    oracle.validate_for(model).map_err(|msg| OracleError::contract(path, msg))
+    oracle
+        .validate_for(model)
+        .map_err(|msg| OracleError::contract(path, msg))
 }
 
 /// Parses and validates oracle JSON; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Oracle, OracleError> {
     let oracle: Oracle = crate::input::parse_json(bytes, path)?;
-    oracle.validate().map_err(|msg| OracleError::contract(path, msg))?;
+    oracle
+        .validate()
+        .map_err(|msg| OracleError::contract(path, msg))?;
     Ok(oracle)
 }
 
 /// Validates, then writes atomically (pretty JSON, trailing newline).
 pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
-    oracle.validate().map_err(|msg| OracleError::contract(path, msg))?;
-    let mut text = serde_json::to_string_pretty(oracle).map_err(|source| OracleError::Serialize { file: path.to_path_buf(), source })?;
+    oracle
+        .validate()
+        .map_err(|msg| OracleError::contract(path, msg))?;
+    let mut text =
+        serde_json::to_string_pretty(oracle).map_err(|source| OracleError::Serialize {
+            file: path.to_path_buf(),
+            source,
+        })?;
     text.push('\n');
     atomic_write(path, text.as_bytes())?;
     Ok(())
@@ -91,7 +101,9 @@ mod tests {
 }"#;
 
     fn err(text: &str) -> String {
-        parse(text.as_bytes(), Path::new("oracles/x.json")).unwrap_err().to_string()
+        parse(text.as_bytes(), Path::new("oracles/x.json"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -125,12 +137,21 @@ mod tests {
 
     #[test]
     fn contract_rules_are_enforced() {
-        assert!(err(&EXAMPLE.replace("[[7042, -0.121]", "[[7041, -0.121]")).contains("cases[0].top_logprobs[0][0]"));
-        assert!(err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]")).contains("not sorted"));
-        assert!(err(&EXAMPLE.replace("groundtruth-oracle/1", "groundtruth-oracle/2")).contains("field 'format'"));
+        assert!(err(&EXAMPLE.replace("[[7042, -0.121]", "[[7041, -0.121]"))
+            .contains("cases[0].top_logprobs[0][0]"));
+        assert!(
+            err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]"))
+                .contains("not sorted")
+        );
+        assert!(
+            err(&EXAMPLE.replace("groundtruth-oracle/1", "groundtruth-oracle/2"))
+                .contains("field 'format'")
+        );
         assert!(err(&EXAMPLE.replace("\"greedy\"", "\"beam\"")).contains("decoding.strategy"));
         assert!(err(&EXAMPLE.replace("[[198, -0.01]]", "[[198, 0.5]]")).contains("log-probability"));
-        assert!(err(&EXAMPLE.replace("b179c9523d0e6a0f", "B179C9523D0E6A0F")).contains("model.sha256"));
+        assert!(
+            err(&EXAMPLE.replace("b179c9523d0e6a0f", "B179C9523D0E6A0F")).contains("model.sha256")
+        );
         assert!(err(&EXAMPLE.replace(", [[198, -0.01]]]", "]")).contains("2 entries for 3 tokens"));
     }
 
@@ -138,10 +159,20 @@ mod tests {
 
     #[test]
     fn model_config_is_read_strictly() {
-        let o = parse(EXAMPLE.replace("\"weights\": \"q4_1\"", CONFIG).as_bytes(), Path::new("x.json")).unwrap();
+        let o = parse(
+            EXAMPLE.replace("\"weights\": \"q4_1\"", CONFIG).as_bytes(),
+            Path::new("x.json"),
+        )
+        .unwrap();
         let c = o.model.config.unwrap();
-        assert_eq!((c.rope_theta, c.rope_scaling, c.eos_token_id), (Some(100000.0), Some(None), Some(2)));
-        let e = err(&EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("rope_theta", "rope_base")));
+        assert_eq!(
+            (c.rope_theta, c.rope_scaling, c.eos_token_id),
+            (Some(100000.0), Some(None), Some(2))
+        );
+        let e = err(&EXAMPLE.replace(
+            "\"weights\": \"q4_1\"",
+            &CONFIG.replace("rope_theta", "rope_base"),
+        ));
         assert!(e.contains("rope_base"), "{e}");
         let e = err(&EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("100000.0", "-1.0")));
         assert!(e.contains("model.config.rope_theta"), "{e}");
@@ -150,47 +181,106 @@ mod tests {
     #[test]
     fn a_continuation_after_eos_names_the_case_and_position() {
         // Token 30 is the model's EOS here: the continuation goes on after it.
-        let text = EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 30"));
+        let text = EXAMPLE.replace(
+            "\"weights\": \"q4_1\"",
+            &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 30"),
+        );
         let e = err(&text);
-        assert!(e.starts_with("oracles/x.json: field 'cases[0].tokens[1]' (case 'capital', position 1)"), "{e}");
+        assert!(
+            e.starts_with(
+                "oracles/x.json: field 'cases[0].tokens[1]' (case 'capital', position 1)"
+            ),
+            "{e}"
+        );
         assert!(e.contains("after EOS 30"), "{e}");
         // EOS as the last token is how a continuation ends.
-        let ends = EXAMPLE.replace("\"weights\": \"q4_1\"", &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 198"));
+        let ends = EXAMPLE.replace(
+            "\"weights\": \"q4_1\"",
+            &CONFIG.replace("\"eos_token_id\": 2", "\"eos_token_id\": 198"),
+        );
         assert!(parse(ends.as_bytes(), Path::new("x.json")).is_ok());
     }
 
     #[test]
     fn unsorted_top_logprobs_name_the_case_and_position() {
         let e = err(&EXAMPLE.replace("-0.402], [28, -1.33]", "-1.402], [28, -1.33]"));
-        assert!(e.contains("cases[0].top_logprobs[1][1]' (case 'capital', position 1): not sorted"), "{e}");
+        assert!(
+            e.contains("cases[0].top_logprobs[1][1]' (case 'capital', position 1): not sorted"),
+            "{e}"
+        );
     }
 
     #[test]
     fn storage_type_case_ids_runtime_and_text_sizes_are_checked() {
-        assert!(err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weights\": \"q9_9\"")).contains("field 'model.weights': 'q9_9'"));
-        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"\"")).contains("cases[0].id"));
-        assert!(err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"../x\"")).contains("cases[0].id"));
-        assert!(err(&EXAMPLE.replace("\"name\": \"llama.cpp\"", "\"name\": \"groundtruth\"")).contains("runtime.name"));
-        let long = EXAMPLE.replace("\"The capital of France is\"", &format!("\"{}\"", "x".repeat(MAX_CASE_TEXT_BYTES + 1)));
+        assert!(
+            err(&EXAMPLE.replace("\"weights\": \"q4_1\"", "\"weights\": \"q9_9\""))
+                .contains("field 'model.weights': 'q9_9'")
+        );
+        assert!(
+            err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"\"")).contains("cases[0].id")
+        );
+        assert!(
+            err(&EXAMPLE.replace("\"id\": \"capital\"", "\"id\": \"../x\""))
+                .contains("cases[0].id")
+        );
+        assert!(
+            err(&EXAMPLE.replace("\"name\": \"llama.cpp\"", "\"name\": \"groundtruth\""))
+                .contains("runtime.name")
+        );
+        let long = EXAMPLE.replace(
+            "\"The capital of France is\"",
+            &format!("\"{}\"", "x".repeat(MAX_CASE_TEXT_BYTES + 1)),
+        );
         assert!(err(&long).contains("cases[0].prompt'"));
     }
 
     #[test]
     fn an_oracle_must_fit_the_model_it_is_judged_with() {
         let o = parse(EXAMPLE.as_bytes(), Path::new("x.json")).unwrap();
-        let smol = ModelLimits { vocab_size: 49152, context: 8192 };
+        let smol = ModelLimits {
+            vocab_size: 49152,
+            context: 8192,
+        };
         assert_eq!(o.validate_for(&smol), Ok(()));
-        let e = o.validate_for(&ModelLimits { vocab_size: 5000, context: 8192 }).unwrap_err();
-        assert!(e.contains("cases[0].tokens[0]") && e.contains("7042"), "{e}");
+        let e = o
+            .validate_for(&ModelLimits {
+                vocab_size: 5000,
+                context: 8192,
+            })
+            .unwrap_err();
+        assert!(
+            e.contains("cases[0].tokens[0]") && e.contains("7042"),
+            "{e}"
+        );
         let mut far = o.clone();
         far.cases[0].top_logprobs[0][1].0 = 9000;
-        let e = far.validate_for(&ModelLimits { vocab_size: 8000, context: 8192 }).unwrap_err();
+        let e = far
+            .validate_for(&ModelLimits {
+                vocab_size: 8000,
+                context: 8192,
+            })
+            .unwrap_err();
         assert!(e.contains("cases[0].top_logprobs[0][1]"), "{e}");
-        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 36 }).unwrap_err();
+        let e = o
+            .validate_for(&ModelLimits {
+                vocab_size: 49152,
+                context: 36,
+            })
+            .unwrap_err();
         assert!(e.contains("5 prompt tokens plus max_new_tokens 32"), "{e}");
-        let e = o.validate_for(&ModelLimits { vocab_size: 49152, context: 256 }).unwrap_err();
+        let e = o
+            .validate_for(&ModelLimits {
+                vocab_size: 49152,
+                context: 256,
+            })
+            .unwrap_err();
         assert!(e.contains("perplexity.ctx"), "{e}");
-        let e = o.validate_for(&ModelLimits { vocab_size: 8, context: 8192 }).unwrap_err();
+        let e = o
+            .validate_for(&ModelLimits {
+                vocab_size: 8,
+                context: 8192,
+            })
+            .unwrap_err();
         assert!(e.contains("top_k"), "{e}");
     }
 

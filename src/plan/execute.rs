@@ -11,7 +11,11 @@ use std::sync::{Arc, Mutex};
 /// Judges `cases` of `plan` in order and returns the run's report (partial when they are
 /// not all of the plan's cases), having told every reporter each case's start and finish
 /// and the run's end. The first reporter error is returned after the run.
-pub fn execute(plan: Arc<Plan>, cases: &[&Case], reporters: Vec<Box<dyn Reporter>>) -> Result<Report, ReportError> {
+pub fn execute(
+    plan: Arc<Plan>,
+    cases: &[&Case],
+    reporters: Vec<Box<dyn Reporter>>,
+) -> Result<Report, ReportError> {
     let run = Execution::new(plan, cases.len(), reporters);
     for case in cases {
         run.case(case);
@@ -32,13 +36,24 @@ pub struct Execution {
 impl Execution {
     /// A run of `total` cases of `plan`.
     pub fn new(plan: Arc<Plan>, total: usize, reporters: Vec<Box<dyn Reporter>>) -> Execution {
-        Execution { plan, reporters, total, started: AtomicUsize::new(0), records: Mutex::default(), errors: Mutex::default() }
+        Execution {
+            plan,
+            reporters,
+            total,
+            started: AtomicUsize::new(0),
+            records: Mutex::default(),
+            errors: Mutex::default(),
+        }
     }
 
     /// Judges one case, tells the reporters, keeps its record for the report and returns it.
     pub fn case(&self, case: &Case) -> CaseRecord {
         let index = self.started.fetch_add(1, Ordering::SeqCst);
-        self.tell(&Event::Started { case, index, total: self.total });
+        self.tell(&Event::Started {
+            case,
+            index,
+            total: self.total,
+        });
         let record = self.plan.record(case, self.plan.judge.judge(case));
         self.tell(&Event::Finished { record: &record });
         lock(&self.records).push(record.clone());

@@ -59,13 +59,28 @@ impl Plan {
     /// A plan of `cases` judged by `judge`, rerun through the claims harness.
     pub fn new(project: Project, suite: &str, cases: Vec<Case>, judge: Judge) -> Plan {
         let reproduce = harness_command(suite);
-        Plan { project, suite: suite.into(), cases, judge: Arc::new(judge), reproduce }
+        Plan {
+            project,
+            suite: suite.into(),
+            cases,
+            judge: Arc::new(judge),
+            reproduce,
+        }
     }
 
     /// The report's record of `case`, judged as `verdict`.
     pub fn record(&self, case: &Case, verdict: Verdict) -> CaseRecord {
-        let registered_at = format!("{}:{}", self.project.display(&case.claim.file), case.claim.line);
-        CaseRecord::new(case, verdict, registered_at, self.reproduce.replace("{case}", &case.name))
+        let registered_at = format!(
+            "{}:{}",
+            self.project.display(&case.claim.file),
+            case.claim.line
+        );
+        CaseRecord::new(
+            case,
+            verdict,
+            registered_at,
+            self.reproduce.replace("{case}", &case.name),
+        )
     }
 }
 
@@ -76,7 +91,12 @@ pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
 
 /// [`plan`], with the one-line command that reruns a case (`{case}` stands for its name)
 /// instead of the test harness's, and the GPU that CUDA cases use (`--device`).
-pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>, gpu: crate::device::DeviceSpec) -> Result<Plan, PlanError> {
+pub fn plan_with(
+    project: &Project,
+    suite: &str,
+    reproduce: Option<String>,
+    gpu: crate::device::DeviceSpec,
+) -> Result<Plan, PlanError> {
     let all = claim::load_dir(&project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
@@ -84,14 +104,29 @@ pub fn plan_with(project: &Project, suite: &str, reproduce: Option<String>, gpu:
     let registry = registry::load(&project.path(MODELS_FILE))?;
     let names: Vec<String> = registry.iter().map(|m| m.name.clone()).collect();
     let cases = claim::expand(&selected, &names, |file| {
-        crate::prompts::load(&project.path(file)).map(|ps| ps.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
+        crate::prompts::load(&project.path(file))
+            .map(|ps| ps.into_iter().map(|p| p.id).collect())
+            .map_err(|e| e.to_string())
     })?;
     if cases.is_empty() {
-        return Err(PlanError::Empty { file: project.display(&suite_file), suite: suite.into() });
+        return Err(PlanError::Empty {
+            file: project.display(&suite_file),
+            suite: suite.into(),
+        });
     }
-    let judge = Arc::new(Judge::new(project.clone(), registry, all, RUN_SEED).with_policy(SkipPolicy::from_env()).with_gpu(gpu));
+    let judge = Arc::new(
+        Judge::new(project.clone(), registry, all, RUN_SEED)
+            .with_policy(SkipPolicy::from_env())
+            .with_gpu(gpu),
+    );
     let reproduce = reproduce.unwrap_or_else(|| harness_command(suite));
-    Ok(Plan { project: project.clone(), suite: suite.into(), cases, judge, reproduce })
+    Ok(Plan {
+        project: project.clone(),
+        suite: suite.into(),
+        cases,
+        judge,
+        reproduce,
+    })
 }
 
 /// The command that reruns one case of `suite` through the claims harness.
@@ -103,14 +138,26 @@ fn harness_command(suite: &str) -> String {
 pub fn report(suite: &str, mut cases: Vec<CaseRecord>, planned: usize) -> Report {
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     let partial = cases.len() < planned;
-    Report { format: REPORT_FORMAT.into(), suite: suite.into(), seed: RUN_SEED, environment: Environment::current(), run: run_id(), planned, partial, cases }
+    Report {
+        format: REPORT_FORMAT.into(),
+        suite: suite.into(),
+        seed: RUN_SEED,
+        environment: Environment::current(),
+        run: run_id(),
+        planned,
+        partial,
+        cases,
+    }
 }
 
 /// This run's id: nextest's `NEXTEST_RUN_ID`, shared by the processes of one nextest run,
 /// else the time and process id (a run of its own, never merged with another).
 pub fn run_id() -> String {
     std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
         format!("{t}-{}", std::process::id())
     })
 }

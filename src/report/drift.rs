@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Column order: most bits first, as `variant::DType` lists them.
-const COLUMNS: [&str; 12] = ["f16", "bf16", "q8_0", "q6_k", "q5_1", "q5_0", "q5_k", "q4_1", "q4_0", "q4_k", "q3_k", "q2_k"];
+const COLUMNS: [&str; 12] = [
+    "f16", "bf16", "q8_0", "q6_k", "q5_1", "q5_0", "q5_k", "q4_1", "q4_0", "q4_k", "q3_k", "q2_k",
+];
 
 /// llama.cpp's published Llama-3-8B figures (tools/perplexity/README.md, wikitext-2, vs
 /// FP16): mean KLD, same top p (printed for four types only), and PPL(Q)/PPL(FP16) from
@@ -58,9 +60,17 @@ pub(super) fn drift_table(report: &Report) -> Option<DriftTable<'_>> {
     let mut cells: BTreeMap<(&str, &str), Cell> = BTreeMap::new();
     // Quantization drift on the CPU only: a variant's drift on another runtime (or the
     // base's, `base@cuda`) would share its cell; those cases are in the case list.
-    for c in report.cases.iter().filter(|c| c.kind == "quant_drift" && c.runtime == crate::runtime::Runtime::CPU.label()) {
-        let (Outcome::Pass(ev) | Outcome::Fail(ev)) = &c.outcome else { continue };
-        let cell = cells.entry((c.model.as_str(), c.variant.as_str())).or_default();
+    for c in report
+        .cases
+        .iter()
+        .filter(|c| c.kind == "quant_drift" && c.runtime == crate::runtime::Runtime::CPU.label())
+    {
+        let (Outcome::Pass(ev) | Outcome::Fail(ev)) = &c.outcome else {
+            continue;
+        };
+        let cell = cells
+            .entry((c.model.as_str(), c.variant.as_str()))
+            .or_default();
         let mut put = |name: &str, v: f64| match name {
             "kl_mean" => cell.kl = Some(v),
             "top1_agreement" => cell.top1 = Some(v),
@@ -75,15 +85,27 @@ pub(super) fn drift_table(report: &Report) -> Option<DriftTable<'_>> {
     if cells.is_empty() {
         return None;
     }
-    let columns: Vec<&str> = COLUMNS.iter().copied().filter(|col| cells.keys().any(|(_, v)| v == col)).collect();
+    let columns: Vec<&str> = COLUMNS
+        .iter()
+        .copied()
+        .filter(|col| cells.keys().any(|(_, v)| v == col))
+        .collect();
     let mut models: Vec<&str> = cells.keys().map(|(m, _)| *m).collect();
     models.dedup();
-    Some(DriftTable { models, columns, cells })
+    Some(DriftTable {
+        models,
+        columns,
+        cells,
+    })
 }
 
 /// The Markdown drift matrix of a run, or `None` when it judged no `quant_drift` case.
 pub fn drift_matrix(report: &Report) -> Option<String> {
-    let DriftTable { models, columns, cells } = drift_table(report)?;
+    let DriftTable {
+        models,
+        columns,
+        cells,
+    } = drift_table(report)?;
     let mut out = String::from(
         "## Drift matrix\n\nEach variant against its parent on the same runtime path: mean KL divergence (nats, teacher-forced on the \
          prompt set) / same top-1 / perplexity ratio over the evaluation slice. — where no case of the run measured it. \
@@ -105,7 +127,17 @@ pub fn drift_matrix(report: &Report) -> Option<String> {
     }
     out.push_str("| *llama.cpp Llama-3-8B (published)* |");
     for col in &columns {
-        let text = LLAMA_CPP_L3_8B.iter().find(|(n, ..)| n == col).map(|(_, kl, top1, ppl)| fmt_cell(&Cell { kl: Some(*kl), top1: *top1, ppl: Some(*ppl) })).unwrap_or_default();
+        let text = LLAMA_CPP_L3_8B
+            .iter()
+            .find(|(n, ..)| n == col)
+            .map(|(_, kl, top1, ppl)| {
+                fmt_cell(&Cell {
+                    kl: Some(*kl),
+                    top1: *top1,
+                    ppl: Some(*ppl),
+                })
+            })
+            .unwrap_or_default();
         let _ = write!(out, " {text} |");
     }
     out.push('\n');
@@ -116,12 +148,24 @@ pub fn drift_matrix(report: &Report) -> Option<String> {
 mod tests {
     use super::*;
     use crate::claim::{Expect, Op};
-    use crate::stats::Statistic;
     use crate::outcome::Evidence;
     use crate::report::{CaseRecord, Environment};
+    use crate::stats::Statistic;
 
     fn case(variant: &str, stat: Statistic, observed: f64, also: Vec<(String, f64)>) -> CaseRecord {
-        let ev = Evidence { statistic: stat, observed, op: Op::Le, bound: 1.0, expect: Expect::Hold, n: 10, interval: None, also, comparison: None, numerical_path: String::new(), flips: None };
+        let ev = Evidence {
+            statistic: stat,
+            observed,
+            op: Op::Le,
+            bound: 1.0,
+            expect: Expect::Hold,
+            n: 10,
+            interval: None,
+            also,
+            comparison: None,
+            numerical_path: String::new(),
+            flips: None,
+        };
         CaseRecord {
             name: format!("quant_drift/m/{variant}/all/X"),
             claim_id: "X".into(),
@@ -143,12 +187,37 @@ mod tests {
 
     #[test]
     fn cells_merge_statistics_from_every_case_of_a_variant() {
-        let env = Environment { groundtruth: "0".into(), crates: String::new(), rustc: String::new(), platform: String::new(), cpu: String::new(), threads: 1 };
-        let mut report = Report { format: "groundtruth-report/1".into(), suite: "t".into(), seed: 0, environment: env, run: "t".into(), planned: 0, partial: false, cases: vec![] };
+        let env = Environment {
+            groundtruth: "0".into(),
+            crates: String::new(),
+            rustc: String::new(),
+            platform: String::new(),
+            cpu: String::new(),
+            threads: 1,
+        };
+        let mut report = Report {
+            format: "groundtruth-report/1".into(),
+            suite: "t".into(),
+            seed: 0,
+            environment: env,
+            run: "t".into(),
+            planned: 0,
+            partial: false,
+            cases: vec![],
+        };
         assert!(drift_matrix(&report).is_none());
-        report.cases.push(case("q8_0", Statistic::KlMean, 0.0012, vec![("top1_agreement".into(), 0.975)]));
-        report.cases.push(case("q8_0", Statistic::PplRatio, 1.0004, vec![]));
-        report.cases.push(case("q4_0", Statistic::Top1Agreement, 0.5, vec![]));
+        report.cases.push(case(
+            "q8_0",
+            Statistic::KlMean,
+            0.0012,
+            vec![("top1_agreement".into(), 0.975)],
+        ));
+        report
+            .cases
+            .push(case("q8_0", Statistic::PplRatio, 1.0004, vec![]));
+        report
+            .cases
+            .push(case("q4_0", Statistic::Top1Agreement, 0.5, vec![]));
         insta::assert_snapshot!(drift_matrix(&report).unwrap());
     }
 }

@@ -52,7 +52,9 @@ pub struct RunFiles {
 
 impl Reporter for RunFiles {
     fn on(&self, event: &Event<'_>) -> Result<(), ReportError> {
-        let Event::Done { report } = event else { return Ok(()) };
+        let Event::Done { report } = event else {
+            return Ok(());
+        };
         match &self.merge_plan {
             Some(plan) => merge_run(&self.out, (*report).clone(), plan).map(|_| ()),
             None => write_run(&self.out, report).map(|_| ()),
@@ -78,7 +80,9 @@ impl Tickets {
 
 impl Reporter for Tickets {
     fn on(&self, event: &Event<'_>) -> Result<(), ReportError> {
-        let Event::Finished { record } = event else { return Ok(()) };
+        let Event::Finished { record } = event else {
+            return Ok(());
+        };
         match super::ticket_markdown(record, &self.environment) {
             Some(md) => Ok(atomic_write(&self.path(&record.name), md.as_bytes())?),
             None => Ok(()),
@@ -94,8 +98,13 @@ pub struct Junit {
 
 impl Reporter for Junit {
     fn on(&self, event: &Event<'_>) -> Result<(), ReportError> {
-        let Event::Done { report } = event else { return Ok(()) };
-        Ok(atomic_write(&self.file, super::junit_xml(report).as_bytes())?)
+        let Event::Done { report } = event else {
+            return Ok(());
+        };
+        Ok(atomic_write(
+            &self.file,
+            super::junit_xml(report).as_bytes(),
+        )?)
     }
 }
 
@@ -105,13 +114,28 @@ pub struct StepSummary;
 
 impl Reporter for StepSummary {
     fn on(&self, event: &Event<'_>) -> Result<(), ReportError> {
-        let Event::Done { report } = event else { return Ok(()) };
-        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(()) };
-        append(&path, format!("{}\n", super::summary_matrix(report)).as_bytes()).map_err(|source| FsError { path, source }.into())
+        let Event::Done { report } = event else {
+            return Ok(());
+        };
+        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+        else {
+            return Ok(());
+        };
+        append(
+            &path,
+            format!("{}\n", super::summary_matrix(report)).as_bytes(),
+        )
+        .map_err(|source| FsError { path, source }.into())
     }
 }
 
 fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(bytes)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(bytes)
 }

@@ -389,8 +389,8 @@ fn sweep_svg(report: &Report) -> Option<String> {
 pub(crate) mod tests {
     use super::*;
     use crate::claim::{Expect, Op};
-    use crate::stats::Statistic;
     use crate::outcome::{Evidence, SkipReason};
+    use crate::stats::Statistic;
 
     /// A report with a pass (Q8_0 drift), a falsified greedy parity case and a skip.
     pub(crate) fn sample_report() -> Report {

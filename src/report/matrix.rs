@@ -20,7 +20,9 @@ pub(super) fn summary_table(report: &Report) -> SummaryTable<'_> {
     variants.dedup();
     let mut cells: BTreeMap<(&str, &str), [usize; 4]> = BTreeMap::new();
     for c in &report.cases {
-        let cell = cells.entry((c.model.as_str(), c.variant.as_str())).or_default();
+        let cell = cells
+            .entry((c.model.as_str(), c.variant.as_str()))
+            .or_default();
         let slot = match c.outcome {
             Outcome::Pass(_) => 0,
             Outcome::Fail(_) => 1,
@@ -32,7 +34,11 @@ pub(super) fn summary_table(report: &Report) -> SummaryTable<'_> {
     let mut models: Vec<&str> = report.cases.iter().map(|c| c.model.as_str()).collect();
     models.sort();
     models.dedup();
-    SummaryTable { models, variants, cells }
+    SummaryTable {
+        models,
+        variants,
+        cells,
+    }
 }
 
 /// A cell's counts as text: `3✓ 1✗`, then skips and errors when there are any.
@@ -49,10 +55,18 @@ pub(super) fn cell_text([p, f, s, e]: &[usize; 4]) -> String {
 
 /// Markdown summary of a run.
 pub fn summary_matrix(report: &Report) -> String {
-    let SummaryTable { models, variants, cells } = summary_table(report);
+    let SummaryTable {
+        models,
+        variants,
+        cells,
+    } = summary_table(report);
     let (p, f, s, e) = report.counts();
     let partial = match report.partial {
-        true => format!("**Partial run**: {} of the plan's {} cases; the rest were not run.\n\n", report.cases.len(), report.planned),
+        true => format!(
+            "**Partial run**: {} of the plan's {} cases; the rest were not run.\n\n",
+            report.cases.len(),
+            report.planned
+        ),
         false => String::new(),
     };
     let mut out = format!(
@@ -78,11 +92,15 @@ pub fn summary_matrix(report: &Report) -> String {
         }
         out.push('\n');
     }
-    let skips: Vec<_> = report.cases.iter().filter_map(|c| match &c.outcome {
-        Outcome::Skip(r) => Some(format!("- `{}`: {r}", c.name)),
-        Outcome::Error { message } => Some(format!("- `{}`: error: {message}", c.name)),
-        Outcome::Pass(_) | Outcome::Fail(_) => None,
-    }).collect();
+    let skips: Vec<_> = report
+        .cases
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Skip(r) => Some(format!("- `{}`: {r}", c.name)),
+            Outcome::Error { message } => Some(format!("- `{}`: error: {message}", c.name)),
+            Outcome::Pass(_) | Outcome::Fail(_) => None,
+        })
+        .collect();
     if let Some(drift) = super::drift_matrix(report) {
         out.push('\n');
         out.push_str(&drift);
@@ -103,21 +121,58 @@ mod tests {
     use crate::report::{CaseRecord, REPORT_FORMAT};
 
     fn case(model: &str, variant: &str, outcome: Outcome) -> CaseRecord {
-        CaseRecord { name: format!("quant_drift/{model}/{variant}/all/X"), model: model.into(), variant: variant.into(), kind: "quant_drift".into(), outcome, ..failed_case() }
+        CaseRecord {
+            name: format!("quant_drift/{model}/{variant}/all/X"),
+            model: model.into(),
+            variant: variant.into(),
+            kind: "quant_drift".into(),
+            outcome,
+            ..failed_case()
+        }
     }
 
     #[test]
     fn the_summary_matrix_reads_as_it_did() {
-        let Outcome::Fail(ev) = failed_case().outcome else { unreachable!("the fixture fails") };
-        let kl = |v: f64| Outcome::Pass(Evidence { statistic: crate::stats::Statistic::KlMean, observed: v, also: vec![("top1_agreement".into(), 0.98), ("ppl_ratio".into(), 1.001)], ..ev.clone() });
+        let Outcome::Fail(ev) = failed_case().outcome else {
+            unreachable!("the fixture fails")
+        };
+        let kl = |v: f64| {
+            Outcome::Pass(Evidence {
+                statistic: crate::stats::Statistic::KlMean,
+                observed: v,
+                also: vec![("top1_agreement".into(), 0.98), ("ppl_ratio".into(), 1.001)],
+                ..ev.clone()
+            })
+        };
         let cases = vec![
             case("smollm2-135m", "base", Outcome::Pass(ev.clone())),
             case("smollm2-135m", "q8_0", kl(0.0012)),
             case("smollm2-135m", "q4_0", Outcome::Fail(ev.clone())),
-            case("tiny_1m", "base", Outcome::Skip(SkipReason::NoDevice { device: "CUDA device: built without the cuda feature".into() })),
-            case("tiny_1m", "q8_0", Outcome::Error { message: "configs/eval.toml:3: field 'perplexity.ctx' must be even".into() }),
+            case(
+                "tiny_1m",
+                "base",
+                Outcome::Skip(SkipReason::NoDevice {
+                    device: "CUDA device: built without the cuda feature".into(),
+                }),
+            ),
+            case(
+                "tiny_1m",
+                "q8_0",
+                Outcome::Error {
+                    message: "configs/eval.toml:3: field 'perplexity.ctx' must be even".into(),
+                },
+            ),
         ];
-        let report = Report { format: REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "r".into(), planned: 7, partial: true, cases };
+        let report = Report {
+            format: REPORT_FORMAT.into(),
+            suite: "ci".into(),
+            seed: 0,
+            environment: env(),
+            run: "r".into(),
+            planned: 7,
+            partial: true,
+            cases,
+        };
         insta::assert_snapshot!(summary_matrix(&report));
     }
 }

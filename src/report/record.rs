@@ -70,7 +70,12 @@ impl CaseRecord {
 
     /// The record of `case` judged as `verdict`: `registered_at` names the claim's file and
     /// line as the reader should see them, `reproduce` is the one line that reruns it.
-    pub fn new(case: &Case, verdict: Verdict, registered_at: String, reproduce: String) -> CaseRecord {
+    pub fn new(
+        case: &Case,
+        verdict: Verdict,
+        registered_at: String,
+        reproduce: String,
+    ) -> CaseRecord {
         let c = &case.claim;
         CaseRecord {
             name: case.name.clone(),
@@ -161,7 +166,9 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
     let bytes = crate::fsutil::read_bounded(path, MAX_REPORT_BYTES)?;
     let r: Report = crate::input::parse_json(&bytes, path)?;
     if r.format != REPORT_FORMAT {
-        return Err(InputError::field(path, "format", format!("expected '{REPORT_FORMAT}'")).into());
+        return Err(
+            InputError::field(path, "format", format!("expected '{REPORT_FORMAT}'")).into(),
+        );
     }
     Ok(r)
 }
@@ -170,9 +177,15 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
 /// `out`, each atomically; tickets of cases that do not fail in this report are removed, so
 /// the folder never shows a failure the report does not hold.
 pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
-    let json = serde_json::to_string_pretty(report).map_err(|source| ReportError::Serialize { file: out.join("report.json"), source })?;
+    let json = serde_json::to_string_pretty(report).map_err(|source| ReportError::Serialize {
+        file: out.join("report.json"),
+        source,
+    })?;
     atomic_write(&out.join("report.json"), format!("{json}\n").as_bytes())?;
-    atomic_write(&out.join("summary.md"), super::summary_matrix(report).as_bytes())?;
+    atomic_write(
+        &out.join("summary.md"),
+        super::summary_matrix(report).as_bytes(),
+    )?;
     let page = super::html::report_html(report, &super::html::run_plots(out, report));
     atomic_write(&out.join("report.html"), page.as_bytes())?;
     let tickets = out.join("tickets");
@@ -203,7 +216,10 @@ pub fn merge_run(out: &Path, partial: Report, plan: &[String]) -> Result<Report,
     let _lock = Lock::take(&out.join("report.lock"))?;
     let mut merged = match read_report(&out.join("report.json")) {
         Ok(old) if old.suite == partial.suite && old.run == partial.run => old,
-        _ => Report { cases: vec![], ..partial.clone() },
+        _ => Report {
+            cases: vec![],
+            ..partial.clone()
+        },
     };
     merged.environment = partial.environment;
     for case in partial.cases {
@@ -224,23 +240,44 @@ struct Lock(PathBuf);
 impl Lock {
     fn take(path: &Path) -> Result<Lock, ReportError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| FsError { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| FsError {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         for _ in 0..600 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
                 Ok(_) => return Ok(Lock(path.to_path_buf())),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     // A process killed while holding the lock must not wedge every later run.
-                    let stale = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 60);
+                    let stale = std::fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age.as_secs() > 60);
                     if stale {
                         let _ = std::fs::remove_file(path);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(source) => return Err(FsError { path: path.to_path_buf(), source }.into()),
+                Err(source) => {
+                    return Err(FsError {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                    .into())
+                }
             }
         }
-        Err(FsError { path: path.to_path_buf(), source: std::io::Error::other("lock held for 30 s") }.into())
+        Err(FsError {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("lock held for 30 s"),
+        }
+        .into())
     }
 }
 
@@ -258,9 +295,21 @@ mod tests {
     fn run(id: &str, names: &[&str]) -> Report {
         let cases = names
             .iter()
-            .map(|n| CaseRecord { name: n.to_string(), ..failed_case() })
+            .map(|n| CaseRecord {
+                name: n.to_string(),
+                ..failed_case()
+            })
             .collect();
-        Report { format: REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: id.into(), planned: 0, partial: false, cases }
+        Report {
+            format: REPORT_FORMAT.into(),
+            suite: "ci".into(),
+            seed: 0,
+            environment: env(),
+            run: id.into(),
+            planned: 0,
+            partial: false,
+            cases,
+        }
     }
 
     fn names(r: &Report) -> Vec<&str> {
@@ -281,7 +330,10 @@ mod tests {
         let on_disk = read_report(&dir.path().join("report.json")).unwrap();
         assert_eq!(on_disk, r);
         // Tickets mirror the report: the older run's "gone" ticket is removed.
-        let mut tickets: Vec<String> = std::fs::read_dir(dir.path().join("tickets")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut tickets: Vec<String> = std::fs::read_dir(dir.path().join("tickets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         tickets.sort();
         assert_eq!(tickets, ["a.md", "b.md", "c.md"]);
     }

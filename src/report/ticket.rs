@@ -7,7 +7,16 @@ use std::fmt::Write;
 
 /// `token_parity/m/v/p/ID` → `token_parity__m__v__p__ID.md` (flat, no path tricks).
 pub fn ticket_file_name(case: &str) -> String {
-    let safe: String = case.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '/') { c } else { '_' }).collect();
+    let safe: String = case
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("{}.md", safe.replace('/', "__"))
 }
 
@@ -26,22 +35,56 @@ fn verdict(ev: &Evidence) -> &'static str {
 /// versions are left out, so a rerun that fails the same way has the same fingerprint and
 /// an issue tracker that already carries it needs no second ticket. `None` unless failed.
 pub fn fingerprint(case: &CaseRecord) -> Option<String> {
-    let Outcome::Fail(ev) = &case.outcome else { return None };
-    let key = [case.claim_id.as_str(), case.model.as_str(), case.subject_label().as_str(), case.criterion.as_str(), verdict(ev)].join("\u{0}");
-    Some(format!("gt-{}", &crate::fsutil::sha256_hex(key.as_bytes())[..16]))
+    let Outcome::Fail(ev) = &case.outcome else {
+        return None;
+    };
+    let key = [
+        case.claim_id.as_str(),
+        case.model.as_str(),
+        case.subject_label().as_str(),
+        case.criterion.as_str(),
+        verdict(ev),
+    ]
+    .join("\u{0}");
+    Some(format!(
+        "gt-{}",
+        &crate::fsutil::sha256_hex(key.as_bytes())[..16]
+    ))
 }
 
 /// The ticket of a failed case; `None` for every other outcome.
 pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
-    let Outcome::Fail(ev) = &case.outcome else { return None };
+    let Outcome::Fail(ev) = &case.outcome else {
+        return None;
+    };
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", ticket_title(case, ev));
-    let _ = writeln!(md, "**Claim {}** ({}), registered at `{}`:\n\n> {}\n", case.claim_id, case.kind, case.registered_at, case.statement.trim());
+    let _ = writeln!(
+        md,
+        "**Claim {}** ({}), registered at `{}`:\n\n> {}\n",
+        case.claim_id,
+        case.kind,
+        case.registered_at,
+        case.statement.trim()
+    );
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| case | `{}` |", case.name);
-    let _ = writeln!(md, "| fingerprint | `{}` |", fingerprint(case).unwrap_or_default());
+    let _ = writeln!(
+        md,
+        "| fingerprint | `{}` |",
+        fingerprint(case).unwrap_or_default()
+    );
     let _ = writeln!(md, "| basis | {} |", case.basis.describe());
-    let _ = writeln!(md, "| falsification criterion | `{}` must {} |", case.criterion, if ev.expect == crate::claim::Expect::Hold { "hold" } else { "not hold" });
+    let _ = writeln!(
+        md,
+        "| falsification criterion | `{}` must {} |",
+        case.criterion,
+        if ev.expect == crate::claim::Expect::Hold {
+            "hold"
+        } else {
+            "not hold"
+        }
+    );
     let _ = writeln!(md, "| observed | **{}** |", ev.summary());
     let _ = writeln!(md, "| numerical path | {} |", ev.numerical_path);
     for (name, value) in &ev.also {
@@ -60,19 +103,37 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
 }
 
 fn ticket_title(case: &CaseRecord, ev: &Evidence) -> String {
-    format!("{}: claim {} {} on {}/{}", case.kind, case.claim_id, verdict(ev), case.model, case.subject_label())
+    format!(
+        "{}: claim {} {} on {}/{}",
+        case.kind,
+        case.claim_id,
+        verdict(ev),
+        case.model,
+        case.subject_label()
+    )
 }
 
 fn comparison_section(md: &mut String, cmp: &Comparison) {
-    let _ = writeln!(md, "\n## Reference vs subject\n\nPrompt: `{}`\n", escape(&cmp.prompt));
+    let _ = writeln!(
+        md,
+        "\n## Reference vs subject\n\nPrompt: `{}`\n",
+        escape(&cmp.prompt)
+    );
     let d = &cmp.divergence;
     match d.position {
         None => {
             let _ = writeln!(md, "Greedy tokens are identical.");
         }
         Some(p) => {
-            let tok = |v: &[u32]| v.get(p).map(|t| t.to_string()).unwrap_or_else(|| "(end)".into());
-            let margin = |m: Option<f64>, why: &str| m.map(|m| format!("{} nats", fmt_num(m))).unwrap_or_else(|| format!("not measured ({why})"));
+            let tok = |v: &[u32]| {
+                v.get(p)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "(end)".into())
+            };
+            let margin = |m: Option<f64>, why: &str| {
+                m.map(|m| format!("{} nats", fmt_num(m)))
+                    .unwrap_or_else(|| format!("not measured ({why})"))
+            };
             let _ = writeln!(
                 md,
                 "First divergence at generated position **{p}**: reference token {}, subject token {}. \
@@ -91,24 +152,45 @@ fn comparison_section(md: &mut String, cmp: &Comparison) {
         }
     }
     if cmp.reference_text == cmp.subject_text {
-        let _ = writeln!(md, "Texts are identical (`{}`): the difference is in token ids only.\n", escape(&cmp.reference_text));
+        let _ = writeln!(
+            md,
+            "Texts are identical (`{}`): the difference is in token ids only.\n",
+            escape(&cmp.reference_text)
+        );
     } else {
-        let _ = writeln!(md, "Text:\n\n```diff\n{}```\n", unified(&lines_of_text(&cmp.reference_text), &lines_of_text(&cmp.subject_text)));
+        let _ = writeln!(
+            md,
+            "Text:\n\n```diff\n{}```\n",
+            unified(
+                &lines_of_text(&cmp.reference_text),
+                &lines_of_text(&cmp.subject_text)
+            )
+        );
     }
-    let ids = |v: &[u32], pieces: &[String]| v.iter().enumerate().map(|(i, t)| match pieces.get(i) {
-        Some(p) => format!("{t} \"{}\"\n", escape(p)),
-        None => format!("{t}\n"),
-    }).collect::<String>();
+    let ids = |v: &[u32], pieces: &[String]| {
+        v.iter()
+            .enumerate()
+            .map(|(i, t)| match pieces.get(i) {
+                Some(p) => format!("{t} \"{}\"\n", escape(p)),
+                None => format!("{t}\n"),
+            })
+            .collect::<String>()
+    };
     let _ = writeln!(
         md,
         "Tokens (one per line: id and its text):\n\n```diff\n{}```",
-        unified(&ids(&cmp.reference_tokens, &cmp.reference_pieces), &ids(&cmp.subject_tokens, &cmp.subject_pieces))
+        unified(
+            &ids(&cmp.reference_tokens, &cmp.reference_pieces),
+            &ids(&cmp.subject_tokens, &cmp.subject_pieces)
+        )
     );
 }
 
 /// Each line of a text shown with visible escapes, so whitespace differences show in a diff.
 fn lines_of_text(t: &str) -> String {
-    t.split_inclusive('\n').map(|l| format!("{}\n", escape(l))).collect()
+    t.split_inclusive('\n')
+        .map(|l| format!("{}\n", escape(l)))
+        .collect()
 }
 
 fn escape(s: &str) -> String {
@@ -116,7 +198,11 @@ fn escape(s: &str) -> String {
 }
 
 fn unified(a: &str, b: &str) -> String {
-    similar::TextDiff::from_lines(a, b).unified_diff().context_radius(3).header("reference", "subject").to_string()
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header("reference", "subject")
+        .to_string()
 }
 
 fn environment_section(md: &mut String, env: &Environment) {
@@ -154,16 +240,32 @@ pub fn dedup_tickets(report: &Report) -> Vec<Ticket> {
     groups
         .into_iter()
         .filter_map(|(fingerprint, cases)| {
-            let Outcome::Fail(ev) = &cases[0].outcome else { return None };
+            let Outcome::Fail(ev) = &cases[0].outcome else {
+                return None;
+            };
             let mut md = ticket_markdown(cases[0], &report.environment)?;
             if cases.len() > 1 {
-                let _ = writeln!(md, "\n## Also failing with the same claim and subject ({} more)\n", cases.len() - 1);
+                let _ = writeln!(
+                    md,
+                    "\n## Also failing with the same claim and subject ({} more)\n",
+                    cases.len() - 1
+                );
                 for c in &cases[1..] {
                     let ev: Option<&Evidence> = c.outcome.evidence();
-                    let _ = writeln!(md, "- `{}`: {}", c.name, ev.map(|e| e.summary()).unwrap_or_default());
+                    let _ = writeln!(
+                        md,
+                        "- `{}`: {}",
+                        c.name,
+                        ev.map(|e| e.summary()).unwrap_or_default()
+                    );
                 }
             }
-            Some(Ticket { title: ticket_title(cases[0], ev), kind: cases[0].kind.clone(), fingerprint, markdown: md })
+            Some(Ticket {
+                title: ticket_title(cases[0], ev),
+                kind: cases[0].kind.clone(),
+                fingerprint,
+                markdown: md,
+            })
         })
         .collect()
 }
@@ -172,9 +274,9 @@ pub fn dedup_tickets(report: &Report) -> Vec<Ticket> {
 pub(crate) mod tests {
     use super::*;
     use crate::claim::{Expect, Op};
-    use crate::stats::Statistic;
     use crate::fsutil::FileHash;
     use crate::stats::Divergence;
+    use crate::stats::Statistic;
 
     pub(crate) fn env() -> Environment {
         Environment {
@@ -236,7 +338,9 @@ pub(crate) mod tests {
     #[test]
     fn passing_cases_have_no_ticket() {
         let mut c = failed_case();
-        c.outcome = Outcome::Skip(crate::outcome::SkipReason::NoDevice { device: "cuda".into() });
+        c.outcome = Outcome::Skip(crate::outcome::SkipReason::NoDevice {
+            device: "cuda".into(),
+        });
         assert!(ticket_markdown(&c, &env()).is_none());
     }
 
@@ -252,19 +356,36 @@ pub(crate) mod tests {
         b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();
         let mut c = failed_case();
         c.variant = "q8_0".into();
-        let r = Report { format: crate::report::REPORT_FORMAT.into(), suite: "ci".into(), seed: 0, environment: env(), run: "t".into(), planned: 3, partial: false, cases: vec![a, b, c] };
+        let r = Report {
+            format: crate::report::REPORT_FORMAT.into(),
+            suite: "ci".into(),
+            seed: 0,
+            environment: env(),
+            run: "t".into(),
+            planned: 3,
+            partial: false,
+            cases: vec![a, b, c],
+        };
         let t = dedup_tickets(&r);
         assert_eq!(t.len(), 2);
         assert!(t[0].markdown.contains("1 more") && t[0].markdown.contains("/pi/GP-1"));
         assert!(t[0].markdown.contains(&t[0].fingerprint) && t[0].fingerprint != t[1].fingerprint);
-        assert_eq!(t[0].title, "greedy_parity: claim GP-1 falsified on smollm2-135m/base");
+        assert_eq!(
+            t[0].title,
+            "greedy_parity: claim GP-1 falsified on smollm2-135m/base"
+        );
     }
 
     #[test]
     fn fingerprints_are_stable_across_numbers_and_differ_across_subjects() {
         let a = failed_case();
         let fp = fingerprint(&a).unwrap();
-        assert!(fp.starts_with("gt-") && fp.len() == 19 && fp[3..].chars().all(|c| c.is_ascii_hexdigit()), "{fp}");
+        assert!(
+            fp.starts_with("gt-")
+                && fp.len() == 19
+                && fp[3..].chars().all(|c| c.is_ascii_hexdigit()),
+            "{fp}"
+        );
         // Another prompt, other numbers, another machine: the same root cause.
         let mut b = failed_case();
         b.name = "greedy_parity/smollm2-135m/base/pi/GP-1".into();

@@ -41,7 +41,13 @@ pub struct Sampling {
 impl Sampling {
     /// Plain temperature sampling with `seed`.
     pub fn temperature(seed: u64, temperature: f64) -> Sampling {
-        Sampling { seed, temperature, top_k: None, top_p: None, repetition_penalty: 1.0 }
+        Sampling {
+            seed,
+            temperature,
+            top_k: None,
+            top_p: None,
+            repetition_penalty: 1.0,
+        }
     }
 }
 
@@ -81,7 +87,12 @@ pub struct Generation {
 }
 
 /// Continues `prompt` (already tokenized, BOS included when the model wants it).
-pub fn generate(llama: &Llama, tok: &dyn TextTokenizer, prompt: &[u32], opts: &Options) -> Result<Generation, RunError> {
+pub fn generate(
+    llama: &Llama,
+    tok: &dyn TextTokenizer,
+    prompt: &[u32],
+    opts: &Options,
+) -> Result<Generation, RunError> {
     let seed = match opts.sampler {
         Sampler::Greedy => 0,
         Sampler::Seeded(s) => s.seed,
@@ -92,15 +103,31 @@ pub fn generate(llama: &Llama, tok: &dyn TextTokenizer, prompt: &[u32], opts: &O
 
 /// [`generate`], seeded sampling drawing its uniforms from `uniform` rather than from a
 /// generator seeded with the sampler's seed (tests plant a faulty source with it).
-pub fn generate_with(llama: &Llama, tok: &dyn TextTokenizer, prompt: &[u32], opts: &Options, uniform: &mut dyn FnMut() -> f64) -> Result<Generation, RunError> {
+pub fn generate_with(
+    llama: &Llama,
+    tok: &dyn TextTokenizer,
+    prompt: &[u32],
+    opts: &Options,
+    uniform: &mut dyn FnMut() -> f64,
+) -> Result<Generation, RunError> {
     if prompt.is_empty() {
         return Err(RunError::EmptyPrompt("(generation)".into()));
     }
     let mut cache = KvCache::new(llama.config());
     let input = Tensor::new(prompt, llama.device())?.unsqueeze(0)?;
     // Only the last prompt position's logits are needed: the output projection is skipped for the rest.
-    let mut last = llama.forward_from(&input, Some(&mut cache), prompt.len() - 1)?.squeeze(0)?.squeeze(0)?.to_vec1::<f32>()?;
-    let mut out = Generation { tokens: Vec::with_capacity(opts.max_new), text: String::new(), stop: StopReason::MaxTokens, entropies: vec![], top1_probs: vec![] };
+    let mut last = llama
+        .forward_from(&input, Some(&mut cache), prompt.len() - 1)?
+        .squeeze(0)?
+        .squeeze(0)?
+        .to_vec1::<f32>()?;
+    let mut out = Generation {
+        tokens: Vec::with_capacity(opts.max_new),
+        text: String::new(),
+        stop: StopReason::MaxTokens,
+        entropies: vec![],
+        top1_probs: vec![],
+    };
     while out.tokens.len() < opts.max_new {
         let (entropy, top1) = entropy_and_top1(&last);
         out.entropies.push(entropy);
@@ -118,15 +145,36 @@ pub fn generate_with(llama: &Llama, tok: &dyn TextTokenizer, prompt: &[u32], opt
             break;
         }
         let input = Tensor::new(&[next], llama.device())?.unsqueeze(0)?;
-        last = llama.forward(&input, Some(&mut cache))?.squeeze(0)?.squeeze(0)?.to_vec1::<f32>()?;
+        last = llama
+            .forward(&input, Some(&mut cache))?
+            .squeeze(0)?
+            .squeeze(0)?
+            .to_vec1::<f32>()?;
     }
-    out.text = tok.decode(&out.tokens).unwrap_or_else(|e| format!("(undecodable: {e})"));
+    out.text = tok
+        .decode(&out.tokens)
+        .unwrap_or_else(|e| format!("(undecodable: {e})"));
     Ok(out)
 }
 
 /// Greedy continuation of `prompt`: stops after EOS (kept) or `max_new` tokens.
-pub fn greedy(llama: &Llama, tok: &dyn TextTokenizer, prompt: &[u32], max_new: usize, eos: Option<u32>) -> Result<Generation, RunError> {
-    generate(llama, tok, prompt, &Options { max_new, eos, sampler: Sampler::Greedy })
+pub fn greedy(
+    llama: &Llama,
+    tok: &dyn TextTokenizer,
+    prompt: &[u32],
+    max_new: usize,
+    eos: Option<u32>,
+) -> Result<Generation, RunError> {
+    generate(
+        llama,
+        tok,
+        prompt,
+        &Options {
+            max_new,
+            eos,
+            sampler: Sampler::Greedy,
+        },
+    )
 }
 
 /// Index of the largest logit; the lowest id wins a tie, as in [`crate::stats::top_k`].
@@ -185,7 +233,11 @@ fn choose(logits: &[f32], s: &Sampling, prompt: &[u32], generated: &[u32], u: f6
     if s.repetition_penalty != 1.0 {
         for &id in prompt.iter().chain(generated) {
             if let Some(x) = l.get_mut(id as usize) {
-                *x = if *x > 0.0 { *x / s.repetition_penalty as f32 } else { *x * s.repetition_penalty as f32 };
+                *x = if *x > 0.0 {
+                    *x / s.repetition_penalty as f32
+                } else {
+                    *x * s.repetition_penalty as f32
+                };
             }
         }
     }
@@ -218,7 +270,11 @@ fn kept(logits: &[f32], s: &Sampling) -> Vec<bool> {
 /// Entropy (nats) and largest probability of `softmax(row)`.
 fn entropy_and_top1(row: &[f32]) -> (f64, f64) {
     let lp = crate::stats::log_softmax(row);
-    let entropy = -lp.iter().filter(|x| x.is_finite()).map(|&x| x.exp() * x).sum::<f64>();
+    let entropy = -lp
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|&x| x.exp() * x)
+        .sum::<f64>();
     let top1 = lp.iter().copied().fold(f64::NEG_INFINITY, f64::max).exp();
     (entropy, top1)
 }
@@ -241,7 +297,13 @@ mod tests {
     #[test]
     fn filters_keep_what_they_say() {
         let l = [1.0f32, 3.0, 2.0, 0.0];
-        let s = |k, p| Sampling { seed: 0, temperature: 1.0, top_k: k, top_p: p, repetition_penalty: 1.0 };
+        let s = |k, p| Sampling {
+            seed: 0,
+            temperature: 1.0,
+            top_k: k,
+            top_p: p,
+            repetition_penalty: 1.0,
+        };
         assert_eq!(kept(&l, &s(Some(2), None)), [false, true, true, false]);
         // p(3.0) ≈ 0.64 < 0.7 ≤ p(3.0) + p(2.0): two ids.
         assert_eq!(kept(&l, &s(None, Some(0.7))), [false, true, true, false]);
@@ -251,7 +313,10 @@ mod tests {
             assert!(matches!(choose(&l, &s(Some(2), None), &[], &[], u), 1 | 2));
         }
         // A repetition penalty moves mass away from ids already seen.
-        let penalized = Sampling { repetition_penalty: 100.0, ..s(Some(1), None) };
+        let penalized = Sampling {
+            repetition_penalty: 100.0,
+            ..s(Some(1), None)
+        };
         assert_eq!(choose(&l, &penalized, &[1], &[], 0.5), 2);
     }
 

@@ -23,19 +23,31 @@ pub struct EvalSeq {
 /// With an oracle: its `prompt_tokens + tokens`, compared from the last prompt position
 /// (row i predicts the oracle's generated token i). Without: the prompts as the subject
 /// tokenizes them, every position compared.
-pub fn eval_seqs(oracle: Option<&Oracle>, prompts: &[Prompt], tok: &dyn TextTokenizer) -> Result<Vec<EvalSeq>, RunError> {
+pub fn eval_seqs(
+    oracle: Option<&Oracle>,
+    prompts: &[Prompt],
+    tok: &dyn TextTokenizer,
+) -> Result<Vec<EvalSeq>, RunError> {
     if let Some(o) = oracle {
         return Ok(o
             .cases
             .iter()
-            .map(|c| EvalSeq { id: c.id.clone(), tokens: [c.prompt_tokens.as_slice(), c.tokens.as_slice()].concat(), start: c.prompt_tokens.len() - 1 })
+            .map(|c| EvalSeq {
+                id: c.id.clone(),
+                tokens: [c.prompt_tokens.as_slice(), c.tokens.as_slice()].concat(),
+                start: c.prompt_tokens.len() - 1,
+            })
             .collect());
     }
     prompts
         .iter()
         .map(|p| {
             let t = prompt_tokens(tok, &p.text, &p.id)?;
-            Ok(EvalSeq { id: p.id.clone(), tokens: t, start: 0 })
+            Ok(EvalSeq {
+                id: p.id.clone(),
+                tokens: t,
+                start: 0,
+            })
         })
         .collect()
 }
@@ -43,7 +55,10 @@ pub fn eval_seqs(oracle: Option<&Oracle>, prompts: &[Prompt], tok: &dyn TextToke
 /// A prompt as the model is fed it: tokenized (special tokens parsed), BOS in front when
 /// the tokenizer says the model expects one.
 pub fn prompt_tokens(tok: &dyn TextTokenizer, text: &str, id: &str) -> Result<Vec<u32>, RunError> {
-    let mut t = tok.encode(text).map_err(|source| RunError::Tokenize { what: format!("prompt '{id}'"), source })?;
+    let mut t = tok.encode(text).map_err(|source| RunError::Tokenize {
+        what: format!("prompt '{id}'"),
+        source,
+    })?;
     if tok.add_bos() {
         t.insert(0, tok.bos().ok_or(RunError::NoBos)?);
     }
@@ -61,12 +76,27 @@ pub fn logits(llama: &Llama, tokens: &[u32]) -> Result<Vec<Vec<f32>>, RunError> 
 
 /// Logits of each sequence in one right-padded batch (padding after a sequence cannot
 /// reach it through a causal mask), rows of the real positions only.
-pub fn logits_batched(llama: &Llama, seqs: &[&[u32]], pad: u32) -> Result<Vec<Vec<Vec<f32>>>, RunError> {
+pub fn logits_batched(
+    llama: &Llama,
+    seqs: &[&[u32]],
+    pad: u32,
+) -> Result<Vec<Vec<Vec<f32>>>, RunError> {
     let max = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-    let flat: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied().chain(std::iter::repeat_n(pad, max - s.len()))).collect();
+    let flat: Vec<u32> = seqs
+        .iter()
+        .flat_map(|s| {
+            s.iter()
+                .copied()
+                .chain(std::iter::repeat_n(pad, max - s.len()))
+        })
+        .collect();
     let input = Tensor::from_vec(flat, (seqs.len(), max), llama.device())?;
     let out = llama.forward(&input, None)?.to_vec3::<f32>()?;
-    Ok(out.into_iter().zip(seqs).map(|(rows, s)| rows.into_iter().take(s.len()).collect()).collect())
+    Ok(out
+        .into_iter()
+        .zip(seqs)
+        .map(|(rows, s)| rows.into_iter().take(s.len()).collect())
+        .collect())
 }
 
 /// Logits of every position computed one token at a time through the KV cache.

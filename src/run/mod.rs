@@ -6,15 +6,20 @@
 
 mod generate;
 mod logits;
-mod records;
 mod ppl;
+mod records;
 mod runtime;
 mod slice;
 
-pub use generate::{argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler, Sampling, StopReason};
-pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
+pub use generate::{
+    argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler,
+    Sampling, StopReason,
+};
 pub use logits::{eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq};
-pub use ppl::{oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES};
+pub use ppl::{
+    oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES,
+};
+pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
 pub use runtime::{Runtime, Unavailable};
 pub use slice::EvalSlice;
 

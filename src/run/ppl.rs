@@ -103,7 +103,13 @@ pub struct PplResult {
 /// uses every whole context the text holds, as llama.cpp does by default.
 /// Whether BOS is added is the tokenizer's to say, never the caller's: one tokenization
 /// rule for every claim and command.
-pub fn perplexity(llama: &Llama, tok: &dyn TextTokenizer, text: &str, ctx: usize, chunks: Option<usize>) -> Result<PplResult, PplError> {
+pub fn perplexity(
+    llama: &Llama,
+    tok: &dyn TextTokenizer,
+    text: &str,
+    ctx: usize,
+    chunks: Option<usize>,
+) -> Result<PplResult, PplError> {
     perplexity_with(llama, tok, text, ctx, chunks, &mut |_, _, _| {})
 }
 
@@ -126,13 +132,23 @@ pub fn perplexity_with(
     if chunks == Some(0) {
         return Err(PplError::NoChunks);
     }
-    let tokens = tok.encode_plain(text).map_err(|e| PplError::Tokenize(e.to_string()))?;
+    let tokens = tok
+        .encode_plain(text)
+        .map_err(|e| PplError::Tokenize(e.to_string()))?;
     let available = tokens.len() / ctx;
     let n_chunks = chunks.unwrap_or(available);
     if n_chunks == 0 || n_chunks > available {
-        return Err(PplError::TooShort { tokens: tokens.len(), chunks: n_chunks.max(1), ctx });
+        return Err(PplError::TooShort {
+            tokens: tokens.len(),
+            chunks: n_chunks.max(1),
+            ctx,
+        });
     }
-    let bos = if tok.add_bos() { Some(tok.bos().ok_or(PplError::NoBos)?) } else { None };
+    let bos = if tok.add_bos() {
+        Some(tok.bos().ok_or(PplError::NoBos)?)
+    } else {
+        None
+    };
     let first = ctx / 2;
     let t0 = Instant::now();
     let mut nll = Vec::with_capacity(n_chunks * (ctx - 1 - first));
@@ -146,9 +162,18 @@ pub fn perplexity_with(
         let logits = llama.forward_from(&input, None, first)?;
         let vocab = logits.dim(2)?;
         let targets = &chunk[first + 1..];
-        let scored: Vec<f64> = with_data(&logits, |data| data.par_chunks(vocab).zip(targets.par_iter()).map(|(row, &t)| row_nll(row, t)).collect())?;
+        let scored: Vec<f64> = with_data(&logits, |data| {
+            data.par_chunks(vocab)
+                .zip(targets.par_iter())
+                .map(|(row, &t)| row_nll(row, t))
+                .collect()
+        })?;
         nll.extend(scored);
-        progress(c + 1, n_chunks, (nll.iter().sum::<f64>() / nll.len() as f64).exp());
+        progress(
+            c + 1,
+            n_chunks,
+            (nll.iter().sum::<f64>() / nll.len() as f64).exp(),
+        );
     }
     let seconds = t0.elapsed().as_secs_f64();
     let nll_mean = nll.iter().sum::<f64>() / nll.len() as f64;
@@ -171,7 +196,9 @@ pub fn perplexity_with(
 fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, PplError> {
     {
         let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
+        if let (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) =
+            (&*storage, layout.contiguous_offsets())
+        {
             return Ok(f(&v[a..b]));
         }
     }
@@ -182,7 +209,10 @@ fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, PplError> 
 fn row_nll(row: &[f32], target: u32) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = row.iter().map(|&l| (l as f64 - max).exp()).sum();
-    max + sum.ln() - row.get(target as usize).map_or(f64::NEG_INFINITY, |&l| l as f64)
+    max + sum.ln()
+        - row
+            .get(target as usize)
+            .map_or(f64::NEG_INFINITY, |&l| l as f64)
 }
 
 /// llama.cpp's `--kl-divergence` summary, computed against an oracle's top-k
@@ -205,7 +235,11 @@ pub struct KlReport {
 }
 
 /// Teacher-forces `llama` over the oracle's cases and summarises the comparison.
-pub fn oracle_kl(llama: &Llama, tok: &dyn TextTokenizer, oracle: &Oracle) -> Result<KlReport, PplError> {
+pub fn oracle_kl(
+    llama: &Llama,
+    tok: &dyn TextTokenizer,
+    oracle: &Oracle,
+) -> Result<KlReport, PplError> {
     let seqs = eval_seqs(Some(oracle), &[], tok)?;
     let mut positions = Vec::new();
     for (case, seq) in oracle.cases.iter().zip(&seqs) {
@@ -217,11 +251,25 @@ pub fn oracle_kl(llama: &Llama, tok: &dyn TextTokenizer, oracle: &Oracle) -> Res
     let stats = SetStats::of(&positions);
     let mut sorted = stats.kl_values.clone();
     sorted.sort_by(f64::total_cmp);
-    let pct = [("max", 1.0), ("99.9%", 0.999), ("99.0%", 0.99), ("95.0%", 0.95), ("90.0%", 0.90), ("median", 0.5), ("10.0%", 0.10), ("5.0%", 0.05), ("1.0%", 0.01), ("min", 0.0)];
+    let pct = [
+        ("max", 1.0),
+        ("99.9%", 0.999),
+        ("99.0%", 0.99),
+        ("95.0%", 0.95),
+        ("90.0%", 0.90),
+        ("median", 0.5),
+        ("10.0%", 0.10),
+        ("5.0%", 0.05),
+        ("1.0%", 0.01),
+        ("min", 0.0),
+    ];
     Ok(KlReport {
         n: stats.n,
         kld_mean: stats.kl.mean,
-        kld_percentiles: pct.iter().map(|(n, q)| (n.to_string(), quantile(&sorted, *q))).collect(),
+        kld_percentiles: pct
+            .iter()
+            .map(|(n, q)| (n.to_string(), quantile(&sorted, *q)))
+            .collect(),
         same_top_p: 100.0 * stats.top1_agreement,
         rms_dp: 100.0 * stats.rms_dp,
         stats,
@@ -250,11 +298,17 @@ mod tests {
         let m = tiny();
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(3);
         let r = perplexity(&m, &ByteTokenizer, &text, 16, Some(4)).unwrap();
-        assert_eq!((r.n_scored, r.chunks, r.n_text_tokens), (4 * 7, 4, text.len()));
+        assert_eq!(
+            (r.n_scored, r.chunks, r.n_text_tokens),
+            (4 * 7, 4, text.len())
+        );
         // The same numbers from full logits and the rule written out.
         let mut nll = Vec::new();
         for c in 0..4 {
-            let ids: Vec<u32> = text.as_bytes()[c * 16..(c + 1) * 16].iter().map(|&b| b as u32).collect();
+            let ids: Vec<u32> = text.as_bytes()[c * 16..(c + 1) * 16]
+                .iter()
+                .map(|&b| b as u32)
+                .collect();
             let rows = logits(&m, &ids).unwrap();
             for p in 8..15 {
                 nll.push(-log_softmax(&rows[p])[ids[p + 1] as usize]);
@@ -266,9 +320,23 @@ mod tests {
         assert!((r.ppl - (nll.iter().sum::<f64>() / nll.len() as f64).exp()).abs() < 1e-3 * r.ppl);
         assert_eq!(r.text_sha256, crate::fsutil::sha256_hex(text.as_bytes()));
         // Every whole context by default; too few tokens and odd contexts are errors.
-        assert_eq!(perplexity(&m, &ByteTokenizer, &text, 16, None).unwrap().chunks, text.len() / 16);
-        assert!(matches!(perplexity(&m, &ByteTokenizer, "short", 16, None), Err(PplError::TooShort { .. })));
-        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 15, None), Err(PplError::Ctx(15))));
-        assert!(matches!(perplexity(&m, &ByteTokenizer, &text, 16, Some(99)), Err(PplError::TooShort { .. })));
+        assert_eq!(
+            perplexity(&m, &ByteTokenizer, &text, 16, None)
+                .unwrap()
+                .chunks,
+            text.len() / 16
+        );
+        assert!(matches!(
+            perplexity(&m, &ByteTokenizer, "short", 16, None),
+            Err(PplError::TooShort { .. })
+        ));
+        assert!(matches!(
+            perplexity(&m, &ByteTokenizer, &text, 15, None),
+            Err(PplError::Ctx(15))
+        ));
+        assert!(matches!(
+            perplexity(&m, &ByteTokenizer, &text, 16, Some(99)),
+            Err(PplError::TooShort { .. })
+        ));
     }
 }

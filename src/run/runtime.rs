@@ -4,8 +4,8 @@
 
 use super::RunError;
 use crate::device::{DeviceError, DeviceSpec};
-use crate::runtime::Precision;
 use crate::model::{Llama, LoadOptions, MatmulPath, Weights};
+use crate::runtime::Precision;
 use candle_core::DType;
 
 /// Device, matmul path, float type and precision of a forward pass.
@@ -33,14 +33,29 @@ pub struct Unavailable {
 
 impl Runtime {
     /// f32 weights and activations on the CPU: the path every claim uses unless it names another.
-    pub const CPU_F32: Runtime = Runtime { device: DeviceSpec::Cpu, matmul: MatmulPath::F32, dtype: DType::F32, precision: Precision::F32 };
+    pub const CPU_F32: Runtime = Runtime {
+        device: DeviceSpec::Cpu,
+        matmul: MatmulPath::F32,
+        dtype: DType::F32,
+        precision: Precision::F32,
+    };
 
     /// candle's quantized matmul on the CPU (activations rounded to Q8, as llama.cpp does).
-    pub const CPU_QUANTIZED: Runtime = Runtime { device: DeviceSpec::Cpu, matmul: MatmulPath::Quantized, dtype: DType::F32, precision: Precision::F32 };
+    pub const CPU_QUANTIZED: Runtime = Runtime {
+        device: DeviceSpec::Cpu,
+        matmul: MatmulPath::Quantized,
+        dtype: DType::F32,
+        precision: Precision::F32,
+    };
 
     /// A case's runtime (device and precision, [`crate::runtime::Runtime`]) on the f32 path.
     pub fn of(r: crate::runtime::Runtime) -> Runtime {
-        Runtime { device: r.device, matmul: MatmulPath::F32, dtype: DType::F32, precision: r.precision }
+        Runtime {
+            device: r.device,
+            matmul: MatmulPath::F32,
+            dtype: DType::F32,
+            precision: r.precision,
+        }
     }
 
     /// The load options for this runtime. No GPU here (or a build without CUDA support)
@@ -48,10 +63,18 @@ impl Runtime {
     /// be used is [`RunError::Device`].
     pub fn load_options(self) -> Result<LoadOptions, RunError> {
         let device = self.device.open().map_err(|e| match e {
-            DeviceError::NoDevice(why) => RunError::Unavailable(Unavailable { device: "GPU device".into(), why }),
+            DeviceError::NoDevice(why) => RunError::Unavailable(Unavailable {
+                device: "GPU device".into(),
+                why,
+            }),
             DeviceError::Setup { .. } => RunError::Device(e),
         })?;
-        Ok(LoadOptions { matmul: self.matmul, device, dtype: self.dtype, autocast: self.precision.autocast() })
+        Ok(LoadOptions {
+            matmul: self.matmul,
+            device,
+            dtype: self.dtype,
+            autocast: self.precision.autocast(),
+        })
     }
 
     /// `weights` loaded for this runtime.
@@ -97,7 +120,10 @@ mod tests {
         assert_eq!(Runtime::CPU_QUANTIZED.name(), "cpu/quantized");
         let cuda = Runtime::of(crate::runtime::Runtime::parse_label("cuda").unwrap());
         assert_eq!(cuda.name(), "cuda0/f32");
-        assert_eq!(Runtime::of(crate::runtime::Runtime::parse_label("cpu-bf16").unwrap()).name(), "cpu/f32/bf16-autocast");
+        assert_eq!(
+            Runtime::of(crate::runtime::Runtime::parse_label("cpu-bf16").unwrap()).name(),
+            "cpu/f32/bf16-autocast"
+        );
         if !cfg!(feature = "cuda") {
             match cuda.load_options() {
                 Err(RunError::Unavailable(u)) => assert!(u.why.contains("no CUDA support"), "{u}"),

@@ -56,15 +56,40 @@ impl EvalSlice {
         let data = crate::fsutil::read_bounded(&corpus, crate::fsutil::MAX_CORPUS_BYTES)?;
         let got = crate::fsutil::sha256_hex(&data);
         if got != p.corpus_sha256 {
-            return Err(invalid(1, format!("field 'perplexity.corpus_sha256': {} has SHA-256 {got}, not the pinned {}", corpus.display(), p.corpus_sha256)));
+            return Err(invalid(
+                1,
+                format!(
+                    "field 'perplexity.corpus_sha256': {} has SHA-256 {got}, not the pinned {}",
+                    corpus.display(),
+                    p.corpus_sha256
+                ),
+            ));
         }
-        let end = p.start_byte.checked_add(p.len_bytes).filter(|&e| e <= data.len() && p.len_bytes > 0);
+        let end = p
+            .start_byte
+            .checked_add(p.len_bytes)
+            .filter(|&e| e <= data.len() && p.len_bytes > 0);
         let Some(end) = end else {
-            return Err(invalid(1, format!("field 'perplexity': bytes [{}, +{}) are outside {} ({} bytes)", p.start_byte, p.len_bytes, corpus.display(), data.len())));
+            return Err(invalid(
+                1,
+                format!(
+                    "field 'perplexity': bytes [{}, +{}) are outside {} ({} bytes)",
+                    p.start_byte,
+                    p.len_bytes,
+                    corpus.display(),
+                    data.len()
+                ),
+            ));
         };
         let raw = &data[p.start_byte..end];
         let slice = std::str::from_utf8(raw).map_err(|e| invalid(1, format!("field 'perplexity': the slice of {} is not valid UTF-8 (cuts a character?): {e}", corpus.display())))?;
-        Ok(EvalSlice { corpus, text: slice.to_string(), text_sha256: crate::fsutil::sha256_hex(raw), ctx: p.ctx, chunks: p.chunks })
+        Ok(EvalSlice {
+            corpus,
+            text: slice.to_string(),
+            text_sha256: crate::fsutil::sha256_hex(raw),
+            ctx: p.ctx,
+            chunks: p.chunks,
+        })
     }
 }
 
@@ -76,8 +101,12 @@ mod tests {
     fn the_configured_slice_matches_the_smollm2_oracle() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let s = EvalSlice::load(root, &root.join(crate::project::EVAL_FILE)).unwrap();
-        let oracle = crate::oracle::read(&root.join("oracles/smollm2-135m-instruct/q4_1.json")).unwrap();
-        assert_eq!(Some(s.text_sha256.as_str()), oracle.perplexity.as_ref().map(|p| p.text_sha256.as_str()));
+        let oracle =
+            crate::oracle::read(&root.join("oracles/smollm2-135m-instruct/q4_1.json")).unwrap();
+        assert_eq!(
+            Some(s.text_sha256.as_str()),
+            oracle.perplexity.as_ref().map(|p| p.text_sha256.as_str())
+        );
     }
 
     #[test]
@@ -86,14 +115,25 @@ mod tests {
         std::fs::write(dir.path().join("c.txt"), "héllo world").unwrap();
         let sha = crate::fsutil::sha256_hex("héllo world".as_bytes());
         let cfg = dir.path().join("eval.toml");
-        let write = |sha: &str, body: &str| std::fs::write(&cfg, format!("[perplexity]\ncorpus = \"c.txt\"\ncorpus_sha256 = \"{sha}\"\n{body}\nctx = 4\nchunks = 1\n")).unwrap();
+        let write = |sha: &str, body: &str| {
+            std::fs::write(&cfg, format!("[perplexity]\ncorpus = \"c.txt\"\ncorpus_sha256 = \"{sha}\"\n{body}\nctx = 4\nchunks = 1\n")).unwrap()
+        };
         write(&sha, "start_byte = 0\nlen_bytes = 6");
         let s = EvalSlice::load(dir.path(), &cfg).unwrap();
-        assert_eq!((s.text.as_str(), s.text_sha256.clone()), ("héllo", crate::fsutil::sha256_hex("héllo".as_bytes())));
+        assert_eq!(
+            (s.text.as_str(), s.text_sha256.clone()),
+            ("héllo", crate::fsutil::sha256_hex("héllo".as_bytes()))
+        );
         write(&sha, "start_byte = 0\nlen_bytes = 2");
-        assert!(EvalSlice::load(dir.path(), &cfg).unwrap_err().to_string().contains("UTF-8"));
+        assert!(EvalSlice::load(dir.path(), &cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("UTF-8"));
         write(&sha, "start_byte = 5\nlen_bytes = 99");
-        assert!(EvalSlice::load(dir.path(), &cfg).unwrap_err().to_string().contains("eval.toml"));
+        assert!(EvalSlice::load(dir.path(), &cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("eval.toml"));
         // Another corpus under the same name is refused, naming both hashes.
         write(&"0".repeat(64), "start_byte = 0\nlen_bytes = 6");
         let e = EvalSlice::load(dir.path(), &cfg).unwrap_err().to_string();

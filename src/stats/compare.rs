@@ -66,7 +66,12 @@ pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionC
         return broken;
     }
     let k = oracle.len();
-    let q_of = |id: u32| subject_lp.get(id as usize).copied().unwrap_or(f64::NEG_INFINITY);
+    let q_of = |id: u32| {
+        subject_lp
+            .get(id as usize)
+            .copied()
+            .unwrap_or(f64::NEG_INFINITY)
+    };
     let mut kl = 0.0;
     let (mut p_mass, mut q_mass) = (0.0, 0.0);
     let mut max_abs = 0.0f64;
@@ -80,27 +85,36 @@ pub fn compare_to_oracle(oracle: &[(u32, f64)], subject_lp: &[f64]) -> PositionC
     }
     kl += bucket_term(1.0 - p_mass, 1.0 - q_mass);
     let subject_top = top_k(subject_lp, k);
-    let overlap = oracle.iter().filter(|(id, _)| subject_top.contains(id)).count() as f64 / k.max(1) as f64;
+    let overlap = oracle
+        .iter()
+        .filter(|(id, _)| subject_top.contains(id))
+        .count() as f64
+        / k.max(1) as f64;
     let top1 = oracle.first().map(|&(id, _)| id);
     PositionCompare {
         kl: clamp_kl(kl),
         top1_agree: top1 == subject_top.first().copied(),
         topk_overlap: overlap,
         max_abs_logprob_delta: max_abs,
-        dp: top1.map(|id| q_of(id).exp() - oracle[0].1.exp()).unwrap_or(f64::NAN),
+        dp: top1
+            .map(|id| q_of(id).exp() - oracle[0].1.exp())
+            .unwrap_or(f64::NAN),
     }
 }
 
 /// A subject whose distribution holds NaN (an overflowed activation) is infinitely far
 /// from any reference: damage that breaks the arithmetic is the most visible damage there is.
 fn non_finite(subject_lp: &[f64], reference_top1_p: f64) -> Option<PositionCompare> {
-    subject_lp.iter().any(|x| x.is_nan() || *x == f64::INFINITY).then_some(PositionCompare {
-        kl: f64::INFINITY,
-        top1_agree: false,
-        topk_overlap: 0.0,
-        max_abs_logprob_delta: f64::INFINITY,
-        dp: -reference_top1_p,
-    })
+    subject_lp
+        .iter()
+        .any(|x| x.is_nan() || *x == f64::INFINITY)
+        .then_some(PositionCompare {
+            kl: f64::INFINITY,
+            top1_agree: false,
+            topk_overlap: 0.0,
+            max_abs_logprob_delta: f64::INFINITY,
+            dp: -reference_top1_p,
+        })
 }
 
 /// p·ln(p/q) for the remainder bucket; clamped because each side's top-k mass is a rounded sum.
@@ -114,7 +128,10 @@ fn bucket_term(p: f64, q: f64) -> f64 {
 
 /// Two full distributions: full-vocabulary KL, top-1, top-`k` overlap and Δ over the reference's top-k.
 pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> PositionCompare {
-    let ref_top = top_k(reference_lp, 1).first().map(|&i| reference_lp[i as usize].exp()).unwrap_or(1.0);
+    let ref_top = top_k(reference_lp, 1)
+        .first()
+        .map(|&i| reference_lp[i as usize].exp())
+        .unwrap_or(1.0);
     if let Some(broken) = non_finite(subject_lp, ref_top) {
         return broken;
     }
@@ -133,7 +150,10 @@ pub fn compare_full(reference_lp: &[f64], subject_lp: &[f64], k: usize) -> Posit
     let rt = top_k(reference_lp, k);
     let st = top_k(subject_lp, k);
     let overlap = rt.iter().filter(|id| st.contains(id)).count() as f64 / k.max(1) as f64;
-    let max_abs = rt.iter().map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs()).fold(0.0, max_or_nan);
+    let max_abs = rt
+        .iter()
+        .map(|&id| (reference_lp[id as usize] - subject_lp[id as usize]).abs())
+        .fold(0.0, max_or_nan);
     let r1 = rt[0] as usize;
     PositionCompare {
         kl: clamp_kl(kl),
@@ -164,14 +184,22 @@ pub struct Divergence {
 impl Divergence {
     /// No divergence at all.
     pub fn none() -> Divergence {
-        Divergence { position: None, reference_margin: None, subject_margin: None, tie_margin: None, near_tie: None }
+        Divergence {
+            position: None,
+            reference_margin: None,
+            subject_margin: None,
+            tie_margin: None,
+            near_tie: None,
+        }
     }
 }
 
 /// The first position where two token sequences differ (a length difference counts).
 pub fn first_difference(reference: &[u32], subject: &[u32]) -> Option<usize> {
     let n = reference.len().min(subject.len());
-    (0..n).find(|&i| reference[i] != subject[i]).or((reference.len() != subject.len()).then_some(n))
+    (0..n)
+        .find(|&i| reference[i] != subject[i])
+        .or((reference.len() != subject.len()).then_some(n))
 }
 
 /// Compares two greedy continuations. `reference_topk[i]` is the reference's top-k at
@@ -187,10 +215,15 @@ pub fn first_divergence(
     subject_lp_at: impl Fn(usize) -> Option<Vec<f64>>,
     tie_margin: Option<f64>,
 ) -> Divergence {
-    let Some(p) = first_difference(reference, subject) else { return Divergence::none() };
+    let Some(p) = first_difference(reference, subject) else {
+        return Divergence::none();
+    };
     let (r, s) = (reference.get(p).copied(), subject.get(p).copied());
     let reference_margin = match (reference_topk.get(p), s) {
-        (Some(e), Some(s)) => e.iter().find(|(id, _)| *id == s).and_then(|(_, lp)| e.first().map(|top| top.1 - lp)),
+        (Some(e), Some(s)) => e
+            .iter()
+            .find(|(id, _)| *id == s)
+            .and_then(|(_, lp)| e.first().map(|top| top.1 - lp)),
         _ => None,
     };
     let subject_margin = match (r, s, subject_lp_at(p)) {
@@ -201,7 +234,13 @@ pub fn first_divergence(
         _ => None,
     };
     let near_tie = tie_margin.map(|eps| matches!((reference_margin, subject_margin), (Some(a), Some(b)) if a <= eps && b <= eps));
-    Divergence { position: Some(p), reference_margin, subject_margin, tie_margin, near_tie }
+    Divergence {
+        position: Some(p),
+        reference_margin,
+        subject_margin,
+        tie_margin,
+        near_tie,
+    }
 }
 
 /// Largest |a − b| over two sets of rows, and how many values were compared
@@ -247,8 +286,16 @@ mod tests {
     fn identical_distributions_have_zero_kl() {
         let lp = log_softmax(&[1.0, 2.0, 3.0, 0.5]);
         let c = compare_full(&lp, &lp, 2);
-        assert!(c.kl.abs() < 1e-12 && c.top1_agree && c.topk_overlap == 1.0 && c.max_abs_logprob_delta == 0.0);
-        let oracle: Vec<(u32, f64)> = top_k(&lp, 2).into_iter().map(|i| (i, lp[i as usize])).collect();
+        assert!(
+            c.kl.abs() < 1e-12
+                && c.top1_agree
+                && c.topk_overlap == 1.0
+                && c.max_abs_logprob_delta == 0.0
+        );
+        let oracle: Vec<(u32, f64)> = top_k(&lp, 2)
+            .into_iter()
+            .map(|i| (i, lp[i as usize]))
+            .collect();
         let o = compare_to_oracle(&oracle, &lp);
         assert!(o.kl.abs() < 1e-12 && o.top1_agree);
     }
@@ -268,7 +315,10 @@ mod tests {
     fn bucket_kl_matches_full_kl_when_k_is_the_vocab() {
         let a = log_softmax(&[0.3, 1.0, -2.0, 0.1]);
         let b = log_softmax(&[0.1, 1.5, -1.0, 0.0]);
-        let oracle: Vec<(u32, f64)> = top_k(&a, 4).into_iter().map(|i| (i, a[i as usize])).collect();
+        let oracle: Vec<(u32, f64)> = top_k(&a, 4)
+            .into_iter()
+            .map(|i| (i, a[i as usize]))
+            .collect();
         assert!((compare_to_oracle(&oracle, &b).kl - compare_full(&a, &b, 4).kl).abs() < 1e-12);
     }
 
@@ -304,15 +354,36 @@ mod tests {
     #[test]
     fn divergence_and_near_tie() {
         let topk = vec![vec![(5, -0.1), (6, -2.5)], vec![(7, -0.69), (8, -0.70)]];
-        let d = first_divergence(&[5, 7], &[5, 8], &topk, |_| Some(lp(&[(7, -0.70), (8, -0.68)])), Some(0.05));
+        let d = first_divergence(
+            &[5, 7],
+            &[5, 8],
+            &topk,
+            |_| Some(lp(&[(7, -0.70), (8, -0.68)])),
+            Some(0.05),
+        );
         assert_eq!(d.position, Some(1));
         assert!((d.reference_margin.unwrap() - 0.01).abs() < 1e-9);
         assert!((d.subject_margin.unwrap() - 0.02).abs() < 1e-9);
         assert_eq!(d.near_tie, Some(true));
-        let far = first_divergence(&[5, 7], &[9, 7], &topk, |_| Some(lp(&[(9, -0.1)])), Some(0.05));
-        assert_eq!((far.position, far.reference_margin, far.near_tie), (Some(0), None, Some(false)));
-        assert_eq!(first_divergence(&[5], &[5], &topk, |_| None, Some(0.05)).position, None);
-        assert_eq!(first_divergence(&[5, 7], &[5], &topk, |_| None, Some(0.05)).position, Some(1));
+        let far = first_divergence(
+            &[5, 7],
+            &[9, 7],
+            &topk,
+            |_| Some(lp(&[(9, -0.1)])),
+            Some(0.05),
+        );
+        assert_eq!(
+            (far.position, far.reference_margin, far.near_tie),
+            (Some(0), None, Some(false))
+        );
+        assert_eq!(
+            first_divergence(&[5], &[5], &topk, |_| None, Some(0.05)).position,
+            None
+        );
+        assert_eq!(
+            first_divergence(&[5, 7], &[5], &topk, |_| None, Some(0.05)).position,
+            Some(1)
+        );
     }
 
     #[test]
@@ -324,10 +395,22 @@ mod tests {
         let subject = |_| Some(lp(&[(6, -0.1), (5, -2.5)]));
         let d = first_divergence(&[5], &[6], &topk, subject, Some(0.05));
         assert_eq!(d.near_tie, Some(false));
-        assert!((d.reference_margin.unwrap() - 2.4).abs() < 1e-9 && (d.subject_margin.unwrap() - 2.4).abs() < 1e-9);
+        assert!(
+            (d.reference_margin.unwrap() - 2.4).abs() < 1e-9
+                && (d.subject_margin.unwrap() - 2.4).abs() < 1e-9
+        );
         // Within ε on one side only is not enough.
-        let d = first_divergence(&[5], &[6], &topk, |_| Some(lp(&[(6, -0.1), (5, -0.12)])), Some(0.05));
+        let d = first_divergence(
+            &[5],
+            &[6],
+            &topk,
+            |_| Some(lp(&[(6, -0.1), (5, -0.12)])),
+            Some(0.05),
+        );
         assert_eq!(d.near_tie, Some(false));
-        assert_eq!(first_divergence(&[5], &[6], &topk, subject, Some(2.5)).near_tie, Some(true));
+        assert_eq!(
+            first_divergence(&[5], &[6], &topk, subject, Some(2.5)).near_tie,
+            Some(true)
+        );
     }
 }

@@ -7,6 +7,12 @@ mod statistic;
 mod summary;
 
 pub use bootstrap::{auroc, auroc_interval, bootstrap, interval_of, replicates, Interval};
-pub use compare::{compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax, max_abs_delta, max_or_nan, top_k, Divergence, PositionCompare};
+pub use compare::{
+    compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax,
+    max_abs_delta, max_or_nan, top_k, Divergence, PositionCompare,
+};
+pub use statistic::{
+    Better, ChainStat, Dist, FileStat, Info, Measurement, OracleStat, ParentStat, PathStat, Role,
+    Statistic, Unit,
+};
 pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};
-pub use statistic::{Better, ChainStat, Dist, FileStat, Info, Measurement, OracleStat, ParentStat, PathStat, Role, Statistic, Unit};

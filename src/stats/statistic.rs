@@ -167,7 +167,16 @@ pub enum Dist {
 
 impl Dist {
     /// Every aggregate, in the order reports list them.
-    pub const ALL: [Dist; 8] = [Dist::KlMean, Dist::KlMedian, Dist::KlP99, Dist::KlMax, Dist::Top1Agreement, Dist::TopkOverlap, Dist::MaxAbsLogprobDelta, Dist::RmsDp];
+    pub const ALL: [Dist; 8] = [
+        Dist::KlMean,
+        Dist::KlMedian,
+        Dist::KlP99,
+        Dist::KlMax,
+        Dist::Top1Agreement,
+        Dist::TopkOverlap,
+        Dist::MaxAbsLogprobDelta,
+        Dist::RmsDp,
+    ];
 
     /// The statistic this aggregate is.
     pub fn statistic(self) -> Statistic {
@@ -300,7 +309,12 @@ pub struct Info {
 }
 
 const fn row(name: &'static str, unit: Unit, better: Better, roles: &'static [Role]) -> Info {
-    Info { name, unit, better, roles }
+    Info {
+        name,
+        unit,
+        better,
+        roles,
+    }
 }
 
 use Better::{Higher, Lower};
@@ -309,7 +323,11 @@ use Unit::{Count, Flag, Logits, Nats, Position, Probability, Ratio, Share};
 /// An aggregate measured against the oracle, the parent and another runtime path.
 macro_rules! everywhere {
     ($d:expr) => {
-        &[Role::Oracle(OracleStat::Dist($d)), Role::Parent(ParentStat::Dist($d)), Role::Paths(PathStat::Dist($d))]
+        &[
+            Role::Oracle(OracleStat::Dist($d)),
+            Role::Parent(ParentStat::Dist($d)),
+            Role::Paths(PathStat::Dist($d)),
+        ]
     };
 }
 
@@ -355,33 +373,121 @@ impl Statistic {
             S::TokenMismatches => row("token_mismatches", Count, Lower, &[Role::Tokenization]),
             S::GreedyMatch => row("greedy_match", Flag, Higher, &[Role::Greedy]),
             S::GreedyMatchOrTie => row("greedy_match_or_tie", Flag, Higher, &[Role::Greedy]),
-            S::Top1Agreement => row("top1_agreement", Share, Higher, everywhere!(Dist::Top1Agreement)),
-            S::TopkOverlap => row("topk_overlap", Share, Higher, &[Role::Oracle(OracleStat::Dist(Dist::TopkOverlap))]),
+            S::Top1Agreement => row(
+                "top1_agreement",
+                Share,
+                Higher,
+                everywhere!(Dist::Top1Agreement),
+            ),
+            S::TopkOverlap => row(
+                "topk_overlap",
+                Share,
+                Higher,
+                &[Role::Oracle(OracleStat::Dist(Dist::TopkOverlap))],
+            ),
             S::KlMean => row("kl_mean", Nats, Lower, everywhere!(Dist::KlMean)),
             S::KlMedian => row("kl_median", Nats, Lower, everywhere!(Dist::KlMedian)),
             S::KlP99 => row("kl_p99", Nats, Lower, everywhere!(Dist::KlP99)),
             S::KlMax => row("kl_max", Nats, Lower, everywhere!(Dist::KlMax)),
-            S::MaxAbsLogprobDelta => row("max_abs_logprob_delta", Nats, Lower, &[Role::Oracle(OracleStat::Dist(Dist::MaxAbsLogprobDelta))]),
-            S::RmsDp => row("rms_dp", Probability, Lower, &[Role::Parent(ParentStat::Dist(Dist::RmsDp))]),
-            S::MaxAbsLogitDelta => row("max_abs_logit_delta", Logits, Lower, &[Role::Paths(PathStat::MaxAbsLogitDelta)]),
-            S::BitMismatches => row("bit_mismatches", Count, Lower, &[Role::Builds, Role::Training]),
-            S::PplRatio => row("ppl_ratio", Ratio, Lower, &[Role::Parent(ParentStat::PplRatio)]),
-            S::FirstDivergenceMean => row("first_divergence_mean", Position, Higher, &[Role::Parent(ParentStat::FirstDivergenceMean)]),
-            S::KlOrderViolations => row("kl_order_violations", Count, Lower, &[Role::Chain(ChainStat::KlOrderViolations)]),
-            S::Top1MismatchExcess => row("top1_mismatch_excess", Count, Lower, &[Role::Chain(ChainStat::Top1MismatchExcess)]),
-            S::BlockMismatches => row("block_mismatches", Count, Lower, &[Role::ReferenceQuantizer]),
+            S::MaxAbsLogprobDelta => row(
+                "max_abs_logprob_delta",
+                Nats,
+                Lower,
+                &[Role::Oracle(OracleStat::Dist(Dist::MaxAbsLogprobDelta))],
+            ),
+            S::RmsDp => row(
+                "rms_dp",
+                Probability,
+                Lower,
+                &[Role::Parent(ParentStat::Dist(Dist::RmsDp))],
+            ),
+            S::MaxAbsLogitDelta => row(
+                "max_abs_logit_delta",
+                Logits,
+                Lower,
+                &[Role::Paths(PathStat::MaxAbsLogitDelta)],
+            ),
+            S::BitMismatches => row(
+                "bit_mismatches",
+                Count,
+                Lower,
+                &[Role::Builds, Role::Training],
+            ),
+            S::PplRatio => row(
+                "ppl_ratio",
+                Ratio,
+                Lower,
+                &[Role::Parent(ParentStat::PplRatio)],
+            ),
+            S::FirstDivergenceMean => row(
+                "first_divergence_mean",
+                Position,
+                Higher,
+                &[Role::Parent(ParentStat::FirstDivergenceMean)],
+            ),
+            S::KlOrderViolations => row(
+                "kl_order_violations",
+                Count,
+                Lower,
+                &[Role::Chain(ChainStat::KlOrderViolations)],
+            ),
+            S::Top1MismatchExcess => row(
+                "top1_mismatch_excess",
+                Count,
+                Lower,
+                &[Role::Chain(ChainStat::Top1MismatchExcess)],
+            ),
+            S::BlockMismatches => row(
+                "block_mismatches",
+                Count,
+                Lower,
+                &[Role::ReferenceQuantizer],
+            ),
             S::TensorMismatches => row("tensor_mismatches", Count, Lower, &[Role::RoundTrip]),
-            S::ConfigMismatches => row("config_mismatches", Count, Lower, &[Role::Oracle(OracleStat::ConfigMismatches), Role::File(FileStat::ConfigMismatches)]),
-            S::DtypeMismatches => row("dtype_mismatches", Count, Lower, &[Role::File(FileStat::DtypeMismatches)]),
-            S::BadTensors => row("bad_tensors", Count, Lower, &[Role::File(FileStat::BadTensors)]),
-            S::LayoutMismatches => row("layout_mismatches", Count, Lower, &[Role::File(FileStat::LayoutMismatches)]),
-            S::ReaderDisagreements => row("reader_disagreements", Count, Lower, &[Role::File(FileStat::ReaderDisagreements)]),
+            S::ConfigMismatches => row(
+                "config_mismatches",
+                Count,
+                Lower,
+                &[
+                    Role::Oracle(OracleStat::ConfigMismatches),
+                    Role::File(FileStat::ConfigMismatches),
+                ],
+            ),
+            S::DtypeMismatches => row(
+                "dtype_mismatches",
+                Count,
+                Lower,
+                &[Role::File(FileStat::DtypeMismatches)],
+            ),
+            S::BadTensors => row(
+                "bad_tensors",
+                Count,
+                Lower,
+                &[Role::File(FileStat::BadTensors)],
+            ),
+            S::LayoutMismatches => row(
+                "layout_mismatches",
+                Count,
+                Lower,
+                &[Role::File(FileStat::LayoutMismatches)],
+            ),
+            S::ReaderDisagreements => row(
+                "reader_disagreements",
+                Count,
+                Lower,
+                &[Role::File(FileStat::ReaderDisagreements)],
+            ),
             S::LossGapNats => row("loss_gap_nats", Nats, Lower, &[Role::Training]),
             S::FinalLoss => row("final_loss", Nats, Lower, &[Role::Training]),
             S::RelGradError => row("rel_grad_error", Ratio, Lower, &[Role::Training]),
             S::UnigramMarginNats => row("unigram_margin_nats", Nats, Higher, &[Role::Training]),
             S::ValLossDelta => row("val_loss_delta", Nats, Lower, &[Role::Training]),
-            S::PplRelDiff => row("ppl_rel_diff", Ratio, Lower, &[Role::Oracle(OracleStat::PplRelDiff)]),
+            S::PplRelDiff => row(
+                "ppl_rel_diff",
+                Ratio,
+                Lower,
+                &[Role::Oracle(OracleStat::PplRelDiff)],
+            ),
         }
     }
 
@@ -402,12 +508,19 @@ impl Statistic {
 
     /// Its role in `m`, or `None` when `m` does not measure it.
     pub fn role_in(self, m: Measurement) -> Option<Role> {
-        self.info().roles.iter().copied().find(|r| r.measurement() == m)
+        self.info()
+            .roles
+            .iter()
+            .copied()
+            .find(|r| r.measurement() == m)
     }
 
     /// The statistics `m` measures, in declaration order.
     pub fn measured_by(m: Measurement) -> Vec<Statistic> {
-        Statistic::ALL.into_iter().filter(|s| s.role_in(m).is_some()).collect()
+        Statistic::ALL
+            .into_iter()
+            .filter(|s| s.role_in(m).is_some())
+            .collect()
     }
 }
 
@@ -418,8 +531,15 @@ mod tests {
     #[test]
     fn names_are_what_serde_reads() {
         for s in Statistic::ALL {
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
-            assert!(!s.info().roles.is_empty(), "{} is measured nowhere", s.name());
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
+            assert!(
+                !s.info().roles.is_empty(),
+                "{} is measured nowhere",
+                s.name()
+            );
         }
     }
 
@@ -428,7 +548,9 @@ mod tests {
         for s in Statistic::ALL {
             for r in s.info().roles {
                 let d = match *r {
-                    Role::Oracle(OracleStat::Dist(d)) | Role::Parent(ParentStat::Dist(d)) | Role::Paths(PathStat::Dist(d)) => d,
+                    Role::Oracle(OracleStat::Dist(d))
+                    | Role::Parent(ParentStat::Dist(d))
+                    | Role::Paths(PathStat::Dist(d)) => d,
                     Role::Oracle(OracleStat::PplRelDiff | OracleStat::ConfigMismatches)
                     | Role::Parent(ParentStat::PplRatio | ParentStat::FirstDivergenceMean)
                     | Role::Paths(PathStat::MaxAbsLogitDelta)

@@ -40,12 +40,26 @@ impl Summary {
     /// can hold on nothing and one unmeasurable position cannot hide below a percentile.
     pub fn of(values: &[f64]) -> Summary {
         if values.iter().any(|v| v.is_nan()) {
-            return Summary { mean: f64::NAN, median: f64::NAN, p99: f64::NAN, max: f64::NAN };
+            return Summary {
+                mean: f64::NAN,
+                median: f64::NAN,
+                p99: f64::NAN,
+                max: f64::NAN,
+            };
         }
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
-        let mean = if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-        Summary { mean, median: quantile(&v, 0.5), p99: quantile(&v, 0.99), max: v.last().copied().unwrap_or(f64::NAN) }
+        let mean = if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        Summary {
+            mean,
+            median: quantile(&v, 0.5),
+            p99: quantile(&v, 0.99),
+            max: v.last().copied().unwrap_or(f64::NAN),
+        }
     }
 }
 
@@ -75,13 +89,26 @@ impl SetStats {
         let n = positions.len();
         let nf = n as f64;
         let kl_values: Vec<f64> = positions.iter().map(|p| p.kl).collect();
-        let mean = |f: &dyn Fn(&PositionCompare) -> f64| if n == 0 { f64::NAN } else { positions.iter().map(f).sum::<f64>() / nf };
+        let mean = |f: &dyn Fn(&PositionCompare) -> f64| {
+            if n == 0 {
+                f64::NAN
+            } else {
+                positions.iter().map(f).sum::<f64>() / nf
+            }
+        };
         SetStats {
             n,
             kl: Summary::of(&kl_values),
             top1_agreement: mean(&|p| p.top1_agree as u8 as f64),
             topk_overlap: mean(&|p| p.topk_overlap),
-            max_abs_logprob_delta: if n == 0 { f64::NAN } else { positions.iter().map(|p| p.max_abs_logprob_delta).fold(0.0, max_or_nan) },
+            max_abs_logprob_delta: if n == 0 {
+                f64::NAN
+            } else {
+                positions
+                    .iter()
+                    .map(|p| p.max_abs_logprob_delta)
+                    .fold(0.0, max_or_nan)
+            },
             rms_dp: mean(&|p| p.dp * p.dp).sqrt(),
             kl_values,
         }
@@ -103,7 +130,10 @@ impl SetStats {
 
     /// All aggregates of the set as name → value, for reports.
     pub fn table(&self) -> Vec<(&'static str, f64)> {
-        Dist::ALL.iter().map(|&d| (d.statistic().name(), self.get(d))).collect()
+        Dist::ALL
+            .iter()
+            .map(|&d| (d.statistic().name(), self.get(d)))
+            .collect()
     }
 }
 
@@ -115,7 +145,9 @@ pub fn bootstrap_mean_interval(values: &[f64], seed: u64, reps: usize) -> Option
     }
     let mut rng = crate::rng::SeededRng::new(seed);
     let n = values.len();
-    let mut means = super::bootstrap::replicates(n, reps, &mut rng, &mut |idx| idx.iter().map(|&i| values[i]).sum::<f64>() / n as f64);
+    let mut means = super::bootstrap::replicates(n, reps, &mut rng, &mut |idx| {
+        idx.iter().map(|&i| values[i]).sum::<f64>() / n as f64
+    });
     means.sort_by(f64::total_cmp);
     Some((quantile(&means, 0.025), quantile(&means, 0.975)))
 }
@@ -130,7 +162,10 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), 2.5);
         assert_eq!(quantile(&v, 1.0), 4.0);
         assert!(quantile(&[], 0.5).is_nan());
-        assert_eq!(quantile(&[1.0, f64::INFINITY, f64::INFINITY], 0.99), f64::INFINITY);
+        assert_eq!(
+            quantile(&[1.0, f64::INFINITY, f64::INFINITY], 0.99),
+            f64::INFINITY
+        );
     }
 
     #[test]
@@ -140,9 +175,20 @@ mod tests {
         let mut v: Vec<f64> = (0..450).map(|i| i as f64 * 1e-4).collect();
         v[7] = f64::NAN;
         let s = Summary::of(&v);
-        assert!(s.mean.is_nan() && s.median.is_nan() && s.p99.is_nan() && s.max.is_nan(), "{s:?}");
-        let p = |d: f64| PositionCompare { kl: 0.0, top1_agree: true, topk_overlap: 1.0, max_abs_logprob_delta: d, dp: 0.0 };
-        assert!(SetStats::of(&[p(0.1), p(f64::NAN), p(0.2)]).max_abs_logprob_delta.is_nan());
+        assert!(
+            s.mean.is_nan() && s.median.is_nan() && s.p99.is_nan() && s.max.is_nan(),
+            "{s:?}"
+        );
+        let p = |d: f64| PositionCompare {
+            kl: 0.0,
+            top1_agree: true,
+            topk_overlap: 1.0,
+            max_abs_logprob_delta: d,
+            dp: 0.0,
+        };
+        assert!(SetStats::of(&[p(0.1), p(f64::NAN), p(0.2)])
+            .max_abs_logprob_delta
+            .is_nan());
     }
 
     #[test]

@@ -2,9 +2,11 @@
 
 use super::registry::ModelEntry;
 use crate::fsutil::sha256_file;
-use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, Weights};
-use crate::project::{models_cache, Project};
 use crate::fsutil::FileHash;
+use crate::model::{
+    load_gguf, load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, Weights,
+};
+use crate::project::{models_cache, Project};
 use crate::tokenizer::{ByteTokenizer, GgufTokenizer, HfTokenizer, TextTokenizer};
 use crate::variant::Variant;
 use candle_core::quantized::gguf_file::Value;
@@ -62,8 +64,14 @@ pub struct Base {
 impl Base {
     /// What an export of this model carries over, or why it cannot be exported.
     pub fn export_source(&self) -> Result<crate::transform::Source<'_>, SubjectError> {
-        let metadata = self.export_meta.as_ref().map_err(|m| invalid(format!("{}: {m}", self.model)))?;
-        Ok(crate::transform::Source { metadata, tensor_order: self.tensor_order.as_deref() })
+        let metadata = self
+            .export_meta
+            .as_ref()
+            .map_err(|m| invalid(format!("{}: {m}", self.model)))?;
+        Ok(crate::transform::Source {
+            metadata,
+            tensor_order: self.tensor_order.as_deref(),
+        })
     }
 }
 
@@ -104,7 +112,11 @@ impl Subject {
 
 /// Loads a model's stored weights. Seeded models are written out as a Hugging Face folder
 /// under the output folder and read back, so they go through the same loader as a user's.
-pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry) -> Result<Base, SubjectError> {
+pub fn load_base(
+    project: &Project,
+    registry: &[ModelEntry],
+    entry: &ModelEntry,
+) -> Result<Base, SubjectError> {
     if entry.seeded.is_some() {
         let dir = project.out_dir().join("models").join(&entry.name);
         let cfg_file = materialize_seeded(project, entry, &dir)?;
@@ -115,16 +127,25 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
     }
     if let Some(g) = &entry.gguf {
         let path = models_cache().join(&g.file);
-        let fetch = g.fetch.clone().unwrap_or_else(|| "nothing: the file was named on the command line".into());
+        let fetch = g
+            .fetch
+            .clone()
+            .unwrap_or_else(|| "nothing: the file was named on the command line".into());
         if !path.exists() {
             return Err(match &g.fetch {
-                Some(f) => SubjectError::Missing { path: path.display().to_string(), fetch: f.clone() },
+                Some(f) => SubjectError::Missing {
+                    path: path.display().to_string(),
+                    fetch: f.clone(),
+                },
                 None => invalid(format!("{}: no such file", path.display())),
             });
         }
         let sha = sha256_file(&path).map_err(invalid)?;
         if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
-            return Err(invalid(format!("{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}", path.display())));
+            return Err(invalid(format!(
+                "{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}",
+                path.display()
+            )));
         }
         return load_gguf_base(entry, &path, sha);
     }
@@ -142,13 +163,22 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
         return Ok(base);
     }
     if let Some(e) = &entry.export {
-        let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| invalid(format!("model '{}': export source '{}' is not registered", entry.name, e.from)))?;
+        let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| {
+            invalid(format!(
+                "model '{}': export source '{}' is not registered",
+                entry.name, e.from
+            ))
+        })?;
         if from.export.is_some() {
-            return Err(invalid(format!("model '{}': export source '{}' is itself an export", entry.name, e.from)));
+            return Err(invalid(format!(
+                "model '{}': export source '{}' is itself an export",
+                entry.name, e.from
+            )));
         }
         let parent = load_base(project, registry, from)?;
         let variant = Variant::parse(&e.variant).map_err(invalid)?;
-        let path = stored_gguf(project, entry).ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
+        let path = stored_gguf(project, entry)
+            .ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
         export_variant(&parent, variant, &path)?;
         let sha = sha256_file(&path).map_err(invalid)?;
         let mut base = load_gguf_base(entry, &path, sha)?;
@@ -157,7 +187,8 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
     }
     if let Some(t) = &entry.trained {
         // A missing corpus is an error like any other: it belongs to the checkout.
-        let run = crate::train::ensure_trained(project, &t.recipe).map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)))?;
+        let run = crate::train::ensure_trained(project, &t.recipe)
+            .map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)))?;
         let mut base = load_folder(project, entry, &run.dir)?;
         base.files.insert(0, run.recipes_file.clone());
         return Ok(base);
@@ -169,21 +200,36 @@ pub fn load_base(project: &Project, registry: &[ModelEntry], entry: &ModelEntry)
 pub fn stored_gguf(project: &Project, entry: &ModelEntry) -> Option<std::path::PathBuf> {
     match (&entry.gguf, &entry.export) {
         (Some(g), _) => Some(models_cache().join(&g.file)),
-        (None, Some(_)) => Some(project.out_dir().join("models").join(format!("{}.gguf", entry.name))),
+        (None, Some(_)) => Some(
+            project
+                .out_dir()
+                .join("models")
+                .join(format!("{}.gguf", entry.name)),
+        ),
         (None, None) => None,
     }
 }
 
 /// Writes `variant` of `base` (a storage type or a seeded corruption) as a GGUF at `path`
 /// (what `groundtruth quantize` does); returns the weights written and the fallbacks taken.
-pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
+pub fn export_variant(
+    base: &Base,
+    variant: Variant,
+    path: &Path,
+) -> Result<(Weights, Vec<crate::transform::Fallback>), SubjectError> {
     let (weights, fallbacks) = match variant {
         Variant::Base => (base.weights.clone(), vec![]),
-        Variant::Convert(d) => crate::transform::convert(&base.weights, d).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
+        Variant::Convert(d) => crate::transform::convert(&base.weights, d)
+            .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
         // A damaged file is something users take away too (to test their own loaders).
         // Without evaluation tokens a swap of embedding rows has nothing to pick from and
         // says so.
-        Variant::Corrupt(..) | Variant::Flip { .. } => (crate::transform::apply(&base.weights, &variant, &[]).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?.weights, vec![]),
+        Variant::Corrupt(..) | Variant::Flip { .. } => (
+            crate::transform::apply(&base.weights, &variant, &[])
+                .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?
+                .weights,
+            vec![],
+        ),
     };
     export_weights(base, variant, &weights, path)?;
     Ok((weights, fallbacks))
@@ -191,24 +237,43 @@ pub fn export_variant(base: &Base, variant: Variant, path: &Path) -> Result<(Wei
 
 /// Writes already derived `weights` of `variant` as a GGUF at `path`, with the base's
 /// tokenizer, provenance and tensor order, declared as the variant's storage type.
-pub fn export_weights(base: &Base, variant: Variant, weights: &Weights, path: &Path) -> Result<(), SubjectError> {
+pub fn export_weights(
+    base: &Base,
+    variant: Variant,
+    weights: &Weights,
+    path: &Path,
+) -> Result<(), SubjectError> {
     // A variant declares the type it converted to; its flips do not change the type.
     let declared = variant.storage().map(crate::transform::ggml_dtype);
-    crate::transform::export_gguf(path, &base.model, weights, base.export_source()?, declared).map_err(|e| invalid(format!("{}: {e}", path.display())))
+    crate::transform::export_gguf(path, &base.model, weights, base.export_source()?, declared)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))
 }
 
 fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {
     let summary = crate::gguf_guard::validate_gguf(path).map_err(invalid)?;
-    let (weights, info) = load_gguf(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-    let export_meta = summary.metadata.iter().filter_map(|e| info.metadata.get(&e.key).map(|v| (e.key.clone(), v.clone()))).collect();
-    let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect()).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    let (weights, info) =
+        load_gguf(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    let export_meta = summary
+        .metadata
+        .iter()
+        .filter_map(|e| {
+            info.metadata
+                .get(&e.key)
+                .map(|v| (e.key.clone(), v.clone()))
+        })
+        .collect();
+    let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect())
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
     Ok(Base {
         model: entry.name.clone(),
         weights_type: info.predominant_type(&weights),
         weights,
         tokenizer: Arc::new(tokenizer),
         file_sha256: sha.clone(),
-        files: vec![FileHash { path: path.display().to_string(), sha256: sha }],
+        files: vec![FileHash {
+            path: path.display().to_string(),
+            sha256: sha,
+        }],
         export_meta: Ok(export_meta),
         tensor_order: Some(summary.tensors.into_iter().map(|t| t.name).collect()),
     })
@@ -216,19 +281,42 @@ fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, 
 
 /// Writes a seeded model as a Hugging Face folder (deterministic bytes: same seed and
 /// config, same file hashes); returns the hashed config file it was built from.
-pub fn materialize_seeded(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<FileHash, SubjectError> {
-    let s = entry.seeded.as_ref().ok_or_else(|| invalid(format!("model '{}' is not seeded", entry.name)))?;
+pub fn materialize_seeded(
+    project: &Project,
+    entry: &ModelEntry,
+    dir: &Path,
+) -> Result<FileHash, SubjectError> {
+    let s = entry
+        .seeded
+        .as_ref()
+        .ok_or_else(|| invalid(format!("model '{}' is not seeded", entry.name)))?;
     let cfg_path = project.path(&s.config);
     let text = crate::fsutil::read_text(&cfg_path).map_err(invalid)?;
-    let cfg = LlamaConfig::from_hf_json(&text, &cfg_path).map_err(|e| invalid(format!("{}: {e}", cfg_path.display())))?;
+    let cfg = LlamaConfig::from_hf_json(&text, &cfg_path)
+        .map_err(|e| invalid(format!("{}: {e}", cfg_path.display())))?;
     let weights = seeded(&cfg, s.seed).map_err(invalid)?;
     let meta = BTreeMap::from([
         ("groundtruth.seed".to_string(), s.seed.to_string()),
-        ("groundtruth.generator".to_string(), "groundtruth model::init::seeded".to_string()),
-        ("groundtruth.config_sha256".to_string(), crate::fsutil::sha256_hex(text.as_bytes())),
+        (
+            "groundtruth.generator".to_string(),
+            "groundtruth model::init::seeded".to_string(),
+        ),
+        (
+            "groundtruth.config_sha256".to_string(),
+            crate::fsutil::sha256_hex(text.as_bytes()),
+        ),
     ]);
-    save_hf_folder(dir, &weights, Some(&ByteTokenizer::hf_tokenizer_json()), &meta).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
-    Ok(FileHash { path: project.display(&cfg_path), sha256: crate::fsutil::sha256_hex(text.as_bytes()) })
+    save_hf_folder(
+        dir,
+        &weights,
+        Some(&ByteTokenizer::hf_tokenizer_json()),
+        &meta,
+    )
+    .map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    Ok(FileHash {
+        path: project.display(&cfg_path),
+        sha256: crate::fsutil::sha256_hex(text.as_bytes()),
+    })
 }
 
 fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base, SubjectError> {
@@ -239,36 +327,78 @@ fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base
     let weights = load_hf_folder(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
     let tok_path = dir.join("tokenizer.json");
     let tokenizer = HfTokenizer::from_file(&tok_path).map_err(invalid)?;
-    crate::tokenizer::check_fits(&tokenizer, weights.config.vocab_size).map_err(|e| invalid(format!("{}: {e}", tok_path.display())))?;
+    crate::tokenizer::check_fits(&tokenizer, weights.config.vocab_size)
+        .map_err(|e| invalid(format!("{}: {e}", tok_path.display())))?;
     let file_sha256 = sha256_file(&st).map_err(invalid)?;
-    let mut files = vec![hash(project, &dir.join("config.json"))?, FileHash { path: project.display(&st), sha256: file_sha256.clone() }];
+    let mut files = vec![
+        hash(project, &dir.join("config.json"))?,
+        FileHash {
+            path: project.display(&st),
+            sha256: file_sha256.clone(),
+        },
+    ];
     files.push(hash(project, &tok_path)?);
     // Only the byte vocabulary has a GGUF form here; any other tokenizer.json would need
     // its merges and pre-tokenizer translated, which nothing checks yet.
-    let is_bytes = crate::fsutil::read_text(&tok_path).is_ok_and(|t| t == ByteTokenizer::hf_tokenizer_json());
+    let is_bytes =
+        crate::fsutil::read_text(&tok_path).is_ok_and(|t| t == ByteTokenizer::hf_tokenizer_json());
     let export_meta = match is_bytes {
         true => Ok(ByteTokenizer::gguf_metadata()),
-        false => Err(format!("{}: only the byte-level tokenizer can be written to GGUF", tok_path.display())),
+        false => Err(format!(
+            "{}: only the byte-level tokenizer can be written to GGUF",
+            tok_path.display()
+        )),
     };
-    Ok(Base { model: entry.name.clone(), weights, tokenizer: Arc::new(tokenizer), file_sha256, weights_type: "f32".into(), files, export_meta, tensor_order: None })
+    Ok(Base {
+        model: entry.name.clone(),
+        weights,
+        tokenizer: Arc::new(tokenizer),
+        file_sha256,
+        weights_type: "f32".into(),
+        files,
+        export_meta,
+        tensor_order: None,
+    })
 }
 
 fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
-    Ok(FileHash { path: project.display(p), sha256: sha256_file(p).map_err(invalid)? })
+    Ok(FileHash {
+        path: project.display(p),
+        sha256: sha256_file(p).map_err(invalid)?,
+    })
 }
 
 /// Derives a variant of `base` and loads it with `options` (device, matmul path, dtype).
-pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], options: &LoadOptions) -> Result<Subject, SubjectError> {
-    let crate::transform::Applied { weights, notes, flips } = crate::transform::apply(&base.weights, &variant, used_tokens).map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
+pub fn derive(
+    base: &Base,
+    variant: Variant,
+    used_tokens: &[u32],
+    options: &LoadOptions,
+) -> Result<Subject, SubjectError> {
+    let crate::transform::Applied {
+        weights,
+        notes,
+        flips,
+    } = crate::transform::apply(&base.weights, &variant, used_tokens)
+        .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
     let llama = Llama::load(&weights, options)
         .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
     let (identity_sha256, weights_type) = match variant {
         Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),
         Variant::Convert(d) => (weights.sha256().map_err(invalid)?, d.name().to_string()),
-        Variant::Corrupt(..) | Variant::Flip { storage: None, .. } => (weights.sha256().map_err(invalid)?, base.weights_type.clone()),
-        Variant::Flip { storage: Some(d), .. } => (weights.sha256().map_err(invalid)?, d.name().to_string()),
+        Variant::Corrupt(..) | Variant::Flip { storage: None, .. } => (
+            weights.sha256().map_err(invalid)?,
+            base.weights_type.clone(),
+        ),
+        Variant::Flip {
+            storage: Some(d), ..
+        } => (weights.sha256().map_err(invalid)?, d.name().to_string()),
     };
-    let path = format!("weights {weights_type}; {} ({})", llama.numerical_path(), candle_version());
+    let path = format!(
+        "weights {weights_type}; {} ({})",
+        llama.numerical_path(),
+        candle_version()
+    );
     Ok(Subject {
         model: base.model.clone(),
         variant,
@@ -285,5 +415,8 @@ pub fn derive(base: &Base, variant: Variant, used_tokens: &[u32], options: &Load
 }
 
 fn candle_version() -> &'static str {
-    env!("GROUNDTRUTH_DEP_VERSIONS").split(", ").next().unwrap_or("candle")
+    env!("GROUNDTRUTH_DEP_VERSIONS")
+        .split(", ")
+        .next()
+        .unwrap_or("candle")
 }

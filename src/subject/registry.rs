@@ -142,16 +142,35 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
     let invalid = |line, msg: String| RegistryError::invalid(file, line, msg);
     let mut names = std::collections::BTreeSet::new();
     for m in &parsed.model {
-        let line = text.find(&format!("\"{}\"", m.name)).map(|o| line_of(&text, o)).unwrap_or(1);
+        let line = text
+            .find(&format!("\"{}\"", m.name))
+            .map(|o| line_of(&text, o))
+            .unwrap_or(1);
         if !names.insert(m.name.clone()) {
-            return Err(invalid(line, format!("model '{}' is registered twice", m.name)));
+            return Err(invalid(
+                line,
+                format!("model '{}' is registered twice", m.name),
+            ));
         }
-        let sources = m.seeded.is_some() as u8 + m.gguf.is_some() as u8 + m.folder.is_some() as u8 + m.export.is_some() as u8 + m.trained.is_some() as u8;
+        let sources = m.seeded.is_some() as u8
+            + m.gguf.is_some() as u8
+            + m.folder.is_some() as u8
+            + m.export.is_some() as u8
+            + m.trained.is_some() as u8;
         if sources != 1 {
             return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, export, trained (found {sources})", m.name)));
         }
-        if m.gguf.as_ref().is_some_and(|g| g.sha256.is_none() || g.fetch.is_none()) {
-            return Err(invalid(line, format!("model '{}': a registered gguf source needs 'sha256' and 'fetch'", m.name)));
+        if m.gguf
+            .as_ref()
+            .is_some_and(|g| g.sha256.is_none() || g.fetch.is_none())
+        {
+            return Err(invalid(
+                line,
+                format!(
+                    "model '{}': a registered gguf source needs 'sha256' and 'fetch'",
+                    m.name
+                ),
+            ));
         }
         if m.folder.as_ref().is_some_and(|f| f.sha256.is_none()) {
             return Err(invalid(line, format!("model '{}': a registered folder source needs 'sha256' (of its model.safetensors)", m.name)));
@@ -159,18 +178,48 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
     }
     for m in &parsed.model {
         let Some(e) = &m.export else { continue };
-        let line = text.find(&format!("\"{}\"", m.name)).map(|o| line_of(&text, o)).unwrap_or(1);
+        let line = text
+            .find(&format!("\"{}\"", m.name))
+            .map(|o| line_of(&text, o))
+            .unwrap_or(1);
         match parsed.model.iter().find(|p| p.name == e.from) {
-            None => return Err(invalid(line, format!("model '{}': field 'export.from': '{}' is not registered", m.name, e.from))),
+            None => {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "model '{}': field 'export.from': '{}' is not registered",
+                        m.name, e.from
+                    ),
+                ))
+            }
             Some(p) if p.export.is_some() => {
-                return Err(invalid(line, format!("model '{}': field 'export.from': '{}' is itself an export", m.name, e.from)))
+                return Err(invalid(
+                    line,
+                    format!(
+                        "model '{}': field 'export.from': '{}' is itself an export",
+                        m.name, e.from
+                    ),
+                ))
             }
             Some(_) => {}
         }
         match crate::variant::Variant::parse(&e.variant) {
             Ok(v) if !v.is_corruption() => {}
-            Ok(_) => return Err(invalid(line, format!("model '{}': field 'export.variant': '{}' is a corruption", m.name, e.variant))),
-            Err(msg) => return Err(invalid(line, format!("model '{}': field 'export.variant': {msg}", m.name))),
+            Ok(_) => {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "model '{}': field 'export.variant': '{}' is a corruption",
+                        m.name, e.variant
+                    ),
+                ))
+            }
+            Err(msg) => {
+                return Err(invalid(
+                    line,
+                    format!("model '{}': field 'export.variant': {msg}", m.name),
+                ))
+            }
         }
     }
     Ok(parsed.model)

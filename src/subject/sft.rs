@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::load::{load_base, SubjectError};
 use super::registry::ModelEntry;
-use crate::memo::Memo;
 use crate::fsutil::read_text;
+use crate::memo::Memo;
 use crate::metrics::{MetricsConfig, METRICS_FILE};
 use crate::project::{Project, MODELS_FILE};
 use crate::train::{sft, SftConfig, SftOptions, SftRecipe, SftSpec, SftSummary, SFT_FILE};

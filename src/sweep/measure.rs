@@ -1,7 +1,7 @@
 //! Measuring one sweep: the clean parent's distributions over the evaluation slice once
 //! ([`Reference`]), then each (bit class, rate, seed) point's damage against it ([`run`]).
 
-use crate::model::{LoadOptions, Llama, Weights};
+use crate::model::{Llama, LoadOptions, Weights};
 use crate::run::{logits, EvalSlice};
 use crate::stats::{compare_full, log_softmax, PositionCompare, SetStats};
 use crate::tokenizer::TextTokenizer;
@@ -87,14 +87,26 @@ pub struct Reference {
 }
 
 fn model_err(what: &str) -> impl Fn(String) -> SweepError + '_ {
-    move |reason| SweepError::Model { what: what.to_string(), reason }
+    move |reason| SweepError::Model {
+        what: what.to_string(),
+        reason,
+    }
 }
 
 /// Logits of `llama` at the scored positions of every chunk.
-fn scored_rows(llama: &Llama, chunks: &[Vec<u32>], scored: &std::ops::Range<usize>, what: &str) -> Result<Vec<Vec<Vec<f32>>>, SweepError> {
+fn scored_rows(
+    llama: &Llama,
+    chunks: &[Vec<u32>],
+    scored: &std::ops::Range<usize>,
+    what: &str,
+) -> Result<Vec<Vec<Vec<f32>>>, SweepError> {
     chunks
         .iter()
-        .map(|c| logits(llama, c).map(|rows| rows[scored.clone()].to_vec()).map_err(|e| model_err(what)(format!("forward: {e}"))))
+        .map(|c| {
+            logits(llama, c)
+                .map(|rows| rows[scored.clone()].to_vec())
+                .map_err(|e| model_err(what)(format!("forward: {e}")))
+        })
         .collect()
 }
 
@@ -121,16 +133,29 @@ fn ppl_or_inf(nll: &[f64]) -> f64 {
 /// The first `chunks` windows of `ctx` tokens of the slice, llama.cpp's way (as
 /// `run::perplexity` scores them): the first token of each replaced by BOS when the
 /// tokenizer adds one; rows `ctx/2 .. ctx-1` are scored.
-fn windows(tok: &dyn TextTokenizer, slice: &EvalSlice, chunks: usize) -> Result<Vec<Vec<u32>>, SweepError> {
-    let ids = tok.encode_plain(&slice.text).map_err(|e| SweepError::Slice(format!("tokenize the evaluation slice: {e}")))?;
+fn windows(
+    tok: &dyn TextTokenizer,
+    slice: &EvalSlice,
+    chunks: usize,
+) -> Result<Vec<Vec<u32>>, SweepError> {
+    let ids = tok
+        .encode_plain(&slice.text)
+        .map_err(|e| SweepError::Slice(format!("tokenize the evaluation slice: {e}")))?;
     let n = chunks.clamp(1, slice.chunks);
     if ids.len() < n * slice.ctx {
-        return Err(SweepError::Slice(format!("the evaluation slice tokenizes to {} tokens, fewer than {n} × {}", ids.len(), slice.ctx)));
+        return Err(SweepError::Slice(format!(
+            "the evaluation slice tokenizes to {} tokens, fewer than {n} × {}",
+            ids.len(),
+            slice.ctx
+        )));
     }
-    let bos = match tok.add_bos() {
-        true => Some(tok.bos().ok_or_else(|| SweepError::Slice("the tokenizer adds BOS but has no BOS id".into()))?),
-        false => None,
-    };
+    let bos =
+        match tok.add_bos() {
+            true => Some(tok.bos().ok_or_else(|| {
+                SweepError::Slice("the tokenizer adds BOS but has no BOS id".into())
+            })?),
+            false => None,
+        };
     Ok((0..n)
         .map(|c| {
             let mut w = ids[c * slice.ctx..(c + 1) * slice.ctx].to_vec();
@@ -145,16 +170,29 @@ fn windows(tok: &dyn TextTokenizer, slice: &EvalSlice, chunks: usize) -> Result<
 impl Reference {
     /// Runs the clean `parent` over `chunks` of `slice` (`chunks` of its windows, fewer
     /// than the slice holds to keep a sweep cheap).
-    pub fn new(parent: &Weights, tok: &dyn TextTokenizer, slice: &EvalSlice, chunks: usize) -> Result<Reference, SweepError> {
+    pub fn new(
+        parent: &Weights,
+        tok: &dyn TextTokenizer,
+        slice: &EvalSlice,
+        chunks: usize,
+    ) -> Result<Reference, SweepError> {
         let all = windows(tok, slice, chunks)?;
         let scored = slice.ctx / 2..slice.ctx - 1;
-        let llama = Llama::load(parent, &LoadOptions::default()).map_err(|e| model_err("the clean parent")(format!("load: {e}")))?;
+        let llama = Llama::load(parent, &LoadOptions::default())
+            .map_err(|e| model_err("the clean parent")(format!("load: {e}")))?;
         let rows = scored_rows(&llama, &all, &scored, "the clean parent")?;
         let ppl = ppl_or_inf(&nll(&rows, &all, &scored));
         if !ppl.is_finite() {
-            return Err(model_err("the clean parent")(format!("its perplexity over the slice is {ppl}")));
+            return Err(model_err("the clean parent")(format!(
+                "its perplexity over the slice is {ppl}"
+            )));
         }
-        Ok(Reference { chunks: all, scored, rows, ppl })
+        Ok(Reference {
+            chunks: all,
+            scored,
+            rows,
+            ppl,
+        })
     }
 
     /// Scored positions compared per point.
@@ -163,10 +201,24 @@ impl Reference {
     }
 
     /// Damages `parent` at one point and measures it against the clean rows.
-    pub fn measure(&self, parent: &Weights, region: Region, bits: BitClass, rate: u64, seed: u64) -> Result<Point, SweepError> {
-        let (w, list) = corrupt_weights(parent, &Target::class(bits, region), Severity::Rate(rate), seed).map_err(|source| SweepError::Flip { bits, rate, source })?;
+    pub fn measure(
+        &self,
+        parent: &Weights,
+        region: Region,
+        bits: BitClass,
+        rate: u64,
+        seed: u64,
+    ) -> Result<Point, SweepError> {
+        let (w, list) = corrupt_weights(
+            parent,
+            &Target::class(bits, region),
+            Severity::Rate(rate),
+            seed,
+        )
+        .map_err(|source| SweepError::Flip { bits, rate, source })?;
         let what = format!("{bits} at rate {rate}, seed {seed}");
-        let llama = Llama::load(&w, &LoadOptions::default()).map_err(|e| model_err(&what)(format!("load: {e}")))?;
+        let llama = Llama::load(&w, &LoadOptions::default())
+            .map_err(|e| model_err(&what)(format!("load: {e}")))?;
         let rows = scored_rows(&llama, &self.chunks, &self.scored, &what)?;
         let positions: Vec<PositionCompare> = self
             .rows
@@ -177,14 +229,31 @@ impl Reference {
             .collect();
         let s = SetStats::of(&positions);
         let ppl = ppl_or_inf(&nll(&rows, &self.chunks, &self.scored));
-        Ok(Point { bits, rate, seed, flips: list.flips.len(), ppl, ppl_ratio: ppl / self.ppl, kl_mean: s.kl.mean, kl_p99: s.kl.p99, top1: s.top1_agreement })
+        Ok(Point {
+            bits,
+            rate,
+            seed,
+            flips: list.flips.len(),
+            ppl,
+            ppl_ratio: ppl / self.ppl,
+            kl_mean: s.kl.mean,
+            kl_p99: s.kl.p99,
+            top1: s.top1_agreement,
+        })
     }
 }
 
 /// Every point of `spec` on `parent`, in (bits, rate, seed) order; `tick` after each.
-pub fn run(parent: &Weights, reference: &Reference, spec: &SweepSpec, mut tick: impl FnMut(&Point)) -> Result<Vec<Point>, SweepError> {
+pub fn run(
+    parent: &Weights,
+    reference: &Reference,
+    spec: &SweepSpec,
+    mut tick: impl FnMut(&Point),
+) -> Result<Vec<Point>, SweepError> {
     if spec.bits.is_empty() || spec.rates.is_empty() || spec.seeds == 0 {
-        return Err(SweepError::Empty("give at least one bit class, one rate and one seed"));
+        return Err(SweepError::Empty(
+            "give at least one bit class, one rate and one seed",
+        ));
     }
     let mut out = Vec::new();
     for &bits in &spec.bits {

@@ -34,7 +34,11 @@ impl Metric {
         let (a, b) = (shift(s.min), shift(s.max));
         // Seeds on both sides of an unchanged perplexity: the band reaches zero change.
         let crosses = self == Metric::PplIncrease && s.min <= 1.0 && s.max >= 1.0;
-        Spread { median: shift(s.median), min: if crosses { 0.0 } else { a.min(b) }, max: a.max(b) }
+        Spread {
+            median: shift(s.median),
+            min: if crosses { 0.0 } else { a.min(b) },
+            max: a.max(b),
+        }
     }
 }
 
@@ -74,31 +78,56 @@ pub fn svg(title: &str, rows: &[Row], metric: Metric) -> Option<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d((xlo / 1.5..xhi * 1.5).log_scale(), (FLOOR..CEILING * 2.0).log_scale())
+            .build_cartesian_2d(
+                (xlo / 1.5..xhi * 1.5).log_scale(),
+                (FLOOR..CEILING * 2.0).log_scale(),
+            )
             .ok()?;
         chart
             .configure_mesh()
             .x_desc("flips per billion weights")
-            .y_desc(format!("{} (median, seed min–max band; floor {FLOOR:e}, ceiling = non-finite)", metric.label()))
+            .y_desc(format!(
+                "{} (median, seed min–max band; floor {FLOOR:e}, ceiling = non-finite)",
+                metric.label()
+            ))
             .x_label_formatter(&|x| format!("{x:.0e}"))
             .y_label_formatter(&|y| format!("{y:.0e}"))
             .draw()
             .ok()?;
         for (k, bits) in classes.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
-            let mine: Vec<(f64, Spread)> = rows.iter().filter(|r| r.bits == *bits).map(|r| (r.rate as f64, metric.spread(r))).collect();
+            let mine: Vec<(f64, Spread)> = rows
+                .iter()
+                .filter(|r| r.bits == *bits)
+                .map(|r| (r.rate as f64, metric.spread(r)))
+                .collect();
             let mut band: Vec<(f64, f64)> = mine.iter().map(|(x, s)| (*x, clip(s.max))).collect();
             band.extend(mine.iter().rev().map(|(x, s)| (*x, clip(s.min))));
-            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15).filled()))).ok()?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    color.mix(0.15).filled(),
+                )))
+                .ok()?;
             let line: Vec<(f64, f64)> = mine.iter().map(|(x, s)| (*x, clip(s.median))).collect();
             chart
                 .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
                 .ok()?
                 .label(bits.name())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-            chart.draw_series(line.into_iter().map(|p| Circle::new(p, 3, color.filled()))).ok()?;
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(line.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .ok()?;
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
         root.present().ok()?;
     }
     Some(svg)
@@ -115,17 +144,44 @@ mod tests {
             rate,
             seeds: 2,
             flips: 1,
-            ppl_ratio: Spread { median: 1.0 + m, min: 1.0, max: f64::INFINITY },
-            kl_mean: Spread { median: m, min: m / 2.0, max: m * 2.0 },
-            kl_p99: Spread { median: m, min: m, max: m },
-            top1: Spread { median: 1.0, min: 1.0, max: 1.0 },
+            ppl_ratio: Spread {
+                median: 1.0 + m,
+                min: 1.0,
+                max: f64::INFINITY,
+            },
+            kl_mean: Spread {
+                median: m,
+                min: m / 2.0,
+                max: m * 2.0,
+            },
+            kl_p99: Spread {
+                median: m,
+                min: m,
+                max: m,
+            },
+            top1: Spread {
+                median: 1.0,
+                min: 1.0,
+                max: 1.0,
+            },
         };
-        let rows = vec![row(BitClass::Sign, 10, 1e-4), row(BitClass::Sign, 1000, 1e-2), row(BitClass::ExponentMsb, 10, 0.5), row(BitClass::ExponentMsb, 1000, 3.0)];
+        let rows = vec![
+            row(BitClass::Sign, 10, 1e-4),
+            row(BitClass::Sign, 1000, 1e-2),
+            row(BitClass::ExponentMsb, 10, 0.5),
+            row(BitClass::ExponentMsb, 1000, 3.0),
+        ];
         for m in [Metric::PplIncrease, Metric::KlMean] {
             let s = svg("t", &rows, m).unwrap();
-            assert!(s.starts_with("<svg") && s.contains("exponent-msb") && s.contains("sign"), "{m:?}");
+            assert!(
+                s.starts_with("<svg") && s.contains("exponent-msb") && s.contains("sign"),
+                "{m:?}"
+            );
         }
         assert_eq!(svg("t", &[], Metric::KlMean), None);
-        assert_eq!((clip(f64::INFINITY), clip(0.0), clip(0.5)), (CEILING, FLOOR, 0.5));
+        assert_eq!(
+            (clip(f64::INFINITY), clip(0.0), clip(0.5)),
+            (CEILING, FLOOR, 0.5)
+        );
     }
 }

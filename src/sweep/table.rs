@@ -23,8 +23,16 @@ impl Spread {
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
         match v.as_slice() {
-            [] => Spread { median: f64::NAN, min: f64::NAN, max: f64::NAN },
-            s => Spread { median: s[(s.len() - 1) / 2], min: s[0], max: s[s.len() - 1] },
+            [] => Spread {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            },
+            s => Spread {
+                median: s[(s.len() - 1) / 2],
+                min: s[0],
+                max: s[s.len() - 1],
+            },
         }
     }
 }
@@ -60,8 +68,12 @@ pub fn summarize(points: &[Point]) -> Vec<Row> {
     }
     keys.into_iter()
         .map(|(bits, rate)| {
-            let ps: Vec<&Point> = points.iter().filter(|p| p.bits == bits && p.rate == rate).collect();
-            let spread = |f: fn(&Point) -> f64| Spread::of(&ps.iter().map(|p| f(p)).collect::<Vec<_>>());
+            let ps: Vec<&Point> = points
+                .iter()
+                .filter(|p| p.bits == bits && p.rate == rate)
+                .collect();
+            let spread =
+                |f: fn(&Point) -> f64| Spread::of(&ps.iter().map(|p| f(p)).collect::<Vec<_>>());
             Row {
                 bits,
                 rate,
@@ -78,9 +90,14 @@ pub fn summarize(points: &[Point]) -> Vec<Row> {
 
 /// Every point, one CSV line each.
 pub fn points_csv(points: &[Point]) -> String {
-    let mut s = String::from("bits,rate_per_billion,seed,flips,ppl,ppl_ratio,kl_mean,kl_p99,top1_agreement\n");
+    let mut s = String::from(
+        "bits,rate_per_billion,seed,flips,ppl,ppl_ratio,kl_mean,kl_p99,top1_agreement\n",
+    );
     for p in points {
-        s.push_str(&format!("{},{},{},{},{},{},{},{},{}\n", p.bits, p.rate, p.seed, p.flips, p.ppl, p.ppl_ratio, p.kl_mean, p.kl_p99, p.top1));
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            p.bits, p.rate, p.seed, p.flips, p.ppl, p.ppl_ratio, p.kl_mean, p.kl_p99, p.top1
+        ));
     }
     s
 }
@@ -107,7 +124,17 @@ mod tests {
     use super::*;
 
     fn point(bits: BitClass, rate: u64, seed: u64, ppl_ratio: f64) -> Point {
-        Point { bits, rate, seed, flips: 3, ppl: ppl_ratio * 10.0, ppl_ratio, kl_mean: ppl_ratio - 1.0, kl_p99: 0.0, top1: 1.0 }
+        Point {
+            bits,
+            rate,
+            seed,
+            flips: 3,
+            ppl: ppl_ratio * 10.0,
+            ppl_ratio,
+            kl_mean: ppl_ratio - 1.0,
+            kl_p99: 0.0,
+            top1: 1.0,
+        }
     }
 
     #[test]
@@ -121,10 +148,20 @@ mod tests {
         let rows = summarize(&pts);
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].bits, rows[0].seeds), (BitClass::Sign, 3));
-        assert_eq!(rows[0].ppl_ratio, Spread { median: 1.2, min: 1.1, max: f64::INFINITY });
+        assert_eq!(
+            rows[0].ppl_ratio,
+            Spread {
+                median: 1.2,
+                min: 1.1,
+                max: f64::INFINITY
+            }
+        );
         assert_eq!(rows[1].ppl_ratio.median, 1.0);
         let csv = rows_csv(&rows);
-        assert!(csv.starts_with("bits,rate_per_billion,seeds,flips,ppl_ratio_median"), "{csv}");
+        assert!(
+            csv.starts_with("bits,rate_per_billion,seeds,flips,ppl_ratio_median"),
+            "{csv}"
+        );
         assert!(csv.contains("\nsign,10,3,3,1.2,1.1,inf,"), "{csv}");
         assert_eq!(points_csv(&pts).lines().count(), 5);
     }

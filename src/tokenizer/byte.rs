@@ -88,15 +88,27 @@ impl ByteTokenizer {
     /// text model never needs to emit it, and every reader of the file stops at the same
     /// token.
     pub fn gguf_metadata() -> Vec<(String, Value)> {
-        let tokens = gpt2_byte_chars().iter().map(|c| Value::String(c.to_string())).collect();
+        let tokens = gpt2_byte_chars()
+            .iter()
+            .map(|c| Value::String(c.to_string()))
+            .collect();
         vec![
             ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
             ("tokenizer.ggml.pre".into(), Value::String("gpt-2".into())),
             ("tokenizer.ggml.tokens".into(), Value::Array(tokens)),
-            ("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(1); 256])),
+            (
+                "tokenizer.ggml.token_type".into(),
+                Value::Array(vec![Value::I32(1); 256]),
+            ),
             ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
-            ("tokenizer.ggml.bos_token_id".into(), Value::U32(GGUF_EOS_BYTE)),
-            ("tokenizer.ggml.eos_token_id".into(), Value::U32(GGUF_EOS_BYTE)),
+            (
+                "tokenizer.ggml.bos_token_id".into(),
+                Value::U32(GGUF_EOS_BYTE),
+            ),
+            (
+                "tokenizer.ggml.eos_token_id".into(),
+                Value::U32(GGUF_EOS_BYTE),
+            ),
             ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
             ("tokenizer.ggml.add_eos_token".into(), Value::Bool(false)),
         ]

@@ -69,13 +69,16 @@ impl HfTokenizer {
 
     /// Loads `file` (a `tokenizer.json`).
     pub fn from_file(file: &Path) -> Result<Self, TokenizerError> {
-        let bytes = crate::fsutil::read_bounded(file, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| load_err(file, e.source))?;
+        let bytes = crate::fsutil::read_bounded(file, crate::fsutil::MAX_TEXT_BYTES)
+            .map_err(|e| load_err(file, e.source))?;
         // The JSON must be well-formed, every string decodable, before the library sees it:
         // tokenizers 0.23 panics (`expect("Helper")` in its decoder deserializer) on a file
         // cut inside `decoder` (found by tests/hostile_props.rs) and on a string there that
         // is not UTF-8 or holds a lone surrogate (found by `cargo fuzz`).
-        crate::input::parse_json::<crate::input::WellFormed>(&bytes, file).map_err(|e| load_err(file, e.detail()))?;
-        let tok = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| load_err(file, crate::excerpt::one_line(&e.to_string())))?;
+        crate::input::parse_json::<crate::input::WellFormed>(&bytes, file)
+            .map_err(|e| load_err(file, e.detail()))?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes)
+            .map_err(|e| load_err(file, crate::excerpt::one_line(&e.to_string())))?;
         Ok(Self::new(tok))
     }
 
@@ -86,12 +89,20 @@ impl HfTokenizer {
         let mut me = Self::from_file(&folder.join("tokenizer.json"))?;
         let cfg_file = folder.join("tokenizer_config.json");
         if cfg_file.is_file() {
-            let cfg: serde_json::Value = crate::input::read_json(&cfg_file, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| load_err(&cfg_file, e.detail()))?;
+            let cfg: serde_json::Value =
+                crate::input::read_json(&cfg_file, crate::fsutil::MAX_TEXT_BYTES)
+                    .map_err(|e| load_err(&cfg_file, e.detail()))?;
             let id_of = |key: &str| -> Result<Option<u32>, TokenizerError> {
                 match config_token(&cfg, key) {
                     None => Ok(None),
                     Some(t) => me.tok.token_to_id(&t).map(Some).ok_or_else(|| {
-                        load_err(&cfg_file, format!("{key} '{}' is not in tokenizer.json", crate::excerpt::excerpt(&t)))
+                        load_err(
+                            &cfg_file,
+                            format!(
+                                "{key} '{}' is not in tokenizer.json",
+                                crate::excerpt::excerpt(&t)
+                            ),
+                        )
                     }),
                 }
             };
@@ -128,10 +139,12 @@ impl TextTokenizer for HfTokenizer {
         // A copy, because the switch lives in the tokenizer and `encode` must keep matching.
         let mut tok = self.tok.clone();
         tok.set_encode_special_tokens(true);
-        let enc = tok.encode(text, false).map_err(|e| TokenizerError::Library {
-            op: "encode",
-            msg: e.to_string(),
-        })?;
+        let enc = tok
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Library {
+                op: "encode",
+                msg: e.to_string(),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 

@@ -11,8 +11,8 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use byte::{ByteTokenizer, GGUF_EOS_BYTE};
 pub(crate) use byte::gpt2_byte_chars;
+pub use byte::{ByteTokenizer, GGUF_EOS_BYTE};
 pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use pretok::{llama_cpp_pre, LlamaCppPre, KNOWN_PRE};

@@ -266,7 +266,13 @@ fn a_truncated_tokenizer_json_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let json = ByteTokenizer::hf_tokenizer_json();
     let p = dir.path().join("tokenizer.json");
-    for cut in [json.find("\"decoder\"").unwrap() + 12, 0, 1, json.len() / 2, json.len() - 1] {
+    for cut in [
+        json.find("\"decoder\"").unwrap() + 12,
+        0,
+        1,
+        json.len() / 2,
+        json.len() - 1,
+    ] {
         std::fs::write(&p, &json.as_bytes()[..cut]).unwrap();
         let err = HfTokenizer::from_file(&p).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json"), "{cut}: {err}");

@@ -80,7 +80,10 @@ pub trait TextTokenizer: Send + Sync {
 /// model may have more rows than its tokenizer uses, never fewer).
 pub fn check_fits(tok: &dyn TextTokenizer, model_vocab: usize) -> Result<(), TokenizerError> {
     match tok.vocab_size() {
-        n if n > model_vocab => Err(TokenizerError::LargerThanModel { tokenizer: n, model: model_vocab }),
+        n if n > model_vocab => Err(TokenizerError::LargerThanModel {
+            tokenizer: n,
+            model: model_vocab,
+        }),
         _ => Ok(()),
     }
 }

@@ -7,10 +7,10 @@ use candle_core::{DType, Device, Tensor};
 
 use super::error::{Ctx, TrainError};
 use super::optim::{AdamW, AdamWParams};
-use crate::runtime::Runtime;
 use super::trainer::batch_loss;
 use crate::model::{seeded, LlamaConfig, TrainableLlama};
 use crate::rng::SeededRng;
+use crate::runtime::Runtime;
 
 /// Best f32 matmul rate over a few products (GFLOP/s), candle on the CPU.
 pub fn matmul_gflops() -> f64 {

@@ -18,9 +18,9 @@ use super::recipe::{Recipe, RECIPES_FILE};
 use super::spec::TrainSpec;
 use super::trainer::{train, RunOptions, RunSummary};
 use crate::fsutil::sha256_file;
-use crate::project::Project;
 use crate::fsutil::FileHash;
 use crate::memo::Memo;
+use crate::project::Project;
 
 /// A finished run in the cache.
 #[derive(Debug, Clone)]
@@ -77,7 +77,11 @@ pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainErr
     })
 }
 
-fn cached_or_train(dir: &Path, spec: &TrainSpec, recipe: &Recipe) -> Result<RunSummary, TrainError> {
+fn cached_or_train(
+    dir: &Path,
+    spec: &TrainSpec,
+    recipe: &Recipe,
+) -> Result<RunSummary, TrainError> {
     let summary_path = dir.join("train_summary.json");
     if !summary_path.is_file() {
         let tmp = dir.with_extension(format!("tmp.{}", std::process::id()));
@@ -96,7 +100,10 @@ fn cached_or_train(dir: &Path, spec: &TrainSpec, recipe: &Recipe) -> Result<RunS
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    Ok(crate::input::read_json(&summary_path, crate::fsutil::MAX_TEXT_BYTES)?)
+    Ok(crate::input::read_json(
+        &summary_path,
+        crate::fsutil::MAX_TEXT_BYTES,
+    )?)
 }
 
 /// The tokenized split of `spec`'s corpus, computed once per process per corpus,
@@ -113,9 +120,14 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
         .get_or(&key, || {
             let tok = spec.tokenizer().map_err(|e| e.to_string())?;
             // The split must hold a window of this run's sequence length.
-            Data::new(&spec.corpus, &tok, spec.hyper.val_fraction, spec.hyper.seq_len)
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+            Data::new(
+                &spec.corpus,
+                &tok,
+                spec.hyper.val_fraction,
+                spec.hyper.seq_len,
+            )
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
         })
         .map_err(TrainError::Spec)
 }

@@ -37,7 +37,6 @@ pub struct TrainerState {
     pub metrics: Vec<MetricsRow>,
 }
 
-
 fn invalid(file: &Path, msg: String) -> TrainError {
     TrainError::invalid(file.to_path_buf(), msg)
 }
@@ -60,7 +59,10 @@ pub fn write_checkpoint(
     crate::fsutil::write_dir_atomic(dir, |tmp| -> Result<(), TrainError> {
         save_hf_folder(tmp, weights, Some(tokenizer_json), metadata)?;
         atomic_write(&tmp.join("optimizer.safetensors"), &optimizer_bytes(opt)?)?;
-        let step = metadata.get("groundtruth.step").and_then(|s| s.parse().ok()).unwrap_or(opt.t);
+        let step = metadata
+            .get("groundtruth.step")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(opt.t);
         let state = TrainerState {
             format: STATE_FORMAT.into(),
             step,
@@ -93,7 +95,8 @@ pub struct Checkpoint {
 /// one recorded in `trainer_state.json` is an error naming it.
 pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, TrainError> {
     let state_path = dir.join("trainer_state.json");
-    let state: TrainerState = crate::input::read_json(&state_path, crate::fsutil::MAX_TEXT_BYTES).map_err(|e| invalid(&state_path, e.detail()))?;
+    let state: TrainerState = crate::input::read_json(&state_path, crate::fsutil::MAX_TEXT_BYTES)
+        .map_err(|e| invalid(&state_path, e.detail()))?;
     if state.format != STATE_FORMAT {
         return Err(invalid(
             &state_path,
@@ -174,5 +177,6 @@ fn optimizer_bytes(opt: &AdamW) -> Result<Vec<u8>, TrainError> {
         .map(|(n, b, k)| TensorView::new(Dtype::F32, vec![*k], b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))?;
-    safetensors::serialize(views, None).map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))
+    safetensors::serialize(views, None)
+        .map_err(|e| TrainError::invalid(PathBuf::from("optimizer.safetensors"), e.to_string()))
 }

@@ -27,12 +27,14 @@ pub struct Corpus {
 impl Corpus {
     /// Reads `path`; with `expected`, a file with another SHA-256 is an error.
     pub fn load(path: &Path, expected: Option<&str>) -> Result<Corpus, TrainError> {
-        let bytes = crate::fsutil::read_bounded(path, crate::fsutil::MAX_CORPUS_BYTES).map_err(|e| match e.source.kind() {
-            std::io::ErrorKind::NotFound => TrainError::CorpusMissing {
-                path: path.to_path_buf(),
+        let bytes = crate::fsutil::read_bounded(path, crate::fsutil::MAX_CORPUS_BYTES).map_err(
+            |e| match e.source.kind() {
+                std::io::ErrorKind::NotFound => TrainError::CorpusMissing {
+                    path: path.to_path_buf(),
+                },
+                _ => TrainError::Fs(e),
             },
-            _ => TrainError::Fs(e),
-        })?;
+        )?;
         let sha256 = sha256_hex(&bytes);
         if let Some(want) = expected {
             if want != sha256 {

@@ -158,9 +158,11 @@ pub fn write_run_reports<S: Serialize>(
 ) -> Result<(), super::error::TrainError> {
     use super::error::TrainError;
     crate::fsutil::atomic_write(&out.join("metrics.csv"), metrics_csv(rows).as_bytes())?;
-    let svg = loss_svg(title, rows, ln_vocab, unigram).map_err(|msg| TrainError::invalid(out.join("loss.svg"), msg))?;
+    let svg = loss_svg(title, rows, ln_vocab, unigram)
+        .map_err(|msg| TrainError::invalid(out.join("loss.svg"), msg))?;
     crate::fsutil::atomic_write(&out.join("loss.svg"), svg.as_bytes())?;
-    let json = serde_json::to_string_pretty(summary).map_err(|e| TrainError::invalid(out.join(summary_file), e.to_string()))?;
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| TrainError::invalid(out.join(summary_file), e.to_string()))?;
     crate::fsutil::atomic_write(&out.join(summary_file), json.as_bytes())?;
     Ok(())
 }

@@ -30,6 +30,7 @@ mod sft_tests;
 #[cfg(test)]
 mod tests;
 
+pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
 pub use bpe::{train_bpe, Bpe};
 pub use cache::{cache_dir, corpus_for, data_for, ensure_trained, Trained};
 pub use checkpoint::{
@@ -42,15 +43,15 @@ pub use error::TrainError;
 pub use lm_head::linear_cross_entropy;
 pub use loss::{cross_entropy, row_losses};
 pub use metrics::{loss_svg, metrics_csv, MetricsRow};
-pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
 pub use optim::{lr_at, AdamW, AdamWParams, Moments, StepInfo};
 pub use recipe::{
-    load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes, SamplingSpec,
-    TokenizerSpec, RECIPES_FILE,
+    load_recipes, parse_recipes, recipes_table, GradCheckSpec, Hyper, OverfitSpec, Recipe, Recipes,
+    SamplingSpec, TokenizerSpec, RECIPES_FILE,
 };
 pub use sanity::{
-    grad_check, grad_check_loss, grad_check_on, loss_of, loss_of_on, overfit, overfit_on, reload_check, sampling_mismatches, save_and_load,
-    weight_mismatches, GradCheckReport, GradHook, OverfitReport, ReloadReport,
+    grad_check, grad_check_loss, grad_check_on, loss_of, loss_of_on, overfit, overfit_on,
+    reload_check, sampling_mismatches, save_and_load, weight_mismatches, GradCheckReport, GradHook,
+    OverfitReport, ReloadReport,
 };
 pub use sft::{sft, SftOptions, SftSpec, SftSummary, SFT_FORMAT};
 pub use sft_config::{SftConfig, SftHyper, SftRecipe, SFT_FILE};

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
-use crate::runtime::{Precision, Runtime};
 use crate::device::DeviceSpec;
 use crate::fsutil::{line_of, read_text};
+use crate::runtime::{Precision, Runtime};
 
 /// Everything besides the architecture, data and tokenizer that determines the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -377,11 +377,17 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         let device = match r.device.as_deref() {
             None | Some("cpu") => DeviceSpec::Cpu,
             Some("cuda") => DeviceSpec::Cuda(0),
-            Some(other) => return Err(ctx(format!("field `device`: '{other}' is not cpu or cuda"))),
+            Some(other) => {
+                return Err(ctx(format!("field `device`: '{other}' is not cpu or cuda")))
+            }
         };
         let precision = match r.precision.as_deref() {
             None => Precision::F32,
-            Some(p) => p.parse().map_err(|e: crate::runtime::ParsePrecisionError| ctx(format!("field `precision`: {e}")))?,
+            Some(p) => p
+                .parse()
+                .map_err(|e: crate::runtime::ParsePrecisionError| {
+                    ctx(format!("field `precision`: {e}"))
+                })?,
         };
         recipes.push(Recipe {
             name: r.name,
@@ -411,7 +417,9 @@ pub fn recipes_table(recipes: &Recipes) -> String {
     );
     for r in &recipes.recipes {
         let h = &r.hyper;
-        let val = r.registered_val_loss.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let val = r
+            .registered_val_loss
+            .map_or("-".to_string(), |v| format!("{v:.4}"));
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} × {} | {} | {:e} ({:e}) | {} | {val} |\n",
             r.name,
@@ -459,8 +467,15 @@ mod tests {
         let e = err(&SHIPPED.replacen("val_fraction = 0.1", "val_fraction = 0.9", 1));
         assert!(e.contains("val_fraction"), "{e}");
         let e = err(&SHIPPED.replacen("eval_every = 50", "eval_every = 50\ndevice = \"gpu\"", 1));
-        assert!(e.contains("recipe `tiny_1m`") && e.contains("field `device`"), "{e}");
-        let e = err(&SHIPPED.replacen("eval_every = 50", "eval_every = 50\nprecision = \"fp16\"", 1));
+        assert!(
+            e.contains("recipe `tiny_1m`") && e.contains("field `device`"),
+            "{e}"
+        );
+        let e = err(&SHIPPED.replacen(
+            "eval_every = 50",
+            "eval_every = 50\nprecision = \"fp16\"",
+            1,
+        ));
         assert!(e.contains("field `precision`") && e.contains("fp16"), "{e}");
     }
 }

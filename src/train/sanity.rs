@@ -11,13 +11,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::error::{Ctx, TrainError};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::recipe::{GradCheckSpec, OverfitSpec};
-use crate::runtime::Runtime;
 use super::trainer::{batch_loss, eval_loss};
 use crate::model::{
     load_hf_folder, save_hf_folder, seeded, Llama, LlamaConfig, LoadOptions, TrainableLlama,
     Weights,
 };
 use crate::rng::SeededRng;
+use crate::runtime::Runtime;
 
 /// Runs between `backward` and the use of the gradients; tests plant faults here.
 pub type GradHook<'a> =
@@ -194,13 +194,9 @@ fn grad_check_loss_on(
 ) -> Result<GradCheckReport, TrainError> {
     let model = TrainableLlama::with_dtype(&seeded(config, spec.seed)?, device, DType::F64)?;
     let loss = || -> Result<f64, TrainError> {
-        loss_of_model(model.model())?
-            .to_scalar::<f64>()
-            .ctx("loss")
+        loss_of_model(model.model())?.to_scalar::<f64>().ctx("loss")
     };
-    let mut grads = loss_of_model(model.model())?
-        .backward()
-        .ctx("backward")?;
+    let mut grads = loss_of_model(model.model())?.backward().ctx("backward")?;
     if let Some(h) = hook {
         h(model.vars(), &mut grads).ctx("gradient hook")?;
     }

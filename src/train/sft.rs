@@ -330,5 +330,12 @@ fn write_reports(
         "SFT {} from {} · seed {} · {} steps × {} problems",
         spec.name, spec.base_label, spec.hyper.seed, s.steps, spec.hyper.batch
     );
-    write_run_reports(out, rows, &title, ((vocab as f64).ln(), unigram), "sft_summary.json", s)
+    write_run_reports(
+        out,
+        rows,
+        &title,
+        ((vocab as f64).ln(), unigram),
+        "sft_summary.json",
+        s,
+    )
 }

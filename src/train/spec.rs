@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::data::{split_point, Corpus};
 use super::error::TrainError;
 use super::recipe::{load_recipes, Hyper, Recipe, Recipes, RECIPES_FILE};
-use crate::runtime::Runtime;
 use crate::fsutil::{read_text, sha256_hex};
 use crate::model::{load_ladder, LlamaConfig};
 use crate::project::Project;
+use crate::runtime::Runtime;
 use crate::tokenizer::HfTokenizer;
 
 /// The ladder file of a project.
@@ -86,10 +86,12 @@ impl TrainSpec {
     /// corpus files, each checked).
     pub fn from_recipe(project: &Project, name: &str) -> Result<(TrainSpec, Recipe), TrainError> {
         let recipes = load_recipes(&project.path(RECIPES_FILE))?;
-        let recipe = recipes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| TrainError::invalid(project.path(RECIPES_FILE), format!("no recipe named `{name}`")))?;
+        let recipe = recipes.get(name).cloned().ok_or_else(|| {
+            TrainError::invalid(
+                project.path(RECIPES_FILE),
+                format!("no recipe named `{name}`"),
+            )
+        })?;
         let corpus =
             super::cache::corpus_for(&project.path(&recipe.corpus), &recipe.corpus_sha256)?;
         let spec = Self::for_rung(project, &recipes, &recipe.rung, recipe.hyper, corpus)?
@@ -109,7 +111,9 @@ impl TrainSpec {
         let ladder = load_ladder(&project.path(LADDER_FILE))?;
         let config = ladder
             .rung(rung)
-            .ok_or_else(|| TrainError::invalid(project.path(LADDER_FILE), format!("no rung named `{rung}`")))?
+            .ok_or_else(|| {
+                TrainError::invalid(project.path(LADDER_FILE), format!("no rung named `{rung}`"))
+            })?
             .config
             .clone();
         let json = Arc::new(frozen_tokenizer(project, recipes)?);
@@ -202,10 +206,12 @@ fn tokenizer(json: &str) -> Result<HfTokenizer, TrainError> {
 /// the SHA-256 registered in the recipes file.
 pub fn frozen_tokenizer(project: &Project, recipes: &Recipes) -> Result<String, TrainError> {
     let ladder = load_ladder(&project.path(LADDER_FILE))?;
-    let rel = ladder
-        .vocabulary
-        .tokenizer
-        .ok_or_else(|| TrainError::invalid(project.path(LADDER_FILE), "field `vocabulary.tokenizer` is not set"))?;
+    let rel = ladder.vocabulary.tokenizer.ok_or_else(|| {
+        TrainError::invalid(
+            project.path(LADDER_FILE),
+            "field `vocabulary.tokenizer` is not set",
+        )
+    })?;
     let path = project.path(&rel);
     let text = read_text(&path)?;
     let sha = sha256_hex(text.as_bytes());

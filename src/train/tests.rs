@@ -13,10 +13,27 @@ use crate::tokenizer::{HfTokenizer, TextTokenizer};
 
 /// `n` tokens continuing `prompt`, drawn at `temperature` with `rng` (run's sampler, fed
 /// by a generator the test controls, so a shared one can be planted).
-fn sample(model: &crate::model::Llama, prompt: &[u32], n: usize, temperature: f64, rng: &mut SeededRng) -> Result<Vec<u32>, crate::run::RunError> {
+fn sample(
+    model: &crate::model::Llama,
+    prompt: &[u32],
+    n: usize,
+    temperature: f64,
+    rng: &mut SeededRng,
+) -> Result<Vec<u32>, crate::run::RunError> {
     use crate::run::{generate_with, uniform_f64, Options, Sampler, Sampling};
-    let opts = Options { max_new: n, eos: None, sampler: Sampler::Seeded(Sampling::temperature(0, temperature)) };
-    generate_with(model, &crate::tokenizer::ByteTokenizer, prompt, &opts, &mut || uniform_f64(rng)).map(|g| g.tokens)
+    let opts = Options {
+        max_new: n,
+        eos: None,
+        sampler: Sampler::Seeded(Sampling::temperature(0, temperature)),
+    };
+    generate_with(
+        model,
+        &crate::tokenizer::ByteTokenizer,
+        prompt,
+        &opts,
+        &mut || uniform_f64(rng),
+    )
+    .map(|g| g.tokens)
 }
 
 /// ~24 KB of seeded pseudo-English with some structure to learn.

@@ -7,8 +7,8 @@
 //! the next step reads (weights, moments, step count; batches and the learning rate are
 //! functions of the step).
 
-use std::path::{Path, PathBuf};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -175,9 +175,12 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
                 .into_iter()
                 .collect();
             if !differing.is_empty() {
-                return Err(TrainError::invalid(dir.join("model.safetensors"), format!(
+                return Err(TrainError::invalid(
+                    dir.join("model.safetensors"),
+                    format!(
                         "checkpoint was made by a different run: metadata {differing:?} differ"
-                    )));
+                    ),
+                ));
             }
             (
                 ck.weights,
@@ -312,7 +315,14 @@ fn write_reports(
         "{} · seed {} · {} steps × {} tokens",
         spec.rung, spec.hyper.seed, s.steps, tps
     );
-    write_run_reports(out, metrics, &title, (s.ln_vocab, s.unigram_entropy_train), "train_summary.json", s)
+    write_run_reports(
+        out,
+        metrics,
+        &title,
+        (s.ln_vocab, s.unigram_entropy_train),
+        "train_summary.json",
+        s,
+    )
 }
 
 pub(crate) fn progress_bar(show: bool, steps: u64, start: u64) -> indicatif::ProgressBar {

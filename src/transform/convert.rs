@@ -33,7 +33,10 @@ pub fn ggml_dtype(d: DType) -> GgmlDType {
 /// Whether `tests/fixtures/quant-ref` holds reference bytes for the variant's type: the
 /// types the PyPI `gguf` package (llama.cpp's `gguf-py`) can quantize.
 pub fn has_reference_quantizer(v: &Variant) -> bool {
-    matches!(v, Variant::Convert(DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0))
+    matches!(
+        v,
+        Variant::Convert(DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0)
+    )
 }
 
 /// The type llama.cpp uses when a row does not divide into `t`'s blocks
@@ -83,7 +86,12 @@ pub struct Fallback {
 pub fn group_fallbacks(fallbacks: &[Fallback]) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for f in fallbacks {
-        let key = format!("{} columns: {} → {}", f.cols, ggml_type_name(f.wanted), ggml_type_name(f.stored));
+        let key = format!(
+            "{} columns: {} → {}",
+            f.cols,
+            ggml_type_name(f.wanted),
+            ggml_type_name(f.stored)
+        );
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, names)) => names.push(f.tensor.clone()),
             None => groups.push((key, vec![f.tensor.clone()])),
@@ -117,7 +125,12 @@ pub fn convert(base: &Weights, to: DType) -> Result<(Weights, Vec<Fallback>), Mo
         let cols = shape[1];
         let chosen = storage_type(target, cols);
         if chosen != target {
-            fallbacks.push(Fallback { tensor: name.clone(), cols, wanted: target, stored: chosen });
+            fallbacks.push(Fallback {
+                tensor: name.clone(),
+                cols,
+                wanted: target,
+                stored: chosen,
+            });
         }
         let converted = match chosen {
             GgmlDType::F16 => Weight::Float(f32.to_dtype(CDType::F16)?),

@@ -26,19 +26,33 @@ pub struct Damage {
 impl Damage {
     /// One line for reports.
     pub fn describe(&self) -> String {
-        let v = self.values.map(|(a, b)| format!(" ({a:e} → {b:e})")).unwrap_or_default();
+        let v = self
+            .values
+            .map(|(a, b)| format!(" ({a:e} → {b:e})"))
+            .unwrap_or_default();
         format!("{}: {} at {}{v}", self.kind.name(), self.tensor, self.at)
     }
 }
 
 /// Applies `kind` with `seed`; the same inputs always damage the same place.
-pub fn corrupt(base: &Weights, kind: Corruption, seed: u64, used_tokens: &[u32]) -> Result<(Weights, Damage), ModelError> {
+pub fn corrupt(
+    base: &Weights,
+    kind: Corruption,
+    seed: u64,
+    used_tokens: &[u32],
+) -> Result<(Weights, Damage), ModelError> {
     let mut rng = SeededRng::for_stream(seed, kind.name());
     let mut out = base.clone();
-    let layer_mats: Vec<&String> =
-        base.tensors.iter().filter(|(n, w)| n.starts_with("model.layers.") && w.shape().len() == 2).map(|(n, _)| n).collect();
+    let layer_mats: Vec<&String> = base
+        .tensors
+        .iter()
+        .filter(|(n, w)| n.starts_with("model.layers.") && w.shape().len() == 2)
+        .map(|(n, _)| n)
+        .collect();
     if layer_mats.is_empty() {
-        return Err(ModelError::Unsupported { what: "corruption of a model without layer matrices".into() });
+        return Err(ModelError::Unsupported {
+            what: "corruption of a model without layer matrices".into(),
+        });
     }
     let pick = |rng: &mut SeededRng, n: usize| (rng.next_u64() % n as u64) as usize;
     let damage = match kind {
@@ -46,18 +60,32 @@ pub fn corrupt(base: &Weights, kind: Corruption, seed: u64, used_tokens: &[u32])
             let name = layer_mats[pick(&mut rng, layer_mats.len())].clone();
             let mut v = flat_f32(base.get(&name)?)?;
             let i = pick(&mut rng, v.len());
-            let bit = if kind == Corruption::FlipExponent { 30 } else { 0 };
+            let bit = if kind == Corruption::FlipExponent {
+                30
+            } else {
+                0
+            };
             let before = v[i];
             v[i] = f32::from_bits(before.to_bits() ^ (1 << bit));
             let after = v[i];
             put(&mut out, &name, v)?;
-            Damage { tensor: name, at: format!("element {i}, bit {bit}"), values: Some((before, after)), kind }
+            Damage {
+                tensor: name,
+                at: format!("element {i}, bit {bit}"),
+                values: Some((before, after)),
+                kind,
+            }
         }
         Corruption::ZeroTensor => {
             let name = layer_mats[pick(&mut rng, layer_mats.len())].clone();
             let n = flat_f32(base.get(&name)?)?.len();
             put(&mut out, &name, vec![0.0; n])?;
-            Damage { tensor: name, at: "all elements".into(), values: None, kind }
+            Damage {
+                tensor: name,
+                at: "all elements".into(),
+                values: None,
+                kind,
+            }
         }
         Corruption::SwapEmbedRows => {
             let name = "model.embed_tokens.weight".to_string();
@@ -65,7 +93,9 @@ pub fn corrupt(base: &Weights, kind: Corruption, seed: u64, used_tokens: &[u32])
             ids.sort_unstable();
             ids.dedup();
             if ids.len() < 2 {
-                return Err(ModelError::Unsupported { what: "swap-embed-rows needs two distinct evaluation tokens".into() });
+                return Err(ModelError::Unsupported {
+                    what: "swap-embed-rows needs two distinct evaluation tokens".into(),
+                });
             }
             let a = ids[pick(&mut rng, ids.len())] as usize;
             let b = loop {
@@ -81,20 +111,35 @@ pub fn corrupt(base: &Weights, kind: Corruption, seed: u64, used_tokens: &[u32])
                 v.swap(a * h + k, b * h + k);
             }
             put(&mut out, &name, v)?;
-            Damage { tensor: name, at: format!("rows {a} and {b}"), values: None, kind }
+            Damage {
+                tensor: name,
+                at: format!("rows {a} and {b}"),
+                values: None,
+                kind,
+            }
         }
         Corruption::ScaleNorm => {
             let name = "model.norm.weight".to_string();
-            let v: Vec<f32> = flat_f32(base.get(&name)?)?.into_iter().map(|x| x * 2.0).collect();
+            let v: Vec<f32> = flat_f32(base.get(&name)?)?
+                .into_iter()
+                .map(|x| x * 2.0)
+                .collect();
             put(&mut out, &name, v)?;
-            Damage { tensor: name, at: "all elements ×2".into(), values: None, kind }
+            Damage {
+                tensor: name,
+                at: "all elements ×2".into(),
+                values: None,
+                kind,
+            }
         }
     };
     Ok((out, damage))
 }
 
 fn flat_f32(w: &Weight) -> Result<Vec<f32>, ModelError> {
-    Ok(w.to_f32_tensor(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(w.to_f32_tensor(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
 /// Replaces a tensor by f32 values of the same shape (a damaged quantized tensor is kept
@@ -125,7 +170,11 @@ mod tests {
         for (n, w) in &a.tensors {
             let x = flat_f32(w).unwrap();
             let y = flat_f32(&b.tensors[n]).unwrap();
-            let c = x.iter().zip(&y).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+            let c = x
+                .iter()
+                .zip(&y)
+                .filter(|(p, q)| p.to_bits() != q.to_bits())
+                .count();
             if c > 0 {
                 d.push((n.clone(), c));
             }
@@ -152,8 +201,13 @@ mod tests {
     fn corruption_is_deterministic_and_seed_dependent() {
         let base = tiny();
         let a = corrupt(&base, Corruption::FlipExponent, 1, &[]).unwrap().1;
-        assert_eq!(a, corrupt(&base, Corruption::FlipExponent, 1, &[]).unwrap().1);
-        let others: Vec<_> = (2..6).map(|s| corrupt(&base, Corruption::FlipExponent, s, &[]).unwrap().1).collect();
+        assert_eq!(
+            a,
+            corrupt(&base, Corruption::FlipExponent, 1, &[]).unwrap().1
+        );
+        let others: Vec<_> = (2..6)
+            .map(|s| corrupt(&base, Corruption::FlipExponent, s, &[]).unwrap().1)
+            .collect();
         assert!(others.iter().any(|o| o != &a));
     }
 
@@ -161,7 +215,11 @@ mod tests {
     fn swap_uses_evaluation_tokens() {
         let base = tiny();
         let (w, dmg) = corrupt(&base, Corruption::SwapEmbedRows, 0, &[5, 9]).unwrap();
-        assert!(dmg.at == "rows 5 and 9" || dmg.at == "rows 9 and 5", "{}", dmg.at);
+        assert!(
+            dmg.at == "rows 5 and 9" || dmg.at == "rows 9 and 5",
+            "{}",
+            dmg.at
+        );
         assert_eq!(count_diff(&base, &w).len(), 1);
         assert!(corrupt(&base, Corruption::SwapEmbedRows, 0, &[5]).is_err());
     }

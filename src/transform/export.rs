@@ -6,7 +6,9 @@
 //! fixed order), so an oracle made by llama.cpp from an exported file can name the file
 //! by its SHA-256 and the harness can rebuild exactly that file.
 
-use crate::model::{ggml_type_code, ggml_type_name, save_gguf_in_order, ModelError, Weight, Weights};
+use crate::model::{
+    ggml_type_code, ggml_type_name, save_gguf_in_order, ModelError, Weight, Weights,
+};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use std::collections::BTreeMap;
@@ -65,7 +67,11 @@ pub fn predominant_type(w: &Weights) -> GgmlDType {
         let ty = weight_type(t);
         by_type.entry(ggml_type_code(ty)).or_insert((ty, 0)).1 += t.elem_count();
     }
-    by_type.into_values().max_by_key(|(_, n)| *n).map(|(t, _)| t).unwrap_or(GgmlDType::F32)
+    by_type
+        .into_values()
+        .max_by_key(|(_, n)| *n)
+        .map(|(t, _)| t)
+        .unwrap_or(GgmlDType::F32)
 }
 
 /// The GGML type a weight is (or would be) stored as.
@@ -94,12 +100,19 @@ pub fn export_metadata(
     declared: Option<GgmlDType>,
 ) -> Result<Vec<(String, Value)>, ModelError> {
     let declared = declared.unwrap_or_else(|| predominant_type(weights));
-    let ftype = llama_ftype(declared).ok_or_else(|| ModelError::Unsupported { what: format!("a file declared as {}", ggml_type_name(declared)) })?;
+    let ftype = llama_ftype(declared).ok_or_else(|| ModelError::Unsupported {
+        what: format!("a file declared as {}", ggml_type_name(declared)),
+    })?;
     let mut out: Vec<(String, Value)> = Vec::with_capacity(source.len() + 3);
     if !source.iter().any(|(k, _)| k == "general.name") {
         out.push(("general.name".into(), Value::String(name.into())));
     }
-    out.extend(source.iter().filter(|(k, _)| !RECOMPUTED.contains(&k.as_str())).cloned());
+    out.extend(
+        source
+            .iter()
+            .filter(|(k, _)| !RECOMPUTED.contains(&k.as_str()))
+            .cloned(),
+    );
     out.push(("general.file_type".into(), Value::U32(ftype)));
     if weights.tensors.values().any(|w| matches!(w, Weight::Quant(q) if !matches!(q.dtype(), GgmlDType::F16 | GgmlDType::BF16 | GgmlDType::F32))) {
         out.push(("general.quantization_version".into(), Value::U32(GGML_QUANTIZATION_VERSION)));
@@ -121,7 +134,13 @@ pub struct Source<'a> {
 /// Special token ids the source declares and the config lacks (a byte vocabulary's EOS)
 /// are written as config keys, where reading the file back puts them: so a file the
 /// harness wrote survives reimport byte for byte.
-pub fn export_gguf(path: &Path, name: &str, weights: &Weights, source: Source, declared: Option<GgmlDType>) -> Result<(), ModelError> {
+pub fn export_gguf(
+    path: &Path,
+    name: &str,
+    weights: &Weights,
+    source: Source,
+    declared: Option<GgmlDType>,
+) -> Result<(), ModelError> {
     let meta = export_metadata(name, weights, source.metadata, declared)?;
     let id = |key: &str| match source.metadata.iter().find(|(k, _)| k == key) {
         Some((_, Value::U32(v))) => Some(*v),
@@ -161,7 +180,15 @@ mod tests {
             let f = llama_ftype(t).unwrap();
             assert_eq!(declared_type(f), Some(t), "{t:?}");
         }
-        assert_eq!(declared_type(15), Some(GgmlDType::Q4K), "Q4_K_M is a Q4_K file");
-        assert_eq!(declared_type(4), None, "MOSTLY_Q4_1_SOME_F16 was removed from llama.cpp");
+        assert_eq!(
+            declared_type(15),
+            Some(GgmlDType::Q4K),
+            "Q4_K_M is a Q4_K file"
+        );
+        assert_eq!(
+            declared_type(4),
+            None,
+            "MOSTLY_Q4_1_SOME_F16 was removed from llama.cpp"
+        );
     }
 }

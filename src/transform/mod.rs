@@ -8,10 +8,19 @@ mod export;
 pub mod flip;
 mod qerror;
 
-pub use convert::{convert, describe_fallbacks, ggml_dtype, group_fallbacks, has_reference_quantizer, llama_cpp_fallback, storage_type, Fallback};
+pub use convert::{
+    convert, describe_fallbacks, ggml_dtype, group_fallbacks, has_reference_quantizer,
+    llama_cpp_fallback, storage_type, Fallback,
+};
 pub use corrupt::{corrupt, Damage};
-pub use qerror::{llama_cpp_array_rmse, llama_cpp_total_error_bound, rmse, rmse_bound, tensor_errors, TensorError, LLAMA_CPP_TEST_SIZE};
-pub use export::{declared_type, export_gguf, export_metadata, Source, llama_ftype, predominant_type, weight_type, GGML_QUANTIZATION_VERSION};
+pub use export::{
+    declared_type, export_gguf, export_metadata, llama_ftype, predominant_type, weight_type,
+    Source, GGML_QUANTIZATION_VERSION,
+};
+pub use qerror::{
+    llama_cpp_array_rmse, llama_cpp_total_error_bound, rmse, rmse_bound, tensor_errors,
+    TensorError, LLAMA_CPP_TEST_SIZE,
+};
 
 use crate::model::{ModelError, Weights};
 use crate::variant::Variant;
@@ -45,21 +54,40 @@ const FLIPS_NOTED: usize = 8;
 
 /// Applies a variant to base weights. `used_tokens` are ids present in the evaluation
 /// sequences, so damage to embedding rows lands where behaviour can show it.
-pub fn apply(base: &Weights, variant: &Variant, used_tokens: &[u32]) -> Result<Applied, TransformError> {
-    let plain = |(weights, notes)| Applied { weights, notes, flips: None };
+pub fn apply(
+    base: &Weights,
+    variant: &Variant,
+    used_tokens: &[u32],
+) -> Result<Applied, TransformError> {
+    let plain = |(weights, notes)| Applied {
+        weights,
+        notes,
+        flips: None,
+    };
     match variant {
         Variant::Base => Ok(plain((base.clone(), vec![]))),
-        Variant::Convert(d) => Ok(plain(convert(base, *d).map(|(w, f)| (w, describe_fallbacks(&f)))?)),
+        Variant::Convert(d) => Ok(plain(
+            convert(base, *d).map(|(w, f)| (w, describe_fallbacks(&f)))?,
+        )),
         Variant::Corrupt(c, seed) => {
             let (w, damage) = corrupt(base, *c, *seed, used_tokens)?;
             Ok(plain((w, vec![damage.describe()])))
         }
-        Variant::Flip { storage, spec, seed } => {
+        Variant::Flip {
+            storage,
+            spec,
+            seed,
+        } => {
             let (stored, mut notes) = match storage {
                 Some(d) => convert(base, *d).map(|(w, f)| (w, describe_fallbacks(&f)))?,
                 None => (base.clone(), vec![]),
             };
-            let (weights, list) = corrupt_weights(&stored, &Target::class(spec.bits, spec.region), spec.severity, *seed)?;
+            let (weights, list) = corrupt_weights(
+                &stored,
+                &Target::class(spec.bits, spec.region),
+                spec.severity,
+                *seed,
+            )?;
             notes.push(format!(
                 "{} flip(s) of {} bits in {} ({} eligible bits over {} weights), seed {seed}",
                 list.flips.len(),
@@ -71,9 +99,16 @@ pub fn apply(base: &Weights, variant: &Variant, used_tokens: &[u32]) -> Result<A
             let lines = list.describe();
             notes.extend(lines.iter().take(FLIPS_NOTED).cloned());
             if lines.len() > FLIPS_NOTED {
-                notes.push(format!("… {} more flips in the evidence's flip list", lines.len() - FLIPS_NOTED));
+                notes.push(format!(
+                    "… {} more flips in the evidence's flip list",
+                    lines.len() - FLIPS_NOTED
+                ));
             }
-            Ok(Applied { weights, notes, flips: Some(list) })
+            Ok(Applied {
+                weights,
+                notes,
+                flips: Some(list),
+            })
         }
     }
 }

@@ -30,7 +30,8 @@ pub fn llama_cpp_total_error_bound(t: GgmlDType) -> f64 {
 
 /// The true-RMSE bound for data whose largest magnitude is `absmax` (see the module docs).
 pub fn rmse_bound(t: GgmlDType, absmax: f64) -> f64 {
-    llama_cpp_total_error_bound(t) * (LLAMA_CPP_TEST_SIZE as f64).sqrt() / LLAMA_CPP_TEST_ABSMAX * absmax
+    llama_cpp_total_error_bound(t) * (LLAMA_CPP_TEST_SIZE as f64).sqrt() / LLAMA_CPP_TEST_ABSMAX
+        * absmax
 }
 
 /// Root mean square of the element-wise difference (NaN for empty or unequal lengths).
@@ -38,7 +39,11 @@ pub fn rmse(a: &[f32], b: &[f32]) -> f64 {
     if a.is_empty() || a.len() != b.len() {
         return f64::NAN;
     }
-    let sum: f64 = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
     (sum / a.len() as f64).sqrt()
 }
 
@@ -71,14 +76,31 @@ pub fn tensor_errors(parent: &Weights, variant: &Weights) -> Result<Vec<TensorEr
         if v.shape().len() != 2 {
             continue;
         }
-        let a = parent.get(name)?.to_f32_tensor(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-        let b = v.to_f32_tensor(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-        let rms = (a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / a.len().max(1) as f64).sqrt();
+        let a = parent
+            .get(name)?
+            .to_f32_tensor(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let b = v
+            .to_f32_tensor(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let rms =
+            (a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / a.len().max(1) as f64).sqrt();
         let absmax = a.iter().fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
-        let max_abs = a.iter().zip(&b).fold(0.0f64, |m, (&x, &y)| m.max((f64::from(x) - f64::from(y)).abs()));
+        let max_abs = a.iter().zip(&b).fold(0.0f64, |m, (&x, &y)| {
+            m.max((f64::from(x) - f64::from(y)).abs())
+        });
         let e = rmse(&a, &b);
         let ty = super::weight_type(v);
-        out.push(TensorError { tensor: name.clone(), dtype: ggml_type_name(ty).into(), rmse: e, relative: e / rms, max_abs, bound: rmse_bound(ty, absmax) });
+        out.push(TensorError {
+            tensor: name.clone(),
+            dtype: ggml_type_name(ty).into(),
+            rmse: e,
+            relative: e / rms,
+            max_abs,
+            bound: rmse_bound(ty, absmax),
+        });
     }
     Ok(out)
 }
@@ -108,19 +130,33 @@ mod tests {
     fn round_trip(x: &[f32], t: GgmlDType) -> Vec<f32> {
         let tensor = Tensor::from_slice(x, (1, x.len()), &Device::Cpu).unwrap();
         let q = QTensor::quantize(&tensor, t).unwrap();
-        q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        q.dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     }
 
     /// llama.cpp's own test, on its own data and with its own metric and thresholds.
     #[test]
     fn llama_cpp_test_quantize_fns_thresholds_hold() {
-        let data: Vec<f32> = (0..LLAMA_CPP_TEST_SIZE).map(|i| 0.1 + 2.0 * (i as f32).cos()).collect();
+        let data: Vec<f32> = (0..LLAMA_CPP_TEST_SIZE)
+            .map(|i| 0.1 + 2.0 * (i as f32).cos())
+            .collect();
         for t in TYPES {
             let back = round_trip(&data, t);
             let err = llama_cpp_array_rmse(&data, &back);
-            assert!(err < llama_cpp_total_error_bound(t), "{t:?}: {err} (llama.cpp metric)");
+            assert!(
+                err < llama_cpp_total_error_bound(t),
+                "{t:?}: {err} (llama.cpp metric)"
+            );
             let absmax = data.iter().fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
-            assert!(rmse(&data, &back) <= rmse_bound(t, absmax), "{t:?}: true RMSE {}", rmse(&data, &back));
+            assert!(
+                rmse(&data, &back) <= rmse_bound(t, absmax),
+                "{t:?}: true RMSE {}",
+                rmse(&data, &back)
+            );
         }
     }
 
@@ -157,14 +193,31 @@ mod tests {
 
     #[test]
     fn every_tensor_of_tiny_seeded_is_within_its_bound_for_every_type() {
-        let cfg_text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny-seeded.json")).unwrap();
-        let cfg = crate::model::LlamaConfig::from_hf_json(&cfg_text, std::path::Path::new("configs/tiny-seeded.json")).unwrap();
+        let cfg_text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/tiny-seeded.json"
+        ))
+        .unwrap();
+        let cfg = crate::model::LlamaConfig::from_hf_json(
+            &cfg_text,
+            std::path::Path::new("configs/tiny-seeded.json"),
+        )
+        .unwrap();
         let base = crate::model::seeded(&cfg, 20261122).unwrap();
-        for d in [crate::variant::DType::Q8_0, crate::variant::DType::Q4_0, crate::variant::DType::Q2K, crate::variant::DType::Bf16] {
+        for d in [
+            crate::variant::DType::Q8_0,
+            crate::variant::DType::Q4_0,
+            crate::variant::DType::Q2K,
+            crate::variant::DType::Bf16,
+        ] {
             let (v, _) = crate::transform::convert(&base, d).unwrap();
             for e in tensor_errors(&base, &v).unwrap() {
                 assert!(e.rmse <= e.bound, "{d:?} {}: {e:?}", e.tensor);
-                assert!(e.rmse > 0.0, "{d:?} {}: unchanged by quantization", e.tensor);
+                assert!(
+                    e.rmse > 0.0,
+                    "{d:?} {}: unchanged by quantization",
+                    e.tensor
+                );
             }
         }
     }

@@ -10,7 +10,10 @@ pub use need::need_file;
 /// The fetched SmolLM2-135M-Instruct Q4_1 GGUF, or `None` (a failure under CI; see
 /// [`need_file`]).
 pub fn smollm2() -> Option<PathBuf> {
-    need_file(&groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"), "ci/fetch-models.sh")
+    need_file(
+        &groundtruth::project::models_cache().join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "ci/fetch-models.sh",
+    )
 }
 
 use groundtruth::claim::{expand, load_dir, parse_str, Case, ClaimSpec};
@@ -38,7 +41,17 @@ impl Setup {
 pub fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let src = Project::from_manifest();
-    let subs = ["claims", "suites", "configs", "data", "models/tiny_1m", "oracles/tiny-seeded", "oracles/tiny-seeded-gguf", "oracles/tiny_1m", "tests/fixtures/quant-ref"];
+    let subs = [
+        "claims",
+        "suites",
+        "configs",
+        "data",
+        "models/tiny_1m",
+        "oracles/tiny-seeded",
+        "oracles/tiny-seeded-gguf",
+        "oracles/tiny_1m",
+        "tests/fixtures/quant-ref",
+    ];
     for sub in subs {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for e in std::fs::read_dir(src.path(sub)).unwrap() {
@@ -57,7 +70,14 @@ pub fn claim(id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> 
 }
 
 /// A claim on `model`.
-pub fn claim_on(model: &str, id: &str, kind: &str, variants: &str, bound: &str, extra: &str) -> String {
+pub fn claim_on(
+    model: &str,
+    id: &str,
+    kind: &str,
+    variants: &str,
+    bound: &str,
+    extra: &str,
+) -> String {
     format!(
         "[[claim]]\nid = \"{id}\"\nkind = \"{kind}\"\nstatement = \"planted\"\nsubjects = {{ models = [\"{model}\"], variants = [{variants}] }}\n\
          bound = {{ {bound} }}\nrationale = \"planted fault\"\nregistered = \"2026-11-22\"\nbasis = \"prior\"\n{extra}\n"
@@ -76,7 +96,11 @@ pub fn registered_claims() -> Vec<ClaimSpec> {
 /// of its own subjects: the same kind, statement, bound and rationale, judged on a planted
 /// subject registered under another name.
 pub fn registered_on(id: &str, models: &[&str], variants: Option<&[&str]>) -> String {
-    let mut c = registered_claims().into_iter().find(|r| r.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).as_written();
+    let mut c = registered_claims()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("claim {id} is not registered"))
+        .as_written();
     c.subjects.models = models.iter().map(|m| m.to_string()).collect();
     if let Some(v) = variants {
         c.subjects.variants = v.iter().map(|m| m.to_string()).collect();
@@ -86,18 +110,36 @@ pub fn registered_on(id: &str, models: &[&str], variants: Option<&[&str]>) -> St
 
 /// The registered claim `id`, as TOML, exactly as registered.
 pub fn registered(id: &str) -> String {
-    let c = registered_claims().into_iter().find(|r| r.id == id).unwrap_or_else(|| panic!("claim {id} is not registered")).as_written();
+    let c = registered_claims()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("claim {id} is not registered"))
+        .as_written();
     toml::to_string(&groundtruth::claim::ClaimFile { claim: vec![c] }).unwrap()
 }
 
 /// Judges the claims in `toml` (as a run would: every registered claim is known to the
 /// judge, so preconditions such as a parent's parity claims apply) on the scratch project.
-pub fn judge_all(root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
-    judge_all_under(SkipPolicy::Registered { forbid: false }, root, toml, registry_edit)
+pub fn judge_all(
+    root: &Path,
+    toml: &str,
+    registry_edit: impl FnOnce(&mut Vec<ModelEntry>),
+) -> Vec<CaseRecord> {
+    judge_all_under(
+        SkipPolicy::Registered { forbid: false },
+        root,
+        toml,
+        registry_edit,
+    )
 }
 
 /// [`judge_all`] under a given skip policy.
-pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edit: impl FnOnce(&mut Vec<ModelEntry>)) -> Vec<CaseRecord> {
+pub fn judge_all_under(
+    policy: SkipPolicy,
+    root: &Path,
+    toml: &str,
+    registry_edit: impl FnOnce(&mut Vec<ModelEntry>),
+) -> Vec<CaseRecord> {
     let project = Project::new(root);
     let file = root.join("claims/planted.toml");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -107,11 +149,17 @@ pub fn judge_all_under(policy: SkipPolicy, root: &Path, toml: &str, registry_edi
     registry_edit(&mut reg);
     let names: Vec<String> = reg.iter().map(|m| m.name.clone()).collect();
     let cases: Vec<Case> = expand(&claims, &names, |f| {
-        groundtruth::prompts::load(&project.path(f)).map(|p| p.into_iter().map(|p| p.id).collect()).map_err(|e| e.to_string())
+        groundtruth::prompts::load(&project.path(f))
+            .map(|p| p.into_iter().map(|p| p.id).collect())
+            .map_err(|e| e.to_string())
     })
     .unwrap();
     let mut known = claims.clone();
-    known.extend(registered_claims().into_iter().filter(|r| !claims.iter().any(|c| c.id == r.id)));
+    known.extend(
+        registered_claims()
+            .into_iter()
+            .filter(|r| !claims.iter().any(|c| c.id == r.id)),
+    );
     let judge = Judge::new(project.clone(), reg, known, 1).with_policy(policy);
     judge_in_order(Plan::new(project, "planted", cases, judge))
 }
@@ -127,12 +175,13 @@ pub fn labels(records: &[CaseRecord]) -> Vec<&'static str> {
     records.iter().map(|r| r.outcome.label()).collect()
 }
 
-
 /// tiny-seeded's weights, as the registry builds them.
 pub fn tiny_weights() -> groundtruth::model::Weights {
     let project = Project::from_manifest();
     let text = std::fs::read_to_string(project.path("configs/tiny-seeded.json")).unwrap();
-    let cfg = groundtruth::model::LlamaConfig::from_hf_json(&text, Path::new("configs/tiny-seeded.json")).unwrap();
+    let cfg =
+        groundtruth::model::LlamaConfig::from_hf_json(&text, Path::new("configs/tiny-seeded.json"))
+            .unwrap();
     groundtruth::model::seeded(&cfg, 20261122).unwrap()
 }
 
@@ -145,7 +194,11 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
         description: "planted".into(),
         oracle: oracle.map(String::from),
         seeded: None,
-        gguf: Some(registry::GgufSource { file: path.display().to_string(), sha256: Some(sha256), fetch: None }),
+        gguf: Some(registry::GgufSource {
+            file: path.display().to_string(),
+            sha256: Some(sha256),
+            fetch: None,
+        }),
         folder: None,
         export: None,
         trained: None,
@@ -157,5 +210,9 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
 pub fn unfetched(reg: &mut Vec<ModelEntry>) {
     let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
     m.seeded = None;
-    m.gguf = Some(registry::GgufSource { file: "no-such-model.gguf".into(), sha256: Some("0".repeat(64)), fetch: Some("ci/fetch-models.sh".into()) });
+    m.gguf = Some(registry::GgufSource {
+        file: "no-such-model.gguf".into(),
+        sha256: Some("0".repeat(64)),
+        fetch: Some("ci/fetch-models.sh".into()),
+    });
 }

@@ -30,11 +30,22 @@ pub(crate) struct Heads {
 
 /// Rotates each `dim`-wide head of each row in place; row `i` takes row `pos(i)` of the
 /// `(positions, dim / 2)` tables `cos`/`sin`.
-pub(crate) fn rope(x: &mut [f32], width: usize, dim: usize, pos: impl Fn(usize) -> usize, cos: &[f32], sin: &[f32], layout: RopeLayout) {
+pub(crate) fn rope(
+    x: &mut [f32],
+    width: usize,
+    dim: usize,
+    pos: impl Fn(usize) -> usize,
+    cos: &[f32],
+    sin: &[f32],
+    layout: RopeLayout,
+) {
     let half = dim / 2;
     for (i, row) in x.chunks_exact_mut(width).enumerate() {
         let p = pos(i);
-        let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+        let (c, s) = (
+            &cos[p * half..(p + 1) * half],
+            &sin[p * half..(p + 1) * half],
+        );
         for head in row.chunks_exact_mut(dim) {
             match layout {
                 // Rotate-half (HF): pairs are (j, j + dim/2).
@@ -63,16 +74,38 @@ pub(crate) fn rope(x: &mut [f32], width: usize, dim: usize, pos: impl Fn(usize) 
 ///
 /// `q`: `(b·t, heads·dim)` (already rotated); `keys[bi]`/`values[bi]`: at least
 /// `offset + t` rows of `kv·dim`; `out`: `(b·t, heads·dim)`, overwritten.
-pub(crate) fn attend(q: &[f32], keys: &[&[f32]], values: &[&[f32]], t: usize, offset: usize, h: Heads, out: &mut [f32]) {
+pub(crate) fn attend(
+    q: &[f32],
+    keys: &[&[f32]],
+    values: &[&[f32]],
+    t: usize,
+    offset: usize,
+    h: Heads,
+    out: &mut [f32],
+) {
     let b = keys.len();
     let tiles = t.div_ceil(TILE);
-    let tasks: Vec<(usize, usize, usize)> = (0..b).flat_map(|bi| (0..h.q).flat_map(move |head| (0..tiles).map(move |tile| (bi, head, tile)))).collect();
+    let tasks: Vec<(usize, usize, usize)> = (0..b)
+        .flat_map(|bi| (0..h.q).flat_map(move |head| (0..tiles).map(move |tile| (bi, head, tile))))
+        .collect();
     let dst = Shared(out.as_mut_ptr());
     let run = |&(bi, head, tile): &(usize, usize, usize)| {
         let i0 = tile * TILE;
         let rows = TILE.min(t - i0);
         // SAFETY: each task writes its own (rows, head) block of `out`.
-        unsafe { attend_tile(q, keys[bi], values[bi], bi * t + i0, offset + i0, rows, head, h, dst.get()) }
+        unsafe {
+            attend_tile(
+                q,
+                keys[bi],
+                values[bi],
+                bi * t + i0,
+                offset + i0,
+                rows,
+                head,
+                h,
+                dst.get(),
+            )
+        }
     };
     let work = b * h.q * t * (offset + t) * h.dim;
     if work < PARALLEL_MIN_WORK {
@@ -88,7 +121,17 @@ pub(crate) fn attend(q: &[f32], keys: &[&[f32]], values: &[&[f32]], t: usize, of
 /// `out` must address a `(·, heads·dim)` buffer holding rows `r0..r0 + rows`, which no
 /// other thread writes in this head's columns.
 #[allow(clippy::too_many_arguments)]
-unsafe fn attend_tile(q: &[f32], k: &[f32], v: &[f32], r0: usize, p0: usize, rows: usize, head: usize, h: Heads, out: *mut f32) {
+unsafe fn attend_tile(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    r0: usize,
+    p0: usize,
+    rows: usize,
+    head: usize,
+    h: Heads,
+    out: *mut f32,
+) {
     let width = h.q * h.dim;
     let kv_width = h.kv * h.dim;
     let g = head / (h.q / h.kv);

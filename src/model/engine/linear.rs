@@ -45,7 +45,10 @@ impl Shared {
 fn ranges(rows: usize) -> Vec<(usize, usize)> {
     let parts = (rayon::current_num_threads() * 4).clamp(1, rows.div_ceil(16).max(1));
     let step = rows.div_ceil(parts);
-    (0..rows).step_by(step.max(1)).map(|o| (o, (o + step).min(rows))).collect()
+    (0..rows)
+        .step_by(step.max(1))
+        .map(|o| (o, (o + step).min(rows)))
+        .collect()
 }
 
 /// `y = x·Wᵀ` (or `y += x·Wᵀ` with `add`) for `x` of shape `(m, w.cols)` and `y` of shape
@@ -58,10 +61,15 @@ pub(crate) fn matmul(x: &[f32], w: Mat<'_>, y: &mut [f32], add: bool) {
 /// rows they share one parallel region: each region is a wait for the slowest thread,
 /// and on a loaded 2-core machine that wait, not the arithmetic, is what adds up.
 pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
-    let Some(cols) = ws.first().map(|w| w.cols) else { return };
+    let Some(cols) = ws.first().map(|w| w.cols) else {
+        return;
+    };
     let m = x.len() / cols;
     for (w, y) in ws.iter().zip(ys.iter()) {
-        debug_assert_eq!((w.cols, x.len(), y.len(), w.f32.len()), (cols, m * cols, m * w.rows, w.rows * w.cols));
+        debug_assert_eq!(
+            (w.cols, x.len(), y.len(), w.f32.len()),
+            (cols, m * cols, m * w.rows, w.rows * w.cols)
+        );
         debug_assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
     }
     if m == 0 {
@@ -74,22 +82,69 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
                 matmul_many(x, std::slice::from_ref(w), &mut [&mut **y], add);
             } else {
                 // SAFETY: shapes checked above.
-                unsafe { gemm_f32(m, w.rows, w.cols, y.as_mut_ptr(), w.rows, x.as_ptr(), w.f32.as_ptr(), add, gemm::Parallelism::Rayon(0)) }
+                unsafe {
+                    gemm_f32(
+                        m,
+                        w.rows,
+                        w.cols,
+                        y.as_mut_ptr(),
+                        w.rows,
+                        x.as_ptr(),
+                        w.f32.as_ptr(),
+                        add,
+                        gemm::Parallelism::Rayon(0),
+                    )
+                }
             }
         }
         return;
     }
-    let sums = if ws.iter().any(|w| blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums())) { block_sums(x) } else { Vec::new() };
+    let sums = if ws
+        .iter()
+        .any(|w| blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums()))
+    {
+        block_sums(x)
+    } else {
+        Vec::new()
+    };
     let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
-    let tasks: Vec<(usize, usize, usize)> = ws.iter().enumerate().flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b))).collect();
+    let tasks: Vec<(usize, usize, usize)> = ws
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b)))
+        .collect();
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, Out { ptr: out.get(), ld: w.rows, add }) },
+            Some(q) => unsafe {
+                q.dot_rows(
+                    o0,
+                    o1,
+                    x,
+                    &sums,
+                    Out {
+                        ptr: out.get(),
+                        ld: w.rows,
+                        add,
+                    },
+                )
+            },
             // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
             // write disjoint columns.
-            None => unsafe { gemm_f32(m, o1 - o0, w.cols, out.get().add(o0), w.rows, x.as_ptr(), w.f32.as_ptr().add(o0 * w.cols), add, gemm::Parallelism::None) },
+            None => unsafe {
+                gemm_f32(
+                    m,
+                    o1 - o0,
+                    w.cols,
+                    out.get().add(o0),
+                    w.rows,
+                    x.as_ptr(),
+                    w.f32.as_ptr().add(o0 * w.cols),
+                    add,
+                    gemm::Parallelism::None,
+                )
+            },
         }
     });
 }
@@ -100,6 +155,36 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
 /// # Safety
 /// The pointers must address buffers of those shapes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_f32(m: usize, n: usize, k: usize, dst: *mut f32, ld: usize, lhs: *const f32, rhs: *const f32, add: bool, par: gemm::Parallelism) {
-    gemm::gemm(m, n, k, dst, 1, ld as isize, add, lhs, 1, k as isize, rhs, k as isize, 1, if add { 1.0 } else { 0.0 }, 1.0, false, false, false, par)
+pub(crate) unsafe fn gemm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    ld: usize,
+    lhs: *const f32,
+    rhs: *const f32,
+    add: bool,
+    par: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        ld as isize,
+        add,
+        lhs,
+        1,
+        k as isize,
+        rhs,
+        k as isize,
+        1,
+        if add { 1.0 } else { 0.0 },
+        1.0,
+        false,
+        false,
+        false,
+        par,
+    )
 }

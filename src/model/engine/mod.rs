@@ -52,7 +52,12 @@ impl<'a> Held<'a> {
         };
         match held {
             Some((lo, hi)) => Ok(Held { guard, lo, hi }),
-            None => Err(ModelError::Unsupported { what: format!("engine input: a {:?} tensor that is not contiguous f32 on the CPU", t.dims()) }),
+            None => Err(ModelError::Unsupported {
+                what: format!(
+                    "engine input: a {:?} tensor that is not contiguous f32 on the CPU",
+                    t.dims()
+                ),
+            }),
         }
     }
 
@@ -67,7 +72,9 @@ impl<'a> Held<'a> {
 /// Whether every tensor of `llama` is one the engine reads (f32, contiguous, CPU, and
 /// projections not on candle's quantized kernels).
 pub(crate) fn supports(llama: &Llama) -> bool {
-    let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && t.is_contiguous();
+    let f32_cpu = |t: &Tensor| {
+        t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && t.is_contiguous()
+    };
     let lin = |l: &Linear| matches!(l, Linear::Float(w, _) if f32_cpu(w));
     f32_cpu(&llama.embed)
         && f32_cpu(&llama.norm.weight)
@@ -75,7 +82,17 @@ pub(crate) fn supports(llama: &Llama) -> bool {
         && llama.rope.device.is_cpu()
         && llama.rope.dtype == candle_core::DType::F32
         && llama.blocks.iter().all(|b| {
-            [&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.o, &b.mlp.gate, &b.mlp.up, &b.mlp.down].into_iter().all(lin)
+            [
+                &b.attn.q,
+                &b.attn.k,
+                &b.attn.v,
+                &b.attn.o,
+                &b.mlp.gate,
+                &b.mlp.up,
+                &b.mlp.down,
+            ]
+            .into_iter()
+            .all(lin)
                 && f32_cpu(&b.input_norm.weight)
                 && f32_cpu(&b.post_norm.weight)
         })
@@ -93,28 +110,54 @@ impl<'a> HeldMat<'a> {
     fn new(l: &'a Linear) -> Result<HeldMat<'a>> {
         let (t, quant) = match l {
             Linear::Float(t, q) => (t, q.as_deref()),
-            Linear::Quant(_) => return Err(ModelError::Unsupported { what: "engine input: candle quantized matmul".into() }),
+            Linear::Quant(_) => {
+                return Err(ModelError::Unsupported {
+                    what: "engine input: candle quantized matmul".into(),
+                })
+            }
         };
         let (rows, cols) = t.dims2()?;
-        Ok(HeldMat { w: Held::new(t)?, rows, cols, quant })
+        Ok(HeldMat {
+            w: Held::new(t)?,
+            rows,
+            cols,
+            quant,
+        })
     }
 
     fn mat(&self) -> Mat<'_> {
-        Mat { f32: self.w.get(), rows: self.rows, cols: self.cols, quant: self.quant }
+        Mat {
+            f32: self.w.get(),
+            rows: self.rows,
+            cols: self.cols,
+            quant: self.quant,
+        }
     }
 }
 
 /// Logits `(b, t − first, vocab)`, flattened, of the rows `first..t` of each batch row of
 /// `ids` (`b·t` ids, already range-checked); with a cache, positions continue it.
-pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Option<&mut KvCache>, first: usize) -> Result<Vec<f32>> {
+pub(crate) fn forward(
+    m: &Llama,
+    ids: &[u32],
+    b: usize,
+    t: usize,
+    mut cache: Option<&mut KvCache>,
+    first: usize,
+) -> Result<Vec<f32>> {
     let cfg = &m.config;
     let h = cfg.hidden_size;
-    let heads = Heads { q: cfg.num_attention_heads, kv: cfg.num_key_value_heads, dim: cfg.head_dim() };
+    let heads = Heads {
+        q: cfg.num_attention_heads,
+        kv: cfg.num_key_value_heads,
+        dim: cfg.head_dim(),
+    };
     let kvw = heads.kv * heads.dim;
     let rows = b * t;
     let offset = cache.as_ref().map_or(0, |c| c.len());
     if let Some(c) = cache.as_deref_mut() {
-        c.host_prepare(b).map_err(|reason| ModelError::BadInput { reason })?;
+        c.host_prepare(b)
+            .map_err(|reason| ModelError::BadInput { reason })?;
     }
     let embed = Held::new(&m.embed)?;
     let mut x = vec![0f32; rows * h];
@@ -132,16 +175,27 @@ pub(crate) fn forward(m: &Llama, ids: &[u32], b: usize, t: usize, mut cache: Opt
     let (mut g, mut u) = (vec![0f32; rows * inter], vec![0f32; rows * inter]);
     for (l, blk) in m.blocks.iter().enumerate() {
         rms_norm(&x, &blk.input_norm, &mut xn)?;
-        let (wq, wk, wv) = (HeldMat::new(&blk.attn.q)?, HeldMat::new(&blk.attn.k)?, HeldMat::new(&blk.attn.v)?);
-        matmul_many(&xn, &[wq.mat(), wk.mat(), wv.mat()], &mut [&mut q, &mut k, &mut v], false);
+        let (wq, wk, wv) = (
+            HeldMat::new(&blk.attn.q)?,
+            HeldMat::new(&blk.attn.k)?,
+            HeldMat::new(&blk.attn.v)?,
+        );
+        matmul_many(
+            &xn,
+            &[wq.mat(), wk.mat(), wv.mat()],
+            &mut [&mut q, &mut k, &mut v],
+            false,
+        );
         rope(&mut q, h, heads.dim, pos, &cos, &sin, m.rope.layout);
         rope(&mut k, kvw, heads.dim, pos, &cos, &sin, m.rope.layout);
         match cache.as_deref_mut() {
             Some(c) => {
                 let slots = &mut c.host[l];
                 for (bi, slot) in slots.iter_mut().enumerate() {
-                    slot.k.extend_from_slice(&k[bi * t * kvw..(bi + 1) * t * kvw]);
-                    slot.v.extend_from_slice(&v[bi * t * kvw..(bi + 1) * t * kvw]);
+                    slot.k
+                        .extend_from_slice(&k[bi * t * kvw..(bi + 1) * t * kvw]);
+                    slot.v
+                        .extend_from_slice(&v[bi * t * kvw..(bi + 1) * t * kvw]);
                 }
                 let keys: Vec<&[f32]> = slots.iter().map(|s| s.k.as_slice()).collect();
                 let vals: Vec<&[f32]> = slots.iter().map(|s| s.v.as_slice()).collect();
@@ -208,9 +262,13 @@ fn silu_mul(g: &mut [f32], u: &[f32], width: usize) {
         }
     };
     if g.len() / width > PARALLEL_MIN_ROWS {
-        g.par_chunks_mut(width).zip(u.par_chunks(width)).for_each_init(Vec::new, row);
+        g.par_chunks_mut(width)
+            .zip(u.par_chunks(width))
+            .for_each_init(Vec::new, row);
     } else {
         let mut e = Vec::new();
-        g.chunks_mut(width).zip(u.chunks(width)).for_each(|p| row(&mut e, p));
+        g.chunks_mut(width)
+            .zip(u.chunks(width))
+            .for_each(|p| row(&mut e, p));
     }
 }

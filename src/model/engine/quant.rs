@@ -76,7 +76,13 @@ impl QuantRows {
         }
         let row_bytes = cols / BLOCK * kind.block_bytes();
         let bytes = q.data().ok()?.into_owned();
-        (bytes.len() == rows * row_bytes).then_some(QuantRows { kind, rows, cols, row_bytes, bytes })
+        (bytes.len() == rows * row_bytes).then_some(QuantRows {
+            kind,
+            rows,
+            cols,
+            row_bytes,
+            bytes,
+        })
     }
 
     /// `(output, input)` features.
@@ -99,17 +105,35 @@ impl QuantRows {
     pub(crate) unsafe fn dot_rows(&self, o0: usize, o1: usize, x: &[f32], sums: &[f32], out: Out) {
         let m = x.len() / self.cols;
         let nb = self.cols / BLOCK;
-        assert!(o1 <= self.rows && x.len() == m * self.cols && (!self.kind.needs_sums() || sums.len() >= m * nb));
+        assert!(
+            o1 <= self.rows
+                && x.len() == m * self.cols
+                && (!self.kind.needs_sums() || sums.len() >= m * nb)
+        );
         #[cfg(target_arch = "x86_64")]
         if simd::available() {
-            simd::rows(self.kind, &self.bytes[o0 * self.row_bytes..o1 * self.row_bytes], self.row_bytes, o0, nb, m, x, sums, out);
+            simd::rows(
+                self.kind,
+                &self.bytes[o0 * self.row_bytes..o1 * self.row_bytes],
+                self.row_bytes,
+                o0,
+                nb,
+                m,
+                x,
+                sums,
+                out,
+            );
             return;
         }
         for o in o0..o1 {
             let w = &self.bytes[o * self.row_bytes..(o + 1) * self.row_bytes];
             for r in 0..m {
                 let xr = &x[r * self.cols..(r + 1) * self.cols];
-                let sr = if self.kind.needs_sums() { &sums[r * nb..(r + 1) * nb] } else { &[][..] };
+                let sr = if self.kind.needs_sums() {
+                    &sums[r * nb..(r + 1) * nb]
+                } else {
+                    &[][..]
+                };
                 out.put(r, o, scalar_dot(self.kind, w, nb, xr, sr));
             }
         }
@@ -161,11 +185,19 @@ fn scalar_dot(kind: QKind, w: &[u8], nb: usize, x: &[f32], sums: &[f32]) -> f32 
                 }
             }
             QKind::Q4_0 | QKind::Q4_1 => {
-                let qs = if kind == QKind::Q4_1 { &blk[4..20] } else { &blk[2..18] };
+                let qs = if kind == QKind::Q4_1 {
+                    &blk[4..20]
+                } else {
+                    &blk[2..18]
+                };
                 for (j, &q) in qs.iter().enumerate() {
                     s += (q & 0x0F) as f32 * xb[j] + (q >> 4) as f32 * xb[j + 16];
                 }
-                let m = if kind == QKind::Q4_1 { f16_at(blk, 2) } else { -8.0 * d };
+                let m = if kind == QKind::Q4_1 {
+                    f16_at(blk, 2)
+                } else {
+                    -8.0 * d
+                };
                 offs += m * sums[b];
             }
         }
@@ -192,7 +224,9 @@ mod simd {
     fn level() -> Level {
         static L: OnceLock<Level> = OnceLock::new();
         *L.get_or_init(|| {
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+            let avx2 = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c");
             if avx2 && is_x86_feature_detected!("avx512f") {
                 Level::Avx512
             } else if avx2 {
@@ -213,7 +247,17 @@ mod simd {
     /// # Safety
     /// [`available`] must hold; as [`super::QuantRows::dot_rows`].
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn rows(kind: QKind, w: &[u8], row_bytes: usize, o0: usize, nb: usize, m: usize, x: &[f32], sums: &[f32], out: Out) {
+    pub(super) unsafe fn rows(
+        kind: QKind,
+        w: &[u8],
+        row_bytes: usize,
+        o0: usize,
+        nb: usize,
+        m: usize,
+        x: &[f32],
+        sums: &[f32],
+        out: Out,
+    ) {
         let args = (w, row_bytes, o0, nb, m, x.as_ptr(), sums.as_ptr(), out);
         match (level(), kind) {
             (Level::Avx512, QKind::Q4_1) => rows512::<1>(args),
@@ -225,7 +269,16 @@ mod simd {
         }
     }
 
-    type Args<'a> = (&'a [u8], usize, usize, usize, usize, *const f32, *const f32, Out);
+    type Args<'a> = (
+        &'a [u8],
+        usize,
+        usize,
+        usize,
+        usize,
+        *const f32,
+        *const f32,
+        Out,
+    );
 
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     unsafe fn rows512<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
@@ -288,7 +341,9 @@ mod simd {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales<const K: u8>(blk: *const u8) -> (f32, f32) {
-        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(blk as *const i32)));
+        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(
+            blk as *const i32,
+        )));
         let d = _mm_cvtss_f32(v);
         match K {
             1 => (d, _mm_cvtss_f32(_mm_movehdup_ps(v))),
@@ -305,20 +360,34 @@ mod simd {
         if K == 8 {
             let a = _mm_loadu_si128(blk.add(off) as *const __m128i);
             let c = _mm_loadu_si128(blk.add(off + 16) as *const __m128i);
-            (_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)))
+            (
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)),
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)),
+            )
         } else {
             let mask = _mm_set1_epi8(0x0F);
             let v = _mm_loadu_si128(blk.add(off) as *const __m128i);
             let l = _mm_and_si128(v, mask);
             let h = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-            (_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(l)), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(h)))
+            (
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(l)),
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(h)),
+            )
         }
     }
 
     /// One block into `R` rows' accumulators.
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn step512<const R: usize, const K: u8>(w: *const u8, b: usize, nb: usize, x: *const f32, sums: *const f32, acc: &mut [__m512; R], offs: &mut [f32; R]) {
+    unsafe fn step512<const R: usize, const K: u8>(
+        w: *const u8,
+        b: usize,
+        nb: usize,
+        x: *const f32,
+        sums: *const f32,
+        acc: &mut [__m512; R],
+        offs: &mut [f32; R],
+    ) {
         let blk = w.add(b * layout(K).0);
         _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH) as *const i8);
         let (lo, hi) = expand512::<K>(blk);
@@ -326,7 +395,11 @@ mod simd {
         let dv = _mm512_set1_ps(d);
         for r in 0..R {
             let xb = x.add((r * nb + b) * BLOCK);
-            let t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb.add(16)), _mm512_mul_ps(lo, _mm512_loadu_ps(xb)));
+            let t = _mm512_fmadd_ps(
+                hi,
+                _mm512_loadu_ps(xb.add(16)),
+                _mm512_mul_ps(lo, _mm512_loadu_ps(xb)),
+            );
             acc[r] = _mm512_fmadd_ps(t, dv, acc[r]);
             if K != 8 {
                 offs[r] += m * *sums.add(r * nb + b);
@@ -336,7 +409,13 @@ mod simd {
 
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn dot512<const R: usize, const K: u8>(w: *const u8, nb: usize, x: *const f32, sums: *const f32, out: &mut [f32; 4]) {
+    unsafe fn dot512<const R: usize, const K: u8>(
+        w: *const u8,
+        nb: usize,
+        x: *const f32,
+        sums: *const f32,
+        out: &mut [f32; 4],
+    ) {
         // Two sets of accumulators (even and odd blocks), unrolled by hand so that they
         // stay in registers, halve the dependency chain.
         let (mut acc0, mut acc1) = ([_mm512_setzero_ps(); R], [_mm512_setzero_ps(); R]);
@@ -378,7 +457,13 @@ mod simd {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot256<const R: usize, const K: u8>(w: *const u8, nb: usize, x: *const f32, sums: *const f32, out: &mut [f32; 4]) {
+    unsafe fn dot256<const R: usize, const K: u8>(
+        w: *const u8,
+        nb: usize,
+        x: *const f32,
+        sums: *const f32,
+        out: &mut [f32; 4],
+    ) {
         let (bb, off) = layout(K);
         let mut acc = [_mm256_setzero_ps(); R];
         let mut offs = [0f32; R];
@@ -389,12 +474,22 @@ mod simd {
             let q = if K == 8 {
                 let a = _mm_loadu_si128(blk.add(off) as *const __m128i);
                 let c = _mm_loadu_si128(blk.add(off + 16) as *const __m128i);
-                [widen_signed(a), widen_signed(_mm_unpackhi_epi64(a, a)), widen_signed(c), widen_signed(_mm_unpackhi_epi64(c, c))]
+                [
+                    widen_signed(a),
+                    widen_signed(_mm_unpackhi_epi64(a, a)),
+                    widen_signed(c),
+                    widen_signed(_mm_unpackhi_epi64(c, c)),
+                ]
             } else {
                 let v = _mm_loadu_si128(blk.add(off) as *const __m128i);
                 let l = _mm_and_si128(v, mask);
                 let h = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-                [widen(l), widen(_mm_unpackhi_epi64(l, l)), widen(h), widen(_mm_unpackhi_epi64(h, h))]
+                [
+                    widen(l),
+                    widen(_mm_unpackhi_epi64(l, l)),
+                    widen(h),
+                    widen(_mm_unpackhi_epi64(h, h)),
+                ]
             };
             let (d, m) = scales::<K>(blk);
             let dv = _mm256_set1_ps(d);
@@ -433,25 +528,58 @@ mod tests {
         let w = Tensor::from_vec(rand(rows * cols, 1), (rows, cols), &Device::Cpu).unwrap();
         for ty in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
             let q = QTensor::quantize(&w, ty).unwrap();
-            let deq: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let deq: Vec<f32> = q
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
             let qr = QuantRows::from_qtensor(&q).unwrap();
             for m in 1..=6 {
                 let x = rand(m * cols, 10 + m as u64);
                 let sums = block_sums(&x);
                 let mut got = vec![0f32; m * rows];
                 // SAFETY: got is (m, rows).
-                unsafe { qr.dot_rows(0, rows, &x, &sums, Out { ptr: got.as_mut_ptr(), ld: rows, add: false }) };
+                unsafe {
+                    qr.dot_rows(
+                        0,
+                        rows,
+                        &x,
+                        &sums,
+                        Out {
+                            ptr: got.as_mut_ptr(),
+                            ld: rows,
+                            add: false,
+                        },
+                    )
+                };
                 for r in 0..m {
                     for o in 0..rows {
-                        let want: f32 = (0..cols).map(|c| deq[o * cols + c] * x[r * cols + c]).sum();
-                        let scalar = scalar_dot(qr.kind, &qr.bytes[o * qr.row_bytes..], cols / BLOCK, &x[r * cols..], &sums[r * cols / BLOCK..]);
-                        assert!((got[r * rows + o] - want).abs() < 1e-4, "{ty:?} m={m} r={r} o={o}: {} vs {want}", got[r * rows + o]);
+                        let want: f32 =
+                            (0..cols).map(|c| deq[o * cols + c] * x[r * cols + c]).sum();
+                        let scalar = scalar_dot(
+                            qr.kind,
+                            &qr.bytes[o * qr.row_bytes..],
+                            cols / BLOCK,
+                            &x[r * cols..],
+                            &sums[r * cols / BLOCK..],
+                        );
+                        assert!(
+                            (got[r * rows + o] - want).abs() < 1e-4,
+                            "{ty:?} m={m} r={r} o={o}: {} vs {want}",
+                            got[r * rows + o]
+                        );
                         assert!((scalar - want).abs() < 1e-4, "{ty:?} scalar");
                     }
                 }
             }
         }
-        let k = QTensor::quantize(&Tensor::zeros((2, 256), candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::Q4K).unwrap();
+        let k = QTensor::quantize(
+            &Tensor::zeros((2, 256), candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::Q4K,
+        )
+        .unwrap();
         assert!(QuantRows::from_qtensor(&k).is_none());
     }
 }

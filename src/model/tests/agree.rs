@@ -25,7 +25,11 @@ impl Tester {
         let model = load(w, MatmulPath::F32);
         assert!(model.engine, "{name}: the engine should run this model");
         let tokens = tokens(batch, seq, w.config.vocab_size, seed);
-        Tester { name: name.into(), model, tokens }
+        Tester {
+            name: name.into(),
+            model,
+            tokens,
+        }
     }
 
     /// Feeds the tokens through a cache in pieces of the given lengths (the last one
@@ -36,7 +40,16 @@ impl Tester {
         let (mut at, mut out, mut i) = (0, Vec::new(), 0);
         while at < t {
             let n = pieces[i.min(pieces.len() - 1)].min(t - at);
-            out.push(self.model.run(&self.tokens.narrow(1, at, n).unwrap(), Some(&mut cache), 0, runtime).unwrap());
+            out.push(
+                self.model
+                    .run(
+                        &self.tokens.narrow(1, at, n).unwrap(),
+                        Some(&mut cache),
+                        0,
+                        runtime,
+                    )
+                    .unwrap(),
+            );
             at += n;
             i += 1;
         }
@@ -53,12 +66,23 @@ impl Tester {
         let mut paths: Vec<(&str, Tensor)> = vec![
             ("engine", m.forward(toks, None).unwrap()),
             ("differentiable", m.forward_train(toks).unwrap()),
-            ("engine, kv 5+3+1…", self.incremental(&[5, 3, 1], Runtime::Fast)),
-            ("engine, kv 1 at a time", self.incremental(&[1], Runtime::Fast)),
+            (
+                "engine, kv 5+3+1…",
+                self.incremental(&[5, 3, 1], Runtime::Fast),
+            ),
+            (
+                "engine, kv 1 at a time",
+                self.incremental(&[1], Runtime::Fast),
+            ),
             ("engine, kv 2+9…", self.incremental(&[2, 9], Runtime::Fast)),
-            ("candle, kv 4+1…", self.incremental(&[4, 1], Runtime::Candle)),
+            (
+                "candle, kv 4+1…",
+                self.incremental(&[4, 1], Runtime::Candle),
+            ),
         ];
-        let rows: Vec<Tensor> = (0..b).map(|r| m.forward(&toks.narrow(0, r, 1).unwrap(), None).unwrap()).collect();
+        let rows: Vec<Tensor> = (0..b)
+            .map(|r| m.forward(&toks.narrow(0, r, 1).unwrap(), None).unwrap())
+            .collect();
         paths.push(("each batch row alone", Tensor::cat(&rows, 0).unwrap()));
         for (name, logits) in &paths {
             let d = max_abs_diff(&reference, logits);
@@ -68,12 +92,19 @@ impl Tester {
         let d = max_abs_diff(&reference.narrow(1, first, t - first).unwrap(), &tail);
         assert!(d < TOL, "{}: forward_from({first}): {d}", self.name);
         let candle_tail = m.run(toks, None, first, Runtime::Candle).unwrap();
-        assert!(max_abs_diff(&candle_tail, &tail) < TOL, "{}: candle forward_from", self.name);
+        assert!(
+            max_abs_diff(&candle_tail, &tail) < TOL,
+            "{}: candle forward_from",
+            self.name
+        );
     }
 }
 
 fn long(tied: bool) -> LlamaConfig {
-    LlamaConfig { max_position_embeddings: 160, ..tiny(tied) }
+    LlamaConfig {
+        max_position_embeddings: 160,
+        ..tiny(tied)
+    }
 }
 
 #[test]
@@ -81,14 +112,43 @@ fn all_paths_agree() {
     let f32w = seeded(&tiny(false), 11).unwrap();
     Tester::new("f32 untied", &f32w, 2, 13, 1).check();
     Tester::new("f32 tied", &seeded(&tiny(true), 12).unwrap(), 2, 13, 2).check();
-    Tester::new("f32 interleaved", &f32w.to_layout(RopeLayout::Interleaved).unwrap(), 1, 13, 3).check();
-    for (i, ty) in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q4_0, GgmlDType::F16].into_iter().enumerate() {
-        Tester::new(&format!("{ty:?}"), &quantize_matrices(&f32w, ty), 2, 13, 4 + i as u64).check();
+    Tester::new(
+        "f32 interleaved",
+        &f32w.to_layout(RopeLayout::Interleaved).unwrap(),
+        1,
+        13,
+        3,
+    )
+    .check();
+    for (i, ty) in [
+        GgmlDType::Q8_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q4_0,
+        GgmlDType::F16,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        Tester::new(
+            &format!("{ty:?}"),
+            &quantize_matrices(&f32w, ty),
+            2,
+            13,
+            4 + i as u64,
+        )
+        .check();
     }
     // Longer than one attention tile (64 query rows), a cache across tiles.
     let lw = seeded(&long(true), 13).unwrap();
     Tester::new("f32 long", &lw, 1, 150, 9).check();
-    Tester::new("Q4_1 long", &quantize_matrices(&lw, GgmlDType::Q4_1), 2, 150, 10).check();
+    Tester::new(
+        "Q4_1 long",
+        &quantize_matrices(&lw, GgmlDType::Q4_1),
+        2,
+        150,
+        10,
+    )
+    .check();
 }
 
 #[test]
@@ -96,12 +156,18 @@ fn forward_from_and_caches_refuse_misuse() {
     let w = seeded(&tiny(true), 14).unwrap();
     let m = load(&w, MatmulPath::F32);
     let toks = tokens(1, 4, 96, 14);
-    assert!(matches!(m.forward_from(&toks, None, 4), Err(crate::model::ModelError::BadInput { .. })));
+    assert!(matches!(
+        m.forward_from(&toks, None, 4),
+        Err(crate::model::ModelError::BadInput { .. })
+    ));
     // A cache filled by one runtime path cannot be extended by the other.
     let mut cache = KvCache::new(&w.config);
     m.forward(&toks, Some(&mut cache)).unwrap();
     assert!(m.run(&toks, Some(&mut cache), 0, Runtime::Candle).is_err());
-    let q = load(&quantize_matrices(&w, GgmlDType::Q8_0), MatmulPath::Quantized);
+    let q = load(
+        &quantize_matrices(&w, GgmlDType::Q8_0),
+        MatmulPath::Quantized,
+    );
     assert!(!q.engine);
     assert!(q.forward(&toks, Some(&mut cache)).is_err());
     let mut cache = KvCache::new(&w.config);
@@ -120,18 +186,39 @@ fn autocast_reaches_the_inference_paths() {
     let f32_logits = m.forward(&toks, None).unwrap();
     m.set_autocast(Some(candle_core::DType::BF16));
     let cast = m.forward(&toks, None).unwrap();
-    assert_eq!(cast.dtype(), candle_core::DType::F32, "logits stay in the model's type");
+    assert_eq!(
+        cast.dtype(),
+        candle_core::DType::F32,
+        "logits stay in the model's type"
+    );
     let d = max_abs_diff(&f32_logits, &cast);
     // Operands rounded to 8 significant bits (relative 2^-9) through 2 layers: logits of
     // magnitude ~1 move by ~1e-3..1e-2; a cast that did nothing gives 0.
     assert!(d > 0.0 && d < 0.05, "bf16 autocast moved logits by {d}");
-    assert!(m.numerical_path().contains("bf16 autocast"), "{}", m.numerical_path());
+    assert!(
+        m.numerical_path().contains("bf16 autocast"),
+        "{}",
+        m.numerical_path()
+    );
     // The cached path under the cast agrees with the full pass under the cast.
     let t = toks.dim(1).unwrap();
     let mut cache = KvCache::new(m.config());
-    let rows: Vec<Tensor> = (0..t).map(|i| m.forward(&toks.narrow(1, i, 1).unwrap(), Some(&mut cache)).unwrap()).collect();
+    let rows: Vec<Tensor> = (0..t)
+        .map(|i| {
+            m.forward(&toks.narrow(1, i, 1).unwrap(), Some(&mut cache))
+                .unwrap()
+        })
+        .collect();
     let inc = Tensor::cat(&rows, 1).unwrap();
-    assert!(max_abs_diff(&cast, &inc) < 1e-2, "kv under autocast: {}", max_abs_diff(&cast, &inc));
+    assert!(
+        max_abs_diff(&cast, &inc) < 1e-2,
+        "kv under autocast: {}",
+        max_abs_diff(&cast, &inc)
+    );
     m.set_autocast(None);
-    assert_eq!(max_abs_diff(&f32_logits, &m.forward(&toks, None).unwrap()), 0.0, "uncast is the engine again");
+    assert_eq!(
+        max_abs_diff(&f32_logits, &m.forward(&toks, None).unwrap()),
+        0.0,
+        "uncast is the engine again"
+    );
 }

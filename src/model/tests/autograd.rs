@@ -52,8 +52,8 @@ fn rms_norm_matches_elementary_ops() {
             &[&x, &w],
             || rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap(),
             || {
-                let ms = (x.as_tensor().sqr().unwrap().sum_keepdim(D::Minus1).unwrap() / 8.0)
-                    .unwrap();
+                let ms =
+                    (x.as_tensor().sqr().unwrap().sum_keepdim(D::Minus1).unwrap() / 8.0).unwrap();
                 x.as_tensor()
                     .broadcast_div(&(ms + 1e-5).unwrap().sqrt().unwrap())
                     .unwrap()
@@ -140,12 +140,10 @@ fn rope_matches_elementary_ops_in_both_layouts() {
                         let p = xs.reshape((1, 2, 3, 4, 2)).unwrap();
                         let (x0, x1) = (p.narrow(4, 0, 1).unwrap(), p.narrow(4, 1, 1).unwrap());
                         let (c, s) = (cos.unsqueeze(2).unwrap(), sin.unsqueeze(2).unwrap());
-                        let y0 = (x0.broadcast_mul(&c).unwrap()
-                            - x1.broadcast_mul(&s).unwrap())
-                        .unwrap();
-                        let y1 = (x0.broadcast_mul(&s).unwrap()
-                            + x1.broadcast_mul(&c).unwrap())
-                        .unwrap();
+                        let y0 = (x0.broadcast_mul(&c).unwrap() - x1.broadcast_mul(&s).unwrap())
+                            .unwrap();
+                        let y1 = (x0.broadcast_mul(&s).unwrap() + x1.broadcast_mul(&c).unwrap())
+                            .unwrap();
                         Tensor::cat(&[&y0, &y1], 4)
                             .unwrap()
                             .reshape((1, 2, 3, 8))

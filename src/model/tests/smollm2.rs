@@ -7,7 +7,9 @@ use crate::model::load_gguf;
 
 #[test]
 fn smollm2_gguf_loads_and_predicts_paris() {
-    let Some(path) = crate::testutil::smollm2_gguf() else { return };
+    let Some(path) = crate::testutil::smollm2_gguf() else {
+        return;
+    };
     let t0 = Instant::now();
     let (w, info) = load_gguf(&path).unwrap();
     let c = &w.config;

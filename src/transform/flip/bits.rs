@@ -190,7 +190,6 @@ mod tests {
         assert_eq!(fd.to_f64() / d.to_f64(), 65536.0);
     }
 
-
     #[test]
     fn nth_set_bit_walks_the_mask() {
         assert_eq!(

@@ -3,8 +3,8 @@
 //! its header, parses as before, and differs from the original in exactly the listed bits.
 
 use super::engine::{apply, plan, FlipError, Target, TensorMeta};
-use crate::flipspec::Severity;
 use super::list::{FileId, FlipList};
+use crate::flipspec::Severity;
 use crate::fsutil::{atomic_write, sha256_hex};
 use crate::stored::{StoredError, StoredFile};
 use std::path::{Path, PathBuf};

@@ -113,7 +113,6 @@ mod tests {
         assert_eq!(TensorClass::of_hf("rope_freqs.weight"), TensorClass::Other);
     }
 
-
     #[test]
     fn globs() {
         assert!(glob_match("blk.*.attn_q.weight", "blk.12.attn_q.weight"));

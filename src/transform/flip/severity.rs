@@ -27,7 +27,13 @@ mod tests {
     #[test]
     fn a_rate_rounds_over_the_regions_weights() {
         assert_eq!(Severity::Rate(1_000_000).flips(24_576).unwrap(), 25);
-        assert!(matches!(Severity::Rate(1000).flips(100), Err(FlipError::RateTooLow { rate: 1000, weights: 100 })));
+        assert!(matches!(
+            Severity::Rate(1000).flips(100),
+            Err(FlipError::RateTooLow {
+                rate: 1000,
+                weights: 100
+            })
+        ));
         assert_eq!(Severity::Count(7).flips(1).unwrap(), 7);
     }
 }

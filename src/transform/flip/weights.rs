@@ -3,8 +3,8 @@
 //! tensor rebuilt from them, in the same storage type.
 
 use super::engine::{apply, plan, FlipError, Target, TensorMeta};
-use crate::flipspec::Severity;
 use super::list::FlipList;
+use crate::flipspec::Severity;
 use crate::model::{ModelError, Weight, Weights};
 use crate::transform::weight_type;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
