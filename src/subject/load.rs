@@ -1,6 +1,6 @@
 //! Resolving a registered model and a variant into a runnable [`Subject`].
 
-use super::registry::ModelEntry;
+use super::registry::{ExportSource, FolderSource, GgufSource, ModelEntry};
 use crate::fsutil::sha256_file;
 use crate::fsutil::FileHash;
 use crate::model::{
@@ -126,64 +126,13 @@ pub fn load_base(
         return Ok(base);
     }
     if let Some(g) = &entry.gguf {
-        let path = models_cache().join(&g.file);
-        let fetch = g
-            .fetch
-            .clone()
-            .unwrap_or_else(|| "nothing: the file was named on the command line".into());
-        if !path.exists() {
-            return Err(match &g.fetch {
-                Some(f) => SubjectError::Missing {
-                    path: path.display().to_string(),
-                    fetch: f.clone(),
-                },
-                None => invalid(format!("{}: no such file", path.display())),
-            });
-        }
-        let sha = sha256_file(&path).map_err(invalid)?;
-        if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
-            return Err(invalid(format!(
-                "{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}",
-                path.display()
-            )));
-        }
-        return load_gguf_base(entry, &path, sha);
+        return load_registered_gguf(entry, g);
     }
     if let Some(f) = &entry.folder {
-        let dir = project.path(&f.path);
-        let base = load_folder(project, entry, &dir)?;
-        if let Some(pinned) = f.sha256.as_ref().filter(|p| **p != base.file_sha256) {
-            return Err(invalid(format!(
-                "{}: sha256 {} is not the {pinned} configs/models.toml registers for '{}'",
-                dir.join("model.safetensors").display(),
-                base.file_sha256,
-                entry.name
-            )));
-        }
-        return Ok(base);
+        return load_registered_folder(project, entry, f);
     }
     if let Some(e) = &entry.export {
-        let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| {
-            invalid(format!(
-                "model '{}': export source '{}' is not registered",
-                entry.name, e.from
-            ))
-        })?;
-        if from.export.is_some() {
-            return Err(invalid(format!(
-                "model '{}': export source '{}' is itself an export",
-                entry.name, e.from
-            )));
-        }
-        let parent = load_base(project, registry, from)?;
-        let variant = Variant::parse(&e.variant).map_err(invalid)?;
-        let path = stored_gguf(project, entry)
-            .ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
-        export_variant(&parent, variant, &path)?;
-        let sha = sha256_file(&path).map_err(invalid)?;
-        let mut base = load_gguf_base(entry, &path, sha)?;
-        base.files = [parent.files, base.files].concat();
-        return Ok(base);
+        return load_export(project, registry, entry, e);
     }
     if let Some(t) = &entry.trained {
         // A missing corpus is an error like any other: it belongs to the checkout.
@@ -194,6 +143,84 @@ pub fn load_base(
         return Ok(base);
     }
     Err(invalid(format!("model '{}' has no source", entry.name)))
+}
+
+/// A registered GGUF file from the models cache: present (or how to fetch it) and, when
+/// pinned, the registered bytes.
+fn load_registered_gguf(entry: &ModelEntry, g: &GgufSource) -> Result<Base, SubjectError> {
+    let path = models_cache().join(&g.file);
+    let fetch = g
+        .fetch
+        .clone()
+        .unwrap_or_else(|| "nothing: the file was named on the command line".into());
+    if !path.exists() {
+        return Err(match &g.fetch {
+            Some(f) => SubjectError::Missing {
+                path: path.display().to_string(),
+                fetch: f.clone(),
+            },
+            None => invalid(format!("{}: no such file", path.display())),
+        });
+    }
+    let sha = sha256_file(&path).map_err(invalid)?;
+    if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
+        return Err(invalid(format!(
+            "{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}",
+            path.display()
+        )));
+    }
+    load_gguf_base(entry, &path, sha)
+}
+
+/// A Hugging Face folder of the project, its model.safetensors the registered bytes when
+/// pinned.
+fn load_registered_folder(
+    project: &Project,
+    entry: &ModelEntry,
+    f: &FolderSource,
+) -> Result<Base, SubjectError> {
+    let dir = project.path(&f.path);
+    let base = load_folder(project, entry, &dir)?;
+    if let Some(pinned) = f.sha256.as_ref().filter(|p| **p != base.file_sha256) {
+        return Err(invalid(format!(
+            "{}: sha256 {} is not the {pinned} configs/models.toml registers for '{}'",
+            dir.join("model.safetensors").display(),
+            base.file_sha256,
+            entry.name
+        )));
+    }
+    Ok(base)
+}
+
+/// A registered model exported to GGUF as one of its variants, then read back as a GGUF
+/// model like any other; its files list the parent's first.
+fn load_export(
+    project: &Project,
+    registry: &[ModelEntry],
+    entry: &ModelEntry,
+    e: &ExportSource,
+) -> Result<Base, SubjectError> {
+    let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| {
+        invalid(format!(
+            "model '{}': export source '{}' is not registered",
+            entry.name, e.from
+        ))
+    })?;
+    if from.export.is_some() {
+        return Err(invalid(format!(
+            "model '{}': export source '{}' is itself an export",
+            entry.name, e.from
+        )));
+    }
+    let parent = load_base(project, registry, from)?;
+    let variant = Variant::parse(&e.variant).map_err(invalid)?;
+    let path = stored_gguf(project, entry)
+        .ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
+    export_variant(&parent, variant, &path)?;
+    let sha = sha256_file(&path).map_err(invalid)?;
+    let mut base = load_gguf_base(entry, &path, sha)?;
+    base.files = [parent.files, base.files].concat();
+    Ok(base)
 }
 
 /// The GGUF file a model's stored weights are read from, if they come from one.
