@@ -159,10 +159,19 @@ fn params(spec: &TrainSpec) -> AdamWParams {
     }
 }
 
-/// Trains `spec` on `data` as `opts` says; see the module docs.
-pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
-    let h = spec.hyper;
-    let (weights, restored, mut metrics, start) = match &opts.resume {
+/// Where a run starts: the seeded weights at step 0, or a checkpoint's weights, optimizer
+/// and metrics when resuming.
+struct Start {
+    weights: crate::model::Weights,
+    optimizer: Option<AdamW>,
+    metrics: Vec<MetricsRow>,
+    step: u64,
+}
+
+/// The start of `spec`'s run: `opts.resume`'s checkpoint, refused when another run (any
+/// differing `groundtruth.*` metadata key, either way) made it; else the seeded weights.
+fn start_of(spec: &TrainSpec, opts: &RunOptions) -> Result<Start, TrainError> {
+    Ok(match &opts.resume {
         Some(dir) => {
             let ck = read_checkpoint(dir, params(spec))?;
             let want = spec.metadata(ck.state.step);
@@ -182,15 +191,73 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
                     ),
                 ));
             }
-            (
-                ck.weights,
-                Some(ck.optimizer),
-                ck.state.metrics,
-                ck.state.step,
-            )
+            Start {
+                weights: ck.weights,
+                optimizer: Some(ck.optimizer),
+                metrics: ck.state.metrics,
+                step: ck.state.step,
+            }
         }
-        None => (seeded(&spec.config, h.seed)?, None, Vec::new(), 0),
-    };
+        None => Start {
+            weights: seeded(&spec.config, spec.hyper.seed)?,
+            optimizer: None,
+            metrics: Vec::new(),
+            step: 0,
+        },
+    })
+}
+
+/// The hashes of what a run wrote: its final weights, and its model.safetensors when it
+/// ran to the end.
+struct Written {
+    weights_sha256: String,
+    model_file_sha256: Option<String>,
+}
+
+/// The run's summary from its metrics (resumed at step `start`, `seconds` of training).
+fn summarize(
+    spec: &TrainSpec,
+    data: &Data,
+    metrics: &[MetricsRow],
+    start: u64,
+    seconds: f64,
+    written: Written,
+) -> RunSummary {
+    let h = spec.hyper;
+    let tokens_per_step = (h.batch * h.seq_len) as u64;
+    let last = metrics.last();
+    let done = last.map_or(start, |r| r.step);
+    let ran = done - start;
+    RunSummary {
+        rung: spec.rung.clone(),
+        step: done,
+        steps: h.steps,
+        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+        final_val_loss: last.and_then(|r| r.val_loss),
+        unigram_entropy_train: unigram_entropy(&data.train),
+        ln_vocab: (spec.config.vocab_size as f64).ln(),
+        val_tokens: data.val_windows(h.seq_len).len() * h.seq_len,
+        weights_sha256: written.weights_sha256,
+        model_file_sha256: written.model_file_sha256,
+        train_seconds: seconds,
+        tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
+        runtime: format!(
+            "{}: {}",
+            spec.runtime.device,
+            spec.runtime.precision.describe()
+        ),
+    }
+}
+
+/// Trains `spec` on `data` as `opts` says; see the module docs.
+pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+    let h = spec.hyper;
+    let Start {
+        weights,
+        optimizer: restored,
+        mut metrics,
+        step: start,
+    } = start_of(spec, opts)?;
     let device = spec.runtime.device.open()?;
     let mut model = TrainableLlama::new(&weights, &device)?;
     model.set_autocast(spec.runtime.precision.autocast());
@@ -280,26 +347,11 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     } else {
         None
     };
-    let ran = done - start;
-    let summary = RunSummary {
-        rung: spec.rung.clone(),
-        step: done,
-        steps: h.steps,
-        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
-        final_val_loss: last.and_then(|r| r.val_loss),
-        unigram_entropy_train: unigram_entropy(&data.train),
-        ln_vocab: (spec.config.vocab_size as f64).ln(),
-        val_tokens: windows.len() * h.seq_len,
+    let written = Written {
         weights_sha256: snap.sha256()?,
         model_file_sha256,
-        train_seconds: seconds,
-        tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
-        runtime: format!(
-            "{}: {}",
-            spec.runtime.device,
-            spec.runtime.precision.describe()
-        ),
     };
+    let summary = summarize(spec, data, &metrics, start, seconds, written);
     write_reports(&opts.out, spec, &metrics, &summary)?;
     Ok(summary)
 }
