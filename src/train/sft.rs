@@ -180,48 +180,99 @@ pub struct SftOptions {
     pub device: Device,
 }
 
-/// Fine-tunes `spec` as `opts` says; see the module docs.
-pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> {
-    spec.validate()?;
-    let h = spec.hyper;
+/// The base tokenizer extended with the SFT tags (their ids, the last one ending an
+/// answer), as JSON, as a tokenizer, and its SHA-256.
+struct SftTokenizer {
+    json: String,
+    ids: Vec<u32>,
+    end: u32,
+    tokenizer: HfTokenizer,
+    sha256: String,
+}
+
+fn sft_tokenizer(spec: &SftSpec) -> Result<SftTokenizer, TrainError> {
     let vocab = spec.base.config.vocab_size;
-    let (tok_json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
+    let (json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
     let end = *ids
         .last()
         .ok_or_else(|| TrainError::Spec("no end token".into()))?;
-    let tok = HfTokenizer::new(
-        tokenizers::Tokenizer::from_bytes(tok_json.as_bytes())
+    let tokenizer = HfTokenizer::new(
+        tokenizers::Tokenizer::from_bytes(json.as_bytes())
             .map_err(|e| TrainError::Tokenizer(e.to_string()))?,
     );
-    let tok_sha = sha256_hex(tok_json.as_bytes());
-    let example = |p: &crate::problems::Problem| Example::of(p, &tok, &spec.tags, end);
-    let held = spec
-        .space
-        .problems(Split::HeldOut, &spec.levels, spec.eval_problems, h.seed)
-        .map_err(TrainError::Spec)?;
-    let eval: Vec<Example> = held.iter().map(example).collect::<Result<_, _>>()?;
-    let weights = extend_weights(&spec.base, ids.len(), end, h.seed)?;
-    let model = TrainableLlama::new(&weights, &opts.device)?;
-    let params = AdamWParams {
-        beta1: h.beta1,
-        beta2: h.beta2,
-        eps: h.eps,
-        weight_decay: h.weight_decay,
-    };
-    let mut opt = AdamW::new(model.vars(), params);
-    let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
+    let sha256 = sha256_hex(json.as_bytes());
+    Ok(SftTokenizer {
+        json,
+        ids,
+        end,
+        tokenizer,
+        sha256,
+    })
+}
+
+/// Step `step`'s batch: training problems drawn from the seed, step and position.
+fn train_batch(
+    spec: &SftSpec,
+    step: u64,
+    example: &dyn Fn(&crate::problems::Problem) -> Result<Example, TrainError>,
+) -> Result<Vec<Example>, TrainError> {
+    let h = spec.hyper;
+    (0..h.batch)
+        .map(|i| {
+            spec.space
+                .train_example(&spec.levels, h.seed, step, i)
+                .map_err(TrainError::Spec)
+                .and_then(|p| example(&p))
+        })
+        .collect()
+}
+
+/// The bar's message after a step; without a terminal (the bar hidden), a line on
+/// standard error at each evaluation instead.
+fn show_progress(bar: &indicatif::ProgressBar, progress: bool, row: &MetricsRow, steps: u64) {
+    let (step, value) = (row.step, row.train_loss);
+    bar.set_message(format!(
+        "loss {value:.4}{}",
+        row.val_loss
+            .map(|v| format!(" held-out {v:.4}"))
+            .unwrap_or_default()
+    ));
+    if progress && bar.is_hidden() && row.val_loss.is_some() {
+        eprintln!(
+            "sft step {step}/{steps}: loss {value:.4} held-out {:.4}",
+            row.val_loss.unwrap_or(f64::NAN)
+        );
+    }
+    bar.inc(1);
+}
+
+/// What the steps of an SFT run left: a metrics row per step, training seconds and
+/// tokens, and the first answer tokens (at least 50,000 when there are that many) for the
+/// unigram entropy.
+struct Steps {
+    rows: Vec<MetricsRow>,
+    seconds: f64,
+    tokens: u64,
+    unigram_tokens: Vec<u32>,
+}
+
+/// Runs every step of `spec` with `opt`, evaluating on `eval` every `opts.eval_every` steps
+/// and at the last.
+fn train_steps(
+    spec: &SftSpec,
+    opts: &SftOptions,
+    model: &TrainableLlama,
+    opt: &mut AdamW,
+    eval: &[Example],
+    end: u32,
+    example: &dyn Fn(&crate::problems::Problem) -> Result<Example, TrainError>,
+) -> Result<Steps, TrainError> {
+    let h = spec.hyper;
     let bar = progress_bar(opts.progress, h.steps, 0);
     let (mut rows, mut seconds, mut tokens, mut unigram_tokens) =
         (Vec::new(), 0f64, 0u64, Vec::new());
     for step in 1..=h.steps {
-        let batch: Vec<Example> = (0..h.batch)
-            .map(|i| {
-                spec.space
-                    .train_example(&spec.levels, h.seed, step, i)
-                    .map_err(TrainError::Spec)
-                    .and_then(|p| example(&p))
-            })
-            .collect::<Result<_, _>>()?;
+        let batch = train_batch(spec, step, example)?;
         if unigram_tokens.len() < 50_000 {
             unigram_tokens.extend(
                 batch
@@ -250,7 +301,7 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
         seconds += dt;
         tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
         let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
-            .then(|| masked_eval_loss(model.model(), &eval, end, h.batch))
+            .then(|| masked_eval_loss(model.model(), eval, end, h.batch))
             .transpose()?;
         let row = MetricsRow {
             step,
@@ -261,23 +312,51 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
             tokens,
             seconds: dt,
         };
-        bar.set_message(format!(
-            "loss {value:.4}{}",
-            row.val_loss
-                .map(|v| format!(" held-out {v:.4}"))
-                .unwrap_or_default()
-        ));
-        if opts.progress && bar.is_hidden() && row.val_loss.is_some() {
-            eprintln!(
-                "sft step {step}/{}: loss {value:.4} held-out {:.4}",
-                h.steps,
-                row.val_loss.unwrap_or(f64::NAN)
-            );
-        }
-        bar.inc(1);
+        show_progress(&bar, opts.progress, &row, h.steps);
         rows.push(row);
     }
     bar.finish_and_clear();
+    Ok(Steps {
+        rows,
+        seconds,
+        tokens,
+        unigram_tokens,
+    })
+}
+
+/// Fine-tunes `spec` as `opts` says; see the module docs.
+pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> {
+    spec.validate()?;
+    let h = spec.hyper;
+    let SftTokenizer {
+        json: tok_json,
+        ids,
+        end,
+        tokenizer: tok,
+        sha256: tok_sha,
+    } = sft_tokenizer(spec)?;
+    let example = |p: &crate::problems::Problem| Example::of(p, &tok, &spec.tags, end);
+    let held = spec
+        .space
+        .problems(Split::HeldOut, &spec.levels, spec.eval_problems, h.seed)
+        .map_err(TrainError::Spec)?;
+    let eval: Vec<Example> = held.iter().map(example).collect::<Result<_, _>>()?;
+    let weights = extend_weights(&spec.base, ids.len(), end, h.seed)?;
+    let model = TrainableLlama::new(&weights, &opts.device)?;
+    let params = AdamWParams {
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+    };
+    let mut opt = AdamW::new(model.vars(), params);
+    let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
+    let Steps {
+        rows,
+        seconds,
+        tokens,
+        unigram_tokens,
+    } = train_steps(spec, opts, &model, &mut opt, &eval, end, &example)?;
     let snap = model.snapshot()?;
     save_hf_folder(
         &opts.out,
