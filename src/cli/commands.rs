@@ -47,6 +47,17 @@ pub(super) fn model_path(arg: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// A `--levels` value: difficulty levels, comma-separated.
+pub(super) fn parse_levels(flag: &str) -> Result<Vec<u8>> {
+    flag.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<u8>()
+                .with_context(|| format!("--levels {flag}: '{x}' is not a level"))
+        })
+        .collect()
+}
+
 /// A file named by `flag` that must exist: one line naming it and the flag when it does not.
 /// A device or FIFO is let through: its reader bounds what it reads (`fsutil::read_bounded`).
 pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {

@@ -46,14 +46,7 @@ fn apply_flags(recipe: &mut crate::train::SftRecipe, a: &TrainArgs) -> Result<()
         recipe.hyper.warmup = recipe.hyper.steps / 10;
     }
     if let Some(l) = &a.levels {
-        recipe.levels = l
-            .split(',')
-            .map(|x| {
-                x.trim()
-                    .parse::<u8>()
-                    .with_context(|| format!("--levels {l}: '{x}' is not a level"))
-            })
-            .collect::<Result<_>>()?;
+        recipe.levels = super::commands::parse_levels(l)?;
     }
     if let Some(e) = a.eval_every {
         recipe.eval_every = e;
