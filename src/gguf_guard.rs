@@ -16,7 +16,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use cross::cross_check_with_gguf_rs;
+pub use cross::{cross_check_with_gguf_rs, CrossCheckError};
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

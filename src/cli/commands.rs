@@ -555,7 +555,7 @@ fn fetch_from_hub(project: &Project, model: &str) -> Result<u8> {
         .iter()
         .find(|m| m.name == model)
         .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-    for file in hub::fetch(entry, &HubEnv::from_env()).map_err(anyhow::Error::msg)? {
+    for file in hub::fetch(entry, &HubEnv::from_env())? {
         outln!("{}", file.display());
     }
     Ok(EXIT_HOLDS)
