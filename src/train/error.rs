@@ -55,6 +55,10 @@ pub enum TrainError {
     /// The device asked for is not available in this build or on this machine.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
+    /// An error met once and handed to every caller of the same per-process cache entry
+    /// (a run, a corpus, a tokenized split), as it was, sources included.
+    #[error(transparent)]
+    Cached(std::sync::Arc<TrainError>),
 }
 
 /// Attaches the operation name to a candle error.
