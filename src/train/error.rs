@@ -44,6 +44,12 @@ pub enum TrainError {
     /// Learning or loading the tokenizer failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// Our tokenizer failed on the training text (boxed: it is large and rare).
+    #[error("tokenizer: {0}")]
+    Tokenize(#[source] Box<crate::tokenizer::TokenizerError>),
+    /// The tokenizers library refused a tokenizer (its JSON).
+    #[error("tokenizer: {0}")]
+    TokenizerLibrary(#[source] tokenizers::Error),
     /// A training step produced a non-finite loss or gradient.
     #[error("step {step}: {what}")]
     Diverged {

@@ -197,8 +197,7 @@ fn sft_tokenizer(spec: &SftSpec) -> Result<SftTokenizer, TrainError> {
         .last()
         .ok_or_else(|| TrainError::Spec("no end token".into()))?;
     let tokenizer = HfTokenizer::new(
-        tokenizers::Tokenizer::from_bytes(json.as_bytes())
-            .map_err(|e| TrainError::Tokenizer(e.to_string()))?,
+        tokenizers::Tokenizer::from_bytes(json.as_bytes()).map_err(TrainError::TokenizerLibrary)?,
     );
     let sha256 = sha256_hex(json.as_bytes());
     Ok(SftTokenizer {
