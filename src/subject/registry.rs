@@ -149,11 +149,11 @@ pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
                 format!("model '{}' is registered twice", m.name),
             ));
         }
-        check_source(m).map_err(|msg| RegistryError::invalid(file, line, msg))?;
+        validate_source(m).map_err(|msg| RegistryError::invalid(file, line, msg))?;
     }
     for m in &parsed.model {
         let Some(e) = &m.export else { continue };
-        check_export(&m.name, e, &parsed.model)
+        validate_export(&m.name, e, &parsed.model)
             .map_err(|msg| RegistryError::invalid(file, line_of_model(&text, &m.name), msg))?;
     }
     Ok(parsed.model)
@@ -167,7 +167,7 @@ fn line_of_model(text: &str, name: &str) -> usize {
 }
 
 /// Exactly one source, and a registered file source pins its hash (and how to fetch it).
-fn check_source(m: &ModelEntry) -> Result<(), String> {
+fn validate_source(m: &ModelEntry) -> Result<(), String> {
     let sources = m.seeded.is_some() as u8
         + m.gguf.is_some() as u8
         + m.folder.is_some() as u8
@@ -196,7 +196,7 @@ fn check_source(m: &ModelEntry) -> Result<(), String> {
 
 /// An export names a registered model that is not itself an export, and a variant that
 /// is a conversion, not a corruption.
-fn check_export(name: &str, e: &ExportSource, all: &[ModelEntry]) -> Result<(), String> {
+fn validate_export(name: &str, e: &ExportSource, all: &[ModelEntry]) -> Result<(), String> {
     match all.iter().find(|p| p.name == e.from) {
         None => {
             return Err(format!(

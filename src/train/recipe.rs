@@ -285,7 +285,7 @@ fn is_sha256(s: &str) -> bool {
 }
 
 /// The tables besides the recipes: hashes well formed, every size and rate usable.
-fn check_tables(raw: &RecipesFile) -> Result<(), String> {
+fn validate_tables(raw: &RecipesFile) -> Result<(), String> {
     for (field, sha) in [
         ("tokenizer.corpus_sha256", &raw.tokenizer.corpus_sha256),
         ("tokenizer.sha256", &raw.tokenizer.sha256),
@@ -401,7 +401,7 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         invalid(format!("line {line}: {}", e.message()))
     })?;
-    check_tables(&raw).map_err(invalid)?;
+    validate_tables(&raw).map_err(invalid)?;
     let mut recipes: Vec<Recipe> = Vec::new();
     for r in raw.recipe {
         let name = r.name.clone();
