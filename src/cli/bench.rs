@@ -5,12 +5,12 @@
 //! machine and its load, which is printed with them.
 
 use super::anchor::{compare, live, run_script, Live, LLAMA_CPP_DECODE, LLAMA_CPP_PREFILL};
-use super::ppl::{chunk_bar, describe, load_model, read_text};
+use super::ppl::{describe, load_model, perplexity_shown, read_text};
 use crate::model::KvCache;
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
 use crate::run::argmax;
-use crate::run::{perplexity_with, EvalSlice};
+use crate::run::EvalSlice;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
@@ -175,21 +175,8 @@ fn score(
 ) -> Result<(crate::run::PplResult, String)> {
     let (text, source) = read_text(project, None)?;
     let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
-    let bar = chunk_bar();
-    let r = perplexity_with(
-        &m.llama,
-        m.tokenizer.as_ref(),
-        &text,
-        slice.ctx,
-        Some(slice.chunks),
-        &mut |c, n, ppl| {
-            bar.set_length(n as u64);
-            bar.set_position(c as u64);
-            bar.set_message(format!("ppl {ppl:.4}"));
-        },
-    )
-    .with_context(|| format!("{}: perplexity", path.display()))?;
-    bar.finish_and_clear();
+    let r = perplexity_shown(m, &text, slice.ctx, Some(slice.chunks))
+        .with_context(|| format!("{}: perplexity", path.display()))?;
     Ok((r, source))
 }
 

@@ -57,15 +57,7 @@ impl Judge {
         let declared = crate::inspect::findings::file_type(&first.insp).and_then(declared_type);
         let again = scratch.join("reimported.gguf");
         let summary = crate::gguf_guard::validate_gguf(&first.path).or_stop()?;
-        let metadata: Vec<_> = summary
-            .metadata
-            .iter()
-            .filter_map(|e| {
-                info.metadata
-                    .get(&e.key)
-                    .map(|v| (e.key.clone(), v.clone()))
-            })
-            .collect();
+        let metadata = info.metadata_in_file_order(&summary);
         let order: Vec<String> = summary.tensors.into_iter().map(|t| t.name).collect();
         let source = Source {
             metadata: &metadata,

@@ -52,6 +52,23 @@ pub struct GgufInfo {
 }
 
 impl GgufInfo {
+    /// The metadata in the order the file stores it (`summary` is the file's validated
+    /// header; `metadata` is sorted), as an export that keeps a source's keys writes them.
+    pub fn metadata_in_file_order(
+        &self,
+        summary: &crate::gguf_guard::GgufSummary,
+    ) -> Vec<(String, Value)> {
+        summary
+            .metadata
+            .iter()
+            .filter_map(|e| {
+                self.metadata
+                    .get(&e.key)
+                    .map(|v| (e.key.clone(), v.clone()))
+            })
+            .collect()
+    }
+
     /// The storage type holding the most matrix elements (`q4_1` for a "Q4_1" file whose
     /// norms are f32), as the oracle format's `model.weights` names it.
     pub fn predominant_type(&self, weights: &Weights) -> String {

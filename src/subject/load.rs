@@ -310,15 +310,7 @@ pub fn export_weights(
 fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {
     let summary = crate::gguf_guard::validate_gguf(path).map_err(|e| failed("", e))?;
     let (weights, info) = load_gguf(path).map_err(|e| failed(path.display(), e))?;
-    let export_meta = summary
-        .metadata
-        .iter()
-        .filter_map(|e| {
-            info.metadata
-                .get(&e.key)
-                .map(|v| (e.key.clone(), v.clone()))
-        })
-        .collect();
+    let export_meta = info.metadata_in_file_order(&summary);
     let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect())
         .map_err(|e| failed(path.display(), e))?;
     Ok(Base {

@@ -15,14 +15,14 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::data::unigram_entropy;
-use super::error::{Ctx, TrainError};
+use super::error::TrainError;
 use super::metrics::{write_run_reports, MetricsRow};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::sft_config::SftHyper;
 use super::sft_data::{masked_eval_loss, masked_loss, Example};
 use super::sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
 use super::spec::{json, versions};
-use super::trainer::progress_bar;
+use super::trainer::{descend, progress_bar};
 use crate::fsutil::{atomic_write, sha256_file, sha256_hex};
 use crate::metrics::Tags;
 use crate::model::{save_hf_folder, TrainableLlama, Weights};
@@ -281,21 +281,8 @@ fn train_steps(
         }
         let t0 = Instant::now();
         let loss = masked_loss(model.model(), &batch, end)?;
-        let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                step,
-                what: format!("loss {value}"),
-            });
-        }
-        let grads = loss.backward().ctx("backward")?;
-        let info = opt.step(
-            model.vars(),
-            &grads,
-            lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
-            h.grad_clip,
-        )?;
-        drop(grads);
+        let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
+        let (value, grad_norm) = descend(model, opt, loss, step, lr, h.grad_clip)?;
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
         tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
@@ -304,9 +291,9 @@ fn train_steps(
             .transpose()?;
         let row = MetricsRow {
             step,
-            lr: lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
+            lr,
             train_loss: value,
-            grad_norm: info.grad_norm,
+            grad_norm,
             val_loss,
             tokens,
             seconds: dt,

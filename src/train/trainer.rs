@@ -251,7 +251,7 @@ fn summarize(
 
 /// One optimizer step down `loss` (refused when the loss is not finite: the run diverged);
 /// the loss value and the gradient norm before clipping.
-fn descend(
+pub(super) fn descend(
     model: &TrainableLlama,
     opt: &mut AdamW,
     loss: Tensor,
