@@ -91,7 +91,7 @@ pub enum CrossCheckError {
     /// gguf-rs cannot read a file our validator accepts, or reads it differently.
     #[error("{}: {what}", file.display())]
     Disagree {
-        /// The file.
+        /// The GGUF file, as given.
         file: std::path::PathBuf,
         /// The first disagreement.
         what: String,

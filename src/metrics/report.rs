@@ -140,7 +140,7 @@ pub struct RecordVerdict {
     pub model: String,
     /// Variant label.
     pub variant: String,
-    /// The score.
+    /// SF, SC, the broken rules and the extracted answer (flattened into the record's line).
     #[serde(flatten)]
     pub score: Score,
     /// SF ∧ ¬SC.

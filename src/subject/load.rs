@@ -114,9 +114,9 @@ pub struct Subject {
     pub variant: Variant,
     /// Its weights.
     pub weights: Weights,
-    /// The runtime.
+    /// The weights loaded on the subject's runtime, ready to run.
     pub llama: Llama,
-    /// The tokenizer.
+    /// The base's tokenizer (a variant never changes it).
     pub tokenizer: Arc<dyn TextTokenizer>,
     /// The stored file's hash for the base variant; the weights' hash for any other.
     pub identity_sha256: String,

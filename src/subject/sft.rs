@@ -96,7 +96,7 @@ pub fn sft_spec(project: &Project, name: &str) -> Result<(SftSpec, SftRecipe), S
 pub struct SftRun {
     /// Its folder (a Hugging Face folder plus metrics and summary).
     pub dir: PathBuf,
-    /// The recipe.
+    /// The recipe it was fine-tuned under (from configs/sft.toml).
     pub recipe: SftRecipe,
     /// The run's summary.
     pub summary: SftSummary,

@@ -29,7 +29,7 @@ pub struct Trained {
     pub dir: PathBuf,
     /// What was trained.
     pub spec: TrainSpec,
-    /// The recipe.
+    /// The recipe it was trained under (from configs/recipes.toml).
     pub recipe: Recipe,
     /// The run's summary.
     pub summary: RunSummary,

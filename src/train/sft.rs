@@ -47,7 +47,7 @@ pub struct SftSpec {
     pub base_tokenizer_json: Arc<String>,
     /// The trace tags.
     pub tags: Tags,
-    /// The end token.
+    /// The token that ends an answer (added to the vocabulary; generation stops there).
     pub end_token: String,
     /// The problem space and split.
     pub space: ProblemSpace,
@@ -139,13 +139,13 @@ impl SftSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SftSummary {
-    /// Recipe.
+    /// The recipe's name.
     pub recipe: String,
-    /// Base label.
+    /// The base model's registry name, or the `--from` folder.
     pub base: String,
     /// Base `model.safetensors` SHA-256.
     pub base_sha256: String,
-    /// Steps.
+    /// Optimizer steps run (every step of the recipe: a summary is written at the end only).
     pub steps: u64,
     /// Completion-only loss on the held-out problems before any step.
     pub val_loss_before: f64,

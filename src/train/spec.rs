@@ -125,7 +125,7 @@ impl TrainSpec {
         sha256_hex(self.tokenizer_json.as_bytes())
     }
 
-    /// The tokenizer.
+    /// A tokenizer built from the run's `tokenizer.json` (built anew at each call).
     pub fn tokenizer(&self) -> Result<HfTokenizer, TrainError> {
         tokenizer(&self.tokenizer_json)
     }
