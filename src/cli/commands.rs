@@ -1,7 +1,7 @@
 //! Subcommand bodies.
 
 use super::{BenchAction, ClaimsAction, Cli, Command};
-use crate::claim::{claims_markdown, load_dir};
+use crate::claim::{claims_markdown, load_dir, load_with_numbers};
 use crate::outcome::Outcome;
 use crate::plan::{exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
@@ -276,13 +276,13 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
             errln!("{} case(s) in suite '{s}'", plan.cases.len());
         }
         None => {
-            let claims = load_dir(&project.claims_dir())?;
+            let claims = load_with_numbers(&project.root, &project.claims_dir())?;
             for c in &claims {
                 outln!(
                     "{:6} {:18} {:28} {}",
                     c.id,
                     c.kind.name(),
-                    c.bound.render(),
+                    c.criterion(),
                     c.statement.trim()
                 );
             }
@@ -293,7 +293,7 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
 
 fn render(project: &Project, check: bool) -> Result<u8> {
     // Check claims (claims/check/, judged by `groundtruth check`) are registered claims too.
-    let mut claims = load_dir(&project.claims_dir())?;
+    let mut claims = load_with_numbers(&project.root, &project.claims_dir())?;
     claims.extend(load_dir(&project.claims_dir().join("check"))?);
     let md = claims_markdown(&claims);
     let path = project.claims_dir().join("CLAIMS.md");

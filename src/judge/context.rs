@@ -94,6 +94,8 @@ pub struct Judge {
     pub(crate) continuations: Memo<SubjectKey, Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
     eval: Memo<(), Shared<crate::run::EvalSlice>>,
+    /// Records of a registered number's source (and variant, for generated ones).
+    pub(crate) records: Memo<(String, String), Shared<Vec<crate::metrics::GenerationRecord>>>,
 }
 
 impl Judge {
@@ -125,6 +127,7 @@ impl Judge {
             continuations: Memo::new(),
             files: Memo::new(),
             eval: Memo::new(),
+            records: Memo::new(),
         }
     }
 

@@ -9,6 +9,7 @@ mod logits;
 mod ppl;
 mod records;
 mod runtime;
+mod sft_records;
 mod slice;
 
 pub use generate::{
@@ -23,6 +24,7 @@ pub use ppl::{
 };
 pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
 pub use runtime::{Runtime, Unavailable};
+pub use sft_records::{sft_records, SftRecordsError};
 pub use slice::EvalSlice;
 
 /// Why running a model failed.
