@@ -195,6 +195,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             seed,
             levels,
             max_new_tokens,
+            batch,
             out,
         } => {
             let list = |s: &str| -> Vec<String> {
@@ -218,6 +219,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
                 seed,
                 levels: &levels,
                 max_new_tokens,
+                batch,
                 out: &out,
             };
             super::study::run(project, &req)

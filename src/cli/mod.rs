@@ -375,6 +375,9 @@ pub enum Command {
         /// New tokens at most per problem.
         #[arg(long, default_value_t = 64)]
         max_new_tokens: u64,
+        /// Problems generated together in one forward pass per step (same tokens at any size).
+        #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
+        batch: usize,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -548,6 +551,9 @@ pub struct GenerateArgs {
     /// New tokens at most per problem.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: u64,
+    /// Problems generated together in one forward pass per step (same tokens at any size).
+    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
+    pub batch: usize,
     /// The records file to write.
     #[arg(long)]
     pub out: PathBuf,

@@ -29,6 +29,7 @@ pub(super) struct Request<'a> {
     pub seed: u64,
     pub levels: &'a [u8],
     pub max_new_tokens: u64,
+    pub batch: usize,
     pub out: &'a Path,
 }
 
@@ -110,6 +111,7 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                     model: rung,
                     variant: name,
                 },
+                req.batch,
                 &mut |i| bar.set_position(i as u64),
             )?;
             bar.finish_and_clear();
