@@ -282,6 +282,38 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Train(args) => super::train::train(project, &args),
         Command::Bench {
             action:
+                BenchAction::Generate {
+                    models,
+                    small_8m,
+                    batches,
+                    problems,
+                    max_new_tokens,
+                },
+        } => {
+            let list: Vec<String> = models
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
+            let batches: Vec<usize> = batches
+                .split(',')
+                .map(|b| {
+                    b.trim()
+                        .parse::<usize>()
+                        .map_err(|_| anyhow::anyhow!("--batches: '{b}' is not a batch size"))
+                })
+                .collect::<Result<_>>()?;
+            let req = super::bench_generate::Request {
+                models: &list,
+                small_8m: small_8m.as_deref(),
+                batches: &batches,
+                problems,
+                max_new_tokens,
+            };
+            super::bench_generate::run(project, &req)
+        }
+        Command::Bench {
+            action:
                 BenchAction::Eval {
                     model,
                     threads,

@@ -26,6 +26,7 @@ macro_rules! errln {
 
 mod anchor;
 mod bench;
+mod bench_generate;
 mod check;
 mod commands;
 mod generate;
@@ -627,6 +628,28 @@ pub enum BenchAction {
         /// f32, or bf16 autocast (matrix products in bf16).
         #[arg(long, default_value = "f32")]
         precision: crate::runtime::Precision,
+    },
+    /// Generation throughput: records/s and tokens/s of greedy GenerationRecords on held-out
+    /// arithmetic problems at each batch size, per model; every batch size's records must
+    /// equal the first's (batching changes no token).
+    Generate {
+        /// Models: tiny_1m (committed), small_8m (the newest trained one in
+        /// target/groundtruth/models/trained, or --small-8m), smollm2 (the model cache's
+        /// SmolLM2-135M-Instruct Q4_1), or paths.
+        #[arg(long, default_value = "tiny_1m,small_8m,smollm2")]
+        models: String,
+        /// A trained small_8m folder.
+        #[arg(long, value_name = "DIR")]
+        small_8m: Option<PathBuf>,
+        /// Batch sizes, comma-separated (speed-ups are against the first).
+        #[arg(long, default_value = "1,16")]
+        batches: String,
+        /// Held-out problems per run.
+        #[arg(long, default_value_t = 32)]
+        problems: usize,
+        /// New tokens at most per problem.
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: u64,
     },
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
     /// against llama.cpp measured in the same run (`--with-llama-cpp`).
