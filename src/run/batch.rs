@@ -10,6 +10,7 @@ use super::{Generation, Options, RunError, Sampler};
 use crate::model::{KvCache, Llama};
 use crate::rng::SeededRng;
 use crate::tokenizer::TextTokenizer;
+use rayon::prelude::*;
 
 /// The batch size `generate` and `study` use unless told otherwise, and the harness's.
 pub const DEFAULT_BATCH: usize = 16;
@@ -36,13 +37,15 @@ pub fn generate_batch(
         streams.push(Stream::new(prompt, *opts, prefill(llama, prompt, cache)?));
     }
     loop {
-        // The sequences that go on, with the token each feeds next.
-        let mut feed: Vec<(usize, u32)> = Vec::new();
-        for (i, (s, rng)) in streams.iter_mut().zip(rngs.iter_mut()).enumerate() {
-            if let Some(next) = s.advance(&mut || uniform_f64(rng)) {
-                feed.push((i, next));
-            }
-        }
+        // The sequences that go on, with the token each feeds next. Choosing a token (a
+        // softmax over the vocabulary in f64) costs a small model more than its step does;
+        // each sequence chooses from its own logits and seed, so they choose in parallel.
+        let feed: Vec<(usize, u32)> = streams
+            .par_iter_mut()
+            .zip(rngs.par_iter_mut())
+            .enumerate()
+            .filter_map(|(i, (s, rng))| s.advance(&mut || uniform_f64(rng)).map(|t| (i, t)))
+            .collect();
         if feed.is_empty() {
             break;
         }
