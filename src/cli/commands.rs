@@ -343,31 +343,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
-        Command::Ppl {
-            model,
-            text,
-            ctx,
-            chunks,
-            base,
-            json,
-            device,
-            precision,
-        } => {
-            let runtime = crate::runtime::Runtime {
-                device: device.model_device(),
-                precision: precision.unwrap_or_default(),
-            };
-            super::ppl::run(
-                project,
-                &model_path(&model)?,
-                text.as_deref(),
-                ctx,
-                chunks,
-                base.as_deref(),
-                json,
-                runtime,
-            )
-        }
+        Command::Ppl(args) => super::ppl::run(project, &args),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             out!("{}", crate::model::ladder_table(&ladder.rungs));
