@@ -8,6 +8,7 @@ mod context;
 mod drift;
 mod error;
 mod files;
+mod numbers;
 mod order;
 mod parity;
 mod reference;
@@ -78,6 +79,7 @@ impl Judge {
             Kind::RoundTrip(via) => self.round_trip(case, *via, files),
             Kind::Structure(stat) => self.structure(case, *stat, files),
             Kind::TrainSanity(check) => self.train_sanity(case, *check, files),
+            Kind::MetricRepro(num) => self.metric_repro(case, num, files),
         }
     }
 }

@@ -84,6 +84,12 @@ pub enum Statistic {
     /// |ppl − oracle ppl| / oracle ppl over the oracle's perplexity text, scored as
     /// llama.cpp scores it (`configs/eval.toml`).
     PplRelDiff,
+    /// |observed − registered| of a registered metric number (SF, SC, theater, gap).
+    MetricDeviation,
+    /// Lower end of the 95% bootstrap interval of a registered metric (or of a difference).
+    IntervalLow,
+    /// Upper end of the 95% bootstrap interval of a registered metric (or of a difference).
+    IntervalHigh,
 }
 
 /// What a statistic counts or measures.
@@ -141,6 +147,8 @@ pub enum Measurement {
     File,
     /// The harness's own training.
     Training,
+    /// A registered metric number on its GenerationRecords.
+    Records,
 }
 
 /// An aggregate of a teacher-forced comparison of two distributions over positions
@@ -274,6 +282,8 @@ pub enum Role {
     File(FileStat),
     /// Measured by [`Measurement::Training`].
     Training,
+    /// Measured by [`Measurement::Records`].
+    Records,
 }
 
 impl Role {
@@ -291,6 +301,7 @@ impl Role {
             Role::RoundTrip => Measurement::RoundTrip,
             Role::File(_) => Measurement::File,
             Role::Training => Measurement::Training,
+            Role::Records => Measurement::Records,
         }
     }
 }
@@ -333,7 +344,7 @@ macro_rules! everywhere {
 
 impl Statistic {
     /// Every statistic, in declaration order.
-    pub const ALL: [Statistic; 30] = [
+    pub const ALL: [Statistic; 33] = [
         Statistic::TokenMismatches,
         Statistic::GreedyMatch,
         Statistic::GreedyMatchOrTie,
@@ -364,6 +375,9 @@ impl Statistic {
         Statistic::UnigramMarginNats,
         Statistic::ValLossDelta,
         Statistic::PplRelDiff,
+        Statistic::MetricDeviation,
+        Statistic::IntervalLow,
+        Statistic::IntervalHigh,
     ];
 
     /// The statistic's row.
@@ -488,6 +502,11 @@ impl Statistic {
                 Lower,
                 &[Role::Oracle(OracleStat::PplRelDiff)],
             ),
+            S::MetricDeviation => row("metric_deviation", Share, Lower, &[Role::Records]),
+            // Which direction is better depends on the registered operator; reports read
+            // the bound, never this.
+            S::IntervalLow => row("interval_low", Share, Higher, &[Role::Records]),
+            S::IntervalHigh => row("interval_high", Share, Lower, &[Role::Records]),
         }
     }
 
@@ -561,7 +580,8 @@ mod tests {
                     | Role::ReferenceQuantizer
                     | Role::RoundTrip
                     | Role::File(_)
-                    | Role::Training => continue,
+                    | Role::Training
+                    | Role::Records => continue,
                 };
                 assert_eq!(d.statistic(), s);
             }
