@@ -30,7 +30,7 @@ pub struct Trained {
     pub dir: PathBuf,
     /// What was trained.
     pub spec: TrainSpec,
-    /// The recipe.
+    /// The recipe it was trained under (from configs/recipes.toml).
     pub recipe: Recipe,
     /// The run's summary.
     pub summary: RunSummary,
@@ -47,8 +47,8 @@ pub fn cache_dir(project: &Project, name: &str, spec: &TrainSpec) -> PathBuf {
         .join(format!("{name}-{}", spec.key()))
 }
 
-/// Per-process results; errors are kept as their one-line message.
-type Shared<T> = Result<Arc<T>, String>;
+/// Per-process results; an error is shared by every caller that asks for the same entry.
+type Shared<T> = Result<Arc<T>, Arc<TrainError>>;
 
 /// The trained checkpoint of recipe `name`: read from the cache, or trained now (once per
 /// process even when several threads ask).
@@ -75,9 +75,9 @@ pub fn ensure_trained_on(
         .get_or(&dir, || {
             cached_or_train(&dir, &spec, &recipe)
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)?;
+        .map_err(TrainError::Cached)?;
     let rf = project.path(RECIPES_FILE);
     let recipes_file = FileHash {
         path: project.display(&rf),
@@ -133,7 +133,7 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
     );
     DATA.get_or_init(Memo::new)
         .get_or(&key, || {
-            let tok = spec.tokenizer().map_err(|e| e.to_string())?;
+            let tok = spec.tokenizer().map_err(Arc::new)?;
             // The split must hold a window of this run's sequence length.
             Data::new(
                 &spec.corpus,
@@ -142,9 +142,9 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
                 spec.hyper.seq_len,
             )
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)
+        .map_err(TrainError::Cached)
 }
 
 /// Reads a corpus once per process per path and expected hash. A missing file is
@@ -161,7 +161,7 @@ pub fn corpus_for(path: &Path, sha256: &str) -> Result<Arc<Corpus>, TrainError> 
         .get_or(&(path.to_path_buf(), sha256.to_string()), || {
             Corpus::load(path, Some(sha256))
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)
+        .map_err(TrainError::Cached)
 }
