@@ -32,7 +32,7 @@ fn locate(project: &Project, name: &str, small_8m: Option<&Path>) -> Result<Path
         "small_8m" => match small_8m {
             Some(p) => Ok(p.to_path_buf()),
             None => newest_trained(&project.out_dir().join("models/trained"), "small_8m-").ok_or_else(|| {
-                format!("no trained small_8m in {} (train it with `groundtruth train --recipe small_8m --out DIR`, tens of minutes on 2 cores, or pass --small-8m DIR)", project.display(&project.out_dir().join("models/trained")))
+                format!("no trained small_8m in {} (the full suite's claims on small_8m train it there; or train one with `groundtruth train --recipe small_8m --out DIR`, tens of minutes on 2 cores, and pass --small-8m DIR)", project.display(&project.out_dir().join("models/trained")))
             }),
         },
         "smollm2" => {
