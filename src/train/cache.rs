@@ -21,6 +21,7 @@ use crate::fsutil::sha256_file;
 use crate::fsutil::FileHash;
 use crate::memo::Memo;
 use crate::project::Project;
+use crate::runtime::Runtime;
 
 /// A finished run in the cache.
 #[derive(Debug, Clone)]
@@ -52,8 +53,22 @@ type Shared<T> = Result<Arc<T>, Arc<TrainError>>;
 /// The trained checkpoint of recipe `name`: read from the cache, or trained now (once per
 /// process even when several threads ask).
 pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainError> {
+    ensure_trained_on(project, name, None)
+}
+
+/// [`ensure_trained`] on `runtime` instead of the recipe's own (a claim's case trains on
+/// its runtime; another runtime is another run, with its own cache folder).
+pub fn ensure_trained_on(
+    project: &Project,
+    name: &str,
+    runtime: Option<Runtime>,
+) -> Result<Trained, TrainError> {
     static RUNS: OnceLock<Memo<PathBuf, Shared<RunSummary>>> = OnceLock::new();
     let (spec, recipe) = TrainSpec::from_recipe(project, name)?;
+    let spec = match runtime {
+        Some(r) => spec.on(r),
+        None => spec,
+    };
     let dir = cache_dir(project, name, &spec);
     let summary = RUNS
         .get_or_init(Memo::new)
