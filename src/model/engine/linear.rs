@@ -65,12 +65,14 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         return;
     };
     let m = x.len() / cols;
+    // Checked in release builds too: the unsafe writes below rely on these shapes, and a
+    // wrong one is a panic naming it, never a write out of bounds.
     for (w, y) in ws.iter().zip(ys.iter()) {
-        debug_assert_eq!(
+        assert_eq!(
             (w.cols, x.len(), y.len(), w.f32.len()),
             (cols, m * cols, m * w.rows, w.rows * w.cols)
         );
-        debug_assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
+        assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
     }
     if m == 0 {
         return;
@@ -213,6 +215,8 @@ pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         return;
     };
     let m = x.len() / cols;
+    // Checked in release builds too: the unsafe writes below rely on these shapes, and a
+    // wrong one is a panic naming it, never a write out of bounds.
     for (w, y) in ws.iter().zip(ys.iter()) {
         assert_eq!(
             (w.cols, x.len(), y.len(), w.f32.len()),
