@@ -84,6 +84,13 @@ pub enum Statistic {
     /// |ppl − oracle ppl| / oracle ppl over the oracle's perplexity text, scored as
     /// llama.cpp scores it (`configs/eval.toml`).
     PplRelDiff,
+    /// Pairs of a severity sweep (lower rate, higher rate) where every seed of the higher
+    /// rate degrades the model (mean KL from the parent) less than every seed of the lower:
+    /// an inversion beyond the seed spread.
+    RateOrderViolations,
+    /// Share of a seeded sample of single flips that raise perplexity over the evaluation
+    /// windows by more than 10% (the fault-injection literature's "vulnerable").
+    VulnerableShare,
 }
 
 /// What a statistic counts or measures.
@@ -141,6 +148,8 @@ pub enum Measurement {
     File,
     /// The harness's own training.
     Training,
+    /// A severity sweep of seeded bit flips against the clean parent.
+    Sweep,
 }
 
 /// An aggregate of a teacher-forced comparison of two distributions over positions
@@ -233,6 +242,15 @@ pub enum ChainStat {
     Top1MismatchExcess,
 }
 
+/// What a severity sweep of seeded bit flips measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStat {
+    /// Rate pairs inverted beyond the seed spread.
+    RateOrderViolations,
+    /// Share of single flips that raise perplexity by more than 10%.
+    VulnerableShare,
+}
+
 /// What a file's structure check measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileStat {
@@ -274,6 +292,8 @@ pub enum Role {
     File(FileStat),
     /// Measured by [`Measurement::Training`].
     Training,
+    /// Measured by [`Measurement::Sweep`], as this.
+    Sweep(SweepStat),
 }
 
 impl Role {
@@ -291,6 +311,7 @@ impl Role {
             Role::RoundTrip => Measurement::RoundTrip,
             Role::File(_) => Measurement::File,
             Role::Training => Measurement::Training,
+            Role::Sweep(_) => Measurement::Sweep,
         }
     }
 }
@@ -333,7 +354,7 @@ macro_rules! everywhere {
 
 impl Statistic {
     /// Every statistic, in declaration order.
-    pub const ALL: [Statistic; 30] = [
+    pub const ALL: [Statistic; 32] = [
         Statistic::TokenMismatches,
         Statistic::GreedyMatch,
         Statistic::GreedyMatchOrTie,
@@ -364,6 +385,8 @@ impl Statistic {
         Statistic::UnigramMarginNats,
         Statistic::ValLossDelta,
         Statistic::PplRelDiff,
+        Statistic::RateOrderViolations,
+        Statistic::VulnerableShare,
     ];
 
     /// The statistic's row.
@@ -488,6 +511,18 @@ impl Statistic {
                 Lower,
                 &[Role::Oracle(OracleStat::PplRelDiff)],
             ),
+            S::RateOrderViolations => row(
+                "rate_order_violations",
+                Count,
+                Lower,
+                &[Role::Sweep(SweepStat::RateOrderViolations)],
+            ),
+            S::VulnerableShare => row(
+                "vulnerable_share",
+                Share,
+                Lower,
+                &[Role::Sweep(SweepStat::VulnerableShare)],
+            ),
         }
     }
 
@@ -561,7 +596,8 @@ mod tests {
                     | Role::ReferenceQuantizer
                     | Role::RoundTrip
                     | Role::File(_)
-                    | Role::Training => continue,
+                    | Role::Training
+                    | Role::Sweep(_) => continue,
                 };
                 assert_eq!(d.statistic(), s);
             }
