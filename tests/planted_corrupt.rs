@@ -54,7 +54,7 @@ fn the_mantissa_low_bound_holds_as_registered_and_fails_on_an_exponent_flip() {
     // The ticket lists the flips (246 at this rate: the first 32, then a count).
     let md = ticket_markdown(&recs[0], &Environment::current()).unwrap();
     assert!(
-        md.contains("## Flips\n\n246 flip(s) of class `exponent-msb`"),
+        md.contains("## Flips\n\n246 flip(s) of class exponent-msb in region weights"),
         "{md}"
     );
     assert!(

@@ -11,21 +11,7 @@ pub const FLIPS_SHOWN: usize = 32;
 
 /// Appends the `## Flips` section for `list` to `md`.
 pub(crate) fn flips_section(md: &mut String, list: &FlipList) {
-    let _ = writeln!(
-        md,
-        "\n## Flips\n\n{} flip(s) of class `{}` in region `{}`{}, severity `{}`, seed {} ({} eligible bits in {} weights).\n",
-        list.flips.len(),
-        list.bits,
-        list.region,
-        list.tensors
-            .as_deref()
-            .map(|t| format!(" (tensors `{t}`)"))
-            .unwrap_or_default(),
-        list.severity,
-        list.seed,
-        list.eligible_bits,
-        list.weights
-    );
+    let _ = writeln!(md, "\n## Flips\n\n{}.\n", list.summary());
     let _ = writeln!(
         md,
         "| tensor | type | element / block | field | bit | old | new |\n|---|---|---|---|---|---|---|"
@@ -97,7 +83,7 @@ mod tests {
         flips_section(&mut md, &list(2));
         assert!(
             md.contains(
-                "2 flip(s) of class `exponent-msb` in region `weights`, severity `count=1`, seed 3"
+                "2 flip(s) of class exponent-msb in region weights, count=1, seed 3 (24576 eligible bits over 24576 weights)."
             ),
             "{md}"
         );
