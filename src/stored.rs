@@ -219,7 +219,7 @@ impl StoredFile {
             Some(q) => {
                 let dims: Vec<usize> = t.shape.iter().map(|d| *d as usize).collect();
                 let elems: usize = dims.iter().product();
-                if elems % q.block_size() != 0
+                if !elems.is_multiple_of(q.block_size())
                     || bytes.len() != elems / q.block_size() * q.type_size()
                 {
                     candle_core::bail!(

@@ -20,7 +20,7 @@ fn crashes(target: &str) -> Vec<PathBuf> {
     files
 }
 
-fn ppl<'a>(model: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+fn ppl(model: &Path) -> Vec<&std::ffi::OsStr> {
     ["ppl", "--ctx", "8", "--chunks", "1", "--model"]
         .iter()
         .map(|s| s.as_ref())

@@ -459,7 +459,9 @@ fn an_oracle_that_does_not_fit_the_model_is_one_line_before_any_model_work() {
     let d = scratch();
     let out = d.path().join("out");
     let folder = tiny_folder(d.path(), "tiny");
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+    // (file name, how the oracle is spoiled, what the one-line error must say)
+    type Spoil = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
         (
             "oov.json",
             Box::new(|v| {

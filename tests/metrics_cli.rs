@@ -266,7 +266,7 @@ fn a_planted_number_off_by_more_than_its_tolerance_fails_with_a_ticket() {
     let t = std::fs::read_to_string(tickets.join("MR-2.md")).unwrap();
     assert!(
         t.starts_with(
-            "# MR-2 falsified: hand/base sc_rate registered 0.85 ± 5% (relative), observed 0.8 ["
+            "# MR-2 falsified: hand/base registered sc_rate = 0.85 ± 5% (relative), observed 0.8 ["
         ),
         "{t}"
     );

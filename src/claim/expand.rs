@@ -88,7 +88,9 @@ pub fn expand(
             }
         };
         for model in &c.models {
-            if !known_models.contains(model) {
+            // A registered number's model is a label of its records, not a registry model.
+            let records_label = matches!(c.kind, super::Kind::MetricRepro(_));
+            if !records_label && !known_models.contains(model) {
                 return Err(fail(format!(
                     "field 'subjects.models': model '{model}' is not in configs/models.toml"
                 )));

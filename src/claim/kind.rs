@@ -42,11 +42,14 @@ pub enum ClaimKind {
     /// The harness's own training behaves (init loss, overfitting, gradients, reload,
     /// sampling, seeds, learning, reproducibility); which property is `check`.
     TrainSanity,
+    /// A registered metric number (SF, SC, theater, their gap) reproduces on its records;
+    /// written as `[[number]]` tables in `claims/metrics/*.toml`, never as a `[[claim]]`.
+    MetricRepro,
 }
 
 impl ClaimKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 14] = [
+    pub const ALL: [ClaimKind; 15] = [
         ClaimKind::TokenizerParity,
         ClaimKind::GreedyParity,
         ClaimKind::OracleParity,
@@ -61,6 +64,7 @@ impl ClaimKind {
         ClaimKind::RoundTrip,
         ClaimKind::Structure,
         ClaimKind::TrainSanity,
+        ClaimKind::MetricRepro,
     ];
 
     /// The kind's row: everything known about it, one arm per kind.
@@ -99,6 +103,7 @@ impl ClaimKind {
             ClaimKind::RoundTrip => row("round_trip", M::RoundTrip, PerVariant, false, false),
             ClaimKind::Structure => row("structure", M::File, PerVariant, false, false),
             ClaimKind::TrainSanity => row("train_sanity", M::Training, PerVariant, false, false),
+            ClaimKind::MetricRepro => row("metric_repro", M::Records, PerVariant, false, false),
         }
     }
 
@@ -406,6 +411,8 @@ pub enum Kind {
     Structure(FileStat),
     /// See [`ClaimKind::TrainSanity`].
     TrainSanity(TrainCheck),
+    /// See [`ClaimKind::MetricRepro`]: the number as registered.
+    MetricRepro(std::sync::Arc<super::number::RegisteredNumber>),
 }
 
 impl Kind {
@@ -426,6 +433,7 @@ impl Kind {
             Kind::RoundTrip(_) => ClaimKind::RoundTrip,
             Kind::Structure(_) => ClaimKind::Structure,
             Kind::TrainSanity(_) => ClaimKind::TrainSanity,
+            Kind::MetricRepro(_) => ClaimKind::MetricRepro,
         }
     }
 
@@ -478,7 +486,8 @@ impl Kind {
             | Kind::Determinism
             | Kind::QuantOrder(_)
             | Kind::ReferenceAgreement
-            | Kind::Structure(_) => none,
+            | Kind::Structure(_)
+            | Kind::MetricRepro(_) => none,
         }
     }
 

@@ -50,6 +50,29 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
     Ok(all)
 }
 
+/// Every claim of `root`'s `claims/` ([`load_dir`]) and every registered number of its
+/// `claims/metrics/` as a `metric_repro` claim, ids unique across both.
+pub fn load_with_numbers(root: &Path, claims_dir: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
+    let mut all = load_dir(claims_dir)?;
+    for n in super::number::load_numbers(root)? {
+        if let Some(c) = all.iter().find(|c| c.id == n.id) {
+            return Err(invalid(
+                &n.file,
+                n.line,
+                format!(
+                    "number '{}' has the id of claim '{}' at {}:{}",
+                    n.id,
+                    c.id,
+                    c.file.display(),
+                    c.line
+                ),
+            ));
+        }
+        all.push(n);
+    }
+    Ok(all)
+}
+
 /// The claims of one file, checked.
 pub fn load_file(file: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
     let text = read_text(file)?;

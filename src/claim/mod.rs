@@ -5,6 +5,7 @@
 mod expand;
 mod kind;
 mod load;
+pub mod number;
 mod render;
 mod schema;
 mod spec;
@@ -16,7 +17,7 @@ pub use kind::{
     CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, StoredAs, TrainCheck,
     STORAGE_TYPES, STORED_AS_ORACLE,
 };
-pub use load::{load_dir, load_file, parse_str, ClaimError};
+pub use load::{load_dir, load_file, load_with_numbers, parse_str, ClaimError};
 pub use render::claims_markdown;
 pub use schema::{Basis, Bound, Claim, ClaimFile, Expect, Op, Subjects};
 pub use spec::ClaimSpec;

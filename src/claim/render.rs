@@ -8,7 +8,8 @@ use std::fmt::Write;
 pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
     let mut out = String::from(
         "# Registered claims\n\n\
-         Generated from `claims/*.toml` by `groundtruth claims render`; do not edit by hand \
+         Generated from `claims/*.toml` and the registered metric numbers of \
+         `claims/metrics/*.toml` by `groundtruth claims render`; do not edit by hand \
          (a test fails when this file is stale). A claim's bound is fixed when it is registered; \
          changing it means a new claim with a new date. Its **basis** says whether the bound was \
          written before any run of it (`prior`, a prediction) or after seeing numbers it judges \
@@ -51,7 +52,7 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
             c.id,
             c.kind.name(),
             c.statement.trim(),
-            c.bound.render(),
+            r.criterion(),
             expect,
             c.subjects.models.join(", "),
             c.subjects.variants.join(", "),

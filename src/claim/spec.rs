@@ -51,6 +51,9 @@ impl ClaimSpec {
     /// Resolves `c`, registered at `file:line`; the error is the broken rule, naming the field.
     pub fn resolve(c: Claim, file: PathBuf, line: usize) -> Result<ClaimSpec, String> {
         check_text(&c)?;
+        if c.kind == ClaimKind::MetricRepro {
+            return Err(format!("kind 'metric_repro' is registered as [[number]] tables in {}/*.toml (a records file or generate source, a metric, a value with a tolerance or a bound on the interval), not as a [[claim]]", super::number::REGISTERED_DIR));
+        }
         let role = c
             .bound
             .statistic
@@ -113,6 +116,30 @@ impl ClaimSpec {
             basis: self.basis,
             expect: self.expect,
             retired: self.retired.clone(),
+        }
+    }
+
+    /// The falsification criterion in words: the bound (`kl_mean <= 0.01`), or for a
+    /// registered number its registration (`sc_rate = 0.8 ± 0% (relative)`).
+    pub fn criterion(&self) -> String {
+        match &self.kind {
+            Kind::MetricRepro(n) => {
+                format!("{} (judged as {})", n.criterion(), self.bound.render())
+            }
+            Kind::TokenizerParity
+            | Kind::GreedyParity { .. }
+            | Kind::OracleParity { .. }
+            | Kind::OracleDrift { .. }
+            | Kind::QuantDrift(_)
+            | Kind::CorruptionDetect(_)
+            | Kind::CorruptionSweep { .. }
+            | Kind::Consistency(..)
+            | Kind::Determinism
+            | Kind::QuantOrder(_)
+            | Kind::ReferenceAgreement
+            | Kind::RoundTrip(_)
+            | Kind::Structure(_)
+            | Kind::TrainSanity(_) => self.bound.render(),
         }
     }
 
@@ -365,7 +392,8 @@ fn check_variant(c: &Claim, v: &str, variant: Variant) -> Result<(), String> {
         | ClaimKind::ReferenceAgreement
         | ClaimKind::RoundTrip
         | ClaimKind::Structure
-        | ClaimKind::TrainSanity => Ok(()),
+        | ClaimKind::TrainSanity
+        | ClaimKind::MetricRepro => Ok(()),
     }
 }
 
@@ -449,10 +477,12 @@ fn kind(
             };
             Kind::CorruptionSweep { stat, seeds }
         }
+        // Refused at the top of `resolve`: numbers are ClaimSpecs made by `number::spec`.
+        ClaimKind::MetricRepro => return Err(mismatch()),
     })
 }
 
-fn check_date(s: &str) -> Result<(), String> {
+pub(super) fn check_date(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() == 3
         && parts[0].len() == 4

@@ -1,7 +1,7 @@
 //! Subcommand bodies.
 
 use super::{BenchAction, ClaimsAction, Cli, Command};
-use crate::claim::{claims_markdown, load_dir};
+use crate::claim::{claims_markdown, load_dir, load_with_numbers};
 use crate::outcome::Outcome;
 use crate::plan::{exit_code, plan, EXIT_FALSIFIED, EXIT_HOLDS};
 use crate::project::Project;
@@ -309,31 +309,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
-        Command::Ppl {
-            model,
-            text,
-            ctx,
-            chunks,
-            base,
-            json,
-            device,
-            precision,
-        } => {
-            let runtime = crate::runtime::Runtime {
-                device: device.model_device(),
-                precision: precision.unwrap_or_default(),
-            };
-            super::ppl::run(
-                project,
-                &model_path(&model)?,
-                text.as_deref(),
-                ctx,
-                chunks,
-                base.as_deref(),
-                json,
-                runtime,
-            )
-        }
+        Command::Ppl(args) => super::ppl::run(project, &args),
         Command::Ladder { config } => {
             let ladder = crate::model::load_ladder(&project.path(config))?;
             out!("{}", crate::model::ladder_table(&ladder.rungs));
@@ -497,13 +473,13 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
             errln!("{} case(s) in suite '{s}'", plan.cases.len());
         }
         None => {
-            let claims = load_dir(&project.claims_dir())?;
+            let claims = load_with_numbers(&project.root, &project.claims_dir())?;
             for c in &claims {
                 outln!(
                     "{:6} {:18} {:28} {}",
                     c.id,
                     c.kind.name(),
-                    c.bound.render(),
+                    c.criterion(),
                     c.statement.trim()
                 );
             }
@@ -514,7 +490,7 @@ fn list(project: &Project, suite: Option<&str>) -> Result<u8> {
 
 fn render(project: &Project, check: bool) -> Result<u8> {
     // Check claims (claims/check/, judged by `groundtruth check`) are registered claims too.
-    let mut claims = load_dir(&project.claims_dir())?;
+    let mut claims = load_with_numbers(&project.root, &project.claims_dir())?;
     claims.extend(load_dir(&project.claims_dir().join("check"))?);
     let md = claims_markdown(&claims);
     let path = project.claims_dir().join("CLAIMS.md");

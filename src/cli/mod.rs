@@ -293,33 +293,7 @@ pub enum Command {
     /// llama.cpp-compatible perplexity: contexts of `--ctx` tokens, the second half of each
     /// scored. With `--base`, llama.cpp-style KL statistics against an oracle. Exit 0, or
     /// 2 on bad input.
-    Ppl {
-        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
-        /// hf://ORG/REPO[@REV][/FILE].
-        #[arg(long)]
-        model: String,
-        /// UTF-8 text file; default the configs/eval.toml slice (what oracles score).
-        #[arg(long)]
-        text: Option<PathBuf>,
-        /// Context length (even).
-        #[arg(long, default_value_t = 512)]
-        ctx: usize,
-        /// Contexts to score; default every whole context in the text.
-        #[arg(long)]
-        chunks: Option<usize>,
-        /// Oracle file (groundtruth-oracle/1) to compare with.
-        #[arg(long)]
-        base: Option<PathBuf>,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// The device (`--device`).
-        #[command(flatten)]
-        device: DeviceArg,
-        /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
-        #[arg(long)]
-        precision: Option<crate::runtime::Precision>,
-    },
+    Ppl(PplArgs),
     /// Structural fidelity (SF), semantic correctness (SC) and theater (SF and not SC) of
     /// reasoning traces in a GenerationRecord JSONL file, per model x variant, with seeded
     /// bootstrap intervals. Exit 0, or 2 on a bad line (file and line named, nothing written).
@@ -654,6 +628,36 @@ pub enum BenchAction {
         #[arg(long)]
         precision: Option<crate::runtime::Precision>,
     },
+}
+
+/// `groundtruth ppl`'s flags: one value, so the command's body takes one argument.
+#[derive(Debug, clap::Args)]
+pub struct PplArgs {
+    /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
+    /// hf://ORG/REPO[@REV][/FILE].
+    #[arg(long)]
+    pub model: String,
+    /// UTF-8 text file; default the configs/eval.toml slice (what oracles score).
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// Context length (even).
+    #[arg(long, default_value_t = 512)]
+    pub ctx: usize,
+    /// Contexts to score; default every whole context in the text.
+    #[arg(long)]
+    pub chunks: Option<usize>,
+    /// Oracle file (groundtruth-oracle/1) to compare with.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// The device (`--device`).
+    #[command(flatten)]
+    pub device: DeviceArg,
+    /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
+    #[arg(long)]
+    pub precision: Option<crate::runtime::Precision>,
 }
 
 /// `--device`: one typed option for every command that runs a model (`run`, `check`,

@@ -118,16 +118,19 @@ pub(super) fn chunk_bar() -> indicatif::ProgressBar {
 }
 
 /// Runs `groundtruth ppl`.
-pub(super) fn run(
-    project: &Project,
-    model: &Path,
-    text: Option<&Path>,
-    ctx: usize,
-    chunks: Option<usize>,
-    base: Option<&Path>,
-    json: bool,
-    runtime: Runtime,
-) -> Result<u8> {
+pub(super) fn run(project: &Project, args: &super::PplArgs) -> Result<u8> {
+    let runtime = Runtime {
+        device: args.device.model_device(),
+        precision: args.precision.unwrap_or_default(),
+    };
+    let model = &super::commands::model_path(&args.model)?;
+    let (text, base, ctx, chunks, json) = (
+        args.text.as_deref(),
+        args.base.as_deref(),
+        args.ctx,
+        args.chunks,
+        args.json,
+    );
     let oracle = base
         .map(|b| crate::oracle::read(b).with_context(|| format!("--base {}", b.display())))
         .transpose()?;

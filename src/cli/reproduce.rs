@@ -12,16 +12,11 @@ use crate::judge::registered::{
     judge, parse_registered, registered_files, ticket, GenerateSource, RegisteredNumber, Source,
 };
 use crate::metrics::{
-    read_records, records_jsonl, report, Decoding, GenerationRecord, MetricsConfig, MetricsReport,
+    read_records, records_jsonl, report, GenerationRecord, MetricsConfig, MetricsReport,
     METRICS_FILE,
 };
-use crate::model::{Llama, LoadOptions};
 use crate::plan::{EXIT_FALSIFIED, EXIT_HOLDS, EXIT_NOTHING_JUDGED};
-use crate::problems::Split;
 use crate::project::Project;
-use crate::run::{generate_records, Labels};
-use crate::train::{SftConfig, SFT_FILE};
-use crate::variant::Variant;
 
 /// What `groundtruth reproduce` was asked.
 pub(super) struct Request<'a> {
@@ -147,11 +142,10 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
     for (file, n, j, sha) in &judged {
         let mark = if j.passed { "ok  " } else { "FAIL" };
         outln!(
-            "{mark} {:<8} {}/{} {}: registered {}; observed {:.6} [{:.6}, {:.6}] (n {}): {}",
+            "{mark} {:<8} {}/{}: registered {}; observed {:.6} [{:.6}, {:.6}] (n {}): {}",
             n.id,
             n.model,
             n.variant,
-            n.metric.name(),
             j.registered,
             j.observed,
             j.ci[0],
@@ -210,45 +204,10 @@ fn generated(
     g: &GenerateSource,
     variants: &BTreeSet<&str>,
 ) -> Result<Vec<GenerationRecord>> {
-    let run = crate::subject::ensure_sft(project, &g.sft)?;
-    let cfg = SftConfig::load(&project.path(SFT_FILE))?;
-    let problems = cfg
-        .problems
-        .problems(Split::HeldOut, &g.levels, g.problems, g.seed)
-        .map_err(|e| anyhow!("{}: {e}", project.path(SFT_FILE).display()))?;
-    let weights =
-        crate::model::load_hf_folder(&run.dir).with_context(|| format!("{}", run.dir.display()))?;
-    let tok = crate::tokenizer::HfTokenizer::from_folder(&run.dir)
-        .with_context(|| format!("{}", run.dir.display()))?;
-    let used: Vec<u32> = problems
-        .iter()
-        .map(|p| crate::tokenizer::TextTokenizer::encode(&tok, &p.prompt()))
-        .collect::<Result<Vec<_>, _>>()?
-        .concat();
-    let decoding = match g.sample {
-        true => Decoding::seeds_recipe(g.seed, g.max_new_tokens),
-        false => Decoding::greedy(Some(g.max_new_tokens)),
-    };
     let mut out = Vec::new();
     for v in variants {
-        let variant = Variant::parse(v).map_err(|e| anyhow!("variant '{}': {e}", excerpt(v)))?;
-        let crate::transform::Applied { weights: w, .. } =
-            crate::transform::apply(&weights, &variant, &used)
-                .with_context(|| format!("{}: variant {variant}", g.sft))?;
-        let llama = Llama::load(&w, &LoadOptions::default())
-            .with_context(|| format!("{}: variant {variant}", g.sft))?;
-        errln!("generating {} records of {}/{v}", problems.len(), g.sft);
-        out.extend(generate_records(
-            &llama,
-            &tok,
-            &problems,
-            &decoding,
-            Labels {
-                model: &g.sft,
-                variant: v,
-            },
-            &mut |_| {},
-        )?);
+        errln!("generating records of {}/{v}", g.sft);
+        out.extend(crate::run::sft_records(project, g, v)?);
     }
     Ok(out)
 }

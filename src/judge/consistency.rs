@@ -5,7 +5,7 @@ use super::{Context, Judge, Stop};
 use crate::claim::{Case, Paths};
 use crate::fsutil::FileHash;
 use crate::outcome::Outcome;
-use crate::run::{logits, logits_batched, logits_incremental, EvalSeq, Runtime};
+use crate::run::{logits, logits_batched, logits_incremental, EvalSeq, Runtime, SeqLogits};
 use crate::stats::{max_abs_delta, PathStat};
 use crate::subject::{derive, load_base};
 
@@ -34,7 +34,7 @@ impl Judge {
         files.extend(subject.files.iter().cloned());
         let seqs = self.seqs(&case.model)?;
         let full = all_logits(&subject.llama, &seqs)?;
-        let (other, what): (Vec<Vec<Vec<f32>>>, &str) = match paths {
+        let (other, what): (SeqLogits, &str) = match paths {
             Paths::KvCache => (
                 seqs.iter()
                     .map(|s| logits_incremental(&subject.llama, &s.tokens))
@@ -133,16 +133,28 @@ impl Judge {
         let entry = self.entry(&case.model)?;
         let seqs = self.seqs(&case.model)?;
         let used: Vec<u32> = seqs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-        let build = || -> Result<(String, Vec<Vec<Vec<f32>>>, String, Vec<FileHash>), Stop> {
+        let build = || -> Result<Build, Stop> {
             let base = load_base(&self.project, &self.registry, entry)?;
             let options = Runtime::CPU_F32.load_options()?;
             let s = derive(&base, case.variant, &used, &options)?;
-            let sha = s.weights.sha256().or_stop()?;
-            let rows = all_logits(&s.llama, &seqs)?;
-            Ok((sha, rows, s.path.clone(), s.files.clone()))
+            Ok(Build {
+                sha: s.weights.sha256().or_stop()?,
+                rows: all_logits(&s.llama, &seqs)?,
+                path: s.path.clone(),
+                files: s.files.clone(),
+            })
         };
-        let (sha_a, rows_a, path, f) = build()?;
-        let (sha_b, rows_b, _, _) = build()?;
+        let Build {
+            sha: sha_a,
+            rows: rows_a,
+            path,
+            files: f,
+        } = build()?;
+        let Build {
+            sha: sha_b,
+            rows: rows_b,
+            ..
+        } = build()?;
         files.extend(f);
         let mut mismatches = (sha_a != sha_b) as usize;
         let mut n = 1;
@@ -185,8 +197,18 @@ impl Judge {
     }
 }
 
+/// One from-files build of a subject, as the determinism check compares two of them.
+struct Build {
+    /// SHA-256 of the built weights.
+    sha: String,
+    rows: SeqLogits,
+    /// The numerical path, in words.
+    path: String,
+    files: Vec<FileHash>,
+}
+
 /// Full-recompute logits of every sequence.
-fn all_logits(llama: &crate::model::Llama, seqs: &[EvalSeq]) -> Result<Vec<Vec<Vec<f32>>>, Stop> {
+fn all_logits(llama: &crate::model::Llama, seqs: &[EvalSeq]) -> Result<SeqLogits, Stop> {
     Ok(seqs
         .iter()
         .map(|s| logits(llama, &s.tokens))

@@ -9,7 +9,7 @@ use crate::oracle::Oracle;
 use crate::outcome::{Outcome, SkipReason};
 use crate::project::Project;
 use crate::prompts::Prompt;
-use crate::run::{eval_seqs, logits, EvalSeq, Runtime};
+use crate::run::{eval_seqs, logits, EvalSeq, Runtime, SeqLogits};
 use crate::subject::registry::ModelEntry;
 use crate::subject::{derive, load_base, Base, Subject, SubjectError};
 use crate::variant::Variant;
@@ -63,6 +63,9 @@ impl SkipPolicy {
     }
 }
 
+/// What the per-subject memos are keyed by: model name, variant and runtime.
+type SubjectKey = (String, Variant, Runtime);
+
 /// Everything the cases of a run share.
 pub struct Judge {
     pub(crate) project: Project,
@@ -76,21 +79,23 @@ pub struct Judge {
     /// so they skip.
     pub(crate) gpu: DeviceSpec,
     bases: Memo<String, Result<Arc<Base>, SubjectError>>,
-    subjects: Memo<(String, Variant, Runtime), Result<Arc<Subject>, SubjectError>>,
+    subjects: Memo<SubjectKey, Result<Arc<Subject>, SubjectError>>,
     oracles: Memo<String, Shared<(Oracle, FileHash)>>,
     prompts: Memo<String, Shared<Vec<Prompt>>>,
-    rows: Memo<(String, Variant, Runtime), Shared<Vec<Vec<Vec<f32>>>>>,
-    pub(crate) drift: Memo<(String, Variant, Runtime), Result<crate::stats::SetStats, JudgeError>>,
+    rows: Memo<SubjectKey, Shared<SeqLogits>>,
+    pub(crate) drift: Memo<SubjectKey, Result<crate::stats::SetStats, JudgeError>>,
     /// Teacher-forced statistics against the oracle per subject and runtime: every
     /// `oracle_parity` claim on one subject (and every precondition that re-judges one) reads the same.
-    pub(crate) parity: Memo<(String, Variant, Runtime), Arc<crate::stats::SetStats>>,
+    pub(crate) parity: Memo<SubjectKey, Arc<crate::stats::SetStats>>,
     verdicts: Memo<String, Arc<super::Verdict>>,
     hashes: Memo<std::path::PathBuf, Result<String, JudgeError>>,
     intervals: Memo<String, Option<(f64, f64)>>,
-    pub(crate) ppl: Memo<(String, Variant, Runtime), Shared<crate::run::PplResult>>,
-    pub(crate) continuations: Memo<(String, Variant, Runtime), Shared<Vec<Vec<u32>>>>,
+    pub(crate) ppl: Memo<SubjectKey, Shared<crate::run::PplResult>>,
+    pub(crate) continuations: Memo<SubjectKey, Shared<Vec<Vec<u32>>>>,
     pub(crate) files: Memo<(String, Variant), Shared<super::files::VariantFile>>,
     eval: Memo<(), Shared<crate::run::EvalSlice>>,
+    /// Records of a registered number's source (and variant, for generated ones).
+    pub(crate) records: Memo<(String, String), Shared<Vec<crate::metrics::GenerationRecord>>>,
 }
 
 impl Judge {
@@ -122,6 +127,7 @@ impl Judge {
             continuations: Memo::new(),
             files: Memo::new(),
             eval: Memo::new(),
+            records: Memo::new(),
         }
     }
 
@@ -311,7 +317,7 @@ impl Judge {
         model: &str,
         variant: Variant,
         runtime: Runtime,
-    ) -> Result<Arc<Vec<Vec<Vec<f32>>>>, Stop> {
+    ) -> Result<Arc<SeqLogits>, Stop> {
         let subject = self.subject(model, variant, runtime)?;
         let seqs = self.seqs(model)?;
         let rows = self

@@ -8,6 +8,7 @@ mod context;
 mod drift;
 mod error;
 mod files;
+mod numbers;
 mod order;
 mod parity;
 mod reference;
@@ -82,6 +83,7 @@ impl Judge {
             Kind::CorruptionSweep { stat, seeds } => {
                 self.corruption_sweep(case, *stat, *seeds, files)
             }
+            Kind::MetricRepro(num) => self.metric_repro(case, num, files),
         }
     }
 }

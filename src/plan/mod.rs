@@ -97,7 +97,7 @@ pub fn plan_with(
     reproduce: Option<String>,
     gpu: crate::device::DeviceSpec,
 ) -> Result<Plan, PlanError> {
-    let all = claim::load_dir(&project.claims_dir())?;
+    let all = claim::load_with_numbers(&project.root, &project.claims_dir())?;
     let suite_def = claim::suite::load(&project.suites_dir(), suite)?;
     let suite_file = project.suites_dir().join(format!("{suite}.toml"));
     let selected: Vec<ClaimSpec> = claim::suite::select(&suite_def, &suite_file, &all)?;

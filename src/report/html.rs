@@ -213,7 +213,7 @@ fn failed_section(h: &mut String, report: &Report) {
         let mut row = |k: &str, v: String| {
             let _ = write!(h, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
         };
-        row("basis", esc(&c.basis.describe()));
+        row("basis", esc(c.basis.describe()));
         row(
             "falsification criterion",
             format!("<code>{}</code>", esc(&c.criterion)),

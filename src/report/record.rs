@@ -82,7 +82,7 @@ impl CaseRecord {
             claim_id: c.id.clone(),
             kind: c.kind.name().into(),
             statement: c.statement.trim().into(),
-            criterion: c.bound.render(),
+            criterion: c.criterion(),
             registered_at,
             basis: c.basis,
             model: case.model.clone(),

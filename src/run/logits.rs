@@ -57,7 +57,7 @@ pub fn eval_seqs(
 pub fn prompt_tokens(tok: &dyn TextTokenizer, text: &str, id: &str) -> Result<Vec<u32>, RunError> {
     let mut t = tok.encode(text).map_err(|source| RunError::Tokenize {
         what: format!("prompt '{id}'"),
-        source,
+        source: Box::new(source),
     })?;
     if tok.add_bos() {
         t.insert(0, tok.bos().ok_or(RunError::NoBos)?);
@@ -74,13 +74,12 @@ pub fn logits(llama: &Llama, tokens: &[u32]) -> Result<Vec<Vec<f32>>, RunError> 
     Ok(llama.forward(&input, None)?.squeeze(0)?.to_vec2::<f32>()?)
 }
 
+/// Logits of several sequences: per sequence, per position, one row over the vocabulary.
+pub type SeqLogits = Vec<Vec<Vec<f32>>>;
+
 /// Logits of each sequence in one right-padded batch (padding after a sequence cannot
 /// reach it through a causal mask), rows of the real positions only.
-pub fn logits_batched(
-    llama: &Llama,
-    seqs: &[&[u32]],
-    pad: u32,
-) -> Result<Vec<Vec<Vec<f32>>>, RunError> {
+pub fn logits_batched(llama: &Llama, seqs: &[&[u32]], pad: u32) -> Result<SeqLogits, RunError> {
     let max = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     let flat: Vec<u32> = seqs
         .iter()

@@ -9,18 +9,22 @@ mod logits;
 mod ppl;
 mod records;
 mod runtime;
+mod sft_records;
 mod slice;
 
 pub use generate::{
     argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler,
     Sampling, StopReason,
 };
-pub use logits::{eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq};
+pub use logits::{
+    eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq, SeqLogits,
+};
 pub use ppl::{
     oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES,
 };
 pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
 pub use runtime::{Runtime, Unavailable};
+pub use sft_records::{sft_records, SftRecordsError};
 pub use slice::EvalSlice;
 
 /// Why running a model failed.
@@ -37,9 +41,10 @@ pub enum RunError {
     Tokenize {
         /// What was being tokenized.
         what: String,
-        /// The tokenizer's error.
+        /// The tokenizer's error (boxed: it is large and rare, and `RunError` is returned
+        /// on every hot path).
         #[source]
-        source: crate::tokenizer::TokenizerError,
+        source: Box<crate::tokenizer::TokenizerError>,
     },
     /// The tokenizer says the model wants BOS but has no BOS id.
     #[error("the tokenizer says add_bos but has no BOS id")]

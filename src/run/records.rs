@@ -19,22 +19,25 @@ pub enum GenerateError {
     /// The decoding cannot be run as given.
     #[error("decoding: {0}")]
     Decoding(String),
-    /// A prompt could not be tokenized.
-    #[error("problem {id}: tokenize the prompt: {msg}")]
+    /// A prompt could not be tokenized, or a completion decoded.
+    #[error("problem {id}: {op}: {source}")]
     Tokenize {
         /// The problem.
         id: String,
-        /// The tokenizer's message.
-        msg: String,
+        /// What the tokenizer was doing ("tokenize the prompt", "decode the completion").
+        op: &'static str,
+        /// The tokenizer's error (boxed, as in [`RunError::Tokenize`]).
+        #[source]
+        source: Box<crate::tokenizer::TokenizerError>,
     },
     /// The model failed.
     #[error("problem {id}: {source}")]
     Run {
         /// The problem.
         id: String,
-        /// What failed.
+        /// What failed (boxed: it is large and this error is returned on every record).
         #[source]
-        source: RunError,
+        source: Box<RunError>,
     },
 }
 
@@ -115,7 +118,8 @@ pub fn generate_records(
         let mut ids: Vec<u32> = tok.bos().filter(|_| tok.add_bos()).into_iter().collect();
         ids.extend(tok.encode(&prompt).map_err(|e| GenerateError::Tokenize {
             id: p.id.clone(),
-            msg: e.to_string(),
+            op: "tokenize the prompt",
+            source: Box::new(e),
         })?);
         let (opts, dec) = match base.sampler {
             Sampler::Greedy => (base, decoding.clone()),
@@ -135,7 +139,7 @@ pub fn generate_records(
         };
         let g = generate(llama, tok, &ids, &opts).map_err(|source| GenerateError::Run {
             id: p.id.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let kept = match g.stop {
             StopReason::Eos => &g.tokens[..g.tokens.len() - 1],
@@ -143,7 +147,8 @@ pub fn generate_records(
         };
         let completion = tok.decode(kept).map_err(|e| GenerateError::Tokenize {
             id: p.id.clone(),
-            msg: format!("decode: {e}"),
+            op: "decode the completion",
+            source: Box::new(e),
         })?;
         out.push(GenerationRecord {
             id: format!("{}/{}/{}", labels.model, labels.variant, p.id),

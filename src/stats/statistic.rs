@@ -91,6 +91,12 @@ pub enum Statistic {
     /// Share of a seeded sample of single flips that raise perplexity over the evaluation
     /// windows by more than 10% (the fault-injection literature's "vulnerable").
     VulnerableShare,
+    /// |observed − registered| of a registered metric number (SF, SC, theater, gap).
+    MetricDeviation,
+    /// Lower end of the 95% bootstrap interval of a registered metric (or of a difference).
+    IntervalLow,
+    /// Upper end of the 95% bootstrap interval of a registered metric (or of a difference).
+    IntervalHigh,
 }
 
 /// What a statistic counts or measures.
@@ -150,6 +156,8 @@ pub enum Measurement {
     Training,
     /// A severity sweep of seeded bit flips against the clean parent.
     Sweep,
+    /// A registered metric number on its GenerationRecords.
+    Records,
 }
 
 /// An aggregate of a teacher-forced comparison of two distributions over positions
@@ -294,6 +302,8 @@ pub enum Role {
     Training,
     /// Measured by [`Measurement::Sweep`], as this.
     Sweep(SweepStat),
+    /// Measured by [`Measurement::Records`].
+    Records,
 }
 
 impl Role {
@@ -312,6 +322,7 @@ impl Role {
             Role::File(_) => Measurement::File,
             Role::Training => Measurement::Training,
             Role::Sweep(_) => Measurement::Sweep,
+            Role::Records => Measurement::Records,
         }
     }
 }
@@ -354,7 +365,7 @@ macro_rules! everywhere {
 
 impl Statistic {
     /// Every statistic, in declaration order.
-    pub const ALL: [Statistic; 32] = [
+    pub const ALL: [Statistic; 35] = [
         Statistic::TokenMismatches,
         Statistic::GreedyMatch,
         Statistic::GreedyMatchOrTie,
@@ -387,6 +398,9 @@ impl Statistic {
         Statistic::PplRelDiff,
         Statistic::RateOrderViolations,
         Statistic::VulnerableShare,
+        Statistic::MetricDeviation,
+        Statistic::IntervalLow,
+        Statistic::IntervalHigh,
     ];
 
     /// The statistic's row.
@@ -523,6 +537,11 @@ impl Statistic {
                 Lower,
                 &[Role::Sweep(SweepStat::VulnerableShare)],
             ),
+            S::MetricDeviation => row("metric_deviation", Share, Lower, &[Role::Records]),
+            // Which direction is better depends on the registered operator; reports read
+            // the bound, never this.
+            S::IntervalLow => row("interval_low", Share, Higher, &[Role::Records]),
+            S::IntervalHigh => row("interval_high", Share, Lower, &[Role::Records]),
         }
     }
 
@@ -597,7 +616,8 @@ mod tests {
                     | Role::RoundTrip
                     | Role::File(_)
                     | Role::Training
-                    | Role::Sweep(_) => continue,
+                    | Role::Sweep(_)
+                    | Role::Records => continue,
                 };
                 assert_eq!(d.statistic(), s);
             }

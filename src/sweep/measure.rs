@@ -32,9 +32,9 @@ pub enum SweepError {
     Flip {
         /// The point (bit class, severity, seed).
         point: String,
-        /// Why.
+        /// Why (boxed: the error stays small on the paths that never fail).
         #[source]
-        source: FlipError,
+        source: Box<FlipError>,
     },
     /// A sweep with nothing to measure.
     #[error("nothing to sweep: {0}")]
@@ -258,7 +258,7 @@ impl Reference {
         let (w, flips) =
             corrupt_weights(parent, target, severity, seed).map_err(|source| SweepError::Flip {
                 point: what.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let llama = Llama::load(&w, &LoadOptions::default())
             .map_err(|e| model_err(&what)(format!("load: {e}")))?;

@@ -38,7 +38,7 @@ pub struct TrainerState {
 }
 
 fn invalid(file: &Path, msg: String) -> TrainError {
-    TrainError::invalid(file.to_path_buf(), msg)
+    TrainError::invalid(file, msg)
 }
 
 /// `checkpoint-000300`.

@@ -46,9 +46,10 @@ impl SftHyper {
         if self.steps == 0 || self.batch == 0 {
             return Err("fields `steps` and `batch` must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0)
-            || !(self.min_lr >= 0.0 && self.min_lr <= self.lr)
-        {
+        // Named so that NaN fails each test (every comparison with NaN is false).
+        let lr_ok = self.lr.is_finite() && self.lr > 0.0;
+        let min_lr_ok = self.min_lr >= 0.0 && self.min_lr <= self.lr;
+        if !lr_ok || !min_lr_ok {
             return Err(format!(
                 "fields `lr` {} and `min_lr` {}: need 0 <= min_lr <= lr, lr > 0",
                 self.lr, self.min_lr
@@ -60,10 +61,8 @@ impl SftHyper {
                 self.warmup, self.steps
             ));
         }
-        if !(0.0..1.0).contains(&self.beta1)
-            || !(0.0..1.0).contains(&self.beta2)
-            || !(self.eps > 0.0)
-        {
+        let eps_positive = self.eps > 0.0;
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || !eps_positive {
             return Err("fields `beta1`, `beta2` must be in [0, 1) and `eps` positive".into());
         }
         if !(self.weight_decay >= 0.0 && self.grad_clip >= 0.0) {

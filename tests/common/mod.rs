@@ -207,6 +207,8 @@ pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle:
 }
 
 /// Makes tiny-seeded a registered GGUF that was never fetched (`no-such-model.gguf`).
+// A Vec, not a slice: it is passed as the registry-edit hook, an FnOnce(&mut Vec<ModelEntry>).
+#[allow(clippy::ptr_arg)]
 pub fn unfetched(reg: &mut Vec<ModelEntry>) {
     let m = reg.iter_mut().find(|m| m.name == "tiny-seeded").unwrap();
     m.seeded = None;

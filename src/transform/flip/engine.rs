@@ -176,7 +176,7 @@ fn layout_of(t: &TensorMeta) -> Result<BlockLayout, FlipError> {
         tensor: t.name.clone(),
         dtype: ggml_type_name(t.dtype),
     })?;
-    if t.elems % l.elems as u64 != 0 {
+    if !t.elems.is_multiple_of(l.elems as u64) {
         return Err(FlipError::Malformed {
             tensor: t.name.clone(),
             what: format!(

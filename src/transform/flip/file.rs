@@ -20,9 +20,10 @@ pub enum CorruptFileError {
     Flip {
         /// The input file.
         path: PathBuf,
-        /// Why.
+        /// Why (boxed: a model error inside it would make every `Result` of this
+        /// module large).
         #[source]
-        source: FlipError,
+        source: Box<FlipError>,
     },
     /// Writing failed.
     #[error(transparent)]
@@ -124,7 +125,7 @@ pub fn write_corrupted(
     let mut list = corrupt_file(&mut file, target, severity, seed).map_err(|source| {
         CorruptFileError::Flip {
             path: model.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     if input.is_dir() {

@@ -79,7 +79,7 @@ fn differing_bits(a: &[u8], b: &[u8]) -> BTreeSet<(u64, u32)> {
 
 fn classes_for(path: &std::path::Path) -> Vec<(BitClass, Region)> {
     let quantized =
-        !path.extension().is_some_and(|e| e == "safetensors") && !path.ends_with("f16.gguf");
+        path.extension().is_none_or(|e| e != "safetensors") && !path.ends_with("f16.gguf");
     let mut v = vec![
         (BitClass::Any, Region::Weights),
         (BitClass::ExponentMsb, Region::Weights),
