@@ -79,52 +79,7 @@ pub fn judge_checkpoint(
     gpu: crate::device::DeviceSpec,
 ) -> Result<(Report, Storage), CheckError> {
     let oracle = crate::oracle::read(oracle_path)?;
-    let abs = |p: &Path| {
-        std::path::absolute(p)
-            .unwrap_or_else(|_| p.to_path_buf())
-            .display()
-            .to_string()
-    };
-    let mut entry = ModelEntry {
-        name: CHECKPOINT.into(),
-        description: format!("{} under check", model.display()),
-        oracle: Some(abs(oracle_path)),
-        seeded: None,
-        gguf: None,
-        folder: None,
-        export: None,
-        trained: None,
-        hub: None,
-    };
-    if model.is_dir() {
-        if !model.join("config.json").is_file() {
-            return Err(CheckError::Model(format!(
-                "{}: a model folder needs config.json, model.safetensors and tokenizer.json",
-                model.display()
-            )));
-        }
-        entry.folder = Some(FolderSource {
-            path: abs(model),
-            sha256: None,
-            recipe: None,
-        });
-    } else if model.is_file() {
-        // Hostile files are refused here, before candle allocates anything from their counts.
-        crate::gguf_guard::validate_gguf(model)?;
-        entry.gguf = Some(GgufSource {
-            file: abs(model),
-            sha256: None,
-            fetch: None,
-        });
-    } else {
-        let why = crate::fsutil::require_regular_file(model)
-            .err()
-            .map_or_else(
-                || "no such file or folder".to_string(),
-                |e| e.source.to_string(),
-            );
-        return Err(CheckError::Model(format!("{}: {why}", model.display())));
-    }
+    let entry = checkpoint_entry(model, oracle_path)?;
     let claims = load_dir(&project.claims_dir().join("check"))?;
     let ids: Vec<String> = oracle.cases.iter().map(|c| c.id.clone()).collect();
     let cases = expand(&claims, &[CHECKPOINT.to_string()], |_| Ok(ids.clone()))?;
@@ -166,6 +121,60 @@ pub fn judge_checkpoint(
     });
     let cases: Vec<&Case> = plan.cases.iter().collect();
     Ok((execute(plan.clone(), &cases, reporters)?, storage))
+}
+
+/// `p` made absolute for the registry entry and the rerun line (as given when that fails:
+/// the path is shown, never opened, through this).
+fn abs(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The registry entry of the checkpoint under check: a Hugging Face folder or a GGUF file
+/// (refused here when hostile, before candle allocates anything from its counts).
+fn checkpoint_entry(model: &Path, oracle_path: &Path) -> Result<ModelEntry, CheckError> {
+    let mut entry = ModelEntry {
+        name: CHECKPOINT.into(),
+        description: format!("{} under check", model.display()),
+        oracle: Some(abs(oracle_path)),
+        seeded: None,
+        gguf: None,
+        folder: None,
+        export: None,
+        trained: None,
+        hub: None,
+    };
+    if model.is_dir() {
+        if !model.join("config.json").is_file() {
+            return Err(CheckError::Model(format!(
+                "{}: a model folder needs config.json, model.safetensors and tokenizer.json",
+                model.display()
+            )));
+        }
+        entry.folder = Some(FolderSource {
+            path: abs(model),
+            sha256: None,
+            recipe: None,
+        });
+    } else if model.is_file() {
+        crate::gguf_guard::validate_gguf(model)?;
+        entry.gguf = Some(GgufSource {
+            file: abs(model),
+            sha256: None,
+            fetch: None,
+        });
+    } else {
+        let why = crate::fsutil::require_regular_file(model)
+            .err()
+            .map_or_else(
+                || "no such file or folder".to_string(),
+                |e| e.source.to_string(),
+            );
+        return Err(CheckError::Model(format!("{}: {why}", model.display())));
+    }
+    Ok(entry)
 }
 
 /// The oracle made from this very file must describe it: its `model.config` must be the

@@ -16,7 +16,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use cross::cross_check_with_gguf_rs;
+pub use cross::{cross_check_with_gguf_rs, CrossCheckError};
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ pub enum GgufError {
     /// The file could not be opened or read.
     #[error("read {}: {source}", file.display())]
     Io {
-        /// The file.
+        /// The GGUF file, as given.
         file: PathBuf,
         /// What the OS said.
         #[source]
@@ -47,7 +47,7 @@ pub enum GgufError {
     /// The bytes break the format or would make a reader misbehave.
     #[error("{}: byte {offset}: {fault}", file.display())]
     Invalid {
-        /// The file.
+        /// The GGUF file, as given.
         file: PathBuf,
         /// Where the offending field (or entry) starts.
         offset: u64,
@@ -85,7 +85,7 @@ pub enum Fault {
         what: &'static str,
         /// The declared count.
         count: u64,
-        /// The file size.
+        /// Bytes in the file: every declared count must fit in them.
         file_size: u64,
         /// Minimum bytes per entry.
         min_bytes: u64,
@@ -218,7 +218,7 @@ pub enum Fault {
         name: String,
         /// Offset relative to the data section.
         offset: u64,
-        /// The alignment.
+        /// `general.alignment` (32 when the key is absent).
         alignment: u64,
     },
     /// Tensor data that runs past the end of the file.
@@ -232,7 +232,7 @@ pub enum Fault {
         start: u128,
         /// Absolute end (exclusive).
         end: u128,
-        /// The file size.
+        /// Bytes in the file.
         file_size: u64,
     },
     /// Two tensors whose data share bytes.
@@ -417,9 +417,9 @@ pub enum MetaValue {
 /// One metadata entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetaEntry {
-    /// The key.
+    /// The key as stored, invalid UTF-8 replaced as candle does.
     pub key: String,
-    /// The value.
+    /// Its value; an array as its type, length and digest, never its elements.
     pub value: MetaValue,
     /// Byte offset where the entry (its key length) starts.
     pub header_offset: u64,
@@ -428,7 +428,7 @@ pub struct MetaEntry {
 /// One tensor info, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorEntry {
-    /// The name.
+    /// The name candle looks the tensor up by (trailing NULs trimmed).
     pub name: String,
     /// The data type.
     pub ggml_type: GgmlType,

@@ -20,7 +20,7 @@ pub enum InputError {
     /// The file breaks its schema or a rule between fields.
     #[error("{}{at}: {msg}", file.display())]
     Invalid {
-        /// The file.
+        /// The input file, as the caller named it (so the message shows the path the user gave).
         file: PathBuf,
         /// Where in it.
         at: At,

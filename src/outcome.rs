@@ -260,15 +260,16 @@ impl Evidence {
 /// Reference vs subject, for the diff in a ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    /// The prompt.
+    /// The prompt text both sides were given.
     pub prompt: String,
-    /// Reference (oracle) text and tokens.
+    /// The reference's (the oracle's) side in words: its continuation, or for a
+    /// tokenization case its prompt tokens, one piece a line.
     pub reference_text: String,
-    /// Reference tokens.
+    /// The reference's token ids.
     pub reference_tokens: Vec<u32>,
-    /// Subject text.
+    /// The subject's side, in the same form as the reference's.
     pub subject_text: String,
-    /// Subject tokens.
+    /// The subject's token ids (the ticket's diff lines them up with the reference's).
     pub subject_tokens: Vec<u32>,
     /// The text of each reference token (same order; empty in reports that predate it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

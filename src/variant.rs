@@ -78,7 +78,7 @@ pub enum Variant {
         storage: Option<DType>,
         /// Which bits, where, how many.
         spec: FlipSpec,
-        /// The seed.
+        /// Seed of the flip draw (`~N` in the name): the same seed, the same bits.
         seed: u64,
     },
 }

@@ -64,7 +64,7 @@ fn smoke_suite_holds_and_writes_report_and_matrix() {
         &std::fs::read(p.path().join("target/groundtruth/report.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(report["format"], "groundtruth-report/1");
+    assert_eq!(report["format"], "groundtruth-report/2");
     assert!(report["cases"].as_array().unwrap().len() > 20);
     assert_eq!(
         (report["partial"].as_bool(), report["planned"].as_u64()),

@@ -172,3 +172,61 @@ fn the_scanner_sees_grouped_and_plain_imports() {
     let code = "use crate::{claim::{Case, Kind}, report};\nfn f() { crate::judge::x(); }\n#[cfg(test)]\nmod tests { use crate::cli; }";
     assert_eq!(imports(production_code(code)), ["claim", "report", "judge"]);
 }
+
+/// The README's architecture section, from its heading to the next one.
+fn architecture_section(readme: &str) -> &str {
+    let start = readme
+        .find("\n## Architecture\n")
+        .expect("README.md has an '## Architecture' section");
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    &rest[..end]
+}
+
+#[test]
+fn the_readme_architecture_lists_every_module_in_floor_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = architecture_section(&readme);
+    // Every module of src/ (a folder or a file; lib, main and test-only files aside) has a
+    // floor, and the README names each one, as `name`, in the order of the floors.
+    let mut on_disk: Vec<String> = std::fs::read_dir(root.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            match (p.is_dir(), name.strip_suffix(".rs")) {
+                (true, _) => Some(name),
+                (false, Some(stem)) => Some(stem.to_string()),
+                (false, None) => None,
+            }
+        })
+        .filter(|m| !matches!(m.as_str(), "lib" | "main" | "testutil"))
+        .collect();
+    on_disk.sort();
+    on_disk.dedup();
+    let mut floored: Vec<String> = FLOORS.iter().map(|(m, _)| m.to_string()).collect();
+    floored.sort();
+    assert_eq!(on_disk, floored, "src/ and FLOORS list different modules");
+    let position = |m: &str| section.find(&format!("`{m}`"));
+    let missing: Vec<&str> = FLOORS
+        .iter()
+        .map(|(m, _)| *m)
+        .filter(|m| position(m).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's architecture section does not name {missing:?}"
+    );
+    // A module named after one on a higher floor would tell the data flow backwards.
+    for (a, fa) in FLOORS {
+        for (b, fb) in FLOORS {
+            if fa < fb {
+                assert!(
+                    position(a) < position(b),
+                    "README.md names `{b}` (floor {fb}) before `{a}` (floor {fa})"
+                );
+            }
+        }
+    }
+}

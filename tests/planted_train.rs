@@ -200,6 +200,80 @@ fn every_check_passes_on_a_sane_micro_rung_and_a_wrong_registered_loss_fails() {
     assert!((observed(&r[0]) - 0.1).abs() < 1e-9);
 }
 
+/// A claim's `runtimes` reach the trainer: a bf16-autocast case trains another checkpoint
+/// (its own cache folder and weights) and still passes; a CUDA case on a machine without a
+/// GPU is a skip saying so, never a pass.
+#[test]
+fn training_checks_run_on_the_case_runtime() {
+    let (_d, root) = project(None);
+    let on = |c: String, rts: &str| c.replace("basis", &format!("runtimes = [{rts}]\nbasis"));
+    let toml = [
+        on(
+            claim(
+                "O",
+                "overfit",
+                "statistic = \"final_loss\", op = \"<=\", value = 3.0",
+            ),
+            "\"cpu\", \"cpu-bf16\", \"cuda\"",
+        ),
+        on(
+            claim(
+                "H",
+                "seed_hash",
+                "statistic = \"bit_mismatches\", op = \"==\", value = 0",
+            ),
+            "\"cpu\", \"cpu-bf16\"",
+        ),
+        on(
+            claim(
+                "I",
+                "init_loss",
+                "statistic = \"loss_gap_nats\", op = \"<=\", value = 0.05",
+            ),
+            "\"cuda\"",
+        ),
+    ]
+    .concat();
+    let recs = judge(&root, &toml);
+    let by = |name: &str| {
+        recs.iter()
+            .find(|r| r.name.ends_with(name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name}: {:?}",
+                    recs.iter().map(|r| &r.name).collect::<Vec<_>>()
+                )
+            })
+    };
+    let path = |r: &CaseRecord| r.outcome.evidence().unwrap().numerical_path.clone();
+    for n in ["/O", "/O@cpu-bf16", "/H", "/H@cpu-bf16"] {
+        assert_eq!(by(n).outcome.label(), "pass", "{n}: {:?}", by(n).outcome);
+    }
+    assert!(
+        path(by("/O@cpu-bf16")).starts_with("train_sanity overfit on cpu-bf16:"),
+        "{}",
+        path(by("/O@cpu-bf16"))
+    );
+    assert!(
+        path(by("/O")).starts_with("train_sanity overfit:"),
+        "{}",
+        path(by("/O"))
+    );
+    // bf16 products round differently: the same 60 steps end at another loss, and the
+    // recipe trained under autocast is another run with other weights.
+    assert_ne!(observed(by("/O")), observed(by("/O@cpu-bf16")));
+    let cached = |r: &CaseRecord| path(r).split("cached run ").nth(1).unwrap()[..12].to_string();
+    assert_ne!(cached(by("/H")), cached(by("/H@cpu-bf16")));
+    if groundtruth::device::DeviceSpec::Cuda(0).open().is_err() {
+        for n in ["/O@cuda", "/I@cuda"] {
+            let Outcome::Skip(r) = &by(n).outcome else {
+                panic!("{n}: {:?}", by(n).outcome)
+            };
+            assert!(r.to_string().starts_with("no GPU device"), "{r}");
+        }
+    }
+}
+
 #[test]
 fn a_missing_corpus_is_an_error_naming_it() {
     let (_d, root) = project(None);

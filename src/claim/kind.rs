@@ -102,16 +102,18 @@ impl ClaimKind {
             ),
             ClaimKind::RoundTrip => row("round_trip", M::RoundTrip, PerVariant, false, false),
             ClaimKind::Structure => row("structure", M::File, PerVariant, false, false),
-            ClaimKind::TrainSanity => row("train_sanity", M::Training, PerVariant, false, false),
+            ClaimKind::TrainSanity => row("train_sanity", M::Training, PerVariant, false, true),
             ClaimKind::MetricRepro => row("metric_repro", M::Records, PerVariant, false, false),
         }
     }
 
     /// Whether the kind's judge runs the subject's forward passes on the case's runtime, so
     /// that a claim may name runtimes other than the CPU: oracle parity and drift (logits,
-    /// greedy decoding, perplexity against the oracle) and quantization drift (the variant
-    /// on the runtime against the base on the CPU in f32). The others read files, train,
-    /// or compare paths of their own, and a runtime there would be a label nothing uses.
+    /// greedy decoding, perplexity against the oracle), quantization drift (the variant
+    /// on the runtime against the base on the CPU in f32) and training sanity (trains and
+    /// evaluates there; which checks accept which runtimes is [`TrainCheck::on_runtime`]).
+    /// The others read files or compare paths of their own, and a runtime there would be
+    /// a label nothing uses.
     pub fn runs_on_runtime(self) -> bool {
         self.row().on_runtime
     }
@@ -311,6 +313,36 @@ impl TrainCheck {
     pub fn statistic(self) -> Statistic {
         self.row().1
     }
+
+    /// What of a case's runtime the check uses. The two checks against numbers made on
+    /// the CPU (a registered loss, committed bytes) run on the CPU only; the init loss and
+    /// the gradient check evaluate without training (the gradient check in f64), so only
+    /// the device can change them; the rest train on the runtime, precision included.
+    pub fn on_runtime(self) -> RuntimeUse {
+        match self {
+            TrainCheck::ValLossRepro | TrainCheck::ReproducesCommitted => RuntimeUse::CpuOnly,
+            TrainCheck::InitLoss
+            | TrainCheck::GradCheck
+            | TrainCheck::Reload
+            | TrainCheck::Sampling => RuntimeUse::Device,
+            TrainCheck::Overfit | TrainCheck::SeedHash | TrainCheck::BeatsUnigram => {
+                RuntimeUse::DeviceAndPrecision
+            }
+        }
+    }
+}
+
+/// How much of a runtime a training check can honour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeUse {
+    /// Compares with numbers made on the CPU in f32: any other runtime would change the
+    /// question.
+    CpuOnly,
+    /// Runs on the runtime's device in f32 (the reload and sampling checks evaluate a
+    /// checkpoint trained there in f32, whose final loss was measured in f32).
+    Device,
+    /// Trains on the runtime's device and precision.
+    DeviceAndPrecision,
 }
 
 /// The storage types a `stored_as` list may name (the matrices' dominant GGML type).

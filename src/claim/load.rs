@@ -306,4 +306,37 @@ basis = "prior"
         assert!(err(&base("\"cpu\", \"cuda\"")).contains("is not a quantization"));
         assert!(parse_str(&base("\"cuda\", \"cpu-bf16\""), Path::new("claims/x.toml")).is_ok());
     }
+
+    #[test]
+    fn training_checks_take_only_the_runtimes_they_can_honour() {
+        let claim = |check: &str, stat: &str, rt: &str| {
+            format!(
+                "[[claim]]\nid = \"TS-99\"\nkind = \"train_sanity\"\ncheck = \"{check}\"\nstatement = \"s\"\nsubjects = {{ models = [\"tiny_1m\"] }}\nbound = {{ statistic = \"{stat}\", op = \"<=\", value = 0.5 }}\nruntimes = [{rt}]\nrationale = \"r\"\nregistered = \"2026-11-29\"\nbasis = \"prior\"\n"
+            )
+        };
+        let ok = |c: &str| {
+            parse_str(c, Path::new("claims/x.toml")).unwrap()[0]
+                .runtimes
+                .len()
+        };
+        assert_eq!(
+            ok(&claim("overfit", "final_loss", "\"cuda\", \"cuda-bf16\"")),
+            2
+        );
+        assert_eq!(ok(&claim("seed_hash", "bit_mismatches", "\"cpu-bf16\"")), 1);
+        assert_eq!(ok(&claim("grad_check", "rel_grad_error", "\"cuda\"")), 1);
+        let e = err(&claim("grad_check", "rel_grad_error", "\"cuda-bf16\""));
+        assert!(
+            e.contains("runs in f32 whatever the precision") && e.contains("'cuda'"),
+            "{e}"
+        );
+        let e = err(&claim("reproduces_committed", "bit_mismatches", "\"cuda\""));
+        assert!(e.contains("numbers made on the CPU"), "{e}");
+        let e = err(&claim(
+            "val_loss_repro",
+            "val_loss_delta",
+            "\"cpu\", \"cpu-bf16\"",
+        ));
+        assert!(e.contains("numbers made on the CPU"), "{e}");
+    }
 }

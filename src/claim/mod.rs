@@ -14,8 +14,8 @@ mod sweep;
 
 pub use expand::{case_name, expand, Case};
 pub use kind::{
-    CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, StoredAs, TrainCheck,
-    STORAGE_TYPES, STORED_AS_ORACLE,
+    CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, RuntimeUse, StoredAs,
+    TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE,
 };
 pub use load::{load_dir, load_file, load_with_numbers, parse_str, ClaimError};
 pub use render::claims_markdown;

@@ -3,7 +3,8 @@
 //! registered. Every rule between fields is checked here, once.
 
 use super::kind::{
-    ClaimKind, Compare, Compared, Kind, StoredAs, TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE,
+    ClaimKind, Compare, Compared, Kind, RuntimeUse, StoredAs, TrainCheck, STORAGE_TYPES,
+    STORED_AS_ORACLE,
 };
 use super::schema::{Basis, Bound, Claim, Expect, Subjects};
 use crate::runtime::Runtime;
@@ -67,8 +68,8 @@ impl ClaimSpec {
         let stored_as = stored_as(&c)?;
         check_tie_margin(&c)?;
         let variants = variants(&c)?;
-        super::sweep::check(&c, &variants)?;
-        let runtimes = runtimes(&c)?;
+        super::sweep::validate(&c, &variants)?;
+        let runtimes = runtimes(&c, check)?;
         let kind = kind(&c, role, compared, check, stored_as)?;
         Ok(ClaimSpec {
             id: c.id,
@@ -291,7 +292,7 @@ fn variants(c: &Claim) -> Result<Vec<Variant>, String> {
 
 /// `runtimes`: each once; other than the CPU only for kinds that run the subject there, and
 /// not for a statistic that never runs it. None written: the CPU in f32.
-fn runtimes(c: &Claim) -> Result<Vec<Runtime>, String> {
+fn runtimes(c: &Claim, check: Option<TrainCheck>) -> Result<Vec<Runtime>, String> {
     let r = &c.runtimes;
     if let Some((_, dup)) = r.iter().enumerate().find(|(i, x)| r[..*i].contains(x)) {
         return Err(format!(
@@ -307,15 +308,33 @@ fn runtimes(c: &Claim) -> Result<Vec<Runtime>, String> {
             return Err(format!("field 'runtimes': statistic config_mismatches reads the checkpoint's config and runs nothing on '{}'", other.label()));
         }
     }
+    if let Some(check) = check {
+        train_check_runtimes(check, r)?;
+    }
     Ok(match r.is_empty() {
         true => vec![Runtime::CPU],
         false => r.clone(),
     })
 }
 
+/// The runtimes a training check can honour ([`TrainCheck::on_runtime`]).
+fn train_check_runtimes(check: TrainCheck, r: &[Runtime]) -> Result<(), String> {
+    use crate::runtime::Precision;
+    let refused = r.iter().find(|x| match check.on_runtime() {
+        RuntimeUse::CpuOnly => **x != Runtime::CPU,
+        RuntimeUse::Device => x.precision != Precision::F32,
+        RuntimeUse::DeviceAndPrecision => false,
+    });
+    match (refused, check.on_runtime()) {
+        (None, _) => Ok(()),
+        (Some(x), RuntimeUse::CpuOnly) => Err(format!("field 'runtimes': check {} compares with numbers made on the CPU in f32, so '{}' would change the question (only 'cpu')", check.name(), x.label())),
+        (Some(x), _) => Err(format!("field 'runtimes': check {} runs in f32 whatever the precision, so '{}' would be a label nothing uses (use '{}')", check.name(), x.label(), Runtime { precision: Precision::F32, ..*x }.label())),
+    }
+}
+
 /// A chain compares variants with each other: at least two, none twice.
 fn check_chain(c: &Claim) -> Result<(), String> {
-    // A sweep's variants are checked with its statistic (`super::sweep::check`).
+    // A sweep's variants are checked with its statistic (`super::sweep::validate`).
     if c.kind.cases() != super::kind::CaseShape::PerChain || c.kind == ClaimKind::CorruptionSweep {
         return Ok(());
     }

@@ -12,7 +12,7 @@ use crate::variant::Variant;
 const MAX_SEEDS: u64 = 100_000;
 
 /// `seeds`: required by, and only allowed for, `corruption_sweep`; then the sweep's rules.
-pub(super) fn check(c: &Claim, variants: &[Variant]) -> Result<(), String> {
+pub(super) fn validate(c: &Claim, variants: &[Variant]) -> Result<(), String> {
     match (c.kind, c.seeds) {
         (ClaimKind::CorruptionSweep, None) => {
             Err("field 'seeds' is required for kind 'corruption_sweep' (seeds per point)".into())

@@ -5,12 +5,12 @@
 //! machine and its load, which is printed with them.
 
 use super::anchor::{compare, live, run_script, Live, LLAMA_CPP_DECODE, LLAMA_CPP_PREFILL};
-use super::ppl::{chunk_bar, describe, load_model, read_text};
+use super::ppl::{describe, load_model, perplexity_shown, read_text};
 use crate::model::KvCache;
 use crate::plan::EXIT_HOLDS;
 use crate::project::Project;
 use crate::run::argmax;
-use crate::run::{perplexity_with, EvalSlice};
+use crate::run::EvalSlice;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,26 @@ fn llama_cpp(project: &Project, python: &Path, model: &Path, plan: &Plan) -> Res
     })
 }
 
+/// What `bench eval` measured, for its JSON or text output.
+struct Measured {
+    path: PathBuf,
+    /// The model's numerical path and storage, in words.
+    numerical_path: String,
+    about: String,
+    add_bos: bool,
+    /// Perplexity of the eval slice and where the text came from (none with --no-scoring).
+    scored: Option<(crate::run::PplResult, String)>,
+    prefill: Timing,
+    decode: Timing,
+    /// Prompts timed and tokens decoded for each.
+    prompts: usize,
+    tokens: usize,
+    /// The 1-minute load average before llama.cpp's run.
+    load: String,
+    reference: Option<Reference>,
+    threads: usize,
+}
+
 /// Runs `groundtruth bench eval`.
 pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: bool) -> Result<u8> {
     let path: PathBuf = model
@@ -88,42 +108,12 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
             path.display()
         );
     }
-    // Before anything touches rayon's global pool, which gemm and the engine share.
-    if rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build_global()
-        .is_err()
-    {
-        errln!(
-            "groundtruth: the thread pool was already running; measuring with {} threads",
-            rayon::current_num_threads()
-        );
-    }
+    use_threads(plan.threads);
     let m = load_model(&path, plan.runtime)?;
-    let add_bos = m.tokenizer.add_bos();
-    let scored = if plan.scoring {
-        let (text, source) = read_text(project, None)?;
-        let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
-        let bar = chunk_bar();
-        let r = perplexity_with(
-            &m.llama,
-            m.tokenizer.as_ref(),
-            &text,
-            slice.ctx,
-            Some(slice.chunks),
-            &mut |c, n, ppl| {
-                bar.set_length(n as u64);
-                bar.set_position(c as u64);
-                bar.set_message(format!("ppl {ppl:.4}"));
-            },
-        )
-        .with_context(|| format!("{}: perplexity", path.display()))?;
-        bar.finish_and_clear();
-        Some((r, source))
-    } else {
-        None
-    };
-
+    let scored = plan
+        .scoring
+        .then(|| score(project, &m, &path))
+        .transpose()?;
     let all = crate::prompts::load(&project.path(crate::project::DEFAULT_PROMPTS))?;
     let mut decode = Timing::default();
     let mut prefill = Timing::default();
@@ -139,71 +129,133 @@ pub(super) fn eval(project: &Project, model: Option<&Path>, plan: &Plan, json: b
         .as_deref()
         .map(|py| llama_cpp(project, py, &path, plan))
         .transpose()?;
-    let (ref_prefill, ref_decode) = match &reference {
-        Some(r) => (r.prefill.as_ref(), r.decode.as_ref()),
-        None => (None, None),
+    let measured = Measured {
+        numerical_path: m.llama.numerical_path(),
+        about: m.about.clone(),
+        add_bos: m.tokenizer.add_bos(),
+        path,
+        scored,
+        prefill,
+        decode,
+        prompts: plan.prompts.min(all.len()),
+        tokens: plan.tokens,
+        load,
+        reference,
+        threads: rayon::current_num_threads(),
     };
-    let threads = rayon::current_num_threads();
     if json {
-        let ppl = scored.as_ref().map(|(r, _)| r);
+        outln!("{}", serde_json::to_string_pretty(&measured.json())?);
+    } else {
+        measured.print()?;
+    }
+    Ok(EXIT_HOLDS)
+}
+
+/// Sizes rayon's global pool, which gemm and the engine share; it must run before anything
+/// touches the pool, and says so when something already did.
+fn use_threads(threads: usize) {
+    if rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .is_err()
+    {
+        errln!(
+            "groundtruth: the thread pool was already running; measuring with {} threads",
+            rayon::current_num_threads()
+        );
+    }
+}
+
+/// Perplexity of the eval slice (what oracles score), with a progress bar, and the text's
+/// source.
+fn score(
+    project: &Project,
+    m: &super::ppl::Loaded,
+    path: &Path,
+) -> Result<(crate::run::PplResult, String)> {
+    let (text, source) = read_text(project, None)?;
+    let slice = EvalSlice::load(&project.root, &project.path(crate::project::EVAL_FILE))?;
+    let r = perplexity_shown(m, &text, slice.ctx, Some(slice.chunks))
+        .with_context(|| format!("{}: perplexity", path.display()))?;
+    Ok((r, source))
+}
+
+impl Measured {
+    /// llama.cpp's prefill and decode measurements, where it was run.
+    fn reference_rates(&self) -> (Option<&Live>, Option<&Live>) {
+        match &self.reference {
+            Some(r) => (r.prefill.as_ref(), r.decode.as_ref()),
+            None => (None, None),
+        }
+    }
+
+    /// `bench eval --json`'s document.
+    fn json(&self) -> serde_json::Value {
+        let (ref_prefill, ref_decode) = self.reference_rates();
+        let ppl = self.scored.as_ref().map(|(r, _)| r);
         let ratio = |ours: Option<f64>, theirs: Option<&Live>| {
             ours.zip(theirs).map(|(o, t)| o / t.tokens_per_s)
         };
-        let doc = serde_json::json!({
-            "model": path.display().to_string(),
-            "path": m.llama.numerical_path(),
-            "threads": threads,
-            "load_average_1min": load,
+        serde_json::json!({
+            "model": self.path.display().to_string(),
+            "path": self.numerical_path,
+            "threads": self.threads,
+            "load_average_1min": self.load,
             "ppl": ppl,
             "ppl_tokens_per_s": ppl.map(|r| r.tokens_per_s),
-            "prompt_tokens_per_s": prefill.rate(),
-            "decode_tokens_per_s": decode.rate(),
-            "llama_cpp_measured": reference.is_some(),
+            "prompt_tokens_per_s": self.prefill.rate(),
+            "decode_tokens_per_s": self.decode.rate(),
+            "llama_cpp_measured": self.reference.is_some(),
             "llama_cpp_runtime": ref_decode.or(ref_prefill).map(|l| l.runtime.clone()),
             "llama_cpp_prefill_tokens_per_s": ref_prefill.map(|l| l.tokens_per_s),
             "llama_cpp_decode_tokens_per_s": ref_decode.map(|l| l.tokens_per_s),
             "ppl_vs_llama_cpp_prefill": ratio(ppl.map(|r| r.tokens_per_s), ref_prefill),
-            "decode_vs_llama_cpp": ratio(decode.rate(), ref_decode),
-            "load_average_1min_after_reference": reference.as_ref().map(|_| load_average()),
-        });
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(EXIT_HOLDS);
+            "decode_vs_llama_cpp": ratio(self.decode.rate(), ref_decode),
+            "load_average_1min_after_reference": self.reference.as_ref().map(|_| load_average()),
+        })
     }
-    outln!("model:   {} ({})", path.display(), m.about);
-    outln!("path:    {}", m.llama.numerical_path());
-    outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
-    if let Some((r, source)) = &scored {
-        out!("{}", describe(r, source, add_bos));
-        outln!(
-            "scoring: {:.1} tokens/s {}",
-            r.tokens_per_s,
-            compare(
+
+    /// `bench eval`'s text.
+    fn print(&self) -> Result<()> {
+        let (ref_prefill, ref_decode) = self.reference_rates();
+        let threads = self.threads;
+        let load = &self.load;
+        outln!("model:   {} ({})", self.path.display(), self.about);
+        outln!("path:    {}", self.numerical_path);
+        outln!("machine: {threads} threads, 1-minute load average {load} (timings are noisy on a shared machine)\n");
+        if let Some((r, source)) = &self.scored {
+            out!("{}", describe(r, source, self.add_bos));
+            outln!(
+                "scoring: {:.1} tokens/s {}",
                 r.tokens_per_s,
-                ref_prefill,
-                Some(&LLAMA_CPP_PREFILL),
-                "--with-llama-cpp"
-            )
-        );
-    }
-    if let (Some(p), Some(d)) = (prefill.rate(), decode.rate()) {
-        outln!(
-            "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s {}",
-            plan.prompts.min(all.len()),
-            plan.tokens,
-            compare(d, ref_decode, Some(&LLAMA_CPP_DECODE), "--with-llama-cpp")
-        );
-    }
-    if reference.is_some() {
-        let after = load_average();
-        outln!("machine: 1-minute load average {after} after llama.cpp's run");
-        for l in [&load, &after] {
-            if let Some(w) = super::anchor::contention_warning(l, threads) {
-                outln!("{w}");
-                break;
+                compare(
+                    r.tokens_per_s,
+                    ref_prefill,
+                    Some(&LLAMA_CPP_PREFILL),
+                    "--with-llama-cpp"
+                )
+            );
+        }
+        if let (Some(p), Some(d)) = (self.prefill.rate(), self.decode.rate()) {
+            outln!(
+                "greedy:  {} prompts × {} tokens: prompts {p:.1} tokens/s, decoding {d:.1} tokens/s {}",
+                self.prompts,
+                self.tokens,
+                compare(d, ref_decode, Some(&LLAMA_CPP_DECODE), "--with-llama-cpp")
+            );
+        }
+        if self.reference.is_some() {
+            let after = load_average();
+            outln!("machine: 1-minute load average {after} after llama.cpp's run");
+            for l in [load, &after] {
+                if let Some(w) = super::anchor::contention_warning(l, threads) {
+                    outln!("{w}");
+                    break;
+                }
             }
         }
+        Ok(())
     }
-    Ok(EXIT_HOLDS)
 }
 
 /// The 1-minute load average, or `?` where /proc/loadavg cannot be read.

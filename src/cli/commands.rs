@@ -47,6 +47,17 @@ pub(super) fn model_path(arg: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// A `--levels` value: difficulty levels, comma-separated.
+pub(super) fn parse_levels(flag: &str) -> Result<Vec<u8>> {
+    flag.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<u8>()
+                .with_context(|| format!("--levels {flag}: '{x}' is not a level"))
+        })
+        .collect()
+}
+
 /// A file named by `flag` that must exist: one line naming it and the flag when it does not.
 /// A device or FIFO is let through: its reader bounds what it reads (`fsutil::read_bounded`).
 pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
@@ -58,170 +69,20 @@ pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
 
 fn dispatch(project: &Project, command: Command) -> Result<u8> {
     match command {
-        Command::Init { dir } => {
-            let n = crate::builtin::init(&dir)?;
-            outln!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
-            Ok(EXIT_HOLDS)
-        }
-        Command::Run {
-            suite,
-            filter,
-            exact,
-            out,
-            junit,
-            device,
-        } => {
-            let select = match (filter, exact) {
-                (Some(f), _) => Select::Contains(f),
-                (None, Some(e)) => Select::Exact(e),
-                (None, None) => Select::All,
-            };
-            run(
-                project,
-                &suite,
-                &select,
-                out.as_deref(),
-                junit.as_deref(),
-                device,
-            )
-        }
+        Command::Init { dir } => init(&dir),
+        Command::Run(a) => run_suite(project, a),
         Command::Claims {
             action: ClaimsAction::List { suite },
         } => list(project, suite.as_deref()),
         Command::Claims {
             action: ClaimsAction::Render { check },
         } => render(project, check),
-        Command::Ticket {
-            report,
-            gh,
-            repo,
-            dry_run,
-        } => {
-            let path = report.unwrap_or_else(|| project.out_dir().join("report.json"));
-            given_file(
-                &path,
-                "report",
-                "the report.json that `groundtruth run` or `groundtruth check --out` writes",
-            )?;
-            let r = read_report(&path)?;
-            if gh {
-                let dir = path.parent().unwrap_or(Path::new(".")).join("issues");
-                return super::gh::file_tickets(&r, &dir, repo.as_deref(), dry_run);
-            }
-            let tickets = crate::report::dedup_tickets(&r);
-            for t in &tickets {
-                outln!("{}\n---\n", t.markdown);
-            }
-            errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
-            Ok(EXIT_HOLDS)
-        }
-        Command::Check {
-            model,
-            oracle,
-            json,
-            ticket,
-            out,
-            device,
-        } => {
-            given_file(
-                &oracle,
-                "oracle",
-                "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes",
-            )?;
-            super::check::run(
-                project,
-                &model_path(&model)?,
-                &oracle,
-                json,
-                ticket.as_deref(),
-                out.as_deref(),
-                device.run_gpu(),
-            )
-        }
-        Command::Oracle {
-            runtime,
-            model,
-            prompts,
-            out,
-            model_id,
-            weights,
-            no_perplexity,
-            python,
-        } => {
-            let req = super::oracle::Request {
-                runtime,
-                model: &model,
-                prompts: prompts.as_deref(),
-                out: &out,
-                model_id: model_id.as_deref(),
-                weights: weights.as_deref(),
-                perplexity: !no_perplexity,
-                python: python.as_deref(),
-            };
-            super::oracle::run(project, &req)
-        }
-        Command::Hub { model } => {
-            let registry =
-                crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
-            let entry = registry
-                .iter()
-                .find(|m| m.name == model)
-                .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-            for file in hub::fetch(entry, &HubEnv::from_env()).map_err(anyhow::Error::msg)? {
-                outln!("{}", file.display());
-            }
-            Ok(EXIT_HOLDS)
-        }
-        Command::Metrics {
-            records,
-            config,
-            out,
-            json,
-            per_record,
-        } => {
-            let req = super::metrics::Request {
-                records: &records,
-                config: config.as_deref(),
-                out: out.as_deref(),
-                json,
-                per_record: per_record.as_deref(),
-            };
-            super::metrics::run(project, &req)
-        }
-        Command::Study {
-            rungs,
-            variants,
-            problems,
-            seed,
-            levels,
-            max_new_tokens,
-            out,
-        } => {
-            let list = |s: &str| -> Vec<String> {
-                s.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            };
-            let levels: Vec<u8> = list(&levels)
-                .iter()
-                .map(|l| {
-                    l.parse::<u8>()
-                        .map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))
-                })
-                .collect::<Result<_>>()?;
-            let (rungs, variants) = (list(&rungs), list(&variants));
-            let req = super::study::Request {
-                rungs: &rungs,
-                variants: &variants,
-                problems,
-                seed,
-                levels: &levels,
-                max_new_tokens,
-                out: &out,
-            };
-            super::study::run(project, &req)
-        }
+        Command::Ticket(a) => tickets(project, a),
+        Command::Check(a) => check(project, a),
+        Command::Oracle(a) => make_oracle(project, a),
+        Command::Hub { model } => fetch_from_hub(project, &model),
+        Command::Metrics(a) => metrics(project, a),
+        Command::Study(a) => study(project, a),
         Command::Generate { model, args } => {
             super::generate::run(project, &model_path(&model)?, &args)
         }
@@ -230,15 +91,15 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             id,
             tickets,
             records_out,
-        } => {
-            let req = super::reproduce::Request {
+        } => super::reproduce::run(
+            project,
+            &super::reproduce::Request {
                 registered: &registered,
                 id: id.as_deref(),
                 tickets: tickets.as_deref(),
                 records_out: records_out.as_deref(),
-            };
-            super::reproduce::run(project, &req)
-        }
+            },
+        ),
         Command::Materialize { model, out } => materialize(project, &model, &out),
         Command::Quantize { model, to, out } => super::quant::quantize(project, &model, &to, &out),
         Command::Export {
@@ -247,28 +108,7 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
             out,
             variant,
         } => super::quant::export(project, &model, to, &out, &variant),
-        Command::Corrupt {
-            model,
-            out,
-            seed,
-            count,
-            rate,
-            bits,
-            region,
-            tensors,
-        } => {
-            let args = super::integrity::CorruptArgs {
-                model: &model,
-                out: &out,
-                seed,
-                count,
-                rate: rate.as_deref(),
-                bits,
-                region,
-                tensors: tensors.as_deref(),
-            };
-            super::integrity::corrupt(&args)
-        }
+        Command::Corrupt(a) => corrupt(a),
         Command::Manifest { model, out } => super::integrity::write_manifest(&model, &out),
         Command::Verify {
             model,
@@ -279,50 +119,13 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Inspect { file, json } => super::quant::inspect(&file, json),
         Command::Train(args) => super::train::train(project, &args),
         Command::Bench {
-            action:
-                BenchAction::Eval {
-                    model,
-                    threads,
-                    tokens,
-                    prompts,
-                    no_scoring,
-                    json,
-                    with_llama_cpp,
-                    device,
-                    precision,
-                },
-        } => {
-            let runtime = crate::runtime::Runtime {
-                device: device.model_device(),
-                precision: precision.unwrap_or_default(),
-            };
-            let plan = super::bench::Plan {
-                threads,
-                tokens,
-                prompts,
-                scoring: !no_scoring,
-                llama_cpp: with_llama_cpp,
-                runtime,
-            };
-            super::bench::eval(project, model.as_deref(), &plan, json)
-        }
+            action: BenchAction::Eval(a),
+        } => bench_eval(project, a),
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
         Command::Ppl(args) => super::ppl::run(project, &args),
-        Command::Ladder { config } => {
-            let ladder = crate::model::load_ladder(&project.path(config))?;
-            out!("{}", crate::model::ladder_table(&ladder.rungs));
-            let recipes = project.path(crate::train::RECIPES_FILE);
-            if recipes.is_file() {
-                outln!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
-                out!(
-                    "{}",
-                    crate::train::recipes_table(&crate::train::load_recipes(&recipes)?)
-                );
-            }
-            Ok(EXIT_HOLDS)
-        }
+        Command::Ladder { config } => ladder(project, &config),
     }
 }
 
@@ -523,5 +326,252 @@ fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
         out.display(),
         crate::fsutil::sha256_file(&st)?
     );
+    Ok(EXIT_HOLDS)
+}
+
+/// `groundtruth run`.
+fn run_suite(project: &Project, a: super::RunArgs) -> Result<u8> {
+    let super::RunArgs {
+        suite,
+        filter,
+        exact,
+        out,
+        junit,
+        device,
+    } = a;
+    let select = match (filter, exact) {
+        (Some(f), _) => Select::Contains(f),
+        (None, Some(e)) => Select::Exact(e),
+        (None, None) => Select::All,
+    };
+    run(
+        project,
+        &suite,
+        &select,
+        out.as_deref(),
+        junit.as_deref(),
+        device,
+    )
+}
+
+/// `groundtruth oracle`.
+fn make_oracle(project: &Project, a: super::OracleArgs) -> Result<u8> {
+    let super::OracleArgs {
+        runtime,
+        model,
+        prompts,
+        out,
+        model_id,
+        weights,
+        no_perplexity,
+        python,
+    } = a;
+    let req = super::oracle::Request {
+        runtime,
+        model: &model,
+        prompts: prompts.as_deref(),
+        out: &out,
+        model_id: model_id.as_deref(),
+        weights: weights.as_deref(),
+        perplexity: !no_perplexity,
+        python: python.as_deref(),
+    };
+    super::oracle::run(project, &req)
+}
+
+/// `groundtruth ticket`.
+fn tickets(project: &Project, a: super::TicketArgs) -> Result<u8> {
+    let super::TicketArgs {
+        report,
+        gh,
+        repo,
+        dry_run,
+    } = a;
+    let path = report.unwrap_or_else(|| project.out_dir().join("report.json"));
+    given_file(
+        &path,
+        "report",
+        "the report.json that `groundtruth run` or `groundtruth check --out` writes",
+    )?;
+    let r = read_report(&path)?;
+    if gh {
+        let dir = path.parent().unwrap_or(Path::new(".")).join("issues");
+        return super::gh::file_tickets(&r, &dir, repo.as_deref(), dry_run);
+    }
+    let tickets = crate::report::dedup_tickets(&r);
+    for t in &tickets {
+        outln!("{}\n---\n", t.markdown);
+    }
+    errln!("{} ticket(s) from {} case(s)", tickets.len(), r.cases.len());
+    Ok(EXIT_HOLDS)
+}
+
+/// `groundtruth check`.
+fn check(project: &Project, a: super::CheckArgs) -> Result<u8> {
+    let super::CheckArgs {
+        model,
+        oracle,
+        json,
+        ticket,
+        out,
+        device,
+    } = a;
+    given_file(
+        &oracle,
+        "oracle",
+        "an oracle file, groundtruth-oracle/1, as `groundtruth oracle` writes",
+    )?;
+    super::check::run(
+        project,
+        &model_path(&model)?,
+        &oracle,
+        json,
+        ticket.as_deref(),
+        out.as_deref(),
+        device.run_gpu(),
+    )
+}
+
+/// `groundtruth corrupt`.
+fn corrupt(a: super::CorruptFlags) -> Result<u8> {
+    let super::CorruptFlags {
+        model,
+        out,
+        seed,
+        count,
+        rate,
+        bits,
+        region,
+        tensors,
+    } = a;
+    let args = super::integrity::CorruptArgs {
+        model: &model,
+        out: &out,
+        seed,
+        count,
+        rate: rate.as_deref(),
+        bits,
+        region,
+        tensors: tensors.as_deref(),
+    };
+    super::integrity::corrupt(&args)
+}
+
+/// `groundtruth metrics`.
+fn metrics(project: &Project, a: super::MetricsArgs) -> Result<u8> {
+    let super::MetricsArgs {
+        records,
+        config,
+        out,
+        json,
+        per_record,
+    } = a;
+    let req = super::metrics::Request {
+        records: &records,
+        config: config.as_deref(),
+        out: out.as_deref(),
+        json,
+        per_record: per_record.as_deref(),
+    };
+    super::metrics::run(project, &req)
+}
+
+/// `groundtruth study`.
+fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
+    let super::StudyArgs {
+        rungs,
+        variants,
+        problems,
+        seed,
+        levels,
+        max_new_tokens,
+        out,
+    } = a;
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let levels: Vec<u8> = list(&levels)
+        .iter()
+        .map(|l| {
+            l.parse::<u8>()
+                .map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))
+        })
+        .collect::<Result<_>>()?;
+    let (rungs, variants) = (list(&rungs), list(&variants));
+    let req = super::study::Request {
+        rungs: &rungs,
+        variants: &variants,
+        problems,
+        seed,
+        levels: &levels,
+        max_new_tokens,
+        out: &out,
+    };
+    super::study::run(project, &req)
+}
+
+/// `groundtruth bench eval`.
+fn bench_eval(project: &Project, a: super::BenchEvalArgs) -> Result<u8> {
+    let super::BenchEvalArgs {
+        model,
+        threads,
+        tokens,
+        prompts,
+        no_scoring,
+        json,
+        with_llama_cpp,
+        device,
+        precision,
+    } = a;
+    let runtime = crate::runtime::Runtime {
+        device: device.model_device(),
+        precision: precision.unwrap_or_default(),
+    };
+    let plan = super::bench::Plan {
+        threads,
+        tokens,
+        prompts,
+        scoring: !no_scoring,
+        llama_cpp: with_llama_cpp,
+        runtime,
+    };
+    super::bench::eval(project, model.as_deref(), &plan, json)
+}
+
+/// `groundtruth init`.
+fn init(dir: &Path) -> Result<u8> {
+    let n = crate::builtin::init(dir)?;
+    outln!("wrote {n} files to {}: edit claims/ and suites/ there, and run `groundtruth run` inside it", dir.display());
+    Ok(EXIT_HOLDS)
+}
+
+/// `groundtruth hub`.
+fn fetch_from_hub(project: &Project, model: &str) -> Result<u8> {
+    let registry = crate::subject::registry::load(&project.path(crate::project::MODELS_FILE))?;
+    let entry = registry
+        .iter()
+        .find(|m| m.name == model)
+        .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
+    for file in hub::fetch(entry, &HubEnv::from_env())? {
+        outln!("{}", file.display());
+    }
+    Ok(EXIT_HOLDS)
+}
+
+/// `groundtruth ladder`.
+fn ladder(project: &Project, config: &Path) -> Result<u8> {
+    let ladder = crate::model::load_ladder(&project.path(config))?;
+    out!("{}", crate::model::ladder_table(&ladder.rungs));
+    let recipes = project.path(crate::train::RECIPES_FILE);
+    if recipes.is_file() {
+        outln!("\nTraining recipes ({}):\n", crate::train::RECIPES_FILE);
+        out!(
+            "{}",
+            crate::train::recipes_table(&crate::train::load_recipes(&recipes)?)
+        );
+    }
     Ok(EXIT_HOLDS)
 }

@@ -30,8 +30,8 @@ fn decoding(a: &GenerateArgs) -> Decoding {
     }
 }
 
-/// Runs `groundtruth generate`.
-pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u8> {
+/// A sampling flag without `--sample` is refused, not ignored.
+fn refuse_sampling_flags_without_sample(a: &GenerateArgs) -> Result<()> {
     let given = [
         ("--temperature", a.temperature.is_some()),
         ("--top-k", a.top_k.is_some()),
@@ -41,26 +41,33 @@ pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u
     if let (false, Some((flag, _))) = (a.sample, given.iter().find(|(_, set)| *set)) {
         anyhow::bail!("{flag} is a sampling parameter: add --sample (greedy decoding takes none)");
     }
-    let variant =
-        Variant::parse(&a.variant).map_err(|e| anyhow::anyhow!("--variant {}: {e}", a.variant))?;
+    Ok(())
+}
+
+/// The held-out problems of `--levels` from the problems file, and the levels.
+fn held_out_problems(
+    project: &Project,
+    a: &GenerateArgs,
+) -> Result<(Vec<crate::problems::Problem>, Vec<u8>)> {
     let file = a
         .problems_file
         .clone()
         .unwrap_or_else(|| project.path(SFT_FILE));
     let cfg = SftConfig::load(&file)?;
-    let levels: Vec<u8> = a
-        .levels
-        .split(',')
-        .map(|x| {
-            x.trim()
-                .parse::<u8>()
-                .with_context(|| format!("--levels {}: '{x}' is not a level", a.levels))
-        })
-        .collect::<Result<_>>()?;
+    let levels = super::commands::parse_levels(&a.levels)?;
     let problems = cfg
         .problems
         .problems(Split::HeldOut, &levels, a.problems, a.seed)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok((problems, levels))
+}
+
+/// Runs `groundtruth generate`.
+pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u8> {
+    refuse_sampling_flags_without_sample(a)?;
+    let variant =
+        Variant::parse(&a.variant).map_err(|e| anyhow::anyhow!("--variant {}: {e}", a.variant))?;
+    let (problems, levels) = held_out_problems(project, a)?;
     let loaded = super::ppl::load_weights(model)?;
     let used: Vec<u32> = problems
         .iter()

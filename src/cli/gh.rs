@@ -138,6 +138,27 @@ pub(super) fn file_tickets(
             None => fresh.push(t),
         }
     }
+    create_labels(&fresh, repo, dry_run)?;
+    for t in &fresh {
+        file_one(t, dir, repo, dry_run)?;
+    }
+    errln!(
+        "{} ticket(s): {} {}, {} already open",
+        tickets.len(),
+        fresh.len(),
+        if dry_run {
+            "would be filed (dry run)"
+        } else {
+            "filed"
+        },
+        tickets.len() - fresh.len()
+    );
+    Ok(EXIT_HOLDS)
+}
+
+/// Creates the labels the fresh tickets use (groundtruth and each claim kind) that the
+/// repository lacks.
+fn create_labels(fresh: &[&Ticket], repo: Option<&str>, dry_run: bool) -> Result<()> {
     let mut labels: Vec<&str> = std::iter::once(LABEL)
         .chain(fresh.iter().map(|t| t.kind.as_str()))
         .collect();
@@ -167,43 +188,35 @@ pub(super) fn file_tickets(
             run_or_print(&args, dry_run)?;
         }
     }
-    for t in &fresh {
-        let body = dir.join(format!("{}.md", t.fingerprint));
-        crate::fsutil::atomic_write(&body, t.markdown.as_bytes())?;
-        let args = with_repo(
-            [
-                "issue",
-                "create",
-                "--title",
-                &t.title,
-                "--body-file",
-                &body.display().to_string(),
-                "--label",
-                LABEL,
-                "--label",
-                &t.kind,
-            ]
-            .map(String::from)
-            .to_vec(),
-            repo,
-        );
-        let url = run_or_print(&args, dry_run)?;
-        if !dry_run {
-            outln!("filed {}  {}", t.fingerprint, url.trim());
-        }
-    }
-    errln!(
-        "{} ticket(s): {} {}, {} already open",
-        tickets.len(),
-        fresh.len(),
-        if dry_run {
-            "would be filed (dry run)"
-        } else {
-            "filed"
-        },
-        tickets.len() - fresh.len()
+    Ok(())
+}
+
+/// Writes one ticket's body beside the report and files it as an issue.
+fn file_one(t: &Ticket, dir: &Path, repo: Option<&str>, dry_run: bool) -> Result<()> {
+    let body = dir.join(format!("{}.md", t.fingerprint));
+    crate::fsutil::atomic_write(&body, t.markdown.as_bytes())?;
+    let args = with_repo(
+        [
+            "issue",
+            "create",
+            "--title",
+            &t.title,
+            "--body-file",
+            &body.display().to_string(),
+            "--label",
+            LABEL,
+            "--label",
+            &t.kind,
+        ]
+        .map(String::from)
+        .to_vec(),
+        repo,
     );
-    Ok(EXIT_HOLDS)
+    let url = run_or_print(&args, dry_run)?;
+    if !dry_run {
+        outln!("filed {}  {}", t.fingerprint, url.trim());
+    }
+    Ok(())
 }
 
 fn run_or_print(args: &[String], dry_run: bool) -> Result<String> {

@@ -25,6 +25,7 @@ macro_rules! errln {
 }
 
 mod anchor;
+mod args;
 mod bench;
 mod check;
 mod commands;
@@ -45,6 +46,9 @@ mod train;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use args::{
+    BenchEvalArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs, StudyArgs, TicketArgs,
+};
 pub use commands::execute;
 
 /// Tries to falsify claims about tiny language models.
@@ -68,26 +72,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a suite: progress bar, summary matrix, report and tickets. Exit 0 holds,
     /// 1 falsified, 2 bad input or error, 3 nothing judged.
-    Run {
-        /// Suite name (suites/<name>.toml).
-        #[arg(long, default_value = "ci")]
-        suite: String,
-        /// Only cases whose name contains this.
-        #[arg(long, conflicts_with = "exact")]
-        filter: Option<String>,
-        /// Only the case with exactly this name.
-        #[arg(long)]
-        exact: Option<String>,
-        /// Output folder (default target/groundtruth).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Also write the cases as JUnit XML to this file (for CI systems that read it).
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// The device (`--device`).
-        #[command(flatten)]
-        device: DeviceArg,
-    },
+    Run(RunArgs),
     /// Write the project built into this binary (claims, suites, configs, oracles, corpus,
     /// oracle scripts) into a folder, as a new project to edit.
     Init {
@@ -97,32 +82,7 @@ pub enum Command {
     /// Make an oracle with an independent runtime: runs the reference script of ci/ for
     /// llama.cpp (a GGUF file) or transformers (a Hugging Face folder) in Python, then
     /// checks what it wrote against the oracle contract before putting it at --out.
-    Oracle {
-        /// Which runtime.
-        #[arg(long, value_enum)]
-        runtime: OracleRuntime,
-        /// GGUF file (llama.cpp) or model folder (transformers), or hf://ORG/REPO[@REV][/FILE].
-        #[arg(long)]
-        model: String,
-        /// Prompt set (default: the project's configs/prompts.toml).
-        #[arg(long)]
-        prompts: Option<PathBuf>,
-        /// The oracle file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// model.id to record (default: ORG/REPO of an hf:// reference, else the file or folder name).
-        #[arg(long)]
-        model_id: Option<String>,
-        /// model.weights to record for llama.cpp (default: the GGUF's most common tensor type).
-        #[arg(long)]
-        weights: Option<String>,
-        /// Skip the perplexity record.
-        #[arg(long)]
-        no_perplexity: bool,
-        /// Python interpreter with the runtime's packages (default: $GROUNDTRUTH_PYTHON, else python3).
-        #[arg(long)]
-        python: Option<PathBuf>,
-    },
+    Oracle(OracleArgs),
     /// Registered claims.
     Claims {
         /// What to do with them.
@@ -131,21 +91,7 @@ pub enum Command {
     },
     /// Print the tickets of a report, one per claim × model × variant × root cause (each
     /// with its fingerprint); with --gh, file each new one as a GitHub issue.
-    Ticket {
-        /// The report (default: report.json in the project's output folder).
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// File each ticket with `gh issue create` (labels: groundtruth and the claim
-        /// kind), skipping those whose fingerprint an open groundtruth issue already carries.
-        #[arg(long)]
-        gh: bool,
-        /// OWNER/NAME of the repository (default: gh's, from the working directory).
-        #[arg(long, requires = "gh")]
-        repo: Option<String>,
-        /// Print the gh commands that would create issues instead of running them.
-        #[arg(long, requires = "gh")]
-        dry_run: bool,
-    },
+    Ticket(TicketArgs),
     /// Write a registered seeded model as a Hugging Face folder (config.json,
     /// model.safetensors, tokenizer.json), e.g. for an independent runtime to make its oracle.
     Materialize {
@@ -158,27 +104,7 @@ pub enum Command {
     },
     /// Judge a checkpoint (GGUF file or Hugging Face folder) against an oracle with the
     /// claims of claims/check/. Exit 0 holds, 1 falsified, 2 bad input, 3 nothing judged.
-    Check {
-        /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
-        /// hf://ORG/REPO[@REV][/FILE] (resolved in the Hugging Face cache).
-        #[arg(long)]
-        model: String,
-        /// Oracle file (groundtruth-oracle/1).
-        #[arg(long)]
-        oracle: PathBuf,
-        /// Print `{"verdict", "claims": [...]}` instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Write a ticket per falsified case into this folder.
-        #[arg(long)]
-        ticket: Option<PathBuf>,
-        /// Write report.json, summary.md, report.html and tickets into this folder.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The device (`--device`).
-        #[command(flatten)]
-        device: DeviceArg,
-    },
+    Check(CheckArgs),
     /// Download a registered model's original from the Hugging Face hub (pinned repo and
     /// revision from configs/models.toml) into the model cache; prints the files.
     Hub {
@@ -220,34 +146,7 @@ pub enum Command {
     /// bit flips in its tensor data, and the flip list beside it (`OUT.flips.json`; for a
     /// folder, beside its model.safetensors). Flips in quantized blocks change the stored
     /// f16 scales, mins and packed values themselves.
-    Corrupt {
-        /// GGUF file, .safetensors file, model folder, or hf://ORG/REPO[@REV][/FILE].
-        #[arg(long)]
-        model: String,
-        /// The damaged file (or folder, for a folder) to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Seed: the same seed and input give the same bytes.
-        #[arg(long)]
-        seed: u64,
-        /// Number of flips.
-        #[arg(long, conflicts_with = "rate", required_unless_present = "rate")]
-        count: Option<u64>,
-        /// Flips per billion weights of the region (e.g. 1e6).
-        #[arg(long)]
-        rate: Option<String>,
-        /// Bit class: sign, exponent, exponent-msb, mantissa, mantissa-low, any.
-        #[arg(long, default_value = "any", value_parser = crate::transform::flip::BitClass::parse)]
-        bits: crate::transform::flip::BitClass,
-        /// Region: weights (the matrices), scales, mins, packed (their quantized blocks'
-        /// fields), embedding, norm.
-        #[arg(long, default_value = "weights", value_parser = crate::transform::flip::Region::parse)]
-        region: crate::transform::flip::Region,
-        /// Only tensors whose stored or Hugging Face name matches this pattern (`*`, `?`),
-        /// instead of the region's tensors; the region still picks the fields.
-        #[arg(long)]
-        tensors: Option<String>,
-    },
+    Corrupt(CorruptFlags),
     /// Record the SHA-256 of a model's files and of every tensor's stored bytes.
     Manifest {
         /// GGUF file, .safetensors file, model folder, or hf://….
@@ -297,23 +196,7 @@ pub enum Command {
     /// Structural fidelity (SF), semantic correctness (SC) and theater (SF and not SC) of
     /// reasoning traces in a GenerationRecord JSONL file, per model x variant, with seeded
     /// bootstrap intervals. Exit 0, or 2 on a bad line (file and line named, nothing written).
-    Metrics {
-        /// The records (one JSON object a line).
-        #[arg(long)]
-        records: PathBuf,
-        /// Tags, answer rule, tolerance and bootstrap (default: the project's configs/metrics.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Write the JSON report here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Print the JSON report instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Write each record's verdict (SF, SC, broken rules, answer) as JSONL here.
-        #[arg(long)]
-        per_record: Option<PathBuf>,
-    },
+    Metrics(MetricsArgs),
     /// Generate GenerationRecord JSONL: a model (GGUF file or Hugging Face folder, or a
     /// variant of it) continues held-out arithmetic problems (configs/sft.toml), greedy or
     /// with seeded sampling; each record carries per-token entropies and top-1
@@ -330,29 +213,7 @@ pub enum Command {
     /// records of each variant on the same held-out problems (cached in OUT/records, so a
     /// study resumes), then metrics.json, table.md and SVG plots of SF and SC against scale
     /// and against quantization and corruption.
-    Study {
-        /// Ladder rungs, comma-separated.
-        #[arg(long, default_value = "tiny_1m,small_8m")]
-        rungs: String,
-        /// Variants, comma-separated (the first is the scale plot's).
-        #[arg(long, default_value = "base,q8_0,q4_0,flip-exp,zero-tensor")]
-        variants: String,
-        /// Held-out problems per rung and variant.
-        #[arg(long, default_value_t = 64)]
-        problems: usize,
-        /// Seed of the problems.
-        #[arg(long, default_value_t = 20261129)]
-        seed: u64,
-        /// Difficulty levels, comma-separated.
-        #[arg(long, default_value = "1,2")]
-        levels: String,
-        /// New tokens at most per problem.
-        #[arg(long, default_value_t = 64)]
-        max_new_tokens: u64,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Study(StudyArgs),
     /// Judge the registered metric numbers (claims/metrics/*.toml), on committed records or
     /// on records generated fresh from a seeded SFT: each must reproduce within its
     /// registered tolerance, or its bound must be supported by the bootstrap interval. Exit 0 when all behave as registered, 1 (with a ticket each) when one does
@@ -598,36 +459,7 @@ pub enum BenchAction {
     },
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
     /// against llama.cpp measured in the same run (`--with-llama-cpp`).
-    Eval {
-        /// Model (default: SmolLM2-135M-Instruct Q4_1 in the model cache).
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Tokens decoded per prompt.
-        #[arg(long, default_value_t = 32)]
-        tokens: usize,
-        /// Prompts from configs/prompts.toml (0: skip decoding).
-        #[arg(long, default_value_t = 4)]
-        prompts: usize,
-        /// Skip the perplexity run (decoding only).
-        #[arg(long)]
-        no_scoring: bool,
-        /// Python with llama-cpp-python: measure llama.cpp on the same shapes in this run
-        /// (ci/bench_llamacpp.py) and print ratios against it; without it no ratio is shown.
-        #[arg(long, value_name = "PYTHON")]
-        with_llama_cpp: Option<PathBuf>,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// The device (`--device`).
-        #[command(flatten)]
-        device: DeviceArg,
-        /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
-        #[arg(long)]
-        precision: Option<crate::runtime::Precision>,
-    },
+    Eval(BenchEvalArgs),
 }
 
 /// `groundtruth ppl`'s flags: one value, so the command's body takes one argument.

@@ -203,10 +203,11 @@ fn default_model_id(reference: &str, local: &Path) -> String {
     }
 }
 
-pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
-    let model = model_path(req.model)?;
-    let weights_file = match req.runtime {
-        OracleRuntime::LlamaCpp if model.is_file() => model.clone(),
+/// The file whose hash the oracle must record: the GGUF file itself for llama.cpp, the
+/// folder's model.safetensors (every file of the folder present) for transformers.
+fn weights_file(runtime: OracleRuntime, model: &Path) -> Result<PathBuf> {
+    Ok(match runtime {
+        OracleRuntime::LlamaCpp if model.is_file() => model.to_path_buf(),
         OracleRuntime::LlamaCpp => {
             bail!("{}: --runtime llama.cpp needs a GGUF file", model.display())
         }
@@ -216,7 +217,58 @@ pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
             }
             model.join("model.safetensors")
         }
-    };
+    })
+}
+
+/// The Python to run: `--python`, else $GROUNDTRUTH_PYTHON, else python3.
+fn python_of(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("GROUNDTRUTH_PYTHON")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// Runs the reference script (`cmd`, writing `tmp`), checks what it wrote against the
+/// contract, and moves it to `--out`; the caller removes `tmp` whatever happens.
+fn run_script(
+    cmd: &mut Command,
+    python: &Path,
+    req: &Request<'_>,
+    tmp: &Path,
+    weights_file: &Path,
+    prompts: &Path,
+) -> Result<crate::oracle::Oracle> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("{}: could not start", python.display()))?;
+    if !status.success() {
+        bail!(
+            "{} {} failed ({status}); its messages are above",
+            python.display(),
+            req.runtime.script()
+        );
+    }
+    let oracle = validate(tmp, req.runtime, weights_file, prompts).with_context(|| {
+        format!(
+            "{} wrote an oracle that is not usable",
+            req.runtime.script()
+        )
+    })?;
+    std::fs::rename(tmp, req.out).with_context(|| {
+        format!(
+            "{}: could not move the oracle into place",
+            req.out.display()
+        )
+    })?;
+    Ok(oracle)
+}
+
+pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
+    let model = model_path(req.model)?;
+    let weights_file = weights_file(req.runtime, &model)?;
     let prompts = req
         .prompts
         .map(Path::to_path_buf)
@@ -226,15 +278,7 @@ pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
         "prompts",
         "a prompt set in the format of configs/prompts.toml",
     )?;
-    let python = req
-        .python
-        .map(Path::to_path_buf)
-        .or_else(|| {
-            std::env::var_os("GROUNDTRUTH_PYTHON")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| "python3".into());
+    let python = python_of(req.python);
     check_packages(
         &python,
         req.runtime,
@@ -264,31 +308,7 @@ pub(super) fn run(project: &Project, req: &Request<'_>) -> Result<u8> {
     }
     let tmp = temp_beside(req.out);
     cmd.arg("--out").arg(&tmp);
-    let result = (|| {
-        let status = cmd
-            .status()
-            .with_context(|| format!("{}: could not start", python.display()))?;
-        if !status.success() {
-            bail!(
-                "{} {} failed ({status}); its messages are above",
-                python.display(),
-                req.runtime.script()
-            );
-        }
-        let oracle = validate(&tmp, req.runtime, &weights_file, &prompts).with_context(|| {
-            format!(
-                "{} wrote an oracle that is not usable",
-                req.runtime.script()
-            )
-        })?;
-        std::fs::rename(&tmp, req.out).with_context(|| {
-            format!(
-                "{}: could not move the oracle into place",
-                req.out.display()
-            )
-        })?;
-        Ok(oracle)
-    })();
+    let result = run_script(&mut cmd, &python, req, &tmp, &weights_file, &prompts);
     let _ = std::fs::remove_file(&tmp);
     let oracle = result?;
     outln!(

@@ -140,22 +140,9 @@ pub(super) fn run(project: &Project, args: &super::PplArgs) -> Result<u8> {
             .with_context(|| format!("--base {}", b.display()))?;
     }
     let (text, source) = read_text(project, text)?;
-    let bar = chunk_bar();
     let add_bos = m.tokenizer.add_bos();
-    let r = perplexity_with(
-        &m.llama,
-        m.tokenizer.as_ref(),
-        &text,
-        ctx,
-        chunks,
-        &mut |c, n, ppl| {
-            bar.set_length(n as u64);
-            bar.set_position(c as u64);
-            bar.set_message(format!("ppl {ppl:.4}"));
-        },
-    )
-    .with_context(|| format!("{}: perplexity of {source}", model.display()))?;
-    bar.finish_and_clear();
+    let r = perplexity_shown(&m, &text, ctx, chunks)
+        .with_context(|| format!("{}: perplexity of {source}", model.display()))?;
     let kl = oracle
         .as_ref()
         .map(|o| oracle_kl(&m.llama, m.tokenizer.as_ref(), o))
@@ -196,6 +183,30 @@ pub(super) fn run(project: &Project, args: &super::PplArgs) -> Result<u8> {
         out!("{}", kl_table(k));
     }
     Ok(EXIT_HOLDS)
+}
+
+/// [`perplexity_with`] with a progress bar of the contexts scored.
+pub(super) fn perplexity_shown(
+    m: &Loaded,
+    text: &str,
+    ctx: usize,
+    chunks: Option<usize>,
+) -> Result<PplResult, crate::run::PplError> {
+    let bar = chunk_bar();
+    let r = perplexity_with(
+        &m.llama,
+        m.tokenizer.as_ref(),
+        text,
+        ctx,
+        chunks,
+        &mut |c, n, ppl| {
+            bar.set_length(n as u64);
+            bar.set_position(c as u64);
+            bar.set_message(format!("ppl {ppl:.4}"));
+        },
+    );
+    bar.finish_and_clear();
+    r
 }
 
 /// The result in llama.cpp's words.

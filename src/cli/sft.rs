@@ -26,22 +26,9 @@ fn refuse_pretraining_flags(a: &TrainArgs) -> Result<()> {
     }
 }
 
-/// `groundtruth train --sft`.
-pub fn sft(project: &Project, a: &TrainArgs) -> Result<u8> {
-    refuse_pretraining_flags(a)?;
-    let device = super::train::open_device(a.device.model_device())?;
-    let file = a.problems.clone().unwrap_or_else(|| project.path(SFT_FILE));
-    super::commands::given_file(
-        &file,
-        "problems",
-        "a file with [problems] and end_token, as configs/sft.toml",
-    )?;
-    let cfg = SftConfig::load(&file)?;
-    let name = a.recipe.clone().unwrap_or_else(|| "tiny_1m-arith".into());
-    let mut recipe = cfg
-        .recipe(&name)
-        .cloned()
-        .with_context(|| format!("{}: no recipe named '{name}'", file.display()))?;
+/// The recipe's fields that the command line sets (`--steps` without `--warmup`: a
+/// tenth of the steps warm up, as for pretraining).
+fn apply_flags(recipe: &mut crate::train::SftRecipe, a: &TrainArgs) -> Result<()> {
     macro_rules! set {
         ($($f:ident),*) => { $(if let Some(v) = a.$f { recipe.hyper.$f = v; })* };
     }
@@ -59,24 +46,28 @@ pub fn sft(project: &Project, a: &TrainArgs) -> Result<u8> {
         recipe.hyper.warmup = recipe.hyper.steps / 10;
     }
     if let Some(l) = &a.levels {
-        recipe.levels = l
-            .split(',')
-            .map(|x| {
-                x.trim()
-                    .parse::<u8>()
-                    .with_context(|| format!("--levels {l}: '{x}' is not a level"))
-            })
-            .collect::<Result<_>>()?;
+        recipe.levels = super::commands::parse_levels(l)?;
     }
     if let Some(e) = a.eval_every {
         recipe.eval_every = e;
     }
-    let (folder, label) = match &a.from {
+    Ok(())
+}
+
+/// The folder SFT starts from and its label: `--from`, else the recipe's registered base
+/// (loaded once, so a seeded or trained base is written out first).
+fn base_model(
+    project: &Project,
+    recipe: &crate::train::SftRecipe,
+    name: &str,
+    from: Option<&std::path::Path>,
+) -> Result<(std::path::PathBuf, String)> {
+    Ok(match from {
         Some(f) => {
             if !f.join("model.safetensors").is_file() {
                 bail!("{}: no model.safetensors; --from takes a Hugging Face folder (config.json, model.safetensors, tokenizer.json)", f.display());
             }
-            (f.clone(), f.display().to_string())
+            (f.to_path_buf(), f.display().to_string())
         }
         None => {
             let registry =
@@ -93,7 +84,27 @@ pub fn sft(project: &Project, a: &TrainArgs) -> Result<u8> {
                 recipe.base.clone(),
             )
         }
-    };
+    })
+}
+
+/// `groundtruth train --sft`.
+pub fn sft(project: &Project, a: &TrainArgs) -> Result<u8> {
+    refuse_pretraining_flags(a)?;
+    let device = super::train::open_device(a.device.model_device())?;
+    let file = a.problems.clone().unwrap_or_else(|| project.path(SFT_FILE));
+    super::commands::given_file(
+        &file,
+        "problems",
+        "a file with [problems] and end_token, as configs/sft.toml",
+    )?;
+    let cfg = SftConfig::load(&file)?;
+    let name = a.recipe.clone().unwrap_or_else(|| "tiny_1m-arith".into());
+    let mut recipe = cfg
+        .recipe(&name)
+        .cloned()
+        .with_context(|| format!("{}: no recipe named '{name}'", file.display()))?;
+    apply_flags(&mut recipe, a)?;
+    let (folder, label) = base_model(project, &recipe, &name, a.from.as_deref())?;
     let spec = crate::subject::spec_from_folder(project, &folder, &label, &cfg, &recipe)?;
     errln!(
         "SFT {name} from {label} ({} parameters): levels {:?}, {} steps x {} problems, seed {}, {} threads",

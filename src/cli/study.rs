@@ -94,31 +94,63 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                 all.extend(records);
                 continue;
             }
-            let crate::transform::Applied { weights: w, .. } =
-                crate::transform::apply(&weights, variant, &used)
-                    .with_context(|| format!("{rung}: variant {variant}"))?;
-            let llama = Llama::load(&w, &LoadOptions::default())
-                .with_context(|| format!("{rung}: variant {variant}"))?;
-            let bar = indicatif::ProgressBar::new(problems.len() as u64)
-                .with_message(format!("{rung}/{name}"));
-            let records = generate_records(
-                &llama,
-                &tok,
-                &problems,
-                &crate::metrics::Decoding::greedy(Some(req.max_new_tokens)),
-                Labels {
-                    model: rung,
-                    variant: name,
-                },
-                &mut |i| bar.set_position(i as u64),
-            )?;
-            bar.finish_and_clear();
+            let cell = Cell {
+                rung,
+                name,
+                variant,
+            };
+            let records = generate(&cell, &weights, &used, &tok, &problems, req.max_new_tokens)?;
             write_records(&file, &records)?;
             errln!("{rung}/{name}: wrote {}", file.display());
             all.extend(records);
         }
     }
     write_outputs(req, &cfg, &all, &params)
+}
+
+/// One cell of the study: a rung and one of its variants (name as given and parsed).
+struct Cell<'a> {
+    rung: &'a str,
+    name: &'a str,
+    variant: &'a Variant,
+}
+
+/// Greedy records of `cell` (the rung's SFT weights with the variant applied) on
+/// `problems`, with a progress bar.
+fn generate(
+    cell: &Cell<'_>,
+    weights: &crate::model::Weights,
+    used: &[u32],
+    tok: &crate::tokenizer::HfTokenizer,
+    problems: &[crate::problems::Problem],
+    max_new_tokens: u64,
+) -> Result<Vec<GenerationRecord>> {
+    let Cell {
+        rung,
+        name,
+        variant,
+    } = cell;
+    let crate::transform::Applied { weights: w, .. } =
+        crate::transform::apply(weights, variant, used)
+            .with_context(|| format!("{rung}: variant {variant}"))?;
+    let llama = Llama::load(&w, &LoadOptions::default())
+        .with_context(|| format!("{rung}: variant {variant}"))?;
+    let bar =
+        indicatif::ProgressBar::new(problems.len() as u64).with_message(format!("{rung}/{name}"));
+    let records = generate_records(
+        &llama,
+        tok,
+        problems,
+        &crate::metrics::Decoding::greedy(Some(max_new_tokens)),
+        Labels {
+            model: rung,
+            variant: name,
+        },
+        &mut |i| bar.set_position(i as u64),
+    )?;
+    bar.finish_and_clear();
+    bar.finish_and_clear();
+    Ok(records)
 }
 
 /// The report, the table and the plots.

@@ -33,6 +33,55 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     runtime.precision = a.precision.unwrap_or(runtime.precision);
     // Opened first, so a missing GPU is one line before any corpus or tokenizer work.
     open_device(runtime.device)?;
+    let (rung, hyper, corpus, eval_every) = what_to_train(project, &recipes, a)?;
+    let corpus = Arc::new(tr::Corpus::load(&corpus.0, corpus.1.as_deref())?);
+    let spec = TrainSpec::for_rung(project, &recipes, &rung, hyper, corpus)?.on(runtime);
+    let data = tr::data_for(&spec)?;
+    let mut opts = RunOptions::new(&a.out);
+    opts.eval_every = a.eval_every.unwrap_or(eval_every);
+    opts.checkpoint_every = a.checkpoint_every;
+    opts.resume = a.resume.clone();
+    opts.stop_after = a.stop_after;
+    opts.progress = true;
+    errln!(
+        "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {runtime}, {} threads",
+        spec.config.param_count(),
+        spec.corpus.path.display(),
+        data.train.len(),
+        data.val.len(),
+        hyper.steps,
+        hyper.batch,
+        hyper.seq_len,
+        hyper.seed,
+        candle_core::utils::get_num_threads()
+    );
+    let t0 = std::time::Instant::now();
+    let s = tr::train(&spec, &data, &opts)?;
+    let val = s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}"));
+    outln!("step {}/{}: train loss {:.4}, validation loss {val}, unigram entropy (train) {:.4}, ln(vocab) {:.4}", s.step, s.steps, s.final_train_loss, s.unigram_entropy_train, s.ln_vocab);
+    outln!("weights sha256 {}", s.weights_sha256);
+    if let Some(f) = &s.model_file_sha256 {
+        outln!("model.safetensors sha256 {f}");
+    }
+    outln!(
+        "{:.1} s wall, {:.0} training tokens/s; wrote {}",
+        t0.elapsed().as_secs_f64(),
+        s.tokens_per_second,
+        a.out.display()
+    );
+    Ok(EXIT_HOLDS)
+}
+
+/// A corpus file and the SHA-256 it must have (none: whatever it holds).
+type CorpusRef = (std::path::PathBuf, Option<String>);
+
+/// The rung, hyperparameters, corpus (path and expected SHA-256) and evaluation interval
+/// of a `train` run: the recipe's (or the defaults), each overridden by its flag.
+fn what_to_train(
+    project: &Project,
+    recipes: &tr::Recipes,
+    a: &TrainArgs,
+) -> Result<(String, Hyper, CorpusRef, u64)> {
     let (rung, mut hyper, corpus, eval_every) = match &a.recipe {
         Some(name) => {
             let r = recipes
@@ -83,42 +132,7 @@ pub fn train(project: &Project, a: &TrainArgs) -> Result<u8> {
     if a.steps.is_some() && a.warmup.is_none() {
         hyper.warmup = hyper.steps / 10;
     }
-    let corpus = Arc::new(tr::Corpus::load(&corpus.0, corpus.1.as_deref())?);
-    let spec = TrainSpec::for_rung(project, &recipes, &rung, hyper, corpus)?.on(runtime);
-    let data = tr::data_for(&spec)?;
-    let mut opts = RunOptions::new(&a.out);
-    opts.eval_every = a.eval_every.unwrap_or(eval_every);
-    opts.checkpoint_every = a.checkpoint_every;
-    opts.resume = a.resume.clone();
-    opts.stop_after = a.stop_after;
-    opts.progress = true;
-    errln!(
-        "training {rung} ({} parameters) on {} ({} train / {} validation tokens), {} steps × {} × {}, seed {}, {runtime}, {} threads",
-        spec.config.param_count(),
-        spec.corpus.path.display(),
-        data.train.len(),
-        data.val.len(),
-        hyper.steps,
-        hyper.batch,
-        hyper.seq_len,
-        hyper.seed,
-        candle_core::utils::get_num_threads()
-    );
-    let t0 = std::time::Instant::now();
-    let s = tr::train(&spec, &data, &opts)?;
-    let val = s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}"));
-    outln!("step {}/{}: train loss {:.4}, validation loss {val}, unigram entropy (train) {:.4}, ln(vocab) {:.4}", s.step, s.steps, s.final_train_loss, s.unigram_entropy_train, s.ln_vocab);
-    outln!("weights sha256 {}", s.weights_sha256);
-    if let Some(f) = &s.model_file_sha256 {
-        outln!("model.safetensors sha256 {f}");
-    }
-    outln!(
-        "{:.1} s wall, {:.0} training tokens/s; wrote {}",
-        t0.elapsed().as_secs_f64(),
-        s.tokens_per_second,
-        a.out.display()
-    );
-    Ok(EXIT_HOLDS)
+    Ok((rung, hyper, corpus, eval_every))
 }
 
 /// `groundtruth bench train` (`bench eval` lives in `super::bench`).
@@ -161,37 +175,81 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
     outln!("MFU: 6·N·T model FLOP/s over the measured matmul rate above, for both columns");
     outln!("| rung | params | batch × seq | tokens/s | model TFLOP/s (6·N·T) | MFU | PyTorch tokens/s | PyTorch MFU | ratio |");
     outln!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    let rows = BenchRows {
+        project,
+        with_pytorch: with_pytorch.as_deref(),
+        batch: *batch,
+        seq_len: *seq_len,
+        warmup: *warmup_steps,
+        steps: *steps,
+        runtime,
+        threads,
+        mm,
+    };
     let mut notes = Vec::new();
     for name in rungs.split(',') {
         let rung = ladder
             .rung(name)
             .with_context(|| format!("{}: no rung named `{name}`", tr::LADDER_FILE))?;
+        rows.row(name, rung, &mut notes)?;
+    }
+    for n in notes {
+        outln!("{n}");
+    }
+    let load = super::bench::load_average();
+    if let Some(w) = with_pytorch
+        .as_ref()
+        .and_then(|_| super::anchor::contention_warning(&load, threads))
+    {
+        outln!("{w}");
+    }
+    Ok(EXIT_HOLDS)
+}
+
+/// What every row of `bench train`'s table shares.
+struct BenchRows<'a> {
+    project: &'a Project,
+    /// The Python that times PyTorch on the same shapes, when asked.
+    with_pytorch: Option<&'a std::path::Path>,
+    batch: usize,
+    seq_len: usize,
+    warmup: u64,
+    steps: u64,
+    runtime: tr::Runtime,
+    threads: usize,
+    /// The measured matmul rate (GFLOP/s) MFU is taken against.
+    mm: f64,
+}
+
+impl BenchRows<'_> {
+    /// Times one rung, prints its row, and adds its comparison with PyTorch to `notes`.
+    fn row(&self, name: &str, rung: &crate::model::Rung, notes: &mut Vec<String>) -> Result<()> {
         let r = tr::bench::train_throughput(
             &rung.config,
-            *batch,
-            *seq_len,
-            *warmup_steps,
-            *steps,
-            runtime,
+            self.batch,
+            self.seq_len,
+            self.warmup,
+            self.steps,
+            self.runtime,
         )?;
         let n = rung.config.param_count() as f64;
-        let mfu = |tps: f64| format!("{:.1}%", 100.0 * 6.0 * n * tps / (mm * 1e9));
+        let mfu = |tps: f64| format!("{:.1}%", 100.0 * 6.0 * n * tps / (self.mm * 1e9));
         let shape = PytorchShape {
             rung: name,
             config: &rung.config,
-            batch: *batch,
-            seq_len: *seq_len,
-            warmup: *warmup_steps,
-            steps: *steps,
-            threads,
-            runtime,
+            batch: self.batch,
+            seq_len: self.seq_len,
+            warmup: self.warmup,
+            steps: self.steps,
+            threads: self.threads,
+            runtime: self.runtime,
         };
-        let reference = with_pytorch
-            .as_deref()
-            .map(|py| pytorch(project, py, &shape))
+        let reference = self
+            .with_pytorch
+            .map(|py| pytorch(self.project, py, &shape))
             .transpose()?;
         // The stored PyTorch figures were measured on this project's CPU machine.
-        let stored = if device.is_cuda() {
+        let stored = if self.runtime.device.is_cuda() {
             None
         } else {
             super::anchor::pytorch_stored(name)
@@ -216,8 +274,10 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
             (None, None) => ("-".into(), "-".into(), "-".into()),
         };
         outln!(
-            "| {name} | {} | {batch} × {seq_len} | {:.0} | {:.3} | {} | {theirs} | {their_mfu} | {ratio} |",
+            "| {name} | {} | {} × {} | {:.0} | {:.3} | {} | {theirs} | {their_mfu} | {ratio} |",
             rung.config.param_count(),
+            self.batch,
+            self.seq_len,
             r.tokens_per_second,
             6.0 * n * r.tokens_per_second / 1e12,
             mfu(r.tokens_per_second),
@@ -228,18 +288,8 @@ pub fn bench(project: &Project, action: &BenchAction) -> Result<u8> {
                 super::anchor::compare(r.tokens_per_second, Some(l), None, "--with-pytorch")
             ));
         }
+        Ok(())
     }
-    for n in notes {
-        outln!("{n}");
-    }
-    let load = super::bench::load_average();
-    if let Some(w) = with_pytorch
-        .as_ref()
-        .and_then(|_| super::anchor::contention_warning(&load, threads))
-    {
-        outln!("{w}");
-    }
-    Ok(EXIT_HOLDS)
 }
 
 /// The shapes `bench train` timed, for PyTorch to time the same.

@@ -82,21 +82,40 @@ fn to_scalar(kind: ValueKind, v: &Json) -> Result<Scalar, String> {
     })
 }
 
+/// Why the two readers do not agree on a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CrossCheckError {
+    /// Our validator refuses the file (gguf-rs is not asked).
+    #[error(transparent)]
+    Invalid(#[from] super::GgufError),
+    /// gguf-rs cannot read a file our validator accepts, or reads it differently.
+    #[error("{}: {what}", file.display())]
+    Disagree {
+        /// The GGUF file, as given.
+        file: std::path::PathBuf,
+        /// The first disagreement.
+        what: String,
+    },
+}
+
 /// Runs [`validate_gguf`] on `path` and, only if it passes, reads the file again with gguf-rs
 /// and compares version, counts, alignment, data start, every metadata key and value, and
 /// every tensor's name, type, shape and offset. Returns the first disagreement.
-pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), String> {
-    let ours = validate_gguf(path).map_err(|e| e.to_string())?;
-    let file = path.display();
+pub fn cross_check_with_gguf_rs(path: &Path) -> Result<(), CrossCheckError> {
+    let ours = validate_gguf(path)?;
+    let disagree = |what: String| CrossCheckError::Disagree {
+        file: path.to_path_buf(),
+        what,
+    };
     let path_str = path
         .to_str()
-        .ok_or_else(|| format!("{file}: path is not UTF-8, which gguf-rs needs"))?;
+        .ok_or_else(|| disagree("path is not UTF-8, which gguf-rs needs".into()))?;
     let mut container = gguf_rs::get_gguf_container_array_size(path_str, u64::MAX)
-        .map_err(|e| format!("{file}: gguf-rs could not open it: {e}"))?;
+        .map_err(|e| disagree(format!("gguf-rs could not open it: {e}")))?;
     let model = container
         .decode()
-        .map_err(|e| format!("{file}: gguf-rs could not decode it: {e}"))?;
-    let differ = |what: String| Err(format!("{file}: gguf-rs disagrees on {what}"));
+        .map_err(|e| disagree(format!("gguf-rs could not decode it: {e}")))?;
+    let differ = |what: String| Err(disagree(format!("gguf-rs disagrees on {what}")));
 
     if model.get_version() != format!("v{}", ours.version) {
         return differ(format!(

@@ -243,6 +243,31 @@ struct RawTensor {
 
 /// Walks the whole header and validates the tensor data ranges against the file size.
 pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufError> {
+    let (version, tensor_count, kv_count) = counts(r)?;
+    let file_size = r.size;
+    // The counts were bounded by the file size, so these capacities are too.
+    let metadata = metadata_entries(r, kv_count)?;
+    let raw_tensors = tensor_infos(r, tensor_count)?;
+    let header_end = r.pos;
+    let (alignment, _) = alignment(&metadata).map_err(|(at, f)| r.fail(at, f))?;
+    // header_end <= file size and alignment < 2^32, so this cannot overflow.
+    let data_start = header_end.div_ceil(alignment) * alignment;
+    let tensors = place_tensors(r, raw_tensors, data_start, alignment)?;
+    check_overlaps(&tensors, data_start).map_err(|(at, f)| r.fail(at, f))?;
+    Ok(GgufSummary {
+        file_size,
+        version,
+        metadata,
+        tensors,
+        alignment,
+        header_end,
+        data_start,
+    })
+}
+
+/// Magic, version, and the tensor and metadata counts, each count refused when the file is
+/// too small to hold that many entries (so nothing is ever allocated from a hostile count).
+fn counts<R: Read>(r: &mut Reader<R>) -> Result<(u32, u64, u64), GgufError> {
     let magic: [u8; 4] = r.take(|| "magic".into())?;
     if &magic != b"GGUF" {
         return Err(r.fail(0, Fault::BadMagic { found: magic }));
@@ -275,7 +300,15 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
         ));
     }
 
-    // The counts were bounded by the file size above, so these capacities are too.
+    Ok((version, tensor_count, kv_count))
+}
+
+/// The `kv_count` metadata entries: unique keys (as candle names them), known value types.
+/// `kv_count` must come from [`counts`], which bounds it by the file size (it sizes a Vec).
+fn metadata_entries<R: Read>(
+    r: &mut Reader<R>,
+    kv_count: u64,
+) -> Result<Vec<MetaEntry>, GgufError> {
     let mut metadata = Vec::with_capacity(kv_count as usize);
     let mut keys = HashSet::new();
     for _ in 0..kv_count {
@@ -310,7 +343,15 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             header_offset: at,
         });
     }
+    Ok(metadata)
+}
 
+/// The `tensor_count` tensor infos as the header states them: unique names, 1 to 4
+/// dimensions, a type candle reads. `tensor_count` must come from [`counts`] (it sizes a Vec).
+fn tensor_infos<R: Read>(
+    r: &mut Reader<R>,
+    tensor_count: u64,
+) -> Result<Vec<RawTensor>, GgufError> {
     let mut raw_tensors = Vec::with_capacity(tensor_count as usize);
     let mut names = HashSet::new();
     for _ in 0..tensor_count {
@@ -369,11 +410,17 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             at,
         });
     }
-    let header_end = r.pos;
-    let (alignment, _) = alignment(&metadata).map_err(|(at, f)| r.fail(at, f))?;
-    // header_end <= file size and alignment < 2^32, so this cannot overflow.
-    let data_start = header_end.div_ceil(alignment) * alignment;
+    Ok(raw_tensors)
+}
 
+/// Each tensor's data range: aligned, its byte size within ggml's range, inside the file.
+fn place_tensors<R: Read>(
+    r: &Reader<R>,
+    raw_tensors: Vec<RawTensor>,
+    data_start: u64,
+    alignment: u64,
+) -> Result<Vec<TensorEntry>, GgufError> {
+    let file_size = r.size;
     let mut tensors = Vec::with_capacity(raw_tensors.len());
     for t in raw_tensors {
         let n_bytes = tensor_bytes(&t).map_err(|f| r.fail(t.at, f))?;
@@ -409,16 +456,7 @@ pub(crate) fn header<R: Read>(r: &mut Reader<R>) -> Result<GgufSummary, GgufErro
             header_offset: t.at,
         });
     }
-    check_overlaps(&tensors, data_start).map_err(|(at, f)| r.fail(at, f))?;
-    Ok(GgufSummary {
-        file_size,
-        version,
-        metadata,
-        tensors,
-        alignment,
-        header_end,
-        data_start,
-    })
+    Ok(tensors)
 }
 
 /// Byte size of a tensor's data, refusing shapes whose counts leave ggml's int64 range or

@@ -172,7 +172,7 @@ fn gguf_rs_disagreement_is_reported() {
         gguf_file::Value::Array(vec![gguf_file::Value::Array(vec![gguf_file::Value::U8(1)])]);
     write_small(&path, &[("test.nested", nested)]);
     assert!(validate_gguf(&path).is_ok());
-    let err = cross_check_with_gguf_rs(&path).unwrap_err();
+    let err = cross_check_with_gguf_rs(&path).unwrap_err().to_string();
     assert!(err.contains("gguf-rs"), "{err}");
 }
 

@@ -29,7 +29,7 @@ pub enum InspectError {
     /// A reader failed on a file the bounded parser accepted.
     #[error("{}: {reader}: {msg}", file.display())]
     Reader {
-        /// The file.
+        /// The GGUF file, as given.
         file: PathBuf,
         /// `candle` or `gguf-rs`.
         reader: &'static str,
@@ -58,7 +58,7 @@ pub struct TensorInfo {
 /// What [`inspect`] found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
-    /// The file.
+    /// The GGUF file, as given to [`inspect`].
     pub file: String,
     /// Its SHA-256.
     pub sha256: String,

@@ -71,19 +71,19 @@ pub enum Change {
     },
     /// A tensor's bytes differ.
     Tensor {
-        /// The file.
+        /// Path relative to the model, as the manifest records it.
         file: String,
-        /// The tensor.
+        /// Its name in the file.
         tensor: String,
     },
     /// A tensor file's header (metadata, tensor table) differs.
     Header {
-        /// The file.
+        /// Path relative to the model.
         file: String,
     },
     /// The file's length differs.
     Size {
-        /// The file.
+        /// Path relative to the model.
         file: String,
         /// Recorded length.
         recorded: u64,
@@ -92,12 +92,12 @@ pub enum Change {
     },
     /// Bytes outside the header and every tensor (alignment padding) differ.
     Padding {
-        /// The file.
+        /// Path relative to the model.
         file: String,
     },
     /// A file without tensors (config, tokenizer) differs.
     File {
-        /// The file.
+        /// Path relative to the model.
         file: String,
     },
 }

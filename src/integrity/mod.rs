@@ -28,9 +28,9 @@ pub enum IntegrityError {
     /// A tensor whose values cannot be decoded.
     #[error("{}: tensor {tensor}: {reason}", file.display())]
     Decode {
-        /// The file.
+        /// The model file holding the tensor.
         file: std::path::PathBuf,
-        /// The tensor.
+        /// Its stored (GGUF or safetensors) name.
         tensor: String,
         /// Why.
         reason: String,

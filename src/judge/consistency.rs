@@ -17,82 +17,13 @@ impl Judge {
         stat: PathStat,
         files: &mut Vec<FileHash>,
     ) -> Result<Outcome, Stop> {
-        // The run's GPU, opened first so that a GPU that is not here skips the case before
-        // any model work (opening is cached).
-        let gpu = match paths {
-            Paths::Cuda => {
-                let gpu = self.on_run_gpu(crate::runtime::Runtime {
-                    device: crate::device::DeviceSpec::Cuda(0),
-                    precision: crate::runtime::Precision::F32,
-                })?;
-                gpu.load_options()?;
-                Some(gpu)
-            }
-            Paths::KvCache | Paths::Batch | Paths::QuantMatmul => None,
-        };
+        let gpu = self.gpu_for(paths)?;
         let subject = self.subject(&case.model, case.variant, Runtime::CPU_F32)?;
         files.extend(subject.files.iter().cloned());
         let seqs = self.seqs(&case.model)?;
         let full = all_logits(&subject.llama, &seqs)?;
-        let (other, what): (SeqLogits, &str) = match paths {
-            Paths::KvCache => (
-                seqs.iter()
-                    .map(|s| logits_incremental(&subject.llama, &s.tokens))
-                    .collect::<Result<_, _>>()?,
-                "KV-cache incremental vs full recomputation",
-            ),
-            Paths::Batch => {
-                let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
-                (
-                    logits_batched(&subject.llama, &refs, 0)?,
-                    "one right-padded batch vs one sequence at a time",
-                )
-            }
-            Paths::Cuda => {
-                let gpu = gpu.ok_or_else(|| {
-                    Stop::rule("compare = cuda without the run's GPU".to_string())
-                })?;
-                (
-                    all_logits(&self.subject(&case.model, case.variant, gpu)?.llama, &seqs)?,
-                    "CUDA device vs CPU",
-                )
-            }
-            Paths::QuantMatmul => {
-                // A model stored in f32 has nothing for the quantized path to multiply: comparing
-                // f32 with f32 would pass vacuously.
-                if !subject
-                    .weights
-                    .tensors
-                    .values()
-                    .any(|w| matches!(w, crate::model::Weight::Quant(_)))
-                {
-                    return Err(Stop::rule(format!(
-                        "{} {}: no quantized weights, quant_matmul would compare f32 with f32",
-                        case.model, case.variant
-                    )));
-                }
-                (
-                    all_logits(
-                        &self
-                            .subject(&case.model, case.variant, Runtime::CPU_QUANTIZED)?
-                            .llama,
-                        &seqs,
-                    )?,
-                    "quantized matmul vs dequantized f32 matmul",
-                )
-            }
-        };
-        let mut worst = 0.0f64;
-        let mut n = 0;
-        for (a, b) in full.iter().zip(&other) {
-            let (d, k) = max_abs_delta(a, b);
-            worst = if d.is_nan() || worst.is_nan() {
-                f64::NAN
-            } else {
-                worst.max(d)
-            };
-            n += k;
-        }
+        let (other, what) = self.other_path_logits(case, paths, gpu, &subject, &seqs)?;
+        let (worst, n) = worst_logit_delta(&full, &other);
         // The worst logit of millions is one view; the distributions (the first path as the
         // reference) are another, and a claim may bound either; the evidence shows both.
         let stats = distribution_stats(&full, &other)
@@ -121,6 +52,78 @@ impl Judge {
         };
         ev.numerical_path = format!("{what}; {}", ev.numerical_path);
         Ok(Outcome::judge(ev))
+    }
+
+    /// The run's GPU when the second path is CUDA, opened first so that a GPU that is not
+    /// here skips the case before any model work (opening is cached).
+    fn gpu_for(&self, paths: Paths) -> Result<Option<Runtime>, Stop> {
+        match paths {
+            Paths::Cuda => {
+                let gpu = self.on_run_gpu(crate::runtime::Runtime {
+                    device: crate::device::DeviceSpec::Cuda(0),
+                    precision: crate::runtime::Precision::F32,
+                })?;
+                gpu.load_options()?;
+                Ok(Some(gpu))
+            }
+            Paths::KvCache | Paths::Batch | Paths::QuantMatmul => Ok(None),
+        }
+    }
+
+    /// The logits of the second path (the first is the full recomputation on the CPU in
+    /// f32), and the comparison in words.
+    fn other_path_logits(
+        &self,
+        case: &Case,
+        paths: Paths,
+        gpu: Option<Runtime>,
+        subject: &crate::subject::Subject,
+        seqs: &[EvalSeq],
+    ) -> Result<(SeqLogits, &'static str), Stop> {
+        Ok(match paths {
+            Paths::KvCache => (
+                seqs.iter()
+                    .map(|s| logits_incremental(&subject.llama, &s.tokens))
+                    .collect::<Result<_, _>>()?,
+                "KV-cache incremental vs full recomputation",
+            ),
+            Paths::Batch => {
+                let refs: Vec<&[u32]> = seqs.iter().map(|s| s.tokens.as_slice()).collect();
+                (
+                    logits_batched(&subject.llama, &refs, 0)?,
+                    "one right-padded batch vs one sequence at a time",
+                )
+            }
+            Paths::Cuda => {
+                let gpu = gpu.ok_or_else(|| {
+                    Stop::rule("compare = cuda without the run's GPU".to_string())
+                })?;
+                (
+                    all_logits(&self.subject(&case.model, case.variant, gpu)?.llama, seqs)?,
+                    "CUDA device vs CPU",
+                )
+            }
+            Paths::QuantMatmul => {
+                // A model stored in f32 has nothing for the quantized path to multiply: comparing
+                // f32 with f32 would pass vacuously.
+                if !subject
+                    .weights
+                    .tensors
+                    .values()
+                    .any(|w| matches!(w, crate::model::Weight::Quant(_)))
+                {
+                    return Err(Stop::rule(format!(
+                        "{} {}: no quantized weights, quant_matmul would compare f32 with f32",
+                        case.model, case.variant
+                    )));
+                }
+                let quantized = self.subject(&case.model, case.variant, Runtime::CPU_QUANTIZED)?;
+                (
+                    all_logits(&quantized.llama, seqs)?,
+                    "quantized matmul vs dequantized f32 matmul",
+                )
+            }
+        })
     }
 
     /// Builds the subject twice from its files (no cache) and counts differing weight
@@ -205,6 +208,23 @@ struct Build {
     /// The numerical path, in words.
     path: String,
     files: Vec<FileHash>,
+}
+
+/// The largest absolute logit difference over every row (NaN when any row has one, so a
+/// NaN is never hidden by max) and the number of logits compared.
+fn worst_logit_delta(full: &SeqLogits, other: &SeqLogits) -> (f64, usize) {
+    let mut worst = 0.0f64;
+    let mut n = 0;
+    for (a, b) in full.iter().zip(other) {
+        let (d, k) = max_abs_delta(a, b);
+        worst = if d.is_nan() || worst.is_nan() {
+            f64::NAN
+        } else {
+            worst.max(d)
+        };
+        n += k;
+    }
+    (worst, n)
 }
 
 /// Full-recompute logits of every sequence.

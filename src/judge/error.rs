@@ -105,6 +105,9 @@ impl From<crate::subject::SubjectError> for Stop {
                 Stop::Skip(SkipReason::ModelMissing { path, fetch })
             }
             crate::subject::SubjectError::Invalid(m) => Stop::rule(m),
+            crate::subject::SubjectError::Failed { what, source } => {
+                Stop::Error(JudgeError::Failed { what, source })
+            }
         }
     }
 }

@@ -79,100 +79,71 @@ pub fn differing_blocks(ours: &[u8], theirs: &[u8], block_bytes: usize) -> Vec<u
         .collect()
 }
 
+/// The fixtures' manifest, refused unless it is this format for blocks of `block` values.
+fn read_manifest(manifest_path: &Path, block: usize) -> Result<Manifest, Stop> {
+    let m: Manifest =
+        crate::input::read_json(manifest_path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
+    if m.format != FORMAT || m.block != block {
+        return Err(Stop::rule(format!(
+            "{}: format '{}' block {} (expected {FORMAT}, block {block})",
+            manifest_path.display(),
+            m.format,
+            m.block,
+        )));
+    }
+    Ok(m)
+}
+
+/// The synthetic sets and those sampled from `model`; at least one must be from `model`,
+/// or the case would judge the synthetic sets alone.
+fn sets_for<'m>(
+    m: &'m Manifest,
+    model: &str,
+    manifest_path: &Path,
+) -> Result<Vec<&'m FixtureSet>, Stop> {
+    let sets: Vec<&FixtureSet> = m
+        .sets
+        .iter()
+        .filter(|s| s.model.as_deref().is_none_or(|x| x == model))
+        .collect();
+    if !sets.iter().any(|s| s.model.as_deref() == Some(model)) {
+        return Err(Stop::rule(format!(
+            "{}: no set sampled from model '{model}' (regenerate with ci/gen_quant_fixtures.py)",
+            manifest_path.display(),
+        )));
+    }
+    Ok(sets)
+}
+
 impl Judge {
     pub(super) fn reference_agreement(
         &self,
         case: &Case,
         files: &mut Vec<FileHash>,
     ) -> Result<Outcome, Stop> {
-        let Variant::Convert(d) = case.variant else {
+        let Variant::Convert(dtype) = case.variant else {
             return Err(Stop::rule(format!(
                 "{} has no reference quantizer",
                 case.variant
             )));
         };
-        let ty = ggml_dtype(d);
-        let tname = d.name();
+        let ty = ggml_dtype(dtype);
+        let tname = dtype.name();
         let dir = self.project.path(FIXTURE_DIR);
         let manifest_path = dir.join("manifest.json");
         files.push(self.hash_file(&manifest_path)?);
-        let m: Manifest =
-            crate::input::read_json(&manifest_path, crate::fsutil::MAX_TEXT_BYTES).or_stop()?;
-        if m.format != FORMAT || m.block != ty.block_size() {
-            return Err(Stop::rule(format!(
-                "{}: format '{}' block {} (expected {FORMAT}, block {})",
-                manifest_path.display(),
-                m.format,
-                m.block,
-                ty.block_size()
-            )));
-        }
-        let sets: Vec<&FixtureSet> = m
-            .sets
-            .iter()
-            .filter(|s| s.model.as_deref().is_none_or(|x| x == case.model))
-            .collect();
-        if !sets
-            .iter()
-            .any(|s| s.model.as_deref() == Some(case.model.as_str()))
-        {
-            return Err(Stop::rule(format!(
-                "{}: no set sampled from model '{}' (regenerate with ci/gen_quant_fixtures.py)",
-                manifest_path.display(),
-                case.model
-            )));
-        }
+        let m = read_manifest(&manifest_path, ty.block_size())?;
+        let sets = sets_for(&m, &case.model, &manifest_path)?;
         let block_bytes = ty.type_size();
         let (mut differ, mut blocks) = (0usize, 0usize);
         let mut also = Vec::new();
         let mut first_bad = Vec::new();
         for s in sets {
-            let bad = |msg: String| {
-                Stop::rule(format!(
-                    "{}: set '{}': {msg}",
-                    manifest_path.display(),
-                    s.name
-                ))
-            };
-            let input = read_checked(&dir, &s.input)?;
-            let values: Vec<f32> = input
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
-                return Err(bad(format!(
-                    "{} values, manifest says {} (a whole number of {}-value blocks)",
-                    values.len(),
-                    s.n_values,
-                    m.block
-                )));
-            }
-            if s.model.is_some() {
-                self.check_rows(&case.model, &s.rows, &values)
-                    .map_err(|e| match e {
-                        Stop::Error(e) => Stop::Error(JudgeError::failed(
-                            format!("{}: set '{}'", manifest_path.display(), s.name),
-                            e,
-                        )),
-                        Stop::Skip(r) => Stop::Skip(r),
-                    })?;
-            }
-            let out = s
-                .outputs
-                .get(tname)
-                .ok_or_else(|| bad(format!("no {tname} output")))?;
-            let theirs = read_checked(&dir, out)?;
-            let t = Tensor::from_vec(
-                values.clone(),
-                (values.len() / m.block, m.block),
-                &Device::Cpu,
-            )?;
-            let ours = QTensor::quantize(&t, ty)?.data()?.into_owned();
-            let d = differing_blocks(&ours, &theirs, block_bytes);
+            let (d, n_blocks) = self.compare_set(case, &dir, &manifest_path, &m, s, dtype)?;
             also.push((format!("blocks_differing[{}]", s.name), d.len() as f64));
             first_bad.extend(d.iter().take(3).map(|b| format!("{} block {b}", s.name)));
             differ += d.len();
-            blocks += values.len() / m.block;
+            blocks += n_blocks;
         }
         let mut ev = self.evidence_for(case, differ as f64, blocks, "");
         ev.also = also;
@@ -184,6 +155,60 @@ impl Judge {
             if first_bad.is_empty() { String::new() } else { format!("; first differing: {}", first_bad.join(", ")) }
         );
         Ok(Outcome::judge(ev))
+    }
+
+    /// One fixture set quantized by candle and compared with the reference's bytes: the
+    /// indices of the differing blocks and the number of blocks.
+    fn compare_set(
+        &self,
+        case: &Case,
+        dir: &Path,
+        manifest_path: &Path,
+        m: &Manifest,
+        s: &FixtureSet,
+        dtype: crate::variant::DType,
+    ) -> Result<(Vec<usize>, usize), Stop> {
+        let ty = ggml_dtype(dtype);
+        let tname = dtype.name();
+        let bad = |msg: String| {
+            Stop::rule(format!(
+                "{}: set '{}': {msg}",
+                manifest_path.display(),
+                s.name
+            ))
+        };
+        let input = read_checked(dir, &s.input)?;
+        let values: Vec<f32> = input
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if values.len() != s.n_values || !values.len().is_multiple_of(m.block) {
+            return Err(bad(format!(
+                "{} values, manifest says {} (a whole number of {}-value blocks)",
+                values.len(),
+                s.n_values,
+                m.block
+            )));
+        }
+        if s.model.is_some() {
+            self.check_rows(&case.model, &s.rows, &values)
+                .map_err(|e| match e {
+                    Stop::Error(e) => Stop::Error(JudgeError::failed(
+                        format!("{}: set '{}'", manifest_path.display(), s.name),
+                        e,
+                    )),
+                    Stop::Skip(r) => Stop::Skip(r),
+                })?;
+        }
+        let out = s
+            .outputs
+            .get(tname)
+            .ok_or_else(|| bad(format!("no {tname} output")))?;
+        let theirs = read_checked(dir, out)?;
+        let blocks = values.len() / m.block;
+        let t = Tensor::from_vec(values, (blocks, m.block), &Device::Cpu)?;
+        let ours = QTensor::quantize(&t, ty)?.data()?.into_owned();
+        Ok((differing_blocks(&ours, &theirs, ty.type_size()), blocks))
     }
 
     /// The fixture's input must be exactly the model's rows as the harness loads them.

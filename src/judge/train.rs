@@ -8,8 +8,10 @@ use crate::fsutil::FileHash;
 use crate::model::{load_hf_folder, seeded, Llama, LoadOptions};
 use crate::outcome::{Evidence, Outcome};
 use crate::run::{generate, Options, Sampler, Sampling};
+use crate::runtime::Runtime;
 use crate::tokenizer::TextTokenizer;
 use crate::train::{self as tr, Data, TrainError, TrainSpec, Trained};
+use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -51,8 +53,11 @@ type Measured = (f64, usize, Vec<(String, f64)>, String);
 /// What every check of a model's recipe shares.
 struct Setup {
     recipe: String,
+    /// The recipe on the case's runtime (`spec.runtime`).
     spec: TrainSpec,
     data: Arc<Data>,
+    /// The runtime's device, opened.
+    device: Device,
 }
 
 impl Setup {
@@ -71,6 +76,15 @@ impl Setup {
     fn val_tokens(&self) -> usize {
         self.windows().len() * self.spec.hyper.seq_len
     }
+
+    /// Where the measurement ran, for the numerical path ("" on the CPU in f32, whose
+    /// evidence reads as it did before runtimes existed).
+    fn on(&self) -> String {
+        match self.spec.runtime == Runtime::CPU {
+            true => String::new(),
+            false => format!(" on {}", self.spec.runtime.label()),
+        }
+    }
 }
 
 impl Judge {
@@ -80,7 +94,14 @@ impl Judge {
         check: TrainCheck,
         files: &mut Vec<FileHash>,
     ) -> Result<Outcome, Stop> {
-        let s = self.train_setup(&case.model, files)?;
+        // The device is opened before anything trains: no GPU here is a skip saying so.
+        let run = self.runtime_of(case)?;
+        let device = run.load_options()?.device;
+        let runtime = Runtime {
+            device: run.device,
+            precision: run.precision,
+        };
+        let s = self.train_setup(&case.model, runtime, device, files)?;
         let (observed, n, also, path): Measured = match check {
             TrainCheck::InitLoss => self.init_loss(&s)?,
             TrainCheck::Overfit => self.overfit(&s)?,
@@ -89,29 +110,35 @@ impl Judge {
             TrainCheck::Sampling => self.sampling(&s, files)?,
             TrainCheck::SeedHash => self.seed_hash(case, &s, files)?,
             TrainCheck::BeatsUnigram => self.beats_unigram(&s, files)?,
-            TrainCheck::ReproducesCommitted => {
-                self.reproduces_committed(&case.model, &s.recipe, files)?
-            }
+            TrainCheck::ReproducesCommitted => self.reproduces_committed(&case.model, &s, files)?,
             TrainCheck::ValLossRepro => self.val_loss_repro(&s, files)?,
         };
         let mut ev: Evidence = self.evidence_for(
             case,
             observed,
             n,
-            &format!("train_sanity {}: {path}", check.name()),
+            &format!("train_sanity {}{}: {path}", check.name(), s.on()),
         );
         ev.also = also;
         Ok(Outcome::judge(ev))
     }
 
-    /// The model's recipe, its spec and data, with the files they come from recorded.
-    fn train_setup(&self, model: &str, files: &mut Vec<FileHash>) -> Result<Setup, Stop> {
+    /// The model's recipe on `runtime`, its spec and data, with the files they come from
+    /// recorded. The case's runtime replaces the recipe's: a claim says where it trains.
+    fn train_setup(
+        &self,
+        model: &str,
+        runtime: Runtime,
+        device: Device,
+        files: &mut Vec<FileHash>,
+    ) -> Result<Setup, Stop> {
         let entry = self.entry(model)?;
         let recipe = entry
             .recipe()
             .ok_or_else(|| Stop::rule(format!("model '{model}' is not trained by the harness (its registry entry needs `trained = {{ recipe = ... }}` or a folder with `recipe`)")))?
             .to_string();
         let (spec, _) = TrainSpec::from_recipe(&self.project, &recipe).map_err(stop)?;
+        let spec = spec.on(runtime);
         for f in [tr::RECIPES_FILE, tr::LADDER_FILE] {
             files.push(self.hash_file(&self.project.path(f))?);
         }
@@ -124,7 +151,12 @@ impl Judge {
             sha256: spec.corpus.sha256.clone(),
         });
         let data = tr::data_for(&spec).map_err(stop)?;
-        Ok(Setup { recipe, spec, data })
+        Ok(Setup {
+            recipe,
+            spec,
+            data,
+            device,
+        })
     }
 
     fn recipes(&self) -> Result<tr::Recipes, Stop> {
@@ -135,10 +167,11 @@ impl Judge {
     fn init_loss(&self, s: &Setup) -> Result<Measured, Stop> {
         let h = s.spec.hyper;
         let ln_v = (s.spec.config.vocab_size as f64).ln();
-        let loss = tr::loss_of(
+        let loss = tr::loss_of_on(
             &seeded(&s.spec.config, h.seed).map_err(|e| stop(e.into()))?,
             &s.windows(),
             h.batch,
+            &s.device,
         )
         .map_err(stop)?;
         let sigma2 = s.spec.config.hidden_size as f64 * 0.02f64.powi(2);
@@ -173,7 +206,7 @@ impl Judge {
             .map_err(stop)?
             .encode(&text[..end])
             .or_stop()?;
-        let r = tr::overfit(&s.spec.config, &tokens, &o, None).map_err(stop)?;
+        let r = tr::overfit_on(&s.spec.config, &tokens, &o, None, s.spec.runtime).map_err(stop)?;
         let also = named(&[
             ("first_loss", r.first_loss),
             ("unigram_entropy_text", tr::unigram_entropy(&tokens)),
@@ -201,7 +234,7 @@ impl Judge {
             .iter()
             .flat_map(|w| w.iter().copied())
             .collect();
-        let r = tr::grad_check(&s.spec.config, &tokens, &g, None).map_err(stop)?;
+        let r = tr::grad_check_on(&s.spec.config, &tokens, &g, None, &s.device).map_err(stop)?;
         // Every tensor's error, so a near miss shows where it is.
         let also = r
             .per_tensor
@@ -221,7 +254,7 @@ impl Judge {
 
     /// Save → reload keeps every weight bit and the loss.
     fn reload(&self, case: &Case, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
-        let t = self.trained(&s.recipe, files)?;
+        let t = self.trained(s, files)?;
         let reference = t
             .summary
             .final_val_loss
@@ -233,6 +266,7 @@ impl Judge {
             reference,
             &s.windows(),
             s.spec.hyper.batch,
+            &s.device,
             &|w| tr::save_and_load(w, &scratch.0),
         )
         .map_err(stop)?;
@@ -254,11 +288,14 @@ impl Judge {
 
     /// Seeded sampling repeats itself, and another seed gives other tokens.
     fn sampling(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
-        let t = self.trained(&s.recipe, files)?;
+        let t = self.trained(s, files)?;
         let c = self.recipes()?.sampling;
         let model = Llama::load(
             &load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?,
-            &LoadOptions::default(),
+            &LoadOptions {
+                device: s.device.clone(),
+                ..LoadOptions::default()
+            },
         )
         .map_err(|e| stop(e.into()))?;
         let tok = s.spec.tokenizer().map_err(stop)?;
@@ -297,7 +334,7 @@ impl Judge {
         s: &Setup,
         files: &mut Vec<FileHash>,
     ) -> Result<Measured, Stop> {
-        let t = self.trained(&s.recipe, files)?;
+        let t = self.trained(s, files)?;
         let scratch = Scratch::new(self, case);
         let again = tr::train(&s.spec, &s.data, &tr::RunOptions::new(&scratch.0)).map_err(stop)?;
         let a = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
@@ -341,7 +378,7 @@ impl Judge {
 
     /// Final validation loss reproduces the registered one.
     fn val_loss_repro(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<Measured, Stop> {
-        let t = self.trained(&s.recipe, files)?;
+        let t = self.trained(s, files)?;
         let registered = t.recipe.registered_val_loss.ok_or_else(|| {
             Stop::rule(format!(
                 "recipe '{}' has no `registered_val_loss` in {}",
@@ -366,11 +403,12 @@ impl Judge {
 
     /// The cached checkpoint's loss on the validation windows.
     fn trained_val_loss(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<f64, Stop> {
-        let t = self.trained(&s.recipe, files)?;
-        tr::loss_of(
+        let t = self.trained(s, files)?;
+        tr::loss_of_on(
             &load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?,
             &s.windows(),
             s.spec.hyper.batch,
+            &s.device,
         )
         .map_err(stop)
     }
@@ -380,14 +418,15 @@ impl Judge {
     fn reproduces_committed(
         &self,
         model: &str,
-        recipe: &str,
+        s: &Setup,
         files: &mut Vec<FileHash>,
     ) -> Result<Measured, Stop> {
+        let recipe = &s.recipe;
         let folder = self.entry(model)?.folder.as_ref().ok_or_else(|| Stop::rule(format!("model '{model}' has no committed folder to reproduce (configs/models.toml: `folder = {{ path, sha256, recipe }}`)")))?;
         let dir = self.project.path(&folder.path);
         let committed = self.hash_file(&dir.join("model.safetensors"))?;
         files.push(committed.clone());
-        let t = self.trained(recipe, files)?;
+        let t = self.trained(s, files)?;
         let a = load_hf_folder(&dir).map_err(|e| stop(e.into()))?;
         let b = load_hf_folder(&t.dir).map_err(|e| stop(e.into()))?;
         let diff = tr::weight_mismatches(&a, &b).map_err(stop)?;
@@ -409,9 +448,11 @@ impl Judge {
         ))
     }
 
-    /// The recipe's cached checkpoint (trained now if absent), its files recorded.
-    fn trained(&self, recipe: &str, files: &mut Vec<FileHash>) -> Result<Trained, Stop> {
-        let t = tr::ensure_trained(&self.project, recipe).map_err(stop)?;
+    /// The recipe's cached checkpoint on the case's runtime (trained now if absent), its
+    /// files recorded.
+    fn trained(&self, s: &Setup, files: &mut Vec<FileHash>) -> Result<Trained, Stop> {
+        let t =
+            tr::ensure_trained_on(&self.project, &s.recipe, Some(s.spec.runtime)).map_err(stop)?;
         files.push(self.hash_file(&t.dir.join("model.safetensors"))?);
         Ok(t)
     }

@@ -85,7 +85,7 @@ pub enum AnswerRule {
 pub struct BootstrapConfig {
     /// Seed of the resampler (each model × variant group draws from its own stream).
     pub seed: u64,
-    /// Resamples.
+    /// Bootstrap resamples per interval.
     pub resamples: usize,
     /// Coverage of the percentile interval, in (0, 1).
     pub confidence: f64,
@@ -97,11 +97,11 @@ pub struct BootstrapConfig {
 pub struct MetricsConfig {
     /// The trace tags.
     pub tags: Tags,
-    /// The answer rule.
+    /// Where a trace's final answer is read from.
     pub answer_rule: AnswerRule,
     /// Two numeric answers are equal when they differ by at most this (absolute).
     pub tolerance: f64,
-    /// The bootstrap.
+    /// Seed, resamples and coverage of every interval.
     pub bootstrap: BootstrapConfig,
 }
 

@@ -140,7 +140,7 @@ pub struct RecordVerdict {
     pub model: String,
     /// Variant label.
     pub variant: String,
-    /// The score.
+    /// SF, SC, the broken rules and the extracted answer (flattened into the record's line).
     #[serde(flatten)]
     pub score: Score,
     /// SF ∧ ¬SC.
@@ -226,6 +226,52 @@ struct Flags {
     theater: Vec<f64>,
 }
 
+impl Flags {
+    fn of(items: &[(&GenerationRecord, Score)]) -> Flags {
+        let flag = |f: &dyn Fn(&Score) -> bool| -> Vec<f64> {
+            items
+                .iter()
+                .map(|(_, s)| f64::from(u8::from(f(s))))
+                .collect()
+        };
+        Flags {
+            sf: flag(&|s| s.sf),
+            sc: flag(&|s| s.sc),
+            theater: flag(&|s| s.theater()),
+        }
+    }
+}
+
+/// How many records broke each structural rule (every rule listed, 0 included).
+fn sf_failures(items: &[(&GenerationRecord, Score)]) -> BTreeMap<&'static str, usize> {
+    let mut sf_failures: BTreeMap<&'static str, usize> =
+        Rule::ALL.iter().map(|r| (r.name(), 0)).collect();
+    for (_, s) in items {
+        for r in &s.broken {
+            *sf_failures.entry(r.name()).or_default() += 1;
+        }
+    }
+    sf_failures
+}
+
+/// Each record's mean of a per-token series (none when it has none), with whether its
+/// answer was correct.
+fn per_record_mean(
+    items: &[(&GenerationRecord, Score)],
+    series: impl Fn(&GenerationRecord) -> &Option<Vec<f64>>,
+) -> Vec<(Option<f64>, bool)> {
+    items
+        .iter()
+        .map(|(r, s)| {
+            let mean = series(r)
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64);
+            (mean, s.sc)
+        })
+        .collect()
+}
+
 fn group(
     model: &str,
     variant: &str,
@@ -233,20 +279,7 @@ fn group(
     cfg: &MetricsConfig,
 ) -> GroupMetrics {
     let b = cfg.bootstrap;
-    let flags = Flags {
-        sf: items
-            .iter()
-            .map(|(_, s)| f64::from(u8::from(s.sf)))
-            .collect(),
-        sc: items
-            .iter()
-            .map(|(_, s)| f64::from(u8::from(s.sc)))
-            .collect(),
-        theater: items
-            .iter()
-            .map(|(_, s)| f64::from(u8::from(s.theater())))
-            .collect(),
-    };
+    let flags = Flags::of(items);
     let stream =
         |what: &str| SeededRng::for_stream(b.seed, &format!("metrics/{model}/{variant}/{what}"));
     let rate = |v: &[f64], what: &str| {
@@ -259,26 +292,8 @@ fn group(
         )
     };
     let gap: Vec<f64> = flags.sf.iter().zip(&flags.sc).map(|(a, c)| a - c).collect();
-    let mut sf_failures: BTreeMap<&'static str, usize> =
-        Rule::ALL.iter().map(|r| (r.name(), 0)).collect();
-    for (_, s) in items {
-        for r in &s.broken {
-            *sf_failures.entry(r.name()).or_default() += 1;
-        }
-    }
-    let mean_of = |v: &Option<Vec<f64>>| {
-        v.as_ref()
-            .filter(|v| !v.is_empty())
-            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
-    };
-    let entropy: Vec<(Option<f64>, bool)> = items
-        .iter()
-        .map(|(r, s)| (mean_of(&r.token_entropies), s.sc))
-        .collect();
-    let top1: Vec<(Option<f64>, bool)> = items
-        .iter()
-        .map(|(r, s)| (mean_of(&r.top1_probs), s.sc))
-        .collect();
+    let entropy = per_record_mean(items, |r| &r.token_entropies);
+    let top1 = per_record_mean(items, |r| &r.top1_probs);
     let split = |want: bool| {
         mean(
             &entropy
@@ -296,7 +311,7 @@ fn group(
         sc_rate: rate(&flags.sc, "sc"),
         theater_rate: rate(&flags.theater, "theater"),
         sf_sc_gap: rate(&gap, "gap"),
-        sf_failures,
+        sf_failures: sf_failures(items),
         mean_token_entropy: EntropySplit {
             correct: split(true),
             wrong: split(false),

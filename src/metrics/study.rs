@@ -12,7 +12,7 @@ pub struct StudyCell<'a> {
     pub rung: &'a str,
     /// Its parameter count after SFT.
     pub params: usize,
-    /// Variant.
+    /// The variant's name as given (`--variants`).
     pub variant: &'a str,
     /// The metrics of its records.
     pub metrics: &'a GroupMetrics,

@@ -124,6 +124,13 @@ impl LlamaConfig {
 
     /// Checks every invariant the model relies on; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
+        self.validate_sizes()?;
+        self.validate_head_split()?;
+        self.validate_numbers()
+    }
+
+    /// Every size is positive and within the limits (which bound every allocation).
+    fn validate_sizes(&self) -> Result<()> {
         let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
         for (field, v, max) in [
             ("vocab_size", self.vocab_size, limits::VOCAB),
@@ -157,6 +164,13 @@ impl LlamaConfig {
                 return bad(field, format!("{v} is above the limit of {max}"));
             }
         }
+        Ok(())
+    }
+
+    /// The heads split the hidden size evenly, the KV heads split the heads, and each
+    /// head is an even width.
+    fn validate_head_split(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(
                 "num_attention_heads",
@@ -185,6 +199,13 @@ impl LlamaConfig {
                 format!("head_dim {} is odd", self.head_dim()),
             );
         }
+        Ok(())
+    }
+
+    /// The norm epsilon and RoPE base are usable numbers and the special ids are in the
+    /// vocabulary.
+    fn validate_numbers(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
             return bad(
                 "rms_norm_eps",

@@ -52,6 +52,23 @@ pub struct GgufInfo {
 }
 
 impl GgufInfo {
+    /// The metadata in the order the file stores it (`summary` is the file's validated
+    /// header; `metadata` is sorted), as an export that keeps a source's keys writes them.
+    pub fn metadata_in_file_order(
+        &self,
+        summary: &crate::gguf_guard::GgufSummary,
+    ) -> Vec<(String, Value)> {
+        summary
+            .metadata
+            .iter()
+            .filter_map(|e| {
+                self.metadata
+                    .get(&e.key)
+                    .map(|v| (e.key.clone(), v.clone()))
+            })
+            .collect()
+    }
+
     /// The storage type holding the most matrix elements (`q4_1` for a "Q4_1" file whose
     /// norms are f32), as the oracle format's `model.weights` names it.
     pub fn predominant_type(&self, weights: &Weights) -> String {
@@ -370,18 +387,13 @@ pub fn save_gguf(path: &Path, weights: &Weights, extra_metadata: &[(String, Valu
     save_gguf_in_order(path, weights, extra_metadata, None)
 }
 
-/// [`save_gguf`] with the tensors in `order` (llama.cpp names, e.g. a source file's order,
-/// as `llama-quantize` keeps it) instead of the canonical one; `order` must name exactly
-/// the config's tensors.
-pub fn save_gguf_in_order(
-    path: &Path,
-    weights: &Weights,
+/// The config's structural metadata plus `extra` (a source file's keys), refusing an extra
+/// key that contradicts the config, is given twice, or changes the alignment candle writes.
+fn merged_metadata(
+    config: &LlamaConfig,
     extra_metadata: &[(String, Value)],
-    file_order: Option<&[String]>,
-) -> Result<()> {
-    let w = weights.to_layout(RopeLayout::Interleaved)?;
-    w.check_complete()?;
-    let mut metadata = structural_metadata(&w.config);
+) -> Result<Vec<(String, Value)>> {
+    let mut metadata = structural_metadata(config);
     for (k, v) in extra_metadata {
         if let Some((_, ours)) = metadata.iter().find(|(s, _)| s == k) {
             // Value has no PartialEq; Debug output is exact for every variant.
@@ -407,14 +419,20 @@ pub fn save_gguf_in_order(
         }
         metadata.push((k.clone(), v.clone()));
     }
+    Ok(metadata)
+}
+
+/// The Hugging Face names of the tensors in file order: the canonical one, or `file_order`
+/// (llama.cpp names) when it names exactly the config's tensors.
+fn tensor_order(config: &LlamaConfig, file_order: Option<&[String]>) -> Result<Vec<String>> {
     let mut order = vec![
         "model.embed_tokens.weight".to_string(),
         "model.norm.weight".to_string(),
     ];
-    if !w.config.tie_word_embeddings {
+    if !config.tie_word_embeddings {
         order.push("lm_head.weight".into());
     }
-    for l in 0..w.config.num_hidden_layers {
+    for l in 0..config.num_hidden_layers {
         order.extend(
             BLOCK_NAMES
                 .iter()
@@ -437,8 +455,14 @@ pub fn save_gguf_in_order(
         }
         order = given.iter().filter_map(|g| gguf_to_hf(g)).collect();
     }
+    Ok(order)
+}
+
+/// Each tensor of `order` under its GGUF name as the QTensor the writer takes: quantized
+/// ones as stored, float ones in their own type (f16, bf16) or else f32.
+fn stored_tensors(w: &Weights, order: &[String]) -> Result<Vec<(String, Arc<QTensor>)>> {
     let mut qtensors: Vec<(String, Arc<QTensor>)> = Vec::with_capacity(order.len());
-    for hf in &order {
+    for hf in order {
         let gname =
             hf_to_gguf(hf).ok_or_else(|| ModelError::UnexpectedTensor { name: hf.clone() })?;
         let q = match w.get(hf)? {
@@ -465,6 +489,23 @@ pub fn save_gguf_in_order(
         };
         qtensors.push((gname, q));
     }
+    Ok(qtensors)
+}
+
+/// [`save_gguf`] with the tensors in `order` (llama.cpp names, e.g. a source file's order,
+/// as `llama-quantize` keeps it) instead of the canonical one; `order` must name exactly
+/// the config's tensors.
+pub fn save_gguf_in_order(
+    path: &Path,
+    weights: &Weights,
+    extra_metadata: &[(String, Value)],
+    file_order: Option<&[String]>,
+) -> Result<()> {
+    let w = weights.to_layout(RopeLayout::Interleaved)?;
+    w.check_complete()?;
+    let metadata = merged_metadata(&w.config, extra_metadata)?;
+    let order = tensor_order(&w.config, file_order)?;
+    let qtensors = stored_tensors(&w, &order)?;
     let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = qtensors
         .iter()

@@ -276,15 +276,9 @@ impl Llama {
         }
     }
 
-    /// Logits of rows `first..` (or, without `logits`, their final-norm hidden states).
-    fn pass(
-        &self,
-        tokens: &Tensor,
-        mut cache: Option<&mut KvCache>,
-        first: usize,
-        runtime: Runtime,
-        logits: bool,
-    ) -> Result<Pass> {
+    /// The tokens of a pass, refused unless they are a non-empty (batch, seq) of ids in the
+    /// vocabulary that fit the context after what `cache` holds, with `first` a row of them.
+    fn input(&self, tokens: &Tensor, cache: Option<&KvCache>, first: usize) -> Result<Input> {
         let (b, t) = tokens.dims2().map_err(|_| ModelError::BadInput {
             reason: format!("tokens must be (batch, seq), got {:?}", tokens.dims()),
         })?;
@@ -299,8 +293,8 @@ impl Llama {
         if let Some(&id) = id_list.iter().find(|&&id| id as usize >= vocab) {
             return Err(ModelError::TokenOutOfRange { id, vocab });
         }
-        let offset = cache.as_ref().map_or(0, |c| c.len());
-        if let Some(cb) = cache.as_ref().and_then(|c| c.batch()) {
+        let offset = cache.map_or(0, |c| c.len());
+        if let Some(cb) = cache.and_then(|c| c.batch()) {
             if cb != b {
                 return Err(ModelError::BadInput {
                     reason: format!("cache holds batch {cb}, tokens have batch {b}"),
@@ -318,6 +312,31 @@ impl Llama {
                 reason: format!("first logit row {first} is past the sequence length {t}"),
             });
         }
+        Ok(Input {
+            b,
+            t,
+            ids,
+            id_list,
+            offset,
+        })
+    }
+
+    /// Logits of rows `first..` (or, without `logits`, their final-norm hidden states).
+    fn pass(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        first: usize,
+        runtime: Runtime,
+        logits: bool,
+    ) -> Result<Pass> {
+        let Input {
+            b,
+            t,
+            ids,
+            id_list,
+            offset,
+        } = self.input(tokens, cache.as_deref(), first)?;
         // Autocast applies to every path: an evaluation in bf16 is the arithmetic a bf16
         // training step's forward pass does. The CPU engine is f32-only, so it stands aside.
         let cast = self.autocast;
@@ -338,15 +357,13 @@ impl Llama {
                 reason: "this KV cache was filled by the CPU engine, not candle's path".into(),
             });
         }
-        let mask = if t > 1 {
-            Some(
-                causal_mask(t, offset, &self.device, self.dtype)?
-                    .unsqueeze(0)?
-                    .unsqueeze(0)?,
-            )
-        } else {
-            None
-        };
+        // One position attends to everything cached: no mask.
+        let mask = (t > 1)
+            .then(|| -> Result<Tensor> {
+                let m = causal_mask(t, offset, &self.device, self.dtype)?;
+                Ok(m.unsqueeze(0)?.unsqueeze(0)?)
+            })
+            .transpose()?;
         let h = self.config.hidden_size;
         let rope = self.rope.table(offset, t)?;
         let mut x = self
@@ -384,6 +401,16 @@ impl Llama {
                 .ctx("logits")?,
         ))
     }
+}
+
+/// A pass's checked input: batch and sequence length, the ids on the model's device and
+/// on the host, and the position the sequence starts at.
+struct Input {
+    b: usize,
+    t: usize,
+    ids: Tensor,
+    id_list: Vec<u32>,
+    offset: usize,
 }
 
 /// What [`Llama::pass`] computed.

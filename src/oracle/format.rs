@@ -193,6 +193,18 @@ impl Oracle {
             cfg.validate()
                 .map_err(|m| format!("field 'model.config.{m}"))?;
         }
+        self.validate_cases()?;
+        if let Some(eos) = self.model.config.as_ref().and_then(|c| c.eos_token_id) {
+            self.check_eos(eos)?;
+        }
+        if let Some(p) = &self.perplexity {
+            validate_perplexity(p)?;
+        }
+        Ok(())
+    }
+
+    /// Each case: a unique, short, plain id, and its own fields (`validate_case`).
+    fn validate_cases(&self) -> Result<(), String> {
         let mut ids = std::collections::BTreeSet::new();
         for (i, c) in self.cases.iter().enumerate() {
             let id_ok = !c.id.is_empty()
@@ -208,24 +220,6 @@ impl Oracle {
             }
             self.validate_case(c)
                 .map_err(|m| format!("field 'cases[{i}].{m}"))?;
-        }
-        if let Some(eos) = self.model.config.as_ref().and_then(|c| c.eos_token_id) {
-            self.check_eos(eos)?;
-        }
-        if let Some(p) = &self.perplexity {
-            if !is_sha256(&p.text_sha256) {
-                return Err("field 'perplexity.text_sha256': not 64 lowercase hex digits".into());
-            }
-            if p.scored != "second-half" {
-                return Err(format!(
-                    "field 'perplexity.scored': only 'second-half' is defined, found '{}'",
-                    excerpt(&p.scored)
-                ));
-            }
-            if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0)
-            {
-                return Err("field 'perplexity': ctx ≥ 2, chunks ≥ 1, n_scored ≥ 1 and a finite ppl ≥ 1 are required".into());
-            }
         }
         Ok(())
     }
@@ -377,4 +371,21 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64
         && s.chars()
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// The perplexity block: what was scored, how, and a usable result.
+fn validate_perplexity(p: &Perplexity) -> Result<(), String> {
+    if !is_sha256(&p.text_sha256) {
+        return Err("field 'perplexity.text_sha256': not 64 lowercase hex digits".into());
+    }
+    if p.scored != "second-half" {
+        return Err(format!(
+            "field 'perplexity.scored': only 'second-half' is defined, found '{}'",
+            excerpt(&p.scored)
+        ));
+    }
+    if p.ctx < 2 || p.chunks == 0 || p.n_scored == 0 || !(p.ppl.is_finite() && p.ppl >= 1.0) {
+        return Err("field 'perplexity': ctx ≥ 2, chunks ≥ 1, n_scored ≥ 1 and a finite ppl ≥ 1 are required".into());
+    }
+    Ok(())
 }

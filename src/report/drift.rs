@@ -196,7 +196,7 @@ mod tests {
             threads: 1,
         };
         let mut report = Report {
-            format: "groundtruth-report/1".into(),
+            format: crate::report::REPORT_FORMAT.into(),
             suite: "t".into(),
             seed: 0,
             environment: env,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub enum Event<'a> {
     /// A case is about to be judged (`index` counts from 0 in the order cases start).
     Started {
-        /// The case.
+        /// The case about to be judged.
         case: &'a Case,
         /// How many started before it.
         index: usize,

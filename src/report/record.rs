@@ -9,8 +9,13 @@ use crate::outcome::Outcome;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Format tag of `report.json`.
-pub const REPORT_FORMAT: &str = "groundtruth-report/1";
+/// Format tag of `report.json`. Version 2 names the evidence's prose about the numerical
+/// path `numerical_path` (version 1: `path`).
+pub const REPORT_FORMAT: &str = "groundtruth-report/2";
+
+/// Formats [`read_report`] accepts: this one, and version 1, whose only difference (the
+/// evidence key `path`) `Evidence` reads through a serde alias.
+const READABLE_FORMATS: [&str; 2] = [REPORT_FORMAT, "groundtruth-report/1"];
 
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,10 +170,13 @@ pub const MAX_REPORT_BYTES: u64 = 128 << 20;
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
     let bytes = crate::fsutil::read_bounded(path, MAX_REPORT_BYTES)?;
     let r: Report = crate::input::parse_json(&bytes, path)?;
-    if r.format != REPORT_FORMAT {
-        return Err(
-            InputError::field(path, "format", format!("expected '{REPORT_FORMAT}'")).into(),
-        );
+    if !READABLE_FORMATS.contains(&r.format.as_str()) {
+        return Err(InputError::field(
+            path,
+            "format",
+            format!("expected '{}'", READABLE_FORMATS.join("' or '")),
+        )
+        .into());
     }
     Ok(r)
 }
@@ -314,6 +322,23 @@ mod tests {
 
     fn names(r: &Report) -> Vec<&str> {
         r.cases.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_version_1_report_reads_with_its_path_key_and_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("report.json");
+        let now = serde_json::to_string(&run("x", &["a"])).unwrap();
+        assert!(now.contains("\"numerical_path\"") && now.contains(REPORT_FORMAT));
+        let v1 = now
+            .replace("\"numerical_path\"", "\"path\"")
+            .replace(REPORT_FORMAT, "groundtruth-report/1");
+        std::fs::write(&file, &v1).unwrap();
+        let back = read_report(&file).unwrap();
+        assert_eq!(back.cases, run("x", &["a"]).cases);
+        std::fs::write(&file, now.replace(REPORT_FORMAT, "groundtruth-report/9")).unwrap();
+        let err = read_report(&file).unwrap_err().to_string();
+        assert!(err.contains("format") && err.contains("report/2"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub struct Summary {
     /// Arithmetic mean.
     pub mean: f64,
-    /// Median.
+    /// Median (the mean of the two middle values for an even count).
     pub median: f64,
     /// 99th percentile.
     pub p99: f64,

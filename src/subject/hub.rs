@@ -62,6 +62,12 @@ pub enum HubError {
         /// What hf-hub said.
         msg: String,
     },
+    /// The registry names no hub source for the model.
+    #[error("model '{0}' has no [hub] source in configs/models.toml")]
+    NoSource(String),
+    /// The model's hub source lists no file.
+    #[error("model '{0}': [hub] lists no files")]
+    NoFiles(String),
 }
 
 /// Where hub files are cached, and whether the network may be used.
@@ -240,15 +246,13 @@ pub fn resolve(reference: &str, env: &HubEnv) -> Result<PathBuf, HubError> {
 /// Downloads the entry's pinned hub files (repo at the pinned revision) into the standard
 /// Hugging Face cache and returns their local paths (a GGUF file, or the files of a
 /// folder), ready for `groundtruth check --model`.
-pub fn fetch(entry: &ModelEntry, env: &HubEnv) -> Result<Vec<PathBuf>, String> {
-    let hub = entry.hub.as_ref().ok_or_else(|| {
-        format!(
-            "model '{}' has no [hub] source in configs/models.toml",
-            entry.name
-        )
-    })?;
+pub fn fetch(entry: &ModelEntry, env: &HubEnv) -> Result<Vec<PathBuf>, HubError> {
+    let hub = entry
+        .hub
+        .as_ref()
+        .ok_or_else(|| HubError::NoSource(entry.name.clone()))?;
     if hub.files.is_empty() {
-        return Err(format!("model '{}': [hub] lists no files", entry.name));
+        return Err(HubError::NoFiles(entry.name.clone()));
     }
     hub.files
         .iter()
@@ -257,7 +261,6 @@ pub fn fetch(entry: &ModelEntry, env: &HubEnv) -> Result<Vec<PathBuf>, String> {
                 &format!("{SCHEME}{}@{}/{file}", hub.repo, hub.revision),
                 env,
             )
-            .map_err(|e| e.to_string())
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! Resolving a registered model and a variant into a runnable [`Subject`].
 
-use super::registry::ModelEntry;
+use super::registry::{ExportSource, FolderSource, GgufSource, ModelEntry};
 use crate::fsutil::sha256_file;
 use crate::fsutil::FileHash;
 use crate::model::{
@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Why a subject could not be built.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubjectError {
     /// The model's file is not on this machine: its cases are skipped, not passed.
     #[error("model file not found at {path}: run {fetch}")]
@@ -25,19 +25,50 @@ pub enum SubjectError {
         /// The fetch command.
         fetch: String,
     },
-    /// The model's files exist but cannot be used (one line, naming the file).
+    /// The model's files exist but break a rule (one line, naming the file).
     #[error("{0}")]
     Invalid(String),
+    /// Reading, checking or building the model failed: `what` names the file or step
+    /// (empty when the source says it all), the source says why, with its own sources.
+    /// Shared (an `Arc`) because the judge's caches hand one error to every case that asks.
+    #[error("{}", with_source(what, source))]
+    Failed {
+        /// The file or step.
+        what: String,
+        /// Why.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// `what: source`, or the source alone when `what` is empty.
+fn with_source(what: &str, source: &dyn std::fmt::Display) -> String {
+    match what {
+        "" => source.to_string(),
+        _ => format!("{what}: {source}"),
+    }
 }
 
 impl From<crate::fsutil::FsError> for SubjectError {
     fn from(e: crate::fsutil::FsError) -> Self {
-        invalid(e)
+        failed("", e)
     }
 }
 
-fn invalid(e: impl std::fmt::Display) -> SubjectError {
+/// A rule of the model's files that does not hold, in words.
+pub(super) fn invalid(e: impl std::fmt::Display) -> SubjectError {
     SubjectError::Invalid(e.to_string())
+}
+
+/// `what` failed because of `source`, kept as the error's source.
+pub(super) fn failed(
+    what: impl std::fmt::Display,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> SubjectError {
+    SubjectError::Failed {
+        what: what.to_string(),
+        source: Arc::new(source),
+    }
 }
 
 /// A model's stored weights, tokenizer and provenance, before any variant.
@@ -83,9 +114,9 @@ pub struct Subject {
     pub variant: Variant,
     /// Its weights.
     pub weights: Weights,
-    /// The runtime.
+    /// The weights loaded on the subject's runtime, ready to run.
     pub llama: Llama,
-    /// The tokenizer.
+    /// The base's tokenizer (a variant never changes it).
     pub tokenizer: Arc<dyn TextTokenizer>,
     /// The stored file's hash for the base variant; the weights' hash for any other.
     pub identity_sha256: String,
@@ -126,74 +157,101 @@ pub fn load_base(
         return Ok(base);
     }
     if let Some(g) = &entry.gguf {
-        let path = models_cache().join(&g.file);
-        let fetch = g
-            .fetch
-            .clone()
-            .unwrap_or_else(|| "nothing: the file was named on the command line".into());
-        if !path.exists() {
-            return Err(match &g.fetch {
-                Some(f) => SubjectError::Missing {
-                    path: path.display().to_string(),
-                    fetch: f.clone(),
-                },
-                None => invalid(format!("{}: no such file", path.display())),
-            });
-        }
-        let sha = sha256_file(&path).map_err(invalid)?;
-        if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
-            return Err(invalid(format!(
-                "{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}",
-                path.display()
-            )));
-        }
-        return load_gguf_base(entry, &path, sha);
+        return load_registered_gguf(entry, g);
     }
     if let Some(f) = &entry.folder {
-        let dir = project.path(&f.path);
-        let base = load_folder(project, entry, &dir)?;
-        if let Some(pinned) = f.sha256.as_ref().filter(|p| **p != base.file_sha256) {
-            return Err(invalid(format!(
-                "{}: sha256 {} is not the {pinned} configs/models.toml registers for '{}'",
-                dir.join("model.safetensors").display(),
-                base.file_sha256,
-                entry.name
-            )));
-        }
-        return Ok(base);
+        return load_registered_folder(project, entry, f);
     }
     if let Some(e) = &entry.export {
-        let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| {
-            invalid(format!(
-                "model '{}': export source '{}' is not registered",
-                entry.name, e.from
-            ))
-        })?;
-        if from.export.is_some() {
-            return Err(invalid(format!(
-                "model '{}': export source '{}' is itself an export",
-                entry.name, e.from
-            )));
-        }
-        let parent = load_base(project, registry, from)?;
-        let variant = Variant::parse(&e.variant).map_err(invalid)?;
-        let path = stored_gguf(project, entry)
-            .ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
-        export_variant(&parent, variant, &path)?;
-        let sha = sha256_file(&path).map_err(invalid)?;
-        let mut base = load_gguf_base(entry, &path, sha)?;
-        base.files = [parent.files, base.files].concat();
-        return Ok(base);
+        return load_export(project, registry, entry, e);
     }
     if let Some(t) = &entry.trained {
         // A missing corpus is an error like any other: it belongs to the checkout.
         let run = crate::train::ensure_trained(project, &t.recipe)
-            .map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)))?;
+            .map_err(|e| failed(format!("recipe '{}'", t.recipe), e))?;
         let mut base = load_folder(project, entry, &run.dir)?;
         base.files.insert(0, run.recipes_file.clone());
         return Ok(base);
     }
     Err(invalid(format!("model '{}' has no source", entry.name)))
+}
+
+/// A registered GGUF file from the models cache: present (or how to fetch it) and, when
+/// pinned, the registered bytes.
+fn load_registered_gguf(entry: &ModelEntry, g: &GgufSource) -> Result<Base, SubjectError> {
+    let path = models_cache().join(&g.file);
+    let fetch = g
+        .fetch
+        .clone()
+        .unwrap_or_else(|| "nothing: the file was named on the command line".into());
+    if !path.exists() {
+        return Err(match &g.fetch {
+            Some(f) => SubjectError::Missing {
+                path: path.display().to_string(),
+                fetch: f.clone(),
+            },
+            None => invalid(format!("{}: no such file", path.display())),
+        });
+    }
+    let sha = sha256_file(&path).map_err(|e| failed("", e))?;
+    if let Some(pinned) = g.sha256.as_ref().filter(|p| **p != sha) {
+        return Err(invalid(format!(
+            "{}: sha256 {sha} is not the registered {pinned}; rerun {fetch}",
+            path.display()
+        )));
+    }
+    load_gguf_base(entry, &path, sha)
+}
+
+/// A Hugging Face folder of the project, its model.safetensors the registered bytes when
+/// pinned.
+fn load_registered_folder(
+    project: &Project,
+    entry: &ModelEntry,
+    f: &FolderSource,
+) -> Result<Base, SubjectError> {
+    let dir = project.path(&f.path);
+    let base = load_folder(project, entry, &dir)?;
+    if let Some(pinned) = f.sha256.as_ref().filter(|p| **p != base.file_sha256) {
+        return Err(invalid(format!(
+            "{}: sha256 {} is not the {pinned} configs/models.toml registers for '{}'",
+            dir.join("model.safetensors").display(),
+            base.file_sha256,
+            entry.name
+        )));
+    }
+    Ok(base)
+}
+
+/// A registered model exported to GGUF as one of its variants, then read back as a GGUF
+/// model like any other; its files list the parent's first.
+fn load_export(
+    project: &Project,
+    registry: &[ModelEntry],
+    entry: &ModelEntry,
+    e: &ExportSource,
+) -> Result<Base, SubjectError> {
+    let from = registry.iter().find(|m| m.name == e.from).ok_or_else(|| {
+        invalid(format!(
+            "model '{}': export source '{}' is not registered",
+            entry.name, e.from
+        ))
+    })?;
+    if from.export.is_some() {
+        return Err(invalid(format!(
+            "model '{}': export source '{}' is itself an export",
+            entry.name, e.from
+        )));
+    }
+    let parent = load_base(project, registry, from)?;
+    let variant = Variant::parse(&e.variant).map_err(invalid)?;
+    let path = stored_gguf(project, entry)
+        .ok_or_else(|| invalid(format!("model '{}' has no GGUF path", entry.name)))?;
+    export_variant(&parent, variant, &path)?;
+    let sha = sha256_file(&path).map_err(|e| failed("", e))?;
+    let mut base = load_gguf_base(entry, &path, sha)?;
+    base.files = [parent.files, base.files].concat();
+    Ok(base)
 }
 
 /// The GGUF file a model's stored weights are read from, if they come from one.
@@ -220,13 +278,13 @@ pub fn export_variant(
     let (weights, fallbacks) = match variant {
         Variant::Base => (base.weights.clone(), vec![]),
         Variant::Convert(d) => crate::transform::convert(&base.weights, d)
-            .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?,
+            .map_err(|e| failed(format!("{} {variant}", base.model), e))?,
         // A damaged file is something users take away too (to test their own loaders).
         // Without evaluation tokens a swap of embedding rows has nothing to pick from and
         // says so.
         Variant::Corrupt(..) | Variant::Flip { .. } => (
             crate::transform::apply(&base.weights, &variant, &[])
-                .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?
+                .map_err(|e| failed(format!("{} {variant}", base.model), e))?
                 .weights,
             vec![],
         ),
@@ -246,24 +304,15 @@ pub fn export_weights(
     // A variant declares the type it converted to; its flips do not change the type.
     let declared = variant.storage().map(crate::transform::ggml_dtype);
     crate::transform::export_gguf(path, &base.model, weights, base.export_source()?, declared)
-        .map_err(|e| invalid(format!("{}: {e}", path.display())))
+        .map_err(|e| failed(path.display(), e))
 }
 
 fn load_gguf_base(entry: &ModelEntry, path: &Path, sha: String) -> Result<Base, SubjectError> {
-    let summary = crate::gguf_guard::validate_gguf(path).map_err(invalid)?;
-    let (weights, info) =
-        load_gguf(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-    let export_meta = summary
-        .metadata
-        .iter()
-        .filter_map(|e| {
-            info.metadata
-                .get(&e.key)
-                .map(|v| (e.key.clone(), v.clone()))
-        })
-        .collect();
+    let summary = crate::gguf_guard::validate_gguf(path).map_err(|e| failed("", e))?;
+    let (weights, info) = load_gguf(path).map_err(|e| failed(path.display(), e))?;
+    let export_meta = info.metadata_in_file_order(&summary);
     let tokenizer = GgufTokenizer::from_metadata(&info.metadata.clone().into_iter().collect())
-        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| failed(path.display(), e))?;
     Ok(Base {
         model: entry.name.clone(),
         weights_type: info.predominant_type(&weights),
@@ -291,10 +340,10 @@ pub fn materialize_seeded(
         .as_ref()
         .ok_or_else(|| invalid(format!("model '{}' is not seeded", entry.name)))?;
     let cfg_path = project.path(&s.config);
-    let text = crate::fsutil::read_text(&cfg_path).map_err(invalid)?;
-    let cfg = LlamaConfig::from_hf_json(&text, &cfg_path)
-        .map_err(|e| invalid(format!("{}: {e}", cfg_path.display())))?;
-    let weights = seeded(&cfg, s.seed).map_err(invalid)?;
+    let text = crate::fsutil::read_text(&cfg_path).map_err(|e| failed("", e))?;
+    let cfg =
+        LlamaConfig::from_hf_json(&text, &cfg_path).map_err(|e| failed(cfg_path.display(), e))?;
+    let weights = seeded(&cfg, s.seed).map_err(|e| failed("", e))?;
     let meta = BTreeMap::from([
         ("groundtruth.seed".to_string(), s.seed.to_string()),
         (
@@ -312,7 +361,7 @@ pub fn materialize_seeded(
         Some(&ByteTokenizer::hf_tokenizer_json()),
         &meta,
     )
-    .map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    .map_err(|e| failed(dir.display(), e))?;
     Ok(FileHash {
         path: project.display(&cfg_path),
         sha256: crate::fsutil::sha256_hex(text.as_bytes()),
@@ -324,12 +373,12 @@ fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base
     if !st.exists() {
         return Err(invalid(format!("{}: no model.safetensors", dir.display())));
     }
-    let weights = load_hf_folder(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    let weights = load_hf_folder(dir).map_err(|e| failed(dir.display(), e))?;
     let tok_path = dir.join("tokenizer.json");
-    let tokenizer = HfTokenizer::from_file(&tok_path).map_err(invalid)?;
+    let tokenizer = HfTokenizer::from_file(&tok_path).map_err(|e| failed("", e))?;
     crate::tokenizer::check_fits(&tokenizer, weights.config.vocab_size)
-        .map_err(|e| invalid(format!("{}: {e}", tok_path.display())))?;
-    let file_sha256 = sha256_file(&st).map_err(invalid)?;
+        .map_err(|e| failed(tok_path.display(), e))?;
+    let file_sha256 = sha256_file(&st).map_err(|e| failed("", e))?;
     let mut files = vec![
         hash(project, &dir.join("config.json"))?,
         FileHash {
@@ -364,7 +413,7 @@ fn load_folder(project: &Project, entry: &ModelEntry, dir: &Path) -> Result<Base
 fn hash(project: &Project, p: &Path) -> Result<FileHash, SubjectError> {
     Ok(FileHash {
         path: project.display(p),
-        sha256: sha256_file(p).map_err(invalid)?,
+        sha256: sha256_file(p).map_err(|e| failed("", e))?,
     })
 }
 
@@ -380,19 +429,25 @@ pub fn derive(
         notes,
         flips,
     } = crate::transform::apply(&base.weights, &variant, used_tokens)
-        .map_err(|e| invalid(format!("{} {variant}: {e}", base.model)))?;
+        .map_err(|e| failed(format!("{} {variant}", base.model), e))?;
     let llama = Llama::load(&weights, options)
-        .map_err(|e| invalid(format!("{} {variant}: load: {e}", base.model)))?;
+        .map_err(|e| failed(format!("{} {variant}: load", base.model), e))?;
     let (identity_sha256, weights_type) = match variant {
         Variant::Base => (base.file_sha256.clone(), base.weights_type.clone()),
-        Variant::Convert(d) => (weights.sha256().map_err(invalid)?, d.name().to_string()),
+        Variant::Convert(d) => (
+            weights.sha256().map_err(|e| failed("", e))?,
+            d.name().to_string(),
+        ),
         Variant::Corrupt(..) | Variant::Flip { storage: None, .. } => (
-            weights.sha256().map_err(invalid)?,
+            weights.sha256().map_err(|e| failed("", e))?,
             base.weights_type.clone(),
         ),
         Variant::Flip {
             storage: Some(d), ..
-        } => (weights.sha256().map_err(invalid)?, d.name().to_string()),
+        } => (
+            weights.sha256().map_err(|e| failed("", e))?,
+            d.name().to_string(),
+        ),
     };
     let path = format!(
         "weights {weights_type}; {} ({})",

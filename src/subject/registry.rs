@@ -139,88 +139,85 @@ pub type RegistryError = crate::input::InputError;
 /// Reads and checks the registry: unique names, exactly one source per model.
 pub fn load(file: &Path) -> Result<Vec<ModelEntry>, RegistryError> {
     let (parsed, text): (ModelsFile, String) = crate::input::read_toml(file)?;
-    let invalid = |line, msg: String| RegistryError::invalid(file, line, msg);
     let mut names = std::collections::BTreeSet::new();
     for m in &parsed.model {
-        let line = text
-            .find(&format!("\"{}\"", m.name))
-            .map(|o| line_of(&text, o))
-            .unwrap_or(1);
+        let line = line_of_model(&text, &m.name);
         if !names.insert(m.name.clone()) {
-            return Err(invalid(
+            return Err(RegistryError::invalid(
+                file,
                 line,
                 format!("model '{}' is registered twice", m.name),
             ));
         }
-        let sources = m.seeded.is_some() as u8
-            + m.gguf.is_some() as u8
-            + m.folder.is_some() as u8
-            + m.export.is_some() as u8
-            + m.trained.is_some() as u8;
-        if sources != 1 {
-            return Err(invalid(line, format!("model '{}' needs exactly one of seeded, gguf, folder, export, trained (found {sources})", m.name)));
-        }
-        if m.gguf
-            .as_ref()
-            .is_some_and(|g| g.sha256.is_none() || g.fetch.is_none())
-        {
-            return Err(invalid(
-                line,
-                format!(
-                    "model '{}': a registered gguf source needs 'sha256' and 'fetch'",
-                    m.name
-                ),
-            ));
-        }
-        if m.folder.as_ref().is_some_and(|f| f.sha256.is_none()) {
-            return Err(invalid(line, format!("model '{}': a registered folder source needs 'sha256' (of its model.safetensors)", m.name)));
-        }
+        validate_source(m).map_err(|msg| RegistryError::invalid(file, line, msg))?;
     }
     for m in &parsed.model {
         let Some(e) = &m.export else { continue };
-        let line = text
-            .find(&format!("\"{}\"", m.name))
-            .map(|o| line_of(&text, o))
-            .unwrap_or(1);
-        match parsed.model.iter().find(|p| p.name == e.from) {
-            None => {
-                return Err(invalid(
-                    line,
-                    format!(
-                        "model '{}': field 'export.from': '{}' is not registered",
-                        m.name, e.from
-                    ),
-                ))
-            }
-            Some(p) if p.export.is_some() => {
-                return Err(invalid(
-                    line,
-                    format!(
-                        "model '{}': field 'export.from': '{}' is itself an export",
-                        m.name, e.from
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-        match crate::variant::Variant::parse(&e.variant) {
-            Ok(v) if !v.is_corruption() => {}
-            Ok(_) => {
-                return Err(invalid(
-                    line,
-                    format!(
-                        "model '{}': field 'export.variant': '{}' is a corruption",
-                        m.name, e.variant
-                    ),
-                ))
-            }
-            Err(msg) => {
-                return Err(invalid(
-                    line,
-                    format!("model '{}': field 'export.variant': {msg}", m.name),
-                ))
-            }
-        }
+        validate_export(&m.name, e, &parsed.model)
+            .map_err(|msg| RegistryError::invalid(file, line_of_model(&text, &m.name), msg))?;
     }
     Ok(parsed.model)
+}
+
+/// The line of the registry that names `name` (1 when the text does not quote it).
+fn line_of_model(text: &str, name: &str) -> usize {
+    text.find(&format!("\"{name}\""))
+        .map(|o| line_of(text, o))
+        .unwrap_or(1)
+}
+
+/// Exactly one source, and a registered file source pins its hash (and how to fetch it).
+fn validate_source(m: &ModelEntry) -> Result<(), String> {
+    let sources = m.seeded.is_some() as u8
+        + m.gguf.is_some() as u8
+        + m.folder.is_some() as u8
+        + m.export.is_some() as u8
+        + m.trained.is_some() as u8;
+    if sources != 1 {
+        return Err(format!("model '{}' needs exactly one of seeded, gguf, folder, export, trained (found {sources})", m.name));
+    }
+    if m.gguf
+        .as_ref()
+        .is_some_and(|g| g.sha256.is_none() || g.fetch.is_none())
+    {
+        return Err(format!(
+            "model '{}': a registered gguf source needs 'sha256' and 'fetch'",
+            m.name
+        ));
+    }
+    if m.folder.as_ref().is_some_and(|f| f.sha256.is_none()) {
+        return Err(format!(
+            "model '{}': a registered folder source needs 'sha256' (of its model.safetensors)",
+            m.name
+        ));
+    }
+    Ok(())
+}
+
+/// An export names a registered model that is not itself an export, and a variant that
+/// is a conversion, not a corruption.
+fn validate_export(name: &str, e: &ExportSource, all: &[ModelEntry]) -> Result<(), String> {
+    match all.iter().find(|p| p.name == e.from) {
+        None => {
+            return Err(format!(
+                "model '{name}': field 'export.from': '{}' is not registered",
+                e.from
+            ))
+        }
+        Some(p) if p.export.is_some() => {
+            return Err(format!(
+                "model '{name}': field 'export.from': '{}' is itself an export",
+                e.from
+            ))
+        }
+        Some(_) => {}
+    }
+    match crate::variant::Variant::parse(&e.variant) {
+        Ok(v) if !v.is_corruption() => Ok(()),
+        Ok(_) => Err(format!(
+            "model '{name}': field 'export.variant': '{}' is a corruption",
+            e.variant
+        )),
+        Err(msg) => Err(format!("model '{name}': field 'export.variant': {msg}")),
+    }
 }

@@ -6,17 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::load::{load_base, SubjectError};
+use super::load::{failed, invalid, load_base, SubjectError};
 use super::registry::ModelEntry;
 use crate::fsutil::read_text;
 use crate::memo::Memo;
 use crate::metrics::{MetricsConfig, METRICS_FILE};
 use crate::project::{Project, MODELS_FILE};
 use crate::train::{sft, SftConfig, SftOptions, SftRecipe, SftSpec, SftSummary, SFT_FILE};
-
-fn invalid(e: impl std::fmt::Display) -> SubjectError {
-    SubjectError::Invalid(e.to_string())
-}
 
 /// The Hugging Face folder holding a registered model's stored weights, when it is one
 /// the harness can fine-tune (`folder`, or `trained`, trained now if not cached).
@@ -27,7 +23,7 @@ pub fn base_folder(project: &Project, entry: &ModelEntry) -> Result<PathBuf, Sub
     if let Some(t) = &entry.trained {
         return crate::train::ensure_trained(project, &t.recipe)
             .map(|r| r.dir)
-            .map_err(|e| invalid(format!("recipe '{}': {e}", t.recipe)));
+            .map_err(|e| failed(format!("recipe '{}'", t.recipe), e));
     }
     Err(invalid(format!("model '{}': SFT starts from a Hugging Face folder the harness has (`folder` or `trained` in {MODELS_FILE})", entry.name)))
 }
@@ -42,12 +38,12 @@ pub fn spec_from_folder(
     recipe: &SftRecipe,
 ) -> Result<SftSpec, SubjectError> {
     let tags = MetricsConfig::load(&project.path(METRICS_FILE))
-        .map_err(invalid)?
+        .map_err(|e| failed("", e))?
         .tags;
-    let weights = crate::model::load_hf_folder(folder)
-        .map_err(|e| invalid(format!("{}: {e}", folder.display())))?;
-    let tok = read_text(&folder.join("tokenizer.json")).map_err(invalid)?;
-    let sha = crate::fsutil::sha256_file(&folder.join("model.safetensors")).map_err(invalid)?;
+    let weights = crate::model::load_hf_folder(folder).map_err(|e| failed(folder.display(), e))?;
+    let tok = read_text(&folder.join("tokenizer.json")).map_err(|e| failed("", e))?;
+    let sha =
+        crate::fsutil::sha256_file(&folder.join("model.safetensors")).map_err(|e| failed("", e))?;
     let spec = SftSpec {
         name: recipe.name.clone(),
         base_label: label.to_string(),
@@ -61,21 +57,21 @@ pub fn spec_from_folder(
         hyper: recipe.hyper,
         eval_problems: recipe.eval_problems,
     };
-    spec.validate().map_err(invalid)?;
+    spec.validate().map_err(|e| failed("", e))?;
     Ok(spec)
 }
 
 /// The spec of SFT recipe `name`: its base resolved in the registry (a pinned folder is
 /// checked against its registered SHA-256 as any load of it is).
 pub fn sft_spec(project: &Project, name: &str) -> Result<(SftSpec, SftRecipe), SubjectError> {
-    let cfg = SftConfig::load(&project.path(SFT_FILE)).map_err(invalid)?;
+    let cfg = SftConfig::load(&project.path(SFT_FILE)).map_err(|e| failed("", e))?;
     let recipe = cfg.recipe(name).cloned().ok_or_else(|| {
         invalid(format!(
             "{}: no recipe named '{name}'",
             project.path(SFT_FILE).display()
         ))
     })?;
-    let registry = super::registry::load(&project.path(MODELS_FILE)).map_err(invalid)?;
+    let registry = super::registry::load(&project.path(MODELS_FILE)).map_err(|e| failed("", e))?;
     let entry = registry
         .iter()
         .find(|m| m.name == recipe.base)
@@ -100,7 +96,7 @@ pub fn sft_spec(project: &Project, name: &str) -> Result<(SftSpec, SftRecipe), S
 pub struct SftRun {
     /// Its folder (a Hugging Face folder plus metrics and summary).
     pub dir: PathBuf,
-    /// The recipe.
+    /// The recipe it was fine-tuned under (from configs/sft.toml).
     pub recipe: SftRecipe,
     /// The run's summary.
     pub summary: SftSummary,
@@ -108,7 +104,7 @@ pub struct SftRun {
 
 /// SFT recipe `name`, read from the cache or fine-tuned now (once per process).
 pub fn ensure_sft(project: &Project, name: &str) -> Result<SftRun, SubjectError> {
-    static RUNS: OnceLock<Memo<PathBuf, Result<Arc<SftSummary>, String>>> = OnceLock::new();
+    static RUNS: OnceLock<Memo<PathBuf, Result<Arc<SftSummary>, SubjectError>>> = OnceLock::new();
     let (spec, recipe) = sft_spec(project, name)?;
     let dir = project
         .out_dir()
@@ -117,8 +113,7 @@ pub fn ensure_sft(project: &Project, name: &str) -> Result<SftRun, SubjectError>
         .join(format!("{name}-{}", spec.key()));
     let summary = RUNS
         .get_or_init(Memo::new)
-        .get_or(&dir, || cached_or_train(&dir, &spec, &recipe).map(Arc::new))
-        .map_err(SubjectError::Invalid)?;
+        .get_or(&dir, || cached_or_train(&dir, &spec, &recipe).map(Arc::new))?;
     Ok(SftRun {
         dir,
         recipe,
@@ -126,12 +121,16 @@ pub fn ensure_sft(project: &Project, name: &str) -> Result<SftRun, SubjectError>
     })
 }
 
-fn cached_or_train(dir: &Path, spec: &SftSpec, recipe: &SftRecipe) -> Result<SftSummary, String> {
+fn cached_or_train(
+    dir: &Path,
+    spec: &SftSpec,
+    recipe: &SftRecipe,
+) -> Result<SftSummary, SubjectError> {
     let summary_path = dir.join("sft_summary.json");
     if !summary_path.is_file() {
         let tmp = dir.with_extension(format!("tmp.{}", std::process::id()));
         if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            std::fs::remove_dir_all(&tmp).map_err(|e| failed(tmp.display(), e))?;
         }
         let opts = SftOptions {
             out: tmp.clone(),
@@ -139,12 +138,12 @@ fn cached_or_train(dir: &Path, spec: &SftSpec, recipe: &SftRecipe) -> Result<Sft
             progress: false,
             device: candle_core::Device::Cpu,
         };
-        sft(spec, &opts).map_err(|e| format!("sft recipe '{}': {e}", recipe.name))?;
+        sft(spec, &opts).map_err(|e| failed(format!("sft recipe '{}'", recipe.name), e))?;
         // Another process may have finished the same run meanwhile: its result is equal.
         if std::fs::rename(&tmp, dir).is_err() && summary_path.is_file() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    let text = read_text(&summary_path).map_err(|e| e.to_string())?;
-    crate::input::parse_json(text.as_bytes(), &summary_path).map_err(|e| e.to_string())
+    let text = read_text(&summary_path)?;
+    crate::input::parse_json(text.as_bytes(), &summary_path).map_err(|e| failed("", e))
 }

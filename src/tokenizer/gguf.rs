@@ -115,6 +115,74 @@ fn split_merge(m: &str, i: usize) -> Result<(String, String), TokenizerError> {
     }
 }
 
+/// `tokenizer.ggml.token_type`, one per token (all normal when the key is absent).
+fn token_types(md: &HashMap<String, Value>, n: usize) -> Result<Vec<i64>, TokenizerError> {
+    let types = match md.get("tokenizer.ggml.token_type") {
+        None => vec![1; n],
+        Some(v) => as_array(v, "tokenizer.ggml.token_type")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| as_int(v, &format!("tokenizer.ggml.token_type[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if types.len() != n {
+        return Err(meta(format!(
+            "tokenizer.ggml.token_type has {} entries, tokens has {n}",
+            types.len()
+        )));
+    }
+    Ok(types)
+}
+
+/// llama.cpp's pre-tokenizer `pre_name` as a sequence: its regex splits, then ByteLevel.
+fn pre_tokenizer_steps(
+    regexes: &[&str],
+    pre_name: &str,
+) -> Result<Vec<PreTokenizerWrapper>, TokenizerError> {
+    let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(regexes.len() + 1);
+    for re in regexes {
+        let split = Split::new(
+            SplitPattern::Regex((*re).to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| {
+            meta(format!(
+                "pre-tokenizer regex for '{pre_name}' does not compile: {e}"
+            ))
+        })?;
+        steps.push(split.into());
+    }
+    // The regexes above already did the splitting; ByteLevel only maps bytes to its
+    // printable characters, with no prefix space (llama.cpp adds none for BPE).
+    steps.push(ByteLevel::new(false, false, false).into());
+    Ok(steps)
+}
+
+/// `tokenizer.ggml.add_bos_token`, or the pre-tokenizer's default when absent.
+fn add_bos_token(md: &HashMap<String, Value>, default: bool) -> Result<bool, TokenizerError> {
+    match md.get("tokenizer.ggml.add_bos_token") {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(meta(format!(
+            "tokenizer.ggml.add_bos_token is a {:?}, expected a bool",
+            other.value_type()
+        ))),
+        None => Ok(default),
+    }
+}
+
+/// The tokens llama.cpp parses as specials in text: unknown, control and user-defined ones.
+fn special_tokens(tokens: &[&str], types: &[i64]) -> Vec<AddedToken> {
+    tokens
+        .iter()
+        .zip(types)
+        .filter(|(t, ty)| {
+            !t.is_empty() && matches!(**ty, TYPE_UNKNOWN | TYPE_CONTROL | TYPE_USER_DEFINED)
+        })
+        .map(|(t, _)| AddedToken::from(t.to_string(), true).normalized(false))
+        .collect()
+}
+
 impl GgufTokenizer {
     /// Builds the tokenizer from GGUF metadata (`Content::metadata`). Needs
     /// `tokenizer.ggml.model` = "gpt2", `tokens`, `merges`; uses `token_type`, `pre`,
@@ -146,20 +214,7 @@ impl GgufTokenizer {
         if n == 0 || u32::try_from(n).is_err() {
             return Err(meta(format!("tokenizer.ggml.tokens has {n} entries")));
         }
-        let types = match md.get("tokenizer.ggml.token_type") {
-            None => vec![1; n],
-            Some(v) => as_array(v, "tokenizer.ggml.token_type")?
-                .iter()
-                .enumerate()
-                .map(|(i, v)| as_int(v, &format!("tokenizer.ggml.token_type[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        if types.len() != n {
-            return Err(meta(format!(
-                "tokenizer.ggml.token_type has {} entries, tokens has {n}",
-                types.len()
-            )));
-        }
+        let types = token_types(md, n)?;
         let merges = as_array(get(md, "tokenizer.ggml.merges")?, "tokenizer.ggml.merges")?
             .iter()
             .enumerate()
@@ -182,50 +237,16 @@ impl GgufTokenizer {
                 ))
             })?;
 
-        let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(pre.regexes.len() + 1);
-        for re in pre.regexes {
-            let split = Split::new(
-                SplitPattern::Regex((*re).to_string()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(|e| {
-                meta(format!(
-                    "pre-tokenizer regex for '{pre_name}' does not compile: {e}"
-                ))
-            })?;
-            steps.push(split.into());
-        }
-        // The regexes above already did the splitting; ByteLevel only maps bytes to its
-        // printable characters, with no prefix space (llama.cpp adds none for BPE).
-        steps.push(ByteLevel::new(false, false, false).into());
-
+        let steps = pre_tokenizer_steps(pre.regexes, &pre_name)?;
         let mut tok = tokenizers::Tokenizer::new(bpe);
         tok.with_pre_tokenizer(Some(Sequence::new(steps)));
         tok.with_decoder(Some(ByteLevelDecoder::default()));
-        let specials: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(t, ty)| {
-                !t.is_empty() && matches!(**ty, TYPE_UNKNOWN | TYPE_CONTROL | TYPE_USER_DEFINED)
-            })
-            .map(|(t, _)| AddedToken::from(t.to_string(), true).normalized(false))
-            .collect();
-        tok.add_special_tokens(specials)
+        tok.add_special_tokens(special_tokens(&tokens, &types))
             .map_err(|e| meta(format!("control tokens could not be added: {e}")))?;
 
         let bos = token_id(md, "tokenizer.ggml.bos_token_id", n)?;
         let eos = token_id(md, "tokenizer.ggml.eos_token_id", n)?;
-        let add_bos = match md.get("tokenizer.ggml.add_bos_token") {
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(meta(format!(
-                    "tokenizer.ggml.add_bos_token is a {:?}, expected a bool",
-                    other.value_type()
-                )))
-            }
-            None => pre.add_bos,
-        };
+        let add_bos = add_bos_token(md, pre.add_bos)?;
         if add_bos && bos.is_none() {
             return Err(meta(
                 "tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id",

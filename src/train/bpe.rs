@@ -90,7 +90,36 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
             }
         };
         merges.push(pair);
-        let mut touched: Vec<usize> = where_
+        let index = PairIndex {
+            counts: &mut pair_counts,
+            words_with: &mut where_,
+            heap: &mut heap,
+        };
+        index.merge(&mut words, &counts, pair, new_id);
+    }
+    if tokens.len() < vocab_size {
+        return Err(TrainError::Tokenizer(format!(
+            "the corpus yields only {} tokens with min_frequency {min_frequency}, fewer than vocab_size {vocab_size}",
+            tokens.len()
+        )));
+    }
+    Ok(Bpe { tokens, merges })
+}
+
+/// The pair counts, which words hold each pair, and the queue of pairs by count; kept
+/// consistent through each merge.
+struct PairIndex<'a> {
+    counts: &'a mut HashMap<Pair, i64>,
+    words_with: &'a mut HashMap<Pair, HashSet<usize>>,
+    heap: &'a mut BinaryHeap<(i64, Reverse<Pair>)>,
+}
+
+impl PairIndex<'_> {
+    /// Replaces `pair` by `new_id` in every word holding it, updating the counts of the
+    /// pairs around it and queueing each changed pair with its new count.
+    fn merge(self, words: &mut [Vec<u32>], counts: &[u64], pair: Pair, new_id: u32) {
+        let mut touched: Vec<usize> = self
+            .words_with
             .remove(&pair)
             .unwrap_or_default()
             .into_iter()
@@ -102,34 +131,27 @@ pub fn train_bpe(text: &str, vocab_size: usize, min_frequency: u64) -> Result<Bp
             let c = counts[w] as i64;
             for p in words[w].windows(2) {
                 let key = (p[0], p[1]);
-                *pair_counts.entry(key).or_default() -= c;
+                *self.counts.entry(key).or_default() -= c;
                 changed.insert(key, ());
             }
             for p in merged.windows(2) {
                 let key = (p[0], p[1]);
-                *pair_counts.entry(key).or_default() += c;
-                where_.entry(key).or_default().insert(w);
+                *self.counts.entry(key).or_default() += c;
+                self.words_with.entry(key).or_default().insert(w);
                 changed.insert(key, ());
             }
             words[w] = merged;
         }
-        pair_counts.remove(&pair);
+        self.counts.remove(&pair);
         for (p, ()) in changed {
-            match pair_counts.get(&p) {
-                Some(&c) if c > 0 => heap.push((c, Reverse(p))),
+            match self.counts.get(&p) {
+                Some(&c) if c > 0 => self.heap.push((c, Reverse(p))),
                 _ => {
-                    pair_counts.remove(&p);
+                    self.counts.remove(&p);
                 }
             }
         }
     }
-    if tokens.len() < vocab_size {
-        return Err(TrainError::Tokenizer(format!(
-            "the corpus yields only {} tokens with min_frequency {min_frequency}, fewer than vocab_size {vocab_size}",
-            tokens.len()
-        )));
-    }
-    Ok(Bpe { tokens, merges })
 }
 
 /// Distinct pre-tokenized words as byte ids, sorted, with their counts.

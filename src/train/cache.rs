@@ -21,6 +21,7 @@ use crate::fsutil::sha256_file;
 use crate::fsutil::FileHash;
 use crate::memo::Memo;
 use crate::project::Project;
+use crate::runtime::Runtime;
 
 /// A finished run in the cache.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub struct Trained {
     pub dir: PathBuf,
     /// What was trained.
     pub spec: TrainSpec,
-    /// The recipe.
+    /// The recipe it was trained under (from configs/recipes.toml).
     pub recipe: Recipe,
     /// The run's summary.
     pub summary: RunSummary,
@@ -46,23 +47,37 @@ pub fn cache_dir(project: &Project, name: &str, spec: &TrainSpec) -> PathBuf {
         .join(format!("{name}-{}", spec.key()))
 }
 
-/// Per-process results; errors are kept as their one-line message.
-type Shared<T> = Result<Arc<T>, String>;
+/// Per-process results; an error is shared by every caller that asks for the same entry.
+type Shared<T> = Result<Arc<T>, Arc<TrainError>>;
 
 /// The trained checkpoint of recipe `name`: read from the cache, or trained now (once per
 /// process even when several threads ask).
 pub fn ensure_trained(project: &Project, name: &str) -> Result<Trained, TrainError> {
+    ensure_trained_on(project, name, None)
+}
+
+/// [`ensure_trained`] on `runtime` instead of the recipe's own (a claim's case trains on
+/// its runtime; another runtime is another run, with its own cache folder).
+pub fn ensure_trained_on(
+    project: &Project,
+    name: &str,
+    runtime: Option<Runtime>,
+) -> Result<Trained, TrainError> {
     static RUNS: OnceLock<Memo<PathBuf, Shared<RunSummary>>> = OnceLock::new();
     let (spec, recipe) = TrainSpec::from_recipe(project, name)?;
+    let spec = match runtime {
+        Some(r) => spec.on(r),
+        None => spec,
+    };
     let dir = cache_dir(project, name, &spec);
     let summary = RUNS
         .get_or_init(Memo::new)
         .get_or(&dir, || {
             cached_or_train(&dir, &spec, &recipe)
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)?;
+        .map_err(TrainError::Cached)?;
     let rf = project.path(RECIPES_FILE);
     let recipes_file = FileHash {
         path: project.display(&rf),
@@ -118,7 +133,7 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
     );
     DATA.get_or_init(Memo::new)
         .get_or(&key, || {
-            let tok = spec.tokenizer().map_err(|e| e.to_string())?;
+            let tok = spec.tokenizer().map_err(Arc::new)?;
             // The split must hold a window of this run's sequence length.
             Data::new(
                 &spec.corpus,
@@ -127,9 +142,9 @@ pub fn data_for(spec: &TrainSpec) -> Result<Arc<Data>, TrainError> {
                 spec.hyper.seq_len,
             )
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)
+        .map_err(TrainError::Cached)
 }
 
 /// Reads a corpus once per process per path and expected hash. A missing file is
@@ -146,7 +161,7 @@ pub fn corpus_for(path: &Path, sha256: &str) -> Result<Arc<Corpus>, TrainError> 
         .get_or(&(path.to_path_buf(), sha256.to_string()), || {
             Corpus::load(path, Some(sha256))
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(Arc::new)
         })
-        .map_err(TrainError::Spec)
+        .map_err(TrainError::Cached)
 }

@@ -105,10 +105,7 @@ impl Data {
                 (1.0 - val_fraction) * 100.0
             ))
         })?;
-        let enc = |t: &str| {
-            tok.encode(t)
-                .map_err(|e| TrainError::Tokenizer(e.to_string()))
-        };
+        let enc = |t: &str| tok.encode(t).map_err(|e| TrainError::Tokenize(Box::new(e)));
         let data = Data {
             train: enc(&corpus.text[..split])?,
             val: enc(&corpus.text[split..])?,

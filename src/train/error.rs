@@ -44,6 +44,12 @@ pub enum TrainError {
     /// Learning or loading the tokenizer failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// Our tokenizer failed on the training text (boxed: it is large and rare).
+    #[error("tokenizer: {0}")]
+    Tokenize(#[source] Box<crate::tokenizer::TokenizerError>),
+    /// The tokenizers library refused a tokenizer (its JSON).
+    #[error("tokenizer: {0}")]
+    TokenizerLibrary(#[source] tokenizers::Error),
     /// A training step produced a non-finite loss or gradient.
     #[error("step {step}: {what}")]
     Diverged {
@@ -55,6 +61,10 @@ pub enum TrainError {
     /// The device asked for is not available in this build or on this machine.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
+    /// An error met once and handed to every caller of the same per-process cache entry
+    /// (a run, a corpus, a tokenized split), as it was, sources included.
+    #[error(transparent)]
+    Cached(std::sync::Arc<TrainError>),
 }
 
 /// Attaches the operation name to a candle error.

@@ -58,6 +58,31 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
     s
 }
 
+/// The plot's loss axis: from 90% of the lowest finite loss or reference line (at least
+/// 0) to 105% of the highest finite training loss or `ln_vocab`.
+fn loss_range(rows: &[MetricsRow], ln_vocab: f64, unigram: f64) -> (f64, f64) {
+    let top = rows
+        .iter()
+        .map(|r| r.train_loss)
+        .chain([ln_vocab])
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
+        * 1.05;
+    let bottom = rows
+        .iter()
+        .flat_map(|r| [Some(r.train_loss), r.val_loss])
+        .flatten()
+        .chain([unigram])
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let bottom = if bottom.is_finite() {
+        (bottom * 0.9).max(0.0)
+    } else {
+        0.0
+    };
+    (bottom, top)
+}
+
 /// `loss.svg`: loss curves with the `ln(vocab)` and unigram-entropy reference lines.
 pub fn loss_svg(
     title: &str,
@@ -71,25 +96,7 @@ pub fn loss_svg(
         let e = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
         let last = rows.last().map_or(1, |r| r.step).max(1);
-        let top = rows
-            .iter()
-            .map(|r| r.train_loss)
-            .chain([ln_vocab])
-            .filter(|v| v.is_finite())
-            .fold(0.0, f64::max)
-            * 1.05;
-        let bottom = rows
-            .iter()
-            .flat_map(|r| [Some(r.train_loss), r.val_loss])
-            .flatten()
-            .chain([unigram])
-            .filter(|v| v.is_finite())
-            .fold(f64::INFINITY, f64::min);
-        let bottom = if bottom.is_finite() {
-            (bottom * 0.9).max(0.0)
-        } else {
-            0.0
-        };
+        let (bottom, top) = loss_range(rows, ln_vocab, unigram);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)

@@ -32,7 +32,7 @@ mod tests;
 
 pub use crate::runtime::{ParsePrecisionError, Precision, Runtime};
 pub use bpe::{train_bpe, Bpe};
-pub use cache::{cache_dir, corpus_for, data_for, ensure_trained, Trained};
+pub use cache::{cache_dir, corpus_for, data_for, ensure_trained, ensure_trained_on, Trained};
 pub use checkpoint::{
     checkpoint_name, read_checkpoint, write_checkpoint, Checkpoint, TrainerState,
 };

@@ -284,21 +284,16 @@ fn is_sha256(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
-/// Parses recipes TOML; `path` labels errors (with the line where serde knows it).
-pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
-    let invalid = |msg: String| TrainError::invalid(PathBuf::from(path), msg);
-    let raw: RecipesFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        invalid(format!("line {line}: {}", e.message()))
-    })?;
+/// The tables besides the recipes: hashes well formed, every size and rate usable.
+fn validate_tables(raw: &RecipesFile) -> Result<(), String> {
     for (field, sha) in [
         ("tokenizer.corpus_sha256", &raw.tokenizer.corpus_sha256),
         ("tokenizer.sha256", &raw.tokenizer.sha256),
     ] {
         if !is_sha256(sha) {
-            return Err(invalid(format!(
+            return Err(format!(
                 "field `{field}`: '{sha}' is not a lowercase hex SHA-256"
-            )));
+            ));
         }
     }
     let o = &raw.overfit;
@@ -311,94 +306,108 @@ pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
         || o.min_lr < 0.0
         || o.warmup > o.steps
     {
-        return Err(invalid("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into()));
+        return Err("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into());
     }
     let g = &raw.grad_check;
     if g.batch == 0 || g.seq_len < 2 || g.coords_per_matrix == 0 || !(g.h > 0.0 && g.h < 1.0) {
-        return Err(invalid(
+        return Err(
             "table `grad_check`: needs batch, coords_per_matrix >= 1, seq_len >= 2, 0 < h < 1"
                 .into(),
-        ));
+        );
     }
     let s = &raw.sampling;
     if s.tokens == 0 || !(s.temperature > 0.0 && s.temperature.is_finite()) || s.prompt.is_empty() {
-        return Err(invalid(
+        return Err(
             "table `sampling`: needs a prompt, tokens >= 1 and a positive temperature".into(),
+        );
+    }
+    Ok(())
+}
+
+/// One recipe checked (`earlier` are the ones before it, for duplicate names) and resolved
+/// into its hyperparameters and runtime. Errors are messages the caller prefixes with the
+/// recipe's name and the file.
+fn resolve_recipe(r: RecipeRaw, earlier: &[Recipe]) -> Result<Recipe, String> {
+    if r.name.is_empty()
+        || !r
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err("field `name` must be ASCII letters, digits, '_' or '-'".into());
+    }
+    if earlier.iter().any(|x| x.name == r.name) {
+        return Err("field `name`: registered twice".into());
+    }
+    if !is_sha256(&r.corpus_sha256) {
+        return Err(format!(
+            "field `corpus_sha256`: '{}' is not a lowercase hex SHA-256",
+            r.corpus_sha256
         ));
     }
-    let mut recipes: Vec<Recipe> = Vec::new();
-    for r in raw.recipe {
-        let ctx = |m: String| invalid(format!("recipe `{}`: {m}", r.name));
-        if r.name.is_empty()
-            || !r
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(ctx(
-                "field `name` must be ASCII letters, digits, '_' or '-'".into(),
+    if r.eval_every == 0 {
+        return Err("field `eval_every` must be at least 1".into());
+    }
+    if let Some(v) = r.registered_val_loss {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!(
+                "field `registered_val_loss`: {v} is not a positive number"
             ));
         }
-        if recipes.iter().any(|x| x.name == r.name) {
-            return Err(ctx("field `name`: registered twice".into()));
-        }
-        if !is_sha256(&r.corpus_sha256) {
-            return Err(ctx(format!(
-                "field `corpus_sha256`: '{}' is not a lowercase hex SHA-256",
-                r.corpus_sha256
-            )));
-        }
-        if r.eval_every == 0 {
-            return Err(ctx("field `eval_every` must be at least 1".into()));
-        }
-        if let Some(v) = r.registered_val_loss {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(ctx(format!(
-                    "field `registered_val_loss`: {v} is not a positive number"
-                )));
-            }
-        }
-        let hyper = Hyper {
-            seed: r.seed,
-            steps: r.steps,
-            batch: r.batch,
-            seq_len: r.seq_len,
-            lr: r.lr,
-            min_lr: r.min_lr,
-            warmup: r.warmup,
-            weight_decay: r.weight_decay,
-            beta1: r.beta1,
-            beta2: r.beta2,
-            eps: r.eps,
-            grad_clip: r.grad_clip,
-            val_fraction: r.val_fraction,
-        };
-        hyper.validate().map_err(ctx)?;
-        let device = match r.device.as_deref() {
-            None | Some("cpu") => DeviceSpec::Cpu,
-            Some("cuda") => DeviceSpec::Cuda(0),
-            Some(other) => {
-                return Err(ctx(format!("field `device`: '{other}' is not cpu or cuda")))
-            }
-        };
-        let precision = match r.precision.as_deref() {
-            None => Precision::F32,
-            Some(p) => p
-                .parse()
-                .map_err(|e: crate::runtime::ParsePrecisionError| {
-                    ctx(format!("field `precision`: {e}"))
-                })?,
-        };
-        recipes.push(Recipe {
-            name: r.name,
-            rung: r.rung,
-            corpus: r.corpus,
-            corpus_sha256: r.corpus_sha256,
-            hyper,
-            eval_every: r.eval_every,
-            registered_val_loss: r.registered_val_loss,
-            runtime: Runtime { device, precision },
-        });
+    }
+    let hyper = Hyper {
+        seed: r.seed,
+        steps: r.steps,
+        batch: r.batch,
+        seq_len: r.seq_len,
+        lr: r.lr,
+        min_lr: r.min_lr,
+        warmup: r.warmup,
+        weight_decay: r.weight_decay,
+        beta1: r.beta1,
+        beta2: r.beta2,
+        eps: r.eps,
+        grad_clip: r.grad_clip,
+        val_fraction: r.val_fraction,
+    };
+    hyper.validate()?;
+    let device = match r.device.as_deref() {
+        None | Some("cpu") => DeviceSpec::Cpu,
+        Some("cuda") => DeviceSpec::Cuda(0),
+        Some(other) => return Err(format!("field `device`: '{other}' is not cpu or cuda")),
+    };
+    let precision = match r.precision.as_deref() {
+        None => Precision::F32,
+        Some(p) => p
+            .parse()
+            .map_err(|e: crate::runtime::ParsePrecisionError| format!("field `precision`: {e}"))?,
+    };
+    Ok(Recipe {
+        name: r.name,
+        rung: r.rung,
+        corpus: r.corpus,
+        corpus_sha256: r.corpus_sha256,
+        hyper,
+        eval_every: r.eval_every,
+        registered_val_loss: r.registered_val_loss,
+        runtime: Runtime { device, precision },
+    })
+}
+
+/// Parses recipes TOML; `path` labels errors (with the line where serde knows it).
+pub fn parse_recipes(text: &str, path: &Path) -> Result<Recipes, TrainError> {
+    let invalid = |msg: String| TrainError::invalid(PathBuf::from(path), msg);
+    let raw: RecipesFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        invalid(format!("line {line}: {}", e.message()))
+    })?;
+    validate_tables(&raw).map_err(invalid)?;
+    let mut recipes: Vec<Recipe> = Vec::new();
+    for r in raw.recipe {
+        let name = r.name.clone();
+        let recipe =
+            resolve_recipe(r, &recipes).map_err(|m| invalid(format!("recipe `{name}`: {m}")))?;
+        recipes.push(recipe);
     }
     Ok(Recipes {
         tokenizer: raw.tokenizer,

@@ -302,19 +302,21 @@ impl ReloadReport {
     }
 }
 
-/// Sends `weights` through `round_trip` and compares weights and validation loss.
+/// Sends `weights` through `round_trip` and compares weights and validation loss, the
+/// loss measured on `device` (where the reference loss was measured: the training's).
 pub fn reload_check(
     weights: &Weights,
     reference_loss: f64,
     windows: &[&[u32]],
     batch: usize,
+    device: &Device,
     round_trip: &dyn Fn(&Weights) -> Result<Weights, TrainError>,
 ) -> Result<ReloadReport, TrainError> {
     let back = round_trip(weights)?;
     Ok(ReloadReport {
         weight_mismatches: weight_mismatches(weights, &back)?,
         reference_loss,
-        reloaded_loss: loss_of(&back, windows, batch)?,
+        reloaded_loss: loss_of_on(&back, windows, batch, device)?,
     })
 }
 

@@ -15,14 +15,14 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::data::unigram_entropy;
-use super::error::{Ctx, TrainError};
+use super::error::TrainError;
 use super::metrics::{write_run_reports, MetricsRow};
 use super::optim::{lr_at, AdamW, AdamWParams};
 use super::sft_config::SftHyper;
 use super::sft_data::{masked_eval_loss, masked_loss, Example};
 use super::sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
 use super::spec::{json, versions};
-use super::trainer::progress_bar;
+use super::trainer::{descend, progress_bar};
 use crate::fsutil::{atomic_write, sha256_file, sha256_hex};
 use crate::metrics::Tags;
 use crate::model::{save_hf_folder, TrainableLlama, Weights};
@@ -47,7 +47,7 @@ pub struct SftSpec {
     pub base_tokenizer_json: Arc<String>,
     /// The trace tags.
     pub tags: Tags,
-    /// The end token.
+    /// The token that ends an answer (added to the vocabulary; generation stops there).
     pub end_token: String,
     /// The problem space and split.
     pub space: ProblemSpace,
@@ -139,13 +139,13 @@ impl SftSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SftSummary {
-    /// Recipe.
+    /// The recipe's name.
     pub recipe: String,
-    /// Base label.
+    /// The base model's registry name, or the `--from` folder.
     pub base: String,
     /// Base `model.safetensors` SHA-256.
     pub base_sha256: String,
-    /// Steps.
+    /// Optimizer steps run (every step of the recipe: a summary is written at the end only).
     pub steps: u64,
     /// Completion-only loss on the held-out problems before any step.
     pub val_loss_before: f64,
@@ -180,20 +180,147 @@ pub struct SftOptions {
     pub device: Device,
 }
 
+/// The base tokenizer extended with the SFT tags (their ids, the last one ending an
+/// answer), as JSON, as a tokenizer, and its SHA-256.
+struct SftTokenizer {
+    json: String,
+    ids: Vec<u32>,
+    end: u32,
+    tokenizer: HfTokenizer,
+    sha256: String,
+}
+
+fn sft_tokenizer(spec: &SftSpec) -> Result<SftTokenizer, TrainError> {
+    let vocab = spec.base.config.vocab_size;
+    let (json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
+    let end = *ids
+        .last()
+        .ok_or_else(|| TrainError::Spec("no end token".into()))?;
+    let tokenizer = HfTokenizer::new(
+        tokenizers::Tokenizer::from_bytes(json.as_bytes()).map_err(TrainError::TokenizerLibrary)?,
+    );
+    let sha256 = sha256_hex(json.as_bytes());
+    Ok(SftTokenizer {
+        json,
+        ids,
+        end,
+        tokenizer,
+        sha256,
+    })
+}
+
+/// Step `step`'s batch: training problems drawn from the seed, step and position.
+fn train_batch(
+    spec: &SftSpec,
+    step: u64,
+    example: &dyn Fn(&crate::problems::Problem) -> Result<Example, TrainError>,
+) -> Result<Vec<Example>, TrainError> {
+    let h = spec.hyper;
+    (0..h.batch)
+        .map(|i| {
+            spec.space
+                .train_example(&spec.levels, h.seed, step, i)
+                .map_err(TrainError::Spec)
+                .and_then(|p| example(&p))
+        })
+        .collect()
+}
+
+/// The bar's message after a step; without a terminal (the bar hidden), a line on
+/// standard error at each evaluation instead.
+fn show_progress(bar: &indicatif::ProgressBar, progress: bool, row: &MetricsRow, steps: u64) {
+    let (step, value) = (row.step, row.train_loss);
+    bar.set_message(format!(
+        "loss {value:.4}{}",
+        row.val_loss
+            .map(|v| format!(" held-out {v:.4}"))
+            .unwrap_or_default()
+    ));
+    if progress && bar.is_hidden() && row.val_loss.is_some() {
+        eprintln!(
+            "sft step {step}/{steps}: loss {value:.4} held-out {:.4}",
+            row.val_loss.unwrap_or(f64::NAN)
+        );
+    }
+    bar.inc(1);
+}
+
+/// What the steps of an SFT run left: a metrics row per step, training seconds and
+/// tokens, and the first answer tokens (at least 50,000 when there are that many) for the
+/// unigram entropy.
+struct Steps {
+    rows: Vec<MetricsRow>,
+    seconds: f64,
+    tokens: u64,
+    unigram_tokens: Vec<u32>,
+}
+
+/// Runs every step of `spec` with `opt`, evaluating on `eval` every `opts.eval_every` steps
+/// and at the last.
+fn train_steps(
+    spec: &SftSpec,
+    opts: &SftOptions,
+    model: &TrainableLlama,
+    opt: &mut AdamW,
+    eval: &[Example],
+    end: u32,
+    example: &dyn Fn(&crate::problems::Problem) -> Result<Example, TrainError>,
+) -> Result<Steps, TrainError> {
+    let h = spec.hyper;
+    let bar = progress_bar(opts.progress, h.steps, 0);
+    let (mut rows, mut seconds, mut tokens, mut unigram_tokens) =
+        (Vec::new(), 0f64, 0u64, Vec::new());
+    for step in 1..=h.steps {
+        let batch = train_batch(spec, step, example)?;
+        if unigram_tokens.len() < 50_000 {
+            unigram_tokens.extend(
+                batch
+                    .iter()
+                    .flat_map(|e| e.tokens[e.prompt_len..].iter().copied()),
+            );
+        }
+        let t0 = Instant::now();
+        let loss = masked_loss(model.model(), &batch, end)?;
+        let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
+        let (value, grad_norm) = descend(model, opt, loss, step, lr, h.grad_clip)?;
+        let dt = t0.elapsed().as_secs_f64();
+        seconds += dt;
+        tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
+        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
+            .then(|| masked_eval_loss(model.model(), eval, end, h.batch))
+            .transpose()?;
+        let row = MetricsRow {
+            step,
+            lr,
+            train_loss: value,
+            grad_norm,
+            val_loss,
+            tokens,
+            seconds: dt,
+        };
+        show_progress(&bar, opts.progress, &row, h.steps);
+        rows.push(row);
+    }
+    bar.finish_and_clear();
+    Ok(Steps {
+        rows,
+        seconds,
+        tokens,
+        unigram_tokens,
+    })
+}
+
 /// Fine-tunes `spec` as `opts` says; see the module docs.
 pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> {
     spec.validate()?;
     let h = spec.hyper;
-    let vocab = spec.base.config.vocab_size;
-    let (tok_json, ids) = extend_tokenizer(&spec.base_tokenizer_json, &spec.specials(), vocab)?;
-    let end = *ids
-        .last()
-        .ok_or_else(|| TrainError::Spec("no end token".into()))?;
-    let tok = HfTokenizer::new(
-        tokenizers::Tokenizer::from_bytes(tok_json.as_bytes())
-            .map_err(|e| TrainError::Tokenizer(e.to_string()))?,
-    );
-    let tok_sha = sha256_hex(tok_json.as_bytes());
+    let SftTokenizer {
+        json: tok_json,
+        ids,
+        end,
+        tokenizer: tok,
+        sha256: tok_sha,
+    } = sft_tokenizer(spec)?;
     let example = |p: &crate::problems::Problem| Example::of(p, &tok, &spec.tags, end);
     let held = spec
         .space
@@ -210,74 +337,12 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
     };
     let mut opt = AdamW::new(model.vars(), params);
     let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
-    let bar = progress_bar(opts.progress, h.steps, 0);
-    let (mut rows, mut seconds, mut tokens, mut unigram_tokens) =
-        (Vec::new(), 0f64, 0u64, Vec::new());
-    for step in 1..=h.steps {
-        let batch: Vec<Example> = (0..h.batch)
-            .map(|i| {
-                spec.space
-                    .train_example(&spec.levels, h.seed, step, i)
-                    .map_err(TrainError::Spec)
-                    .and_then(|p| example(&p))
-            })
-            .collect::<Result<_, _>>()?;
-        if unigram_tokens.len() < 50_000 {
-            unigram_tokens.extend(
-                batch
-                    .iter()
-                    .flat_map(|e| e.tokens[e.prompt_len..].iter().copied()),
-            );
-        }
-        let t0 = Instant::now();
-        let loss = masked_loss(model.model(), &batch, end)?;
-        let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                step,
-                what: format!("loss {value}"),
-            });
-        }
-        let grads = loss.backward().ctx("backward")?;
-        let info = opt.step(
-            model.vars(),
-            &grads,
-            lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
-            h.grad_clip,
-        )?;
-        drop(grads);
-        let dt = t0.elapsed().as_secs_f64();
-        seconds += dt;
-        tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
-        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
-            .then(|| masked_eval_loss(model.model(), &eval, end, h.batch))
-            .transpose()?;
-        let row = MetricsRow {
-            step,
-            lr: lr_at(step, h.steps, h.warmup, h.lr, h.min_lr),
-            train_loss: value,
-            grad_norm: info.grad_norm,
-            val_loss,
-            tokens,
-            seconds: dt,
-        };
-        bar.set_message(format!(
-            "loss {value:.4}{}",
-            row.val_loss
-                .map(|v| format!(" held-out {v:.4}"))
-                .unwrap_or_default()
-        ));
-        if opts.progress && bar.is_hidden() && row.val_loss.is_some() {
-            eprintln!(
-                "sft step {step}/{}: loss {value:.4} held-out {:.4}",
-                h.steps,
-                row.val_loss.unwrap_or(f64::NAN)
-            );
-        }
-        bar.inc(1);
-        rows.push(row);
-    }
-    bar.finish_and_clear();
+    let Steps {
+        rows,
+        seconds,
+        tokens,
+        unigram_tokens,
+    } = train_steps(spec, opts, &model, &mut opt, &eval, end, &example)?;
     let snap = model.snapshot()?;
     save_hf_folder(
         &opts.out,

@@ -58,7 +58,7 @@ impl Example {
 pub struct Masked {
     /// Row-major inputs, padded with `pad`.
     pub inputs: Vec<u32>,
-    /// Rows.
+    /// Examples in the batch.
     pub rows: usize,
     /// Columns (the longest example's length − 1).
     pub cols: usize,

@@ -125,7 +125,7 @@ impl TrainSpec {
         sha256_hex(self.tokenizer_json.as_bytes())
     }
 
-    /// The tokenizer.
+    /// A tokenizer built from the run's `tokenizer.json` (built anew at each call).
     pub fn tokenizer(&self) -> Result<HfTokenizer, TrainError> {
         tokenizer(&self.tokenizer_json)
     }
@@ -199,7 +199,7 @@ pub fn versions() -> String {
 fn tokenizer(json: &str) -> Result<HfTokenizer, TrainError> {
     tokenizers::Tokenizer::from_bytes(json.as_bytes())
         .map(HfTokenizer::new)
-        .map_err(|e| TrainError::Tokenizer(e.to_string()))
+        .map_err(TrainError::TokenizerLibrary)
 }
 
 /// The ladder's frozen `tokenizer.json` (path from `configs/ladder.toml`), checked against

@@ -338,7 +338,7 @@ fn reload_is_exact_and_a_lossy_save_is_caught() {
     let w = d.val_windows(16);
     let weights = crate::model::load_hf_folder(&dir.path().join("run")).unwrap();
     let reference = s.final_val_loss.unwrap();
-    let good = reload_check(&weights, reference, &w, 4, &|x| {
+    let good = reload_check(&weights, reference, &w, 4, &Device::Cpu, &|x| {
         save_and_load(x, &dir.path().join("rt"))
     })
     .unwrap();
@@ -356,7 +356,7 @@ fn reload_is_exact_and_a_lossy_save_is_caught() {
         }
         Ok(y)
     };
-    let bad = reload_check(&weights, reference, &w, 4, &lossy).unwrap();
+    let bad = reload_check(&weights, reference, &w, 4, &Device::Cpu, &lossy).unwrap();
     assert!(
         bad.weight_mismatches > 100 && bad.mismatches() > bad.weight_mismatches,
         "{bad:?}"

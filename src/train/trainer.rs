@@ -159,10 +159,19 @@ fn params(spec: &TrainSpec) -> AdamWParams {
     }
 }
 
-/// Trains `spec` on `data` as `opts` says; see the module docs.
-pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
-    let h = spec.hyper;
-    let (weights, restored, mut metrics, start) = match &opts.resume {
+/// Where a run starts: the seeded weights at step 0, or a checkpoint's weights, optimizer
+/// and metrics when resuming.
+struct Start {
+    weights: crate::model::Weights,
+    optimizer: Option<AdamW>,
+    metrics: Vec<MetricsRow>,
+    step: u64,
+}
+
+/// The start of `spec`'s run: `opts.resume`'s checkpoint, refused when another run (any
+/// differing `groundtruth.*` metadata key, either way) made it; else the seeded weights.
+fn start_of(spec: &TrainSpec, opts: &RunOptions) -> Result<Start, TrainError> {
+    Ok(match &opts.resume {
         Some(dir) => {
             let ck = read_checkpoint(dir, params(spec))?;
             let want = spec.metadata(ck.state.step);
@@ -182,15 +191,126 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
                     ),
                 ));
             }
-            (
-                ck.weights,
-                Some(ck.optimizer),
-                ck.state.metrics,
-                ck.state.step,
-            )
+            Start {
+                weights: ck.weights,
+                optimizer: Some(ck.optimizer),
+                metrics: ck.state.metrics,
+                step: ck.state.step,
+            }
         }
-        None => (seeded(&spec.config, h.seed)?, None, Vec::new(), 0),
-    };
+        None => Start {
+            weights: seeded(&spec.config, spec.hyper.seed)?,
+            optimizer: None,
+            metrics: Vec::new(),
+            step: 0,
+        },
+    })
+}
+
+/// The hashes of what a run wrote: its final weights, and its model.safetensors when it
+/// ran to the end.
+struct Written {
+    weights_sha256: String,
+    model_file_sha256: Option<String>,
+}
+
+/// The run's summary from its metrics (resumed at step `start`, `seconds` of training).
+fn summarize(
+    spec: &TrainSpec,
+    data: &Data,
+    metrics: &[MetricsRow],
+    start: u64,
+    seconds: f64,
+    written: Written,
+) -> RunSummary {
+    let h = spec.hyper;
+    let tokens_per_step = (h.batch * h.seq_len) as u64;
+    let last = metrics.last();
+    let done = last.map_or(start, |r| r.step);
+    let ran = done - start;
+    RunSummary {
+        rung: spec.rung.clone(),
+        step: done,
+        steps: h.steps,
+        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+        final_val_loss: last.and_then(|r| r.val_loss),
+        unigram_entropy_train: unigram_entropy(&data.train),
+        ln_vocab: (spec.config.vocab_size as f64).ln(),
+        val_tokens: data.val_windows(h.seq_len).len() * h.seq_len,
+        weights_sha256: written.weights_sha256,
+        model_file_sha256: written.model_file_sha256,
+        train_seconds: seconds,
+        tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
+        runtime: format!(
+            "{}: {}",
+            spec.runtime.device,
+            spec.runtime.precision.describe()
+        ),
+    }
+}
+
+/// One optimizer step down `loss` (refused when the loss is not finite: the run diverged);
+/// the loss value and the gradient norm before clipping.
+pub(super) fn descend(
+    model: &TrainableLlama,
+    opt: &mut AdamW,
+    loss: Tensor,
+    step: u64,
+    lr: f64,
+    grad_clip: f64,
+) -> Result<(f64, f64), TrainError> {
+    let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
+    if !value.is_finite() {
+        return Err(TrainError::Diverged {
+            step,
+            what: format!("loss {value}"),
+        });
+    }
+    let grads = loss.backward().ctx("backward")?;
+    let info = opt.step(model.vars(), &grads, lr, grad_clip)?;
+    Ok((value, info.grad_norm))
+}
+
+/// After an evaluation: without a terminal the bar is invisible, so a log line instead;
+/// and the CSV so far, so a long run can be followed from a file.
+fn follow_evaluation(
+    opts: &RunOptions,
+    bar_hidden: bool,
+    metrics: &[MetricsRow],
+    message: &str,
+    (step, steps): (u64, u64),
+) -> Result<(), TrainError> {
+    if opts.progress && bar_hidden {
+        // Progress on standard error is best effort: a closed stream must not stop training.
+        let _ = writeln!(std::io::stderr(), "step {step}/{steps}: {message}");
+    }
+    atomic_write(
+        &opts.out.join("metrics.csv"),
+        metrics_csv(metrics).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Writes the trained model as a Hugging Face folder; the SHA-256 of its model.safetensors.
+fn save_model(
+    spec: &TrainSpec,
+    out: &Path,
+    snap: &crate::model::Weights,
+    step: u64,
+) -> Result<String, TrainError> {
+    save_hf_folder(out, snap, Some(&spec.tokenizer_json), &spec.metadata(step))?;
+    Ok(sha256_file(&out.join("model.safetensors"))?)
+}
+
+/// Trains `spec` on `data` as `opts` says; see the module docs.
+pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSummary, TrainError> {
+    let h = spec.hyper;
+    let Start {
+        weights,
+        optimizer: restored,
+        mut metrics,
+        step: start,
+    } = start_of(spec, opts)?;
     let device = spec.runtime.device.open()?;
     let mut model = TrainableLlama::new(&weights, &device)?;
     model.set_autocast(spec.runtime.precision.autocast());
@@ -209,16 +329,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
         let batch = sample_batch(&data.train, h.seed, step, h.batch, h.seq_len);
         let loss = batch_loss(model.model(), &batch, h.batch, h.seq_len)?;
-        let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                step,
-                what: format!("loss {value}"),
-            });
-        }
-        let grads = loss.backward().ctx("backward")?;
-        let info = opt.step(model.vars(), &grads, lr, h.grad_clip)?;
-        drop(grads);
+        let (value, grad_norm) = descend(&model, &mut opt, loss, step, lr, h.grad_clip)?;
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
         let val_loss = if step % opts.eval_every.max(1) == 0 || step == h.steps {
@@ -230,7 +341,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
             step,
             lr,
             train_loss: value,
-            grad_norm: info.grad_norm,
+            grad_norm,
             val_loss,
             tokens: step * tokens_per_step,
             seconds: dt,
@@ -241,16 +352,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         bar.inc(1);
         metrics.push(row);
         if evaluated {
-            // Without a terminal the bar is invisible: a log line per evaluation instead,
-            // and the CSV so far, so a long run can be followed from a file.
-            if opts.progress && bar.is_hidden() {
-                // Progress on standard error is best effort: a closed stream must not stop training.
-                let _ = writeln!(std::io::stderr(), "step {step}/{}: {message}", h.steps);
-            }
-            atomic_write(
-                &opts.out.join("metrics.csv"),
-                metrics_csv(&metrics).as_bytes(),
-            )?;
+            follow_evaluation(opts, bar.is_hidden(), &metrics, &message, (step, h.steps))?;
         }
         if (opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0) || step == end {
             opt.sync()?;
@@ -269,37 +371,15 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     let snap = model.snapshot()?;
     let last = metrics.last();
     let done = last.map_or(start, |r| r.step);
-    let model_file_sha256 = if done == h.steps {
-        save_hf_folder(
-            &opts.out,
-            &snap,
-            Some(&spec.tokenizer_json),
-            &spec.metadata(done),
-        )?;
-        Some(sha256_file(&opts.out.join("model.safetensors"))?)
-    } else {
-        None
-    };
-    let ran = done - start;
-    let summary = RunSummary {
-        rung: spec.rung.clone(),
-        step: done,
-        steps: h.steps,
-        final_train_loss: last.map_or(f64::NAN, |r| r.train_loss),
-        final_val_loss: last.and_then(|r| r.val_loss),
-        unigram_entropy_train: unigram_entropy(&data.train),
-        ln_vocab: (spec.config.vocab_size as f64).ln(),
-        val_tokens: windows.len() * h.seq_len,
+    // Only a finished run is a model; one stopped early is its checkpoints.
+    let model_file_sha256 = (done == h.steps)
+        .then(|| save_model(spec, &opts.out, &snap, done))
+        .transpose()?;
+    let written = Written {
         weights_sha256: snap.sha256()?,
         model_file_sha256,
-        train_seconds: seconds,
-        tokens_per_second: (ran * tokens_per_step) as f64 / seconds.max(1e-9),
-        runtime: format!(
-            "{}: {}",
-            spec.runtime.device,
-            spec.runtime.precision.describe()
-        ),
     };
+    let summary = summarize(spec, data, &metrics, start, seconds, written);
     write_reports(&opts.out, spec, &metrics, &summary)?;
     Ok(summary)
 }

@@ -54,86 +54,124 @@ pub fn corrupt(
             what: "corruption of a model without layer matrices".into(),
         });
     }
-    let pick = |rng: &mut SeededRng, n: usize| (rng.next_u64() % n as u64) as usize;
     let damage = match kind {
         Corruption::FlipExponent | Corruption::FlipMantissa => {
-            let name = layer_mats[pick(&mut rng, layer_mats.len())].clone();
-            let mut v = flat_f32(base.get(&name)?)?;
-            let i = pick(&mut rng, v.len());
-            let bit = if kind == Corruption::FlipExponent {
-                30
-            } else {
-                0
-            };
-            let before = v[i];
-            v[i] = f32::from_bits(before.to_bits() ^ (1 << bit));
-            let after = v[i];
-            put(&mut out, &name, v)?;
-            Damage {
-                tensor: name,
-                at: format!("element {i}, bit {bit}"),
-                values: Some((before, after)),
-                kind,
-            }
+            flip_bit(base, &mut out, &mut rng, &layer_mats, kind)?
         }
-        Corruption::ZeroTensor => {
-            let name = layer_mats[pick(&mut rng, layer_mats.len())].clone();
-            let n = flat_f32(base.get(&name)?)?.len();
-            put(&mut out, &name, vec![0.0; n])?;
-            Damage {
-                tensor: name,
-                at: "all elements".into(),
-                values: None,
-                kind,
-            }
-        }
-        Corruption::SwapEmbedRows => {
-            let name = "model.embed_tokens.weight".to_string();
-            let mut ids: Vec<u32> = used_tokens.to_vec();
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() < 2 {
-                return Err(ModelError::Unsupported {
-                    what: "swap-embed-rows needs two distinct evaluation tokens".into(),
-                });
-            }
-            let a = ids[pick(&mut rng, ids.len())] as usize;
-            let b = loop {
-                let b = ids[pick(&mut rng, ids.len())] as usize;
-                if b != a {
-                    break b;
-                }
-            };
-            let shape = base.get(&name)?.shape();
-            let mut v = flat_f32(base.get(&name)?)?;
-            let h = shape[1];
-            for k in 0..h {
-                v.swap(a * h + k, b * h + k);
-            }
-            put(&mut out, &name, v)?;
-            Damage {
-                tensor: name,
-                at: format!("rows {a} and {b}"),
-                values: None,
-                kind,
-            }
-        }
-        Corruption::ScaleNorm => {
-            let name = "model.norm.weight".to_string();
-            let v: Vec<f32> = flat_f32(base.get(&name)?)?
-                .into_iter()
-                .map(|x| x * 2.0)
-                .collect();
-            put(&mut out, &name, v)?;
-            Damage {
-                tensor: name,
-                at: "all elements ×2".into(),
-                values: None,
-                kind,
-            }
-        }
+        Corruption::ZeroTensor => zero_tensor(base, &mut out, &mut rng, &layer_mats)?,
+        Corruption::SwapEmbedRows => swap_embed_rows(base, &mut out, &mut rng, used_tokens)?,
+        Corruption::ScaleNorm => scale_norm(base, &mut out)?,
     };
     Ok((out, damage))
+}
+
+/// A uniform index below `n` from the corruption's stream.
+fn pick(rng: &mut SeededRng, n: usize) -> usize {
+    (rng.next_u64() % n as u64) as usize
+}
+
+/// Flips one bit (30: the exponent's top bit; 0: the mantissa's lowest) of one element of
+/// one layer matrix.
+fn flip_bit(
+    base: &Weights,
+    out: &mut Weights,
+    rng: &mut SeededRng,
+    layer_mats: &[&String],
+    kind: Corruption,
+) -> Result<Damage, ModelError> {
+    let name = layer_mats[pick(rng, layer_mats.len())].clone();
+    let mut v = flat_f32(base.get(&name)?)?;
+    let i = pick(rng, v.len());
+    let bit = if kind == Corruption::FlipExponent {
+        30
+    } else {
+        0
+    };
+    let before = v[i];
+    v[i] = f32::from_bits(before.to_bits() ^ (1 << bit));
+    let after = v[i];
+    put(out, &name, v)?;
+    Ok(Damage {
+        tensor: name,
+        at: format!("element {i}, bit {bit}"),
+        values: Some((before, after)),
+        kind,
+    })
+}
+
+/// Zeroes one layer matrix.
+fn zero_tensor(
+    base: &Weights,
+    out: &mut Weights,
+    rng: &mut SeededRng,
+    layer_mats: &[&String],
+) -> Result<Damage, ModelError> {
+    let kind = Corruption::ZeroTensor;
+    let name = layer_mats[pick(rng, layer_mats.len())].clone();
+    let n = flat_f32(base.get(&name)?)?.len();
+    put(out, &name, vec![0.0; n])?;
+    Ok(Damage {
+        tensor: name,
+        at: "all elements".into(),
+        values: None,
+        kind,
+    })
+}
+
+/// Swaps the embedding rows of two distinct tokens the evaluation uses.
+fn swap_embed_rows(
+    base: &Weights,
+    out: &mut Weights,
+    rng: &mut SeededRng,
+    used_tokens: &[u32],
+) -> Result<Damage, ModelError> {
+    let kind = Corruption::SwapEmbedRows;
+    let name = "model.embed_tokens.weight".to_string();
+    let mut ids: Vec<u32> = used_tokens.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < 2 {
+        return Err(ModelError::Unsupported {
+            what: "swap-embed-rows needs two distinct evaluation tokens".into(),
+        });
+    }
+    let a = ids[pick(rng, ids.len())] as usize;
+    let b = loop {
+        let b = ids[pick(rng, ids.len())] as usize;
+        if b != a {
+            break b;
+        }
+    };
+    let shape = base.get(&name)?.shape();
+    let mut v = flat_f32(base.get(&name)?)?;
+    let h = shape[1];
+    for k in 0..h {
+        v.swap(a * h + k, b * h + k);
+    }
+    put(out, &name, v)?;
+    Ok(Damage {
+        tensor: name,
+        at: format!("rows {a} and {b}"),
+        values: None,
+        kind,
+    })
+}
+
+/// Doubles the final norm's weights.
+fn scale_norm(base: &Weights, out: &mut Weights) -> Result<Damage, ModelError> {
+    let kind = Corruption::ScaleNorm;
+    let name = "model.norm.weight".to_string();
+    let v: Vec<f32> = flat_f32(base.get(&name)?)?
+        .into_iter()
+        .map(|x| x * 2.0)
+        .collect();
+    put(out, &name, v)?;
+    Ok(Damage {
+        tensor: name,
+        at: "all elements ×2".into(),
+        values: None,
+        kind,
+    })
 }
 
 fn flat_f32(w: &Weight) -> Result<Vec<f32>, ModelError> {

@@ -41,7 +41,7 @@ pub enum TransformError {
 /// a bit-flip variant (what its evidence carries).
 #[derive(Debug, Clone)]
 pub struct Applied {
-    /// The weights.
+    /// The variant's weights (the base's, converted or damaged).
     pub weights: Weights,
     /// Fallbacks taken and damage done, for reports.
     pub notes: Vec<String>,

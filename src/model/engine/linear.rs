@@ -77,26 +77,7 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
     }
     let blocks = |w: &Mat<'_>| w.quant.is_some() && m <= QUANT_MAX_ROWS;
     if ws.iter().any(|w| !blocks(w) && m > SPLIT_MAX_ROWS) {
-        for (w, y) in ws.iter().zip(ys.iter_mut()) {
-            if blocks(w) {
-                matmul_many(x, std::slice::from_ref(w), &mut [&mut **y], add);
-            } else {
-                // SAFETY: shapes checked above.
-                unsafe {
-                    gemm_f32(
-                        m,
-                        w.rows,
-                        w.cols,
-                        y.as_mut_ptr(),
-                        w.rows,
-                        x.as_ptr(),
-                        w.f32.as_ptr(),
-                        add,
-                        gemm::Parallelism::Rayon(0),
-                    )
-                }
-            }
-        }
+        one_at_a_time(x, m, ws, ys, add, &blocks);
         return;
     }
     let sums = if ws
@@ -147,6 +128,39 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
             },
         }
     });
+}
+
+/// [`matmul_many`] for many rows: each product on its own, a float one as one gemm over
+/// rayon's pool. `m` rows of `x`; shapes as [`matmul_many`] checks them.
+fn one_at_a_time(
+    x: &[f32],
+    m: usize,
+    ws: &[Mat<'_>],
+    ys: &mut [&mut [f32]],
+    add: bool,
+    blocks: &dyn Fn(&Mat<'_>) -> bool,
+) {
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        if blocks(w) {
+            matmul_many(x, std::slice::from_ref(w), &mut [&mut **y], add);
+        } else {
+            // SAFETY: shapes checked by the caller, matmul_many: x is (m, w.cols), y is
+            // (m, w.rows), w.f32 is (w.rows, w.cols).
+            unsafe {
+                gemm_f32(
+                    m,
+                    w.rows,
+                    w.cols,
+                    y.as_mut_ptr(),
+                    w.rows,
+                    x.as_ptr(),
+                    w.f32.as_ptr(),
+                    add,
+                    gemm::Parallelism::Rayon(0),
+                )
+            }
+        }
+    }
 }
 
 /// `dst (m×n, row stride ld) (+)= lhs (m×k, row-major) · rhsᵀ` where `rhs` is `(n, k)`

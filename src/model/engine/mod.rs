@@ -23,7 +23,7 @@ pub(crate) use quant::QuantRows;
 use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
-use super::cache::KvCache;
+use super::cache::{HostKv, KvCache};
 use super::error::{ModelError, Result};
 use super::layers::{Linear, RmsNorm};
 use super::llama::Llama;
@@ -159,12 +159,7 @@ pub(crate) fn forward(
         c.host_prepare(b)
             .map_err(|reason| ModelError::BadInput { reason })?;
     }
-    let embed = Held::new(&m.embed)?;
-    let mut x = vec![0f32; rows * h];
-    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
-        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
-    }
-    drop(embed);
+    let mut x = embed_rows(m, ids, h)?;
     // Rows of the table are the positions offset..offset + t of this pass.
     let (cos, sin) = m.rope.host_table(offset, t);
     let pos = |i: usize| i % t;
@@ -188,19 +183,9 @@ pub(crate) fn forward(
         );
         rope(&mut q, h, heads.dim, pos, &cos, &sin, m.rope.layout);
         rope(&mut k, kvw, heads.dim, pos, &cos, &sin, m.rope.layout);
+        let kv = LayerKv { k: &k, v: &v, t };
         match cache.as_deref_mut() {
-            Some(c) => {
-                let slots = &mut c.host[l];
-                for (bi, slot) in slots.iter_mut().enumerate() {
-                    slot.k
-                        .extend_from_slice(&k[bi * t * kvw..(bi + 1) * t * kvw]);
-                    slot.v
-                        .extend_from_slice(&v[bi * t * kvw..(bi + 1) * t * kvw]);
-                }
-                let keys: Vec<&[f32]> = slots.iter().map(|s| s.k.as_slice()).collect();
-                let vals: Vec<&[f32]> = slots.iter().map(|s| s.v.as_slice()).collect();
-                attend(&q, &keys, &vals, t, offset, heads, &mut att);
-            }
+            Some(c) => attend_cached(&q, kv, &mut c.host[l], offset, heads, &mut att),
             None => {
                 let keys: Vec<&[f32]> = k.chunks_exact(t * kvw).collect();
                 let vals: Vec<&[f32]> = v.chunks_exact(t * kvw).collect();
@@ -217,6 +202,57 @@ pub(crate) fn forward(
     if let Some(c) = cache {
         c.advance(t);
     }
+    logits_of_rows(m, &x, (b, t, h), first)
+}
+
+/// Each id's embedding row: `(ids.len(), h)`.
+fn embed_rows(m: &Llama, ids: &[u32], h: usize) -> Result<Vec<f32>> {
+    let embed = Held::new(&m.embed)?;
+    let mut x = vec![0f32; ids.len() * h];
+    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
+        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
+    }
+    Ok(x)
+}
+
+/// One layer's new keys and values, `t` rows per batch row.
+#[derive(Clone, Copy)]
+struct LayerKv<'a> {
+    k: &'a [f32],
+    v: &'a [f32],
+    t: usize,
+}
+
+/// Appends the layer's new keys and values to each batch row's cache slot and attends
+/// over everything cached (positions from `offset`).
+fn attend_cached(
+    q: &[f32],
+    new: LayerKv<'_>,
+    slots: &mut [HostKv],
+    offset: usize,
+    heads: Heads,
+    att: &mut [f32],
+) {
+    let (t, kvw) = (new.t, heads.kv * heads.dim);
+    for (bi, slot) in slots.iter_mut().enumerate() {
+        slot.k
+            .extend_from_slice(&new.k[bi * t * kvw..(bi + 1) * t * kvw]);
+        slot.v
+            .extend_from_slice(&new.v[bi * t * kvw..(bi + 1) * t * kvw]);
+    }
+    let keys: Vec<&[f32]> = slots.iter().map(|s| s.k.as_slice()).collect();
+    let vals: Vec<&[f32]> = slots.iter().map(|s| s.v.as_slice()).collect();
+    attend(q, &keys, &vals, t, offset, heads, att);
+}
+
+/// Logits of the rows `first..t` of each batch row of the hidden states `x` (`(b, t, h)`):
+/// final norm, then the LM head.
+fn logits_of_rows(
+    m: &Llama,
+    x: &[f32],
+    (b, t, h): (usize, usize, usize),
+    first: usize,
+) -> Result<Vec<f32>> {
     let keep = t - first;
     let mut last = Vec::with_capacity(b * keep * h);
     for bi in 0..b {

@@ -25,7 +25,7 @@ pub enum FlipError {
     NoSites {
         /// The bit class (or `custom`).
         bits: String,
-        /// The region.
+        /// The region whose tensors were searched.
         region: Region,
         /// Tensors the region holds.
         tensors: usize,

@@ -31,7 +31,7 @@ pub enum CorruptFileError {
     /// The output would overwrite the input.
     #[error("{}: the output is the input; give another --out", path.display())]
     SameFile {
-        /// The path.
+        /// The path given as both input and output.
         path: PathBuf,
     },
 }

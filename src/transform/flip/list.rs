@@ -32,7 +32,7 @@ pub struct FlipList {
     pub tensors: Option<String>,
     /// `count=N` or `rate=R`.
     pub severity: String,
-    /// The seed.
+    /// Seed of the draw: with the file, target and severity, it fixes every flipped bit.
     pub seed: u64,
     /// Elements of the tensors the region holds (what a rate is per).
     pub weights: u64,
