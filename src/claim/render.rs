@@ -17,22 +17,7 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
     );
     let mut current_file = None;
     for r in claims {
-        let name = r
-            .file
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let parent = r
-            .file
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = if parent == "claims" {
-            name
-        } else {
-            format!("{parent}/{name}")
-        };
+        let file = shown_file(r);
         if current_file.as_deref() != Some(file.as_str()) {
             let _ = write!(out, "\n## `{file}`\n");
             current_file = Some(file);
@@ -102,4 +87,25 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
         }
     }
     out
+}
+
+/// The claim's file as its heading shows it: the name, under its folder when that is not
+/// `claims/` itself (`check/bands.toml`).
+fn shown_file(r: &ClaimSpec) -> String {
+    let name = r
+        .file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = r
+        .file
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if parent == "claims" {
+        name
+    } else {
+        format!("{parent}/{name}")
+    }
 }

@@ -169,9 +169,34 @@ pub struct StudyArgs {
     /// New tokens at most per problem.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: u64,
+    /// Problems generated together in one forward pass per step (same tokens at any size).
+    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
+    pub batch: usize,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `groundtruth bench generate`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct BenchGenerateArgs {
+    /// Models: tiny_1m (committed), small_8m (the newest trained one in
+    /// target/groundtruth/models/trained, or --small-8m), smollm2 (the model cache's
+    /// SmolLM2-135M-Instruct Q4_1), or paths.
+    #[arg(long, default_value = "tiny_1m,small_8m,smollm2")]
+    pub models: String,
+    /// A trained small_8m folder.
+    #[arg(long, value_name = "DIR")]
+    pub small_8m: Option<PathBuf>,
+    /// Batch sizes, comma-separated (speed-ups are against the first).
+    #[arg(long, default_value = "1,16")]
+    pub batches: String,
+    /// Held-out problems per run.
+    #[arg(long, default_value_t = 32)]
+    pub problems: usize,
+    /// New tokens at most per problem.
+    #[arg(long, default_value_t = 32)]
+    pub max_new_tokens: u64,
 }
 
 /// `groundtruth bench eval`'s flags.

@@ -121,6 +121,9 @@ fn dispatch(project: &Project, command: Command) -> Result<u8> {
         Command::Bench {
             action: BenchAction::Eval(a),
         } => bench_eval(project, a),
+        Command::Bench {
+            action: BenchAction::Generate(a),
+        } => bench_generate(project, a),
         Command::Bench { action } => super::train::bench(project, &action),
         Command::Sweep { action } => super::sweep::sweep(project, action),
         Command::Tokenizer { action } => super::train::tokenizer(project, &action),
@@ -485,6 +488,7 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
         seed,
         levels,
         max_new_tokens,
+        batch,
         out,
     } = a;
     let list = |s: &str| -> Vec<String> {
@@ -508,6 +512,7 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
         seed,
         levels: &levels,
         max_new_tokens,
+        batch,
         out: &out,
     };
     super::study::run(project, &req)
@@ -539,6 +544,33 @@ fn bench_eval(project: &Project, a: super::BenchEvalArgs) -> Result<u8> {
         runtime,
     };
     super::bench::eval(project, model.as_deref(), &plan, json)
+}
+
+/// `groundtruth bench generate`.
+fn bench_generate(project: &Project, a: super::BenchGenerateArgs) -> Result<u8> {
+    let list: Vec<String> = a
+        .models
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let batches: Vec<usize> = a
+        .batches
+        .split(',')
+        .map(|b| {
+            b.trim()
+                .parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("--batches: '{b}' is not a batch size"))
+        })
+        .collect::<Result<_>>()?;
+    let req = super::bench_generate::Request {
+        models: &list,
+        small_8m: a.small_8m.as_deref(),
+        batches: &batches,
+        problems: a.problems,
+        max_new_tokens: a.max_new_tokens,
+    };
+    super::bench_generate::run(project, &req)
 }
 
 /// `groundtruth init`.

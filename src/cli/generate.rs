@@ -105,6 +105,7 @@ pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u
             model: &label,
             variant: &a.variant,
         },
+        a.batch,
         &mut |i| bar.set_position(i as u64),
     )?;
     bar.finish_and_clear();

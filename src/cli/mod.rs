@@ -27,6 +27,7 @@ macro_rules! errln {
 mod anchor;
 mod args;
 mod bench;
+mod bench_generate;
 mod check;
 mod commands;
 mod generate;
@@ -47,7 +48,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub use args::{
-    BenchEvalArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs, StudyArgs, TicketArgs,
+    BenchEvalArgs, BenchGenerateArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs,
+    StudyArgs, TicketArgs,
 };
 pub use commands::execute;
 
@@ -383,6 +385,9 @@ pub struct GenerateArgs {
     /// New tokens at most per problem.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: u64,
+    /// Problems generated together in one forward pass per step (same tokens at any size).
+    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
+    pub batch: usize,
     /// The records file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -457,6 +462,10 @@ pub enum BenchAction {
         #[arg(long, default_value = "f32")]
         precision: crate::runtime::Precision,
     },
+    /// Generation throughput: records/s and tokens/s of greedy GenerationRecords on held-out
+    /// arithmetic problems at each batch size, per model; every batch size's records must
+    /// equal the first's (batching changes no token).
+    Generate(BenchGenerateArgs),
     /// Scoring (ppl at the configs/eval.toml ctx × chunks) and greedy decoding tokens/s,
     /// against llama.cpp measured in the same run (`--with-llama-cpp`).
     Eval(BenchEvalArgs),

@@ -29,6 +29,7 @@ pub(super) struct Request<'a> {
     pub seed: u64,
     pub levels: &'a [u8],
     pub max_new_tokens: u64,
+    pub batch: usize,
     pub out: &'a Path,
 }
 
@@ -99,7 +100,15 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
                 name,
                 variant,
             };
-            let records = generate(&cell, &weights, &used, &tok, &problems, req.max_new_tokens)?;
+            let records = generate(
+                &cell,
+                &weights,
+                &used,
+                &tok,
+                &problems,
+                req.max_new_tokens,
+                req.batch,
+            )?;
             write_records(&file, &records)?;
             errln!("{rung}/{name}: wrote {}", file.display());
             all.extend(records);
@@ -124,6 +133,7 @@ fn generate(
     tok: &crate::tokenizer::HfTokenizer,
     problems: &[crate::problems::Problem],
     max_new_tokens: u64,
+    batch: usize,
 ) -> Result<Vec<GenerationRecord>> {
     let Cell {
         rung,
@@ -146,9 +156,9 @@ fn generate(
             model: rung,
             variant: name,
         },
+        batch,
         &mut |i| bar.set_position(i as u64),
     )?;
-    bar.finish_and_clear();
     bar.finish_and_clear();
     Ok(records)
 }

@@ -204,6 +204,47 @@ impl Llama {
         self.run(tokens, cache, first, Runtime::Fast)
     }
 
+    /// One decoding step of several sequences, each continuing its own cache (filled by
+    /// [`Llama::forward`] on one sequence): row `r` of the result is the logits after
+    /// `ids[r]`, bit for bit what `forward` gives that sequence alone. On the CPU engine
+    /// the rows share one pass (batched decoding); elsewhere each row runs alone.
+    pub fn forward_step(&self, ids: &[u32], caches: &mut [&mut KvCache]) -> Result<Vec<Vec<f32>>> {
+        if ids.len() != caches.len() {
+            return Err(ModelError::BadInput {
+                reason: format!("{} ids for {} caches", ids.len(), caches.len()),
+            });
+        }
+        let vocab = self.config.vocab_size;
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::TokenOutOfRange { id, vocab });
+        }
+        if let Some(c) = caches
+            .iter()
+            .find(|c| c.len() + 1 > self.config.max_position_embeddings)
+        {
+            return Err(ModelError::ContextOverflow {
+                needed: c.len() + 1,
+                max: self.config.max_position_embeddings,
+            });
+        }
+        let engine_filled = caches.iter().all(|c| c.has_host() && c.batch() == Some(1));
+        if self.engine && self.autocast.is_none() && engine_filled && !ids.is_empty() {
+            let flat = super::engine::forward_step(self, ids, caches)?;
+            return Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect());
+        }
+        ids.iter()
+            .zip(caches.iter_mut())
+            .map(|(&id, c)| {
+                let input = Tensor::new(&[id], &self.device)?.unsqueeze(0)?;
+                Ok(self
+                    .forward(&input, Some(&mut **c))?
+                    .squeeze(0)?
+                    .squeeze(0)?
+                    .to_vec1::<f32>()?)
+            })
+            .collect()
+    }
+
     /// Same logits as [`Llama::forward`] without a cache, computed from basic ops only so
     /// that `loss.backward()` reaches every parameter (slower).
     pub fn forward_train(&self, tokens: &Tensor) -> Result<Tensor> {

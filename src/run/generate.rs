@@ -110,51 +110,92 @@ pub fn generate_with(
     opts: &Options,
     uniform: &mut dyn FnMut() -> f64,
 ) -> Result<Generation, RunError> {
-    if prompt.is_empty() {
-        return Err(RunError::EmptyPrompt("(generation)".into()));
-    }
     let mut cache = KvCache::new(llama.config());
-    let input = Tensor::new(prompt, llama.device())?.unsqueeze(0)?;
-    // Only the last prompt position's logits are needed: the output projection is skipped for the rest.
-    let mut last = llama
-        .forward_from(&input, Some(&mut cache), prompt.len() - 1)?
-        .squeeze(0)?
-        .squeeze(0)?
-        .to_vec1::<f32>()?;
-    let mut out = Generation {
-        tokens: Vec::with_capacity(opts.max_new),
-        text: String::new(),
-        stop: StopReason::MaxTokens,
-        entropies: vec![],
-        top1_probs: vec![],
-    };
-    while out.tokens.len() < opts.max_new {
-        let (entropy, top1) = entropy_and_top1(&last);
-        out.entropies.push(entropy);
-        out.top1_probs.push(top1);
-        let next = match opts.sampler {
-            Sampler::Seeded(s) => choose(&last, &s, prompt, &out.tokens, uniform()),
-            Sampler::Greedy => argmax(&last),
-        };
-        out.tokens.push(next);
-        if Some(next) == opts.eos {
-            out.stop = StopReason::Eos;
-            break;
-        }
-        if out.tokens.len() == opts.max_new {
-            break;
-        }
+    let mut s = Stream::new(prompt, *opts, prefill(llama, prompt, &mut cache)?);
+    while let Some(next) = s.advance(uniform) {
         let input = Tensor::new(&[next], llama.device())?.unsqueeze(0)?;
-        last = llama
+        s.last = llama
             .forward(&input, Some(&mut cache))?
             .squeeze(0)?
             .squeeze(0)?
             .to_vec1::<f32>()?;
     }
-    out.text = tok
-        .decode(&out.tokens)
-        .unwrap_or_else(|e| format!("(undecodable: {e})"));
-    Ok(out)
+    Ok(s.finish(tok))
+}
+
+/// Feeds `prompt` (non-empty) into an empty `cache`: the logits after its last token. Only
+/// the last position's logits are needed: the output projection is skipped for the rest.
+pub(super) fn prefill(
+    llama: &Llama,
+    prompt: &[u32],
+    cache: &mut KvCache,
+) -> Result<Vec<f32>, RunError> {
+    if prompt.is_empty() {
+        return Err(RunError::EmptyPrompt("(generation)".into()));
+    }
+    let input = Tensor::new(prompt, llama.device())?.unsqueeze(0)?;
+    Ok(llama
+        .forward_from(&input, Some(cache), prompt.len() - 1)?
+        .squeeze(0)?
+        .squeeze(0)?
+        .to_vec1::<f32>()?)
+}
+
+/// One sequence under generation, a token at a time: [`generate_with`] drives one, the
+/// batched generator many, through the same choice of each token.
+pub(super) struct Stream<'a> {
+    prompt: &'a [u32],
+    opts: Options,
+    /// The logits the next token is chosen from.
+    pub(super) last: Vec<f32>,
+    out: Generation,
+}
+
+impl<'a> Stream<'a> {
+    pub(super) fn new(prompt: &'a [u32], opts: Options, last: Vec<f32>) -> Stream<'a> {
+        Stream {
+            prompt,
+            opts,
+            last,
+            out: Generation {
+                tokens: Vec::with_capacity(opts.max_new),
+                text: String::new(),
+                stop: StopReason::MaxTokens,
+                entropies: vec![],
+                top1_probs: vec![],
+            },
+        }
+    }
+
+    /// Chooses the next token from `last` (drawing from `uniform` when sampling) and
+    /// returns it when the model must be run on it, `None` once the sequence is finished
+    /// (EOS, which is kept, or `max_new` tokens).
+    pub(super) fn advance(&mut self, uniform: &mut dyn FnMut() -> f64) -> Option<u32> {
+        if self.out.tokens.len() >= self.opts.max_new || self.out.stop == StopReason::Eos {
+            return None;
+        }
+        let (entropy, top1) = entropy_and_top1(&self.last);
+        self.out.entropies.push(entropy);
+        self.out.top1_probs.push(top1);
+        let next = match self.opts.sampler {
+            Sampler::Seeded(s) => choose(&self.last, &s, self.prompt, &self.out.tokens, uniform()),
+            Sampler::Greedy => argmax(&self.last),
+        };
+        self.out.tokens.push(next);
+        if Some(next) == self.opts.eos {
+            self.out.stop = StopReason::Eos;
+            return None;
+        }
+        (self.out.tokens.len() < self.opts.max_new).then_some(next)
+    }
+
+    /// The generation, its text decoded.
+    pub(super) fn finish(mut self, tok: &dyn TextTokenizer) -> Generation {
+        self.out.text = tok
+            .decode(&self.out.tokens)
+            .unwrap_or_else(|e| format!("(undecodable: {e})"));
+        self.out
+    }
 }
 
 /// Greedy continuation of `prompt`: stops after EOS (kept) or `max_new` tokens.

@@ -4,6 +4,7 @@
 //! the [`Runtime`] that computes them, and the GenerationRecords of arithmetic problems
 //! ([`generate_records`]). One place, used by judges, commands and studies.
 
+mod batch;
 mod generate;
 mod logits;
 mod ppl;
@@ -12,6 +13,7 @@ mod runtime;
 mod sft_records;
 mod slice;
 
+pub use batch::{generate_batch, DEFAULT_BATCH};
 pub use generate::{
     argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler,
     Sampling, StopReason,

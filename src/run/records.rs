@@ -6,7 +6,7 @@
 //! with the problem id, written into the record's `decoding.seed`), so a record does not
 //! depend on which other problems were generated or in what order.
 
-use super::{generate, Options, RunError, Sampler, Sampling, StopReason};
+use super::{generate_batch, Options, RunError, Sampler, Sampling, StopReason};
 use crate::metrics::{Decoding, GenerationRecord};
 use crate::model::Llama;
 use crate::problems::Problem;
@@ -98,72 +98,118 @@ pub fn record_seed(seed: u64, id: &str) -> u64 {
 }
 
 /// One record per problem, in order, id `{model}/{variant}/{problem id}` (unique when
-/// several variants' records share a file); `done` is called after each. The prompt is tokenized
-/// as SFT tokenized it (the tokenizer's BOS only when it asks for one); generation stops
-/// at the tokenizer's end token, which the completion's text leaves out (its entropy stays:
-/// it was generated).
+/// several variants' records share a file); `done` is called with the number of records
+/// made so far. Problems are generated `batch` at a time ([`generate_batch`]: the same
+/// tokens as one at a time). The prompt is tokenized as SFT tokenized it (the tokenizer's
+/// BOS only when it asks for one); generation stops at the tokenizer's end token, which
+/// the completion's text leaves out (its entropy stays: it was generated).
 pub fn generate_records(
     llama: &Llama,
     tok: &dyn TextTokenizer,
     problems: &[Problem],
     decoding: &Decoding,
     labels: Labels,
+    batch: usize,
     done: &mut dyn FnMut(usize),
 ) -> Result<Vec<GenerationRecord>, GenerateError> {
-    let eos = tok.eos();
-    let base = options_of(decoding, eos)?;
+    if batch == 0 {
+        return Err(GenerateError::Decoding("batch must be at least 1".into()));
+    }
+    let base = options_of(decoding, tok.eos())?;
     let mut out = Vec::with_capacity(problems.len());
-    for (i, p) in problems.iter().enumerate() {
-        let prompt = p.prompt();
-        let mut ids: Vec<u32> = tok.bos().filter(|_| tok.add_bos()).into_iter().collect();
-        ids.extend(tok.encode(&prompt).map_err(|e| GenerateError::Tokenize {
-            id: p.id.clone(),
-            op: "tokenize the prompt",
-            source: Box::new(e),
-        })?);
-        let (opts, dec) = match base.sampler {
-            Sampler::Greedy => (base, decoding.clone()),
-            Sampler::Seeded(s) => {
-                let seed = record_seed(s.seed, &p.id);
-                (
-                    Options {
-                        sampler: Sampler::Seeded(Sampling { seed, ..s }),
-                        ..base
-                    },
-                    Decoding {
-                        seed: Some(seed),
-                        ..decoding.clone()
-                    },
-                )
-            }
-        };
-        let g = generate(llama, tok, &ids, &opts).map_err(|source| GenerateError::Run {
-            id: p.id.clone(),
+    for chunk in problems.chunks(batch) {
+        let mut jobs = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            jobs.push(job(tok, p, &base, decoding)?);
+        }
+        let inputs: Vec<(&[u32], Options)> = jobs.iter().map(|j| (&j.ids[..], j.opts)).collect();
+        let gens = generate_batch(llama, tok, &inputs).map_err(|source| GenerateError::Run {
+            id: chunk_ids(chunk),
             source: Box::new(source),
         })?;
-        let kept = match g.stop {
-            StopReason::Eos => &g.tokens[..g.tokens.len() - 1],
-            StopReason::MaxTokens => &g.tokens[..],
-        };
-        let completion = tok.decode(kept).map_err(|e| GenerateError::Tokenize {
-            id: p.id.clone(),
-            op: "decode the completion",
-            source: Box::new(e),
-        })?;
-        out.push(GenerationRecord {
-            id: format!("{}/{}/{}", labels.model, labels.variant, p.id),
-            model: labels.model.to_string(),
-            variant: labels.variant.to_string(),
-            prompt,
-            completion,
-            reference_answer: p.answer().to_string(),
-            token_entropies: Some(g.entropies),
-            top1_probs: Some(g.top1_probs),
-            decoding: dec,
-        });
-        done(i + 1);
+        for ((p, j), g) in chunk.iter().zip(jobs).zip(gens) {
+            let kept = match g.stop {
+                StopReason::Eos => &g.tokens[..g.tokens.len() - 1],
+                StopReason::MaxTokens => &g.tokens[..],
+            };
+            let completion = tok.decode(kept).map_err(|e| GenerateError::Tokenize {
+                id: p.id.clone(),
+                op: "decode the completion",
+                source: Box::new(e),
+            })?;
+            out.push(GenerationRecord {
+                id: format!("{}/{}/{}", labels.model, labels.variant, p.id),
+                model: labels.model.to_string(),
+                variant: labels.variant.to_string(),
+                prompt: j.prompt,
+                completion,
+                reference_answer: p.answer().to_string(),
+                token_entropies: Some(g.entropies),
+                top1_probs: Some(g.top1_probs),
+                decoding: j.decoding,
+            });
+        }
+        done(out.len());
     }
     Ok(out)
+}
+
+/// One problem ready to generate: its prompt, ids, options and the decoding its record
+/// states (a sampled record's own seed).
+struct Job {
+    prompt: String,
+    ids: Vec<u32>,
+    opts: Options,
+    decoding: Decoding,
+}
+
+fn job(
+    tok: &dyn TextTokenizer,
+    p: &Problem,
+    base: &Options,
+    decoding: &Decoding,
+) -> Result<Job, GenerateError> {
+    let prompt = p.prompt();
+    let mut ids: Vec<u32> = tok.bos().filter(|_| tok.add_bos()).into_iter().collect();
+    ids.extend(tok.encode(&prompt).map_err(|e| GenerateError::Tokenize {
+        id: p.id.clone(),
+        op: "tokenize the prompt",
+        source: Box::new(e),
+    })?);
+    let (opts, decoding) = match base.sampler {
+        Sampler::Greedy => (*base, decoding.clone()),
+        Sampler::Seeded(s) => {
+            let seed = record_seed(s.seed, &p.id);
+            (
+                Options {
+                    sampler: Sampler::Seeded(Sampling { seed, ..s }),
+                    ..*base
+                },
+                Decoding {
+                    seed: Some(seed),
+                    ..decoding.clone()
+                },
+            )
+        }
+    };
+    Ok(Job {
+        prompt,
+        ids,
+        opts,
+        decoding,
+    })
+}
+
+/// The ids of a batch's problems, for a message about the batch.
+fn chunk_ids(chunk: &[Problem]) -> String {
+    match chunk {
+        [one] => one.id.clone(),
+        _ => chunk
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +307,7 @@ mod tests {
             variant: "base",
         };
         let run = |d: &Decoding| {
-            generate_records(&llama, &tok, &problems, d, labels, &mut |_| {}).unwrap()
+            generate_records(&llama, &tok, &problems, d, labels, 4, &mut |_| {}).unwrap()
         };
         let greedy = run(&Decoding::greedy(Some(12)));
         assert_eq!(greedy, run(&Decoding::greedy(Some(12))));

@@ -75,6 +75,7 @@ pub fn sft_records(
             model: &g.sft,
             variant,
         },
+        super::DEFAULT_BATCH,
         &mut |_| {},
     )
     .map_err(failed(what()))

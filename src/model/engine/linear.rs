@@ -202,3 +202,75 @@ pub(crate) unsafe fn gemm_f32(
         par,
     )
 }
+
+/// `ys[i] (+)= x·W_iᵀ` computed for each row of `x` exactly as [`matmul_many`] computes a
+/// single row (the same output ranges, the same kernel: `gemm` on one row, or the stored
+/// blocks, whose kernel gives each row its own accumulators), in one parallel region. So a
+/// row's result does not depend on which other rows share the call: batched decoding
+/// gives each sequence the bits it gets alone.
+pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
+    let Some(cols) = ws.first().map(|w| w.cols) else {
+        return;
+    };
+    let m = x.len() / cols;
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        assert_eq!(
+            (w.cols, x.len(), y.len(), w.f32.len()),
+            (cols, m * cols, m * w.rows, w.rows * w.cols)
+        );
+    }
+    if m == 0 {
+        return;
+    }
+    let sums = if ws
+        .iter()
+        .any(|w| w.quant.is_some_and(|q| q.kind().needs_sums()))
+    {
+        block_sums(x)
+    } else {
+        Vec::new()
+    };
+    let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
+    let tasks: Vec<(usize, usize, usize)> = ws
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b)))
+        .collect();
+    tasks.into_par_iter().for_each(|(i, o0, o1)| {
+        let (w, out) = (ws[i], outs[i]);
+        match w.quant {
+            // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
+            Some(q) => unsafe {
+                q.dot_rows(
+                    o0,
+                    o1,
+                    x,
+                    &sums,
+                    Out {
+                        ptr: out.get(),
+                        ld: w.rows,
+                        add,
+                    },
+                )
+            },
+            // SAFETY: as in `matmul_many`, one row at a time.
+            None => {
+                for r in 0..m {
+                    unsafe {
+                        gemm_f32(
+                            1,
+                            o1 - o0,
+                            w.cols,
+                            out.get().add(r * w.rows + o0),
+                            w.rows,
+                            x.as_ptr().add(r * w.cols),
+                            w.f32.as_ptr().add(o0 * w.cols),
+                            add,
+                            gemm::Parallelism::None,
+                        )
+                    }
+                }
+            }
+        }
+    });
+}

@@ -16,9 +16,11 @@ mod attention;
 mod linear;
 mod math;
 mod quant;
+mod step;
 
 pub(crate) use linear::QUANT_MAX_ROWS;
 pub(crate) use quant::QuantRows;
+pub(crate) use step::forward_step;
 
 use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
 use rayon::prelude::*;

@@ -1,0 +1,116 @@
+//! One decoding step of many sequences at once, each with its own KV cache and position:
+//! what batched generation runs after each sequence's prompt went through
+//! [`super::forward`] alone.
+//!
+//! Every row is computed as [`super::forward`] computes one sequence's single new token:
+//! the same kernels on one row (projections through [`matmul_rows`], attention over the
+//! row's own cache, RoPE at the row's own position), so a sequence's logits are bit for
+//! bit those it gets decoded alone, whatever shares the step. The batch saves the
+//! per-call work a token alone pays: one parallel region per projection for all rows, one
+//! pass over the weights per step for stored blocks, no tensor round trips.
+
+use super::attention::{attend, rope, Heads};
+use super::linear::matmul_rows;
+use super::{rms_norm, silu_mul, Held, HeldMat};
+use crate::model::cache::KvCache;
+use crate::model::error::{ModelError, Result};
+use crate::model::llama::Llama;
+
+/// Logits `(ids.len(), vocab)`, flattened: row `r` is the next-token distribution after
+/// `ids[r]` is appended to `caches[r]` (a batch-1 cache the engine filled).
+pub(crate) fn forward_step(
+    m: &Llama,
+    ids: &[u32],
+    caches: &mut [&mut KvCache],
+) -> Result<Vec<f32>> {
+    let cfg = &m.config;
+    let h = cfg.hidden_size;
+    let heads = Heads {
+        q: cfg.num_attention_heads,
+        kv: cfg.num_key_value_heads,
+        dim: cfg.head_dim(),
+    };
+    let kvw = heads.kv * heads.dim;
+    let rows = ids.len();
+    for c in caches.iter_mut() {
+        if c.batch().is_some_and(|b| b != 1) {
+            return Err(ModelError::BadInput {
+                reason: "a batched decoding step takes one single-sequence cache per row".into(),
+            });
+        }
+        c.host_prepare(1)
+            .map_err(|reason| ModelError::BadInput { reason })?;
+    }
+    let offsets: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+    let tables: Vec<(Vec<f32>, Vec<f32>)> =
+        offsets.iter().map(|&o| m.rope.host_table(o, 1)).collect();
+    let embed = Held::new(&m.embed)?;
+    let mut x = vec![0f32; rows * h];
+    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
+        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
+    }
+    drop(embed);
+    let mut xn = vec![0f32; rows * h];
+    let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
+    let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
+    let inter = cfg.intermediate_size;
+    let (mut g, mut u) = (vec![0f32; rows * inter], vec![0f32; rows * inter]);
+    for (l, blk) in m.blocks.iter().enumerate() {
+        rms_norm(&x, &blk.input_norm, &mut xn)?;
+        let (wq, wk, wv) = (
+            HeldMat::new(&blk.attn.q)?,
+            HeldMat::new(&blk.attn.k)?,
+            HeldMat::new(&blk.attn.v)?,
+        );
+        matmul_rows(
+            &xn,
+            &[wq.mat(), wk.mat(), wv.mat()],
+            &mut [&mut q, &mut k, &mut v],
+            false,
+        );
+        for (r, c) in caches.iter_mut().enumerate() {
+            let (cos, sin) = &tables[r];
+            let (qr, kr) = (&mut q[r * h..(r + 1) * h], &mut k[r * kvw..(r + 1) * kvw]);
+            rope(qr, h, heads.dim, |_| 0, cos, sin, m.rope.layout);
+            rope(kr, kvw, heads.dim, |_| 0, cos, sin, m.rope.layout);
+            let slot = &mut c.host[l][0];
+            slot.k.extend_from_slice(kr);
+            slot.v.extend_from_slice(&v[r * kvw..(r + 1) * kvw]);
+            let (keys, vals) = ([slot.k.as_slice()], [slot.v.as_slice()]);
+            attend(
+                qr,
+                &keys,
+                &vals,
+                1,
+                offsets[r],
+                heads,
+                &mut att[r * h..(r + 1) * h],
+            );
+        }
+        matmul_rows(
+            &att,
+            &[HeldMat::new(&blk.attn.o)?.mat()],
+            &mut [&mut x],
+            true,
+        );
+        rms_norm(&x, &blk.post_norm, &mut xn)?;
+        let (wg, wu) = (HeldMat::new(&blk.mlp.gate)?, HeldMat::new(&blk.mlp.up)?);
+        matmul_rows(&xn, &[wg.mat(), wu.mat()], &mut [&mut g, &mut u], false);
+        silu_mul(&mut g, &u, inter);
+        matmul_rows(
+            &g,
+            &[HeldMat::new(&blk.mlp.down)?.mat()],
+            &mut [&mut x],
+            true,
+        );
+    }
+    for c in caches.iter_mut() {
+        c.advance(1);
+    }
+    let mut normed = vec![0f32; x.len()];
+    rms_norm(&x, &m.norm, &mut normed)?;
+    let head = HeldMat::new(&m.lm_head)?;
+    let mut logits = vec![0f32; rows * head.rows];
+    matmul_rows(&normed, &[head.mat()], &mut [&mut logits], false);
+    Ok(logits)
+}
