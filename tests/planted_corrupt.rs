@@ -6,6 +6,7 @@
 mod common;
 
 use common::{judge_all, registered, registered_on, setup};
+use groundtruth::report::{ticket_markdown, Environment};
 
 fn labels_of(recs: &[groundtruth::report::CaseRecord]) -> Vec<(&str, &'static str)> {
     recs.iter()
@@ -50,6 +51,16 @@ fn the_mantissa_low_bound_holds_as_registered_and_fails_on_an_exponent_flip() {
         "{:?}",
         labels_of(&recs)
     );
+    // The ticket lists the flips (246 at this rate: the first 32, then a count).
+    let md = ticket_markdown(&recs[0], &Environment::current()).unwrap();
+    assert!(
+        md.contains("## Flips\n\n246 flip(s) of class exponent-msb in region weights"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 30 |") && md.contains("… and 214 more flip(s), omitted"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -89,4 +100,60 @@ fn a_flipped_block_scale_leaves_the_band_and_a_low_mantissa_flip_of_it_does_not(
         "{:?}",
         labels_of(&recs)
     );
+}
+
+#[test]
+fn the_sweep_claims_hold_as_registered_and_fail_on_the_other_class() {
+    let s = setup();
+    // CB-5: one case over the rate axis, 3 seeds a point, its spread in the evidence.
+    let recs = judge_all(&s.root, &registered("CB-5"), |_| {});
+    assert_eq!(labels_of(&recs).len(), 1);
+    let ev = recs[0].outcome.evidence().unwrap();
+    assert_eq!(
+        (recs[0].outcome.label(), ev.n),
+        ("pass", 9),
+        "{:?}",
+        recs[0].outcome
+    );
+    let also = |k: &str| ev.also.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    assert_eq!(also("flips[rate=1e6]"), Some(25.0));
+    assert_eq!(also("flips[rate=1e8]"), Some(2458.0));
+    assert!(also("kl_mean_median[rate=1e8]").unwrap() > also("kl_mean_median[rate=1e6]").unwrap());
+    // CB-6 and CB-7 on their own classes, then each on the other's: the exponent MSB is
+    // not harmless (CB-7 fails) and the lower mantissa is not vulnerable (CB-6 fails).
+    for (id, own, planted) in [
+        ("CB-6", "flip-exp-msb@count=1", "flip-mantissa-low@count=1"),
+        ("CB-7", "flip-mantissa-low@count=1", "flip-exp-msb@count=1"),
+    ] {
+        let recs = judge_all(&s.root, &registered(id), |_| {});
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            recs[0].outcome.label(),
+            "pass",
+            "{id}: {:?}",
+            recs[0].outcome
+        );
+        let ev = recs[0].outcome.evidence().unwrap();
+        assert_eq!(ev.n, 24, "{id}");
+        // Every sampled flip is named with what it changed.
+        let named = ev
+            .also
+            .iter()
+            .filter(|(n, _)| n.starts_with("ppl_ratio[seed "))
+            .count();
+        assert_eq!(named, 24, "{id}");
+        assert!(ev.also.iter().any(|(n, _)| n.contains(" bit ")), "{id}");
+        let recs = judge_all(
+            &s.root,
+            &registered_on(id, &["tiny_1m"], Some(&[planted])),
+            |_| {},
+        );
+        assert_eq!(
+            recs[0].outcome.label(),
+            "fail",
+            "{id} on {planted}: {:?}",
+            recs[0].outcome
+        );
+        assert!(!recs[0].name.contains(own), "{}", recs[0].name);
+    }
 }

@@ -2,7 +2,9 @@
 //! the same kind resolved with its parameters (what it compares, which checkpoints it
 //! judges, the typed statistic its judge dispatches on).
 
-use crate::stats::{ChainStat, FileStat, Measurement, OracleStat, ParentStat, PathStat, Statistic};
+use crate::stats::{
+    ChainStat, FileStat, Measurement, OracleStat, ParentStat, PathStat, Statistic, SweepStat,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a claim compares, as a claim file names it.
@@ -21,6 +23,9 @@ pub enum ClaimKind {
     QuantDrift,
     /// A corrupted variant moves away from its parent (the damage is detected).
     CorruptionDetect,
+    /// A severity sweep of seeded bit flips (several seeds per point) against the clean
+    /// parent: degradation ordered by rate, the share of single flips that matter.
+    CorruptionSweep,
     /// Two runtime paths of the same model agree.
     Consistency,
     /// Building the same subject twice gives bit-identical weights and logits.
@@ -44,13 +49,14 @@ pub enum ClaimKind {
 
 impl ClaimKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ClaimKind; 14] = [
+    pub const ALL: [ClaimKind; 15] = [
         ClaimKind::TokenizerParity,
         ClaimKind::GreedyParity,
         ClaimKind::OracleParity,
         ClaimKind::OracleDrift,
         ClaimKind::QuantDrift,
         ClaimKind::CorruptionDetect,
+        ClaimKind::CorruptionSweep,
         ClaimKind::Consistency,
         ClaimKind::Determinism,
         ClaimKind::QuantOrder,
@@ -83,6 +89,7 @@ impl ClaimKind {
             ClaimKind::CorruptionDetect => {
                 row("corruption_detect", M::Parent, PerVariant, false, false)
             }
+            ClaimKind::CorruptionSweep => row("corruption_sweep", M::Sweep, PerChain, false, false),
             ClaimKind::Consistency => row("consistency", M::Paths, PerVariant, false, false),
             ClaimKind::Determinism => row("determinism", M::Builds, PerVariant, false, false),
             ClaimKind::QuantOrder => row("quant_order", M::Chain, PerChain, false, false),
@@ -414,6 +421,14 @@ pub enum Kind {
     QuantDrift(ParentStat),
     /// See [`ClaimKind::CorruptionDetect`].
     CorruptionDetect(ParentStat),
+    /// See [`ClaimKind::CorruptionSweep`]; the points are the claim's variants (no seed
+    /// written), each at seeds `0..seeds`.
+    CorruptionSweep {
+        /// What it measures.
+        stat: SweepStat,
+        /// Seeds per point.
+        seeds: u64,
+    },
     /// See [`ClaimKind::Consistency`].
     Consistency(Paths, PathStat),
     /// See [`ClaimKind::Determinism`].
@@ -442,6 +457,7 @@ impl Kind {
             Kind::OracleDrift { .. } => ClaimKind::OracleDrift,
             Kind::QuantDrift(_) => ClaimKind::QuantDrift,
             Kind::CorruptionDetect(_) => ClaimKind::CorruptionDetect,
+            Kind::CorruptionSweep { .. } => ClaimKind::CorruptionSweep,
             Kind::Consistency(..) => ClaimKind::Consistency,
             Kind::Determinism => ClaimKind::Determinism,
             Kind::QuantOrder(_) => ClaimKind::QuantOrder,
@@ -466,6 +482,7 @@ impl Kind {
             compare: None,
             check: None,
             tie_margin: None,
+            seeds: None,
         };
         match self {
             Kind::GreedyParity {
@@ -491,6 +508,10 @@ impl Kind {
                 check: Some(*check),
                 ..none
             },
+            Kind::CorruptionSweep { seeds, .. } => Fields {
+                seeds: Some(*seeds),
+                ..none
+            },
             Kind::TokenizerParity
             | Kind::QuantDrift(_)
             | Kind::CorruptionDetect(_)
@@ -509,7 +530,7 @@ impl Kind {
 }
 
 /// A kind's parameters as a claim file states them (`stored_as`, `compare`, `check`,
-/// `tie_margin`), for writing a claim back and for rendering it.
+/// `tie_margin`, `seeds`), for writing a claim back and for rendering it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fields<'a> {
     /// Which checkpoints it judges.
@@ -520,4 +541,6 @@ pub struct Fields<'a> {
     pub check: Option<TrainCheck>,
     /// The near-tie margin of `greedy_match_or_tie`.
     pub tie_margin: Option<f64>,
+    /// Seeds per point of a `corruption_sweep` claim.
+    pub seeds: Option<u64>,
 }

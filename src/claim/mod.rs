@@ -10,6 +10,7 @@ mod render;
 mod schema;
 mod spec;
 pub mod suite;
+mod sweep;
 
 pub use expand::{case_name, expand, Case};
 pub use kind::{

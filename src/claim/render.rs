@@ -64,6 +64,13 @@ pub fn claims_markdown(claims: &[ClaimSpec]) -> String {
         if let Some(m) = c.tie_margin {
             let _ = writeln!(out, "- **near-tie margin:** {m} nats (both sides)");
         }
+        if let Some(n) = c.seeds {
+            let _ = writeln!(
+                out,
+                "- **seeds per point:** {n} (0 … {})",
+                n.saturating_sub(1)
+            );
+        }
         if !c.runtimes.is_empty() {
             let labels: Vec<&str> = c.runtimes.iter().map(|r| r.label()).collect();
             let _ = writeln!(out, "- **runtimes:** {}", labels.join(", "));

@@ -56,6 +56,10 @@ pub struct Claim {
     /// its token over the oracle's, are both at most this many nats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tie_margin: Option<f64>,
+    /// `corruption_sweep` only (required): each variant (written without a seed) is
+    /// measured at seeds `0..seeds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<u64>,
     /// The falsification criterion.
     pub bound: Bound,
     /// Why this bound, written before the run that tests it.

@@ -68,6 +68,7 @@ impl ClaimSpec {
         let stored_as = stored_as(&c)?;
         check_tie_margin(&c)?;
         let variants = variants(&c)?;
+        super::sweep::validate(&c, &variants)?;
         let runtimes = runtimes(&c, check)?;
         let kind = kind(&c, role, compared, check, stored_as)?;
         Ok(ClaimSpec {
@@ -105,6 +106,7 @@ impl ClaimSpec {
             check: fields.check,
             stored_as: fields.stored_as.names(),
             tie_margin: fields.tie_margin,
+            seeds: fields.seeds,
             runtimes: match self.runtimes.as_slice() {
                 [Runtime::CPU] => vec![],
                 rs => rs.to_vec(),
@@ -131,6 +133,7 @@ impl ClaimSpec {
             | Kind::OracleDrift { .. }
             | Kind::QuantDrift(_)
             | Kind::CorruptionDetect(_)
+            | Kind::CorruptionSweep { .. }
             | Kind::Consistency(..)
             | Kind::Determinism
             | Kind::QuantOrder(_)
@@ -331,7 +334,8 @@ fn train_check_runtimes(check: TrainCheck, r: &[Runtime]) -> Result<(), String> 
 
 /// A chain compares variants with each other: at least two, none twice.
 fn check_chain(c: &Claim) -> Result<(), String> {
-    if c.kind.cases() != super::kind::CaseShape::PerChain {
+    // A sweep's variants are checked with its statistic (`super::sweep::validate`).
+    if c.kind.cases() != super::kind::CaseShape::PerChain || c.kind == ClaimKind::CorruptionSweep {
         return Ok(());
     }
     let v = &c.subjects.variants;
@@ -353,6 +357,9 @@ fn check_variant(c: &Claim, v: &str, variant: Variant) -> Result<(), String> {
     match c.kind {
         ClaimKind::CorruptionDetect if !variant.is_corruption() => fail(format!(
             "'{v}' is not a corruption (kind corruption_detect)"
+        )),
+        ClaimKind::CorruptionSweep if !matches!(variant, Variant::Flip { .. }) => fail(format!(
+            "'{v}' is not a seeded bit flip [DTYPE+]flip-BITS[:REGION]@SEVERITY (kind corruption_sweep)"
         )),
         // The base on another runtime against the base on the CPU is a runtime's drift;
         // the base on the CPU against itself would measure nothing.
@@ -397,6 +404,7 @@ fn check_variant(c: &Claim, v: &str, variant: Variant) -> Result<(), String> {
         | ClaimKind::OracleDrift
         | ClaimKind::QuantDrift
         | ClaimKind::CorruptionDetect
+        | ClaimKind::CorruptionSweep
         | ClaimKind::Consistency
         | ClaimKind::Determinism
         | ClaimKind::QuantOrder
@@ -482,6 +490,12 @@ fn kind(
             Kind::Structure(stat)
         }
         ClaimKind::TrainSanity => Kind::TrainSanity(check.ok_or_else(mismatch)?),
+        ClaimKind::CorruptionSweep => {
+            let (Role::Sweep(stat), Some(seeds)) = (role, c.seeds) else {
+                return Err(mismatch());
+            };
+            Kind::CorruptionSweep { stat, seeds }
+        }
         // Refused at the top of `resolve`: numbers are ClaimSpecs made by `number::spec`.
         ClaimKind::MetricRepro => return Err(mismatch()),
     })

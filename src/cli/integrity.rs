@@ -47,20 +47,7 @@ pub(super) fn corrupt(a: &CorruptArgs) -> Result<u8> {
         .map(|o| o.sha256.as_str())
         .unwrap_or_default();
     outln!("wrote {} (sha256 {sha})", damaged.display());
-    outln!(
-        "{} flip(s): bits {} in region {}{}, {}, seed {} ({} eligible bits over {} weights)",
-        list.flips.len(),
-        list.bits,
-        list.region,
-        list.tensors
-            .as_deref()
-            .map(|t| format!(" (tensors {t})"))
-            .unwrap_or_default(),
-        list.severity,
-        list.seed,
-        list.eligible_bits,
-        list.weights
-    );
+    outln!("{}", list.summary());
     outln!(
         "flip list: {}",
         crate::transform::flip::flips_path(&damaged).display()

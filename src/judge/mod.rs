@@ -17,6 +17,7 @@ pub mod registered;
 mod registered_tests;
 mod roundtrip;
 mod structure;
+mod sweep;
 mod train;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
@@ -79,6 +80,9 @@ impl Judge {
             Kind::RoundTrip(via) => self.round_trip(case, *via, files),
             Kind::Structure(stat) => self.structure(case, *stat, files),
             Kind::TrainSanity(check) => self.train_sanity(case, *check, files),
+            Kind::CorruptionSweep { stat, seeds } => {
+                self.corruption_sweep(case, *stat, *seeds, files)
+            }
             Kind::MetricRepro(num) => self.metric_repro(case, num, files),
         }
     }

@@ -5,6 +5,7 @@
 mod drift;
 mod environment;
 mod events;
+mod flips;
 pub mod html;
 mod junit;
 mod matrix;

@@ -93,6 +93,9 @@ pub fn ticket_markdown(case: &CaseRecord, env: &Environment) -> Option<String> {
     if let Some(cmp) = &ev.comparison {
         comparison_section(&mut md, cmp);
     }
+    if let Some(list) = &ev.flips {
+        super::flips::flips_section(&mut md, list);
+    }
     environment_section(&mut md, env);
     let _ = writeln!(md, "\n## Files\n\n| file | sha256 |\n|---|---|");
     for f in &case.files {

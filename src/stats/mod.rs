@@ -13,6 +13,6 @@ pub use compare::{
 };
 pub use statistic::{
     Better, ChainStat, Dist, FileStat, Info, Measurement, OracleStat, ParentStat, PathStat, Role,
-    Statistic, Unit,
+    Statistic, SweepStat, Unit,
 };
 pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};

@@ -84,6 +84,13 @@ pub enum Statistic {
     /// |ppl − oracle ppl| / oracle ppl over the oracle's perplexity text, scored as
     /// llama.cpp scores it (`configs/eval.toml`).
     PplRelDiff,
+    /// Pairs of a severity sweep (lower rate, higher rate) where every seed of the higher
+    /// rate degrades the model (mean KL from the parent) less than every seed of the lower:
+    /// an inversion beyond the seed spread.
+    RateOrderViolations,
+    /// Share of a seeded sample of single flips that raise perplexity over the evaluation
+    /// windows by more than 10% (the fault-injection literature's "vulnerable").
+    VulnerableShare,
     /// |observed − registered| of a registered metric number (SF, SC, theater, gap).
     MetricDeviation,
     /// Lower end of the 95% bootstrap interval of a registered metric (or of a difference).
@@ -147,6 +154,8 @@ pub enum Measurement {
     File,
     /// The harness's own training.
     Training,
+    /// A severity sweep of seeded bit flips against the clean parent.
+    Sweep,
     /// A registered metric number on its GenerationRecords.
     Records,
 }
@@ -241,6 +250,15 @@ pub enum ChainStat {
     Top1MismatchExcess,
 }
 
+/// What a severity sweep of seeded bit flips measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStat {
+    /// Rate pairs inverted beyond the seed spread.
+    RateOrderViolations,
+    /// Share of single flips that raise perplexity by more than 10%.
+    VulnerableShare,
+}
+
 /// What a file's structure check measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileStat {
@@ -282,6 +300,8 @@ pub enum Role {
     File(FileStat),
     /// Measured by [`Measurement::Training`].
     Training,
+    /// Measured by [`Measurement::Sweep`], as this.
+    Sweep(SweepStat),
     /// Measured by [`Measurement::Records`].
     Records,
 }
@@ -301,6 +321,7 @@ impl Role {
             Role::RoundTrip => Measurement::RoundTrip,
             Role::File(_) => Measurement::File,
             Role::Training => Measurement::Training,
+            Role::Sweep(_) => Measurement::Sweep,
             Role::Records => Measurement::Records,
         }
     }
@@ -344,7 +365,7 @@ macro_rules! everywhere {
 
 impl Statistic {
     /// Every statistic, in declaration order.
-    pub const ALL: [Statistic; 33] = [
+    pub const ALL: [Statistic; 35] = [
         Statistic::TokenMismatches,
         Statistic::GreedyMatch,
         Statistic::GreedyMatchOrTie,
@@ -375,6 +396,8 @@ impl Statistic {
         Statistic::UnigramMarginNats,
         Statistic::ValLossDelta,
         Statistic::PplRelDiff,
+        Statistic::RateOrderViolations,
+        Statistic::VulnerableShare,
         Statistic::MetricDeviation,
         Statistic::IntervalLow,
         Statistic::IntervalHigh,
@@ -502,6 +525,18 @@ impl Statistic {
                 Lower,
                 &[Role::Oracle(OracleStat::PplRelDiff)],
             ),
+            S::RateOrderViolations => row(
+                "rate_order_violations",
+                Count,
+                Lower,
+                &[Role::Sweep(SweepStat::RateOrderViolations)],
+            ),
+            S::VulnerableShare => row(
+                "vulnerable_share",
+                Share,
+                Lower,
+                &[Role::Sweep(SweepStat::VulnerableShare)],
+            ),
             S::MetricDeviation => row("metric_deviation", Share, Lower, &[Role::Records]),
             // Which direction is better depends on the registered operator; reports read
             // the bound, never this.
@@ -581,6 +616,7 @@ mod tests {
                     | Role::RoundTrip
                     | Role::File(_)
                     | Role::Training
+                    | Role::Sweep(_)
                     | Role::Records => continue,
                 };
                 assert_eq!(d.statistic(), s);

@@ -5,7 +5,9 @@ use crate::model::{Llama, LoadOptions, Weights};
 use crate::run::{logits, EvalSlice};
 use crate::stats::{compare_full, log_softmax, PositionCompare, SetStats};
 use crate::tokenizer::TextTokenizer;
-use crate::transform::flip::{corrupt_weights, BitClass, FlipError, Region, Severity, Target};
+use crate::transform::flip::{
+    corrupt_weights, BitClass, FlipError, FlipList, Region, Severity, Target,
+};
 use serde::Serialize;
 
 /// Top-k of the comparison (as drift claims use).
@@ -26,15 +28,13 @@ pub enum SweepError {
         reason: String,
     },
     /// A point's flips could not be planned.
-    #[error("{bits} at rate {rate}: {source}")]
+    #[error("{point}: {source}")]
     Flip {
-        /// The bit class.
-        bits: BitClass,
-        /// Flips per billion weights.
-        rate: u64,
-        /// Why.
+        /// The point (bit class, severity, seed).
+        point: String,
+        /// Why (boxed: the error stays small on the paths that never fail).
         #[source]
-        source: FlipError,
+        source: Box<FlipError>,
     },
     /// A sweep with nothing to measure.
     #[error("nothing to sweep: {0}")]
@@ -66,6 +66,23 @@ pub struct Point {
     /// Flips made.
     pub flips: usize,
     /// Perplexity of the damaged model over the slice (infinite when a logit is not finite).
+    pub ppl: f64,
+    /// Its ratio to the clean parent's.
+    pub ppl_ratio: f64,
+    /// Mean per-position KL (clean ‖ damaged), nats.
+    pub kl_mean: f64,
+    /// 99th percentile per-position KL.
+    pub kl_p99: f64,
+    /// Share of positions whose top-1 token is the clean model's.
+    pub top1: f64,
+}
+
+/// One damaged model measured against the clean parent (a [`Point`] without its axis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damage {
+    /// What was flipped.
+    pub flips: FlipList,
+    /// Perplexity of the damaged model over the windows (infinite when a logit is not finite).
     pub ppl: f64,
     /// Its ratio to the clean parent's.
     pub ppl_ratio: f64,
@@ -200,7 +217,7 @@ impl Reference {
         self.chunks.len() * self.scored.len()
     }
 
-    /// Damages `parent` at one point and measures it against the clean rows.
+    /// Damages `parent` at one point of a rate sweep and measures it against the clean rows.
     pub fn measure(
         &self,
         parent: &Weights,
@@ -209,14 +226,40 @@ impl Reference {
         rate: u64,
         seed: u64,
     ) -> Result<Point, SweepError> {
-        let (w, list) = corrupt_weights(
+        let d = self.damage(
             parent,
             &Target::class(bits, region),
             Severity::Rate(rate),
             seed,
-        )
-        .map_err(|source| SweepError::Flip { bits, rate, source })?;
-        let what = format!("{bits} at rate {rate}, seed {seed}");
+        )?;
+        Ok(Point {
+            bits,
+            rate,
+            seed,
+            flips: d.flips.flips.len(),
+            ppl: d.ppl,
+            ppl_ratio: d.ppl_ratio,
+            kl_mean: d.kl_mean,
+            kl_p99: d.kl_p99,
+            top1: d.top1,
+        })
+    }
+
+    /// Flips the bits `target`, `severity` and `seed` select in `parent` (the seeded flips
+    /// a variant of that name makes) and measures the damaged model against the clean rows.
+    pub fn damage(
+        &self,
+        parent: &Weights,
+        target: &Target,
+        severity: Severity,
+        seed: u64,
+    ) -> Result<Damage, SweepError> {
+        let what = format!("{} at {}, seed {seed}", target.bits_name, severity.name());
+        let (w, flips) =
+            corrupt_weights(parent, target, severity, seed).map_err(|source| SweepError::Flip {
+                point: what.clone(),
+                source: Box::new(source),
+            })?;
         let llama = Llama::load(&w, &LoadOptions::default())
             .map_err(|e| model_err(&what)(format!("load: {e}")))?;
         let rows = scored_rows(&llama, &self.chunks, &self.scored, &what)?;
@@ -229,11 +272,8 @@ impl Reference {
             .collect();
         let s = SetStats::of(&positions);
         let ppl = ppl_or_inf(&nll(&rows, &self.chunks, &self.scored));
-        Ok(Point {
-            bits,
-            rate,
-            seed,
-            flips: list.flips.len(),
+        Ok(Damage {
+            flips,
             ppl,
             ppl_ratio: ppl / self.ppl,
             kl_mean: s.kl.mean,

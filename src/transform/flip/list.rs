@@ -70,6 +70,25 @@ impl FlipList {
         }
     }
 
+    /// What was flipped, in one line: `246 flip(s) of class exponent-msb in region weights,
+    /// rate=1e7, seed 0 (24576 eligible bits over 24576 weights)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} flip(s) of class {} in region {}{}, {}, seed {} ({} eligible bits over {} weights)",
+            self.flips.len(),
+            self.bits,
+            self.region,
+            self.tensors
+                .as_deref()
+                .map(|t| format!(" (tensors {t})"))
+                .unwrap_or_default(),
+            self.severity,
+            self.seed,
+            self.eligible_bits,
+            self.weights
+        )
+    }
+
     /// One line per flip, for notes and reports (`tensor block 3 d bit 14: 2.1e-3 → 1.4e2`).
     pub fn describe(&self) -> Vec<String> {
         self.flips
