@@ -9,7 +9,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::excerpt::excerpt;
 use crate::fsutil::{atomic_write, sha256_hex};
 use crate::judge::registered::{
-    judge, parse_registered, registered_files, ticket, GenerateSource, RegisteredNumber, Source,
+    judge, parse_registered, registered_files, ticket, GenerateSource, Judged, RegisteredNumber,
+    Source,
 };
 use crate::metrics::{
     read_records, records_jsonl, report, GenerationRecord, MetricsConfig, MetricsReport,
@@ -76,6 +77,12 @@ fn load_numbers(
     Ok(numbers)
 }
 
+/// The sources the numbers read, by key, each with the variants it must hold.
+type Wanted<'a> = BTreeMap<String, (Source<'a>, BTreeSet<&'a str>)>;
+
+/// One judged number: its file, the number, the judgement, its records' hash.
+type JudgedNumber<'a> = (&'a Path, &'a RegisteredNumber, Judged, &'a str);
+
 /// Judges the registered numbers (every file read, every record generated and every
 /// number judged before anything is written), prints one line per number and a ticket per
 /// number that did not behave as registered; exit 1 when there is one, 3 when nothing was
@@ -87,37 +94,9 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
         .iter()
         .filter(|(_, n)| n.retired.is_none())
         .collect();
-    // Which variants each source must hold.
-    let mut wanted: BTreeMap<String, (Source, BTreeSet<&str>)> = BTreeMap::new();
-    for (_, n) in &active {
-        let src = n.source().map_err(|e| anyhow!("number '{}': {e}", n.id))?;
-        wanted
-            .entry(src.key())
-            .or_insert_with(|| (src, BTreeSet::new()))
-            .1
-            .extend(n.variants());
-    }
-    let mut scored: BTreeMap<String, Scored> = BTreeMap::new();
-    for (key, (src, variants)) in &wanted {
-        let (records, sha256) = match src {
-            Source::File(p) => read_records(&project.path(p))?,
-            Source::Generate(g) => {
-                let r = generated(project, g, variants)?;
-                let sha = sha256_hex(records_jsonl(&r).as_bytes());
-                (r, sha)
-            }
-        };
-        let report = report(&records, &sha256, &cfg);
-        scored.insert(
-            key.clone(),
-            Scored {
-                records,
-                sha256,
-                report,
-            },
-        );
-    }
-    let mut judged = Vec::new();
+    let wanted = wanted(&active)?;
+    let scored = score(project, &wanted, &cfg)?;
+    let mut judged: Vec<JudgedNumber> = Vec::new();
     for (file, n) in &active {
         let s = &scored[&n.source().map_err(|e| anyhow!("{e}"))?.key()];
         let j = judge(n, &s.records, &s.report, &cfg)
@@ -138,8 +117,72 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
     if let Some(dir) = req.records_out {
         write_generated(dir, &wanted, &scored)?;
     }
-    let mut tickets = Vec::new();
-    for (file, n, j, sha) in &judged {
+    let failed = print_judged(&judged, req.tickets, &cfg)?;
+    errln!(
+        "{} registered number(s) judged: {} as registered, {failed} not",
+        judged.len(),
+        judged.len() - failed
+    );
+    Ok(if failed == 0 {
+        EXIT_HOLDS
+    } else {
+        EXIT_FALSIFIED
+    })
+}
+
+/// Which variants each source must hold.
+fn wanted<'a>(active: &[&'a (PathBuf, RegisteredNumber)]) -> Result<Wanted<'a>> {
+    let mut wanted: Wanted = BTreeMap::new();
+    for (_, n) in active {
+        let src = n.source().map_err(|e| anyhow!("number '{}': {e}", n.id))?;
+        wanted
+            .entry(src.key())
+            .or_insert_with(|| (src, BTreeSet::new()))
+            .1
+            .extend(n.variants());
+    }
+    Ok(wanted)
+}
+
+/// Each source's records (read, or generated for the variants it must hold), their hash
+/// and their metrics, once per source.
+fn score(
+    project: &Project,
+    wanted: &Wanted,
+    cfg: &MetricsConfig,
+) -> Result<BTreeMap<String, Scored>> {
+    let mut scored: BTreeMap<String, Scored> = BTreeMap::new();
+    for (key, (src, variants)) in wanted {
+        let (records, sha256) = match src {
+            Source::File(p) => read_records(&project.path(p))?,
+            Source::Generate(g) => {
+                let r = generated(project, g, variants)?;
+                let sha = sha256_hex(records_jsonl(&r).as_bytes());
+                (r, sha)
+            }
+        };
+        let report = report(&records, &sha256, cfg);
+        scored.insert(
+            key.clone(),
+            Scored {
+                records,
+                sha256,
+                report,
+            },
+        );
+    }
+    Ok(scored)
+}
+
+/// Prints one line per judged number and each ticket (written into `tickets` when given);
+/// returns how many numbers did not behave as registered.
+fn print_judged(
+    judged: &[JudgedNumber],
+    tickets: Option<&Path>,
+    cfg: &MetricsConfig,
+) -> Result<usize> {
+    let mut written = Vec::new();
+    for (file, n, j, sha) in judged {
         let mark = if j.passed { "ok  " } else { "FAIL" };
         outln!(
             "{mark} {:<8} {}/{}: registered {}; observed {:.6} [{:.6}, {:.6}] (n {}): {}",
@@ -154,36 +197,22 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
             j.verdict
         );
         if !j.passed {
-            tickets.push((n.id.clone(), ticket(n, j, file, sha, &cfg)));
+            written.push((n.id.clone(), ticket(n, j, file, sha, cfg)));
         }
     }
-    for (id, t) in &tickets {
+    for (id, t) in &written {
         outln!("\n{t}");
-        if let Some(dir) = req.tickets {
+        if let Some(dir) = tickets {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: create the tickets folder", dir.display()))?;
             atomic_write(&dir.join(format!("{id}.md")), t.as_bytes())?;
         }
     }
-    let failed = tickets.len();
-    errln!(
-        "{} registered number(s) judged: {} as registered, {failed} not",
-        judged.len(),
-        judged.len() - failed
-    );
-    Ok(if failed == 0 {
-        EXIT_HOLDS
-    } else {
-        EXIT_FALSIFIED
-    })
+    Ok(written.len())
 }
 
 /// Writes each generated source's records to `dir/<recipe>-<sha256 prefix>.jsonl`.
-fn write_generated(
-    dir: &Path,
-    wanted: &BTreeMap<String, (Source, BTreeSet<&str>)>,
-    scored: &BTreeMap<String, Scored>,
-) -> Result<()> {
+fn write_generated(dir: &Path, wanted: &Wanted, scored: &BTreeMap<String, Scored>) -> Result<()> {
     for (key, (src, _)) in wanted {
         if let Source::Generate(g) = src {
             let s = &scored[key];

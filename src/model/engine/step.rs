@@ -32,24 +32,10 @@ pub(crate) fn forward_step(
     };
     let kvw = heads.kv * heads.dim;
     let rows = ids.len();
-    for c in caches.iter_mut() {
-        if c.batch().is_some_and(|b| b != 1) {
-            return Err(ModelError::BadInput {
-                reason: "a batched decoding step takes one single-sequence cache per row".into(),
-            });
-        }
-        c.host_prepare(1)
-            .map_err(|reason| ModelError::BadInput { reason })?;
-    }
-    let offsets: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+    let offsets = prepare(caches)?;
     let tables: Vec<(Vec<f32>, Vec<f32>)> =
         offsets.iter().map(|&o| m.rope.host_table(o, 1)).collect();
-    let embed = Held::new(&m.embed)?;
-    let mut x = vec![0f32; rows * h];
-    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
-        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
-    }
-    drop(embed);
+    let mut x = embed_rows(m, ids)?;
     let mut xn = vec![0f32; rows * h];
     let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
     let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
@@ -107,8 +93,39 @@ pub(crate) fn forward_step(
     for c in caches.iter_mut() {
         c.advance(1);
     }
+    head_rows(m, &x, rows)
+}
+
+/// Each cache's length (its row's position) once every cache is a host-side
+/// single-sequence one.
+fn prepare(caches: &mut [&mut KvCache]) -> Result<Vec<usize>> {
+    for c in caches.iter_mut() {
+        if c.batch().is_some_and(|b| b != 1) {
+            return Err(ModelError::BadInput {
+                reason: "a batched decoding step takes one single-sequence cache per row".into(),
+            });
+        }
+        c.host_prepare(1)
+            .map_err(|reason| ModelError::BadInput { reason })?;
+    }
+    Ok(caches.iter().map(|c| c.len()).collect())
+}
+
+/// The embedding rows of `ids`, `(ids.len(), hidden)` flattened.
+fn embed_rows(m: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
+    let h = m.config.hidden_size;
+    let embed = Held::new(&m.embed)?;
+    let mut x = vec![0f32; ids.len() * h];
+    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
+        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
+    }
+    Ok(x)
+}
+
+/// The final norm and the output layer on each of the `rows` rows of `x`.
+fn head_rows(m: &Llama, x: &[f32], rows: usize) -> Result<Vec<f32>> {
     let mut normed = vec![0f32; x.len()];
-    rms_norm(&x, &m.norm, &mut normed)?;
+    rms_norm(x, &m.norm, &mut normed)?;
     let head = HeldMat::new(&m.lm_head)?;
     let mut logits = vec![0f32; rows * head.rows];
     matmul_rows(&normed, &[head.mat()], &mut [&mut logits], false);
