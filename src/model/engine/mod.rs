@@ -208,7 +208,7 @@ pub(crate) fn forward(
 }
 
 /// Each id's embedding row: `(ids.len(), h)`.
-fn embed_rows(m: &Llama, ids: &[u32], h: usize) -> Result<Vec<f32>> {
+pub(super) fn embed_rows(m: &Llama, ids: &[u32], h: usize) -> Result<Vec<f32>> {
     let embed = Held::new(&m.embed)?;
     let mut x = vec![0f32; ids.len() * h];
     for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {

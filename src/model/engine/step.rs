@@ -11,7 +11,7 @@
 
 use super::attention::{attend, rope, Heads};
 use super::linear::matmul_rows;
-use super::{rms_norm, silu_mul, Held, HeldMat};
+use super::{embed_rows, rms_norm, silu_mul, HeldMat};
 use crate::model::cache::KvCache;
 use crate::model::error::{ModelError, Result};
 use crate::model::llama::Llama;
@@ -35,7 +35,7 @@ pub(crate) fn forward_step(
     let offsets = prepare(caches)?;
     let tables: Vec<(Vec<f32>, Vec<f32>)> =
         offsets.iter().map(|&o| m.rope.host_table(o, 1)).collect();
-    let mut x = embed_rows(m, ids)?;
+    let mut x = embed_rows(m, ids, h)?;
     let mut xn = vec![0f32; rows * h];
     let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
     let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
@@ -109,17 +109,6 @@ fn prepare(caches: &mut [&mut KvCache]) -> Result<Vec<usize>> {
             .map_err(|reason| ModelError::BadInput { reason })?;
     }
     Ok(caches.iter().map(|c| c.len()).collect())
-}
-
-/// The embedding rows of `ids`, `(ids.len(), hidden)` flattened.
-fn embed_rows(m: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
-    let h = m.config.hidden_size;
-    let embed = Held::new(&m.embed)?;
-    let mut x = vec![0f32; ids.len() * h];
-    for (dst, &id) in x.chunks_exact_mut(h).zip(ids) {
-        dst.copy_from_slice(&embed.get()[id as usize * h..(id as usize + 1) * h]);
-    }
-    Ok(x)
 }
 
 /// The final norm and the output layer on each of the `rows` rows of `x`.
