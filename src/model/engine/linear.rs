@@ -57,26 +57,39 @@ pub(crate) fn matmul(x: &[f32], w: Mat<'_>, y: &mut [f32], add: bool) {
     matmul_many(x, &[w], &mut [y], add);
 }
 
-/// `ys[i] (+)= x·W_iᵀ` for projections of the same input (Q, K, V; gate, up). With few
-/// rows they share one parallel region: each region is a wait for the slowest thread,
-/// and on a loaded 2-core machine that wait, not the arithmetic, is what adds up.
-pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
-    let Some(cols) = ws.first().map(|w| w.cols) else {
-        return;
-    };
+/// The rows of `x` once every product's shapes agree, `None` when there is nothing to
+/// compute. Checked in release builds too: the unsafe writes of [`matmul_many`] and
+/// [`matmul_rows`] rely on these shapes, and a wrong one is a panic naming it, never a
+/// write out of bounds.
+fn checked_rows(x: &[f32], ws: &[Mat<'_>], ys: &[&mut [f32]]) -> Option<usize> {
+    let cols = ws.first()?.cols;
     let m = x.len() / cols;
-    // Checked in release builds too: the unsafe writes below rely on these shapes, and a
-    // wrong one is a panic naming it, never a write out of bounds.
-    for (w, y) in ws.iter().zip(ys.iter()) {
+    for (w, y) in ws.iter().zip(ys) {
         assert_eq!(
             (w.cols, x.len(), y.len(), w.f32.len()),
             (cols, m * cols, m * w.rows, w.rows * w.cols)
         );
         assert!(w.quant.is_none_or(|q| q.dims() == (w.rows, w.cols)));
     }
-    if m == 0 {
+    (m > 0).then_some(m)
+}
+
+/// The parallel tasks over `ws`: (matrix, first output, end output), disjoint within a
+/// matrix.
+fn tasks(ws: &[Mat<'_>]) -> Vec<(usize, usize, usize)> {
+    ws.iter()
+        .enumerate()
+        .flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b)))
+        .collect()
+}
+
+/// `ys[i] (+)= x·W_iᵀ` for projections of the same input (Q, K, V; gate, up). With few
+/// rows they share one parallel region: each region is a wait for the slowest thread,
+/// and on a loaded 2-core machine that wait, not the arithmetic, is what adds up.
+pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
+    let Some(m) = checked_rows(x, ws, ys) else {
         return;
-    }
+    };
     let blocks = |w: &Mat<'_>| w.quant.is_some() && m <= QUANT_MAX_ROWS;
     if ws.iter().any(|w| !blocks(w) && m > SPLIT_MAX_ROWS) {
         one_at_a_time(x, m, ws, ys, add, &blocks);
@@ -91,11 +104,7 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         Vec::new()
     };
     let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
-    let tasks: Vec<(usize, usize, usize)> = ws
-        .iter()
-        .enumerate()
-        .flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b)))
-        .collect();
+    let tasks = tasks(ws);
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
@@ -211,21 +220,9 @@ pub(crate) unsafe fn gemm_f32(
 /// row's result does not depend on which other rows share the call: batched decoding
 /// gives each sequence the bits it gets alone.
 pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add: bool) {
-    let Some(cols) = ws.first().map(|w| w.cols) else {
+    let Some(m) = checked_rows(x, ws, ys) else {
         return;
     };
-    let m = x.len() / cols;
-    // Checked in release builds too: the unsafe writes below rely on these shapes, and a
-    // wrong one is a panic naming it, never a write out of bounds.
-    for (w, y) in ws.iter().zip(ys.iter()) {
-        assert_eq!(
-            (w.cols, x.len(), y.len(), w.f32.len()),
-            (cols, m * cols, m * w.rows, w.rows * w.cols)
-        );
-    }
-    if m == 0 {
-        return;
-    }
     let sums = if ws
         .iter()
         .any(|w| w.quant.is_some_and(|q| q.kind().needs_sums()))
@@ -235,11 +232,7 @@ pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         Vec::new()
     };
     let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
-    let tasks: Vec<(usize, usize, usize)> = ws
-        .iter()
-        .enumerate()
-        .flat_map(|(i, w)| ranges(w.rows).into_iter().map(move |(a, b)| (i, a, b)))
-        .collect();
+    let tasks = tasks(ws);
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant {
