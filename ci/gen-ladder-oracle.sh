@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# Regenerate oracles/tiny_1m/f32.json: train the registered tiny_1m recipe with the
-# harness (configs/recipes.toml; deterministic, so the folder's model.safetensors is
-# bit-identical to the one the claims train), then run transformers on that folder.
+# Regenerate oracles/RUNG/f32.json for a trained ladder rung (default tiny_1m): train the
+# registered recipe of that name with the harness (configs/recipes.toml; deterministic, so
+# the folder's model.safetensors is bit-identical to the one the claims train), then run
+# transformers on that folder.
 #
-#   ci/gen-ladder-oracle.sh          # venv in /work/venv-torch (made if missing)
+#   ci/gen-ladder-oracle.sh              # tiny_1m; venv in /work/venv-torch (made if missing)
+#   ci/gen-ladder-oracle.sh small_8m     # ~10 min of training on two cores first
 #   VENV_TORCH=... ci/gen-ladder-oracle.sh
 #
 # The oracle records model.sha256; the claims refuse a trained folder with other bytes,
 # so a change to training that moves any weight bit shows up as an error, not a pass.
 set -euo pipefail
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+RUNG="${1:-tiny_1m}"
+case "$RUNG" in
+    tiny_1m|small_8m) ;;
+    *) echo "gen-ladder-oracle: no CPU recipe '$RUNG' (tiny_1m or small_8m)" >&2; exit 2 ;;
+esac
 VENV_TORCH="${VENV_TORCH:-/work/venv-torch}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-
-cargo run --release --quiet -- train --recipe tiny_1m --out "$WORK/tiny_1m"
-
+cargo run --release --quiet -- train --recipe "$RUNG" --out "$WORK/$RUNG"
 if [[ ! -x "$VENV_TORCH/bin/python" ]] || ! "$VENV_TORCH/bin/python" -c 'import torch, transformers' 2>/dev/null; then
     python3 -m venv "$VENV_TORCH"
     "$VENV_TORCH/bin/python" -m pip install -U pip
     "$VENV_TORCH/bin/python" -m pip install -r ci/requirements-oracle-transformers.txt
 fi
+mkdir -p "oracles/$RUNG"
 "$VENV_TORCH/bin/python" ci/oracle_transformers.py \
-    --model "$WORK/tiny_1m" \
-    --model-id "groundtruth/ladder-tiny_1m (configs/recipes.toml recipe tiny_1m)" \
+    --model "$WORK/$RUNG" \
+    --model-id "groundtruth/ladder-$RUNG (configs/recipes.toml recipe $RUNG)" \
     --prompts configs/prompts.toml --eval configs/eval.toml \
-    --out oracles/tiny_1m/f32.json
+    --out "oracles/$RUNG/f32.json"
