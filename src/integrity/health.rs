@@ -27,7 +27,6 @@ pub const ABSURD_RATIO: f64 = 4096.0;
 pub enum Finding {
     /// NaN or infinite values.
     NonFinite {
-        /// NaN count.
         nan: usize,
         /// ±infinity count.
         inf: usize,
@@ -40,7 +39,6 @@ pub enum Finding {
         max_abs: f64,
         /// Median finite non-zero |x|.
         median_abs: f64,
-        /// Their ratio.
         ratio: f64,
     },
 }

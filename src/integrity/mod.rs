@@ -27,7 +27,6 @@ pub enum IntegrityError {
         file: std::path::PathBuf,
         /// Its stored (GGUF or safetensors) name.
         tensor: String,
-        /// Why.
         reason: String,
     },
 }
