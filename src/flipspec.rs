@@ -69,7 +69,7 @@ impl std::fmt::Display for BitClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Region {
-    /// Every stored field of the matrices ([`TensorClass::Matrix`]): float weights, or a
+    /// Every stored field of the matrices (`TensorClass::Matrix`): float weights, or a
     /// quantized block's scales, mins and packed values alike.
     Weights,
     /// The scales of the matrices' quantized blocks (the f16 `d`; K-quants' packed

@@ -1,5 +1,6 @@
 //! A bounded, independent pre-validation of GGUF files ([`validate_gguf`]) run before candle
-//! parses them.
+//! parses them. Public as part of the model toolkit: whoever loads a GGUF they did not
+//! write validates it first.
 //!
 //! candle's reader trusts much of what the file says (it caps counts at 2^30 but still
 //! allocates per entry, divides by `general.alignment` without checking for zero, and
@@ -488,7 +489,7 @@ pub fn validate_gguf(path: &Path) -> Result<GgufSummary, GgufError> {
     Ok(summary)
 }
 
-/// [`check_gguf`] on bytes already in memory (read from `path`, which errors name).
+/// [`validate_gguf`] on bytes already in memory (read from `path`, which errors name).
 pub fn check_gguf_bytes(bytes: &[u8], path: &Path) -> Result<GgufSummary, GgufError> {
     let mut r = parse::Reader::new(bytes, bytes.len() as u64, path);
     parse::header(&mut r)

@@ -282,7 +282,7 @@ pub struct Comparison {
 }
 
 /// Numbers printed with enough digits to compare against bounds, without float noise.
-pub fn fmt_num(x: f64) -> String {
+pub(crate) fn fmt_num(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x == x.trunc() && x.abs() < 1e15 {

@@ -201,7 +201,6 @@ impl ProblemSpace {
     }
 }
 
-/// One problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Unique within a generated set.

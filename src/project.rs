@@ -2,7 +2,7 @@
 //!
 //! The root is found as cargo finds `Cargo.toml`: `--root DIR` if given, else the nearest
 //! folder at or above the working directory that holds `groundtruth.toml`, else the
-//! project built into the binary ([`crate::builtin`]), unpacked into the cache. Inside a
+//! project built into the binary (`crate::builtin`), unpacked into the cache. Inside a
 //! checkout the checkout's files are read, so an edited claim takes effect at once.
 
 use crate::fsutil::FsError;
@@ -11,15 +11,15 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The prompt set claims use unless they name another.
-pub const DEFAULT_PROMPTS: &str = "configs/prompts.toml";
+pub(crate) const DEFAULT_PROMPTS: &str = "configs/prompts.toml";
 /// The fixed evaluation slices (perplexity text, context, chunks).
-pub const EVAL_FILE: &str = "configs/eval.toml";
+pub(crate) const EVAL_FILE: &str = "configs/eval.toml";
 /// The model registry.
 pub const MODELS_FILE: &str = "configs/models.toml";
 /// The file that marks a project root.
-pub const MARKER: &str = "groundtruth.toml";
+pub(crate) const MARKER: &str = "groundtruth.toml";
 /// The `format` a marker file must declare.
-pub const PROJECT_FORMAT: &str = "groundtruth-project/1";
+pub(crate) const PROJECT_FORMAT: &str = "groundtruth-project/1";
 
 /// How the root was chosen; error messages use it to say how to point elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +191,7 @@ pub fn models_cache() -> PathBuf {
 
 /// groundtruth's own cache folder (the unpacked built-in project):
 /// `$XDG_CACHE_HOME/groundtruth`, else `~/.cache/groundtruth`.
-pub fn cache_home() -> PathBuf {
+pub(crate) fn cache_home() -> PathBuf {
     match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(x) => PathBuf::from(x).join("groundtruth"),
         None => home().join(".cache/groundtruth"),

@@ -1,4 +1,5 @@
 //! The prompt set (`configs/prompts.toml`) shared by oracles and teacher-forced claims.
+//! Public because teacher-forced runs take its prompts (`run::eval_seqs`).
 
 use serde::Deserialize;
 use std::path::Path;

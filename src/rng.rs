@@ -1,4 +1,5 @@
-//! A seedable, integer-only random number generator ([`SeededRng`]).
+//! A seedable, integer-only random number generator ([`SeededRng`]). Public because the
+//! seeded steps a user can call (sampling, bootstrap intervals) draw from it.
 //!
 //! candle's CPU RNG cannot be seeded, so weight init and test data draw from this instead.
 //! Everything here is integer arithmetic plus exactly-rounded IEEE multiplications, so the
@@ -69,6 +70,12 @@ impl SeededRng {
     pub fn uniform_f32(&mut self) -> f32 {
         const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
         (self.next_u64() >> 40) as f32 * SCALE
+    }
+
+    /// Uniform in `[0, 1)` from the top 53 bits: every value is exact (generation's sampler
+    /// draws its uniforms so).
+    pub fn uniform_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in `[-a, a)`. `2u - 1` is exact in f32, so the only rounding is the final

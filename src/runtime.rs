@@ -3,7 +3,7 @@
 //! the checkpoint metadata and the cache key whenever it is not the original CPU f32 default.
 //! For claims it is a case dimension: a claim names runtimes by [`Runtime::label`]
 //! (`runtimes = ["cpu", "cuda", "cuda-bf16"]`), without a GPU ordinal, which is the run's
-//! choice (`--device cuda:N`).
+//! choice (`--device cuda:N`). Public because a case names its runtime.
 
 use std::fmt;
 use std::str::FromStr;

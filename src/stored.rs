@@ -1,7 +1,8 @@
 //! A model file as stored ([`StoredFile`]): its bytes and where each tensor's data lies in
 //! them, for GGUF and safetensors alike. Corruption flips bits in these ranges; manifests
 //! hash them. Both formats are validated before any range is trusted (the bounded GGUF
-//! parser, the safetensors crate's own header check).
+//! parser, the safetensors crate's own header check). Public as part of the transform
+//! toolkit: bit flips ([`crate::transform::flip`]) address these ranges.
 
 use crate::gguf_guard::GgufError;
 use crate::model::{ggml_type_code, gguf_to_hf};

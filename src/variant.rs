@@ -1,4 +1,5 @@
-//! Variant names: how a subject is derived from a model's stored weights.
+//! Variant names: how a subject is derived from a model's stored weights. Public because
+//! a case names its variant and `transform::apply` takes one.
 //!
 //! A closed set, parsed strictly, so a typo in a claim is an error and not a case that
 //! silently runs on the unchanged model.

@@ -540,7 +540,7 @@ fn the_gpu_suite_without_a_gpu_judges_nothing_and_never_passes() {
     // This build has no CUDA support (or this machine no GPU): every `@cuda` case is a
     // skip naming why, the run exits 3 (nothing judged), and where a GPU is required
     // (GROUNDTRUTH_EXPECT_GPU, ci/gpu-check.sh) the same run is an error.
-    if groundtruth::device::DeviceSpec::Cuda(0).open().is_ok() {
+    if groundtruth::run::DeviceSpec::Cuda(0).open().is_ok() {
         return; // A GPU is here: tests/claims.rs runs the suite for real.
     }
     let p = project();
@@ -604,7 +604,7 @@ fn the_gpu_suite_without_a_gpu_judges_nothing_and_never_passes() {
 
 #[test]
 fn ppl_and_bench_take_the_device_and_a_missing_gpu_is_exit_2_in_one_line() {
-    if groundtruth::device::DeviceSpec::Cuda(0).open().is_ok() {
+    if groundtruth::run::DeviceSpec::Cuda(0).open().is_ok() {
         return;
     }
     let p = project();

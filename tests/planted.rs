@@ -379,7 +379,7 @@ fn a_runtime_case_measures_that_runtime_and_a_missing_gpu_is_a_skip() {
         "{}",
         ev.numerical_path
     );
-    if groundtruth::device::DeviceSpec::Cuda(0).open().is_err() {
+    if groundtruth::run::DeviceSpec::Cuda(0).open().is_err() {
         let Outcome::Skip(r @ SkipReason::NoDevice { .. }) = &recs[3].outcome else {
             panic!("{:?}", recs[3].outcome)
         };

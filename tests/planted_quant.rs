@@ -20,14 +20,14 @@ const Q8: &str = "statistic = \"kl_mean\", op = \"<=\", value = 0.01";
 fn edit_fixture(root: &Path, file: &str, edit: impl FnOnce(&mut Vec<u8>)) {
     let dir = root.join("tests/fixtures/quant-ref");
     let path = dir.join(file);
-    let old = groundtruth::fsutil::sha256_file(&path).unwrap();
+    let old = common::sha256_file(&path).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     edit(&mut bytes);
     std::fs::write(&path, &bytes).unwrap();
     let manifest = dir.join("manifest.json");
     let text = std::fs::read_to_string(&manifest)
         .unwrap()
-        .replace(&old, &groundtruth::fsutil::sha256_hex(&bytes));
+        .replace(&old, &common::sha256_hex(&bytes));
     std::fs::write(manifest, text).unwrap();
 }
 
@@ -124,7 +124,7 @@ fn quant_order_fails_on_a_reversed_chain_and_skips_when_the_head_is_broken() {
     // A model whose parent is established (EP-7 holds on tiny-seeded's export, registered
     // under a new name) but whose chain head no quant_drift claim covers: not judged.
     let export = write_tiny(&s.root, "orphan", &tiny_weights(), vec![]);
-    let register = |reg: &mut Vec<groundtruth::subject::registry::ModelEntry>| {
+    let register = |reg: &mut Vec<groundtruth::registry::ModelEntry>| {
         register_gguf(
             reg,
             "orphan",
@@ -348,7 +348,7 @@ fn an_export_without_the_qk_permutation_fails_against_llama_cpp() {
     // the file without the permutation fails.
     let ep4 = registered_on("EP-4", &["noperm"], None);
     let ep7 = registered_on("EP-7", &["tiny-seeded-gguf", "noperm"], None);
-    let register = |reg: &mut Vec<groundtruth::subject::registry::ModelEntry>| {
+    let register = |reg: &mut Vec<groundtruth::registry::ModelEntry>| {
         register_gguf(
             reg,
             "noperm",

@@ -448,7 +448,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind's name.
+    /// The kind as claims files name it (`kind = "..."`), without what was typed from the
+    /// other fields.
     pub fn claim_kind(&self) -> ClaimKind {
         match self {
             Kind::TokenizerParity => ClaimKind::TokenizerParity,

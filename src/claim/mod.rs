@@ -9,15 +9,18 @@ pub mod number;
 mod render;
 mod schema;
 mod spec;
-pub mod suite;
+pub(crate) mod suite;
 mod sweep;
 
-pub use expand::{case_name, expand, Case};
+pub(crate) use expand::case_name;
+pub use expand::{expand, Case};
+pub(crate) use kind::STORED_AS_ORACLE;
 pub use kind::{
     CaseShape, ClaimKind, Compare, Compared, Fields, Kind, Paths, RoundTrip, RuntimeUse, StoredAs,
-    TrainCheck, STORAGE_TYPES, STORED_AS_ORACLE,
+    TrainCheck,
 };
-pub use load::{load_dir, load_file, load_with_numbers, parse_str, ClaimError};
-pub use render::claims_markdown;
+pub(crate) use load::load_with_numbers;
+pub use load::{load_dir, load_file, parse_str, ClaimError};
+pub(crate) use render::claims_markdown;
 pub use schema::{Basis, Bound, Claim, ClaimFile, Expect, Op, Subjects};
 pub use spec::ClaimSpec;

@@ -100,7 +100,8 @@ pub struct IntervalBound {
     pub value: f64,
 }
 
-/// One registered number.
+/// A `[[number]]` of `claims/metrics/*.toml`: a metric of one model × variant group of
+/// records, registered as a value with a tolerance or as an interval bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredNumber {
@@ -212,7 +213,7 @@ impl RegisteredNumber {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredFile {
-    /// The numbers.
+    /// Its `[[number]]` tables, in file order.
     #[serde(rename = "number")]
     pub numbers: Vec<RegisteredNumber>,
 }

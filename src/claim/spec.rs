@@ -8,7 +8,7 @@ use super::kind::{
 };
 use super::schema::{Basis, Bound, Claim, Expect, Subjects};
 use crate::runtime::Runtime;
-use crate::stats::{Measurement, Role, Statistic};
+use crate::stats::{Measurement, OracleStat, ParentStat, Role, Statistic};
 use crate::variant::Variant;
 use std::path::PathBuf;
 
@@ -426,27 +426,7 @@ fn kind(
     check: Option<TrainCheck>,
     stored_as: StoredAs,
 ) -> Result<Kind, String> {
-    let mismatch = || {
-        format!(
-            "field 'bound.statistic': '{}' has no role in kind '{}'",
-            c.bound.statistic.name(),
-            c.kind.name()
-        )
-    };
-    let oracle = || {
-        if let Role::Oracle(s) = role {
-            Ok(s)
-        } else {
-            Err(mismatch())
-        }
-    };
-    let parent = || {
-        if let Role::Parent(s) = role {
-            Ok(s)
-        } else {
-            Err(mismatch())
-        }
-    };
+    let mismatch = || role_mismatch(c);
     Ok(match c.kind {
         ClaimKind::TokenizerParity => Kind::TokenizerParity,
         ClaimKind::GreedyParity => Kind::GreedyParity {
@@ -455,14 +435,14 @@ fn kind(
         },
         ClaimKind::OracleParity => Kind::OracleParity {
             stored_as,
-            stat: oracle()?,
+            stat: oracle_stat(c, role)?,
         },
         ClaimKind::OracleDrift => Kind::OracleDrift {
             stored_as,
-            stat: oracle()?,
+            stat: oracle_stat(c, role)?,
         },
-        ClaimKind::QuantDrift => Kind::QuantDrift(parent()?),
-        ClaimKind::CorruptionDetect => Kind::CorruptionDetect(parent()?),
+        ClaimKind::QuantDrift => Kind::QuantDrift(parent_stat(c, role)?),
+        ClaimKind::CorruptionDetect => Kind::CorruptionDetect(parent_stat(c, role)?),
         ClaimKind::Consistency => {
             let (Role::Paths(stat), Some(Compared::Paths(paths))) = (role, compared) else {
                 return Err(mismatch());
@@ -499,6 +479,32 @@ fn kind(
         // Refused at the top of `resolve`: numbers are ClaimSpecs made by `number::spec`.
         ClaimKind::MetricRepro => return Err(mismatch()),
     })
+}
+
+/// The error for a statistic the claim's kind does not measure (as `bound.statistic`
+/// was written, or not in the role the kind needs).
+fn role_mismatch(c: &Claim) -> String {
+    format!(
+        "field 'bound.statistic': '{}' has no role in kind '{}'",
+        c.bound.statistic.name(),
+        c.kind.name()
+    )
+}
+
+/// `role` as a statistic measured against the oracle.
+fn oracle_stat(c: &Claim, role: Role) -> Result<OracleStat, String> {
+    let Role::Oracle(s) = role else {
+        return Err(role_mismatch(c));
+    };
+    Ok(s)
+}
+
+/// `role` as a statistic measured against the parent.
+fn parent_stat(c: &Claim, role: Role) -> Result<ParentStat, String> {
+    let Role::Parent(s) = role else {
+        return Err(role_mismatch(c));
+    };
+    Ok(s)
 }
 
 pub(super) fn check_date(s: &str) -> Result<(), String> {

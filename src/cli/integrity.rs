@@ -80,7 +80,7 @@ pub(super) fn verify_model(model: &str, manifest_path: &Path, json: bool) -> Res
         "manifest",
         "a manifest that `groundtruth manifest` wrote",
     )?;
-    let m = crate::integrity::manifest::read_manifest(manifest_path)?;
+    let m = crate::integrity::read_manifest(manifest_path)?;
     let v = verify(&model_path(model)?, &m)?;
     if json {
         outln!(

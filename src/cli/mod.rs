@@ -1,4 +1,5 @@
-//! The `groundtruth` command line: thin, every subcommand calls the library.
+//! The `groundtruth` command line: thin, every subcommand calls the library. Only
+//! [`main`] is public: the binary is that one call.
 
 /// `print!` to standard output through [`out::write`]; `?` on its error.
 macro_rules! out {
@@ -35,7 +36,7 @@ mod gh;
 mod integrity;
 mod metrics;
 mod oracle;
-pub mod out;
+mod out;
 mod ppl;
 mod quant;
 mod reproduce;
@@ -47,16 +48,35 @@ mod train;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use args::{
+pub(crate) use args::{
     BenchEvalArgs, BenchGenerateArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs,
     StudyArgs, TicketArgs,
 };
-pub use commands::execute;
+use commands::execute;
+
+/// The `groundtruth` binary: parses the arguments, runs the command and maps its result to
+/// the exit code (an error prints one line and exits 2; a closed standard output exits
+/// quietly with 141, as a shell reports SIGPIPE).
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let result = execute(Cli::parse())
+        .and_then(|code| out::flush().map(|()| code).map_err(anyhow::Error::from));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => match out::report(&e) {
+            None => ExitCode::from(out::EXIT_BROKEN_PIPE),
+            Some(line) => {
+                out::note(format_args!("groundtruth: {line}\n"));
+                ExitCode::from(crate::plan::EXIT_BAD_INPUT)
+            }
+        },
+    }
+}
 
 /// Tries to falsify claims about tiny language models.
 #[derive(Debug, Parser)]
 #[command(name = "groundtruth", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Project root (holds claims/, suites/, configs/, oracles/, data/). Default: the
     /// nearest folder at or above the working directory with a groundtruth.toml, else the
     /// project built into this binary.
@@ -71,7 +91,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 // `train` carries many optional flags; the command line is parsed once, so size is moot.
 #[allow(clippy::large_enum_variant)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a suite: progress bar, summary matrix, report and tickets. Exit 0 holds,
     /// 1 falsified, 2 bad input or error, 3 nothing judged.
     Run(RunArgs),
@@ -266,7 +286,7 @@ pub enum Command {
 /// `groundtruth train` flags. Unset hyper-parameters come from `--recipe`, else from the
 /// tiny_1m recipe's defaults.
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// Registered recipe (configs/recipes.toml) to start from.
     #[arg(long)]
     pub recipe: Option<String>,
@@ -346,7 +366,7 @@ pub struct TrainArgs {
 
 /// `groundtruth generate` options.
 #[derive(Debug, Clone, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Variant applied to the model before generating (base, q8_0, q4_0, flip-exp:SEED, …);
     /// also the records' variant label.
     #[arg(long, default_value = "base")]
@@ -395,7 +415,7 @@ pub struct GenerateArgs {
 
 /// `sweep` actions.
 #[derive(Debug, Subcommand)]
-pub enum SweepAction {
+pub(crate) enum SweepAction {
     /// Seeded bit flips at several rates, per bit class, over several seeds: perplexity
     /// ratio, mean/p99 KL and top-1 agreement against the clean model over the evaluation
     /// slice; writes points.csv, summary.csv and two SVG plots (PPL ratio − 1 and mean KL
@@ -430,7 +450,7 @@ pub enum SweepAction {
 
 /// `bench` actions.
 #[derive(Debug, Subcommand)]
-pub enum BenchAction {
+pub(crate) enum BenchAction {
     /// Training throughput (tokens/s), 6·N·T model FLOP/s and MFU against the measured
     /// f32 matmul rate, against PyTorch measured on the same shapes in the same run
     /// (`--with-pytorch`).
@@ -473,7 +493,7 @@ pub enum BenchAction {
 
 /// `groundtruth ppl`'s flags: one value, so the command's body takes one argument.
 #[derive(Debug, clap::Args)]
-pub struct PplArgs {
+pub(crate) struct PplArgs {
     /// GGUF file or folder with config.json, model.safetensors, tokenizer.json, or
     /// hf://ORG/REPO[@REV][/FILE].
     #[arg(long)]
@@ -504,7 +524,7 @@ pub struct PplArgs {
 /// `--device`: one typed option for every command that runs a model (`run`, `check`,
 /// `train`, `ppl`, `bench train`, `bench eval`).
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
-pub struct DeviceArg {
+pub(crate) struct DeviceArg {
     /// cpu, cuda or cuda:N. For `run` and `check`: the GPU that cases with a CUDA runtime
     /// (`…@cuda`) use, default cuda:0; `cpu` makes them skip with that reason. For the
     /// other commands: where the model runs, default cpu (`train`: the recipe's). A CUDA
@@ -528,7 +548,7 @@ impl DeviceArg {
 
 /// `tokenizer` actions.
 #[derive(Debug, Subcommand)]
-pub enum TokenizerAction {
+pub(crate) enum TokenizerAction {
     /// Learn the ladder tokenizer from the corpus in configs/recipes.toml and write it to
     /// the path configs/ladder.toml names.
     Build {
@@ -540,7 +560,7 @@ pub enum TokenizerAction {
 
 /// `claims` actions.
 #[derive(Debug, Subcommand)]
-pub enum ClaimsAction {
+pub(crate) enum ClaimsAction {
     /// List the cases a suite expands to (or every claim).
     List {
         /// Suite name; without it, every registered claim.
@@ -557,7 +577,7 @@ pub enum ClaimsAction {
 
 /// Runtimes `groundtruth oracle` drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OracleRuntime {
+pub(crate) enum OracleRuntime {
     /// llama.cpp through llama-cpp-python, on a GGUF file (ci/oracle_llamacpp.py).
     #[value(name = "llama.cpp")]
     LlamaCpp,
@@ -567,7 +587,7 @@ pub enum OracleRuntime {
 
 /// An error as one line: the chain of causes joined by ": ", leaving out a cause whose
 /// text the line already holds (an I/O error wrapped with its path would say it twice).
-pub fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string().replace('\n', " ");
@@ -584,7 +604,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
 
 /// Formats `groundtruth export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     /// llama.cpp's GGUF.
     Gguf,
     /// A Hugging Face folder: config.json, model.safetensors (f32), tokenizer.json.

@@ -37,11 +37,7 @@ pub(super) struct Request<'a> {
 pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
     let cfg = MetricsConfig::load(&project.path(METRICS_FILE))?;
     let sft = SftConfig::load(&project.path(SFT_FILE))?;
-    let variants: Vec<Variant> = req
-        .variants
-        .iter()
-        .map(|v| Variant::parse(v).map_err(|e| anyhow!("--variants: {e}")))
-        .collect::<Result<_>>()?;
+    let variants = parse_variants(req.variants)?;
     for r in req.rungs {
         if sft.recipe(&format!("{r}-arith")).is_none() {
             bail!(
@@ -59,62 +55,98 @@ pub(super) fn run(project: &Project, req: &Request) -> Result<u8> {
     let mut all: Vec<GenerationRecord> = Vec::new();
     let mut params = Vec::new();
     for rung in req.rungs {
-        let run = crate::subject::ensure_sft(project, &format!("{rung}-arith"))?;
-        let weights = crate::model::load_hf_folder(&run.dir)
-            .with_context(|| format!("{}", run.dir.display()))?;
-        let tok = crate::tokenizer::HfTokenizer::from_folder(&run.dir)
-            .with_context(|| format!("{}", run.dir.display()))?;
-        params.push(weights.param_count() as usize);
-        let used: Vec<u32> = problems
-            .iter()
-            .map(|p| crate::tokenizer::TextTokenizer::encode(&tok, &p.prompt()))
-            .collect::<Result<Vec<_>, _>>()?
-            .concat();
-        let run_name = run
-            .dir
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let sft_run = crate::subject::ensure_sft(project, &format!("{rung}-arith"))?;
+        let model = Rung::load(&sft_run.dir, &problems)?;
+        params.push(model.weights.param_count() as usize);
         for (name, variant) in req.variants.iter().zip(&variants) {
-            // The file name holds everything the records depend on: the SFT run (recipe and
-            // source version), the variant and the problems.
-            let levels: Vec<String> = req.levels.iter().map(u8::to_string).collect();
-            let file = dir.join(format!(
-                "{run_name}-{name}-p{}-s{}-l{}-t{}.jsonl",
-                req.problems,
-                req.seed,
-                levels.join("_"),
-                req.max_new_tokens
-            ));
-            if file.is_file() {
-                let (records, _) = read_records(&file)?;
-                errln!(
-                    "{rung}/{name}: {} records from {}",
-                    records.len(),
-                    file.display()
-                );
-                all.extend(records);
-                continue;
-            }
             let cell = Cell {
                 rung,
                 name,
                 variant,
             };
-            let records = generate(
-                &cell,
-                &weights,
-                &used,
-                &tok,
-                &problems,
-                req.max_new_tokens,
-                req.batch,
-            )?;
-            write_records(&file, &records)?;
-            errln!("{rung}/{name}: wrote {}", file.display());
-            all.extend(records);
+            all.extend(cell_records(req, &dir, &cell, &model, &problems)?);
         }
     }
     write_outputs(req, &cfg, &all, &params)
+}
+
+/// `--variants`, parsed.
+fn parse_variants(names: &[String]) -> Result<Vec<Variant>> {
+    names
+        .iter()
+        .map(|v| Variant::parse(v).map_err(|e| anyhow!("--variants: {e}")))
+        .collect()
+}
+
+/// One rung's fine-tuned model, as every variant of it starts from.
+struct Rung {
+    /// The SFT run's folder name: the records' file names start with it.
+    run_name: String,
+    weights: crate::model::Weights,
+    tok: crate::tokenizer::HfTokenizer,
+    /// Every token the problems' prompts use (a corruption may not touch their rows).
+    used: Vec<u32>,
+}
+
+impl Rung {
+    /// Loads the SFT run in `dir` and tokenizes the problems' prompts.
+    fn load(dir: &Path, problems: &[crate::problems::Problem]) -> Result<Rung> {
+        let weights =
+            crate::model::load_hf_folder(dir).with_context(|| format!("{}", dir.display()))?;
+        let tok = crate::tokenizer::HfTokenizer::from_folder(dir)
+            .with_context(|| format!("{}", dir.display()))?;
+        let used: Vec<u32> = problems
+            .iter()
+            .map(|p| crate::tokenizer::TextTokenizer::encode(&tok, &p.prompt()))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        let run_name = dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        Ok(Rung {
+            run_name,
+            weights,
+            tok,
+            used,
+        })
+    }
+}
+
+/// The records of one cell: read from `dir` when an earlier study wrote them, else
+/// generated and written there.
+fn cell_records(
+    req: &Request,
+    dir: &Path,
+    cell: &Cell<'_>,
+    model: &Rung,
+    problems: &[crate::problems::Problem],
+) -> Result<Vec<GenerationRecord>> {
+    // The file name holds everything the records depend on: the SFT run (recipe and
+    // source version), the variant and the problems.
+    let levels: Vec<String> = req.levels.iter().map(u8::to_string).collect();
+    let file = dir.join(format!(
+        "{}-{}-p{}-s{}-l{}-t{}.jsonl",
+        model.run_name,
+        cell.name,
+        req.problems,
+        req.seed,
+        levels.join("_"),
+        req.max_new_tokens
+    ));
+    let (rung, name) = (cell.rung, cell.name);
+    if file.is_file() {
+        let (records, _) = read_records(&file)?;
+        errln!(
+            "{rung}/{name}: {} records from {}",
+            records.len(),
+            file.display()
+        );
+        return Ok(records);
+    }
+    let records = generate(cell, model, problems, req.max_new_tokens, req.batch)?;
+    write_records(&file, &records)?;
+    errln!("{rung}/{name}: wrote {}", file.display());
+    Ok(records)
 }
 
 /// One cell of the study: a rung and one of its variants (name as given and parsed).
@@ -128,9 +160,7 @@ struct Cell<'a> {
 /// `problems`, with a progress bar.
 fn generate(
     cell: &Cell<'_>,
-    weights: &crate::model::Weights,
-    used: &[u32],
-    tok: &crate::tokenizer::HfTokenizer,
+    model: &Rung,
     problems: &[crate::problems::Problem],
     max_new_tokens: u64,
     batch: usize,
@@ -141,7 +171,7 @@ fn generate(
         variant,
     } = cell;
     let crate::transform::Applied { weights: w, .. } =
-        crate::transform::apply(weights, variant, used)
+        crate::transform::apply(&model.weights, variant, &model.used)
             .with_context(|| format!("{rung}: variant {variant}"))?;
     let llama = Llama::load(&w, &LoadOptions::default())
         .with_context(|| format!("{rung}: variant {variant}"))?;
@@ -149,7 +179,7 @@ fn generate(
         indicatif::ProgressBar::new(problems.len() as u64).with_message(format!("{rung}/{name}"));
     let records = generate_records(
         &llama,
-        tok,
+        &model.tok,
         problems,
         &crate::metrics::Decoding::greedy(Some(max_new_tokens)),
         Labels {

@@ -9,7 +9,7 @@ pub mod findings;
 mod readers;
 mod tensor_stats;
 
-pub use readers::reader_disagreements;
+pub(crate) use readers::reader_disagreements;
 pub use tensor_stats::TensorStats;
 
 use crate::gguf_guard::validate_gguf;
@@ -92,7 +92,7 @@ fn rendered<S: serde::Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S
 }
 
 /// Renders a metadata value in one short line.
-pub fn render_value(v: &Value) -> String {
+pub(crate) fn render_value(v: &Value) -> String {
     match v {
         Value::String(s) if s.chars().count() > 60 => {
             format!("{:?}…", s.chars().take(60).collect::<String>())

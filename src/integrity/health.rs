@@ -10,9 +10,7 @@
 
 use super::IntegrityError;
 use crate::inspect::TensorStats;
-use crate::model::{ModelError, Weight, Weights};
 use crate::stored::StoredFile;
-use candle_core::Device;
 use serde::Serialize;
 
 /// A tensor is absurd when its largest finite magnitude exceeds this many times its
@@ -29,7 +27,6 @@ pub const ABSURD_RATIO: f64 = 4096.0;
 pub enum Finding {
     /// NaN or infinite values.
     NonFinite {
-        /// NaN count.
         nan: usize,
         /// ±infinity count.
         inf: usize,
@@ -42,7 +39,6 @@ pub enum Finding {
         max_abs: f64,
         /// Median finite non-zero |x|.
         median_abs: f64,
-        /// Their ratio.
         ratio: f64,
     },
 }
@@ -103,27 +99,6 @@ pub fn check_values(values: &[f32]) -> Option<Finding> {
         median_abs,
         ratio,
     })
-}
-
-/// The health of one in-memory tensor.
-pub fn check_weight(name: &str, w: &Weight) -> Result<Option<TensorHealth>, ModelError> {
-    let values = w
-        .to_f32_tensor(&Device::Cpu)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    Ok(check_values(&values).map(|finding| TensorHealth {
-        tensor: name.into(),
-        finding,
-    }))
-}
-
-/// Every flagged tensor of a model in memory.
-pub fn check_weights(w: &Weights) -> Result<Vec<TensorHealth>, ModelError> {
-    let mut out = Vec::new();
-    for (name, t) in &w.tensors {
-        out.extend(check_weight(name, t)?);
-    }
-    Ok(out)
 }
 
 /// Every flagged tensor of a model file, decoded from its stored bytes alone (no config,

@@ -12,7 +12,7 @@ mod numbers;
 mod order;
 mod parity;
 mod reference;
-pub mod registered;
+pub(crate) mod registered;
 #[cfg(test)]
 mod registered_tests;
 mod roundtrip;
@@ -21,9 +21,8 @@ mod sweep;
 mod train;
 
 pub use context::{Judge, SkipPolicy, FORBID_SKIP_VAR};
-pub use error::{chain, JudgeError};
+pub(crate) use error::JudgeError;
 pub(crate) use error::{Context, Stop};
-pub use reference::{differing_blocks, FIXTURE_DIR};
 
 use crate::claim::{Case, Kind};
 use crate::fsutil::FileHash;

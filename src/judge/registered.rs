@@ -15,8 +15,8 @@ use crate::rng::SeededRng;
 use crate::stats::{bootstrap, Interval, Statistic};
 
 pub use crate::claim::number::{
-    load_numbers, parse_registered, registered_files, Form, GenerateSource, IntervalBound,
-    RegisteredFile, RegisteredNumber, Source, REGISTERED_DIR,
+    parse_registered, registered_files, Form, GenerateSource, IntervalBound, RegisteredNumber,
+    Source,
 };
 
 /// What judging one number found.

@@ -1,7 +1,8 @@
 //! Structural fidelity and semantic correctness of reasoning traces, model-free: reads
 //! [`GenerationRecord`] JSONL from any system and writes a [`MetricsReport`] (SF, SC,
 //! theater = SF ∧ ¬SC, their gap, per-rule structural failures, entropy split by SC and
-//! the AUROC of the model's own uncertainty as a predictor of a wrong answer).
+//! the AUROC of the model's own uncertainty as a predictor of a wrong answer). Public as a
+//! toolkit: the records may come from any system, not only this harness's runs.
 
 mod config;
 mod record;

@@ -97,7 +97,7 @@ pub struct GroupMetrics {
     pub model: String,
     /// Variant label.
     pub variant: String,
-    /// Records.
+    /// Records in the group: the denominator of every share below.
     pub n: usize,
     /// Share of records with SF = 1.
     pub sf_rate: Rated,

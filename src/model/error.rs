@@ -117,12 +117,6 @@ pub enum ModelError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Parameters received no gradient (or an all-zero one) from `backward`.
-    #[error("no gradient reached {} parameter(s): {}", names.len(), names.join(", "))]
-    NoGradient {
-        /// HF names of the parameters.
-        names: Vec<String>,
-    },
     /// The ladder solver found no shape within tolerance.
     #[error("solve a config for {target} parameters: {reason}")]
     Solver {

@@ -203,15 +203,6 @@ impl Meta<'_> {
 }
 
 /// The llama config a GGUF's metadata declares (`vocab` and `tied` come from the tensors).
-pub fn config_from_metadata(
-    path: &Path,
-    map: &BTreeMap<String, Value>,
-    vocab: usize,
-    tied: bool,
-) -> Result<LlamaConfig> {
-    config_from_meta(&Meta { path, map }, vocab, tied)
-}
-
 fn config_from_meta(m: &Meta, vocab: usize, tied: bool) -> Result<LlamaConfig> {
     match m.map.get("general.architecture") {
         Some(Value::String(a)) if a == "llama" => {}

@@ -159,11 +159,6 @@ pub fn parse_ladder(text: &str, path: &Path) -> Result<Ladder> {
     })
 }
 
-/// The solver with no pins; see the module docs for the rule.
-pub fn solve(target: u64, vocab: usize, tolerance: f64) -> Result<LlamaConfig> {
-    solve_with(target, vocab, tolerance, &Pins::default())
-}
-
 fn head_dim_for(hidden: usize) -> Option<usize> {
     [64, 32, 16, 8]
         .into_iter()
@@ -326,7 +321,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("width"), "{e}");
-        let e = solve(100_000, 16_000, 0.05).unwrap_err().to_string();
+        let e = solve_with(100_000, 16_000, 0.05, &Pins::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("100000"), "{e}");
     }
 
@@ -334,7 +331,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn solved_count_is_within_tolerance(target in 1_000_000u64..400_000_000) {
-            let c = solve(target, 16_000, 0.05).unwrap();
+            let c = solve_with(target, 16_000, 0.05, &Pins::default()).unwrap();
             let rel = c.param_count() as f64 / target as f64 - 1.0;
             prop_assert!(rel.abs() <= 0.05, "target {target}: {c:?}");
             prop_assert!(c.validate().is_ok());
@@ -344,7 +341,7 @@ mod tests {
 
         #[test]
         fn predicted_count_equals_built_model(target in 1_000_000u64..6_000_000) {
-            let c = solve(target, 16_000, 0.05).unwrap();
+            let c = solve_with(target, 16_000, 0.05, &Pins::default()).unwrap();
             let w = seeded(&c, 0).unwrap();
             prop_assert_eq!(w.param_count(), c.param_count());
         }

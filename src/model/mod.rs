@@ -24,23 +24,19 @@ mod weights;
 mod tests;
 
 pub use cache::KvCache;
-pub use config::{limits, LlamaConfig};
+pub use config::LlamaConfig;
 pub use error::{ModelError, Result};
-pub use gguf_io::{
-    config_from_metadata, gguf_to_hf, hf_to_gguf, load_gguf, save_gguf, save_gguf_in_order,
-    value_u64, GgufInfo,
-};
-pub use init::{seeded, INIT_HALF_WIDTH};
-pub use ladder::{
-    ladder_table, load_ladder, parse_ladder, solve, solve_with, Ladder, Pins, Rung, Vocabulary,
-};
+pub use gguf_io::{gguf_to_hf, hf_to_gguf, load_gguf, save_gguf, GgufInfo};
+pub(crate) use gguf_io::{save_gguf_in_order, value_u64};
+pub use init::seeded;
+pub(crate) use init::INIT_HALF_WIDTH;
+pub(crate) use ladder::{ladder_table, load_ladder, Rung};
 pub(crate) use layers::matmul_as;
 pub use layers::MatmulPath;
 pub use llama::{Llama, LoadOptions};
 pub use rope_layout::RopeLayout;
 pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};
 pub(crate) use safetensors_read::read_file as read_safetensors;
-pub use train_support::{lm_loss, TrainableLlama};
-pub use weights::{
-    expected_names, expected_shapes, ggml_type_code, ggml_type_name, Weight, Weights,
-};
+pub(crate) use train_support::TrainableLlama;
+pub(crate) use weights::{expected_shapes, ggml_type_code};
+pub use weights::{ggml_type_name, Weight, Weights};

@@ -1,20 +1,17 @@
-//! [`TrainableLlama`]: a [`Llama`] whose weights are candle `Var`s in a `VarMap`, so that
-//! `loss.backward()` yields a gradient for every parameter, plus a check that it did.
+//! [`TrainableLlama`]: a [`Llama`] whose weights are candle `Var`s, so that
+//! `loss.backward()` yields a gradient for every parameter (its tests check that it does).
 
 use std::collections::BTreeMap;
 
-use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::VarMap;
+use candle_core::{DType, Device, Var};
 
-use super::error::{CandleContext, ModelError, Result};
+use super::error::{CandleContext, Result};
 use super::layers::MatmulPath;
 use super::llama::{Llama, LoadOptions};
 use super::weights::{Weight, Weights};
 
 /// A model built on trainable variables, one `Var` per HF tensor name.
 pub struct TrainableLlama {
-    varmap: VarMap,
     vars: BTreeMap<String, Var>,
     model: Llama,
     template: Weights,
@@ -31,17 +28,10 @@ impl TrainableLlama {
     /// checks against finite differences).
     pub fn with_dtype(weights: &Weights, device: &Device, dtype: DType) -> Result<Self> {
         let f32w = weights.to_f32()?;
-        let varmap = VarMap::new();
         let mut vars = BTreeMap::new();
-        {
-            let mut data = varmap.data().lock().map_err(|_| ModelError::BadInput {
-                reason: "VarMap mutex poisoned".into(),
-            })?;
-            for (name, w) in &f32w.tensors {
-                let var = Var::from_tensor(&w.to_tensor(device, dtype)?).ctx("create variable")?;
-                data.insert(name.clone(), var.clone());
-                vars.insert(name.clone(), var);
-            }
+        for (name, w) in &f32w.tensors {
+            let var = Var::from_tensor(&w.to_tensor(device, dtype)?).ctx("create variable")?;
+            vars.insert(name.clone(), var);
         }
         let opts = LoadOptions {
             matmul: MatmulPath::F32,
@@ -51,7 +41,6 @@ impl TrainableLlama {
         };
         let model = Llama::load(&weights_over(&f32w, &vars), &opts)?;
         Ok(Self {
-            varmap,
             vars,
             model,
             template: f32w,
@@ -67,11 +56,6 @@ impl TrainableLlama {
     /// The model; its weights are the variables, so optimizer steps show up here.
     pub fn model(&self) -> &Llama {
         &self.model
-    }
-
-    /// The variables, for `candle_nn::AdamW::new(varmap.all_vars(), ..)` or saving.
-    pub fn varmap(&self) -> &VarMap {
-        &self.varmap
     }
 
     /// The variables by HF name.
@@ -101,34 +85,6 @@ impl TrainableLlama {
         }
         Ok(w)
     }
-
-    /// L2 norm of each parameter's gradient, `None` where `backward` produced none.
-    pub fn gradient_norms(&self, grads: &GradStore) -> Result<BTreeMap<String, Option<f32>>> {
-        let mut out = BTreeMap::new();
-        for (name, var) in &self.vars {
-            let norm = match grads.get(var.as_tensor()) {
-                None => None,
-                Some(g) => Some(g.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?),
-            };
-            out.insert(name.clone(), norm);
-        }
-        Ok(out)
-    }
-
-    /// Fails naming every parameter whose gradient is missing, zero or not finite.
-    pub fn check_gradients(&self, grads: &GradStore) -> Result<()> {
-        let names: Vec<String> = self
-            .gradient_norms(grads)?
-            .into_iter()
-            .filter(|(_, n)| !matches!(n, Some(x) if x.is_finite() && *x > 0.0))
-            .map(|(name, _)| name)
-            .collect();
-        if names.is_empty() {
-            Ok(())
-        } else {
-            Err(ModelError::NoGradient { names })
-        }
-    }
 }
 
 /// `template` with every tensor replaced by the variable of the same name.
@@ -139,21 +95,4 @@ fn weights_over(template: &Weights, vars: &BTreeMap<String, Var>) -> Weights {
             .insert(name.clone(), Weight::Float(var.as_tensor().clone()));
     }
     w
-}
-
-/// Mean next-token cross-entropy of `model` on `tokens` (`(batch, seq)`, `seq >= 2`),
-/// through the differentiable forward pass.
-pub fn lm_loss(model: &Llama, tokens: &Tensor) -> Result<Tensor> {
-    let (b, t) = tokens.dims2()?;
-    if t < 2 {
-        return Err(ModelError::BadInput {
-            reason: format!("need at least 2 tokens per row for a loss, got {t}"),
-        });
-    }
-    let logits = model.forward_train(tokens)?;
-    let v = logits.dim(D::Minus1)?;
-    let inputs = logits.narrow(1, 0, t - 1)?.reshape((b * (t - 1), v))?;
-    let targets = tokens.narrow(1, 1, t - 1)?.reshape(b * (t - 1))?;
-    candle_nn::loss::cross_entropy(&inputs, &targets.to_dtype(candle_core::DType::U32)?)
-        .ctx("cross-entropy")
 }

@@ -190,11 +190,6 @@ pub fn expected_tensors(cfg: &LlamaConfig) -> impl Iterator<Item = (String, Vec<
     globals.into_iter().chain(layers)
 }
 
-/// The HF tensor names a config requires, sorted.
-pub fn expected_names(cfg: &LlamaConfig) -> Vec<String> {
-    expected_shapes(cfg).into_keys().collect()
-}
-
 impl Weights {
     /// The tensor `name`, or an error naming it.
     pub fn get(&self, name: &str) -> Result<&Weight> {

@@ -14,7 +14,7 @@ use crate::subject::registry;
 use std::sync::Arc;
 
 /// Seed of every seeded step of a run (bootstrap resampling); recorded in the report.
-pub const RUN_SEED: u64 = 20_261_122;
+pub(crate) const RUN_SEED: u64 = 20_261_122;
 
 /// Exit code: every judged claim behaved as registered.
 pub const EXIT_HOLDS: u8 = 0;
@@ -91,7 +91,7 @@ pub fn plan(project: &Project, suite: &str) -> Result<Plan, PlanError> {
 
 /// [`plan`], with the one-line command that reruns a case (`{case}` stands for its name)
 /// instead of the test harness's, and the GPU that CUDA cases use (`--device`).
-pub fn plan_with(
+pub(crate) fn plan_with(
     project: &Project,
     suite: &str,
     reproduce: Option<String>,
@@ -103,11 +103,7 @@ pub fn plan_with(
     let selected: Vec<ClaimSpec> = claim::suite::select(&suite_def, &suite_file, &all)?;
     let registry = registry::load(&project.path(MODELS_FILE))?;
     let names: Vec<String> = registry.iter().map(|m| m.name.clone()).collect();
-    let cases = claim::expand(&selected, &names, |file| {
-        crate::prompts::load(&project.path(file))
-            .map(|ps| ps.into_iter().map(|p| p.id).collect())
-            .map_err(|e| e.to_string())
-    })?;
+    let cases = expand(project, &selected, &names)?;
     if cases.is_empty() {
         return Err(PlanError::Empty {
             file: project.display(&suite_file),
@@ -126,6 +122,20 @@ pub fn plan_with(
         cases,
         judge,
         reproduce,
+    })
+}
+
+/// Expands `claims` into cases over the registered models `names`, reading each prompt set
+/// a claim names from `project`.
+pub fn expand(
+    project: &Project,
+    claims: &[ClaimSpec],
+    names: &[String],
+) -> Result<Vec<Case>, claim::ClaimError> {
+    claim::expand(claims, names, |file| {
+        crate::prompts::load(&project.path(file))
+            .map(|ps| ps.into_iter().map(|p| p.id).collect())
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -152,7 +162,7 @@ pub fn report(suite: &str, mut cases: Vec<CaseRecord>, planned: usize) -> Report
 
 /// This run's id: nextest's `NEXTEST_RUN_ID`, shared by the processes of one nextest run,
 /// else the time and process id (a run of its own, never merged with another).
-pub fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -171,3 +181,6 @@ pub fn exit_code(report: &Report) -> u8 {
         _ => EXIT_HOLDS,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,19 +6,19 @@ mod drift;
 mod environment;
 mod events;
 mod flips;
-pub mod html;
+pub(crate) mod html;
 mod junit;
 mod matrix;
 mod record;
 mod ticket;
 
 pub use crate::fsutil::FileHash;
-pub use drift::drift_matrix;
+pub(crate) use drift::drift_matrix;
 pub use environment::Environment;
 pub use events::{Event, Junit, Reporter, RunFiles, StepSummary, Tickets};
-pub use junit::junit_xml;
-pub use matrix::summary_matrix;
-pub use record::{
-    merge_run, read_report, write_run, CaseRecord, Report, ReportError, REPORT_FORMAT,
-};
-pub use ticket::{dedup_tickets, fingerprint, ticket_file_name, ticket_markdown, Ticket};
+pub(crate) use junit::junit_xml;
+pub(crate) use matrix::summary_matrix;
+pub(crate) use record::read_report;
+pub use record::{CaseRecord, Report, ReportError, REPORT_FORMAT};
+pub(crate) use ticket::{dedup_tickets, ticket_file_name};
+pub use ticket::{ticket_markdown, Ticket};

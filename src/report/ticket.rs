@@ -219,7 +219,8 @@ fn environment_section(md: &mut String, env: &Environment) {
 /// One ticket of a report: the failed cases that share a fingerprint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
-    /// [`fingerprint`] of its cases.
+    /// Its cases' fingerprint: kind, subject, runtime and root cause, hashed (two runs that
+    /// fail the same way share it).
     pub fingerprint: String,
     /// One line: kind, claim, verdict, subject.
     pub title: String,

@@ -5,7 +5,7 @@
 //! sequence chooses its tokens as [`super::generate`] does, sampling from its own seed, so
 //! the tokens of a sequence do not depend on the batch size or on its neighbours.
 
-use super::generate::{prefill, uniform_f64, Stream};
+use super::generate::{prefill, Stream};
 use super::{Generation, Options, RunError, Sampler};
 use crate::model::{KvCache, Llama};
 use crate::rng::SeededRng;
@@ -44,7 +44,7 @@ pub fn generate_batch(
             .par_iter_mut()
             .zip(rngs.par_iter_mut())
             .enumerate()
-            .filter_map(|(i, (s, rng))| s.advance(&mut || uniform_f64(rng)).map(|t| (i, t)))
+            .filter_map(|(i, (s, rng))| s.advance(&mut || rng.uniform_f64()).map(|t| (i, t)))
             .collect();
         if feed.is_empty() {
             break;

@@ -98,7 +98,7 @@ pub fn generate(
         Sampler::Seeded(s) => s.seed,
     };
     let mut rng = SeededRng::new(seed);
-    generate_with(llama, tok, prompt, opts, &mut || uniform_f64(&mut rng))
+    generate_with(llama, tok, prompt, opts, &mut || rng.uniform_f64())
 }
 
 /// [`generate`], seeded sampling drawing its uniforms from `uniform` rather than from a
@@ -227,11 +227,6 @@ pub fn argmax(row: &[f32]) -> u32 {
         }
     }
     best as u32
-}
-
-/// A uniform f64 in `[0, 1)` from the top 53 bits (every value exact).
-pub fn uniform_f64(rng: &mut SeededRng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Index drawn from `softmax(logits / temperature)` with the uniform `u` in `[0, 1)`: the

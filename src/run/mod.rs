@@ -1,8 +1,8 @@
 //! Running a model: teacher-forced logits of every position ([`logits`]), generation
 //! ([`generate`]: greedy and seeded sampling, with per-token entropies), llama.cpp's
 //! perplexity over one evaluation slice with one tokenization rule ([`perplexity`]), and
-//! the [`Runtime`] that computes them, and the GenerationRecords of arithmetic problems
-//! ([`generate_records`]). One place, used by judges, commands and studies.
+//! the [`Runtime`] that computes them, and (crate-private) the GenerationRecords of
+//! arithmetic problems that studies score. One place, used by judges, commands and studies.
 
 mod batch;
 mod generate;
@@ -13,10 +13,11 @@ mod runtime;
 mod sft_records;
 mod slice;
 
+pub use crate::device::{DeviceError, DeviceSpec, ParseDeviceError};
 pub use batch::{generate_batch, DEFAULT_BATCH};
+pub(crate) use generate::argmax;
 pub use generate::{
-    argmax, draw, generate, generate_with, greedy, uniform_f64, Generation, Options, Sampler,
-    Sampling, StopReason,
+    generate, generate_with, greedy, Generation, Options, Sampler, Sampling, StopReason,
 };
 pub use logits::{
     eval_seqs, logits, logits_batched, logits_incremental, prompt_tokens, EvalSeq, SeqLogits,
@@ -24,9 +25,9 @@ pub use logits::{
 pub use ppl::{
     oracle_kl, perplexity, perplexity_with, KlReport, PplError, PplResult, MAX_PPL_TEXT_BYTES,
 };
-pub use records::{generate_records, options_of, record_seed, GenerateError, Labels};
+pub(crate) use records::{generate_records, Labels};
 pub use runtime::{Runtime, Unavailable};
-pub use sft_records::{sft_records, SftRecordsError};
+pub(crate) use sft_records::sft_records;
 pub use slice::EvalSlice;
 
 /// Why running a model failed.

@@ -44,9 +44,7 @@ pub enum GenerateError {
 /// The model × variant labels records carry.
 #[derive(Debug, Clone, Copy)]
 pub struct Labels<'a> {
-    /// Model label.
     pub model: &'a str,
-    /// Variant label.
     pub variant: &'a str,
 }
 

@@ -49,7 +49,7 @@ impl Runtime {
     };
 
     /// A case's runtime (device and precision, [`crate::runtime::Runtime`]) on the f32 path.
-    pub fn of(r: crate::runtime::Runtime) -> Runtime {
+    pub(crate) fn of(r: crate::runtime::Runtime) -> Runtime {
         Runtime {
             device: r.device,
             matmul: MatmulPath::F32,

@@ -1,14 +1,16 @@
 //! [`Statistic`]: what a claim's bound measures, with its unit, the direction that is
 //! better, and the measurements that produce it.
 //!
-//! A closed set, defined in one place: [`Statistic::info`] holds one row per statistic.
+//! A closed set, defined in one place: [`Statistic::info`] holds one row per statistic
+//! (its name, unit and better direction, and the roles it is measured in).
 //! A claim kind bounds the statistics of the measurement it makes (a kind's
 //! [`Measurement`]); for kinds whose judge computes several statistics, the row also
 //! names the statistic's typed role there ([`Role`]), which the loader puts in the typed
 //! claim so the judge matches on it exhaustively.
 //!
-//! Adding a statistic: a variant and its row here, and the code that computes it (a
-//! [`Dist`] aggregate in `summary.rs`, or an arm in the judge of the kind that measures it).
+//! Adding a statistic: a variant, its line in `describe` and its roles in `roles` here,
+//! and the code that computes it (a [`Dist`] aggregate in `summary.rs`, or an arm in the
+//! judge of the kind that measures it).
 
 use serde::{Deserialize, Serialize};
 
@@ -340,15 +342,6 @@ pub struct Info {
     pub roles: &'static [Role],
 }
 
-const fn row(name: &'static str, unit: Unit, better: Better, roles: &'static [Role]) -> Info {
-    Info {
-        name,
-        unit,
-        better,
-        roles,
-    }
-}
-
 use Better::{Higher, Lower};
 use Unit::{Count, Flag, Logits, Nats, Position, Probability, Ratio, Share};
 
@@ -403,145 +396,100 @@ impl Statistic {
         Statistic::IntervalHigh,
     ];
 
-    /// The statistic's row.
+    /// The statistic's row: what it is (`describe`) and where it is measured (`roles`).
     pub fn info(self) -> Info {
+        let (name, unit, better) = self.describe();
+        Info {
+            name,
+            unit,
+            better,
+            roles: self.roles(),
+        }
+    }
+
+    /// Its snake_case name, unit and better direction.
+    fn describe(self) -> (&'static str, Unit, Better) {
         use Statistic as S;
         match self {
-            S::TokenMismatches => row("token_mismatches", Count, Lower, &[Role::Tokenization]),
-            S::GreedyMatch => row("greedy_match", Flag, Higher, &[Role::Greedy]),
-            S::GreedyMatchOrTie => row("greedy_match_or_tie", Flag, Higher, &[Role::Greedy]),
-            S::Top1Agreement => row(
-                "top1_agreement",
-                Share,
-                Higher,
-                everywhere!(Dist::Top1Agreement),
-            ),
-            S::TopkOverlap => row(
-                "topk_overlap",
-                Share,
-                Higher,
-                &[Role::Oracle(OracleStat::Dist(Dist::TopkOverlap))],
-            ),
-            S::KlMean => row("kl_mean", Nats, Lower, everywhere!(Dist::KlMean)),
-            S::KlMedian => row("kl_median", Nats, Lower, everywhere!(Dist::KlMedian)),
-            S::KlP99 => row("kl_p99", Nats, Lower, everywhere!(Dist::KlP99)),
-            S::KlMax => row("kl_max", Nats, Lower, everywhere!(Dist::KlMax)),
-            S::MaxAbsLogprobDelta => row(
-                "max_abs_logprob_delta",
-                Nats,
-                Lower,
-                &[Role::Oracle(OracleStat::Dist(Dist::MaxAbsLogprobDelta))],
-            ),
-            S::RmsDp => row(
-                "rms_dp",
-                Probability,
-                Lower,
-                &[Role::Parent(ParentStat::Dist(Dist::RmsDp))],
-            ),
-            S::MaxAbsLogitDelta => row(
-                "max_abs_logit_delta",
-                Logits,
-                Lower,
-                &[Role::Paths(PathStat::MaxAbsLogitDelta)],
-            ),
-            S::BitMismatches => row(
-                "bit_mismatches",
-                Count,
-                Lower,
-                &[Role::Builds, Role::Training],
-            ),
-            S::PplRatio => row(
-                "ppl_ratio",
-                Ratio,
-                Lower,
-                &[Role::Parent(ParentStat::PplRatio)],
-            ),
-            S::FirstDivergenceMean => row(
-                "first_divergence_mean",
-                Position,
-                Higher,
-                &[Role::Parent(ParentStat::FirstDivergenceMean)],
-            ),
-            S::KlOrderViolations => row(
-                "kl_order_violations",
-                Count,
-                Lower,
-                &[Role::Chain(ChainStat::KlOrderViolations)],
-            ),
-            S::Top1MismatchExcess => row(
-                "top1_mismatch_excess",
-                Count,
-                Lower,
-                &[Role::Chain(ChainStat::Top1MismatchExcess)],
-            ),
-            S::BlockMismatches => row(
-                "block_mismatches",
-                Count,
-                Lower,
-                &[Role::ReferenceQuantizer],
-            ),
-            S::TensorMismatches => row("tensor_mismatches", Count, Lower, &[Role::RoundTrip]),
-            S::ConfigMismatches => row(
-                "config_mismatches",
-                Count,
-                Lower,
-                &[
-                    Role::Oracle(OracleStat::ConfigMismatches),
-                    Role::File(FileStat::ConfigMismatches),
-                ],
-            ),
-            S::DtypeMismatches => row(
-                "dtype_mismatches",
-                Count,
-                Lower,
-                &[Role::File(FileStat::DtypeMismatches)],
-            ),
-            S::BadTensors => row(
-                "bad_tensors",
-                Count,
-                Lower,
-                &[Role::File(FileStat::BadTensors)],
-            ),
-            S::LayoutMismatches => row(
-                "layout_mismatches",
-                Count,
-                Lower,
-                &[Role::File(FileStat::LayoutMismatches)],
-            ),
-            S::ReaderDisagreements => row(
-                "reader_disagreements",
-                Count,
-                Lower,
-                &[Role::File(FileStat::ReaderDisagreements)],
-            ),
-            S::LossGapNats => row("loss_gap_nats", Nats, Lower, &[Role::Training]),
-            S::FinalLoss => row("final_loss", Nats, Lower, &[Role::Training]),
-            S::RelGradError => row("rel_grad_error", Ratio, Lower, &[Role::Training]),
-            S::UnigramMarginNats => row("unigram_margin_nats", Nats, Higher, &[Role::Training]),
-            S::ValLossDelta => row("val_loss_delta", Nats, Lower, &[Role::Training]),
-            S::PplRelDiff => row(
-                "ppl_rel_diff",
-                Ratio,
-                Lower,
-                &[Role::Oracle(OracleStat::PplRelDiff)],
-            ),
-            S::RateOrderViolations => row(
-                "rate_order_violations",
-                Count,
-                Lower,
-                &[Role::Sweep(SweepStat::RateOrderViolations)],
-            ),
-            S::VulnerableShare => row(
-                "vulnerable_share",
-                Share,
-                Lower,
-                &[Role::Sweep(SweepStat::VulnerableShare)],
-            ),
-            S::MetricDeviation => row("metric_deviation", Share, Lower, &[Role::Records]),
+            S::TokenMismatches => ("token_mismatches", Count, Lower),
+            S::GreedyMatch => ("greedy_match", Flag, Higher),
+            S::GreedyMatchOrTie => ("greedy_match_or_tie", Flag, Higher),
+            S::Top1Agreement => ("top1_agreement", Share, Higher),
+            S::TopkOverlap => ("topk_overlap", Share, Higher),
+            S::KlMean => ("kl_mean", Nats, Lower),
+            S::KlMedian => ("kl_median", Nats, Lower),
+            S::KlP99 => ("kl_p99", Nats, Lower),
+            S::KlMax => ("kl_max", Nats, Lower),
+            S::MaxAbsLogprobDelta => ("max_abs_logprob_delta", Nats, Lower),
+            S::RmsDp => ("rms_dp", Probability, Lower),
+            S::MaxAbsLogitDelta => ("max_abs_logit_delta", Logits, Lower),
+            S::BitMismatches => ("bit_mismatches", Count, Lower),
+            S::PplRatio => ("ppl_ratio", Ratio, Lower),
+            S::FirstDivergenceMean => ("first_divergence_mean", Position, Higher),
+            S::KlOrderViolations => ("kl_order_violations", Count, Lower),
+            S::Top1MismatchExcess => ("top1_mismatch_excess", Count, Lower),
+            S::BlockMismatches => ("block_mismatches", Count, Lower),
+            S::TensorMismatches => ("tensor_mismatches", Count, Lower),
+            S::ConfigMismatches => ("config_mismatches", Count, Lower),
+            S::DtypeMismatches => ("dtype_mismatches", Count, Lower),
+            S::BadTensors => ("bad_tensors", Count, Lower),
+            S::LayoutMismatches => ("layout_mismatches", Count, Lower),
+            S::ReaderDisagreements => ("reader_disagreements", Count, Lower),
+            S::LossGapNats => ("loss_gap_nats", Nats, Lower),
+            S::FinalLoss => ("final_loss", Nats, Lower),
+            S::RelGradError => ("rel_grad_error", Ratio, Lower),
+            S::UnigramMarginNats => ("unigram_margin_nats", Nats, Higher),
+            S::ValLossDelta => ("val_loss_delta", Nats, Lower),
+            S::PplRelDiff => ("ppl_rel_diff", Ratio, Lower),
+            S::RateOrderViolations => ("rate_order_violations", Count, Lower),
+            S::VulnerableShare => ("vulnerable_share", Share, Lower),
+            S::MetricDeviation => ("metric_deviation", Share, Lower),
             // Which direction is better depends on the registered operator; reports read
             // the bound, never this.
-            S::IntervalLow => row("interval_low", Share, Higher, &[Role::Records]),
-            S::IntervalHigh => row("interval_high", Share, Lower, &[Role::Records]),
+            S::IntervalLow => ("interval_low", Share, Higher),
+            S::IntervalHigh => ("interval_high", Share, Lower),
+        }
+    }
+
+    /// Where it is measured, and as what: grouped by measurement.
+    fn roles(self) -> &'static [Role] {
+        use Statistic as S;
+        match self {
+            S::TokenMismatches => &[Role::Tokenization],
+            S::GreedyMatch | S::GreedyMatchOrTie => &[Role::Greedy],
+            S::Top1Agreement => everywhere!(Dist::Top1Agreement),
+            S::KlMean => everywhere!(Dist::KlMean),
+            S::KlMedian => everywhere!(Dist::KlMedian),
+            S::KlP99 => everywhere!(Dist::KlP99),
+            S::KlMax => everywhere!(Dist::KlMax),
+            S::TopkOverlap => &[Role::Oracle(OracleStat::Dist(Dist::TopkOverlap))],
+            S::MaxAbsLogprobDelta => &[Role::Oracle(OracleStat::Dist(Dist::MaxAbsLogprobDelta))],
+            S::PplRelDiff => &[Role::Oracle(OracleStat::PplRelDiff)],
+            S::RmsDp => &[Role::Parent(ParentStat::Dist(Dist::RmsDp))],
+            S::PplRatio => &[Role::Parent(ParentStat::PplRatio)],
+            S::FirstDivergenceMean => &[Role::Parent(ParentStat::FirstDivergenceMean)],
+            S::MaxAbsLogitDelta => &[Role::Paths(PathStat::MaxAbsLogitDelta)],
+            S::BitMismatches => &[Role::Builds, Role::Training],
+            S::KlOrderViolations => &[Role::Chain(ChainStat::KlOrderViolations)],
+            S::Top1MismatchExcess => &[Role::Chain(ChainStat::Top1MismatchExcess)],
+            S::BlockMismatches => &[Role::ReferenceQuantizer],
+            S::TensorMismatches => &[Role::RoundTrip],
+            S::ConfigMismatches => &[
+                Role::Oracle(OracleStat::ConfigMismatches),
+                Role::File(FileStat::ConfigMismatches),
+            ],
+            S::DtypeMismatches => &[Role::File(FileStat::DtypeMismatches)],
+            S::BadTensors => &[Role::File(FileStat::BadTensors)],
+            S::LayoutMismatches => &[Role::File(FileStat::LayoutMismatches)],
+            S::ReaderDisagreements => &[Role::File(FileStat::ReaderDisagreements)],
+            S::LossGapNats
+            | S::FinalLoss
+            | S::RelGradError
+            | S::UnigramMarginNats
+            | S::ValLossDelta => &[Role::Training],
+            S::RateOrderViolations => &[Role::Sweep(SweepStat::RateOrderViolations)],
+            S::VulnerableShare => &[Role::Sweep(SweepStat::VulnerableShare)],
+            S::MetricDeviation | S::IntervalLow | S::IntervalHigh => &[Role::Records],
         }
     }
 

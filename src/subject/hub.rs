@@ -43,7 +43,6 @@ pub enum HubError {
     Malformed {
         /// The reference as given.
         reference: String,
-        /// What is wrong.
         msg: String,
     },
     /// Not cached, and downloading is not allowed.

@@ -112,7 +112,6 @@ pub struct Subject {
     pub model: String,
     /// How it derives from the stored weights.
     pub variant: Variant,
-    /// Its weights.
     pub weights: Weights,
     /// The weights loaded on the subject's runtime, ready to run.
     pub llama: Llama,

@@ -10,4 +10,4 @@ pub use load::{
     derive, export_variant, export_weights, load_base, materialize_seeded, stored_gguf, Base,
     Subject, SubjectError,
 };
-pub use sft::{base_folder, ensure_sft, sft_spec, spec_from_folder, SftRun};
+pub use sft::{base_folder, ensure_sft, spec_from_folder};

@@ -96,10 +96,6 @@ pub fn sft_spec(project: &Project, name: &str) -> Result<(SftSpec, SftRecipe), S
 pub struct SftRun {
     /// Its folder (a Hugging Face folder plus metrics and summary).
     pub dir: PathBuf,
-    /// The recipe it was fine-tuned under (from configs/sft.toml).
-    pub recipe: SftRecipe,
-    /// The run's summary.
-    pub summary: SftSummary,
 }
 
 /// SFT recipe `name`, read from the cache or fine-tuned now (once per process).
@@ -111,14 +107,10 @@ pub fn ensure_sft(project: &Project, name: &str) -> Result<SftRun, SubjectError>
         .join("models")
         .join("sft")
         .join(format!("{name}-{}", spec.key()));
-    let summary = RUNS
-        .get_or_init(Memo::new)
+    // The memo keeps the summary; callers read the fine-tuned model from its folder.
+    RUNS.get_or_init(Memo::new)
         .get_or(&dir, || cached_or_train(&dir, &spec, &recipe).map(Arc::new))?;
-    Ok(SftRun {
-        dir,
-        recipe,
-        summary: (*summary).clone(),
-    })
+    Ok(SftRun { dir })
 }
 
 fn cached_or_train(

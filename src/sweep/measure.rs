@@ -24,7 +24,6 @@ pub enum SweepError {
     Model {
         /// Which model or point.
         what: String,
-        /// Why.
         reason: String,
     },
     /// A point's flips could not be planned.
@@ -61,7 +60,6 @@ pub struct Point {
     pub bits: BitClass,
     /// Flips per billion weights.
     pub rate: u64,
-    /// Seed.
     pub seed: u64,
     /// Flips made.
     pub flips: usize,

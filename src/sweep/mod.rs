@@ -7,6 +7,6 @@ mod measure;
 mod plot;
 mod table;
 
-pub use measure::{run, Damage, Point, Reference, SweepError, SweepSpec};
+pub use measure::{run, Damage, Reference, SweepSpec};
 pub use plot::{svg, Metric};
 pub use table::{points_csv, rows_csv, summarize, Row, Spread};

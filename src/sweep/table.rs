@@ -50,9 +50,7 @@ pub struct Row {
     pub flips: usize,
     /// Perplexity ratio.
     pub ppl_ratio: Spread,
-    /// Mean KL.
     pub kl_mean: Spread,
-    /// p99 KL.
     pub kl_p99: Spread,
     /// Top-1 agreement.
     pub top1: Spread,

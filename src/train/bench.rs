@@ -12,11 +12,6 @@ use crate::model::{seeded, LlamaConfig, TrainableLlama};
 use crate::rng::SeededRng;
 use crate::runtime::Runtime;
 
-/// Best f32 matmul rate over a few products (GFLOP/s), candle on the CPU.
-pub fn matmul_gflops() -> f64 {
-    matmul_gflops_on(&Device::Cpu, DType::F32)
-}
-
 /// Best matmul rate (GFLOP/s) of candle on `device` in `dtype`, over products of the
 /// sizes a training step of the ladder's GPU rungs multiplies (larger on a GPU, which a
 /// 1024³ product leaves mostly idle). The denominator of MFU: what this software reaches

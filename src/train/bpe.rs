@@ -198,11 +198,6 @@ fn merge_word(word: &[u32], pair: Pair, id: u32) -> Vec<u32> {
 }
 
 impl Bpe {
-    /// Number of ids.
-    pub fn vocab_size(&self) -> usize {
-        self.tokens.len()
-    }
-
     /// The `tokenizer.json`: BPE model over GPT-2 byte-level characters, ByteLevel
     /// pre-tokenizer (regex, no prefix space) and decoder, no normalizer, no special tokens.
     /// Bytes depend only on the merges (keys in id order, fixed indentation).
@@ -262,7 +257,7 @@ mod tests {
     #[test]
     fn every_merge_is_the_most_frequent_pair_with_ties_to_smaller_ids() {
         let bpe = train_bpe(TEXT, 290, 1).unwrap();
-        assert_eq!(bpe.vocab_size(), 290);
+        assert_eq!(bpe.tokens.len(), 290);
         // Replay by brute force: recount every pair after each merge.
         let (mut words, counts) = word_counts(TEXT).unwrap();
         for (rank, &m) in bpe.merges.iter().enumerate() {

@@ -28,8 +28,6 @@ use crate::runtime::Runtime;
 pub struct Trained {
     /// Its folder (a Hugging Face folder plus checkpoints, metrics and summary).
     pub dir: PathBuf,
-    /// What was trained.
-    pub spec: TrainSpec,
     /// The recipe it was trained under (from configs/recipes.toml).
     pub recipe: Recipe,
     /// The run's summary.
@@ -85,7 +83,6 @@ pub fn ensure_trained_on(
     };
     Ok(Trained {
         dir,
-        spec,
         recipe,
         summary: (*summary).clone(),
         recipes_file,

@@ -79,8 +79,6 @@ pub fn write_checkpoint(
 
 /// A checkpoint read back: weights, metadata, optimizer and state, hashes verified.
 pub struct Checkpoint {
-    /// The folder.
-    pub dir: PathBuf,
     /// Model weights.
     pub weights: Weights,
     /// `model.safetensors` metadata.
@@ -146,7 +144,6 @@ pub fn read_checkpoint(dir: &Path, params: AdamWParams) -> Result<Checkpoint, Tr
     }
     let optimizer = AdamW::restore(params, state_map, state.optimizer_t);
     Ok(Checkpoint {
-        dir: dir.to_path_buf(),
         weights,
         metadata,
         optimizer,

@@ -18,7 +18,6 @@ use crate::tokenizer::TextTokenizer;
 pub struct Corpus {
     /// Where it was read from.
     pub path: PathBuf,
-    /// Its text.
     pub text: String,
     /// SHA-256 of its bytes.
     pub sha256: String,

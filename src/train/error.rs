@@ -38,7 +38,6 @@ pub enum TrainError {
     Corpus {
         /// The corpus file.
         path: PathBuf,
-        /// What is wrong.
         msg: String,
     },
     /// Learning or loading the tokenizer failed.

@@ -5,10 +5,13 @@
 
 use candle_core::{Device, Tensor};
 
+use super::checkpoint::checkpoint_name;
 use super::tests::{data, micro_config, micro_hyper, micro_spec};
+use super::trainer::{batch_loss, RunSummary};
 use super::*;
 use crate::device::{DeviceError, DeviceSpec};
 use crate::model::{read_hf_metadata, seeded, TrainableLlama};
+use crate::runtime::Precision;
 
 fn run(
     spec: &TrainSpec,

@@ -62,18 +62,8 @@ fn cyclic(tokens: &[u32], at: usize, seq_len: usize) -> Vec<u32> {
 
 /// Trains `config` (seeded init) on `tokens` repeated forever, windows at seeded offsets,
 /// AdamW (0.9, 0.95, no decay, clip 1) on the warmup + cosine schedule, and reports the
-/// loss over all `tokens.len()` cyclic windows before and after. On the CPU in f32; see
-/// [`overfit_on`].
-pub fn overfit(
-    config: &LlamaConfig,
-    tokens: &[u32],
-    spec: &OverfitSpec,
-    hook: Option<GradHook>,
-) -> Result<OverfitReport, TrainError> {
-    overfit_on(config, tokens, spec, hook, Runtime::default())
-}
-
-/// [`overfit`] on `runtime`'s device and precision (the losses are measured in f32).
+/// loss over all `tokens.len()` cyclic windows before and after, on `runtime`'s device and
+/// precision (the losses are measured in f32).
 pub fn overfit_on(
     config: &LlamaConfig,
     tokens: &[u32],
@@ -150,18 +140,9 @@ pub struct GradCheckReport {
 /// Backprop against central differences, in f64, on `config` with seeded init and the
 /// batch `tokens` (`spec.batch` rows of `spec.seq_len + 1`): every coordinate of each norm
 /// gain and `spec.coords_per_matrix` seeded coordinates of each matrix. A gradient the
-/// hook removes counts as zero. On the CPU; see [`grad_check_on`].
-pub fn grad_check(
-    config: &LlamaConfig,
-    tokens: &[u32],
-    spec: &GradCheckSpec,
-    hook: Option<GradHook>,
-) -> Result<GradCheckReport, TrainError> {
-    grad_check_on(config, tokens, spec, hook, &Device::Cpu)
-}
-
-/// [`grad_check`] on `device` (still f64: central differences need it, and a gradient
-/// check of bf16 products would measure their rounding, not the backward pass).
+/// hook removes counts as zero. On `device`, still in f64: central differences need it,
+/// and a gradient check of bf16 products would measure their rounding, not the backward
+/// pass.
 pub fn grad_check_on(
     config: &LlamaConfig,
     tokens: &[u32],
@@ -173,19 +154,9 @@ pub fn grad_check_on(
     grad_check_loss_on(config, spec, &batch, hook, device)
 }
 
-/// [`grad_check`] of any loss of the model (the SFT's masked loss uses it): backprop
-/// against central differences of `loss` itself, coordinates chosen as there. On the CPU.
-pub fn grad_check_loss(
-    config: &LlamaConfig,
-    spec: &GradCheckSpec,
-    loss_of_model: &dyn Fn(&Llama) -> Result<Tensor, TrainError>,
-    hook: Option<GradHook>,
-) -> Result<GradCheckReport, TrainError> {
-    grad_check_loss_on(config, spec, loss_of_model, hook, &Device::Cpu)
-}
-
-/// [`grad_check_loss`] on `device`.
-fn grad_check_loss_on(
+/// [`grad_check_on`] of any loss of the model (the SFT's masked loss is checked so):
+/// backprop against central differences of `loss` itself, coordinates chosen as there.
+pub fn grad_check_loss_on(
     config: &LlamaConfig,
     spec: &GradCheckSpec,
     loss_of_model: &dyn Fn(&Llama) -> Result<Tensor, TrainError>,

@@ -139,7 +139,6 @@ impl SftSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SftSummary {
-    /// The recipe's name.
     pub recipe: String,
     /// The base model's registry name, or the `--from` folder.
     pub base: String,

@@ -6,7 +6,7 @@
 //! positions whose *target* is a completion token: prompt tokens and padding are context,
 //! never targets. The hidden states of those positions are gathered before the fused
 //! output projection + cross-entropy, so the gradient flows through the gather
-//! ([`masked_loss`]; `grad_check_loss` checks it against finite differences).
+//! ([`masked_loss`]; `grad_check_loss_on` checks it against finite differences).
 
 use candle_core::{Device, Tensor};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 
 use super::recipe::GradCheckSpec;
-use super::sanity::grad_check_loss;
+use super::sanity::grad_check_loss_on;
 use super::sft::{sft, SftOptions, SftSpec};
 use super::sft_config::SftHyper;
 use super::sft_data::{mask, masked_loss, Example};
@@ -90,7 +90,7 @@ fn gradient_check_covers_the_masked_loss_and_catches_a_dropped_gradient() {
     };
     let ex = examples();
     let loss = |m: &Llama| masked_loss(m, &ex, 0);
-    let good = grad_check_loss(&cfg, &spec, &loss, None).unwrap();
+    let good = grad_check_loss_on(&cfg, &spec, &loss, None, &Device::Cpu).unwrap();
     assert!(good.max_rel_error < 1e-5, "{good:?}");
     let planted = |vars: &std::collections::BTreeMap<String, candle_core::Var>,
                    g: &mut candle_core::backprop::GradStore|
@@ -99,7 +99,7 @@ fn gradient_check_covers_the_masked_loss_and_catches_a_dropped_gradient() {
         g.insert(v.as_tensor(), v.as_tensor().zeros_like()?);
         Ok(())
     };
-    let bad = grad_check_loss(&cfg, &spec, &loss, Some(&planted)).unwrap();
+    let bad = grad_check_loss_on(&cfg, &spec, &loss, Some(&planted), &Device::Cpu).unwrap();
     assert!(
         bad.max_rel_error > 0.5 && bad.worst.contains("q_proj"),
         "{bad:?}"

@@ -6,6 +6,12 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
+use super::bpe::train_bpe;
+use super::checkpoint::{checkpoint_name, read_checkpoint};
+use super::optim::AdamWParams;
+use super::recipe::{GradCheckSpec, OverfitSpec};
+use super::sanity::GradHook;
+use super::trainer::{batch_loss, RunSummary};
 use super::*;
 use crate::model::{seeded, LlamaConfig, Weight, Weights};
 use crate::rng::SeededRng;
@@ -20,7 +26,7 @@ fn sample(
     temperature: f64,
     rng: &mut SeededRng,
 ) -> Result<Vec<u32>, crate::run::RunError> {
-    use crate::run::{generate_with, uniform_f64, Options, Sampler, Sampling};
+    use crate::run::{generate_with, Options, Sampler, Sampling};
     let opts = Options {
         max_new: n,
         eos: None,
@@ -31,7 +37,7 @@ fn sample(
         &crate::tokenizer::ByteTokenizer,
         prompt,
         &opts,
-        &mut || uniform_f64(rng),
+        &mut || rng.uniform_f64(),
     )
     .map(|g| g.tokens)
 }
@@ -284,7 +290,7 @@ fn overfit_reaches_low_loss_and_fails_when_gradients_are_dropped() {
         warmup: 5,
         seed: 1,
     };
-    let good = overfit(&micro_config(), &tokens, &o, None).unwrap();
+    let good = overfit_on(&micro_config(), &tokens, &o, None, Runtime::default()).unwrap();
     assert!(good.final_loss < 0.4 * good.first_loss, "{good:?}");
     // Planted fault: every gradient replaced by zeros (a detached loss).
     let zero: GradHook = &|vars, grads| {
@@ -293,7 +299,7 @@ fn overfit_reaches_low_loss_and_fails_when_gradients_are_dropped() {
         }
         Ok(())
     };
-    let bad = overfit(&micro_config(), &tokens, &o, Some(zero)).unwrap();
+    let bad = overfit_on(&micro_config(), &tokens, &o, Some(zero), Runtime::default()).unwrap();
     assert!(bad.final_loss > 0.95 * bad.first_loss, "{bad:?}");
 }
 
@@ -307,7 +313,7 @@ fn grad_check_passes_and_catches_a_dropped_gradient() {
         seed: 1,
     };
     let tokens: Vec<u32> = micro_tokens(400)[..18].to_vec();
-    let good = grad_check(&micro_config(), &tokens, &g, None).unwrap();
+    let good = grad_check_on(&micro_config(), &tokens, &g, None, &Device::Cpu).unwrap();
     assert!(good.max_rel_error < 1e-6, "{good:?}");
     assert_eq!(good.per_tensor.len(), 11);
     let victim = "model.layers.0.mlp.up_proj.weight";
@@ -315,7 +321,7 @@ fn grad_check_passes_and_catches_a_dropped_gradient() {
         grads.remove(vars[victim].as_tensor());
         Ok(())
     };
-    let bad = grad_check(&micro_config(), &tokens, &g, Some(drop)).unwrap();
+    let bad = grad_check_on(&micro_config(), &tokens, &g, Some(drop), &Device::Cpu).unwrap();
     assert_eq!(bad.worst, victim);
     assert!((bad.max_rel_error - 1.0).abs() < 1e-9, "{bad:?}");
     // A wrong factor in a backward formula: the norm gain's gradient halved.
@@ -325,7 +331,7 @@ fn grad_check_passes_and_catches_a_dropped_gradient() {
         grads.insert(v, g);
         Ok(())
     };
-    let bad = grad_check(&micro_config(), &tokens, &g, Some(halve)).unwrap();
+    let bad = grad_check_on(&micro_config(), &tokens, &g, Some(halve), &Device::Cpu).unwrap();
     assert!(bad.max_rel_error > 0.4, "{bad:?}");
 }
 

@@ -89,7 +89,7 @@ pub fn weight_type(w: &Weight) -> GgmlDType {
 /// Keys an export computes itself; a source file's values for them are dropped.
 const RECOMPUTED: [&str; 2] = ["general.file_type", "general.quantization_version"];
 
-/// The metadata of an exported file besides what [`save_gguf`] derives from the config:
+/// The metadata of an exported file besides what [`crate::model::save_gguf`] derives from the config:
 /// `general.name` (unless the source has one), the source's other keys (tokenizer,
 /// provenance) in their order, then `general.file_type` for `declared` (or the
 /// predominant type) and `general.quantization_version` when any tensor is block-quantized.

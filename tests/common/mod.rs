@@ -16,12 +16,12 @@ pub fn smollm2() -> Option<PathBuf> {
     )
 }
 
-use groundtruth::claim::{expand, load_dir, parse_str, Case, ClaimSpec};
+use groundtruth::claim::{load_dir, parse_str, Case, ClaimSpec};
 use groundtruth::judge::{Judge, SkipPolicy};
 use groundtruth::plan::{Execution, Plan};
 use groundtruth::project::{Project, MODELS_FILE};
+use groundtruth::registry::{self, ModelEntry};
 use groundtruth::report::CaseRecord;
-use groundtruth::subject::registry::{self, ModelEntry};
 use std::path::{Path, PathBuf};
 
 pub struct Setup {
@@ -148,12 +148,7 @@ pub fn judge_all_under(
     let mut reg = registry::load(&project.path(MODELS_FILE)).unwrap();
     registry_edit(&mut reg);
     let names: Vec<String> = reg.iter().map(|m| m.name.clone()).collect();
-    let cases: Vec<Case> = expand(&claims, &names, |f| {
-        groundtruth::prompts::load(&project.path(f))
-            .map(|p| p.into_iter().map(|p| p.id).collect())
-            .map_err(|e| e.to_string())
-    })
-    .unwrap();
+    let cases: Vec<Case> = groundtruth::plan::expand(&project, &claims, &names).unwrap();
     let mut known = claims.clone();
     known.extend(
         registered_claims()
@@ -188,7 +183,7 @@ pub fn tiny_weights() -> groundtruth::model::Weights {
 /// Registers the GGUF at `path` as model `name` (its hash taken now), optionally judged
 /// against `oracle`.
 pub fn register_gguf(reg: &mut Vec<ModelEntry>, name: &str, path: &Path, oracle: Option<&str>) {
-    let sha256 = groundtruth::fsutil::sha256_file(path).unwrap();
+    let sha256 = sha256_file(path).unwrap();
     reg.push(ModelEntry {
         name: name.into(),
         description: "planted".into(),
@@ -217,4 +212,18 @@ pub fn unfetched(reg: &mut Vec<ModelEntry>) {
         sha256: Some("0".repeat(64)),
         fetch: Some("ci/fetch-models.sh".into()),
     });
+}
+
+/// The lowercase hex SHA-256 of `bytes`, as registries and manifests write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// [`sha256_hex`] of the file at `path`.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    Ok(sha256_hex(&std::fs::read(path)?))
 }

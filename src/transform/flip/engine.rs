@@ -75,7 +75,8 @@ pub struct Target {
     pub bits: BitMask,
     /// Name of the bits (a [`super::BitClass`] name, or what a test calls its own mask).
     pub bits_name: String,
-    /// Region.
+    /// Which tensors, and which of their fields, may be flipped (with a tensor pattern,
+    /// only the fields).
     pub region: Region,
     /// Shell pattern matched against the stored and the Hugging Face name.
     pub tensors: Option<String>,

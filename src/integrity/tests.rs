@@ -13,9 +13,9 @@
 //!   (band 0.05–0.25 for 200 draws, sd 0.023). An `any` flip hits the MSB 1 time in 32
 //!   (band 0.005–0.08, sd 0.012).
 
-use groundtruth::integrity::{catch_rates, CatchRate};
-use groundtruth::stored::StoredFile;
-use groundtruth::transform::flip::{BitClass, Region};
+use super::catch::{catch_rates, CatchRate};
+use crate::stored::StoredFile;
+use crate::transform::flip::{BitClass, Region};
 
 const SEEDS: u64 = 200;
 

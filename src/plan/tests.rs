@@ -3,17 +3,17 @@
 //! loss is falsified, a missing corpus skips with its reason. (Each check's measurement is
 //! shown failing on its own planted fault in src/train/tests.rs.)
 
-mod common;
-
-use groundtruth::claim::{expand, parse_str, Case};
-use groundtruth::judge::Judge;
-use groundtruth::model::LlamaConfig;
-use groundtruth::outcome::Outcome;
-use groundtruth::project::{Project, MODELS_FILE};
-use groundtruth::report::CaseRecord;
-use groundtruth::rng::SeededRng;
-use groundtruth::subject::registry;
+use super::{Execution, Plan};
+use crate::claim::{expand, parse_str, Case};
+use crate::judge::Judge;
+use crate::model::LlamaConfig;
+use crate::outcome::Outcome;
+use crate::project::{Project, MODELS_FILE};
+use crate::report::CaseRecord;
+use crate::rng::SeededRng;
+use crate::subject::registry;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn text() -> String {
     const WORDS: [&str; 16] = [
@@ -39,7 +39,7 @@ fn text() -> String {
 }
 
 fn sha(b: &[u8]) -> String {
-    groundtruth::fsutil::sha256_hex(b)
+    crate::fsutil::sha256_hex(b)
 }
 
 /// A scratch project whose only model is `micro`, trained by recipe `micro`.
@@ -50,7 +50,7 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
     std::fs::create_dir_all(root.join("data")).unwrap();
     let corpus = text();
     std::fs::write(root.join("data/micro.txt"), &corpus).unwrap();
-    let tok = groundtruth::train::train_bpe(&corpus, 300, 1)
+    let tok = crate::train::bpe::train_bpe(&corpus, 300, 1)
         .unwrap()
         .tokenizer_json();
     std::fs::write(root.join("configs/tokenizer.json"), &tok).unwrap();
@@ -108,9 +108,9 @@ fn judge(root: &Path, toml: &str) -> Vec<CaseRecord> {
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, toml).unwrap();
     let judge = Judge::new(project.clone(), reg, claims, 1);
-    common::judge_in_order(groundtruth::plan::Plan::new(
-        project, "planted", cases, judge,
-    ))
+    let plan = Arc::new(Plan::new(project, "planted", cases, judge));
+    let run = Execution::new(plan.clone(), plan.cases.len(), vec![]);
+    plan.cases.iter().map(|c| run.case(c)).collect()
 }
 
 fn observed(r: &CaseRecord) -> f64 {
@@ -264,7 +264,7 @@ fn training_checks_run_on_the_case_runtime() {
     assert_ne!(observed(by("/O")), observed(by("/O@cpu-bf16")));
     let cached = |r: &CaseRecord| path(r).split("cached run ").nth(1).unwrap()[..12].to_string();
     assert_ne!(cached(by("/H")), cached(by("/H@cpu-bf16")));
-    if groundtruth::device::DeviceSpec::Cuda(0).open().is_err() {
+    if crate::device::DeviceSpec::Cuda(0).open().is_err() {
         for n in ["/O@cuda", "/I@cuda"] {
             let Outcome::Skip(r) = &by(n).outcome else {
                 panic!("{n}: {:?}", by(n).outcome)
