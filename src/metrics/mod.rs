@@ -23,4 +23,4 @@ pub use report::{
     RecordVerdict, METRICS_FORMAT,
 };
 pub use score::{answers_equal, extract_answer, score, Rule, Score};
-pub use study::{study_table, svg_vs_scale, svg_vs_variant, StudyCell};
+pub(crate) use study::{study_table, svg_vs_scale, svg_vs_variant, StudyCell};

@@ -7,13 +7,16 @@ mod compare;
 mod statistic;
 mod summary;
 
-pub use bootstrap::{auroc, auroc_interval, bootstrap, Interval};
-pub use compare::{
+pub use bootstrap::Interval;
+pub(crate) use bootstrap::{auroc, auroc_interval, bootstrap};
+pub(crate) use compare::{
     compare_full, compare_to_oracle, first_difference, first_divergence, log_softmax,
-    max_abs_delta, top_k, Divergence, PositionCompare,
+    max_abs_delta, top_k,
 };
+pub use compare::{Divergence, PositionCompare};
 pub use statistic::{
     Better, ChainStat, Dist, FileStat, Info, Measurement, OracleStat, ParentStat, PathStat, Role,
     Statistic, SweepStat, Unit,
 };
-pub use summary::{bootstrap_mean_interval, quantile, SetStats, Summary};
+pub(crate) use summary::{bootstrap_mean_interval, quantile};
+pub use summary::{SetStats, Summary};

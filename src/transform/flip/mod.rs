@@ -1,4 +1,4 @@
-//! Seeded bit flips in stored weights ([`plan`], [`corrupt_weights`], [`corrupt_file`]):
+//! Seeded bit flips in stored weights ([`Plan`], [`corrupt_weights`], [`corrupt_file`]):
 //! a bit class ([`BitClass`]), a region ([`Region`]), a severity ([`Severity`]) and a
 //! seed pick the bits; every flip is recorded ([`FlipList`]).
 
@@ -15,9 +15,10 @@ mod weights;
 
 pub use crate::flipspec::{BitClass, Region, Severity};
 pub use bits::{BitMask, FieldFormat, FloatFormat};
-pub use engine::{apply, plan, Flip, FlipError, Plan, Site, Target, TensorMeta};
-pub use file::{corrupt_file, flips_path, write_corrupted, CorruptFileError};
-pub use layout::{layout, BlockLayout, FieldRun, Role};
+pub use engine::{Flip, FlipError, Plan, Site, Target};
+pub use file::{corrupt_file, CorruptFileError};
+pub(crate) use file::{flips_path, write_corrupted};
+pub use layout::Role;
 pub use list::{FileId, FlipList, FLIPS_FORMAT};
-pub use region::{glob_match, TensorClass};
-pub use weights::{corrupt_weights, tensor_metas};
+pub use region::TensorClass;
+pub use weights::corrupt_weights;
