@@ -9,7 +9,7 @@ use crate::oracle::{ModelConfig, Oracle, OracleError};
 use crate::plan::{execute, Plan, RUN_SEED};
 use crate::project::Project;
 use crate::report::Report;
-use crate::report::{ReportError, Reporter};
+use crate::report::Reporter;
 use crate::subject::registry::{FolderSource, GgufSource, ModelEntry};
 use crate::variant::Variant;
 use std::path::Path;
@@ -24,18 +24,16 @@ pub enum CheckError {
     /// The model path is neither a GGUF file nor a Hugging Face folder.
     #[error("{0}")]
     Model(String),
-    /// The oracle breaks the contract.
+    /// The oracle breaks the contract, or a reporter could not write its output (one
+    /// error type for the JSON files the harness reads and writes).
     #[error(transparent)]
-    Oracle(#[from] OracleError),
+    File(#[from] OracleError),
     /// A hostile or truncated GGUF.
     #[error(transparent)]
     Gguf(#[from] crate::gguf_guard::GgufError),
     /// The check claims.
     #[error(transparent)]
     Claims(#[from] ClaimError),
-    /// A reporter could not write its output.
-    #[error(transparent)]
-    Report(#[from] ReportError),
     /// No claim is registered for the checkpoint's storage type.
     #[error("{model}: stored as {stored} (the oracle's model is {oracle}), and no band is registered for {stored} in claims/check/ (registered: {registered}); nothing would judge it")]
     NoBand {

@@ -306,6 +306,21 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
     Ok(buf)
 }
 
+/// The `*.toml` files of `dir`, sorted by name (entries that cannot be read are passed
+/// over, as a file that is not there).
+pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FsError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Reads a UTF-8 text file of at most [`MAX_TEXT_BYTES`], naming the file on failure.
 pub fn read_text(path: &Path) -> Result<String, FsError> {
     read_text_bounded(path, MAX_TEXT_BYTES)

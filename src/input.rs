@@ -190,6 +190,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &Path) -> Result<T, I
     Ok(value)
 }
 
+/// Why a JSON file the harness both reads and writes (an oracle, a report) could not be
+/// read or written: the file, what it holds, or serialising the value for it.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonFileError {
+    /// Unreadable or unwritable.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Not JSON, not the file's schema, or well-formed JSON that breaks one of its rules
+    /// (the message starts with the field).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The value could not be serialised.
+    #[error("{}: {source}", file.display())]
+    Serialize {
+        /// The file it was for.
+        file: PathBuf,
+        /// serde's error.
+        source: serde_json::Error,
+    },
+}
+
+/// Writes `value` to `path` as pretty JSON with a trailing newline, atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), JsonFileError> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|source| JsonFileError::Serialize {
+            file: path.to_path_buf(),
+            source,
+        })?;
+    text.push('\n');
+    crate::fsutil::atomic_write(path, text.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,8 @@
 //! - What cases and bounds are stated in: [`variant`] (what a case derives from its
 //!   model), [`runtime`] (where and in what precision it runs), [`stats`] (the statistics
 //!   a bound names), [`prompts`] (prompt sets), [`rng`] (the generator every seeded step
-//!   draws from), and the input errors [`InputError`] and [`FsError`].
+//!   draws from), and the input errors [`InputError`], [`FsError`] and [`JsonFileError`]
+//!   (an oracle's or a report's).
 //!
 //! The rest — subjects and their caches, training, sweeps, integrity manifests, the command
 //! line's internals, the leaf helpers (bounded input, quoting, the built-in project, the
@@ -37,7 +38,7 @@
 pub use check::judge_checkpoint;
 pub use claim::{Case, ClaimSpec};
 pub use fsutil::FsError;
-pub use input::{At, InputError};
+pub use input::{At, InputError, JsonFileError};
 pub use inspect::{inspect, Inspection};
 pub use judge::{Judge, Verdict};
 pub use outcome::{Evidence, Outcome};

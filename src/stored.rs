@@ -5,7 +5,7 @@
 //! toolkit: bit flips ([`crate::transform::flip`]) address these ranges.
 
 use crate::gguf_guard::GgufError;
-use crate::model::{ggml_type_code, gguf_to_hf};
+use crate::model::{ggml_from_code, gguf_to_hf};
 use candle_core::quantized::GgmlDType;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -82,28 +82,6 @@ pub struct StoredFile {
     pub data_start: usize,
     /// Tensors, sorted by where their data lies.
     pub tensors: Vec<StoredTensor>,
-}
-
-const ALL_GGML: [GgmlDType; 15] = [
-    GgmlDType::F32,
-    GgmlDType::F16,
-    GgmlDType::BF16,
-    GgmlDType::Q4_0,
-    GgmlDType::Q4_1,
-    GgmlDType::Q5_0,
-    GgmlDType::Q5_1,
-    GgmlDType::Q8_0,
-    GgmlDType::Q8_1,
-    GgmlDType::Q2K,
-    GgmlDType::Q3K,
-    GgmlDType::Q4K,
-    GgmlDType::Q5K,
-    GgmlDType::Q6K,
-    GgmlDType::Q8K,
-];
-
-fn ggml_from_code(code: u32) -> Option<GgmlDType> {
-    ALL_GGML.into_iter().find(|t| ggml_type_code(*t) == code)
 }
 
 impl StoredFile {
@@ -256,18 +234,5 @@ impl StoredFile {
             return Err(StoredError::UnknownFormat { path: st });
         }
         Ok(path.to_path_buf())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_ggml_code_maps_back() {
-        for t in ALL_GGML {
-            assert_eq!(ggml_from_code(ggml_type_code(t)), Some(t));
-        }
-        assert_eq!(ggml_from_code(4), None);
     }
 }

@@ -43,3 +43,60 @@ pub(crate) fn seeded_var(shape: impl Into<Shape>, seed: u64, scale: f32, dtype: 
     )
     .unwrap()
 }
+
+/// The micro model of the training and plan tests: a 300-token vocabulary, one layer
+/// 32 wide, 4 query and 2 key/value heads.
+pub(crate) fn micro_config() -> crate::model::LlamaConfig {
+    crate::model::LlamaConfig {
+        vocab_size: 300,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        max_position_embeddings: 128,
+        tie_word_embeddings: true,
+        bos_token_id: None,
+        eos_token_id: None,
+    }
+}
+
+/// The L2 norm of a tensor (every element), as f32.
+pub(crate) fn l2_norm(t: &Tensor) -> f32 {
+    t.sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// A seeded one-layer model with a 64-token vocabulary and 64 positions: `hidden` wide, an
+/// MLP `intermediate` wide, `heads` query and `kv_heads` key/value heads.
+pub(crate) fn tiny_weights(
+    hidden: usize,
+    intermediate: usize,
+    heads: usize,
+    kv_heads: usize,
+    seed: u64,
+) -> crate::model::Weights {
+    let cfg = crate::model::LlamaConfig {
+        vocab_size: 64,
+        hidden_size: hidden,
+        intermediate_size: intermediate,
+        num_hidden_layers: 1,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        max_position_embeddings: 64,
+        tie_word_embeddings: true,
+        bos_token_id: None,
+        eos_token_id: None,
+    };
+    crate::model::seeded(&cfg, seed).unwrap()
+}

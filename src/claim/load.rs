@@ -3,7 +3,7 @@
 
 use super::schema::ClaimFile;
 use super::spec::ClaimSpec;
-use crate::fsutil::{read_text, FsError};
+use crate::fsutil::read_text;
 use crate::input::parse_toml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,15 +13,7 @@ pub type ClaimError = crate::input::InputError;
 
 /// Every claim of a folder (`*.toml`, sorted by file name), ids unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<ClaimSpec>, ClaimError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FsError {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
+    let files = crate::fsutil::toml_files(dir)?;
     let mut all = Vec::new();
     for f in &files {
         all.extend(load_file(f)?);

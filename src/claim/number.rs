@@ -367,15 +367,5 @@ pub fn load_numbers(root: &Path) -> Result<Vec<ClaimSpec>, InputError> {
 
 /// The registered-numbers files of a project: `claims/metrics/*.toml`, sorted.
 pub fn registered_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
-    let dir = root.join(REGISTERED_DIR);
-    let entries = std::fs::read_dir(&dir).map_err(|source| crate::fsutil::FsError {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    Ok(files)
+    Ok(crate::fsutil::toml_files(&root.join(REGISTERED_DIR))?)
 }

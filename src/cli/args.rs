@@ -224,10 +224,28 @@ pub struct BenchEvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// `--device` and `--precision`.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// `--device` and `--precision` of a command that runs a model (`ppl`, `bench eval`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RuntimeArgs {
     /// The device (`--device`).
     #[command(flatten)]
     pub device: DeviceArg,
     /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
     #[arg(long)]
     pub precision: Option<crate::runtime::Precision>,
+}
+
+impl RuntimeArgs {
+    /// Where and in what precision the model runs: the flags, else the CPU in f32.
+    pub fn runtime(&self) -> crate::runtime::Runtime {
+        crate::runtime::Runtime {
+            device: self.device.model_device(),
+            precision: self.precision.unwrap_or_default(),
+        }
+    }
 }

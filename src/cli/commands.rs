@@ -319,16 +319,9 @@ fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
         .iter()
         .find(|m| m.name == model)
         .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-    // The folder appears whole or not at all.
-    crate::fsutil::write_dir_atomic(out, |tmp| {
+    super::quant::write_hf_folder(out, |tmp| {
         crate::subject::materialize_seeded(project, entry, tmp).map(|_| ())
     })?;
-    let st = out.join("model.safetensors");
-    outln!(
-        "wrote {} (model.safetensors sha256 {})",
-        out.display(),
-        crate::fsutil::sha256_file(&st)?
-    );
     Ok(EXIT_HOLDS)
 }
 
@@ -528,20 +521,15 @@ fn bench_eval(project: &Project, a: super::BenchEvalArgs) -> Result<u8> {
         no_scoring,
         json,
         with_llama_cpp,
-        device,
-        precision,
+        runtime,
     } = a;
-    let runtime = crate::runtime::Runtime {
-        device: device.model_device(),
-        precision: precision.unwrap_or_default(),
-    };
     let plan = super::bench::Plan {
         threads,
         tokens,
         prompts,
         scoring: !no_scoring,
         llama_cpp: with_llama_cpp,
-        runtime,
+        runtime: runtime.runtime(),
     };
     super::bench::eval(project, model.as_deref(), &plan, json)
 }

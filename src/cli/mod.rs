@@ -50,7 +50,7 @@ use std::path::PathBuf;
 
 pub(crate) use args::{
     BenchEvalArgs, BenchGenerateArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs,
-    StudyArgs, TicketArgs,
+    RuntimeArgs, StudyArgs, TicketArgs,
 };
 use commands::execute;
 
@@ -513,12 +513,9 @@ pub(crate) struct PplArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// The device (`--device`).
+    /// `--device` and `--precision`.
     #[command(flatten)]
-    pub device: DeviceArg,
-    /// f32, or bf16 autocast (matrix products in bf16, the rest f32); default f32.
-    #[arg(long)]
-    pub precision: Option<crate::runtime::Precision>,
+    pub runtime: RuntimeArgs,
 }
 
 /// `--device`: one typed option for every command that runs a model (`run`, `check`,

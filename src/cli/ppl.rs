@@ -119,10 +119,7 @@ pub(super) fn chunk_bar() -> indicatif::ProgressBar {
 
 /// Runs `groundtruth ppl`.
 pub(super) fn run(project: &Project, args: &super::PplArgs) -> Result<u8> {
-    let runtime = Runtime {
-        device: args.device.model_device(),
-        precision: args.precision.unwrap_or_default(),
-    };
+    let runtime = args.runtime.runtime();
     let model = &super::commands::model_path(&args.model)?;
     let (text, base, ctx, chunks, json) = (
         args.text.as_deref(),

@@ -7,6 +7,23 @@ use super::error::{CandleContext, Result};
 use super::layers::{matmul_as, softmax_last, Linear, MatmulPath, Mode, RopeTable};
 use super::weights::Weights;
 
+/// Where a block part's projections load from: `{prefix}.{name}.weight` of `w`, for
+/// `path` on `dev` in `dtype`.
+pub(crate) struct Projections<'a> {
+    pub(crate) w: &'a Weights,
+    pub(crate) prefix: String,
+    pub(crate) path: MatmulPath,
+    pub(crate) dev: &'a Device,
+    pub(crate) dtype: DType,
+}
+
+impl Projections<'_> {
+    fn linear(&self, name: &str) -> Result<Linear> {
+        let w = self.w.get(&format!("{}.{name}.weight", self.prefix))?;
+        Linear::load(w, self.path, self.dev, self.dtype)
+    }
+}
+
 /// Multi-head attention whose `kv_heads` key/value heads are shared by groups of query
 /// heads (query head `h` reads KV head `h / (heads / kv_heads)`, as in HF's `repeat_kv`).
 #[derive(Debug, Clone)]
@@ -21,20 +38,13 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    pub(crate) fn load(
-        w: &Weights,
-        prefix: &str,
-        path: MatmulPath,
-        dev: &Device,
-        dtype: DType,
-    ) -> Result<Self> {
-        let cfg: &LlamaConfig = &w.config;
-        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
+    pub(crate) fn load(src: &Projections<'_>) -> Result<Self> {
+        let cfg: &LlamaConfig = &src.w.config;
         Ok(Self {
-            q: lin("q_proj")?,
-            k: lin("k_proj")?,
-            v: lin("v_proj")?,
-            o: lin("o_proj")?,
+            q: src.linear("q_proj")?,
+            k: src.linear("k_proj")?,
+            v: src.linear("v_proj")?,
+            o: src.linear("o_proj")?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim(),
@@ -107,18 +117,11 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    pub(crate) fn load(
-        w: &Weights,
-        prefix: &str,
-        path: MatmulPath,
-        dev: &Device,
-        dtype: DType,
-    ) -> Result<Self> {
-        let lin = |n: &str| Linear::load(w.get(&format!("{prefix}.{n}.weight"))?, path, dev, dtype);
+    pub(crate) fn load(src: &Projections<'_>) -> Result<Self> {
         Ok(Self {
-            gate: lin("gate_proj")?,
-            up: lin("up_proj")?,
-            down: lin("down_proj")?,
+            gate: src.linear("gate_proj")?,
+            up: src.linear("up_proj")?,
+            down: src.linear("down_proj")?,
         })
     }
 

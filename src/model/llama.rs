@@ -13,7 +13,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::attention::{Attention, Mlp};
+use super::attention::{Attention, Mlp, Projections};
 use super::cache::KvCache;
 use super::config::LlamaConfig;
 use super::error::{CandleContext, ModelError, Result};
@@ -123,6 +123,13 @@ impl Llama {
         let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{l}");
+            let part = |name: &str| Projections {
+                w: weights,
+                prefix: format!("{p}.{name}"),
+                path: opts.matmul,
+                dev,
+                dtype,
+            };
             blocks.push(Block {
                 input_norm: RmsNorm::load(
                     weights.get(&format!("{p}.input_layernorm.weight"))?,
@@ -130,14 +137,14 @@ impl Llama {
                     dev,
                     dtype,
                 )?,
-                attn: Attention::load(weights, &format!("{p}.self_attn"), opts.matmul, dev, dtype)?,
+                attn: Attention::load(&part("self_attn"))?,
                 post_norm: RmsNorm::load(
                     weights.get(&format!("{p}.post_attention_layernorm.weight"))?,
                     eps,
                     dev,
                     dtype,
                 )?,
-                mlp: Mlp::load(weights, &format!("{p}.mlp"), opts.matmul, dev, dtype)?,
+                mlp: Mlp::load(&part("mlp"))?,
             });
         }
         let mut model = Self {

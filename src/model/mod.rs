@@ -38,5 +38,7 @@ pub use rope_layout::RopeLayout;
 pub use safetensors_io::{load_hf_folder, read_hf_metadata, save_hf_folder};
 pub(crate) use safetensors_read::read_file as read_safetensors;
 pub(crate) use train_support::TrainableLlama;
-pub(crate) use weights::{expected_shapes, ggml_type_code};
+#[cfg(test)]
+pub(crate) use weights::stored_ggml_types;
+pub(crate) use weights::{expected_shapes, ggml_from_code, ggml_type_code};
 pub use weights::{ggml_type_name, Weight, Weights};

@@ -22,6 +22,39 @@ pub enum Weight {
     Quant(Arc<QTensor>),
 }
 
+/// Every GGML type candle knows, in ggml's code order but for BF16 (code 30) third.
+pub(crate) const GGML_TYPES: [GgmlDType; 15] = [
+    GgmlDType::F32,
+    GgmlDType::F16,
+    GgmlDType::BF16,
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q8_0,
+    GgmlDType::Q8_1,
+    GgmlDType::Q2K,
+    GgmlDType::Q3K,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+    GgmlDType::Q8K,
+];
+
+/// The types a model file stores: all of [`GGML_TYPES`] but Q8_1 and Q8_K, which ggml uses
+/// only for activations.
+#[cfg(test)]
+pub(crate) fn stored_ggml_types() -> impl Iterator<Item = GgmlDType> {
+    GGML_TYPES
+        .into_iter()
+        .filter(|t| !matches!(t, GgmlDType::Q8_1 | GgmlDType::Q8K))
+}
+
+/// The GGML type whose GGUF code is `code`, if candle knows it.
+pub(crate) fn ggml_from_code(code: u32) -> Option<GgmlDType> {
+    GGML_TYPES.into_iter().find(|t| ggml_type_code(*t) == code)
+}
+
 /// The short lowercase name llama.cpp uses for a GGML type (`q8_0`, `q4_k`, `f16`).
 pub fn ggml_type_name(t: GgmlDType) -> &'static str {
     match t {
@@ -298,6 +331,14 @@ impl Weights {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_ggml_code_maps_back() {
+        for t in GGML_TYPES {
+            assert_eq!(ggml_from_code(ggml_type_code(t)), Some(t));
+        }
+        assert_eq!(ggml_from_code(4), None);
+    }
     use crate::model::config::tests::tiny;
     use crate::model::init::seeded;
 

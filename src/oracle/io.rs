@@ -1,33 +1,16 @@
 //! Reading and writing oracle files: strict, bounded, atomic.
 
 use super::format::{ModelLimits, Oracle};
-use crate::fsutil::{atomic_write, read_bounded, FsError};
-use crate::input::InputError;
-use std::path::{Path, PathBuf};
+use crate::fsutil::read_bounded;
+use crate::input::{write_json, InputError, JsonFileError};
+use std::path::Path;
 
 /// Oracle files larger than this are refused once that many bytes have been read (a
 /// 200-prompt oracle is about 1 MB); parsing one costs about twice its size.
 pub const MAX_ORACLE_BYTES: u64 = 64 << 20;
 
 /// Why an oracle could not be read or written. Messages name the file and the field.
-#[derive(Debug, thiserror::Error)]
-pub enum OracleError {
-    /// Unreadable or unwritable.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// Not JSON, not the contract's schema, or well-formed JSON that breaks a rule of the
-    /// contract (the message starts with the field).
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// The oracle could not be serialised.
-    #[error("{}: {source}", file.display())]
-    Serialize {
-        /// The oracle file.
-        file: PathBuf,
-        /// serde's error.
-        source: serde_json::Error,
-    },
-}
+pub type OracleError = JsonFileError;
 
 impl OracleError {
     /// `file` breaks a rule of the contract (`msg` starts with the field).
@@ -70,14 +53,7 @@ pub fn write(path: &Path, oracle: &Oracle) -> Result<(), OracleError> {
     oracle
         .validate()
         .map_err(|msg| OracleError::contract(path, msg))?;
-    let mut text =
-        serde_json::to_string_pretty(oracle).map_err(|source| OracleError::Serialize {
-            file: path.to_path_buf(),
-            source,
-        })?;
-    text.push('\n');
-    atomic_write(path, text.as_bytes())?;
-    Ok(())
+    write_json(path, oracle)
 }
 
 #[cfg(test)]

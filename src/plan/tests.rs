@@ -55,18 +55,8 @@ fn project(registered_val_loss: Option<f64>) -> (tempfile::TempDir, PathBuf) {
         .tokenizer_json();
     std::fs::write(root.join("configs/tokenizer.json"), &tok).unwrap();
     let cfg = LlamaConfig {
-        vocab_size: 300,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 1,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
         max_position_embeddings: 2048,
-        tie_word_embeddings: true,
-        bos_token_id: None,
-        eos_token_id: None,
+        ..crate::testutil::micro_config()
     };
     let ladder = format!(
         "tolerance = 0.05\n[vocabulary]\nsize = 300\ntokenizer = \"configs/tokenizer.json\"\n[defaults]\nrms_norm_eps = 1e-5\nrope_theta = 10000.0\nmax_position_embeddings = 2048\n\

@@ -145,23 +145,7 @@ impl Report {
 }
 
 /// Why a report could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// I/O.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// Not a report.
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// The report could not be serialised.
-    #[error("{}: {source}", file.display())]
-    Serialize {
-        /// The file it was for.
-        file: PathBuf,
-        /// serde's error.
-        source: serde_json::Error,
-    },
-}
+pub type ReportError = crate::input::JsonFileError;
 
 /// Reports larger than this are refused (a run of 25,000 cases writes about 50 MB).
 pub const MAX_REPORT_BYTES: u64 = 128 << 20;
@@ -185,11 +169,7 @@ pub fn read_report(path: &Path) -> Result<Report, ReportError> {
 /// `out`, each atomically; tickets of cases that do not fail in this report are removed, so
 /// the folder never shows a failure the report does not hold.
 pub fn write_run(out: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
-    let json = serde_json::to_string_pretty(report).map_err(|source| ReportError::Serialize {
-        file: out.join("report.json"),
-        source,
-    })?;
-    atomic_write(&out.join("report.json"), format!("{json}\n").as_bytes())?;
+    crate::input::write_json(&out.join("report.json"), report)?;
     atomic_write(
         &out.join("summary.md"),
         super::summary_matrix(report).as_bytes(),

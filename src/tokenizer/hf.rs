@@ -122,30 +122,28 @@ impl HfTokenizer {
     }
 }
 
+/// `text`'s ids under `tok`, with add_special_tokens = false: no post-processor BOS
+/// (whether added tokens are matched is `tok`'s setting).
+fn encode_ids(tok: &tokenizers::Tokenizer, text: &str) -> Result<Vec<u32>, TokenizerError> {
+    let enc = tok
+        .encode(text, false)
+        .map_err(|e| TokenizerError::Library {
+            op: "encode",
+            msg: e.to_string(),
+        })?;
+    Ok(enc.get_ids().to_vec())
+}
+
 impl TextTokenizer for HfTokenizer {
     fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        // add_special_tokens = false: no post-processor BOS; added tokens are still matched.
-        let enc = self
-            .tok
-            .encode(text, false)
-            .map_err(|e| TokenizerError::Library {
-                op: "encode",
-                msg: e.to_string(),
-            })?;
-        Ok(enc.get_ids().to_vec())
+        encode_ids(&self.tok, text)
     }
 
     fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         // A copy, because the switch lives in the tokenizer and `encode` must keep matching.
         let mut tok = self.tok.clone();
         tok.set_encode_special_tokens(true);
-        let enc = tok
-            .encode(text, false)
-            .map_err(|e| TokenizerError::Library {
-                op: "encode",
-                msg: e.to_string(),
-            })?;
-        Ok(enc.get_ids().to_vec())
+        encode_ids(&tok, text)
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {

@@ -76,15 +76,7 @@ pub fn train_throughput(
     let device = runtime.device.open()?;
     let mut model = TrainableLlama::new(&seeded(config, 1)?, &device)?;
     model.set_autocast(runtime.precision.autocast());
-    let mut opt = AdamW::new(
-        model.vars(),
-        AdamWParams {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: 0.1,
-        },
-    );
+    let mut opt = AdamW::new(model.vars(), AdamWParams::with_decay(0.1));
     let mut rng = SeededRng::new(2);
     let vocab = config.vocab_size as u64;
     let batches: Vec<Vec<u32>> = (0..2)

@@ -30,6 +30,19 @@ pub struct AdamWParams {
     pub weight_decay: f64,
 }
 
+impl AdamWParams {
+    /// β1 0.9, β2 0.95, ε 1e-8 (the usual small-LM settings, also the recipes' defaults)
+    /// with `weight_decay`: for the runs that have no recipe (benchmarks, sanity checks).
+    pub fn with_decay(weight_decay: f64) -> Self {
+        AdamWParams {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay,
+        }
+    }
+}
+
 /// Warmup + cosine: `lr · s / warmup` for steps `s <= warmup`, then a half cosine from `lr`
 /// down to `min_lr` at `steps` (steps count from 1).
 pub fn lr_at(step: u64, steps: u64, warmup: u64, lr: f64, min_lr: f64) -> f64 {

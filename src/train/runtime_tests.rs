@@ -104,16 +104,7 @@ fn autocast_gradients_are_near_but_not_equal_to_f32() {
         .unwrap()
     };
     let (full, cast) = (grads(None), grads(Precision::Bf16.autocast()));
-    let norm = |t: &Tensor| {
-        t.sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .sqrt()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
+    let norm = crate::testutil::l2_norm;
     let rel = norm(&(&full - &cast).unwrap()) / norm(&full);
     assert!(rel > 1e-5 && rel < 0.05, "relative gradient change {rel}");
 }

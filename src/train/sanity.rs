@@ -84,15 +84,7 @@ pub fn overfit_on(
         .collect();
     let windows: Vec<&[u32]> = all.iter().map(Vec::as_slice).collect();
     let first_loss = eval_loss(model.model(), &windows, spec.batch)?;
-    let mut opt = AdamW::new(
-        model.vars(),
-        AdamWParams {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-    );
+    let mut opt = AdamW::new(model.vars(), AdamWParams::with_decay(0.0));
     for step in 1..=spec.steps {
         let mut rng = SeededRng::for_stream(spec.seed, &format!("overfit/{step}"));
         let batch: Vec<u32> = (0..spec.batch)

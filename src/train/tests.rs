@@ -13,7 +13,7 @@ use super::recipe::{GradCheckSpec, OverfitSpec};
 use super::sanity::GradHook;
 use super::trainer::{batch_loss, RunSummary};
 use super::*;
-use crate::model::{seeded, LlamaConfig, Weight, Weights};
+use crate::model::{seeded, Weight, Weights};
 use crate::rng::SeededRng;
 use crate::tokenizer::{HfTokenizer, TextTokenizer};
 
@@ -70,22 +70,7 @@ pub(crate) fn micro_text() -> String {
     s
 }
 
-pub(crate) fn micro_config() -> LlamaConfig {
-    LlamaConfig {
-        vocab_size: 300,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 1,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        max_position_embeddings: 128,
-        tie_word_embeddings: true,
-        bos_token_id: None,
-        eos_token_id: None,
-    }
-}
+pub(crate) use crate::testutil::micro_config;
 
 pub(crate) fn micro_spec(hyper: Hyper) -> TrainSpec {
     let text = micro_text();
@@ -196,16 +181,7 @@ fn checkpoint_files_are_verified_and_metadata_is_complete() {
     let spec = micro_spec(micro_hyper());
     run(&spec, dir.path(), |o| o.checkpoint_every = 4);
     let ck = dir.path().join(checkpoint_name(4));
-    let c = read_checkpoint(
-        &ck,
-        AdamWParams {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: 0.1,
-        },
-    )
-    .unwrap();
+    let c = read_checkpoint(&ck, AdamWParams::with_decay(0.1)).unwrap();
     assert_eq!(c.state.step, 4);
     assert_eq!(c.optimizer.t, 4);
     for key in [

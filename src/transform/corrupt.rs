@@ -192,15 +192,9 @@ fn put(w: &mut Weights, name: &str, values: Vec<f32>) -> Result<(), ModelError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{seeded, LlamaConfig};
 
     fn tiny() -> Weights {
-        let cfg: LlamaConfig = serde_json::from_str(
-            r#"{"vocab_size":64,"hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,
-               "num_key_value_heads":1,"rms_norm_eps":1e-5,"rope_theta":10000.0,"max_position_embeddings":64,"tie_word_embeddings":true}"#,
-        )
-        .unwrap();
-        seeded(&cfg, 3).unwrap()
+        crate::testutil::tiny_weights(16, 32, 2, 1, 3)
     }
 
     fn count_diff(a: &Weights, b: &Weights) -> Vec<(String, usize)> {

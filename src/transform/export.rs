@@ -162,21 +162,7 @@ mod tests {
 
     #[test]
     fn ftype_round_trips_for_every_writable_type() {
-        for t in [
-            GgmlDType::F32,
-            GgmlDType::F16,
-            GgmlDType::BF16,
-            GgmlDType::Q4_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q5_0,
-            GgmlDType::Q5_1,
-            GgmlDType::Q8_0,
-            GgmlDType::Q2K,
-            GgmlDType::Q3K,
-            GgmlDType::Q4K,
-            GgmlDType::Q5K,
-            GgmlDType::Q6K,
-        ] {
+        for t in crate::model::stored_ggml_types() {
             let f = llama_ftype(t).unwrap();
             assert_eq!(declared_type(f), Some(t), "{t:?}");
         }

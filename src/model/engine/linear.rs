@@ -95,33 +95,14 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         one_at_a_time(x, m, ws, ys, add, &blocks);
         return;
     }
-    let sums = if ws
-        .iter()
-        .any(|w| blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums()))
-    {
-        block_sums(x)
-    } else {
-        Vec::new()
-    };
+    let sums = sums_if_needed(x, ws, &blocks);
     let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
     let tasks = tasks(ws);
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe {
-                q.dot_rows(
-                    o0,
-                    o1,
-                    x,
-                    &sums,
-                    Out {
-                        ptr: out.get(),
-                        ld: w.rows,
-                        add,
-                    },
-                )
-            },
+            Some(q) => unsafe { on_blocks(q, &w, o0, o1, x, &sums, out, add) },
             // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
             // write disjoint columns.
             None => unsafe {
@@ -139,6 +120,48 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
             },
         }
     });
+}
+
+/// The block sums of `x` when a matrix multiplied on its stored blocks (`on_blocks` says
+/// which are) needs them, else nothing.
+fn sums_if_needed(x: &[f32], ws: &[Mat<'_>], on_blocks: &dyn Fn(&Mat<'_>) -> bool) -> Vec<f32> {
+    if ws
+        .iter()
+        .any(|w| on_blocks(w) && w.quant.is_some_and(|q| q.kind().needs_sums()))
+    {
+        block_sums(x)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Output features `o0..o1` of every row of `y (+)= x·Wᵀ` on `w`'s stored blocks `q`.
+///
+/// # Safety
+/// As [`QuantRows::dot_rows`]: `out` addresses `y` of shape `(m, w.rows)`, and no other
+/// thread writes features `o0..o1` of it meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn on_blocks(
+    q: &QuantRows,
+    w: &Mat<'_>,
+    o0: usize,
+    o1: usize,
+    x: &[f32],
+    sums: &[f32],
+    out: Shared,
+    add: bool,
+) {
+    q.dot_rows(
+        o0,
+        o1,
+        x,
+        sums,
+        Out {
+            ptr: out.get(),
+            ld: w.rows,
+            add,
+        },
+    )
 }
 
 /// [`matmul_many`] for many rows: each product on its own, a float one as one gemm over
@@ -223,33 +246,14 @@ pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
     let Some(m) = checked_rows(x, ws, ys) else {
         return;
     };
-    let sums = if ws
-        .iter()
-        .any(|w| w.quant.is_some_and(|q| q.kind().needs_sums()))
-    {
-        block_sums(x)
-    } else {
-        Vec::new()
-    };
+    let sums = sums_if_needed(x, ws, &|_| true);
     let outs: Vec<Shared> = ys.iter_mut().map(|y| Shared(y.as_mut_ptr())).collect();
     let tasks = tasks(ws);
     tasks.into_par_iter().for_each(|(i, o0, o1)| {
         let (w, out) = (ws[i], outs[i]);
         match w.quant {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe {
-                q.dot_rows(
-                    o0,
-                    o1,
-                    x,
-                    &sums,
-                    Out {
-                        ptr: out.get(),
-                        ld: w.rows,
-                        add,
-                    },
-                )
-            },
+            Some(q) => unsafe { on_blocks(q, &w, o0, o1, x, &sums, out, add) },
             // SAFETY: as in `matmul_many`, one row at a time.
             None => {
                 for r in 0..m {

@@ -280,49 +280,36 @@ mod simd {
         Out,
     );
 
-    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    unsafe fn rows512<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
-        for (i, wr) in w.chunks_exact(row_bytes).enumerate() {
-            let mut r = 0;
-            while r < m {
-                let take = (m - r).min(4);
-                let (xs, ss) = (x.add(r * nb * BLOCK), sums.wrapping_add(r * nb));
-                let mut acc = [0f32; 4];
-                match take {
-                    1 => dot512::<1, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    2 => dot512::<2, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    3 => dot512::<3, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    _ => dot512::<4, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+    /// The row loop over one instruction set's dot kernel, written once: a generic over
+    /// the kernel would be a function pointer or a closure, and neither inherits the
+    /// `target_feature` that lets the kernel inline.
+    macro_rules! rows_with {
+        ($name:ident, $features:literal, $dot:ident) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $name<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
+                for (i, wr) in w.chunks_exact(row_bytes).enumerate() {
+                    let mut r = 0;
+                    while r < m {
+                        let take = (m - r).min(4);
+                        let (xs, ss) = (x.add(r * nb * BLOCK), sums.wrapping_add(r * nb));
+                        let mut acc = [0f32; 4];
+                        match take {
+                            1 => $dot::<1, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                            2 => $dot::<2, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                            3 => $dot::<3, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                            _ => $dot::<4, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
+                        }
+                        for (j, v) in acc[..take].iter().enumerate() {
+                            out.put(r + j, o0 + i, *v);
+                        }
+                        r += take;
+                    }
                 }
-                for (j, v) in acc[..take].iter().enumerate() {
-                    out.put(r + j, o0 + i, *v);
-                }
-                r += take;
             }
-        }
+        };
     }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn rows256<const K: u8>((w, row_bytes, o0, nb, m, x, sums, out): Args<'_>) {
-        for (i, wr) in w.chunks_exact(row_bytes).enumerate() {
-            let mut r = 0;
-            while r < m {
-                let take = (m - r).min(4);
-                let (xs, ss) = (x.add(r * nb * BLOCK), sums.wrapping_add(r * nb));
-                let mut acc = [0f32; 4];
-                match take {
-                    1 => dot256::<1, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    2 => dot256::<2, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    3 => dot256::<3, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                    _ => dot256::<4, K>(wr.as_ptr(), nb, xs, ss, &mut acc),
-                }
-                for (j, v) in acc[..take].iter().enumerate() {
-                    out.put(r + j, o0 + i, *v);
-                }
-                r += take;
-            }
-        }
-    }
+    rows_with!(rows512, "avx512f,avx2,fma,f16c", dot512);
+    rows_with!(rows256, "avx2,fma,f16c", dot256);
 
     /// How far ahead of the block being read the next bytes are requested: memory, not
     /// arithmetic, bounds a matrix-vector product.

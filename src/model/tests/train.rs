@@ -32,16 +32,7 @@ fn gradient_norms(t: &TrainableLlama, grads: &GradStore) -> BTreeMap<String, Opt
     t.vars()
         .iter()
         .map(|(name, var)| {
-            let norm = grads.get(var.as_tensor()).map(|g| {
-                g.sqr()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .sqrt()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            });
+            let norm = grads.get(var.as_tensor()).map(crate::testutil::l2_norm);
             (name.clone(), norm)
         })
         .collect()

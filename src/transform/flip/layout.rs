@@ -178,25 +178,11 @@ pub fn layout(t: GgmlDType) -> Option<BlockLayout> {
 mod tests {
     use super::*;
 
-    const STORED: [GgmlDType; 13] = [
-        GgmlDType::F32,
-        GgmlDType::F16,
-        GgmlDType::BF16,
-        GgmlDType::Q4_0,
-        GgmlDType::Q4_1,
-        GgmlDType::Q5_0,
-        GgmlDType::Q5_1,
-        GgmlDType::Q8_0,
-        GgmlDType::Q2K,
-        GgmlDType::Q3K,
-        GgmlDType::Q4K,
-        GgmlDType::Q5K,
-        GgmlDType::Q6K,
-    ];
+    use crate::model::stored_ggml_types;
 
     #[test]
     fn layouts_tile_candles_blocks_exactly() {
-        for t in STORED {
+        for t in stored_ggml_types() {
             let l = layout(t).unwrap();
             assert_eq!((l.elems, l.bytes), (t.block_size(), t.type_size()), "{t:?}");
             let mut at = 0;

@@ -3,7 +3,7 @@
 //! tensors no flip lands in keep their bytes.
 
 use super::*;
-use crate::model::{load_gguf, load_hf_folder, save_hf_folder, seeded, LlamaConfig, Weights};
+use crate::model::{load_gguf, load_hf_folder, save_hf_folder, Weights};
 use crate::stored::StoredFile;
 use crate::transform::{convert, export_gguf, Source};
 use crate::variant::DType;
@@ -13,12 +13,7 @@ use std::path::PathBuf;
 
 /// 256 wide so the K-quants take every matrix (no Q8_0 fallback).
 fn tiny() -> Weights {
-    let cfg: LlamaConfig = serde_json::from_str(
-        r#"{"vocab_size":64,"hidden_size":256,"intermediate_size":256,"num_hidden_layers":1,"num_attention_heads":4,
-           "num_key_value_heads":2,"rms_norm_eps":1e-5,"rope_theta":10000.0,"max_position_embeddings":64,"tie_word_embeddings":true}"#,
-    )
-    .unwrap();
-    seeded(&cfg, 5).unwrap()
+    crate::testutil::tiny_weights(256, 256, 4, 2, 5)
 }
 
 struct Fixture {
