@@ -6,7 +6,7 @@
 use candle_core::{Device, Tensor};
 
 use super::checkpoint::checkpoint_name;
-use super::tests::{data, micro_config, micro_hyper, micro_spec};
+use super::tests::{data, l2_norm, micro_config, micro_hyper, micro_spec};
 use super::trainer::{batch_loss, RunSummary};
 use super::*;
 use crate::device::{DeviceError, DeviceSpec};
@@ -104,7 +104,7 @@ fn autocast_gradients_are_near_but_not_equal_to_f32() {
         .unwrap()
     };
     let (full, cast) = (grads(None), grads(Precision::Bf16.autocast()));
-    let norm = crate::testutil::l2_norm;
+    let norm = l2_norm;
     let rel = norm(&(&full - &cast).unwrap()) / norm(&full);
     assert!(rel > 1e-5 && rel < 0.05, "relative gradient change {rel}");
 }

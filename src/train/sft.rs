@@ -22,7 +22,7 @@ use super::sft_config::SftHyper;
 use super::sft_data::{masked_eval_loss, masked_loss, Example};
 use super::sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
 use super::spec::{json, versions};
-use super::trainer::{descend, progress_bar};
+use super::trainer::{descend, evaluates, progress_bar};
 use crate::fsutil::{atomic_write, sha256_file, sha256_hex};
 use crate::metrics::Tags;
 use crate::model::{save_hf_folder, TrainableLlama, Weights};
@@ -285,7 +285,7 @@ fn train_steps(
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
         tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
-        let val_loss = (step % opts.eval_every.max(1) == 0 || step == h.steps)
+        let val_loss = evaluates(step, opts.eval_every, h.steps)
             .then(|| masked_eval_loss(model.model(), eval, end, h.batch))
             .transpose()?;
         let row = MetricsRow {

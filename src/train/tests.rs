@@ -70,7 +70,7 @@ pub(crate) fn micro_text() -> String {
     s
 }
 
-pub(crate) use crate::testutil::micro_config;
+pub(crate) use crate::testutil::{l2_norm, micro_config};
 
 pub(crate) fn micro_spec(hyper: Hyper) -> TrainSpec {
     let text = micro_text();

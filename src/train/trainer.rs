@@ -271,6 +271,12 @@ pub(super) fn descend(
     Ok((value, info.grad_norm))
 }
 
+/// Whether step `step` of `steps` measures the validation loss: every `eval_every` steps
+/// (0 counts as 1) and the last.
+pub(super) fn evaluates(step: u64, eval_every: u64, steps: u64) -> bool {
+    step.is_multiple_of(eval_every.max(1)) || step == steps
+}
+
 /// After an evaluation: without a terminal the bar is invisible, so a log line instead;
 /// and the CSV so far, so a long run can be followed from a file.
 fn follow_evaluation(
@@ -332,7 +338,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
         let (value, grad_norm) = descend(&model, &mut opt, loss, step, lr, h.grad_clip)?;
         let dt = t0.elapsed().as_secs_f64();
         seconds += dt;
-        let val_loss = if step % opts.eval_every.max(1) == 0 || step == h.steps {
+        let val_loss = if evaluates(step, opts.eval_every, h.steps) {
             Some(eval_loss(model.model(), &windows, h.batch)?)
         } else {
             None
