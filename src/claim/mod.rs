@@ -6,6 +6,7 @@ mod expand;
 mod kind;
 mod load;
 pub mod number;
+mod registration;
 mod render;
 mod schema;
 mod spec;

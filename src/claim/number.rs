@@ -21,7 +21,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::kind::Kind;
-use super::schema::{Basis, Bound, Expect, Op};
+use super::registration::registered_record;
+use super::schema::{Bound, Expect, Op};
 use super::spec::{check_date, ClaimSpec};
 use crate::input::{parse_toml, InputError};
 use crate::metrics::Metric;
@@ -100,8 +101,10 @@ pub struct IntervalBound {
     pub value: f64,
 }
 
+registered_record! {
 /// A `[[number]]` of `claims/metrics/*.toml`: a metric of one model × variant group of
-/// records, registered as a value with a tolerance or as an interval bound.
+/// records, registered as a value with a tolerance or as an interval bound. Its
+/// registration fields follow `versus`, declared by `registered_record!` (claim/registration.rs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredNumber {
@@ -133,18 +136,7 @@ pub struct RegisteredNumber {
     /// Versus form: the other variant of the same model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versus: Option<String>,
-    /// Why this number or bound, written before the run that tests it.
-    pub rationale: String,
-    /// `YYYY-MM-DD`.
-    pub registered: String,
-    /// Whether it was written before any run (`prior`) or after seeing numbers (`observed`).
-    pub basis: Basis,
-    /// `fail` for a registered negative claim.
-    #[serde(default)]
-    pub expect: Expect,
-    /// Set when a run falsified it: kept on record, no longer judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retired: Option<String>,
+}
 }
 
 /// The form of a number, checked once at load.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kind::{ClaimKind, Compare, TrainCheck};
+use super::registration::registered_record;
 use crate::stats::Statistic;
 
 /// A `claims/*.toml` file: a list of `[[claim]]` tables.
@@ -17,7 +18,9 @@ pub struct ClaimFile {
     pub claim: Vec<Claim>,
 }
 
-/// One pre-registered claim.
+registered_record! {
+/// One pre-registered claim; its registration fields (`rationale`, `registered`, `basis`,
+/// `expect`, `retired`) follow `bound`, declared by `registered_record!` (claim/registration.rs).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
@@ -62,22 +65,7 @@ pub struct Claim {
     pub seeds: Option<u64>,
     /// The falsification criterion.
     pub bound: Bound,
-    /// Why this bound, written before the run that tests it.
-    pub rationale: String,
-    /// Registration date, `YYYY-MM-DD`.
-    pub registered: String,
-    /// Whether the bound was written before any run of the claim (`prior`) or after its
-    /// author had seen numbers it judges (`observed`). Required: a reader must never have
-    /// to guess whether a bound is a prediction or a fitted regression guard.
-    pub basis: Basis,
-    /// `hold` for ordinary claims, `fail` for registered negative claims.
-    #[serde(default)]
-    pub expect: Expect,
-    /// Set when a run falsified the claim and it was withdrawn: the date and what was
-    /// observed. A retired claim stays in the record (and in CLAIMS.md) but expands to no
-    /// case; a corrected prediction is a new claim with its own id and date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retired: Option<String>,
+}
 }
 
 /// The models and variants a claim is about.
