@@ -9,6 +9,7 @@ mod cache;
 mod checkpoint;
 mod data;
 mod error;
+mod hyper_fields;
 mod kernels;
 mod lm_head;
 mod loss;

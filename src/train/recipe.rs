@@ -11,11 +11,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
+use super::hyper_fields::with_schedule;
 use crate::device::DeviceSpec;
 use crate::fsutil::{line_of, read_text};
 use crate::runtime::{Precision, Runtime};
 
-/// Everything besides the architecture, data and tokenizer that determines the weights.
+with_schedule! {
+/// Everything besides the architecture, data and tokenizer that determines the weights
+/// (the schedule and AdamW fields come from `with_schedule!`, train/hyper_fields.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hyper {
@@ -27,24 +30,10 @@ pub struct Hyper {
     pub batch: usize,
     /// Tokens per sequence (each sequence is `seq_len + 1` ids: inputs and next tokens).
     pub seq_len: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Learning rate at the last step (end of the cosine).
-    pub min_lr: f64,
-    /// Linear warmup steps.
-    pub warmup: u64,
-    /// AdamW decoupled weight decay (matrices only).
-    pub weight_decay: f64,
-    /// AdamW β1.
-    pub beta1: f64,
-    /// AdamW β2.
-    pub beta2: f64,
-    /// AdamW ε.
-    pub eps: f64,
-    /// Global gradient-norm clip (0: none).
-    pub grad_clip: f64,
+} schedule + adamw {
     /// Share of the corpus (its end, cut at a line start) held out for validation.
     pub val_fraction: f64,
+}
 }
 
 impl Default for Hyper {
@@ -72,43 +61,14 @@ impl Hyper {
     /// Field-level checks; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |f: &str, why: String| Err(format!("field `{f}`: {why}"));
-        if self.steps == 0 {
-            return bad("steps", "must be at least 1".into());
-        }
         if self.batch == 0 {
             return bad("batch", "must be at least 1".into());
         }
         if self.seq_len < 2 {
             return bad("seq_len", format!("{} is below 2", self.seq_len));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", format!("{} is not a positive number", self.lr));
-        }
-        if !(self.min_lr >= 0.0 && self.min_lr <= self.lr) {
-            return bad("min_lr", format!("{} is not in [0, lr]", self.min_lr));
-        }
-        if self.warmup > self.steps {
-            return bad(
-                "warmup",
-                format!("{} exceeds steps {}", self.warmup, self.steps),
-            );
-        }
-        for (f, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&v) {
-                return bad(f, format!("{v} is not in [0, 1)"));
-            }
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return bad("eps", format!("{} is not positive", self.eps));
-        }
-        for (f, v) in [
-            ("weight_decay", self.weight_decay),
-            ("grad_clip", self.grad_clip),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(f, format!("{v} is not a non-negative number"));
-            }
-        }
+        self.check_schedule()?;
+        self.check_adamw()?;
         if !(self.val_fraction > 0.0 && self.val_fraction < 0.5) {
             return bad(
                 "val_fraction",
@@ -155,7 +115,8 @@ pub struct TokenizerSpec {
     pub sha256: String,
 }
 
-/// The overfitting check's procedure.
+with_schedule! {
+/// The overfitting check's procedure (its schedule fields come from `with_schedule!`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverfitSpec {
@@ -167,14 +128,10 @@ pub struct OverfitSpec {
     pub batch: usize,
     /// Tokens per window.
     pub seq_len: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Final learning rate.
-    pub min_lr: f64,
-    /// Warmup steps.
-    pub warmup: u64,
+} schedule {
     /// Seed of init and window sampling.
     pub seed: u64,
+}
 }
 
 /// The finite-difference gradient check's procedure.
@@ -274,10 +231,6 @@ pub fn load_recipes(path: &Path) -> Result<Recipes, TrainError> {
     parse_recipes(&text, path)
 }
 
-fn positive(x: f64) -> bool {
-    x.is_finite() && x > 0.0
-}
-
 fn is_sha256(s: &str) -> bool {
     s.len() == 64
         && s.chars()
@@ -297,17 +250,11 @@ fn validate_tables(raw: &RecipesFile) -> Result<(), String> {
         }
     }
     let o = &raw.overfit;
-    if o.text_bytes == 0
-        || o.steps == 0
-        || o.batch == 0
-        || o.seq_len < 2
-        || !positive(o.lr)
-        || o.min_lr.is_nan()
-        || o.min_lr < 0.0
-        || o.warmup > o.steps
-    {
-        return Err("table `overfit`: needs text_bytes, steps, batch >= 1, seq_len >= 2, lr > 0, min_lr >= 0, warmup <= steps".into());
+    if o.text_bytes == 0 || o.batch == 0 || o.seq_len < 2 {
+        return Err("table `overfit`: needs text_bytes, batch >= 1, seq_len >= 2".into());
     }
+    o.check_schedule()
+        .map_err(|m| format!("table `overfit`: {m}"))?;
     let g = &raw.grad_check;
     if g.batch == 0 || g.seq_len < 2 || g.coords_per_matrix == 0 || !(g.h > 0.0 && g.h < 1.0) {
         return Err(

@@ -9,7 +9,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::error::{Ctx, TrainError};
-use super::optim::{lr_at, AdamW, AdamWParams};
+use super::optim::{AdamW, AdamWParams};
 use super::recipe::{GradCheckSpec, OverfitSpec};
 use super::trainer::{batch_loss, eval_loss};
 use crate::model::{
@@ -101,12 +101,7 @@ pub fn overfit_on(
         if let Some(h) = hook {
             h(model.vars(), &mut grads).ctx("gradient hook")?;
         }
-        opt.step(
-            model.vars(),
-            &grads,
-            lr_at(step, spec.steps, spec.warmup, spec.lr, spec.min_lr),
-            1.0,
-        )?;
+        opt.step(model.vars(), &grads, spec.lr_at(step), 1.0)?;
     }
     let final_loss = eval_loss(model.model(), &windows, spec.batch)?;
     Ok(OverfitReport {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::data::unigram_entropy;
 use super::error::TrainError;
 use super::metrics::{write_run_reports, MetricsRow};
-use super::optim::{lr_at, AdamW, AdamWParams};
+use super::optim::AdamW;
 use super::sft_config::SftHyper;
 use super::sft_data::{masked_eval_loss, masked_loss, Example};
 use super::sft_vocab::{extend_tokenizer, extend_weights, tokenizer_config};
@@ -280,22 +280,17 @@ fn train_steps(
         }
         let t0 = Instant::now();
         let loss = masked_loss(model.model(), &batch, end)?;
-        let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
-        let (value, grad_norm) = descend(model, opt, loss, step, lr, h.grad_clip)?;
-        let dt = t0.elapsed().as_secs_f64();
-        seconds += dt;
+        let lr = h.lr_at(step);
+        let stepped = descend(model, opt, loss, step, lr, h.grad_clip, t0)?;
+        seconds += stepped.seconds;
         tokens += batch.iter().map(|e| e.tokens.len() as u64).sum::<u64>();
         let val_loss = evaluates(step, opts.eval_every, h.steps)
             .then(|| masked_eval_loss(model.model(), eval, end, h.batch))
             .transpose()?;
         let row = MetricsRow {
-            step,
-            lr,
-            train_loss: value,
-            grad_norm,
             val_loss,
             tokens,
-            seconds: dt,
+            ..stepped
         };
         show_progress(&bar, opts.progress, &row, h.steps);
         rows.push(row);
@@ -328,13 +323,7 @@ pub fn sft(spec: &SftSpec, opts: &SftOptions) -> Result<SftSummary, TrainError> 
     let eval: Vec<Example> = held.iter().map(example).collect::<Result<_, _>>()?;
     let weights = extend_weights(&spec.base, ids.len(), end, h.seed)?;
     let model = TrainableLlama::new(&weights, &opts.device)?;
-    let params = AdamWParams {
-        beta1: h.beta1,
-        beta2: h.beta2,
-        eps: h.eps,
-        weight_decay: h.weight_decay,
-    };
-    let mut opt = AdamW::new(model.vars(), params);
+    let mut opt = AdamW::new(model.vars(), h.adamw());
     let val_loss_before = masked_eval_loss(model.model(), &eval, end, h.batch)?;
     let Steps {
         rows,

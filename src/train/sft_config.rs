@@ -6,13 +6,17 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::hyper_fields::with_schedule;
 use crate::input::{parse_toml, InputError};
 use crate::problems::ProblemSpace;
 
 /// The project's SFT configuration file.
 pub const SFT_FILE: &str = "configs/sft.toml";
 
-/// Everything besides the base model, the data and the tokenizer that determines SFT weights.
+with_schedule! {
+/// Everything besides the base model, the data and the tokenizer that determines SFT
+/// weights (the schedule and AdamW fields come from `with_schedule!`,
+/// train/hyper_fields.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SftHyper {
@@ -22,53 +26,17 @@ pub struct SftHyper {
     pub steps: u64,
     /// Problems per step.
     pub batch: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Learning rate at the last step.
-    pub min_lr: f64,
-    /// Linear warmup steps.
-    pub warmup: u64,
-    /// AdamW decoupled weight decay (matrices only).
-    pub weight_decay: f64,
-    /// AdamW β1.
-    pub beta1: f64,
-    /// AdamW β2.
-    pub beta2: f64,
-    /// AdamW ε.
-    pub eps: f64,
-    /// Global gradient-norm clip (0: none).
-    pub grad_clip: f64,
+} schedule + adamw {}
 }
 
 impl SftHyper {
     /// Field-level checks; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.steps == 0 || self.batch == 0 {
-            return Err("fields `steps` and `batch` must be at least 1".into());
+        if self.batch == 0 {
+            return Err("field `batch`: must be at least 1".into());
         }
-        // Named so that NaN fails each test (every comparison with NaN is false).
-        let lr_ok = self.lr.is_finite() && self.lr > 0.0;
-        let min_lr_ok = self.min_lr >= 0.0 && self.min_lr <= self.lr;
-        if !lr_ok || !min_lr_ok {
-            return Err(format!(
-                "fields `lr` {} and `min_lr` {}: need 0 <= min_lr <= lr, lr > 0",
-                self.lr, self.min_lr
-            ));
-        }
-        if self.warmup > self.steps {
-            return Err(format!(
-                "field `warmup`: {} exceeds steps {}",
-                self.warmup, self.steps
-            ));
-        }
-        let eps_positive = self.eps > 0.0;
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || !eps_positive {
-            return Err("fields `beta1`, `beta2` must be in [0, 1) and `eps` positive".into());
-        }
-        if !(self.weight_decay >= 0.0 && self.grad_clip >= 0.0) {
-            return Err("fields `weight_decay` and `grad_clip` must be non-negative".into());
-        }
-        Ok(())
+        self.check_schedule()?;
+        self.check_adamw()
     }
 }
 

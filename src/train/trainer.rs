@@ -20,7 +20,7 @@ use super::error::{Ctx, TrainError};
 use super::lm_head::linear_cross_entropy;
 use super::loss::{cross_entropy, row_losses};
 use super::metrics::{metrics_csv, write_run_reports, MetricsRow};
-use super::optim::{lr_at, AdamW, AdamWParams};
+use super::optim::AdamW;
 use super::spec::TrainSpec;
 use crate::fsutil::{atomic_write, sha256_file};
 use crate::model::{save_hf_folder, seeded, Llama, TrainableLlama};
@@ -149,16 +149,6 @@ pub fn eval_loss(model: &Llama, windows: &[&[u32]], batch: usize) -> Result<f64,
     Ok(sum / n.max(1) as f64)
 }
 
-fn params(spec: &TrainSpec) -> AdamWParams {
-    let h = spec.hyper;
-    AdamWParams {
-        beta1: h.beta1,
-        beta2: h.beta2,
-        eps: h.eps,
-        weight_decay: h.weight_decay,
-    }
-}
-
 /// Where a run starts: the seeded weights at step 0, or a checkpoint's weights, optimizer
 /// and metrics when resuming.
 struct Start {
@@ -173,7 +163,7 @@ struct Start {
 fn start_of(spec: &TrainSpec, opts: &RunOptions) -> Result<Start, TrainError> {
     Ok(match &opts.resume {
         Some(dir) => {
-            let ck = read_checkpoint(dir, params(spec))?;
+            let ck = read_checkpoint(dir, spec.hyper.adamw())?;
             let want = spec.metadata(ck.state.step);
             // Both ways: a key only the checkpoint has (a runtime, say) differs too.
             let differing: Vec<&String> = want
@@ -249,8 +239,9 @@ fn summarize(
     }
 }
 
-/// One optimizer step down `loss` (refused when the loss is not finite: the run diverged);
-/// the loss value and the gradient norm before clipping.
+/// One optimizer step down `loss` (refused when the loss is not finite: the run diverged),
+/// as its metrics row: the loss value, the gradient norm before clipping and the seconds
+/// since `t0`; the caller adds the validation loss and the token count.
 pub(super) fn descend(
     model: &TrainableLlama,
     opt: &mut AdamW,
@@ -258,7 +249,8 @@ pub(super) fn descend(
     step: u64,
     lr: f64,
     grad_clip: f64,
-) -> Result<(f64, f64), TrainError> {
+    t0: Instant,
+) -> Result<MetricsRow, TrainError> {
     let value = f64::from(loss.to_scalar::<f32>().ctx("loss value")?);
     if !value.is_finite() {
         return Err(TrainError::Diverged {
@@ -268,7 +260,15 @@ pub(super) fn descend(
     }
     let grads = loss.backward().ctx("backward")?;
     let info = opt.step(model.vars(), &grads, lr, grad_clip)?;
-    Ok((value, info.grad_norm))
+    Ok(MetricsRow {
+        step,
+        lr,
+        train_loss: value,
+        grad_norm: info.grad_norm,
+        val_loss: None,
+        tokens: 0,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }
 
 /// Whether step `step` of `steps` measures the validation loss: every `eval_every` steps
@@ -320,7 +320,7 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     let device = spec.runtime.device.open()?;
     let mut model = TrainableLlama::new(&weights, &device)?;
     model.set_autocast(spec.runtime.precision.autocast());
-    let mut opt = restored.unwrap_or_else(|| AdamW::new(model.vars(), params(spec)));
+    let mut opt = restored.unwrap_or_else(|| AdamW::new(model.vars(), spec.hyper.adamw()));
     let windows = data.val_windows(h.seq_len);
     let end = opts.stop_after.map_or(h.steps, |s| s.min(h.steps));
     let tokens_per_step = (h.batch * h.seq_len) as u64;
@@ -332,25 +332,18 @@ pub fn train(spec: &TrainSpec, data: &Data, opts: &RunOptions) -> Result<RunSumm
     })?;
     for step in start + 1..=end {
         let t0 = Instant::now();
-        let lr = lr_at(step, h.steps, h.warmup, h.lr, h.min_lr);
+        let lr = h.lr_at(step);
         let batch = sample_batch(&data.train, h.seed, step, h.batch, h.seq_len);
         let loss = batch_loss(model.model(), &batch, h.batch, h.seq_len)?;
-        let (value, grad_norm) = descend(&model, &mut opt, loss, step, lr, h.grad_clip)?;
-        let dt = t0.elapsed().as_secs_f64();
-        seconds += dt;
-        let val_loss = if evaluates(step, opts.eval_every, h.steps) {
-            Some(eval_loss(model.model(), &windows, h.batch)?)
-        } else {
-            None
-        };
+        let stepped = descend(&model, &mut opt, loss, step, lr, h.grad_clip, t0)?;
+        seconds += stepped.seconds;
+        let val_loss = evaluates(step, opts.eval_every, h.steps)
+            .then(|| eval_loss(model.model(), &windows, h.batch))
+            .transpose()?;
         let row = MetricsRow {
-            step,
-            lr,
-            train_loss: value,
-            grad_norm,
             val_loss,
             tokens: step * tokens_per_step,
-            seconds: dt,
+            ..stepped
         };
         let message = progress_message(&row, &metrics, tokens_per_step);
         let evaluated = row.val_loss.is_some();
