@@ -48,6 +48,7 @@ pub use report::{Event, Report, Reporter};
 pub use subject::registry;
 
 pub(crate) mod builtin;
+pub(crate) mod chart;
 pub mod check;
 pub mod claim;
 pub mod cli;

@@ -18,6 +18,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("project", 0),
     ("excerpt", 0),
     ("builtin", 0),
+    ("chart", 0),
     ("gguf_guard", 1),
     ("device", 1),
     ("variant", 1),

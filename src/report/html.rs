@@ -307,6 +307,7 @@ pub fn run_plots(out: &Path, report: &Report) -> Vec<Plot> {
 
 /// Mean KL per storage type (most bits first), one line per model, log y axis.
 fn sweep_svg(report: &Report) -> Option<String> {
+    use crate::chart::{legend, line_with_markers};
     use plotters::prelude::*;
     let t = drift_table(report)?;
     let series: Vec<(&str, Vec<(usize, f64)>)> = t
@@ -361,25 +362,11 @@ fn sweep_svg(report: &Report) -> Option<String> {
             .draw()
             .ok()?;
         for (k, (m, pts)) in series.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
             let data: Vec<(f64, f64)> = pts.iter().map(|(i, v)| (*i as f64, *v)).collect();
-            chart
-                .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
-                .ok()?
-                .label(m.to_string())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(data.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .ok()?;
+            line_with_markers(&mut chart, m, data, Palette99::pick(k).to_rgba(), 4)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
+        // plotters' default legend position.
+        legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         root.present().ok()?;
     }
     Some(svg)

@@ -57,6 +57,7 @@ fn clip(v: f64) -> f64 {
 
 /// The plot as SVG text, or `None` when there is nothing to draw.
 pub fn svg(title: &str, rows: &[Row], metric: Metric) -> Option<String> {
+    use crate::chart::{legend, line_with_markers};
     use plotters::prelude::*;
     let mut classes: Vec<BitClass> = Vec::new();
     for r in rows {
@@ -110,24 +111,9 @@ pub fn svg(title: &str, rows: &[Row], metric: Metric) -> Option<String> {
                 )))
                 .ok()?;
             let line: Vec<(f64, f64)> = mine.iter().map(|(x, s)| (*x, clip(s.median))).collect();
-            chart
-                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-                .ok()?
-                .label(bits.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(line.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .ok()?;
+            line_with_markers(&mut chart, bits.name(), line, color, 3)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().ok()?;
     }
     Some(svg)
