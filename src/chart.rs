@@ -5,52 +5,64 @@
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
-/// Draws `points` as a 2-px line in `color` with markers of `radius`, listed in the legend
-/// as `name`; `None` when the backend fails.
-pub(crate) fn line_with_markers<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    name: &str,
-    points: Vec<(f64, f64)>,
-    color: RGBAColor,
-    radius: i32,
-) -> Option<()>
+/// One named line of a plot.
+pub(crate) struct Series<'n> {
+    /// Its legend entry.
+    pub name: &'n str,
+    /// The points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Line, marker and legend swatch colour.
+    pub color: RGBAColor,
+    /// Marker radius, px.
+    pub radius: i32,
+}
+
+/// The two drawings, on any 2-D chart over `f64` axes (linear or logarithmic).
+pub(crate) trait SeriesChart {
+    /// Draws the series as a 2-px line with round markers and lists it in the legend;
+    /// `None` when the backend fails.
+    fn line_with_markers(&mut self, series: Series<'_>) -> Option<()>;
+
+    /// The legend box at `position`: translucent white on a black border.
+    fn draw_legend(&mut self, position: SeriesLabelPosition) -> Option<()>;
+}
+
+impl<'a, DB, X, Y> SeriesChart for ChartContext<'a, DB, Cartesian2d<X, Y>>
 where
     DB: DrawingBackend + 'a,
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    chart
-        .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-        .ok()?
-        .label(name)
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-    chart
-        .draw_series(
+    fn line_with_markers(&mut self, series: Series<'_>) -> Option<()> {
+        let Series {
+            name,
+            points,
+            color,
+            radius,
+        } = series;
+        self.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .ok()?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        self.draw_series(
             points
                 .into_iter()
                 .map(|p| Circle::new(p, radius, color.filled())),
         )
         .ok()?;
-    Some(())
-}
+        Some(())
+    }
 
-/// The legend box at `position`: translucent white on a black border.
-pub(crate) fn legend<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-) -> Option<()>
-where
-    DB: DrawingBackend + 'a,
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .ok()
+    fn draw_legend(&mut self, position: SeriesLabelPosition) -> Option<()> {
+        self.configure_series_labels()
+            .position(position)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()
+    }
 }
 
 #[cfg(test)]
@@ -69,15 +81,16 @@ mod tests {
                 )
                 .unwrap();
             let red = RED.to_rgba();
-            line_with_markers(
-                &mut chart,
-                "series-a",
-                vec![(0.5, 1.0), (1.5, 2.0)],
-                red,
-                radius,
-            )
-            .unwrap();
-            legend(&mut chart, SeriesLabelPosition::UpperLeft).unwrap();
+            let points = vec![(0.5, 1.0), (1.5, 2.0)];
+            chart
+                .line_with_markers(Series {
+                    name: "series-a",
+                    points,
+                    color: red,
+                    radius,
+                })
+                .unwrap();
+            chart.draw_legend(SeriesLabelPosition::UpperLeft).unwrap();
             root.present().unwrap();
         }
         svg

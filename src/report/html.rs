@@ -307,7 +307,7 @@ pub fn run_plots(out: &Path, report: &Report) -> Vec<Plot> {
 
 /// Mean KL per storage type (most bits first), one line per model, log y axis.
 fn sweep_svg(report: &Report) -> Option<String> {
-    use crate::chart::{legend, line_with_markers};
+    use crate::chart::{Series, SeriesChart};
     use plotters::prelude::*;
     let t = drift_table(report)?;
     let series: Vec<(&str, Vec<(usize, f64)>)> = t
@@ -362,11 +362,15 @@ fn sweep_svg(report: &Report) -> Option<String> {
             .draw()
             .ok()?;
         for (k, (m, pts)) in series.iter().enumerate() {
-            let data: Vec<(f64, f64)> = pts.iter().map(|(i, v)| (*i as f64, *v)).collect();
-            line_with_markers(&mut chart, m, data, Palette99::pick(k).to_rgba(), 4)?;
+            chart.line_with_markers(Series {
+                name: m,
+                points: pts.iter().map(|(i, v)| (*i as f64, *v)).collect(),
+                color: Palette99::pick(k).to_rgba(),
+                radius: 4,
+            })?;
         }
         // plotters' default legend position.
-        legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
+        chart.draw_legend(SeriesLabelPosition::MiddleRight)?;
         root.present().ok()?;
     }
     Some(svg)

@@ -57,7 +57,7 @@ fn clip(v: f64) -> f64 {
 
 /// The plot as SVG text, or `None` when there is nothing to draw.
 pub fn svg(title: &str, rows: &[Row], metric: Metric) -> Option<String> {
-    use crate::chart::{legend, line_with_markers};
+    use crate::chart::{Series, SeriesChart};
     use plotters::prelude::*;
     let mut classes: Vec<BitClass> = Vec::new();
     for r in rows {
@@ -110,10 +110,14 @@ pub fn svg(title: &str, rows: &[Row], metric: Metric) -> Option<String> {
                     color.mix(0.15).filled(),
                 )))
                 .ok()?;
-            let line: Vec<(f64, f64)> = mine.iter().map(|(x, s)| (*x, clip(s.median))).collect();
-            line_with_markers(&mut chart, bits.name(), line, color, 3)?;
+            chart.line_with_markers(Series {
+                name: bits.name(),
+                points: mine.iter().map(|(x, s)| (*x, clip(s.median))).collect(),
+                color,
+                radius: 3,
+            })?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        chart.draw_legend(SeriesLabelPosition::UpperLeft)?;
         root.present().ok()?;
     }
     Some(svg)
