@@ -148,6 +148,20 @@ pub struct MetricsArgs {
     pub per_record: Option<PathBuf>,
 }
 
+/// How held-out problems are generated (`study`, `generate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProblemGeneration {
+    /// Difficulty levels, comma-separated.
+    #[arg(long, default_value = "1,2")]
+    pub levels: String,
+    /// New tokens at most per problem.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: u64,
+    /// Problems generated together in one forward pass per step (same tokens at any size).
+    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
+    pub batch: usize,
+}
+
 /// `groundtruth study`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct StudyArgs {
@@ -163,15 +177,9 @@ pub struct StudyArgs {
     /// Seed of the problems.
     #[arg(long, default_value_t = 20261129)]
     pub seed: u64,
-    /// Difficulty levels, comma-separated.
-    #[arg(long, default_value = "1,2")]
-    pub levels: String,
-    /// New tokens at most per problem.
-    #[arg(long, default_value_t = 64)]
-    pub max_new_tokens: u64,
-    /// Problems generated together in one forward pass per step (same tokens at any size).
-    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
-    pub batch: usize,
+    /// `--levels`, `--max-new-tokens`, `--batch`.
+    #[command(flatten)]
+    pub generation: ProblemGeneration,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,

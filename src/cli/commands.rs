@@ -479,9 +479,7 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
         variants,
         problems,
         seed,
-        levels,
-        max_new_tokens,
-        batch,
+        generation,
         out,
     } = a;
     let list = |s: &str| -> Vec<String> {
@@ -490,13 +488,7 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
             .filter(|x| !x.is_empty())
             .collect()
     };
-    let levels: Vec<u8> = list(&levels)
-        .iter()
-        .map(|l| {
-            l.parse::<u8>()
-                .map_err(|_| anyhow::anyhow!("--levels: '{l}' is not a level"))
-        })
-        .collect::<Result<_>>()?;
+    let levels = parse_levels(&generation.levels)?;
     let (rungs, variants) = (list(&rungs), list(&variants));
     let req = super::study::Request {
         rungs: &rungs,
@@ -504,8 +496,8 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
         problems,
         seed,
         levels: &levels,
-        max_new_tokens,
-        batch,
+        max_new_tokens: generation.max_new_tokens,
+        batch: generation.batch,
         out: &out,
     };
     super::study::run(project, &req)

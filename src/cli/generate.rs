@@ -18,9 +18,9 @@ use crate::variant::Variant;
 /// Greedy, or the seeds' sampling recipe with the parameters given replacing its own.
 fn decoding(a: &GenerateArgs) -> Decoding {
     if !a.sample {
-        return Decoding::greedy(Some(a.max_new_tokens));
+        return Decoding::greedy(Some(a.generation.max_new_tokens));
     }
-    let d = Decoding::seeds_recipe(a.seed, a.max_new_tokens);
+    let d = Decoding::seeds_recipe(a.seed, a.generation.max_new_tokens);
     Decoding {
         temperature: a.temperature.or(d.temperature),
         top_k: a.top_k.or(d.top_k),
@@ -54,7 +54,7 @@ fn held_out_problems(
         .clone()
         .unwrap_or_else(|| project.path(SFT_FILE));
     let cfg = SftConfig::load(&file)?;
-    let levels = super::commands::parse_levels(&a.levels)?;
+    let levels = super::commands::parse_levels(&a.generation.levels)?;
     let problems = cfg
         .problems
         .problems(Split::HeldOut, &levels, a.problems, a.seed)
@@ -105,7 +105,7 @@ pub(super) fn run(project: &Project, model: &Path, a: &GenerateArgs) -> Result<u
             model: &label,
             variant: &a.variant,
         },
-        a.batch,
+        a.generation.batch,
         &mut |i| bar.set_position(i as u64),
     )?;
     bar.finish_and_clear();

@@ -49,8 +49,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub(crate) use args::{
-    BenchEvalArgs, BenchGenerateArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs, RunArgs,
-    RuntimeArgs, StudyArgs, TicketArgs,
+    BenchEvalArgs, BenchGenerateArgs, CheckArgs, CorruptFlags, MetricsArgs, OracleArgs,
+    ProblemGeneration, RunArgs, RuntimeArgs, StudyArgs, TicketArgs,
 };
 use commands::execute;
 
@@ -380,9 +380,6 @@ pub(crate) struct GenerateArgs {
     /// Seed of the problems and of the sampling.
     #[arg(long)]
     pub seed: u64,
-    /// Difficulty levels, comma-separated.
-    #[arg(long, default_value = "1,2")]
-    pub levels: String,
     /// The file whose [problems] defines the problem space (default configs/sft.toml).
     #[arg(long)]
     pub problems_file: Option<PathBuf>,
@@ -402,12 +399,9 @@ pub(crate) struct GenerateArgs {
     /// Repetition penalty.
     #[arg(long)]
     pub repetition_penalty: Option<f64>,
-    /// New tokens at most per problem.
-    #[arg(long, default_value_t = 64)]
-    pub max_new_tokens: u64,
-    /// Problems generated together in one forward pass per step (same tokens at any size).
-    #[arg(long, default_value_t = crate::run::DEFAULT_BATCH)]
-    pub batch: usize,
+    /// `--levels`, `--max-new-tokens`, `--batch`.
+    #[command(flatten)]
+    pub generation: ProblemGeneration,
     /// The records file to write.
     #[arg(long)]
     pub out: PathBuf,
