@@ -74,12 +74,35 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The text of a file without its `#[cfg(test)]` items (by convention they close the file).
-fn production_code(text: &str) -> &str {
-    match text.find("#[cfg(test)]\nmod ") {
-        Some(i) => &text[..i],
-        None => text,
+/// The text of a file without its top-level `#[cfg(test)]` items: a one-line item
+/// (`mod runtime_tests;`) is that line; a braced one (`mod tests {`) ends at the first line
+/// that is `}` alone, since rustfmt (`cargo fmt --check` in CI) indents everything inside
+/// it. Code after a test item is scanned like any other.
+fn production_code(text: &str) -> String {
+    const MARK: &str = "#[cfg(test)]\n";
+    let mut out = String::new();
+    let mut rest = text;
+    loop {
+        let at = if rest.starts_with(MARK) {
+            Some(0)
+        } else {
+            rest.find(&format!("\n{MARK}")).map(|i| i + 1)
+        };
+        let Some(i) = at else { break };
+        out.push_str(&rest[..i]);
+        let item = &rest[i + MARK.len()..];
+        let first = item.lines().next().unwrap_or("");
+        let len = if first.trim_end().ends_with('{') {
+            item.find("\n}\n")
+                .map_or(item.len(), |j| j + "\n}\n".len())
+                .min(item.len())
+        } else {
+            first.len()
+        };
+        rest = &item[len..];
     }
+    out.push_str(rest);
+    out
 }
 
 /// The top-level modules a piece of code names through `crate::`.
@@ -145,7 +168,7 @@ fn no_module_imports_one_above_it() {
             continue;
         };
         let text = std::fs::read_to_string(f).unwrap();
-        for m in imports(production_code(&text)) {
+        for m in imports(&production_code(&text)) {
             match floor(&m) {
                 Some(theirs) if theirs > own => upward
                     .entry(format!("{} ({own})", rel.display()))
@@ -171,7 +194,22 @@ fn no_module_imports_one_above_it() {
 #[test]
 fn the_scanner_sees_grouped_and_plain_imports() {
     let code = "use crate::{claim::{Case, Kind}, report};\nfn f() { crate::judge::x(); }\n#[cfg(test)]\nmod tests { use crate::cli; }";
-    assert_eq!(imports(production_code(code)), ["claim", "report", "judge"]);
+    assert_eq!(
+        imports(&production_code(code)),
+        ["claim", "report", "judge"]
+    );
+}
+
+#[test]
+fn code_after_a_test_item_is_still_scanned() {
+    // An out-of-line test module declared before production code (src/train/mod.rs does).
+    let code = "mod a;\n#[cfg(test)]\nmod runtime_tests;\npub use crate::report::X;\n";
+    assert_eq!(imports(&production_code(code)), ["report"]);
+    let code = "#[cfg(test)]\nmod tests {\n    use crate::cli;\n    fn f() {\n    }\n}\nuse crate::plan::P;\n";
+    assert_eq!(imports(&production_code(code)), ["plan"]);
+    // A test item inside a function is not top-level: nothing after it is skipped.
+    let code = "fn f() {\n    #[cfg(test)]\n    g();\n}\nuse crate::judge::J;\n";
+    assert_eq!(imports(&production_code(code)), ["judge"]);
 }
 
 /// The README's architecture section, from its heading to the next one.
