@@ -15,6 +15,7 @@
 mod attention;
 mod linear;
 mod math;
+mod pass;
 mod quant;
 mod step;
 
@@ -32,6 +33,7 @@ use super::llama::Llama;
 use attention::{attend, rope, Heads};
 use linear::{matmul, matmul_many, Mat};
 use math::exp_in_place;
+use pass::Pass;
 
 /// Rows above which elementwise steps are split across threads.
 const PARALLEL_MIN_ROWS: usize = 32;
@@ -147,15 +149,8 @@ pub(crate) fn forward(
     mut cache: Option<&mut KvCache>,
     first: usize,
 ) -> Result<Vec<f32>> {
-    let cfg = &m.config;
-    let h = cfg.hidden_size;
-    let heads = Heads {
-        q: cfg.num_attention_heads,
-        kv: cfg.num_key_value_heads,
-        dim: cfg.head_dim(),
-    };
-    let kvw = heads.kv * heads.dim;
-    let rows = b * t;
+    let mut pass = Pass::new(&m.config, b * t);
+    let (h, kvw, heads) = (pass.h, pass.kvw, pass.heads);
     let offset = cache.as_ref().map_or(0, |c| c.len());
     if let Some(c) = cache.as_deref_mut() {
         c.host_prepare(b)
@@ -165,41 +160,25 @@ pub(crate) fn forward(
     // Rows of the table are the positions offset..offset + t of this pass.
     let (cos, sin) = m.rope.host_table(offset, t);
     let pos = |i: usize| i % t;
-    let mut xn = vec![0f32; rows * h];
-    let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
-    let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
-    let inter = cfg.intermediate_size;
-    let (mut g, mut u) = (vec![0f32; rows * inter], vec![0f32; rows * inter]);
     for (l, blk) in m.blocks.iter().enumerate() {
-        rms_norm(&x, &blk.input_norm, &mut xn)?;
-        let (wq, wk, wv) = (
-            HeldMat::new(&blk.attn.q)?,
-            HeldMat::new(&blk.attn.k)?,
-            HeldMat::new(&blk.attn.v)?,
-        );
-        matmul_many(
-            &xn,
-            &[wq.mat(), wk.mat(), wv.mat()],
-            &mut [&mut q, &mut k, &mut v],
-            false,
-        );
-        rope(&mut q, h, heads.dim, pos, &cos, &sin, m.rope.layout);
-        rope(&mut k, kvw, heads.dim, pos, &cos, &sin, m.rope.layout);
-        let kv = LayerKv { k: &k, v: &v, t };
+        pass.project_qkv(blk, &x, matmul_many)?;
+        rope(&mut pass.q, h, heads.dim, pos, &cos, &sin, m.rope.layout);
+        rope(&mut pass.k, kvw, heads.dim, pos, &cos, &sin, m.rope.layout);
+        let (q, att) = (&pass.q, &mut pass.att);
+        let kv = LayerKv {
+            k: &pass.k,
+            v: &pass.v,
+            t,
+        };
         match cache.as_deref_mut() {
-            Some(c) => attend_cached(&q, kv, &mut c.host[l], offset, heads, &mut att),
+            Some(c) => attend_cached(q, kv, &mut c.host[l], offset, heads, att),
             None => {
-                let keys: Vec<&[f32]> = k.chunks_exact(t * kvw).collect();
-                let vals: Vec<&[f32]> = v.chunks_exact(t * kvw).collect();
-                attend(&q, &keys, &vals, t, 0, heads, &mut att);
+                let keys: Vec<&[f32]> = kv.k.chunks_exact(t * kvw).collect();
+                let vals: Vec<&[f32]> = kv.v.chunks_exact(t * kvw).collect();
+                attend(q, &keys, &vals, t, 0, heads, att);
             }
         }
-        matmul(&att, HeldMat::new(&blk.attn.o)?.mat(), &mut x, true);
-        rms_norm(&x, &blk.post_norm, &mut xn)?;
-        let (wg, wu) = (HeldMat::new(&blk.mlp.gate)?, HeldMat::new(&blk.mlp.up)?);
-        matmul_many(&xn, &[wg.mat(), wu.mat()], &mut [&mut g, &mut u], false);
-        silu_mul(&mut g, &u, inter);
-        matmul(&g, HeldMat::new(&blk.mlp.down)?.mat(), &mut x, true);
+        pass.finish_layer(blk, &mut x, matmul_many)?;
     }
     if let Some(c) = cache {
         c.advance(t);

@@ -9,9 +9,10 @@
 //! per-call work a token alone pays: one parallel region per projection for all rows, one
 //! pass over the weights per step for stored blocks, no tensor round trips.
 
-use super::attention::{attend, rope, Heads};
+use super::attention::{attend, rope};
 use super::linear::matmul_rows;
-use super::{embed_rows, rms_norm, silu_mul, HeldMat};
+use super::pass::Pass;
+use super::{embed_rows, rms_norm, HeldMat};
 use crate::model::cache::KvCache;
 use crate::model::error::{ModelError, Result};
 use crate::model::llama::Llama;
@@ -23,45 +24,24 @@ pub(crate) fn forward_step(
     ids: &[u32],
     caches: &mut [&mut KvCache],
 ) -> Result<Vec<f32>> {
-    let cfg = &m.config;
-    let h = cfg.hidden_size;
-    let heads = Heads {
-        q: cfg.num_attention_heads,
-        kv: cfg.num_key_value_heads,
-        dim: cfg.head_dim(),
-    };
-    let kvw = heads.kv * heads.dim;
     let rows = ids.len();
+    let mut pass = Pass::new(&m.config, rows);
+    let (h, kvw, heads) = (pass.h, pass.kvw, pass.heads);
     let offsets = prepare(caches)?;
     let tables: Vec<(Vec<f32>, Vec<f32>)> =
         offsets.iter().map(|&o| m.rope.host_table(o, 1)).collect();
     let mut x = embed_rows(m, ids, h)?;
-    let mut xn = vec![0f32; rows * h];
-    let (mut q, mut att) = (vec![0f32; rows * h], vec![0f32; rows * h]);
-    let (mut k, mut v) = (vec![0f32; rows * kvw], vec![0f32; rows * kvw]);
-    let inter = cfg.intermediate_size;
-    let (mut g, mut u) = (vec![0f32; rows * inter], vec![0f32; rows * inter]);
     for (l, blk) in m.blocks.iter().enumerate() {
-        rms_norm(&x, &blk.input_norm, &mut xn)?;
-        let (wq, wk, wv) = (
-            HeldMat::new(&blk.attn.q)?,
-            HeldMat::new(&blk.attn.k)?,
-            HeldMat::new(&blk.attn.v)?,
-        );
-        matmul_rows(
-            &xn,
-            &[wq.mat(), wk.mat(), wv.mat()],
-            &mut [&mut q, &mut k, &mut v],
-            false,
-        );
+        pass.project_qkv(blk, &x, matmul_rows)?;
         for (r, c) in caches.iter_mut().enumerate() {
             let (cos, sin) = &tables[r];
-            let (qr, kr) = (&mut q[r * h..(r + 1) * h], &mut k[r * kvw..(r + 1) * kvw]);
+            let qr = &mut pass.q[r * h..(r + 1) * h];
+            let kr = &mut pass.k[r * kvw..(r + 1) * kvw];
             rope(qr, h, heads.dim, |_| 0, cos, sin, m.rope.layout);
             rope(kr, kvw, heads.dim, |_| 0, cos, sin, m.rope.layout);
             let slot = &mut c.host[l][0];
             slot.k.extend_from_slice(kr);
-            slot.v.extend_from_slice(&v[r * kvw..(r + 1) * kvw]);
+            slot.v.extend_from_slice(&pass.v[r * kvw..(r + 1) * kvw]);
             let (keys, vals) = ([slot.k.as_slice()], [slot.v.as_slice()]);
             attend(
                 qr,
@@ -70,25 +50,10 @@ pub(crate) fn forward_step(
                 1,
                 offsets[r],
                 heads,
-                &mut att[r * h..(r + 1) * h],
+                &mut pass.att[r * h..(r + 1) * h],
             );
         }
-        matmul_rows(
-            &att,
-            &[HeldMat::new(&blk.attn.o)?.mat()],
-            &mut [&mut x],
-            true,
-        );
-        rms_norm(&x, &blk.post_norm, &mut xn)?;
-        let (wg, wu) = (HeldMat::new(&blk.mlp.gate)?, HeldMat::new(&blk.mlp.up)?);
-        matmul_rows(&xn, &[wg.mat(), wu.mat()], &mut [&mut g, &mut u], false);
-        silu_mul(&mut g, &u, inter);
-        matmul_rows(
-            &g,
-            &[HeldMat::new(&blk.mlp.down)?.mat()],
-            &mut [&mut x],
-            true,
-        );
+        pass.finish_layer(blk, &mut x, matmul_rows)?;
     }
     for c in caches.iter_mut() {
         c.advance(1);
