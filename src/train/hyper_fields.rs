@@ -1,6 +1,7 @@
-//! The learning-rate schedule and AdamW fields that the pretraining recipe ([`super::Hyper`]),
-//! the SFT recipe ([`super::SftHyper`]) and the overfitting check (`OverfitSpec`) each carry,
-//! declared once with their checks and their one use (`lr_at`, [`AdamWParams`]).
+//! The learning-rate schedule and AdamW fields that the pretraining recipe
+//! ([`super::Hyper`]), the SFT recipe ([`super::sft_config::SftHyper`]) and the
+//! overfitting check (`OverfitSpec`) each carry, declared once with their checks and their
+//! one use (`lr_at`, [`super::optim::AdamWParams`]).
 //!
 //! The fields stay flat in each struct — not a `#[serde(flatten)]` sub-struct — because a
 //! recipe's hyper-parameters are serialized into checkpoint metadata and training-cache
