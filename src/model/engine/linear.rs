@@ -39,6 +39,16 @@ impl Shared {
     pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
+
+    /// The buffer as a block kernel's output: rows of `ld` features, written or, with
+    /// `add`, added to.
+    fn out(self, ld: usize, add: bool) -> Out {
+        Out {
+            ptr: self.0,
+            ld,
+            add,
+        }
+    }
 }
 
 /// Output-feature ranges for `threads` workers, a few per worker to even out load.
@@ -102,7 +112,7 @@ pub(crate) fn matmul_many(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         let (w, out) = (ws[i], outs[i]);
         match w.quant.filter(|_| blocks(&w)) {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe { on_blocks(q, &w, o0, o1, x, &sums, out, add) },
+            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, out.out(w.rows, add)) },
             // SAFETY: columns o0..o1 of y_i and rows o0..o1 of W_i are in bounds; tasks
             // write disjoint columns.
             None => unsafe {
@@ -133,35 +143,6 @@ fn sums_if_needed(x: &[f32], ws: &[Mat<'_>], on_blocks: &dyn Fn(&Mat<'_>) -> boo
     } else {
         Vec::new()
     }
-}
-
-/// Output features `o0..o1` of every row of `y (+)= x·Wᵀ` on `w`'s stored blocks `q`.
-///
-/// # Safety
-/// As [`QuantRows::dot_rows`]: `out` addresses `y` of shape `(m, w.rows)`, and no other
-/// thread writes features `o0..o1` of it meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn on_blocks(
-    q: &QuantRows,
-    w: &Mat<'_>,
-    o0: usize,
-    o1: usize,
-    x: &[f32],
-    sums: &[f32],
-    out: Shared,
-    add: bool,
-) {
-    q.dot_rows(
-        o0,
-        o1,
-        x,
-        sums,
-        Out {
-            ptr: out.get(),
-            ld: w.rows,
-            add,
-        },
-    )
 }
 
 /// [`matmul_many`] for many rows: each product on its own, a float one as one gemm over
@@ -253,7 +234,7 @@ pub(crate) fn matmul_rows(x: &[f32], ws: &[Mat<'_>], ys: &mut [&mut [f32]], add:
         let (w, out) = (ws[i], outs[i]);
         match w.quant {
             // SAFETY: y_i is (m, w.rows), and tasks of one matrix have disjoint o.
-            Some(q) => unsafe { on_blocks(q, &w, o0, o1, x, &sums, out, add) },
+            Some(q) => unsafe { q.dot_rows(o0, o1, x, &sums, out.out(w.rows, add)) },
             // SAFETY: as in `matmul_many`, one row at a time.
             None => {
                 for r in 0..m {
