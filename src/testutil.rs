@@ -88,15 +88,10 @@ pub(crate) fn tiny_weights(
         vocab_size: 64,
         hidden_size: hidden,
         intermediate_size: intermediate,
-        num_hidden_layers: 1,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
         max_position_embeddings: 64,
-        tie_word_embeddings: true,
-        bos_token_id: None,
-        eos_token_id: None,
+        ..micro_config()
     };
     crate::model::seeded(&cfg, seed).unwrap()
 }

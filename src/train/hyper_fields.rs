@@ -37,7 +37,8 @@ macro_rules! with_schedule {
             pub(crate) fn check_schedule(&self) -> Result<(), String> {
                 $crate::train::hyper_fields::check_schedule(
                     self.steps,
-                    [self.lr, self.min_lr],
+                    self.lr,
+                    self.min_lr,
                     self.warmup,
                 )
             }
@@ -76,9 +77,11 @@ macro_rules! with_schedule {
             /// The AdamW and clipping fields' checks; the message names the field.
             pub(crate) fn check_adamw(&self) -> Result<(), String> {
                 $crate::train::hyper_fields::check_adamw(
-                    [self.beta1, self.beta2],
+                    self.beta1,
+                    self.beta2,
                     self.eps,
-                    [self.weight_decay, self.grad_clip],
+                    self.weight_decay,
+                    self.grad_clip,
                 )
             }
         }
@@ -87,16 +90,13 @@ macro_rules! with_schedule {
 
 pub(crate) use with_schedule;
 
-fn bad(field: &str, why: String) -> Result<(), String> {
+/// A field-level check's failure: the message names the field.
+pub(super) fn bad(field: &str, why: String) -> Result<(), String> {
     Err(format!("field `{field}`: {why}"))
 }
 
 // Every test is written so that NaN fails it (each comparison with NaN is false).
-pub(crate) fn check_schedule(
-    steps: u64,
-    [lr, min_lr]: [f64; 2],
-    warmup: u64,
-) -> Result<(), String> {
+pub(crate) fn check_schedule(steps: u64, lr: f64, min_lr: f64, warmup: u64) -> Result<(), String> {
     if steps == 0 {
         return bad("steps", "must be at least 1".into());
     }
@@ -113,11 +113,13 @@ pub(crate) fn check_schedule(
 }
 
 pub(crate) fn check_adamw(
-    betas: [f64; 2],
+    beta1: f64,
+    beta2: f64,
     eps: f64,
-    [weight_decay, grad_clip]: [f64; 2],
+    weight_decay: f64,
+    grad_clip: f64,
 ) -> Result<(), String> {
-    for (f, v) in [("beta1", betas[0]), ("beta2", betas[1])] {
+    for (f, v) in [("beta1", beta1), ("beta2", beta2)] {
         if !(0.0..1.0).contains(&v) {
             return bad(f, format!("{v} is not in [0, 1)"));
         }

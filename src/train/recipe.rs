@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
-use super::hyper_fields::with_schedule;
+use super::hyper_fields::{bad, with_schedule};
 use crate::device::DeviceSpec;
 use crate::fsutil::{line_of, read_text};
 use crate::runtime::{Precision, Runtime};
@@ -60,7 +60,6 @@ impl Default for Hyper {
 impl Hyper {
     /// Field-level checks; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let bad = |f: &str, why: String| Err(format!("field `{f}`: {why}"));
         if self.batch == 0 {
             return bad("batch", "must be at least 1".into());
         }

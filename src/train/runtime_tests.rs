@@ -104,8 +104,7 @@ fn autocast_gradients_are_near_but_not_equal_to_f32() {
         .unwrap()
     };
     let (full, cast) = (grads(None), grads(Precision::Bf16.autocast()));
-    let norm = l2_norm;
-    let rel = norm(&(&full - &cast).unwrap()) / norm(&full);
+    let rel = l2_norm(&(&full - &cast).unwrap()) / l2_norm(&full);
     assert!(rel > 1e-5 && rel < 0.05, "relative gradient change {rel}");
 }
 

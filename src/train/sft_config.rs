@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::hyper_fields::with_schedule;
+use super::hyper_fields::{bad, with_schedule};
 use crate::input::{parse_toml, InputError};
 use crate::problems::ProblemSpace;
 
@@ -33,7 +33,7 @@ impl SftHyper {
     /// Field-level checks; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.batch == 0 {
-            return Err("field `batch`: must be at least 1".into());
+            return bad("batch", "must be at least 1".into());
         }
         self.check_schedule()?;
         self.check_adamw()
