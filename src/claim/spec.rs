@@ -534,12 +534,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("claims");
         let mut files: Vec<PathBuf> = Vec::new();
         for dir in [root.clone(), root.join("check")] {
-            files.extend(
-                std::fs::read_dir(dir)
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml")),
-            );
+            files.extend(crate::fsutil::toml_files(&dir).unwrap());
         }
         assert!(files.len() > 5);
         for f in files {

@@ -40,18 +40,12 @@ pub fn load(suites_dir: &Path, name: &str) -> Result<Suite, ClaimError> {
     }
     let file = suites_dir.join(format!("{name}.toml"));
     if !file.is_file() && suites_dir.is_dir() {
-        let mut names: Vec<String> = std::fs::read_dir(suites_dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()
-                            .and_then(|n| n.strip_suffix(".toml"))
-                            .map(str::to_string)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names: Vec<String> = crate::fsutil::toml_files(suites_dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.file_stem()?.to_str().map(str::to_string))
+            .collect();
+        // By name, not by file name: `a-b.toml` sorts before `a.toml`.
         names.sort();
         return Err(ClaimError::invalid(
             &file,

@@ -58,6 +58,34 @@ pub(super) fn parse_levels(flag: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
+/// Writes the Hugging Face folder `out` whole or not at all (`fill` writes it into a
+/// temporary folder renamed into place) and prints its model.safetensors' SHA-256; returns
+/// that file's path.
+pub(super) fn write_hf_folder<E>(
+    out: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<PathBuf>
+where
+    E: From<crate::fsutil::FsError> + std::error::Error + Send + Sync + 'static,
+{
+    crate::fsutil::write_dir_atomic(out, fill)?;
+    let st = out.join("model.safetensors");
+    outln!(
+        "wrote {} (model.safetensors sha256 {})",
+        out.display(),
+        crate::fsutil::sha256_file(&st)?
+    );
+    Ok(st)
+}
+
+/// The names of a comma-separated flag, trimmed, empty ones left out.
+fn comma_list(flag: &str) -> Vec<String> {
+    flag.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
 /// A file named by `flag` that must exist: one line naming it and the flag when it does not.
 /// A device or FIFO is let through: its reader bounds what it reads (`fsutil::read_bounded`).
 pub(super) fn given_file(p: &Path, flag: &str, what: &str) -> Result<()> {
@@ -319,7 +347,7 @@ fn materialize(project: &Project, model: &str, out: &Path) -> Result<u8> {
         .iter()
         .find(|m| m.name == model)
         .with_context(|| format!("model '{model}' is not in configs/models.toml"))?;
-    super::quant::write_hf_folder(out, |tmp| {
+    write_hf_folder(out, |tmp| {
         crate::subject::materialize_seeded(project, entry, tmp).map(|_| ())
     })?;
     Ok(EXIT_HOLDS)
@@ -482,14 +510,8 @@ fn study(project: &Project, a: super::StudyArgs) -> Result<u8> {
         generation,
         out,
     } = a;
-    let list = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()
-    };
     let levels = parse_levels(&generation.levels)?;
-    let (rungs, variants) = (list(&rungs), list(&variants));
+    let (rungs, variants) = (comma_list(&rungs), comma_list(&variants));
     let req = super::study::Request {
         rungs: &rungs,
         variants: &variants,
@@ -528,12 +550,7 @@ fn bench_eval(project: &Project, a: super::BenchEvalArgs) -> Result<u8> {
 
 /// `groundtruth bench generate`.
 fn bench_generate(project: &Project, a: super::BenchGenerateArgs) -> Result<u8> {
-    let list: Vec<String> = a
-        .models
-        .split(',')
-        .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty())
-        .collect();
+    let list = comma_list(&a.models);
     let batches: Vec<usize> = a
         .batches
         .split(',')

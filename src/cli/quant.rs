@@ -9,7 +9,7 @@ use crate::transform::{group_fallbacks, tensor_errors, Fallback};
 use crate::variant::Variant;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A registered model by name, or a GGUF file given by path (registered on the fly under
 /// its file stem, with its own hash).
@@ -169,7 +169,7 @@ pub(super) fn export(
             // Assembled in a temporary folder and renamed whole: a failure (a full disk)
             // leaves no folder with weights but no tokenizer.json.
             let tokenizer = crate::tokenizer::ByteTokenizer::hf_tokenizer_json();
-            write_hf_folder(out, |tmp| {
+            super::commands::write_hf_folder(out, |tmp| {
                 crate::model::save_hf_folder(tmp, &weights, Some(&tokenizer), &meta)
             })?
         }
@@ -184,26 +184,6 @@ pub(super) fn export(
         outln!("flip list: {}", path.display());
     }
     Ok(EXIT_HOLDS)
-}
-
-/// Writes the Hugging Face folder `out` whole or not at all (`fill` writes it into a
-/// temporary folder renamed into place) and prints its model.safetensors' SHA-256; returns
-/// that file's path.
-pub(super) fn write_hf_folder<E>(
-    out: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), E>,
-) -> Result<PathBuf>
-where
-    E: From<crate::fsutil::FsError> + std::error::Error + Send + Sync + 'static,
-{
-    crate::fsutil::write_dir_atomic(out, fill)?;
-    let st = out.join("model.safetensors");
-    outln!(
-        "wrote {} (model.safetensors sha256 {})",
-        out.display(),
-        crate::fsutil::sha256_file(&st)?
-    );
-    Ok(st)
 }
 
 fn is_byte_vocab(meta: &[(String, candle_core::quantized::gguf_file::Value)]) -> bool {
