@@ -1,4 +1,4 @@
-# groundtruth in a container, built from this repository alone (no ../shared):
+# groundtruth in a container, built from this repository alone (nothing outside the checkout):
 #
 #   docker build -t groundtruth .                       # the small runtime image
 #   docker run --rm groundtruth                         # `groundtruth run --suite smoke`

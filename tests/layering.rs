@@ -93,9 +93,7 @@ fn production_code(text: &str) -> String {
         let item = &rest[i + MARK.len()..];
         let first = item.lines().next().unwrap_or("");
         let len = if first.trim_end().ends_with('{') {
-            item.find("\n}\n")
-                .map_or(item.len(), |j| j + "\n}\n".len())
-                .min(item.len())
+            item.find("\n}\n").map_or(item.len(), |j| j + "\n}\n".len())
         } else {
             first.len()
         };

@@ -331,6 +331,8 @@ impl Weights {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::config::tests::tiny;
+    use crate::model::init::seeded;
 
     #[test]
     fn every_ggml_code_maps_back() {
@@ -339,8 +341,6 @@ mod tests {
         }
         assert_eq!(ggml_from_code(4), None);
     }
-    use crate::model::config::tests::tiny;
-    use crate::model::init::seeded;
 
     #[test]
     fn complete_and_named_errors() {
